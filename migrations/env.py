@@ -1,0 +1,43 @@
+"""Alembic environment: runs on a connection handed in by ``vault.storage.migrate``,
+or on ``CVAULT_DATABASE_URL`` when Alembic's own command line is used."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from vault.config import Settings
+from vault.storage.db import make_engine
+from vault.storage.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(Settings.from_env().database_url)
+    with engine.connect() as conn:
+        _run(conn)
+        conn.commit()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run 'cvault migrate'")
+run_migrations_online()

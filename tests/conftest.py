@@ -1,0 +1,144 @@
+"""Shared fixtures. Every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``CVAULT_TEST_POSTGRES_URL`` (default: the local server,
+user postgres, database test). Each test gets its own schema, dropped after.
+Under ``CI=true`` an unreachable PostgreSQL stops the run with an error; it is
+never skipped there. ``CVAULT_TEST_DATABASES=sqlite`` limits a local run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from vault.config import Environment, Settings
+from vault.crypto import Keyring
+from vault.runtime import Vault
+from vault.storage.db import Database, make_engine
+from vault.storage.models import Base
+
+POSTGRES_URL = os.environ.get(
+    "CVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("CVAULT_TEST_DATABASES", "sqlite,postgresql").split(",")
+    if b.strip()
+]
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+_pg_state: dict[str, str | None] = {}
+
+
+def _postgres_problem() -> str | None:
+    if "checked" not in _pg_state:
+        _pg_state["checked"] = "yes"
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            _pg_state["problem"] = None
+        except OperationalError as exc:
+            _pg_state["problem"] = f"PostgreSQL unreachable at {POSTGRES_URL}: {exc.orig}"
+        finally:
+            engine.dispose()
+    return _pg_state["problem"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and "postgresql" not in BACKENDS:
+        pytest.exit("CI must run the PostgreSQL leg: CVAULT_TEST_DATABASES lacks postgresql", 3)
+    if IN_CI and "postgresql" in BACKENDS:
+        problem = _postgres_problem()
+        if problem is not None:
+            pytest.exit(f"CI requires PostgreSQL. {problem}", 3)
+
+
+class FrozenClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture(scope="session")
+def session_keyring(tmp_path_factory: pytest.TempPathFactory) -> Keyring:
+    """One keyring for the session: creating keys is cheap, but tests need not repeat it."""
+    path = tmp_path_factory.mktemp("keys") / "keyring.json"
+    return Keyring.create(path, population=1_000_000)
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Keyring:
+    """A keyring of this test's own, for tests that rotate or retire keys."""
+    return Keyring.create(tmp_path / "keys" / "keyring.json", population=1_000_000)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(url, schema) of an empty database of the parametrised backend."""
+    backend: str = request.param
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vault.db'}", None
+        return
+    problem = _postgres_problem()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield POSTGRES_URL, schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(database_url: tuple[str, str | None]) -> Iterator[Database]:
+    url, schema = database_url
+    engine = make_engine(url, schema=schema)
+    Base.metadata.create_all(engine)
+    db = Database(engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: tuple[str, str | None]) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url[0],
+        keyring_path=tmp_path / "keys" / "keyring.json",
+        environment=Environment.TEST,
+    )
+
+
+@pytest.fixture
+def vault(
+    settings: Settings, database: Database, session_keyring: Keyring, clock: FrozenClock
+) -> Iterator[Vault]:
+    v = Vault.open(settings, keyring=session_keyring, database=database, clock=clock)
+    yield v
+    v.close()

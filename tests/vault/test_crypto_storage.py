@@ -1,0 +1,1 @@
+"""Keys in storage: crypto-shredding and key rotation against a real database."""

@@ -1,0 +1,98 @@
+"""Settings, read once from the environment and then frozen.
+
+Every setting is named ``CVAULT_*``. A bad value raises :class:`ConfigError`
+naming the variable and the rule it broke; no value is ever echoed back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = ["ConfigError", "Environment", "Settings"]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The vault's configuration. Build it with :meth:`from_env`."""
+
+    data_dir: Path
+    database_url: str
+    keyring_path: Path
+    environment: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    default_phone_region: str | None = None
+    blind_index_population: int = 1_000_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("CVAULT_DATA_DIR", ".cvault")).expanduser()
+        database_url = env.get("CVAULT_DATABASE_URL") or f"sqlite:///{data_dir / 'vault.db'}"
+        keyring_path = Path(
+            env.get("CVAULT_KEYRING", str(data_dir / "keys" / "keyring.json"))
+        ).expanduser()
+        raw_env = env.get("CVAULT_ENV", Environment.DEVELOPMENT.value)
+        try:
+            environment = Environment(raw_env)
+        except ValueError:
+            allowed = ", ".join(e.value for e in Environment)
+            raise ConfigError(f"Config 'CVAULT_ENV' must be one of: {allowed}.") from None
+        region = env.get("CVAULT_DEFAULT_PHONE_REGION") or None
+        if region is not None and not (len(region) == 2 and region.isalpha()):
+            raise ConfigError(
+                "Config 'CVAULT_DEFAULT_PHONE_REGION' must be a two-letter ISO 3166 code."
+            )
+        return cls(
+            data_dir=data_dir,
+            database_url=normalise_database_url(database_url),
+            keyring_path=keyring_path,
+            environment=environment,
+            host=env.get("CVAULT_HOST", "127.0.0.1"),
+            port=_int(env, "CVAULT_PORT", 8000, minimum=1, maximum=65535),
+            log_level=env.get("CVAULT_LOG_LEVEL", "info").lower(),
+            default_phone_region=region.upper() if region else None,
+            blind_index_population=_int(
+                env, "CVAULT_BLIND_INDEX_POPULATION", 1_000_000, minimum=4, maximum=10**12
+            ),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """Map plain ``postgresql://`` URLs onto the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"Config '{name}' must be a whole number.") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"Config '{name}' must be between {minimum} and {maximum}.")
+    return value

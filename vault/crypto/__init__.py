@@ -1,0 +1,88 @@
+"""The vault's only crypto. A safe recipe on top, the primitive behind ``_aead``.
+
+* :class:`Keyring` creates, opens, re-wraps and destroys per-customer data keys.
+* :class:`DataKey` encrypts and decrypts field values bound to customer, field and record.
+* :class:`BlindIndexer` computes short keyed indexes for exact lookup.
+* Every failure to open is a :class:`DecryptionError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+from vault.crypto._aead import random_key
+from vault.crypto.blind import BlindIndexer
+from vault.crypto.datakeys import DataKey, token_key_id
+from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
+from vault.crypto.keyring import FileKeyProvider, KeyProvider, WrappedKey, blind_index_bits
+
+__all__ = [
+    "BlindIndexer",
+    "CryptoError",
+    "DataKey",
+    "DecryptionError",
+    "FileKeyProvider",
+    "KeyProvider",
+    "Keyring",
+    "KeyringError",
+    "WrappedKey",
+    "blind_index_bits",
+    "token_key_id",
+]
+
+
+class Keyring:
+    """Per-customer data keys, wrapped by a versioned key-encryption key."""
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self._provider = provider
+        secret, bits = provider.blind_index_secret()
+        self._indexer = BlindIndexer(secret, bits)
+
+    def __repr__(self) -> str:
+        return f"Keyring(provider={self._provider!r})"
+
+    @classmethod
+    def open(cls, path: Path) -> Keyring:
+        return cls(FileKeyProvider(path))
+
+    @classmethod
+    def create(cls, path: Path, *, population: int) -> Keyring:
+        return cls(FileKeyProvider.create(path, population=population))
+
+    @property
+    def provider(self) -> KeyProvider:
+        return self._provider
+
+    @property
+    def blind_indexer(self) -> BlindIndexer:
+        return self._indexer
+
+    def current_version(self) -> int:
+        return self._provider.current_version()
+
+    def versions(self) -> list[int]:
+        return self._provider.versions()
+
+    def new_data_key(self, customer_id: UUID, key_id: int = 1) -> tuple[DataKey, WrappedKey]:
+        """A fresh random data key for a customer, and its wrapped form to store."""
+        key = random_key()
+        return DataKey(customer_id, key_id, key), self._provider.wrap(customer_id, key_id, key)
+
+    def open_data_key(self, customer_id: UUID, key_id: int, wrapped: WrappedKey) -> DataKey:
+        return DataKey(customer_id, key_id, self._provider.unwrap(customer_id, key_id, wrapped))
+
+    def rewrap(self, customer_id: UUID, key_id: int, wrapped: WrappedKey) -> WrappedKey:
+        """The same data key under the current key-encryption key; values stay as they are."""
+        if wrapped.kek_version == self._provider.current_version():
+            return wrapped
+        key = self._provider.unwrap(customer_id, key_id, wrapped)
+        return self._provider.wrap(customer_id, key_id, key)
+
+    def rotate(self) -> int:
+        """Add a key-encryption key version and make it current. Returns the new version."""
+        return self._provider.rotate()
+
+    def retire(self, version: int) -> None:
+        self._provider.retire(version)

@@ -1,0 +1,75 @@
+"""Per-customer data keys and the field token format.
+
+A field token is ``0x01 || key_id (u32 BE) || nonce (12) || ciphertext || tag (16)``.
+Its associated data binds the customer id, the field name, the record id (for
+rows other than the customer itself, such as an interaction) and the key id, so
+a token copied to another customer, field or record does not open.
+"""
+
+from __future__ import annotations
+
+import struct
+from uuid import UUID
+
+from vault.crypto._aead import Aead
+from vault.crypto.errors import DecryptionError
+
+__all__ = ["TOKEN_VERSION", "DataKey", "field_associated_data", "token_key_id"]
+
+TOKEN_VERSION = 0x01
+_HEADER = struct.Struct(">BI")
+_AD_TAG = b"cvault/field/v1"
+
+
+def field_associated_data(
+    customer_id: UUID, key_id: int, field: str, record_id: UUID | None
+) -> bytes:
+    """Canonical, unambiguous associated data for one field value."""
+    field_bytes = field.encode("utf-8")
+    record = b"\x00" if record_id is None else b"\x01" + record_id.bytes
+    return b"".join(
+        (
+            _AD_TAG,
+            customer_id.bytes,
+            struct.pack(">IH", key_id, len(field_bytes)),
+            field_bytes,
+            record,
+        )
+    )
+
+
+def token_key_id(token: bytes) -> int:
+    """The key id a token was sealed under (the header is not secret)."""
+    if len(token) < _HEADER.size or token[0] != TOKEN_VERSION:
+        raise DecryptionError("unknown token version")
+    return int(_HEADER.unpack_from(token)[1])
+
+
+class DataKey:
+    """One customer's unwrapped data key. Callers never see the key or pick a nonce."""
+
+    __slots__ = ("_aead", "customer_id", "key_id")
+
+    def __init__(self, customer_id: UUID, key_id: int, key: bytes) -> None:
+        self.customer_id = customer_id
+        self.key_id = key_id
+        self._aead = Aead(key)
+
+    def __repr__(self) -> str:
+        return f"DataKey(customer_id={self.customer_id}, key_id={self.key_id})"
+
+    def encrypt(self, plaintext: bytes, *, field: str, record_id: UUID | None = None) -> bytes:
+        ad = field_associated_data(self.customer_id, self.key_id, field, record_id)
+        return self._aead.seal(plaintext, ad, prefix=_HEADER.pack(TOKEN_VERSION, self.key_id))
+
+    def decrypt(self, token: bytes, *, field: str, record_id: UUID | None = None) -> bytes:
+        if token_key_id(token) != self.key_id:
+            raise DecryptionError("token was sealed under another data key")
+        ad = field_associated_data(self.customer_id, self.key_id, field, record_id)
+        return self._aead.open(token[_HEADER.size :], ad)
+
+    def encrypt_text(self, value: str, *, field: str, record_id: UUID | None = None) -> bytes:
+        return self.encrypt(value.encode("utf-8"), field=field, record_id=record_id)
+
+    def decrypt_text(self, token: bytes, *, field: str, record_id: UUID | None = None) -> str:
+        return self.decrypt(token, field=field, record_id=record_id).decode("utf-8")

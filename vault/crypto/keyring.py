@@ -1,0 +1,238 @@
+"""Key-encryption keys, kept apart from the database, and the provider interface.
+
+The default provider is a JSON key file (mode 0600, in a directory of mode
+0700). A KMS provider implements :class:`KeyProvider`: it wraps and unwraps
+data keys and never hands its key-encryption keys out.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import struct
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+from vault.crypto._aead import KEY_BYTES, Aead, random_key
+from vault.crypto.errors import DecryptionError, KeyringError
+
+__all__ = ["FileKeyProvider", "KeyProvider", "WrappedKey"]
+
+_FORMAT = 1
+_WRAP_VERSION = 0x01
+_WRAP_HEADER = struct.Struct(">BI")
+_WRAP_AD_TAG = b"cvault/dek/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    """A data key sealed under one key-encryption key version."""
+
+    kek_version: int
+    blob: bytes
+
+    def __repr__(self) -> str:
+        return f"WrappedKey(kek_version={self.kek_version}, blob=<{len(self.blob)} bytes>)"
+
+
+@runtime_checkable
+class KeyProvider(Protocol):
+    """Where key-encryption keys live. Keys never leave the provider."""
+
+    def current_version(self) -> int: ...
+
+    def versions(self) -> list[int]: ...
+
+    def wrap(self, customer_id: UUID, key_id: int, key: bytes) -> WrappedKey: ...
+
+    def unwrap(self, customer_id: UUID, key_id: int, wrapped: WrappedKey) -> bytes: ...
+
+    def rotate(self) -> int: ...
+
+    def retire(self, version: int) -> None: ...
+
+    def blind_index_secret(self) -> tuple[bytes, int]: ...
+
+
+def _wrap_ad(customer_id: UUID, key_id: int, kek_version: int) -> bytes:
+    return _WRAP_AD_TAG + customer_id.bytes + struct.pack(">II", key_id, kek_version)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise KeyringError(f"keyring entry {what} is not a base64 string")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise KeyringError(f"keyring entry {what} is not valid base64") from None
+    if len(raw) != KEY_BYTES:
+        raise KeyringError(f"keyring entry {what} must hold {KEY_BYTES} bytes")
+    return raw
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def blind_index_bits(population: int, min_coincidence: int = 2) -> int:
+    """CipherSweet's rule: keep at least ``min_coincidence`` expected rows per index value.
+
+    With ``R`` rows and ``L`` bits, ``R / 2**L`` rows share each value; the
+    largest ``L`` with ``R / 2**L >= min_coincidence`` is ``floor(log2(R / c))``.
+    """
+    if population < min_coincidence * 2:
+        raise KeyringError("blind index population must be at least twice the coincidence")
+    return max(1, (population // min_coincidence).bit_length() - 1)
+
+
+class FileKeyProvider:
+    """Key-encryption keys in a JSON file that only the vault's user may read."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._data: dict[str, Any] = {}
+        self._keks: dict[int, Aead] = {}
+        self._load()
+
+    def __repr__(self) -> str:
+        return f"FileKeyProvider(path={str(self._path)!r})"
+
+    @classmethod
+    def create(cls, path: Path, *, population: int) -> FileKeyProvider:
+        """Write a new keyring; refuse to overwrite one that exists."""
+        if path.exists():
+            raise KeyringError(f"keyring {path} already exists; refusing to overwrite it")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path.parent, 0o700)
+        data = {
+            "format": _FORMAT,
+            "current": 1,
+            "keks": {"1": {"key": _b64(random_key()), "created_at": _now()}},
+            "blind_index": {
+                "key": _b64(random_key()),
+                "bits": blind_index_bits(population),
+                "population": population,
+            },
+        }
+        _write_private(path, data)
+        return cls(path)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def _load(self) -> None:
+        try:
+            st = self._path.stat()
+        except FileNotFoundError:
+            raise KeyringError(f"keyring {self._path} does not exist; run 'cvault init'") from None
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyringError(
+                f"keyring {self._path} is readable by group or others; run 'chmod 600' on it"
+            )
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise KeyringError(f"keyring {self._path} is not readable JSON") from None
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise KeyringError(f"keyring {self._path} has an unknown format")
+        keks_raw = data.get("keks")
+        if not isinstance(keks_raw, dict) or not keks_raw:
+            raise KeyringError(f"keyring {self._path} holds no key-encryption keys")
+        keks = {int(v): Aead(_unb64(e.get("key"), f"kek {v}")) for v, e in keks_raw.items()}
+        current = data.get("current")
+        if not isinstance(current, int) or current not in keks:
+            raise KeyringError(f"keyring {self._path} names a current version it does not hold")
+        bidx = data.get("blind_index")
+        if not isinstance(bidx, dict) or not isinstance(bidx.get("bits"), int):
+            raise KeyringError(f"keyring {self._path} has no blind index key")
+        _unb64(bidx.get("key"), "blind_index")
+        self._data = data
+        self._keks = keks
+
+    def reload(self) -> None:
+        with self._lock:
+            self._load()
+
+    def current_version(self) -> int:
+        return int(self._data["current"])
+
+    def versions(self) -> list[int]:
+        return sorted(self._keks)
+
+    def wrap(self, customer_id: UUID, key_id: int, key: bytes) -> WrappedKey:
+        version = self.current_version()
+        blob = self._keks[version].seal(
+            key,
+            _wrap_ad(customer_id, key_id, version),
+            prefix=_WRAP_HEADER.pack(_WRAP_VERSION, version),
+        )
+        return WrappedKey(version, blob)
+
+    def unwrap(self, customer_id: UUID, key_id: int, wrapped: WrappedKey) -> bytes:
+        blob = wrapped.blob
+        if len(blob) < _WRAP_HEADER.size or blob[0] != _WRAP_VERSION:
+            raise DecryptionError("wrapped data key has an unknown version")
+        version = int(_WRAP_HEADER.unpack_from(blob)[1])
+        if version != wrapped.kek_version:
+            raise DecryptionError("wrapped data key does not match its recorded version")
+        kek = self._keks.get(version)
+        if kek is None:
+            # Another process may have rotated the keyring since we loaded it.
+            self.reload()
+            kek = self._keks.get(version)
+            if kek is None:
+                raise DecryptionError("key-encryption key version is not in the keyring")
+        return kek.open(blob[_WRAP_HEADER.size :], _wrap_ad(customer_id, key_id, version))
+
+    def rotate(self) -> int:
+        with self._lock:
+            self._load()
+            version = max(self._keks) + 1
+            self._data["keks"][str(version)] = {"key": _b64(random_key()), "created_at": _now()}
+            self._data["current"] = version
+            _write_private(self._path, self._data)
+            self._load()
+            return version
+
+    def retire(self, version: int) -> None:
+        with self._lock:
+            self._load()
+            if version == self.current_version():
+                raise KeyringError("the current key-encryption key cannot be retired")
+            if str(version) not in self._data["keks"]:
+                raise KeyringError(f"key-encryption key version {version} is not in the keyring")
+            del self._data["keks"][str(version)]
+            _write_private(self._path, self._data)
+            self._load()
+
+    def blind_index_secret(self) -> tuple[bytes, int]:
+        bidx = self._data["blind_index"]
+        return _unb64(bidx["key"], "blind_index"), int(bidx["bits"])
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    """Atomically replace ``path`` with ``data``, readable by the owner only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

@@ -1,0 +1,527 @@
+"""Customers: create, read, update, look up by email or phone, merge duplicates.
+
+Each PII field is encrypted on its own under the customer's data key; email
+and phone also get a blind index for exact lookup, re-checked after decryption.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any, Final
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from vault.crypto import DataKey
+from vault.errors import Conflict, CustomerNotFound, InvalidInput
+from vault.keys import DataKeys
+from vault.normalize import (
+    check_text,
+    normalise_email,
+    normalise_phone,
+    parse_birth_date,
+)
+from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
+from vault.types import CustomerStatus, PiiField
+
+__all__ = [
+    "UNSET",
+    "Customer",
+    "CustomerInput",
+    "CustomerPatch",
+    "CustomerService",
+    "ExternalId",
+    "MergeResult",
+]
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+_MAX_TAGS = 100
+_MAX_ATTRIBUTES_BYTES = 16_384
+_READABLE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalId:
+    """An id from a source system, e.g. ``ExternalId("shopify", "8812")``."""
+
+    source: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInput:
+    email: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    first_name: str | None = field(default=None, repr=False)
+    last_name: str | None = field(default=None, repr=False)
+    birth_date: date | str | None = field(default=None, repr=False)
+    address: str | None = field(default=None, repr=False)
+    locale: str | None = None
+    tier: str | None = None
+    tags: Sequence[str] = ()
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    external_ids: Sequence[ExternalId] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPatch:
+    """A partial update: ``UNSET`` leaves a field alone, ``None`` clears it."""
+
+    email: str | _Unset | None = field(default=UNSET, repr=False)
+    phone: str | _Unset | None = field(default=UNSET, repr=False)
+    first_name: str | _Unset | None = field(default=UNSET, repr=False)
+    last_name: str | _Unset | None = field(default=UNSET, repr=False)
+    birth_date: date | str | _Unset | None = field(default=UNSET, repr=False)
+    address: str | _Unset | None = field(default=UNSET, repr=False)
+    locale: str | _Unset | None = UNSET
+    tier: str | _Unset | None = UNSET
+    tags: Sequence[str] | _Unset = UNSET
+    attributes: Mapping[str, Any] | _Unset = UNSET
+    add_external_ids: Sequence[ExternalId] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A decrypted customer. Its repr shows the id and status only."""
+
+    id: uuid.UUID
+    status: CustomerStatus
+    email: str | None = field(repr=False)
+    phone: str | None = field(repr=False)
+    first_name: str | None = field(repr=False)
+    last_name: str | None = field(repr=False)
+    birth_date: date | None = field(repr=False)
+    address: str | None = field(repr=False)
+    locale: str | None = field(repr=False)
+    tier: str | None = field(repr=False)
+    tags: list[str] = field(repr=False)
+    attributes: dict[str, Any] = field(repr=False)
+    external_ids: list[ExternalId] = field(repr=False)
+    created_at: datetime = field(repr=False)
+    updated_at: datetime = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    customer: Customer
+    merged_id: uuid.UUID
+    moved_interactions: int
+    moved_external_ids: int
+    filled_fields: list[str]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CustomerService:
+    """Customer operations. Every method takes the unit of work's session."""
+
+    def __init__(
+        self,
+        keys: DataKeys,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        phone_region: str | None = None,
+    ) -> None:
+        self._keys = keys
+        self._bidx = keys.keyring.blind_indexer
+        self._clock = clock
+        self._region = phone_region
+
+    def __repr__(self) -> str:
+        return "CustomerService()"
+
+    # -- validation -------------------------------------------------------
+
+    def _check_pii(self, name: PiiField, value: object) -> tuple[str, int | None]:
+        """Validate one PII value; return the text to encrypt and its blind index."""
+        if name is PiiField.EMAIL:
+            text = check_text(_as_str(value, name), field=name, max_length=320)
+            return text.strip(), self._bidx.index(name, normalise_email(text))
+        if name is PiiField.PHONE:
+            e164 = normalise_phone(_as_str(value, name), region=self._region)
+            return e164, self._bidx.index(name, e164)
+        if name is PiiField.BIRTH_DATE:
+            if not isinstance(value, date | str):
+                raise InvalidInput(name, "must be an ISO date (YYYY-MM-DD)")
+            born = parse_birth_date(value)
+            if born > self._clock().date() or born.year < 1900:
+                raise InvalidInput(name, "must be a past date after 1900")
+            return born.isoformat(), None
+        limit = 2000 if name is PiiField.ADDRESS else 200
+        return check_text(_as_str(value, name), field=name, max_length=limit), None
+
+    def _set_pii(self, row: CustomerRow, key: DataKey, name: PiiField, value: object) -> None:
+        if value is None:
+            setattr(row, f"{name}_ct", None)
+            if name in (PiiField.EMAIL, PiiField.PHONE):
+                setattr(row, f"{name}_bidx", None)
+            return
+        text, index = self._check_pii(name, value)
+        setattr(row, f"{name}_ct", key.encrypt_text(text, field=name))
+        if name in (PiiField.EMAIL, PiiField.PHONE):
+            setattr(row, f"{name}_bidx", index)
+
+    # -- create / read ----------------------------------------------------
+
+    def create(self, session: Session, data: CustomerInput) -> Customer:
+        now = self._clock()
+        customer_id = uuid.uuid4()
+        row = CustomerRow(
+            id=customer_id,
+            status=CustomerStatus.ACTIVE.value,
+            locale=_check_locale(data.locale),
+            tier=_check_tier(data.tier),
+            tags=_check_tags(data.tags),
+            attributes=_check_attributes(data.attributes),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        key = self._keys.create(session, customer_id, now)
+        for name in PiiField:
+            value = getattr(data, name.value)
+            if value is not None:
+                self._set_pii(row, key, name, value)
+        self._add_external_ids(session, customer_id, data.external_ids)
+        session.flush()
+        return self._decrypt(session, row, key)
+
+    def get(self, session: Session, customer_id: uuid.UUID) -> Customer:
+        """The customer, following a merge to the surviving record."""
+        row = self._load(session, customer_id)
+        return self._decrypt(session, row, self._key_for(session, row))
+
+    def get_many(self, session: Session, customer_ids: Sequence[uuid.UUID]) -> list[Customer]:
+        """Customers in the order asked, in a bounded number of statements; unknown ids raise."""
+        rows = {
+            r.id: r
+            for r in session.scalars(select(CustomerRow).where(CustomerRow.id.in_(customer_ids)))
+        }
+        for cid in customer_ids:
+            if cid not in rows:
+                raise CustomerNotFound(cid)
+        live = [r.id for r in rows.values() if r.status in _READABLE]
+        keys = self._keys.get_many(session, live)
+        ext = self._external_ids(session, list(rows))
+        return [self._decrypt(session, rows[c], keys.get(c), ext.get(c, [])) for c in customer_ids]
+
+    def find_by_email(self, session: Session, email: str) -> list[Customer]:
+        wanted = normalise_email(email)
+        index = self._bidx.index(PiiField.EMAIL, wanted)
+        candidates = session.scalars(
+            select(CustomerRow)
+            .where(CustomerRow.email_bidx == index, CustomerRow.status.in_(_READABLE))
+            .order_by(CustomerRow.created_at, CustomerRow.id)
+        ).all()
+        found = [self.get(session, row.id) for row in candidates]
+        return [c for c in found if c.email is not None and normalise_email(c.email) == wanted]
+
+    def find_by_phone(self, session: Session, phone: str) -> list[Customer]:
+        wanted = normalise_phone(phone, region=self._region)
+        index = self._bidx.index(PiiField.PHONE, wanted)
+        candidates = session.scalars(
+            select(CustomerRow)
+            .where(CustomerRow.phone_bidx == index, CustomerRow.status.in_(_READABLE))
+            .order_by(CustomerRow.created_at, CustomerRow.id)
+        ).all()
+        found = [self.get(session, row.id) for row in candidates]
+        return [c for c in found if c.phone == wanted]
+
+    def find_by_external_id(self, session: Session, ref: ExternalId) -> Customer:
+        customer_id = session.scalar(
+            select(CustomerExternalIdRow.customer_id).where(
+                CustomerExternalIdRow.source == ref.source,
+                CustomerExternalIdRow.external_id == ref.external_id,
+            )
+        )
+        if customer_id is None:
+            raise CustomerNotFound(f"{ref.source}:<external id>")
+        return self.get(session, customer_id)
+
+    # -- update -----------------------------------------------------------
+
+    def update(self, session: Session, customer_id: uuid.UUID, patch: CustomerPatch) -> Customer:
+        row = self._load(session, customer_id, for_update=True)
+        if row.status not in _READABLE:
+            raise CustomerNotFound(customer_id)
+        key = self._key_for(session, row)
+        assert key is not None  # noqa: S101 - readable rows always have a live key
+        for name in PiiField:
+            value = getattr(patch, name.value)
+            if value is not UNSET:
+                self._set_pii(row, key, name, value)
+        if patch.locale is not UNSET:
+            row.locale = _check_locale(patch.locale)
+        if patch.tier is not UNSET:
+            row.tier = _check_tier(patch.tier)
+        if patch.tags is not UNSET:
+            row.tags = _check_tags(patch.tags)
+        if patch.attributes is not UNSET:
+            row.attributes = _check_attributes(patch.attributes)
+        self._add_external_ids(session, row.id, patch.add_external_ids)
+        row.updated_at = self._clock()
+        session.flush()
+        return self._decrypt(session, row, key)
+
+    # -- merge ------------------------------------------------------------
+
+    def merge(self, session: Session, keep_id: uuid.UUID, merge_id: uuid.UUID) -> MergeResult:
+        """Fold ``merge_id`` into ``keep_id``: interactions and external ids move, empty
+        fields of the kept record are filled, and the merged record becomes a redirect
+        whose data key is destroyed. Nothing is lost; the whole merge is one transaction."""
+        if keep_id == merge_id:
+            raise InvalidInput("mergeId", "must differ from keepId")
+        keep = self._load(session, keep_id, for_update=True, follow=False)
+        gone = self._load(session, merge_id, for_update=True, follow=False)
+        for row, name in ((keep, "keepId"), (gone, "mergeId")):
+            if row.status not in _READABLE:
+                raise InvalidInput(name, f"customer is {row.status} and cannot be merged")
+        now = self._clock()
+        keys = self._keys.get_many(session, [keep.id, gone.id])
+        keep_key, gone_key = keys[keep.id], keys[gone.id]
+
+        filled: list[str] = []
+        for name in PiiField:
+            token = getattr(gone, f"{name}_ct")
+            if getattr(keep, f"{name}_ct") is None and token is not None:
+                value = gone_key.decrypt_text(token, field=name)
+                self._set_pii(keep, keep_key, name, value)
+                filled.append(name.value)
+        keep.tags = _check_tags([*keep.tags, *gone.tags])
+        keep.attributes = {**gone.attributes, **keep.attributes}
+        keep.locale = keep.locale or gone.locale
+        keep.tier = keep.tier or gone.tier
+        keep.updated_at = now
+
+        moved = self._move_interactions(session, gone_key, keep_key)
+        moved_ext = session.execute(
+            update(CustomerExternalIdRow)
+            .where(CustomerExternalIdRow.customer_id == gone.id)
+            .values(customer_id=keep.id)
+        )
+        session.execute(
+            update(CustomerRow)
+            .where(CustomerRow.merged_into_id == gone.id)
+            .values(merged_into_id=keep.id)
+        )
+        for name in PiiField:
+            setattr(gone, f"{name}_ct", None)
+        gone.email_bidx = None
+        gone.phone_bidx = None
+        gone.status = CustomerStatus.MERGED.value
+        gone.merged_into_id = keep.id
+        gone.updated_at = now
+        self._keys.destroy(session, gone.id, now)
+        session.flush()
+        return MergeResult(
+            customer=self._decrypt(session, keep, keep_key),
+            merged_id=gone.id,
+            moved_interactions=moved,
+            moved_external_ids=int(getattr(moved_ext, "rowcount", 0) or 0),
+            filled_fields=filled,
+        )
+
+    def _move_interactions(self, session: Session, old: DataKey, new: DataKey) -> int:
+        """Re-seal payloads under the surviving customer's key, then re-point the rows."""
+        moved = 0
+        rows = session.execute(
+            select(InteractionRow.id, InteractionRow.payload_ct).where(
+                InteractionRow.customer_id == old.customer_id,
+                InteractionRow.payload_ct.is_not(None),
+            )
+        ).all()
+        params = []
+        for interaction_id, token in rows:
+            plain = old.decrypt(token, field="interaction.payload", record_id=interaction_id)
+            params.append(
+                {
+                    "row_id": interaction_id,
+                    "payload": new.encrypt(
+                        plain, field="interaction.payload", record_id=interaction_id
+                    ),
+                }
+            )
+        if params:
+            from sqlalchemy import bindparam  # noqa: PLC0415 - only merges need it
+
+            session.connection().execute(
+                update(InteractionRow.__table__)  # type: ignore[arg-type]
+                .where(InteractionRow.__table__.c.id == bindparam("row_id"))
+                .values(payload_ct=bindparam("payload")),
+                params,
+            )
+        result = session.execute(
+            update(InteractionRow)
+            .where(InteractionRow.customer_id == old.customer_id)
+            .values(customer_id=new.customer_id)
+        )
+        moved = int(getattr(result, "rowcount", 0) or 0)
+        return moved
+
+    # -- helpers ----------------------------------------------------------
+
+    def _load(
+        self,
+        session: Session,
+        customer_id: uuid.UUID,
+        *,
+        for_update: bool = False,
+        follow: bool = True,
+    ) -> CustomerRow:
+        seen: set[uuid.UUID] = set()
+        current = customer_id
+        while True:
+            stmt = select(CustomerRow).where(CustomerRow.id == current)
+            if for_update:
+                stmt = stmt.with_for_update()
+            row = session.scalar(stmt)
+            if row is None:
+                raise CustomerNotFound(customer_id)
+            if not follow or row.merged_into_id is None or row.merged_into_id in seen:
+                return row
+            seen.add(current)
+            current = row.merged_into_id
+
+    def _key_for(self, session: Session, row: CustomerRow) -> DataKey | None:
+        if row.status not in _READABLE:
+            return None
+        return self._keys.get(session, row.id)
+
+    def _external_ids(
+        self, session: Session, customer_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[ExternalId]]:
+        out: dict[uuid.UUID, list[ExternalId]] = {}
+        if not customer_ids:
+            return out
+        rows = session.execute(
+            select(
+                CustomerExternalIdRow.customer_id,
+                CustomerExternalIdRow.source,
+                CustomerExternalIdRow.external_id,
+            )
+            .where(CustomerExternalIdRow.customer_id.in_(customer_ids))
+            .order_by(CustomerExternalIdRow.source, CustomerExternalIdRow.external_id)
+        ).all()
+        for cid, source, ext in rows:
+            out.setdefault(cid, []).append(ExternalId(source, ext))
+        return out
+
+    def _add_external_ids(
+        self, session: Session, customer_id: uuid.UUID, refs: Sequence[ExternalId]
+    ) -> None:
+        for ref in dict.fromkeys(refs):
+            source = check_text(ref.source, field="externalIds.source", max_length=64).strip()
+            ext = check_text(ref.external_id, field="externalIds.externalId", max_length=200)
+            owner = session.scalar(
+                select(CustomerExternalIdRow.customer_id).where(
+                    CustomerExternalIdRow.source == source,
+                    CustomerExternalIdRow.external_id == ext,
+                )
+            )
+            if owner is not None and owner != customer_id:
+                raise Conflict(f"externalIds: an id from source {source!r} belongs to another customer")
+            if owner is None:
+                session.add(
+                    CustomerExternalIdRow(source=source, external_id=ext, customer_id=customer_id)
+                )
+
+    def _decrypt(
+        self,
+        session: Session,
+        row: CustomerRow,
+        key: DataKey | None,
+        external_ids: list[ExternalId] | None = None,
+    ) -> Customer:
+        def text(name: PiiField) -> str | None:
+            token = getattr(row, f"{name}_ct")
+            if token is None or key is None:
+                return None
+            return key.decrypt_text(token, field=name)
+
+        born = text(PiiField.BIRTH_DATE)
+        if external_ids is None:
+            external_ids = self._external_ids(session, [row.id]).get(row.id, [])
+        return Customer(
+            id=row.id,
+            status=CustomerStatus(row.status),
+            email=text(PiiField.EMAIL),
+            phone=text(PiiField.PHONE),
+            first_name=text(PiiField.FIRST_NAME),
+            last_name=text(PiiField.LAST_NAME),
+            birth_date=date.fromisoformat(born) if born else None,
+            address=text(PiiField.ADDRESS),
+            locale=row.locale,
+            tier=row.tier,
+            tags=list(row.tags or []),
+            attributes=dict(row.attributes or {}),
+            external_ids=external_ids,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def delete_external_ids(self, session: Session, customer_id: uuid.UUID) -> None:
+        session.execute(
+            delete(CustomerExternalIdRow).where(CustomerExternalIdRow.customer_id == customer_id)
+        )
+
+
+def _as_str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(name, "must be a string")
+    return value
+
+
+def _check_locale(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _LOCALE.match(value):
+        raise InvalidInput("locale", "must be a BCP 47 language tag such as 'fa-IR'")
+    return value.replace("_", "-")
+
+
+def _check_tier(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return check_text(value, field="tier", max_length=64).strip()
+
+
+def _check_tags(values: Sequence[str]) -> list[str]:
+    if isinstance(values, str):
+        raise InvalidInput("tags", "must be a list of strings")
+    tags = [check_text(_as_str(t, "tags"), field="tags", max_length=64).strip() for t in values]
+    unique = list(dict.fromkeys(tags))
+    if len(unique) > _MAX_TAGS:
+        raise InvalidInput("tags", f"must hold at most {_MAX_TAGS} tags")
+    return unique
+
+
+def _check_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(values, Mapping):
+        raise InvalidInput("attributes", "must be a JSON object")
+    try:
+        encoded = json.dumps(dict(values), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        raise InvalidInput("attributes", "must be JSON-serialisable without NaN") from None
+    if len(encoded.encode("utf-8")) > _MAX_ATTRIBUTES_BYTES:
+        raise InvalidInput("attributes", f"must be at most {_MAX_ATTRIBUTES_BYTES} bytes as JSON")
+    result: dict[str, Any] = json.loads(encoded)
+    return result

@@ -1,0 +1,352 @@
+"""Interactions: bulk, idempotent ingest and a customer's timeline.
+
+A batch is validated whole before anything is written and committed whole by
+the caller's unit of work: either every new row lands or none does. Rows whose
+external id is already stored are skipped and counted, never duplicated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from vault.errors import CustomerNotFound, InvalidInput
+from vault.keys import DataKeys
+from vault.money import check_currency, from_minor, to_minor
+from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
+from vault.types import MONETARY_TYPES, Channel, CustomerStatus, InteractionType
+
+__all__ = [
+    "MAX_BATCH",
+    "IngestResult",
+    "Interaction",
+    "InteractionInput",
+    "InteractionService",
+    "Page",
+]
+
+MAX_BATCH = 1000
+MAX_PAGE = 100
+PAYLOAD_FIELD = "interaction.payload"
+_MAX_PAYLOAD_BYTES = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionInput:
+    """One interaction to record. Name the customer by id or by an external id."""
+
+    channel: str
+    type: str
+    occurred_at: datetime
+    customer_id: uuid.UUID | None = None
+    customer_source: str | None = None
+    customer_external_id: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    external_id: str | None = None
+    payload: Mapping[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    channel: Channel
+    type: InteractionType
+    occurred_at: datetime
+    amount: Decimal | None
+    currency: str | None
+    external_id: str | None
+    payload: dict[str, Any] | None = field(repr=False)
+    recorded_at: datetime = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    inserted: int
+    duplicates: int
+
+
+T = TypeVar("T")
+E = TypeVar("E", Channel, InteractionType)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+def _encode_payload(payload: Mapping[str, Any], where: str) -> bytes:
+    if not isinstance(payload, Mapping):
+        raise InvalidInput(where, "must be a JSON object")
+    try:
+        raw = json.dumps(
+            payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
+        ).encode("utf-8")
+    except (TypeError, ValueError):
+        raise InvalidInput(where, "must be JSON-serialisable without NaN") from None
+    if len(raw) > _MAX_PAYLOAD_BYTES:
+        raise InvalidInput(where, f"must be at most {_MAX_PAYLOAD_BYTES} bytes as JSON")
+    return raw
+
+
+def _enum(kind: type[E], value: str, where: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidInput(where, f"must be one of: {', '.join(v.value for v in kind)}") from None
+
+
+def encode_cursor(occurred_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{occurred_at.isoformat()}|{row_id}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        stamp, row_id = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().split("|")
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            raise ValueError
+        return when, uuid.UUID(row_id)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidInput("after", "is not a cursor this API returned") from None
+
+
+class InteractionService:
+    def __init__(self, keys: DataKeys, *, clock: Callable[[], datetime]) -> None:
+        self._keys = keys
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "InteractionService()"
+
+    def record_many(self, session: Session, items: Sequence[InteractionInput]) -> IngestResult:
+        """Validate and store a batch (at most ``MAX_BATCH``); idempotent on external id."""
+        if len(items) > MAX_BATCH:
+            raise InvalidInput("interactions", f"at most {MAX_BATCH} per batch")
+        if not items:
+            return IngestResult(0, 0)
+        owners = self._resolve_customers(session, items)
+        keys = self._keys.get_many(session, set(owners))
+        now = self._clock()
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        duplicates = 0
+        for i, (item, owner) in enumerate(zip(items, owners, strict=True)):
+            where = f"interactions[{i}]"
+            row = self._validate(item, where)
+            if row["external_id"] is not None:
+                if row["external_id"] in seen:
+                    duplicates += 1
+                    continue
+                seen.add(row["external_id"])
+            row_id = uuid.uuid4()
+            row["id"] = row_id
+            row["customer_id"] = owner
+            row["recorded_at"] = now
+            payload = row.pop("payload")
+            row["payload_ct"] = (
+                None
+                if payload is None
+                else keys[owner].encrypt(payload, field=PAYLOAD_FIELD, record_id=row_id)
+            )
+            rows.append(row)
+        inserted = self._insert(session, rows)
+        return IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
+
+    def _insert(self, session: Session, rows: list[dict[str, Any]]) -> int:
+        dialect = session.get_bind().dialect.name
+        table = InteractionRow.__table__
+        stmt: Insert
+        if dialect == "postgresql":
+            stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["external_id"])
+        elif dialect == "sqlite":
+            stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["external_id"])
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise RuntimeError(f"unsupported database dialect {dialect}")
+        result = session.execute(stmt.returning(table.c.id), rows)
+        return len(result.all())
+
+    def _validate(self, item: InteractionInput, where: str) -> dict[str, Any]:
+        channel = _enum(Channel, item.channel, f"{where}.channel")
+        kind = _enum(InteractionType, item.type, f"{where}.type")
+        if not isinstance(item.occurred_at, datetime) or item.occurred_at.tzinfo is None:
+            raise InvalidInput(f"{where}.occurredAt", "must be a datetime with a time zone")
+        occurred = item.occurred_at.astimezone(UTC)
+        amount_minor = currency = None
+        if item.amount is not None or item.currency is not None:
+            if item.amount is None or item.currency is None:
+                raise InvalidInput(f"{where}.amount", "amount and currency go together")
+            currency = check_currency(item.currency, field=f"{where}.currency")
+            amount_minor = to_minor(item.amount, currency, field=f"{where}.amount")
+        elif kind in MONETARY_TYPES:
+            raise InvalidInput(f"{where}.amount", f"is required for {kind.value}")
+        ext = item.external_id
+        if ext is not None and (not ext.strip() or len(ext) > 200):
+            raise InvalidInput(f"{where}.externalId", "must be 1 to 200 characters")
+        payload = None if item.payload is None else _encode_payload(item.payload, f"{where}.payload")
+        return {
+            "channel": channel.value,
+            "type": kind.value,
+            "occurred_at": occurred,
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "external_id": ext,
+            "payload": payload,
+        }
+
+    def _resolve_customers(
+        self, session: Session, items: Sequence[InteractionInput]
+    ) -> list[uuid.UUID]:
+        """The owning customer of each item, following merges; unknown or erased ones raise."""
+        refs = {
+            (it.customer_source, it.customer_external_id)
+            for it in items
+            if it.customer_id is None and it.customer_external_id is not None
+        }
+        by_ref: dict[tuple[str | None, str | None], uuid.UUID] = {}
+        ref_list = list(refs)
+        for start in range(0, len(ref_list), 500):
+            chunk = ref_list[start : start + 500]
+            for source, ext, cid in session.execute(
+                select(
+                    CustomerExternalIdRow.source,
+                    CustomerExternalIdRow.external_id,
+                    CustomerExternalIdRow.customer_id,
+                ).where(
+                    tuple_(CustomerExternalIdRow.source, CustomerExternalIdRow.external_id).in_(
+                        chunk
+                    )
+                )
+            ):
+                by_ref[(source, ext)] = cid
+        wanted: list[uuid.UUID] = []
+        for i, it in enumerate(items):
+            if it.customer_id is not None:
+                wanted.append(it.customer_id)
+            elif (it.customer_source, it.customer_external_id) in by_ref:
+                wanted.append(by_ref[(it.customer_source, it.customer_external_id)])
+            else:
+                raise InvalidInput(
+                    f"interactions[{i}].customer",
+                    "names no known customer (give customerId, or source and externalId)",
+                )
+        status = self._statuses(session, set(wanted))
+        owners: list[uuid.UUID] = []
+        for i, cid in enumerate(wanted):
+            current = cid
+            hops = 0
+            while current in status and status[current][0] == CustomerStatus.MERGED.value:
+                target = status[current][1]
+                if target is None or hops > 16:
+                    break
+                if target not in status:
+                    status.update(self._statuses(session, {target}))
+                current, hops = target, hops + 1
+            state = status.get(current)
+            if state is None:
+                raise InvalidInput(f"interactions[{i}].customerId", "names no known customer")
+            if state[0] not in (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value):
+                raise InvalidInput(
+                    f"interactions[{i}].customerId", f"customer is {state[0]}; nothing is recorded"
+                )
+            owners.append(current)
+        return owners
+
+    def _statuses(
+        self, session: Session, ids: set[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[str, uuid.UUID | None]]:
+        out: dict[uuid.UUID, tuple[str, uuid.UUID | None]] = {}
+        id_list = list(ids)
+        for start in range(0, len(id_list), 500):
+            for cid, status, into in session.execute(
+                select(CustomerRow.id, CustomerRow.status, CustomerRow.merged_into_id).where(
+                    CustomerRow.id.in_(id_list[start : start + 500])
+                )
+            ):
+                out[cid] = (status, into)
+        return out
+
+    def timeline(
+        self,
+        session: Session,
+        customer_id: uuid.UUID,
+        *,
+        first: int = 20,
+        after: str | None = None,
+        channel: str | None = None,
+        type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        with_payload: bool = True,
+    ) -> Page[Interaction]:
+        """Newest first, keyset-paginated on (occurred_at, id)."""
+        if not 1 <= first <= MAX_PAGE:
+            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
+        status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
+        if status is None:
+            raise CustomerNotFound(customer_id)
+        t = InteractionRow
+        stmt = select(t).where(t.customer_id == customer_id)
+        if channel is not None:
+            stmt = stmt.where(t.channel == _enum(Channel, channel, "channel").value)
+        if type is not None:
+            stmt = stmt.where(t.type == _enum(InteractionType, type, "type").value)
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None and bound.tzinfo is None:
+                raise InvalidInput(name, "must be a datetime with a time zone")
+        if since is not None:
+            stmt = stmt.where(t.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(t.occurred_at < until)
+        if after is not None:
+            when, row_id = decode_cursor(after)
+            stmt = stmt.where(tuple_(t.occurred_at, t.id) < tuple_(when, row_id))
+        rows = session.scalars(
+            stmt.order_by(t.occurred_at.desc(), t.id.desc()).limit(first + 1)
+        ).all()
+        has_next = len(rows) > first
+        rows = rows[:first]
+        key = (
+            self._keys.get(session, customer_id)
+            if with_payload and any(r.payload_ct is not None for r in rows)
+            else None
+        )
+        items = []
+        for r in rows:
+            payload = None
+            if key is not None and r.payload_ct is not None:
+                payload = json.loads(key.decrypt(r.payload_ct, field=PAYLOAD_FIELD, record_id=r.id))
+            items.append(
+                Interaction(
+                    id=r.id,
+                    customer_id=r.customer_id,
+                    channel=Channel(r.channel),
+                    type=InteractionType(r.type),
+                    occurred_at=r.occurred_at,
+                    amount=None
+                    if r.amount_minor is None or r.currency is None
+                    else from_minor(r.amount_minor, r.currency),
+                    currency=r.currency,
+                    external_id=r.external_id,
+                    payload=payload,
+                    recorded_at=r.recorded_at,
+                )
+            )
+        end = encode_cursor(rows[-1].occurred_at, rows[-1].id) if rows else None
+        return Page(items=items, end_cursor=end, has_next_page=has_next)

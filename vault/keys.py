@@ -1,0 +1,174 @@
+"""Data keys in the database: create, open (cached), destroy, re-wrap, status."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from vault.crypto import DataKey, DecryptionError, Keyring, WrappedKey
+from vault.storage.models import DataKeyRow
+
+__all__ = ["DataKeys", "KeyStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    current_kek_version: int
+    keyring_versions: list[int]
+    data_keys_by_kek_version: dict[int, int]
+    destroyed_data_keys: int
+    blind_index_bits: int
+
+    @property
+    def pending_rewrap(self) -> int:
+        return sum(n for v, n in self.data_keys_by_kek_version.items() if v != self.current_kek_version)
+
+
+class DataKeys:
+    """Per-customer data keys, unwrapped on demand and kept in a bounded cache."""
+
+    def __init__(self, keyring: Keyring, *, cache_size: int = 50_000) -> None:
+        self.keyring = keyring
+        self._cache: OrderedDict[UUID, DataKey] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DataKeys(cached={len(self._cache)})"
+
+    def _remember(self, key: DataKey) -> None:
+        with self._lock:
+            self._cache[key.customer_id] = key
+            self._cache.move_to_end(key.customer_id)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def forget(self, customer_id: UUID) -> None:
+        with self._lock:
+            self._cache.pop(customer_id, None)
+
+    def create(self, session: Session, customer_id: UUID, now: datetime) -> DataKey:
+        key, wrapped = self.keyring.new_data_key(customer_id)
+        session.add(
+            DataKeyRow(
+                customer_id=customer_id,
+                key_id=key.key_id,
+                kek_version=wrapped.kek_version,
+                wrapped_key=wrapped.blob,
+                created_at=now,
+            )
+        )
+        self._remember(key)
+        return key
+
+    def get(self, session: Session, customer_id: UUID) -> DataKey:
+        return self.get_many(session, [customer_id])[customer_id]
+
+    def get_many(self, session: Session, customer_ids: Iterable[UUID]) -> dict[UUID, DataKey]:
+        """Keys for every id; raises :class:`DecryptionError` if one is missing or destroyed."""
+        found: dict[UUID, DataKey] = {}
+        missing: list[UUID] = []
+        with self._lock:
+            for cid in dict.fromkeys(customer_ids):
+                key = self._cache.get(cid)
+                if key is None:
+                    missing.append(cid)
+                else:
+                    found[cid] = key
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            rows = session.execute(
+                select(
+                    DataKeyRow.customer_id,
+                    DataKeyRow.key_id,
+                    DataKeyRow.kek_version,
+                    DataKeyRow.wrapped_key,
+                ).where(DataKeyRow.customer_id.in_(chunk))
+            ).all()
+            for cid, key_id, kek_version, blob in rows:
+                if blob is None or kek_version is None:
+                    continue
+                key = self.keyring.open_data_key(cid, key_id, WrappedKey(kek_version, blob))
+                self._remember(key)
+                found[cid] = key
+        for cid in missing:
+            if cid not in found:
+                raise DecryptionError(f"data key of customer {cid} is destroyed or missing")
+        return found
+
+    def destroy(self, session: Session, customer_id: UUID, now: datetime) -> None:
+        """Crypto-shredding: the wrapped key is overwritten; every token of the customer is dead."""
+        session.execute(
+            update(DataKeyRow)
+            .where(DataKeyRow.customer_id == customer_id)
+            .values(wrapped_key=None, kek_version=None, destroyed_at=now)
+        )
+        self.forget(customer_id)
+
+    def rewrap_all(
+        self,
+        session_factory: Callable[[], Session],
+        now: Callable[[], datetime],
+        *,
+        batch_size: int = 1000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Re-wrap every live data key under the current key-encryption key, batch by batch.
+
+        Each batch commits on its own, so an interrupted rotation resumes where it stopped.
+        """
+        current = self.keyring.current_version()
+        done = 0
+        while True:
+            with session_factory() as session, session.begin():
+                rows = session.execute(
+                    select(
+                        DataKeyRow.customer_id,
+                        DataKeyRow.key_id,
+                        DataKeyRow.kek_version,
+                        DataKeyRow.wrapped_key,
+                    )
+                    .where(DataKeyRow.kek_version != current, DataKeyRow.wrapped_key.is_not(None))
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    return done
+                stamp = now()
+                for cid, key_id, kek_version, blob in rows:
+                    wrapped = self.keyring.rewrap(cid, key_id, WrappedKey(kek_version, blob))
+                    session.execute(
+                        update(DataKeyRow)
+                        .where(DataKeyRow.customer_id == cid)
+                        .values(
+                            kek_version=wrapped.kek_version,
+                            wrapped_key=wrapped.blob,
+                            rewrapped_at=stamp,
+                        )
+                    )
+                done += len(rows)
+            if progress is not None:
+                progress(len(rows))
+
+    def status(self, session: Session) -> KeyStatus:
+        counts = session.execute(
+            select(DataKeyRow.kek_version, func.count())
+            .where(DataKeyRow.wrapped_key.is_not(None))
+            .group_by(DataKeyRow.kek_version)
+        ).all()
+        destroyed = session.scalar(
+            select(func.count()).select_from(DataKeyRow).where(DataKeyRow.wrapped_key.is_(None))
+        )
+        return KeyStatus(
+            current_kek_version=self.keyring.current_version(),
+            keyring_versions=self.keyring.versions(),
+            data_keys_by_kek_version={int(v): int(n) for v, n in counts if v is not None},
+            destroyed_data_keys=int(destroyed or 0),
+            blind_index_bits=self.keyring.blind_indexer.bits,
+        )

@@ -1,0 +1,157 @@
+"""SQLAlchemy models. PII columns hold field tokens (``*_ct``) and blind indexes only.
+
+Every table carries the customer id, so a customer's rows can live together on
+a sharded cluster. ``__repr__`` shows ids only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from vault.types import Channel, CustomerStatus
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _in(column: str, values: type[Channel] | type[CustomerStatus]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={getattr(self, 'id', '?')})"
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+    __table_args__ = (CheckConstraint(_in("status", CustomerStatus), name="status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE.value)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("customers.id"), nullable=True
+    )
+    locale: Mapped[str | None] = mapped_column(String(35))
+    tier: Mapped[str | None] = mapped_column(String(64), index=True)
+    tags: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    email_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_bidx: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    phone_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    first_name_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    last_name_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    birth_date_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CustomerExternalIdRow(Base):
+    """An id the customer has in a source system (shop, CRM, POS)."""
+
+    __tablename__ = "customer_external_ids"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id"), index=True
+    )
+
+    def __repr__(self) -> str:
+        return f"CustomerExternalIdRow(source={self.source!r}, customer_id={self.customer_id})"
+
+
+class DataKeyRow(Base):
+    """A customer's wrapped data key. Destroying it (crypto-shredding) nulls the blob."""
+
+    __tablename__ = "data_keys"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id"), primary_key=True
+    )
+    key_id: Mapped[int] = mapped_column(Integer)
+    kek_version: Mapped[int | None] = mapped_column(Integer, index=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rewrapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"DataKeyRow(customer_id={self.customer_id}, kek_version={self.kek_version})"
+
+
+class InteractionRow(Base):
+    """One touch point. ``amount_minor`` is in the currency's minor unit (cents)."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        CheckConstraint(_in("channel", Channel), name="channel"),
+        CheckConstraint("(amount_minor IS NULL) = (currency IS NULL)", name="amount_currency"),
+        Index("ix_interactions_customer_timeline", "customer_id", "occurred_at", "id"),
+        Index("ix_interactions_type_occurred", "type", "occurred_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    payload_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,61 @@
+"""The vault's shared vocabulary, as string enums."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Channel", "CustomerStatus", "InteractionType", "PiiField"]
+
+
+class CustomerStatus(StrEnum):
+    ACTIVE = "active"
+    RESTRICTED = "restricted"
+    ERASED = "erased"
+    MERGED = "merged"
+
+
+class PiiField(StrEnum):
+    """Customer fields that are encrypted one by one under the customer's data key."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    FIRST_NAME = "first_name"
+    LAST_NAME = "last_name"
+    BIRTH_DATE = "birth_date"
+    ADDRESS = "address"
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+    SOCIAL = "social"
+    CHAT = "chat"
+    PHONE = "phone"
+    STORE = "store"
+    APP = "app"
+
+
+class InteractionType(StrEnum):
+    PAGE_VIEW = "page_view"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    EMAIL_BOUNCE = "email_bounce"
+    SMS_CLICK = "sms_click"
+    PUSH_OPEN = "push_open"
+    CART_ADD = "cart_add"
+    CART_ABANDON = "cart_abandon"
+    PURCHASE = "purchase"
+    REFUND = "refund"
+    CHAT_MESSAGE = "chat_message"
+    SOCIAL_LIKE = "social_like"
+    SOCIAL_SHARE = "social_share"
+    CALL = "call"
+    STORE_VISIT = "store_visit"
+    APP_OPEN = "app_open"
+    SURVEY_RESPONSE = "survey_response"
+
+
+# Interaction types that carry money.
+MONETARY_TYPES = frozenset({InteractionType.PURCHASE, InteractionType.REFUND})
