@@ -142,3 +142,15 @@ def vault(
     v = Vault.open(settings, keyring=session_keyring, database=database, clock=clock)
     yield v
     v.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI, a run in which no PostgreSQL test passed is a failure."""
+    if not IN_CI or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = reporter.stats.get("passed", []) if reporter is not None else []
+    if not any("postgresql" in getattr(r, "nodeid", "").partition("[")[2] for r in passed):
+        session.exitstatus = 3
+        if reporter is not None:
+            reporter.write_line("CI: no PostgreSQL test passed; the leg must not be skipped", red=True)

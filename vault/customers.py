@@ -10,17 +10,18 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from vault.crypto import DataKey
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
+from vault.logs import get_logger
 from vault.normalize import (
     check_text,
     normalise_email,
@@ -54,6 +55,7 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _MAX_TAGS = 100
 _MAX_ATTRIBUTES_BYTES = 16_384
 _READABLE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+log = get_logger("vault.customers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,7 @@ class CustomerService:
                 self._set_pii(row, key, name, value)
         self._add_external_ids(session, customer_id, data.external_ids)
         session.flush()
+        log.info("customer.created", customer_id=str(customer_id))
         return self._decrypt(session, row, key)
 
     def get(self, session: Session, customer_id: uuid.UUID) -> Customer:
@@ -280,6 +283,8 @@ class CustomerService:
         self._add_external_ids(session, row.id, patch.add_external_ids)
         row.updated_at = self._clock()
         session.flush()
+        changed = [f.name for f in fields(patch) if getattr(patch, f.name) not in (UNSET, ())]
+        log.info("customer.updated", customer_id=str(row.id), fields=changed)
         return self._decrypt(session, row, key)
 
     # -- merge ------------------------------------------------------------
@@ -332,6 +337,13 @@ class CustomerService:
         gone.updated_at = now
         self._keys.destroy(session, gone.id, now)
         session.flush()
+        log.info(
+            "customer.merged",
+            customer_id=str(keep.id),
+            merged_id=str(gone.id),
+            moved_interactions=moved,
+            filled_fields=filled,
+        )
         return MergeResult(
             customer=self._decrypt(session, keep, keep_key),
             merged_id=gone.id,
@@ -342,7 +354,6 @@ class CustomerService:
 
     def _move_interactions(self, session: Session, old: DataKey, new: DataKey) -> int:
         """Re-seal payloads under the surviving customer's key, then re-point the rows."""
-        moved = 0
         rows = session.execute(
             select(InteractionRow.id, InteractionRow.payload_ct).where(
                 InteractionRow.customer_id == old.customer_id,
@@ -361,8 +372,6 @@ class CustomerService:
                 }
             )
         if params:
-            from sqlalchemy import bindparam  # noqa: PLC0415 - only merges need it
-
             session.connection().execute(
                 update(InteractionRow.__table__)  # type: ignore[arg-type]
                 .where(InteractionRow.__table__.c.id == bindparam("row_id"))
@@ -374,8 +383,7 @@ class CustomerService:
             .where(InteractionRow.customer_id == old.customer_id)
             .values(customer_id=new.customer_id)
         )
-        moved = int(getattr(result, "rowcount", 0) or 0)
-        return moved
+        return int(getattr(result, "rowcount", 0) or 0)
 
     # -- helpers ----------------------------------------------------------
 
@@ -476,11 +484,6 @@ class CustomerService:
             external_ids=external_ids,
             created_at=row.created_at,
             updated_at=row.updated_at,
-        )
-
-    def delete_external_ids(self, session: Session, customer_id: uuid.UUID) -> None:
-        session.execute(
-            delete(CustomerExternalIdRow).where(CustomerExternalIdRow.customer_id == customer_id)
         )
 
 

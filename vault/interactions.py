@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
+from vault.logs import get_logger
 from vault.money import check_currency, from_minor, to_minor
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
 from vault.types import MONETARY_TYPES, Channel, CustomerStatus, InteractionType
@@ -41,6 +42,7 @@ MAX_BATCH = 1000
 MAX_PAGE = 100
 PAYLOAD_FIELD = "interaction.payload"
 _MAX_PAYLOAD_BYTES = 65_536
+log = get_logger("vault.interactions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +169,14 @@ class InteractionService:
             )
             rows.append(row)
         inserted = self._insert(session, rows)
-        return IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
+        result = IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
+        log.info(
+            "interactions.recorded",
+            inserted=result.inserted,
+            duplicates=result.duplicates,
+            customers=len(keys),
+        )
+        return result
 
     def _insert(self, session: Session, rows: list[dict[str, Any]]) -> int:
         dialect = session.get_bind().dialect.name

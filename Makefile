@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export CVAULT_DATA_DIR ?= .cvault
+
+.PHONY: run test lint typecheck pytest bench clean install dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+## make run: install, initialise ./.cvault (SQLite + keyring), load demo data once, serve.
+run: install
+	$(BIN)/cvault init
+	$(BIN)/cvault demo --customers 200 --if-empty
+	$(BIN)/cvault serve
+
+## make test: dev extras, lint, types, layer contracts, the whole suite.
+test: dev lint typecheck pytest
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: dev
+	$(BIN)/mypy
+
+pytest: dev
+	$(BIN)/python -m pytest
+
+bench: dev
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,97 @@
+"""Logs are JSON with a request id, and no PII value ever reaches them."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import structlog
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from vault.customers import CustomerInput, CustomerPatch, ExternalId
+from vault.interactions import InteractionInput
+from vault.logs import REDACTED, configure_logging, drop_pii, get_logger
+from vault.runtime import Vault
+
+SECRETS = {
+    "email": "leak.canary@example.com",
+    "phone": "+447700900123",
+    "first_name": "\u0645\u0631\u06cc\u0645",
+    "last_name": "Canarysdottir",
+    "address": "1 Canary Wharf, London",
+    "chat": "please call me back about my canary order",
+}
+
+
+def test_drop_pii_redacts_pii_keys_and_masks_contact_data() -> None:
+    """Values under PII keys are replaced; e-mails and phone numbers inside strings are masked."""
+    event = drop_pii(
+        None,
+        "info",
+        {
+            "event": "oops for leak.canary@example.com at +44 7700 900123",
+            "email": "x@example.com",
+            "firstName": "Maryam",
+            "nested": {"phone": "+447700900123", "ok": "kept"},
+            "items": ["a@b.example", 3],
+            "customer_id": "3f1c",
+        },
+    )
+    assert event == {
+        "event": "oops for [email] at [phone]",
+        "email": REDACTED,
+        "firstName": REDACTED,
+        "nested": {"phone": REDACTED, "ok": "kept"},
+        "items": ["[email]", 3],
+        "customer_id": "3f1c",
+    }
+
+
+def test_a_full_flow_logs_json_with_request_ids_and_no_pii(vault: Vault) -> None:
+    """Create, update, ingest, merge, look up, and serve HTTP requests: every log line is
+    JSON, HTTP lines carry a request id, and no PII value appears anywhere."""
+    stream = io.StringIO()
+    configure_logging("debug", stream=stream)
+    try:
+        with vault.db.transaction() as s:
+            a = vault.customers.create(
+                s,
+                CustomerInput(
+                    email=SECRETS["email"], phone=SECRETS["phone"],
+                    first_name=SECRETS["first_name"], last_name=SECRETS["last_name"],
+                    address=SECRETS["address"], external_ids=[ExternalId("crm", "c1")],
+                ),
+            )  # fmt: skip
+            b = vault.customers.create(s, CustomerInput(email="other." + SECRETS["email"]))
+            vault.interactions.record_many(
+                s,
+                [
+                    InteractionInput(
+                        customer_id=a.id, channel="chat", type="chat_message",
+                        occurred_at=datetime(2026, 11, 2, tzinfo=UTC),
+                        payload={"text": SECRETS["chat"]},
+                    )
+                ],
+            )  # fmt: skip
+            vault.customers.update(s, a.id, CustomerPatch(last_name=SECRETS["last_name"] + "x"))
+            vault.customers.merge(s, a.id, b.id)
+            vault.customers.find_by_email(s, SECRETS["email"])
+        get_logger("test").warning("mistake", email=SECRETS["email"], note=SECRETS["phone"])
+        client = TestClient(create_app(vault))
+        assert client.get("/healthz", headers={"X-Request-ID": "req-12345678"}).status_code == 200
+        assert client.get("/readyz").status_code == 200
+    finally:
+        configure_logging()
+        structlog.contextvars.clear_contextvars()
+    text = stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]
+    events = {line["event"] for line in lines}
+    assert {"customer.created", "customer.updated", "interactions.recorded"} <= events
+    assert {"customer.merged", "request", "mistake"} <= events
+    http = [line for line in lines if line["event"] == "request"]
+    assert [line.get("request_id") for line in http][0] == "req-12345678"
+    assert all(line.get("request_id") for line in http)
+    leaked = [v for v in SECRETS.values() if v in text or v.lower() in text.lower()]
+    assert leaked == []

@@ -1,0 +1,92 @@
+"""Structured JSON logs with a request id, and a processor that drops PII.
+
+``drop_pii`` is a pure structlog processor: keys that name PII fields lose
+their values, and e-mail addresses or international phone numbers that slip
+into any string are masked. Exceptions are rendered without local variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["PII_KEYS", "configure_logging", "drop_pii", "get_logger"]
+
+PII_KEYS = frozenset(
+    {
+        "email", "phone", "first_name", "last_name", "firstname", "lastname", "name",
+        "full_name", "birth_date", "birthdate", "address", "payload", "value", "values",
+        "password", "token", "authorization", "ssn", "ip", "client_ip", "user_agent",
+    }
+)  # fmt: skip
+REDACTED = "[redacted]"
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]+")
+_PHONE = re.compile(r"\+\d[\d\s().-]{5,}\d")
+
+
+def _normalised_key(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower().replace("-", "_")
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:  # noqa: ANN401 - log values are arbitrary
+    if depth > 6:
+        return REDACTED
+    if isinstance(value, str):
+        return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if _normalised_key(str(k)) in PII_KEYS else _scrub(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def drop_pii(
+    _logger: Any,  # noqa: ANN401 - structlog's processor signature
+    _method: str,
+    event_dict: MutableMapping[str, Any],
+) -> MutableMapping[str, Any]:
+    """Replace values under PII keys, and mask e-mails and phone numbers in strings."""
+    for key in list(event_dict):
+        if _normalised_key(key) in PII_KEYS:
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.dict_tracebacks,
+        drop_pii,
+    ]
+
+
+def configure_logging(level: str = "info", *, stream: Any = None) -> None:  # noqa: ANN401
+    """JSON lines on stderr (or ``stream``); safe to call more than once."""
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[*shared_processors(), structlog.processors.JSONRenderer(ensure_ascii=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:  # noqa: ANN401 - structlog's BoundLogger is dynamically typed
+    return structlog.get_logger(name)
+
+
+# Whatever logs first gets the PII-dropping pipeline, even before an edge configures it.
+if not structlog.is_configured():
+    configure_logging()
