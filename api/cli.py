@@ -238,7 +238,9 @@ def keys_rotate(
             with vault.db.transaction() as session:
                 status = vault.keys.status(session)
             for old in status.keyring_versions:
-                if old != status.current_kek_version and not status.data_keys_by_kek_version.get(old):
+                if old != status.current_kek_version and not status.data_keys_by_kek_version.get(
+                    old
+                ):
                     vault.keyring.retire(old)
                     out.print(f"retired key-encryption key version {old}")
 

@@ -92,7 +92,9 @@ def keyring(tmp_path: Path) -> Keyring:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, str | None]]:
     """(url, schema) of an empty database of the parametrised backend."""
     backend: str = request.param
     if backend == "sqlite":
@@ -153,4 +155,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not any("postgresql" in getattr(r, "nodeid", "").partition("[")[2] for r in passed):
         session.exitstatus = 3
         if reporter is not None:
-            reporter.write_line("CI: no PostgreSQL test passed; the leg must not be skipped", red=True)
+            reporter.write_line(
+                "CI: no PostgreSQL test passed; the leg must not be skipped", red=True
+            )

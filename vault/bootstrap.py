@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -26,7 +25,7 @@ class InitReport:
 def initialise(settings: Settings) -> InitReport:
     """Create the data directory (0700) and keyring (0600) if absent, then migrate."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.data_dir, 0o700)
+    settings.data_dir.chmod(0o700)
     created = False
     if not settings.keyring_path.exists():
         Keyring.create(settings.keyring_path, population=settings.blind_index_population)

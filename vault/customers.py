@@ -29,7 +29,7 @@ from vault.normalize import (
     parse_birth_date,
 )
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
-from vault.types import CustomerStatus, PiiField
+from vault.types import PAYLOAD_FIELD, CustomerStatus, PiiField
 
 __all__ = [
     "UNSET",
@@ -362,12 +362,14 @@ class CustomerService:
         ).all()
         params = []
         for interaction_id, token in rows:
-            plain = old.decrypt(token, field="interaction.payload", record_id=interaction_id)
+            if token is None:
+                continue
+            plain = old.decrypt(token, field=PAYLOAD_FIELD, record_id=interaction_id)
             params.append(
                 {
                     "row_id": interaction_id,
                     "payload": new.encrypt(
-                        plain, field="interaction.payload", record_id=interaction_id
+                        plain, field=PAYLOAD_FIELD, record_id=interaction_id
                     ),
                 }
             )
@@ -446,7 +448,9 @@ class CustomerService:
                 )
             )
             if owner is not None and owner != customer_id:
-                raise Conflict(f"externalIds: an id from source {source!r} belongs to another customer")
+                raise Conflict(
+                    f"externalIds: an id from source {source!r} belongs to another customer"
+                )
             if owner is None:
                 session.add(
                     CustomerExternalIdRow(source=source, external_id=ext, customer_id=customer_id)

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Insert, select, tuple_
+from sqlalchemy import Insert, Table, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.money import check_currency, from_minor, to_minor
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
-from vault.types import MONETARY_TYPES, Channel, CustomerStatus, InteractionType
+from vault.types import MONETARY_TYPES, PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
 
 __all__ = [
     "MAX_BATCH",
@@ -40,7 +40,6 @@ __all__ = [
 
 MAX_BATCH = 1000
 MAX_PAGE = 100
-PAYLOAD_FIELD = "interaction.payload"
 _MAX_PAYLOAD_BYTES = 65_536
 log = get_logger("vault.interactions")
 
@@ -122,11 +121,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         stamp, row_id = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().split("|")
         when = datetime.fromisoformat(stamp)
-        if when.tzinfo is None:
-            raise ValueError
-        return when, uuid.UUID(row_id)
+        parsed = uuid.UUID(row_id)
     except (ValueError, UnicodeError, binascii.Error):
         raise InvalidInput("after", "is not a cursor this API returned") from None
+    if when.tzinfo is None:
+        raise InvalidInput("after", "is not a cursor this API returned")
+    return when, parsed
 
 
 class InteractionService:
@@ -180,7 +180,7 @@ class InteractionService:
 
     def _insert(self, session: Session, rows: list[dict[str, Any]]) -> int:
         dialect = session.get_bind().dialect.name
-        table = InteractionRow.__table__
+        table = cast("Table", InteractionRow.__table__)
         stmt: Insert
         if dialect == "postgresql":
             stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["external_id"])
@@ -188,7 +188,7 @@ class InteractionService:
             stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["external_id"])
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             raise RuntimeError(f"unsupported database dialect {dialect}")
-        result = session.execute(stmt.returning(table.c.id), rows)
+        result = session.connection().execute(stmt.returning(table.c.id), rows)
         return len(result.all())
 
     def _validate(self, item: InteractionInput, where: str) -> dict[str, Any]:
@@ -208,7 +208,9 @@ class InteractionService:
         ext = item.external_id
         if ext is not None and (not ext.strip() or len(ext) > 200):
             raise InvalidInput(f"{where}.externalId", "must be 1 to 200 characters")
-        payload = None if item.payload is None else _encode_payload(item.payload, f"{where}.payload")
+        payload = (
+            None if item.payload is None else _encode_payload(item.payload, f"{where}.payload")
+        )
         return {
             "channel": channel.value,
             "type": kind.value,

@@ -28,7 +28,8 @@ class KeyStatus:
 
     @property
     def pending_rewrap(self) -> int:
-        return sum(n for v, n in self.data_keys_by_kek_version.items() if v != self.current_kek_version)
+        current = self.current_kek_version
+        return sum(n for v, n in self.data_keys_by_kek_version.items() if v != current)
 
 
 class DataKeys:
@@ -142,6 +143,8 @@ class DataKeys:
                     return done
                 stamp = now()
                 for cid, key_id, kek_version, blob in rows:
+                    if kek_version is None or blob is None:  # destroyed meanwhile
+                        continue
                     wrapped = self.keyring.rewrap(cid, key_id, WrappedKey(kek_version, blob))
                     session.execute(
                         update(DataKeyRow)

@@ -57,5 +57,8 @@ class InteractionType(StrEnum):
     SURVEY_RESPONSE = "survey_response"
 
 
+# The field name an interaction payload is encrypted under (with the interaction id).
+PAYLOAD_FIELD = "interaction.payload"
+
 # Interaction types that carry money.
 MONETARY_TYPES = frozenset({InteractionType.PURCHASE, InteractionType.REFUND})

@@ -98,7 +98,7 @@ def _postgres_dump(vault: Vault) -> bytes:
     with vault.db.engine.connect() as conn:
         schema = conn.scalar(text("SELECT current_schema()"))
     url = make_url(POSTGRES_URL)
-    return subprocess.run(  # noqa: S603 - fixed argv, test database only
+    return subprocess.run(
         [
             pg_dump, "--data-only", "--schema", str(schema), "-h", url.host or "127.0.0.1",
             "-p", str(url.port or 5432), "-U", url.username or "postgres", url.database or "test",

@@ -42,7 +42,11 @@ def test_create_and_get_round_trips_every_field(vault: Vault) -> None:
         got = vault.customers.get(s, created.id)
     assert got == created
     assert (got.email, got.phone) == ("Ada.Lovelace@Example.com", "+442079460958")
-    assert (got.first_name, got.last_name, got.birth_date) == ("Ada", "Lovelace", date(1985, 12, 10))
+    assert (got.first_name, got.last_name, got.birth_date) == (
+        "Ada",
+        "Lovelace",
+        date(1985, 12, 10),
+    )
     assert got.address == "12 St James's Square, London"
     assert (got.locale, got.tier, got.tags) == ("en-GB", "gold", ["vip", "newsletter"])
     assert got.attributes == {"favourite_colour": "teal", "score": 7}
@@ -58,6 +62,7 @@ def test_names_in_any_script_round_trip_exactly(vault: Vault, first: str, last: 
     with vault.db.transaction() as s:
         got = vault.customers.get(s, created.id)
     assert (got.first_name, got.last_name) == (first, last)
+    assert got.first_name is not None
     assert got.first_name.encode() == first.encode()
 
 
@@ -184,7 +189,9 @@ def test_unknown_customer_raises_not_found(vault: Vault) -> None:
 
 def test_repr_shows_ids_only(vault: Vault) -> None:
     """Neither a customer nor its input shows a PII value in its repr."""
-    data = CustomerInput(email="secret@example.com", first_name="Secretname", phone="+4915112345678")
+    data = CustomerInput(
+        email="secret@example.com", first_name="Secretname", phone="+4915112345678"
+    )
     with vault.db.transaction() as s:
         c = vault.customers.create(s, data)
     for text in (repr(c), repr(data), str(c)):

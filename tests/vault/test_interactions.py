@@ -172,7 +172,11 @@ def test_timeline_pages_newest_first_without_gaps(vault: Vault) -> None:
     items = [_view(c.id, n) for n in range(25)]
     items += [
         InteractionInput(
-            customer_id=c.id, channel="email", type="email_open", occurred_at=T0, external_id=f"t{n}"
+            customer_id=c.id,
+            channel="email",
+            type="email_open",
+            occurred_at=T0,
+            external_id=f"t{n}",
         )
         for n in range(5)
     ]  # five share one timestamp

@@ -91,7 +91,7 @@ def test_a_full_flow_logs_json_with_request_ids_and_no_pii(vault: Vault) -> None
     assert {"customer.created", "customer.updated", "interactions.recorded"} <= events
     assert {"customer.merged", "request", "mistake"} <= events
     http = [line for line in lines if line["event"] == "request"]
-    assert [line.get("request_id") for line in http][0] == "req-12345678"
+    assert http[0].get("request_id") == "req-12345678"
     assert all(line.get("request_id") for line in http)
     leaked = [v for v in SECRETS.values() if v in text or v.lower() in text.lower()]
     assert leaked == []

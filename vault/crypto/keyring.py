@@ -114,7 +114,7 @@ class FileKeyProvider:
         if path.exists():
             raise KeyringError(f"keyring {path} already exists; refusing to overwrite it")
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path.parent, 0o700)
+        path.parent.chmod(0o700)
         data = {
             "format": _FORMAT,
             "current": 1,
@@ -234,5 +234,5 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    tmp.chmod(0o600)
+    tmp.replace(path)

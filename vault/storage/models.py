@@ -107,9 +107,7 @@ class CustomerExternalIdRow(Base):
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("customers.id"), index=True
-    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"), index=True)
 
     def __repr__(self) -> str:
         return f"CustomerExternalIdRow(source={self.source!r}, customer_id={self.customer_id})"

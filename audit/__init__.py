@@ -1,0 +1,1 @@
+"""Append-only, tamper-evident audit log (the audit trail issue). Imports nothing else."""

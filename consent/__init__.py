@@ -1,0 +1,1 @@
+"""Consent ledger, purposes and data subject requests (the consent issue)."""

@@ -1,0 +1,1 @@
+"""Casbin model, default policy and a small enforcer wrapper (the GraphQL gateway issue)."""
