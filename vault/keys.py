@@ -125,9 +125,11 @@ class DataKeys:
 
         Each batch commits on its own, so an interrupted rotation resumes where it stopped.
         """
-        current = self.keyring.current_version()
         done = 0
         while True:
+            # Re-read each batch: another process may rotate while this one runs, and
+            # rewrap() always wraps under the live current version.
+            current = self.keyring.current_version()
             with session_factory() as session, session.begin():
                 rows = session.execute(
                     select(

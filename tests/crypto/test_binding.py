@@ -26,8 +26,10 @@ def _token(record_id: uuid.UUID | None = None, field: str = "email") -> bytes:
 
 def test_token_opens_in_its_own_context() -> None:
     """Sanity: the unmodified token opens with the sealing customer, field and record."""
-    assert PLAINTEXT == DataKey(CUSTOMER, 1, KEY).decrypt(_token(RECORD), field="email",
-                                                          record_id=RECORD)
+    assert (
+        DataKey(CUSTOMER, 1, KEY).decrypt(_token(RECORD), field="email", record_id=RECORD)
+        == PLAINTEXT
+    )
 
 
 def test_token_copied_to_another_customers_key_does_not_open() -> None:
@@ -102,7 +104,7 @@ def test_every_byte_position_is_protected() -> None:
         except DecryptionError:
             continue
         opened.append(position)
-    assert [] == opened
+    assert opened == []
 
 
 @pytest.mark.parametrize("version", [0x00, 0x02, 0x10, 0xFF])
@@ -142,7 +144,7 @@ def test_relabelled_key_id_does_not_open() -> None:
     is in the associated data too."""
     token = _token()
     relabelled = token[:1] + (2).to_bytes(4, "big") + token[5:]
-    assert 2 == token_key_id(relabelled)
+    assert token_key_id(relabelled) == 2
     with pytest.raises(DecryptionError):
         DataKey(CUSTOMER, 2, KEY).decrypt(relabelled, field="email")
 
@@ -160,4 +162,4 @@ def test_error_messages_carry_no_value_or_key() -> None:
         DataKey(CUSTOMER, 1, KEY).decrypt(token, field="phone")
     message = str(info.value)
     for secret in (PLAINTEXT.decode(), token.hex(), KEY.hex()):
-        assert False is (secret in message)
+        assert secret not in message

@@ -52,8 +52,8 @@ def test_same_value_encrypts_differently(
     key = DataKey(CUSTOMER, 1, KEY)
     first = key.encrypt(value, field=field, record_id=record_id)
     second = key.encrypt(value, field=field, record_id=record_id)
-    assert True is (first != second)
-    assert True is (first[5:17] != second[5:17])
+    assert first != second
+    assert first[5:17] != second[5:17]
     assert [value, value] == [
         key.decrypt(t, field=field, record_id=record_id) for t in (first, second)
     ]
@@ -62,4 +62,4 @@ def test_same_value_encrypts_differently(
 def test_a_fresh_data_key_object_opens_tokens_of_another_with_the_same_key() -> None:
     """Tokens depend on the key bytes and context only, not on the DataKey instance."""
     token = DataKey(CUSTOMER, 3, KEY).encrypt_text("Ren\u00e9e", field="first_name")
-    assert "Ren\u00e9e" == DataKey(CUSTOMER, 3, KEY).decrypt_text(token, field="first_name")
+    assert DataKey(CUSTOMER, 3, KEY).decrypt_text(token, field="first_name") == "Ren\u00e9e"

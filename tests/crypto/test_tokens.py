@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import struct
 import uuid
 from pathlib import Path
@@ -79,12 +78,7 @@ def test_associated_data_layout() -> None:
     """Field associated data is ``b"cvault/field/v1" || customer (16) || key id u32 BE
     || len(field) u16 BE || field UTF-8 || (0x00 | 0x01 || record id (16))``."""
     assert bytes.fromhex(
-        "637661756c742f6669656c642f7631"
-        "6f1c2a4e8b3d4c5e9f70123456789abc"
-        "00000007"
-        "0005"
-        "656d61696c"
-        "00"
+        "637661756c742f6669656c642f76316f1c2a4e8b3d4c5e9f70123456789abc000000070005656d61696c00"
     ) == field_associated_data(CUSTOMER, KEY_ID, "email", None)
     assert bytes.fromhex(
         "637661756c742f6669656c642f7631"
@@ -123,8 +117,9 @@ def test_decrypt_text_known_answer() -> None:
     """Text fields are UTF-8: a Persian surname comes back as the same string."""
     _, record_id, key_id, _, expected = VECTORS[1]
     key = DataKey(CUSTOMER, key_id, KEY)
-    assert "Zahra \u0645\u062d\u0645\u062f\u06cc" == key.decrypt_text(
-        bytes.fromhex(expected), field="last_name", record_id=record_id
+    assert (
+        key.decrypt_text(bytes.fromhex(expected), field="last_name", record_id=record_id)
+        == "Zahra \u0645\u062d\u0645\u062f\u06cc"
     )
 
 
@@ -135,12 +130,12 @@ def test_token_layout(plaintext: bytes) -> None:
     """A token is version 0x01, the key id as u32 big-endian, a 12-byte nonce, the
     ciphertext (as long as the plaintext) and a 16-byte tag."""
     token = DataKey(CUSTOMER, 0x01020304, KEY).encrypt(plaintext, field="email")
-    assert 0x01 == token[0]
+    assert token[0] == 0x01
     assert bytes([1, 2, 3, 4]) == token[1:5]
-    assert 0x01020304 == token_key_id(token)
+    assert token_key_id(token) == 0x01020304
     assert 1 + 4 + 12 + len(plaintext) + 16 == len(token)
-    assert 12 == NONCE_BYTES
-    assert 16 == TAG_BYTES
+    assert NONCE_BYTES == 12
+    assert TAG_BYTES == 16
 
 
 def test_token_nonce_sits_after_header() -> None:
@@ -159,10 +154,7 @@ def test_wrap_associated_data_layout() -> None:
     """Wrapping associated data is ``b"cvault/dek/v1" || customer (16) || key id u32 BE
     || kek version u32 BE``."""
     assert bytes.fromhex(
-        "637661756c742f64656b2f7631"
-        "6f1c2a4e8b3d4c5e9f70123456789abc"
-        "00000001"
-        "00000003"
+        "637661756c742f64656b2f76316f1c2a4e8b3d4c5e9f70123456789abc0000000100000003"
     ) == _wrap_ad(CUSTOMER, 1, 3)
 
 
@@ -171,7 +163,7 @@ def test_wrapping_known_answer() -> None:
     blob = Aead(KEK)._seal_with_nonce(
         DATA_KEY, _wrap_ad(CUSTOMER, 1, 3), prefix=HEADER.pack(0x01, 3), nonce=NONCE
     )
-    assert WRAPPED_V3 == blob.hex()
+    assert blob.hex() == WRAPPED_V3
 
 
 def _write_keyring(path: Path, keks: dict[int, bytes], current: int) -> None:
@@ -190,7 +182,7 @@ def _write_keyring(path: Path, keks: dict[int, bytes], current: int) -> None:
         },
     }
     path.write_text(json.dumps(data), encoding="utf-8")
-    os.chmod(path, 0o600)
+    path.chmod(0o600)
 
 
 def test_unwrapping_known_answer(tmp_path: Path) -> None:
@@ -198,7 +190,7 @@ def test_unwrapping_known_answer(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "keyring.json"
     _write_keyring(path, {3: KEK}, current=3)
     provider = FileKeyProvider(path)
-    assert DATA_KEY == provider.unwrap(CUSTOMER, 1, WrappedKey(3, bytes.fromhex(WRAPPED_V3)))
+    assert provider.unwrap(CUSTOMER, 1, WrappedKey(3, bytes.fromhex(WRAPPED_V3))) == DATA_KEY
 
 
 def test_wrapped_key_layout(tmp_path: Path) -> None:
@@ -207,8 +199,8 @@ def test_wrapped_key_layout(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "keyring.json"
     _write_keyring(path, {3: KEK, 258: bytes(range(100, 132))}, current=258)
     wrapped = FileKeyProvider(path).wrap(CUSTOMER, 1, DATA_KEY)
-    assert 258 == wrapped.kek_version
-    assert 0x01 == wrapped.blob[0]
+    assert wrapped.kek_version == 258
+    assert wrapped.blob[0] == 0x01
     assert (258).to_bytes(4, "big") == wrapped.blob[1:5]
-    assert 1 + 4 + 12 + 32 + 16 == len(wrapped.blob)
+    assert len(wrapped.blob) == 1 + 4 + 12 + 32 + 16
     assert DATA_KEY.hex() not in wrapped.blob.hex()

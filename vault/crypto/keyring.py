@@ -8,11 +8,14 @@ data keys and never hands its key-encryption keys out.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import stat
 import struct
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +104,7 @@ class FileKeyProvider:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] = (0, 0, 0)
         self._data: dict[str, Any] = {}
         self._keks: dict[int, Aead] = {}
         self._load()
@@ -150,22 +154,39 @@ class FileKeyProvider:
         keks_raw = data.get("keks")
         if not isinstance(keks_raw, dict) or not keks_raw:
             raise KeyringError(f"keyring {self._path} holds no key-encryption keys")
-        keks = {int(v): Aead(_unb64(e.get("key"), f"kek {v}")) for v, e in keks_raw.items()}
+        keks: dict[int, Aead] = {}
+        for name, entry in keks_raw.items():
+            if not (isinstance(name, str) and name.isdigit()) or not isinstance(entry, dict):
+                raise KeyringError(f"keyring {self._path} has a malformed key-encryption key")
+            keks[int(name)] = Aead(_unb64(entry.get("key"), f"kek {name}"))
         current = data.get("current")
         if not isinstance(current, int) or current not in keks:
             raise KeyringError(f"keyring {self._path} names a current version it does not hold")
         bidx = data.get("blind_index")
         if not isinstance(bidx, dict) or not isinstance(bidx.get("bits"), int):
             raise KeyringError(f"keyring {self._path} has no blind index key")
+        if not 1 <= bidx["bits"] <= 63:
+            raise KeyringError(f"keyring {self._path} has blind index bits outside 1..63")
         _unb64(bidx.get("key"), "blind_index")
         self._data = data
         self._keks = keks
+        self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def reload(self) -> None:
         with self._lock:
             self._load()
 
+    def _refresh(self) -> None:
+        """Reload when another process rewrote the file (rotate, retire): one stat call."""
+        try:
+            st = self._path.stat()
+        except FileNotFoundError:
+            raise KeyringError(f"keyring {self._path} has disappeared") from None
+        if (st.st_mtime_ns, st.st_size, st.st_ino) != self._stamp:
+            self.reload()
+
     def current_version(self) -> int:
+        self._refresh()
         return int(self._data["current"])
 
     def versions(self) -> list[int]:
@@ -197,7 +218,7 @@ class FileKeyProvider:
         return kek.open(blob[_WRAP_HEADER.size :], _wrap_ad(customer_id, key_id, version))
 
     def rotate(self) -> int:
-        with self._lock:
+        with self._lock, _file_lock(self._path):
             self._load()
             version = max(self._keks) + 1
             self._data["keks"][str(version)] = {"key": _b64(random_key()), "created_at": _now()}
@@ -207,7 +228,7 @@ class FileKeyProvider:
             return version
 
     def retire(self, version: int) -> None:
-        with self._lock:
+        with self._lock, _file_lock(self._path):
             self._load()
             if version == self.current_version():
                 raise KeyringError("the current key-encryption key cannot be retired")
@@ -220,6 +241,19 @@ class FileKeyProvider:
     def blind_index_secret(self) -> tuple[bytes, int]:
         bidx = self._data["blind_index"]
         return _unb64(bidx["key"], "blind_index"), int(bidx["bits"])
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes while the keyring file is rewritten."""
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
