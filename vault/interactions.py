@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Insert, Table, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -129,6 +128,59 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     return when, parsed
 
 
+_COLUMNS = (
+    "id", "customer_id", "channel", "type", "occurred_at", "amount_minor", "currency",
+    "external_id", "payload_ct", "recorded_at",
+)  # fmt: skip
+_STAGE = "cvault_interactions_stage"
+
+
+def copy_insert_postgresql(conn: Any, rows: list[dict[str, Any]]) -> int:  # noqa: ANN401
+    """Insert a batch with COPY on a psycopg connection; return how many rows landed.
+
+    External ids already stored are looked up first and left out, then the rest
+    is copied straight into the table inside a savepoint. If a concurrent writer
+    stored one of them in between, the savepoint is rolled back and the batch
+    goes through a staging table with ``INSERT ... ON CONFLICT DO NOTHING``.
+    """
+    import psycopg  # noqa: PLC0415 - only the PostgreSQL path needs the driver
+
+    columns = ", ".join(_COLUMNS)
+    with conn.cursor() as cur:
+        wanted = [r["external_id"] for r in rows if r["external_id"] is not None]
+        if wanted:
+            cur.execute(
+                "SELECT external_id FROM interactions WHERE external_id = ANY(%s)", (wanted,)
+            )
+            stored = {found for (found,) in cur.fetchall()}
+            rows = [r for r in rows if r["external_id"] is None or r["external_id"] not in stored]
+        if not rows:
+            return 0
+        try:
+            with conn.transaction(), cur.copy(f"COPY interactions ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row[c] for c in _COLUMNS))
+        except psycopg.errors.UniqueViolation:
+            pass
+        else:
+            return len(rows)
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+            "(LIKE interactions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cur.execute(f"DELETE FROM {_STAGE}")  # noqa: S608 - constant identifier
+        with cur.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[c] for c in _COLUMNS))
+        cur.execute(
+            f"INSERT INTO interactions ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
+            "ON CONFLICT (external_id) DO NOTHING"
+        )
+        inserted = int(cur.rowcount)
+        cur.execute(f"DELETE FROM {_STAGE}")  # noqa: S608
+    return inserted
+
+
 class InteractionService:
     def __init__(self, keys: DataKeys, *, clock: Callable[[], datetime]) -> None:
         self._keys = keys
@@ -179,17 +231,18 @@ class InteractionService:
         return result
 
     def _insert(self, session: Session, rows: list[dict[str, Any]]) -> int:
-        dialect = session.get_bind().dialect.name
-        table = cast("Table", InteractionRow.__table__)
-        stmt: Insert
+        """Insert, skipping rows whose external id is stored; return how many landed."""
+        if not rows:
+            return 0
+        connection = session.connection()
+        dialect = connection.dialect.name
         if dialect == "postgresql":
-            stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["external_id"])
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["external_id"])
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            return copy_insert_postgresql(connection.connection.driver_connection, rows)
+        if dialect != "sqlite":  # pragma: no cover - only SQLite and PostgreSQL are supported
             raise RuntimeError(f"unsupported database dialect {dialect}")
-        result = session.connection().execute(stmt.returning(table.c.id), rows)
-        return len(result.all())
+        table = cast("Table", InteractionRow.__table__)
+        stmt: Insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=["external_id"])
+        return int(connection.execute(stmt, rows).rowcount)
 
     def _validate(self, item: InteractionInput, where: str) -> dict[str, Any]:
         channel = _enum(Channel, item.channel, f"{where}.channel")
