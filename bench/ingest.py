@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, create_engine, text
+from sqlalchemy import Table, create_engine, delete, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from vault.config import Environment, Settings
@@ -105,7 +105,7 @@ def _open(t: Target) -> Vault:
 def _reset(t: Target) -> None:
     engine = make_engine(t.url, schema=t.schema)
     with engine.begin() as conn:
-        conn.execute(InteractionRow.__table__.delete())
+        conn.execute(delete(InteractionRow))
     engine.dispose()
 
 
@@ -159,7 +159,9 @@ def _worker(args: tuple[str, Target, list[list[InteractionInput]]]) -> tuple[int
     return (_write_vault if mode == "vault" else _write_floor)(t, batches)
 
 
-def _run(mode: str, t: Target, batches: list[list[InteractionInput]], writers: int) -> dict[str, float]:
+def _run(
+    mode: str, t: Target, batches: list[list[InteractionInput]], writers: int
+) -> dict[str, float]:
     _reset(t)
     shares = [batches[w::writers] for w in range(writers)]
     started = time.perf_counter()
@@ -171,7 +173,12 @@ def _run(mode: str, t: Target, batches: list[list[InteractionInput]], writers: i
     wall = time.perf_counter() - started
     rows = sum(r[0] for r in results)
     cpu = sum(r[1] for r in results)
-    return {"rows": rows, "wall": wall, "rows_per_s": rows / wall, "cpu_ms_per_1k": cpu / rows * 1e6}
+    return {
+        "rows": rows,
+        "wall": wall,
+        "rows_per_s": rows / wall,
+        "cpu_ms_per_1k": cpu / rows * 1e6,
+    }
 
 
 def _prepare(backend: str, workdir: Path, customers: int) -> tuple[Target, list[uuid.UUID]]:
@@ -224,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for backend in args.backends.split(","):
             target, ids = _prepare(backend, Path(tmp), args.customers)
             batches = _batches(ids, args.rows, seed=1)
-            writer_counts = [1] if backend == "sqlite" else [int(w) for w in args.writers.split(",")]
+            writer_counts = (
+                [1] if backend == "sqlite" else [int(w) for w in args.writers.split(",")]
+            )
             try:
                 for writers in writer_counts:
                     runs: dict[str, list[dict[str, float]]] = {"vault": [], "floor": []}
@@ -255,13 +264,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(f"{datetime.now(UTC):%Y-%m-%d} on {platform.node()} ({os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()})")  # fmt: skip
-    print("| backend | writers | path | rows | best rows/s | median rows/s | client CPU-ms / 1k rows | vs floor (median) |")
+    print(
+        "| backend | writers | path | rows | best rows/s | median rows/s "
+        "| client CPU-ms / 1k rows | vs floor (median) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         floor = next(
-            f for f in results
-            if f["backend"] == r["backend"] and f["writers"] == r["writers"] and f["mode"] == "floor"
-        )  # fmt: skip
+            f
+            for f in results
+            if (f["backend"], f["writers"], f["mode"]) == (r["backend"], r["writers"], "floor")
+        )
         ratio = r["median_rows_per_s"] / floor["median_rows_per_s"]
         print(f"| {r['backend']} | {r['writers']} | {r['mode']} | {r['rows']:,} | "
               f"{r['best_rows_per_s']:,} | {r['median_rows_per_s']:,} | {r['cpu_ms_per_1k']} | "

@@ -368,9 +368,7 @@ class CustomerService:
             params.append(
                 {
                     "row_id": interaction_id,
-                    "payload": new.encrypt(
-                        plain, field=PAYLOAD_FIELD, record_id=interaction_id
-                    ),
+                    "payload": new.encrypt(plain, field=PAYLOAD_FIELD, record_id=interaction_id),
                 }
             )
         if params:

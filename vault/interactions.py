@@ -26,6 +26,7 @@ from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.money import check_currency, from_minor, to_minor
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
+from vault.storage.sql import id_in, new_ids
 from vault.types import MONETARY_TYPES, PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
 
 __all__ = [
@@ -90,13 +91,14 @@ class Page(Generic[T]):
     has_next_page: bool
 
 
+_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _encode_payload(payload: Mapping[str, Any], where: str) -> bytes:
     if not isinstance(payload, Mapping):
         raise InvalidInput(where, "must be a JSON object")
     try:
-        raw = json.dumps(
-            payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
-        ).encode("utf-8")
+        raw = _PAYLOAD_JSON.encode(payload).encode("utf-8")
     except (TypeError, ValueError):
         raise InvalidInput(where, "must be JSON-serialisable without NaN") from None
     if len(raw) > _MAX_PAYLOAD_BYTES:
@@ -132,6 +134,10 @@ _COLUMNS = (
     "id", "customer_id", "channel", "type", "occurred_at", "amount_minor", "currency",
     "external_id", "payload_ct", "recorded_at",
 )  # fmt: skip
+_COPY_TYPES = (
+    "uuid", "uuid", "varchar", "varchar", "timestamptz", "int8", "varchar", "varchar",
+    "bytea", "timestamptz",
+)  # fmt: skip
 _STAGE = "cvault_interactions_stage"
 
 
@@ -157,7 +163,11 @@ def copy_insert_postgresql(conn: Any, rows: list[dict[str, Any]]) -> int:  # noq
         if not rows:
             return 0
         try:
-            with conn.transaction(), cur.copy(f"COPY interactions ({columns}) FROM STDIN") as copy:
+            with (
+                conn.transaction(),
+                cur.copy(f"COPY interactions ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(tuple(row[c] for c in _COLUMNS))
         except psycopg.errors.UniqueViolation:
@@ -169,7 +179,8 @@ def copy_insert_postgresql(conn: Any, rows: list[dict[str, Any]]) -> int:  # noq
             "(LIKE interactions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         cur.execute(f"DELETE FROM {_STAGE}")  # noqa: S608 - constant identifier
-        with cur.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+        with cur.copy(f"COPY {_STAGE} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_COPY_TYPES)
             for row in rows:
                 copy.write_row(tuple(row[c] for c in _COLUMNS))
         cur.execute(
@@ -179,6 +190,10 @@ def copy_insert_postgresql(conn: Any, rows: list[dict[str, Any]]) -> int:  # noq
         inserted = int(cur.rowcount)
         cur.execute(f"DELETE FROM {_STAGE}")  # noqa: S608
     return inserted
+
+
+_CHANNELS = {c.value: c for c in Channel}
+_TYPES = {t.value: t for t in InteractionType}
 
 
 class InteractionService:
@@ -199,6 +214,7 @@ class InteractionService:
         keys = self._keys.get_many(session, set(owners))
         now = self._clock()
         rows: list[dict[str, Any]] = []
+        row_ids = new_ids(len(items))
         seen: set[str] = set()
         duplicates = 0
         for i, (item, owner) in enumerate(zip(items, owners, strict=True)):
@@ -209,7 +225,7 @@ class InteractionService:
                     duplicates += 1
                     continue
                 seen.add(row["external_id"])
-            row_id = uuid.uuid4()
+            row_id = row_ids[i]
             row["id"] = row_id
             row["customer_id"] = owner
             row["recorded_at"] = now
@@ -245,8 +261,8 @@ class InteractionService:
         return int(connection.execute(stmt, rows).rowcount)
 
     def _validate(self, item: InteractionInput, where: str) -> dict[str, Any]:
-        channel = _enum(Channel, item.channel, f"{where}.channel")
-        kind = _enum(InteractionType, item.type, f"{where}.type")
+        channel = _CHANNELS.get(item.channel) or _enum(Channel, item.channel, f"{where}.channel")
+        kind = _TYPES.get(item.type) or _enum(InteractionType, item.type, f"{where}.type")
         if not isinstance(item.occurred_at, datetime) or item.occurred_at.tzinfo is None:
             raise InvalidInput(f"{where}.occurredAt", "must be a datetime with a time zone")
         occurred = item.occurred_at.astimezone(UTC)
@@ -278,69 +294,80 @@ class InteractionService:
         self, session: Session, items: Sequence[InteractionInput]
     ) -> list[uuid.UUID]:
         """The owning customer of each item, following merges; unknown or erased ones raise."""
-        refs = {
-            (it.customer_source, it.customer_external_id)
-            for it in items
-            if it.customer_id is None and it.customer_external_id is not None
-        }
+        wanted = self._named_customers(session, items)
+        status = self._statuses(session, set(wanted))
+        resolved: dict[uuid.UUID, uuid.UUID] = {}
+        owners: list[uuid.UUID] = []
+        for i, cid in enumerate(wanted):
+            owner = resolved.get(cid)
+            if owner is None:
+                owner = resolved[cid] = self._follow_merges(session, cid, status, i)
+            owners.append(owner)
+        return owners
+
+    def _named_customers(
+        self, session: Session, items: Sequence[InteractionInput]
+    ) -> list[uuid.UUID]:
+        """Each item's customer id, looking up (source, external id) references in bulk."""
+        refs = list(
+            {
+                (it.customer_source, it.customer_external_id)
+                for it in items
+                if it.customer_id is None and it.customer_external_id is not None
+            }
+        )
         by_ref: dict[tuple[str | None, str | None], uuid.UUID] = {}
-        ref_list = list(refs)
-        for start in range(0, len(ref_list), 500):
-            chunk = ref_list[start : start + 500]
-            for source, ext, cid in session.execute(
-                select(
-                    CustomerExternalIdRow.source,
-                    CustomerExternalIdRow.external_id,
-                    CustomerExternalIdRow.customer_id,
-                ).where(
-                    tuple_(CustomerExternalIdRow.source, CustomerExternalIdRow.external_id).in_(
-                        chunk
-                    )
-                )
+        ext = CustomerExternalIdRow
+        for start in range(0, len(refs), 500):
+            pairs = tuple_(ext.source, ext.external_id).in_(refs[start : start + 500])
+            for source, external_id, cid in session.execute(
+                select(ext.source, ext.external_id, ext.customer_id).where(pairs)
             ):
-                by_ref[(source, ext)] = cid
+                by_ref[(source, external_id)] = cid
         wanted: list[uuid.UUID] = []
         for i, it in enumerate(items):
-            if it.customer_id is not None:
-                wanted.append(it.customer_id)
-            elif (it.customer_source, it.customer_external_id) in by_ref:
-                wanted.append(by_ref[(it.customer_source, it.customer_external_id)])
-            else:
+            named = it.customer_id or by_ref.get((it.customer_source, it.customer_external_id))
+            if named is None:
                 raise InvalidInput(
                     f"interactions[{i}].customer",
                     "names no known customer (give customerId, or source and externalId)",
                 )
-        status = self._statuses(session, set(wanted))
-        owners: list[uuid.UUID] = []
-        for i, cid in enumerate(wanted):
-            current = cid
-            hops = 0
-            while current in status and status[current][0] == CustomerStatus.MERGED.value:
-                target = status[current][1]
-                if target is None or hops > 16:
-                    break
-                if target not in status:
-                    status.update(self._statuses(session, {target}))
-                current, hops = target, hops + 1
+            wanted.append(named)
+        return wanted
+
+    def _follow_merges(
+        self,
+        session: Session,
+        customer_id: uuid.UUID,
+        status: dict[uuid.UUID, tuple[str, uuid.UUID | None]],
+        index: int,
+    ) -> uuid.UUID:
+        current = customer_id
+        for _hop in range(16):
             state = status.get(current)
-            if state is None:
-                raise InvalidInput(f"interactions[{i}].customerId", "names no known customer")
-            if state[0] not in (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value):
-                raise InvalidInput(
-                    f"interactions[{i}].customerId", f"customer is {state[0]}; nothing is recorded"
-                )
-            owners.append(current)
-        return owners
+            if state is None or state[0] != CustomerStatus.MERGED.value or state[1] is None:
+                break
+            current = state[1]
+            if current not in status:
+                status.update(self._statuses(session, {current}))
+        state = status.get(current)
+        where = f"interactions[{index}].customerId"
+        if state is None:
+            raise InvalidInput(where, "names no known customer")
+        if state[0] not in (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value):
+            raise InvalidInput(where, f"customer is {state[0]}; nothing is recorded")
+        return current
 
     def _statuses(
         self, session: Session, ids: set[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[str, uuid.UUID | None]]:
         out: dict[uuid.UUID, tuple[str, uuid.UUID | None]] = {}
         id_list = list(ids)
-        for start in range(0, len(id_list), 500):
+        dialect = session.get_bind().dialect.name
+        for start in range(0, len(id_list), 1000):
             for cid, status, into in session.execute(
                 select(CustomerRow.id, CustomerRow.status, CustomerRow.merged_into_id).where(
-                    CustomerRow.id.in_(id_list[start : start + 500])
+                    id_in(CustomerRow.id, id_list[start : start + 1000], dialect)
                 )
             ):
                 out[cid] = (status, into)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from vault.crypto import DataKey, DecryptionError, Keyring, WrappedKey
 from vault.storage.models import DataKeyRow
+from vault.storage.sql import id_in
 
 __all__ = ["DataKeys", "KeyStatus"]
 
@@ -83,15 +84,16 @@ class DataKeys:
                     missing.append(cid)
                 else:
                     found[cid] = key
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
+        dialect = session.get_bind().dialect.name
+        for start in range(0, len(missing), 1000):
+            chunk = missing[start : start + 1000]
             rows = session.execute(
                 select(
                     DataKeyRow.customer_id,
                     DataKeyRow.key_id,
                     DataKeyRow.kek_version,
                     DataKeyRow.wrapped_key,
-                ).where(DataKeyRow.customer_id.in_(chunk))
+                ).where(id_in(DataKeyRow.customer_id, chunk, dialect))
             ).all()
             for cid, key_id, kek_version, blob in rows:
                 if blob is None or kek_version is None:

@@ -21,21 +21,21 @@ _HEADER = struct.Struct(">BI")
 _AD_TAG = b"cvault/field/v1"
 
 
+def _ad_prefix(customer_id: UUID, key_id: int, field: str) -> bytes:
+    field_bytes = field.encode("utf-8")
+    if len(field_bytes) > 0xFFFF:
+        raise ValueError("field name too long")
+    return b"".join(
+        (_AD_TAG, customer_id.bytes, struct.pack(">IH", key_id, len(field_bytes)), field_bytes)
+    )
+
+
 def field_associated_data(
     customer_id: UUID, key_id: int, field: str, record_id: UUID | None
 ) -> bytes:
     """Canonical, unambiguous associated data for one field value."""
-    field_bytes = field.encode("utf-8")
     record = b"\x00" if record_id is None else b"\x01" + record_id.bytes
-    return b"".join(
-        (
-            _AD_TAG,
-            customer_id.bytes,
-            struct.pack(">IH", key_id, len(field_bytes)),
-            field_bytes,
-            record,
-        )
-    )
+    return _ad_prefix(customer_id, key_id, field) + record
 
 
 def token_key_id(token: bytes) -> int:
@@ -48,25 +48,32 @@ def token_key_id(token: bytes) -> int:
 class DataKey:
     """One customer's unwrapped data key. Callers never see the key or pick a nonce."""
 
-    __slots__ = ("_aead", "customer_id", "key_id")
+    __slots__ = ("_aead", "_header", "_prefixes", "customer_id", "key_id")
 
     def __init__(self, customer_id: UUID, key_id: int, key: bytes) -> None:
         self.customer_id = customer_id
         self.key_id = key_id
         self._aead = Aead(key)
+        self._header = _HEADER.pack(TOKEN_VERSION, key_id)
+        self._prefixes: dict[str, bytes] = {}
+
+    def _ad(self, field: str, record_id: UUID | None) -> bytes:
+        prefix = self._prefixes.get(field)
+        if prefix is None:
+            prefix = _ad_prefix(self.customer_id, self.key_id, field)
+            self._prefixes[field] = prefix
+        return prefix + (b"\x00" if record_id is None else b"\x01" + record_id.bytes)
 
     def __repr__(self) -> str:
         return f"DataKey(customer_id={self.customer_id}, key_id={self.key_id})"
 
     def encrypt(self, plaintext: bytes, *, field: str, record_id: UUID | None = None) -> bytes:
-        ad = field_associated_data(self.customer_id, self.key_id, field, record_id)
-        return self._aead.seal(plaintext, ad, prefix=_HEADER.pack(TOKEN_VERSION, self.key_id))
+        return self._aead.seal(plaintext, self._ad(field, record_id), prefix=self._header)
 
     def decrypt(self, token: bytes, *, field: str, record_id: UUID | None = None) -> bytes:
         if token_key_id(token) != self.key_id:
             raise DecryptionError("token was sealed under another data key")
-        ad = field_associated_data(self.customer_id, self.key_id, field, record_id)
-        return self._aead.open(token[_HEADER.size :], ad)
+        return self._aead.open(token[_HEADER.size :], self._ad(field, record_id))
 
     def encrypt_text(self, value: str, *, field: str, record_id: UUID | None = None) -> bytes:
         return self.encrypt(value.encode("utf-8"), field=field, record_id=record_id)
