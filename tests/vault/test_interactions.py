@@ -276,3 +276,29 @@ def test_merge_refuses_self_and_merged(vault: Vault) -> None:
         vault.customers.merge(s, a.id, b.id)
     with pytest.raises(InvalidInput), vault.db.transaction() as s:
         vault.customers.merge(s, a.id, b.id)
+
+
+def test_storage_skips_an_external_id_that_appears_between_check_and_write(
+    vault: Vault, clock: FrozenClock
+) -> None:
+    """If a concurrent writer stores an external id after the pre-check, the insert still
+    lands every other row exactly once (PostgreSQL: COPY fails, the staging-table path
+    with ON CONFLICT takes over; SQLite: ON CONFLICT DO NOTHING)."""
+    c = _customer(vault)
+    now = clock.now
+
+    def row(n: int, ext: str) -> dict[str, object]:
+        return {
+            "id": uuid.uuid4(), "customer_id": c.id, "channel": "web", "type": "page_view",
+            "occurred_at": now, "amount_minor": None, "currency": None, "external_id": ext,
+            "payload_ct": None, "recorded_at": now,
+        }  # fmt: skip
+
+    # Two rows share an external id, as if another writer had raced us to it.
+    rows = [row(0, "race-1"), row(1, "race-1"), row(2, "race-2")]
+    with vault.db.transaction() as s:
+        inserted = vault.interactions._insert(s, rows)  # noqa: SLF001 - the storage step itself
+    with vault.db.transaction() as s:
+        page = vault.interactions.timeline(s, c.id)
+    assert inserted == 2
+    assert sorted(i.external_id or "" for i in page.items) == ["race-1", "race-2"]
