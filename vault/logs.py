@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -88,7 +88,9 @@ def configure_logging(level: str = "info", *, stream: Any = None) -> None:  # no
     structlog.configure(
         processors=[*shared_processors(), structlog.processors.JSONRenderer(ensure_ascii=False)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
+        logger_factory=structlog.PrintLoggerFactory(
+            file=stream or cast("TextIO", _CurrentStderr())
+        ),
         cache_logger_on_first_use=False,
     )
 
