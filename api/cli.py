@@ -166,7 +166,12 @@ def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(EXIT_USAGE) from None
     for problem in report.rejected:
-        err.print(f"{path.name}:{problem.line}: {problem.reason}")
+        err.print(
+            f"{path.name}:{problem.line}: {problem.reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     out.print(
         f"{report.read} rows read, {report.accepted} accepted, "
         f"{report.duplicates} already present, {len(report.rejected)} rejected"

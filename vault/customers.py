@@ -181,6 +181,19 @@ class CustomerService:
         if name in (PiiField.EMAIL, PiiField.PHONE):
             setattr(row, f"{name}_bidx", index)
 
+    def validate(self, data: CustomerInput) -> None:
+        """Apply every rule ``create`` applies, without writing; raises InvalidInput."""
+        for name in PiiField:
+            value = getattr(data, name.value)
+            if value is not None:
+                self._check_pii(name, value)
+        _check_locale(data.locale)
+        _check_tier(data.tier)
+        _check_tags(data.tags)
+        _check_attributes(data.attributes)
+        for ref in data.external_ids:
+            _check_external_id(ref)
+
     # -- create / read ----------------------------------------------------
 
     def create(self, session: Session, data: CustomerInput) -> Customer:
@@ -205,7 +218,7 @@ class CustomerService:
                 self._set_pii(row, key, name, value)
         self._add_external_ids(session, customer_id, data.external_ids)
         session.flush()
-        log.info("customer.created", customer_id=str(customer_id))
+        log.debug("customer.created", customer_id=str(customer_id))
         return self._decrypt(session, row, key)
 
     def get(self, session: Session, customer_id: uuid.UUID) -> Customer:
@@ -437,8 +450,7 @@ class CustomerService:
         self, session: Session, customer_id: uuid.UUID, refs: Sequence[ExternalId]
     ) -> None:
         for ref in dict.fromkeys(refs):
-            source = check_text(ref.source, field="externalIds.source", max_length=64).strip()
-            ext = check_text(ref.external_id, field="externalIds.externalId", max_length=200)
+            source, ext = _check_external_id(ref)
             owner = session.scalar(
                 select(CustomerExternalIdRow.customer_id).where(
                     CustomerExternalIdRow.source == source,
@@ -446,9 +458,7 @@ class CustomerService:
                 )
             )
             if owner is not None and owner != customer_id:
-                raise Conflict(
-                    f"externalIds: an id from source {source!r} belongs to another customer"
-                )
+                raise Conflict("externalIds: an external id belongs to another customer")
             if owner is None:
                 session.add(
                     CustomerExternalIdRow(source=source, external_id=ext, customer_id=customer_id)
@@ -487,6 +497,11 @@ class CustomerService:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def _check_external_id(ref: ExternalId) -> tuple[str, str]:
+    source = check_text(ref.source, field="externalIds.source", max_length=64).strip()
+    return source, check_text(ref.external_id, field="externalIds.externalId", max_length=200)
 
 
 def _as_str(value: object, name: str) -> str:

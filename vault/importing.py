@@ -26,7 +26,8 @@ import csv
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -39,10 +40,6 @@ from sqlalchemy.orm import Session
 from vault.customers import (
     CustomerInput,
     ExternalId,
-    _check_attributes,
-    _check_locale,
-    _check_tags,
-    _check_tier,
 )
 from vault.errors import Conflict, InvalidInput, VaultError
 from vault.interactions import MAX_BATCH, InteractionInput
@@ -50,7 +47,7 @@ from vault.money import check_currency, exponent, to_minor
 from vault.normalize import check_text
 from vault.runtime import Vault
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
-from vault.types import MONETARY_TYPES, Channel, InteractionType, PiiField
+from vault.types import MONETARY_TYPES, Channel, InteractionType
 
 __all__ = [
     "CUSTOMER_COLUMNS",
@@ -195,7 +192,7 @@ class _Importer:
         columns: Sequence[str],
         required: Callable[[set[str]], list[str]],
         convert: Callable[[_Record], Any],
-    ) -> Iterator[tuple[list[tuple[int, Any]], int]]:
+    ) -> Generator[tuple[list[tuple[int, Any]], int], None, None]:
         """(converted rows with their lines, rows read) per batch; bad rows are noted here."""
         batch: list[tuple[int, Any]] = []
         seen = 0
@@ -222,11 +219,12 @@ class _Importer:
     # -- customers
 
     def run_customers(self) -> ImportReport:
-        convert = self._customer_row
-        for batch, rows in self._batches(CUSTOMER_COLUMNS, _no_required, convert):
-            if batch:
-                self._write_customers(batch)
-            self._done(rows)
+        batches = self._batches(CUSTOMER_COLUMNS, _no_required, self._customer_row)
+        with closing(batches):  # closes the file at once, even when a batch fails
+            for batch, rows in batches:
+                if batch:
+                    self._write_customers(batch)
+                self._done(rows)
         return self.report()
 
     def _customer_row(self, record: _Record) -> tuple[CustomerInput, ExternalId | None]:
@@ -277,12 +275,13 @@ class _Importer:
     # -- interactions
 
     def run_interactions(self) -> ImportReport:
-        convert = _interaction_input
-        for batch, rows in self._batches(INTERACTION_COLUMNS, _interaction_header, convert):
-            if batch:
-                with self.vault.db.transaction() as session:
-                    self._record(session, batch)
-            self._done(rows)
+        batches = self._batches(INTERACTION_COLUMNS, _interaction_header, _interaction_input)
+        with closing(batches):
+            for batch, rows in batches:
+                if batch:
+                    with self.vault.db.transaction() as session:
+                        self._record(session, batch)
+                self._done(rows)
         return self.report()
 
     def _record(self, session: Session, batch: list[tuple[int, Any]]) -> None:
@@ -291,9 +290,7 @@ class _Importer:
         ``record_many`` validates the whole batch before it writes anything, so a refusal
         leaves nothing behind and the same transaction carries on.
         """
-        pending: list[tuple[int, InteractionInput]] = []
-        for line, item in _known_customers(session, batch, self.rejected):
-            pending.append((line, item))
+        pending = list(_known_customers(session, batch, self.rejected))
         while pending:
             try:
                 result = self.vault.interactions.record_many(session, [i for _, i in pending])
@@ -397,8 +394,8 @@ def _csv_records(
             cells = next(reader)
         except StopIteration:
             return
-        except csv.Error:
-            yield RowError(start, "record: is not well-formed CSV (check the quotes)")
+        except csv.Error as exc:
+            yield RowError(start, _csv_problem(exc))
             continue
         if not any(cell.strip() for cell in cells):
             continue  # blank line
@@ -413,6 +410,13 @@ def _csv_records(
             continue
         values = {col: cell for col, cell in zip(columns, cells, strict=True) if cell.strip()}
         yield _Record(start, values, is_csv=True)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    # The csv module's messages carry no cell values, but they are not for end users.
+    if "field larger than field limit" in str(exc):
+        return f"record: a field is longer than {csv.field_size_limit()} characters"
+    return "record: is not well-formed CSV (check the quotes)"
 
 
 def _check_header(
@@ -448,12 +452,11 @@ def _check_header(
 
 def _names(keys: Sequence[str]) -> str:
     """Unknown column names, shown only when they look like names (never like data)."""
-    shown = [k for k in keys if _COLUMN_NAME.match(k)]
-    hidden = len(keys) - len(shown)
-    parts = [", ".join(dict.fromkeys(shown))] if shown else []
+    shown = list(dict.fromkeys(k for k in keys if _COLUMN_NAME.match(k)))
+    hidden = len(keys) - sum(1 for k in keys if _COLUMN_NAME.match(k))
     if hidden:
-        parts.append(f"{hidden} more that do not look like column names")
-    return "; ".join(parts)
+        shown.append(f"{hidden} whose name looks like data (not shown)")
+    return ", ".join(shown)
 
 
 def _reject_constant(_: str) -> NoReturn:
@@ -556,17 +559,8 @@ def _customer_input(record: _Record) -> tuple[CustomerInput, ExternalId | None]:
 def _check_customer(vault: Vault, data: CustomerInput, ref: ExternalId | None) -> None:
     """The customer service's own rules, applied before the batch is written, so a bad
     row is caught here instead of failing the batch's transaction."""
-    # These are the service's private checks: reusing them keeps one set of rules. Should
-    # they drift, the service still refuses the row and the batch is redone without it.
     try:
-        for name in PiiField:
-            value = getattr(data, name.value)
-            if value is not None:
-                vault.customers._check_pii(name, value)
-        _check_locale(data.locale)
-        _check_tier(data.tier)
-        _check_tags(data.tags)
-        _check_attributes(data.attributes)
+        vault.customers.validate(data)
         if ref is not None:
             check_text(ref.source, field="source", max_length=64)
             check_text(ref.external_id, field="external_id", max_length=200)

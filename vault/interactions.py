@@ -273,7 +273,7 @@ class InteractionService:
             currency = check_currency(item.currency, field=f"{where}.currency")
             amount_minor = to_minor(item.amount, currency, field=f"{where}.amount")
         elif kind in MONETARY_TYPES:
-            raise InvalidInput(f"{where}.amount", f"is required for {kind.value}")
+            raise InvalidInput(f"{where}.amount", "is required for purchases and refunds")
         ext = item.external_id
         if ext is not None and (not ext.strip() or len(ext) > 200):
             raise InvalidInput(f"{where}.externalId", "must be 1 to 200 characters")

@@ -39,7 +39,7 @@ def to_minor(amount: Decimal | int | str, currency: str, *, field: str = "amount
         raise InvalidInput(field, "must be a finite number")
     scaled = value.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
-        raise InvalidInput(field, f"has more decimals than {currency} allows")
+        raise InvalidInput(field, "has more decimals than the currency's minor unit allows")
     minor = int(scaled)
     if abs(minor) >= _MAX_MINOR:
         raise InvalidInput(field, "is out of range")

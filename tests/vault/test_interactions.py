@@ -297,7 +297,7 @@ def test_storage_skips_an_external_id_that_appears_between_check_and_write(
     # Two rows share an external id, as if another writer had raced us to it.
     rows = [row(0, "race-1"), row(1, "race-1"), row(2, "race-2")]
     with vault.db.transaction() as s:
-        inserted = vault.interactions._insert(s, rows)  # noqa: SLF001 - the storage step itself
+        inserted = vault.interactions._insert(s, rows)
     with vault.db.transaction() as s:
         page = vault.interactions.timeline(s, c.id)
     assert inserted == 2
