@@ -15,13 +15,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vault.bootstrap import customer_count, initialise
+from vault.bootstrap import migrate as run_migrations
 from vault.config import ConfigError, Settings
 from vault.crypto import CryptoError
 from vault.errors import VaultError
 from vault.logs import configure_logging
 from vault.runtime import Vault
-from vault.storage.db import make_engine
-from vault.storage.migrate import current_revision, head_revision, upgrade
+from vault.storage.migrate import head_revision
 
 app = typer.Typer(help="customer-vault: a privacy-first customer data vault.", no_args_is_help=True)
 keys_app = typer.Typer(help="Key-encryption keys: rotate and inspect.", no_args_is_help=True)
@@ -96,14 +96,7 @@ def init() -> None:
 @app.command()
 def migrate() -> None:
     """Apply pending schema migrations (Alembic) to CVAULT_DATABASE_URL."""
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    try:
-        before = current_revision(engine)
-        upgrade(engine)
-        after = current_revision(engine)
-    finally:
-        engine.dispose()
+    before, after = run_migrations(_settings())
     state = "up to date" if before == after else f"{before or 'empty'} -> {after}"
     out.print(f"schema {state} (head {head_revision()})")
 

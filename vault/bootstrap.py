@@ -12,7 +12,7 @@ from vault.storage.db import make_engine
 from vault.storage.migrate import current_revision, upgrade
 from vault.storage.models import CustomerRow
 
-__all__ = ["InitReport", "customer_count", "initialise"]
+__all__ = ["InitReport", "customer_count", "initialise", "migrate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +32,19 @@ def initialise(settings: Settings) -> InitReport:
         created = True
     else:
         Keyring.open(settings.keyring_path)  # refuses a keyring others can read
+    before, after = migrate(settings)
+    return InitReport(keyring_created=created, revision_before=before, revision_after=after)
+
+
+def migrate(settings: Settings) -> tuple[str | None, str | None]:
+    """Apply pending migrations; return the revisions before and after."""
     engine = make_engine(settings.database_url)
     try:
         before = current_revision(engine)
         upgrade(engine)
-        after = current_revision(engine)
+        return before, current_revision(engine)
     finally:
         engine.dispose()
-    return InitReport(keyring_created=created, revision_before=before, revision_after=after)
 
 
 def customer_count(settings: Settings) -> int:

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, Final
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from vault.crypto import DataKey
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
@@ -242,25 +242,29 @@ class CustomerService:
 
     def find_by_email(self, session: Session, email: str) -> list[Customer]:
         wanted = normalise_email(email)
-        index = self._bidx.index(PiiField.EMAIL, wanted)
-        candidates = session.scalars(
-            select(CustomerRow)
-            .where(CustomerRow.email_bidx == index, CustomerRow.status.in_(_READABLE))
-            .order_by(CustomerRow.created_at, CustomerRow.id)
-        ).all()
-        found = [self.get(session, row.id) for row in candidates]
+        found = self._by_blind_index(session, CustomerRow.email_bidx, PiiField.EMAIL, wanted)
         return [c for c in found if c.email is not None and normalise_email(c.email) == wanted]
 
     def find_by_phone(self, session: Session, phone: str) -> list[Customer]:
         wanted = normalise_phone(phone, region=self._region)
-        index = self._bidx.index(PiiField.PHONE, wanted)
-        candidates = session.scalars(
-            select(CustomerRow)
-            .where(CustomerRow.phone_bidx == index, CustomerRow.status.in_(_READABLE))
+        found = self._by_blind_index(session, CustomerRow.phone_bidx, PiiField.PHONE, wanted)
+        return [c for c in found if c.phone == wanted]
+
+    def _by_blind_index(
+        self,
+        session: Session,
+        column: InstrumentedAttribute[int | None],
+        field: PiiField,
+        normalised: str,
+    ) -> list[Customer]:
+        """Candidates sharing the value's blind index; callers re-check after decryption."""
+        ids = session.scalars(
+            select(CustomerRow.id)
+            .where(column == self._bidx.index(field, normalised))
+            .where(CustomerRow.status.in_(_READABLE))
             .order_by(CustomerRow.created_at, CustomerRow.id)
         ).all()
-        found = [self.get(session, row.id) for row in candidates]
-        return [c for c in found if c.phone == wanted]
+        return self.get_many(session, list(ids)) if ids else []
 
     def find_by_external_id(self, session: Session, ref: ExternalId) -> Customer:
         customer_id = session.scalar(
