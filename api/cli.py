@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vault.access import AccessContext
 from vault.bootstrap import customer_count, initialise
 from vault.bootstrap import migrate as run_migrations
 from vault.config import ConfigError, Settings
@@ -28,6 +31,8 @@ keys_app = typer.Typer(help="Key-encryption keys: rotate and inspect.", no_args_
 import_app = typer.Typer(help="Bulk import from CSV or JSONL.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
@@ -218,29 +223,147 @@ def keys_rotate(
     ] = False,
 ) -> None:
     """Add a key-encryption key, re-wrap every data key under it (values stay as they are)."""
-    from sqlalchemy.orm import Session  # noqa: PLC0415
-
     with _opened() as vault:
-        if not rewrap_only:
-            version = vault.keyring.rotate()
-            out.print(f"key-encryption key version {version} is now current")
         with vault.db.transaction() as session:
             pending = vault.keys.status(session).pending_rewrap
-        bar, advance = _progress("re-wrapping data keys", pending)
+        bar, advance = _progress("re-wrapping data keys", None if not rewrap_only else pending)
         with bar:
-            done = vault.keys.rewrap_all(
-                lambda: Session(vault.db.engine), vault.clock, progress=advance
+            report = vault.rotate_keys(
+                AccessContext.system("keys-rotate"),
+                rewrap_only=rewrap_only,
+                retire_old=retire,
+                progress=advance,
             )
-        out.print(f"re-wrapped {done} data keys")
-        if retire:
-            with vault.db.transaction() as session:
-                status = vault.keys.status(session)
-            for old in status.keyring_versions:
-                if old != status.current_kek_version and not status.data_keys_by_kek_version.get(
-                    old
-                ):
-                    vault.keyring.retire(old)
-                    out.print(f"retired key-encryption key version {old}")
+    if report.new_version is not None:
+        out.print(f"key-encryption key version {report.new_version} is now current")
+    out.print(f"re-wrapped {report.rewrapped} data keys")
+    for old in report.retired:
+        out.print(f"retired key-encryption key version {old}")
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Give pending entries log positions and sign a checkpoint."""
+    with _opened() as vault:
+        done = vault.audit.sequence(vault.db)
+        with vault.db.transaction() as session:
+            latest = vault.audit.latest_checkpoint(session)
+    out.print(f"sequenced {done} entries; tree size {0 if latest is None else latest.tree_size}")
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the verifier key (signed-note vkey) to hand to whoever verifies exports."""
+    with _opened() as vault:
+        typer.echo(vault.audit.public_vkey)
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    since: Annotated[str | None, typer.Option(help="Entries at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Entries before (ISO 8601).")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this actor (token subject).")] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer id.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. pii.read.")] = None,
+    previous_checkpoint: Annotated[
+        Path | None, typer.Option(help="Embed a consistency proof from this checkpoint.")
+    ] = None,
+) -> None:
+    """Export the trail (streamed); a filtered export carries inclusion proofs."""
+    from audit.entries import AuditAction  # noqa: PLC0415
+    from vault.audit_export import AuditFilter, export_audit  # noqa: PLC0415
+
+    try:
+        filter_ = AuditFilter(
+            since=_aware(since, "--since"),
+            until=_aware(until, "--until"),
+            actor=actor,
+            customer_id=None if customer is None else uuid.UUID(customer),
+            action=None if action is None else AuditAction(action),
+        )
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] bad filter: {exc}", markup=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    previous = previous_checkpoint.read_text(encoding="utf-8") if previous_checkpoint else None
+    meta_path = output.with_name(output.name + ".meta.jsonl")
+    with _opened() as vault:
+        bar, advance = _progress("exporting audit entries", None)
+        try:
+            with output.open("w", encoding="utf-8", newline="") as fh, bar:
+                if fmt == "csv":
+                    with meta_path.open("w", encoding="utf-8") as meta:
+                        summary = export_audit(
+                            vault, fh, context=AccessContext.system("audit-export"),
+                            filter_=filter_, fmt=fmt, meta=meta, previous_note=previous,
+                            progress=advance,
+                        )  # fmt: skip
+                else:
+                    summary = export_audit(
+                        vault, fh, context=AccessContext.system("audit-export"),
+                        filter_=filter_, fmt=fmt, previous_note=previous, progress=advance,
+                    )  # fmt: skip
+        except VaultError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+    kind = "full" if summary.full else "filtered"
+    out.print(
+        f"exported {summary.entries} entries ({kind}; tree size {summary.tree_size}) to {output}"
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    file: Annotated[Path, typer.Argument(help="An export (JSONL, or CSV with its .meta.jsonl).")],
+    public_key: Annotated[
+        str, typer.Option("--public-key", help="The vkey text, or a file holding it.")
+    ],
+    previous_checkpoint: Annotated[
+        Path | None, typer.Option(help="A checkpoint you trust from earlier.")
+    ] = None,
+) -> None:
+    """Verify an export offline: signatures, the tree, proofs, consistency. No database."""
+    from audit.verify import VerificationError, verify_lines  # noqa: PLC0415
+    from vault.audit_export import csv_to_lines  # noqa: PLC0415
+    from vault.crypto.signing import ed25519_verify  # noqa: PLC0415
+
+    key_path = Path(public_key)
+    vkey_text = key_path.read_text(encoding="utf-8").strip() if key_path.is_file() else public_key
+    previous = previous_checkpoint.read_text(encoding="utf-8") if previous_checkpoint else None
+    if not file.is_file():
+        err.print(f"[red]error:[/red] {file} does not exist")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        if file.suffix == ".csv":
+            lines = csv_to_lines(file, file.with_name(file.name + ".meta.jsonl"))
+            report = verify_lines(lines, trusted_vkey=vkey_text, verify=ed25519_verify,
+                                  previous_note=previous)  # fmt: skip
+        else:
+            with file.open(encoding="utf-8") as fh:
+                report = verify_lines(fh, trusted_vkey=vkey_text, verify=ed25519_verify,
+                                      previous_note=previous)  # fmt: skip
+    except (VerificationError, OSError, UnicodeDecodeError) as exc:
+        err.print(f"FAILED: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_REJECTED) from None
+    kind = "full" if report.full else "filtered"
+    out.print(
+        f"OK: {report.entries} entries ({kind}) verify against the checkpoint for tree size "
+        f"{report.tree_size}; {report.checkpoints} signed checkpoints checked"
+        + ("" if report.previous_size is None else f"; consistent with size {report.previous_size}")
+    )
+
+
+def _aware(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{option} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{option} needs a time zone (e.g. 2026-11-01T00:00:00+00:00)")
+    return parsed
 
 
 def main() -> None:

@@ -38,8 +38,10 @@ from typing import Any, cast
 from sqlalchemy import Table, create_engine, delete, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from vault.access import AccessContext
 from vault.config import Environment, Settings
 from vault.crypto import Keyring
+from vault.crypto.signing import Ed25519Signer
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput, copy_insert_postgresql
 from vault.runtime import Vault
@@ -50,6 +52,8 @@ PG_URL = os.environ.get(
     "CVAULT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BATCH = 1000
+BENCH = AccessContext.system("bench")
+_SIGNER = Ed25519Signer.generate("customer-vault/bench")
 CHANNELS = [("web", "page_view"), ("email", "email_open"), ("email", "email_click"),
             ("web", "cart_add"), ("web", "purchase"), ("app", "app_open"),
             ("chat", "chat_message"), ("store", "store_visit")]  # fmt: skip
@@ -98,6 +102,7 @@ def _open(t: Target) -> Vault:
     return Vault.open(
         _settings(t),
         keyring=Keyring.open(t.keyring_path),
+        signer=_SIGNER,
         database=Database(make_engine(t.url, schema=t.schema)),
     )
 
@@ -114,7 +119,7 @@ def _write_vault(t: Target, batches: list[list[InteractionInput]]) -> tuple[int,
     cpu = time.process_time()
     stored = 0
     for batch in batches:
-        with vault.db.transaction() as s:
+        with vault.unit(BENCH) as s:
             stored += vault.interactions.record_many(s, batch).inserted
     cpu = time.process_time() - cpu
     vault.close()
@@ -199,7 +204,7 @@ def _prepare(backend: str, workdir: Path, customers: int) -> tuple[Target, list[
     vault = _open(target)
     ids = []
     for start in range(0, customers, 500):
-        with vault.db.transaction() as s:
+        with vault.unit(BENCH) as s:
             ids += [
                 vault.customers.create(s, CustomerInput(first_name=f"Bench {n}")).id
                 for n in range(start, min(customers, start + 500))

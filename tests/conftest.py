@@ -18,8 +18,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from vault.access import AccessContext
 from vault.config import Environment, Settings
 from vault.crypto import Keyring
+from vault.crypto.signing import Ed25519Signer, save_signer
 from vault.runtime import Vault
 from vault.storage.db import Database, make_engine
 from vault.storage.models import Base
@@ -32,6 +34,7 @@ BACKENDS = [
     for b in os.environ.get("CVAULT_TEST_DATABASES", "sqlite,postgresql").split(",")
     if b.strip()
 ]
+CTX = AccessContext.system("test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _pg_state: dict[str, str | None] = {}
 
@@ -85,6 +88,19 @@ def session_keyring(tmp_path_factory: pytest.TempPathFactory) -> Keyring:
     return Keyring.create(path, population=1_000_000)
 
 
+@pytest.fixture(scope="session")
+def audit_signer() -> Ed25519Signer:
+    return Ed25519Signer.generate("customer-vault/test")
+
+
+@pytest.fixture(scope="session")
+def audit_key_file(tmp_path_factory: pytest.TempPathFactory, audit_signer: Ed25519Signer) -> Path:
+    """The session's audit signing key as a file, for vaults opened from settings."""
+    path = tmp_path_factory.mktemp("audit-key") / "audit-signing.json"
+    save_signer(path, audit_signer)
+    return path
+
+
 @pytest.fixture
 def keyring(tmp_path: Path) -> Keyring:
     """A keyring of this test's own, for tests that rotate or retire keys."""
@@ -128,20 +144,30 @@ def database(database_url: tuple[str, str | None]) -> Iterator[Database]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: tuple[str, str | None]) -> Settings:
+def settings(
+    tmp_path: Path, database_url: tuple[str, str | None], audit_key_file: Path
+) -> Settings:
     return Settings(
         data_dir=tmp_path,
         database_url=database_url[0],
         keyring_path=tmp_path / "keys" / "keyring.json",
         environment=Environment.TEST,
+        audit_key_path=audit_key_file,
+        audit_origin="customer-vault/test",
     )
 
 
 @pytest.fixture
 def vault(
-    settings: Settings, database: Database, session_keyring: Keyring, clock: FrozenClock
+    settings: Settings,
+    database: Database,
+    session_keyring: Keyring,
+    audit_signer: Ed25519Signer,
+    clock: FrozenClock,
 ) -> Iterator[Vault]:
-    v = Vault.open(settings, keyring=session_keyring, database=database, clock=clock)
+    v = Vault.open(
+        settings, keyring=session_keyring, database=database, signer=audit_signer, clock=clock
+    )
     yield v
     v.close()
 

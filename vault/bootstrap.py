@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from vault.config import Settings
 from vault.crypto import Keyring
+from vault.crypto.signing import Ed25519Signer, load_signer, save_signer
 from vault.storage.db import make_engine
 from vault.storage.migrate import current_revision, upgrade
 from vault.storage.models import CustomerRow
@@ -32,6 +33,10 @@ def initialise(settings: Settings) -> InitReport:
         created = True
     else:
         Keyring.open(settings.keyring_path)  # refuses a keyring others can read
+    if not settings.audit_signing_key.exists():
+        save_signer(settings.audit_signing_key, Ed25519Signer.generate(settings.audit_origin))
+    else:
+        load_signer(settings.audit_signing_key)
     before, after = migrate(settings)
     return InitReport(keyring_created=created, revision_before=before, revision_after=after)
 

@@ -38,6 +38,13 @@ class Settings:
     log_level: str = "info"
     default_phone_region: str | None = None
     blind_index_population: int = 1_000_000
+    audit_key_path: Path | None = None
+    audit_origin: str = "customer-vault/audit"
+
+    @property
+    def audit_signing_key(self) -> Path:
+        """The Ed25519 key that signs audit checkpoints (beside the keyring by default)."""
+        return self.audit_key_path or self.keyring_path.parent / "audit-signing.json"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +77,8 @@ class Settings:
             blind_index_population=_int(
                 env, "CVAULT_BLIND_INDEX_POPULATION", 1_000_000, minimum=4, maximum=10**12
             ),
+            audit_key_path=Path(env["CVAULT_AUDIT_KEY"]) if env.get("CVAULT_AUDIT_KEY") else None,
+            audit_origin=_origin(env.get("CVAULT_AUDIT_ORIGIN", "customer-vault/audit")),
         )
 
     @property
@@ -83,6 +92,12 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _origin(value: str) -> str:
+    if not value or any(ch.isspace() for ch in value) or len(value) > 200:
+        raise ConfigError("Config 'CVAULT_AUDIT_ORIGIN' must be a non-empty name without spaces.")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:

@@ -18,6 +18,8 @@ from typing import Any, Final
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from audit.entries import AuditAction
+from vault.access import buffer_of
 from vault.crypto import DataKey
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
@@ -55,6 +57,8 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _MAX_TAGS = 100
 _MAX_ATTRIBUTES_BYTES = 16_384
 _READABLE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+# Until field policies land (the gateway issue), a read resolves every PII field in clear.
+_ALL_CLEAR = {f.value: "clear" for f in PiiField}
 log = get_logger("vault.customers")
 
 
@@ -197,6 +201,7 @@ class CustomerService:
     # -- create / read ----------------------------------------------------
 
     def create(self, session: Session, data: CustomerInput) -> Customer:
+        audit = buffer_of(session)
         now = self._clock()
         customer_id = uuid.uuid4()
         row = CustomerRow(
@@ -219,15 +224,21 @@ class CustomerService:
         self._add_external_ids(session, customer_id, data.external_ids)
         session.flush()
         log.debug("customer.created", customer_id=str(customer_id))
+        written = {n.value: "written" for n in PiiField if getattr(data, n.value) is not None}
+        audit.add(AuditAction.CUSTOMER_CREATE, customer_id=customer_id, fields=written)
         return self._decrypt(session, row, key)
 
     def get(self, session: Session, customer_id: uuid.UUID) -> Customer:
         """The customer, following a merge to the surviving record."""
+        audit = buffer_of(session)
         row = self._load(session, customer_id)
-        return self._decrypt(session, row, self._key_for(session, row))
+        customer = self._decrypt(session, row, self._key_for(session, row))
+        audit.read(customer.id, _ALL_CLEAR)
+        return customer
 
     def get_many(self, session: Session, customer_ids: Sequence[uuid.UUID]) -> list[Customer]:
         """Customers in the order asked, in a bounded number of statements; unknown ids raise."""
+        audit = buffer_of(session)
         rows = {
             r.id: r
             for r in session.scalars(select(CustomerRow).where(CustomerRow.id.in_(customer_ids)))
@@ -238,17 +249,30 @@ class CustomerService:
         live = [r.id for r in rows.values() if r.status in _READABLE]
         keys = self._keys.get_many(session, live)
         ext = self._external_ids(session, list(rows))
-        return [self._decrypt(session, rows[c], keys.get(c), ext.get(c, [])) for c in customer_ids]
+        found = [self._decrypt(session, rows[c], keys.get(c), ext.get(c, [])) for c in customer_ids]
+        for customer in found:
+            audit.read(customer.id, _ALL_CLEAR)
+        return found
 
     def find_by_email(self, session: Session, email: str) -> list[Customer]:
         wanted = normalise_email(email)
         found = self._by_blind_index(session, CustomerRow.email_bidx, PiiField.EMAIL, wanted)
-        return [c for c in found if c.email is not None and normalise_email(c.email) == wanted]
+        matches = [c for c in found if c.email is not None and normalise_email(c.email) == wanted]
+        return self._looked_up(session, "email", matches)
 
     def find_by_phone(self, session: Session, phone: str) -> list[Customer]:
         wanted = normalise_phone(phone, region=self._region)
         found = self._by_blind_index(session, CustomerRow.phone_bidx, PiiField.PHONE, wanted)
-        return [c for c in found if c.phone == wanted]
+        return self._looked_up(session, "phone", [c for c in found if c.phone == wanted])
+
+    def _looked_up(self, session: Session, by: str, matches: list[Customer]) -> list[Customer]:
+        """Audit a lookup: which key it used and how many customers it found."""
+        buffer_of(session).add(
+            AuditAction.CUSTOMER_LOOKUP,
+            fields={by: "searched"},
+            detail={"by": by, "matches": len(matches)},
+        )
+        return matches
 
     def _by_blind_index(
         self,
@@ -258,6 +282,7 @@ class CustomerService:
         normalised: str,
     ) -> list[Customer]:
         """Candidates sharing the value's blind index; callers re-check after decryption."""
+        buffer_of(session)
         ids = session.scalars(
             select(CustomerRow.id)
             .where(column == self._bidx.index(field, normalised))
@@ -267,6 +292,7 @@ class CustomerService:
         return self.get_many(session, list(ids)) if ids else []
 
     def find_by_external_id(self, session: Session, ref: ExternalId) -> Customer:
+        buffer_of(session)
         customer_id = session.scalar(
             select(CustomerExternalIdRow.customer_id).where(
                 CustomerExternalIdRow.source == ref.source,
@@ -274,12 +300,18 @@ class CustomerService:
             )
         )
         if customer_id is None:
-            raise CustomerNotFound(f"{ref.source}:<external id>")
+            raise CustomerNotFound("<external id>")
+        buffer_of(session).add(
+            AuditAction.CUSTOMER_LOOKUP,
+            fields={"external_id": "searched"},
+            detail={"by": "external_id", "matches": 1},
+        )
         return self.get(session, customer_id)
 
     # -- update -----------------------------------------------------------
 
     def update(self, session: Session, customer_id: uuid.UUID, patch: CustomerPatch) -> Customer:
+        audit = buffer_of(session)
         row = self._load(session, customer_id, for_update=True)
         if row.status not in _READABLE:
             raise CustomerNotFound(customer_id)
@@ -302,6 +334,13 @@ class CustomerService:
         session.flush()
         changed = [f.name for f in fields(patch) if getattr(patch, f.name) not in (UNSET, ())]
         log.info("customer.updated", customer_id=str(row.id), fields=changed)
+        audit.add(
+            AuditAction.CUSTOMER_UPDATE,
+            customer_id=row.id,
+            fields={
+                name: "cleared" if getattr(patch, name) is None else "written" for name in changed
+            },
+        )
         return self._decrypt(session, row, key)
 
     # -- merge ------------------------------------------------------------
@@ -310,6 +349,7 @@ class CustomerService:
         """Fold ``merge_id`` into ``keep_id``: interactions and external ids move, empty
         fields of the kept record are filled, and the merged record becomes a redirect
         whose data key is destroyed. Nothing is lost; the whole merge is one transaction."""
+        audit = buffer_of(session)
         if keep_id == merge_id:
             raise InvalidInput("mergeId", "must differ from keepId")
         keep = self._load(session, keep_id, for_update=True, follow=False)
@@ -354,6 +394,14 @@ class CustomerService:
         gone.updated_at = now
         self._keys.destroy(session, gone.id, now)
         session.flush()
+        detail = {"kept": str(keep.id), "merged": str(gone.id), "moved_interactions": moved}
+        for subject in (keep.id, gone.id):
+            audit.add(
+                AuditAction.CUSTOMER_MERGE,
+                customer_id=subject,
+                fields=dict.fromkeys(filled, "written"),
+                detail=detail,
+            )
         log.info(
             "customer.merged",
             customer_id=str(keep.id),

@@ -28,6 +28,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault.access import AccessContext
 from vault.customers import CustomerInput, ExternalId
 from vault.interactions import MAX_BATCH, InteractionInput
 from vault.money import exponent
@@ -587,7 +588,7 @@ def load_demo(
     plan = plan_demo(customers, seed, vault.clock())
     created = recorded = 0
     while chunk := list(islice(plan, CHUNK_CUSTOMERS)):
-        with vault.db.transaction() as session:
+        with vault.unit(AccessContext.system("demo")) as session:
             known = _known_customers(session, [c.external_id.external_id for c in chunk])
             items: list[InteractionInput] = []
             for planned in chunk:

@@ -37,6 +37,7 @@ from typing import IO, Any, Final, NoReturn
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from vault.access import AccessContext
 from vault.customers import (
     CustomerInput,
     ExternalId,
@@ -172,6 +173,7 @@ class _Importer:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.vault = vault
+        self.context = AccessContext.system("import")
         self.path = path
         self.fmt = _format(path, fmt)
         self.batch_size = batch_size
@@ -237,7 +239,7 @@ class _Importer:
         pending: list[tuple[int, tuple[CustomerInput, ExternalId | None]]] = list(batch)
         while True:
             try:
-                with self.vault.db.transaction() as session:
+                with self.vault.unit(self.context) as session:
                     accepted, duplicates = self._create_customers(session, pending)
             except _RowRefused as refused:
                 line = pending[refused.index][0]
@@ -279,7 +281,7 @@ class _Importer:
         with closing(batches):
             for batch, rows in batches:
                 if batch:
-                    with self.vault.db.transaction() as session:
+                    with self.vault.unit(self.context) as session:
                         self._record(session, batch)
                 self._done(rows)
         return self.report()

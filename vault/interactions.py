@@ -21,6 +21,8 @@ from sqlalchemy import Insert, Table, select, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from audit.entries import AuditAction
+from vault.access import buffer_of
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
@@ -206,6 +208,7 @@ class InteractionService:
 
     def record_many(self, session: Session, items: Sequence[InteractionInput]) -> IngestResult:
         """Validate and store a batch (at most ``MAX_BATCH``); idempotent on external id."""
+        audit = buffer_of(session)
         if len(items) > MAX_BATCH:
             raise InvalidInput("interactions", f"at most {MAX_BATCH} per batch")
         if not items:
@@ -238,6 +241,15 @@ class InteractionService:
             rows.append(row)
         inserted = self._insert(session, rows)
         result = IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
+        audit.add(
+            AuditAction.INTERACTIONS_RECORD,
+            fields={"interactions": "written"},
+            detail={
+                "inserted": result.inserted,
+                "duplicates": result.duplicates,
+                "customers": len(keys),
+            },
+        )
         log.info(
             "interactions.recorded",
             inserted=result.inserted,
@@ -387,6 +399,7 @@ class InteractionService:
         with_payload: bool = True,
     ) -> Page[Interaction]:
         """Newest first, keyset-paginated on (occurred_at, id)."""
+        audit = buffer_of(session)
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
         status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
@@ -439,5 +452,10 @@ class InteractionService:
                     recorded_at=r.recorded_at,
                 )
             )
+        audit.read(
+            customer_id,
+            {"interactions": "clear", "interaction_payload": "clear" if with_payload else "hidden"},
+            action=AuditAction.INTERACTIONS_READ,
+        )
         end = encode_cursor(rows[-1].occurred_at, rows[-1].id) if rows else None
         return Page(items=items, end_cursor=end, has_next_page=has_next)

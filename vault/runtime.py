@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
+
+from audit.checkpoint import Signer
+from audit.entries import AuditAction, Outcome
+from vault.access import AccessContext, bind
+from vault.audit_log import AuditBuffer, AuditLog
 from vault.config import Settings
 from vault.crypto import Keyring
+from vault.crypto.signing import load_signer
 from vault.customers import CustomerService
 from vault.interactions import InteractionService
 from vault.keys import DataKeys
 from vault.storage.db import Database, make_engine
 
-__all__ = ["Vault"]
+__all__ = ["RotationReport", "Vault"]
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    new_version: int | None
+    rewrapped: int
+    retired: list[int]
 
 
 def _utc_now() -> datetime:
@@ -30,6 +45,7 @@ class Vault:
     keys: DataKeys
     customers: CustomerService
     interactions: InteractionService
+    audit: AuditLog
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -42,9 +58,11 @@ class Vault:
         *,
         keyring: Keyring | None = None,
         database: Database | None = None,
+        signer: Signer | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> Vault:
         ring = keyring if keyring is not None else Keyring.open(settings.keyring_path)
+        audit_signer = signer if signer is not None else load_signer(settings.audit_signing_key)
         db = database if database is not None else Database(make_engine(settings.database_url))
         keys = DataKeys(ring)
         return cls(
@@ -56,8 +74,55 @@ class Vault:
                 keys, clock=clock, phone_region=settings.default_phone_region
             ),
             interactions=InteractionService(keys, clock=clock),
+            audit=AuditLog(audit_signer, origin=settings.audit_origin, clock=clock),
             clock=clock,
         )
+
+    def rotate_keys(
+        self,
+        context: AccessContext,
+        *,
+        rewrap_only: bool = False,
+        retire_old: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> RotationReport:
+        """Add a key-encryption key version (unless ``rewrap_only``), re-wrap every data key
+        under the current version, optionally retire versions no data key uses; audited."""
+        version = None if rewrap_only else self.keyring.rotate()
+        done = self.keys.rewrap_all(lambda: Session(self.db.engine), self.clock, progress=progress)
+        retired: list[int] = []
+        if retire_old:
+            with self.db.transaction() as session:
+                status = self.keys.status(session)
+            for old in status.keyring_versions:
+                if old != status.current_kek_version and not status.data_keys_by_kek_version.get(
+                    old
+                ):
+                    self.keyring.retire(old)
+                    retired.append(old)
+        entry = AuditBuffer(context, self.clock).entry(
+            AuditAction.KEY_ROTATION,
+            None,
+            None,
+            Outcome.SUCCESS,
+            {
+                "kek_version": self.keyring.current_version(),
+                "rewrapped": done,
+                "retired": [str(v) for v in retired],
+            },
+        )
+        self.audit.write_now(self.db, [entry])
+        return RotationReport(new_version=version, rewrapped=done, retired=retired)
+
+    @contextmanager
+    def unit(self, context: AccessContext) -> Iterator[Session]:
+        """One unit of work for one caller: its reads, writes and audit entries commit
+        together or not at all. Services refuse a session opened any other way."""
+        buffer = AuditBuffer(context, self.clock)
+        with self.db.transaction() as session:
+            bind(session, context, buffer)
+            yield session
+            self.audit.write(session, buffer.drain())
 
     def close(self) -> None:
         self.db.dispose()

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from typer.testing import CliRunner
 
 from api.cli import app
+from tests.conftest import CTX
 from vault.config import Settings
 from vault.customers import CustomerInput
 from vault.runtime import Vault
@@ -53,7 +54,7 @@ def test_keys_rotate_rewraps_and_retires(
     runner = CliRunner()
     assert runner.invoke(app, ["init"], env=env).exit_code == 0
     vault = Vault.open(Settings.from_env(env))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         ids = [vault.customers.create(s, CustomerInput(first_name=f"N{i}")).id for i in range(5)]
     vault.close()
     rotated = runner.invoke(app, ["keys", "rotate", "--retire-old"], env=env)
@@ -63,7 +64,7 @@ def test_keys_rotate_rewraps_and_retires(
     status = runner.invoke(app, ["keys", "status"], env=env)
     assert "pending re-wrap: 0" in status.output
     fresh = Vault.open(Settings.from_env(env))
-    with fresh.db.transaction() as s:
+    with fresh.unit(CTX) as s:
         names = [fresh.customers.get(s, i).first_name for i in ids]
     fresh.close()
     assert names == [f"N{i}" for i in range(5)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from tests.conftest import CTX
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 
@@ -18,7 +19,7 @@ def _count(vault: Vault) -> int:
 
     from vault.storage.models import CustomerRow  # noqa: PLC0415
 
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return int(s.scalar(select(func.count()).select_from(CustomerRow)) or 0)
 
 
@@ -27,7 +28,7 @@ def test_outer_rollback_undoes_a_released_savepoint(vault: Vault) -> None:
     back (pysqlite's deferred BEGIN would otherwise commit them on SQLite)."""
 
     def nested_then_fail() -> None:
-        with vault.db.transaction() as s:
+        with vault.unit(CTX) as s:
             with s.begin_nested():
                 vault.customers.create(s, CustomerInput(first_name="Nested"))
             raise Boom
@@ -45,7 +46,7 @@ def test_savepoint_rollback_keeps_the_outer_work(vault: Vault) -> None:
             vault.customers.create(s, CustomerInput(first_name="Dropped"))
             raise Boom
 
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.customers.create(s, CustomerInput(first_name="Kept"))
         with pytest.raises(Boom):
             fail_inside(s)

@@ -47,3 +47,50 @@ def test_naming_convention_names_every_constraint() -> None:
         for index in table.indexes:
             assert index.name is not None
             assert index.name.startswith("ix_")
+
+
+def test_migrated_audit_tables_are_append_only(database_url: tuple[str, str | None]) -> None:
+    """The triggers come with the migration too, not only with create_all."""
+    import pytest  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    url, schema = database_url
+    engine = make_engine(url, schema=schema)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_checkpoints (tree_size, root_hash, frontier, note, "
+                    "created_at) VALUES (0, :h, :h, 'n', :t)"
+                ),
+                {"h": b"\x00" * 32, "t": "2026-01-01 00:00:00+00:00"},
+            )
+        for statement in (
+            "UPDATE audit_checkpoints SET note = 'x'",
+            "DELETE FROM audit_checkpoints",
+        ):
+            with pytest.raises(DBAPIError), engine.begin() as conn:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_migration_triggers_match_the_models() -> None:
+    """Migration 0002's frozen trigger DDL equals what the models install today."""
+    import importlib.util  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from vault.storage.models import APPEND_ONLY_TABLES, append_only_ddl  # noqa: PLC0415
+
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "0002_audit_trail.py"
+    spec = importlib.util.spec_from_file_location("m0002", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for dialect in ("sqlite", "postgresql"):
+        for table in APPEND_ONLY_TABLES:
+            assert module._append_only(dialect, table) == append_only_ddl(dialect, table)
+    assert module._TABLES == APPEND_ONLY_TABLES

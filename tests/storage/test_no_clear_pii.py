@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import CTX, POSTGRES_URL
 from vault.customers import CustomerInput, CustomerPatch
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
@@ -51,7 +51,7 @@ CANARY = "canary-tier-in-clear"
 
 def _load(vault: Vault) -> list[str]:
     """Store known values and return every PII string that must not appear at rest."""
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         made = [vault.customers.create(s, p) for p in PEOPLE]
         vault.interactions.record_many(
             s,
@@ -112,7 +112,7 @@ def test_no_pii_at_rest(vault: Vault) -> None:
     clear (nor as bytea hex), while a clear attribute stored beside them is found: the scan
     sees the data."""
     values = _load(vault)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.customers.create(s, CustomerInput(tier=CANARY))
     stored = _sqlite_bytes(vault) if vault.db.dialect == "sqlite" else _postgres_dump(vault)
     assert CANARY.encode() in stored

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.conftest import FrozenClock
+from tests.conftest import CTX, FrozenClock
 from vault.config import Settings
 from vault.crypto import DecryptionError, Keyring, token_key_id
 from vault.customers import Customer, CustomerInput
@@ -45,10 +45,10 @@ PEOPLE = [
 def _create(
     vault: Vault, data: CustomerInput, *, payload: dict[str, str] | None = None
 ) -> Customer:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         customer = vault.customers.create(s, data)
     if payload is not None:
-        with vault.db.transaction() as s:
+        with vault.unit(CTX) as s:
             result = vault.interactions.record_many(
                 s,
                 [
@@ -68,7 +68,7 @@ def _create(
 def _ciphertexts(vault: Vault) -> Snapshot:
     """Every stored field token and interaction payload token, by column and row id."""
     out: Snapshot = {}
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         for row in s.scalars(select(CustomerRow)):
             for name in PiiField:
                 out[(f"{name}_ct", row.id)] = getattr(row, f"{name}_ct")
@@ -78,7 +78,7 @@ def _ciphertexts(vault: Vault) -> Snapshot:
 
 
 def _wrapped(vault: Vault) -> dict[uuid.UUID, tuple[int | None, bytes | None]]:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return {
             r.customer_id: (r.kek_version, r.wrapped_key) for r in s.scalars(select(DataKeyRow))
         }
@@ -94,7 +94,7 @@ def test_destroyed_data_key_kills_every_token_of_the_customer(
     the wrapped key is NULL (there is nothing to unwrap), the service's cache forgot
     the key, and a fresh DataKeys without a cache cannot load it either."""
     ada = _create(vault, PEOPLE[0], payload={"page": "/checkout", "note": "Ada Lovelace"})
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         row = s.get(CustomerRow, ada.id)
         assert row is not None
         tokens = {name: getattr(row, f"{name}_ct") for name in PiiField}
@@ -106,10 +106,10 @@ def test_destroyed_data_key_kills_every_token_of_the_customer(
     assert "ada@example.com" == key.decrypt_text(tokens[PiiField.EMAIL], field="email")
 
     clock.advance(hours=1)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.keys.destroy(s, ada.id, clock.now)
 
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         key_row = s.get(DataKeyRow, ada.id)
         assert key_row is not None
         assert (None, None, clock.now) == (
@@ -135,15 +135,15 @@ def test_a_fresh_vault_cannot_open_shredded_tokens(
     """A separately opened vault (no shared cache, same keyring and database) cannot
     read the data key of a shredded customer, nor the interaction payload."""
     ada = _create(vault, PEOPLE[0], payload={"page": "/account"})
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.keys.destroy(s, ada.id, clock.now)
     fresh = Vault.open(settings, keyring=vault.keyring, database=database, clock=clock)
-    with fresh.db.transaction() as s:
+    with fresh.unit(CTX) as s:
         with pytest.raises(DecryptionError):
             fresh.keys.get(s, ada.id)
         with pytest.raises(DecryptionError):
             fresh.interactions.timeline(s, ada.id)
-    with fresh.db.transaction() as s:
+    with fresh.unit(CTX) as s:
         page = fresh.interactions.timeline(s, ada.id, with_payload=False)
     assert [None] == [i.payload for i in page.items]
 
@@ -154,10 +154,10 @@ def test_shredding_one_customer_leaves_the_others_readable(
     """Destroying one data key changes no other customer's key or tokens."""
     ada, zahra = (_create(vault, p) for p in PEOPLE[:2])
     before = _wrapped(vault)[zahra.id]
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.keys.destroy(s, ada.id, clock.now)
     assert before == _wrapped(vault)[zahra.id]
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert zahra == vault.customers.get(s, zahra.id)
         assert [zahra.id] == list(DataKeys(vault.keyring).get_many(s, [zahra.id]))
         status = vault.keys.status(s)
@@ -172,13 +172,13 @@ def test_rolled_back_destroy_destroys_nothing(vault: Vault, clock: FrozenClock) 
         pass
 
     def destroy_then_fail() -> None:
-        with vault.db.transaction() as s:
+        with vault.unit(CTX) as s:
             vault.keys.destroy(s, ada.id, clock.now)
             raise Abort
 
     with pytest.raises(Abort):
         destroy_then_fail()
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert ada == vault.customers.get(s, ada.id)
         assert ada.id == DataKeys(vault.keyring).get(s, ada.id).customer_id
 
@@ -210,11 +210,11 @@ def test_rotation_rewraps_keys_without_touching_values(
     vault = own_vault
     people = [_create(vault, p, payload={"n": str(i)}) for i, p in enumerate(PEOPLE)]
     shredded = _create(vault, CustomerInput(email="gone@example.com"))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.keys.destroy(s, shredded.id, clock.now)
     values_before = _ciphertexts(vault)
     wrapped_before = _wrapped(vault)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         status = vault.keys.status(s)
     assert (1, [1], {1: 3}, 0, 1) == (
         status.current_kek_version,
@@ -225,7 +225,7 @@ def test_rotation_rewraps_keys_without_touching_values(
     )
 
     assert 2 == vault.keyring.rotate()
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         status = vault.keys.status(s)
     assert (2, [1, 2], {1: 3}, 3) == (
         status.current_kek_version,
@@ -240,7 +240,7 @@ def test_rotation_rewraps_keys_without_touching_values(
         lambda: Session(vault.db.engine), clock, batch_size=2, progress=batches.append
     )
     assert (3, [2, 1]) == (done, batches)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         status = vault.keys.status(s)
         stamps = {r.customer_id: r.rewrapped_at for r in s.scalars(select(DataKeyRow))}
     assert (2, [1, 2], {2: 3}, 0, 1) == (
@@ -262,19 +262,19 @@ def test_rotation_rewraps_keys_without_touching_values(
     assert 0 == vault.keys.rewrap_all(lambda: Session(vault.db.engine), clock)
 
     fresh = _fresh_vault(settings, database, clock)
-    with fresh.db.transaction() as s:
+    with fresh.unit(CTX) as s:
         assert people == [fresh.customers.get(s, p.id) for p in people]
 
     vault.keyring.retire(1)
     fresh = _fresh_vault(settings, database, clock)
     assert [2] == fresh.keyring.versions()
-    with fresh.db.transaction() as s:
+    with fresh.unit(CTX) as s:
         assert people == [fresh.customers.get(s, p.id) for p in people]
         payloads = [[i.payload for i in fresh.interactions.timeline(s, p.id).items] for p in people]
         with pytest.raises(DecryptionError):
             fresh.keys.get(s, shredded.id)
     assert [[{"n": "0"}], [{"n": "1"}], [{"n": "2"}]] == payloads
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert people == [vault.customers.get(s, p.id) for p in people]
 
 
@@ -285,7 +285,7 @@ def test_cached_keys_survive_rewrap(own_vault: Vault, clock: FrozenClock) -> Non
     ada = _create(vault, PEOPLE[0])
     vault.keyring.rotate()
     vault.keys.rewrap_all(lambda: Session(vault.db.engine), clock)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         token = vault.keys.get(s, ada.id).encrypt_text("after", field=PAYLOAD_FIELD)
         assert "after" == DataKeys(vault.keyring).get(s, ada.id).decrypt_text(
             token, field=PAYLOAD_FIELD
@@ -298,7 +298,7 @@ def test_new_customers_after_rotation_use_the_new_version(own_vault: Vault) -> N
     vault.keyring.rotate()
     ada = _create(vault, PEOPLE[0])
     assert 2 == _wrapped(vault)[ada.id][0]
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert 0 == vault.keys.status(s).pending_rewrap
 
 
@@ -317,10 +317,10 @@ def test_interrupted_rewrap_resumes(own_vault: Vault, clock: FrozenClock) -> Non
 
     with pytest.raises(Interrupted):
         vault.keys.rewrap_all(lambda: Session(vault.db.engine), clock, batch_size=1, progress=stop)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert {1: 2, 2: 1} == vault.keys.status(s).data_keys_by_kek_version
     assert 2 == vault.keys.rewrap_all(lambda: Session(vault.db.engine), clock, batch_size=1)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert {2: 3} == vault.keys.status(s).data_keys_by_kek_version
         assert people == [vault.customers.get(s, p.id) for p in people]
 
@@ -335,7 +335,7 @@ def test_retiring_before_rewrap_is_visible_and_loses_access(
     vault.keyring.rotate()
     vault.keyring.retire(1)
     fresh = _fresh_vault(settings, database, clock)
-    with fresh.db.transaction() as s:
+    with fresh.unit(CTX) as s:
         status = fresh.keys.status(s)
         with pytest.raises(DecryptionError):
             fresh.keys.get(s, ada.id)
@@ -371,7 +371,7 @@ def test_rewrap_terminates_when_another_process_rotated(
             raise RewrapDidNotFinish
 
     vault.keys.rewrap_all(lambda: Session(vault.db.engine), clock, batch_size=1, progress=guard)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert {2: 2} == vault.keys.status(s).data_keys_by_kek_version
 
 
@@ -382,9 +382,9 @@ def test_status_counts_by_version_and_destroyed(own_vault: Vault, clock: FrozenC
     vault.keyring.rotate()
     c = _create(vault, PEOPLE[2])
     clock.advance(days=1)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.keys.destroy(s, a.id, clock.now - timedelta(hours=1))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         status = vault.keys.status(s)
     assert ({1: 1, 2: 1}, 1, 1, 18) == (
         status.data_keys_by_kek_version,

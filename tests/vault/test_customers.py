@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import FrozenClock
+from tests.conftest import CTX, FrozenClock
 from vault.customers import CustomerInput, CustomerPatch, ExternalId
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.runtime import Vault
@@ -36,9 +36,9 @@ def test_create_and_get_round_trips_every_field(vault: Vault) -> None:
         attributes={"favourite_colour": "teal", "score": 7},
         external_ids=[ExternalId("shopify", "8812")],
     )
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         created = vault.customers.create(s, data)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         got = vault.customers.get(s, created.id)
     assert got == created
     assert (got.email, got.phone) == ("Ada.Lovelace@Example.com", "+442079460958")
@@ -57,9 +57,9 @@ def test_create_and_get_round_trips_every_field(vault: Vault) -> None:
 @pytest.mark.parametrize(("first", "last"), NAMES)
 def test_names_in_any_script_round_trip_exactly(vault: Vault, first: str, last: str) -> None:
     """Persian, Thai, Chinese and accented Latin names come back byte for byte."""
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         created = vault.customers.create(s, CustomerInput(first_name=first, last_name=last))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         got = vault.customers.get(s, created.id)
     assert (got.first_name, got.last_name) == (first, last)
     assert got.first_name is not None
@@ -68,10 +68,10 @@ def test_names_in_any_script_round_trip_exactly(vault: Vault, first: str, last: 
 
 def test_find_by_email_is_case_and_width_insensitive(vault: Vault) -> None:
     """Lookup normalises with NFKC and case folding; other customers are not returned."""
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         ada = vault.customers.create(s, CustomerInput(email="Ada@Example.com"))
         vault.customers.create(s, CustomerInput(email="grace@example.com"))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         found = vault.customers.find_by_email(s, "  ADA@example.COM ")
         fullwidth = vault.customers.find_by_email(s, "\uff41da@example.com")
         nobody = vault.customers.find_by_email(s, "nobody@example.com")
@@ -82,9 +82,9 @@ def test_find_by_email_is_case_and_width_insensitive(vault: Vault) -> None:
 
 def test_find_by_phone_uses_e164(vault: Vault) -> None:
     """Different spellings of one number find the same customer."""
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         c = vault.customers.create(s, CustomerInput(phone="+1 (415) 555-0132"))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert [x.id for x in vault.customers.find_by_phone(s, "+14155550132")] == [c.id]
         assert vault.customers.find_by_phone(s, "+14155550133") == []
 
@@ -99,29 +99,29 @@ def test_blind_index_collisions_are_rechecked_after_decryption(vault: Vault) -> 
         for i in range(1, 10_000_000)
         if bidx.index("email", f"collide-{i}@example.com") == wanted
     )
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         a = vault.customers.create(s, CustomerInput(email=target))
         b = vault.customers.create(s, CustomerInput(email=partner))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert [c.id for c in vault.customers.find_by_email(s, target)] == [a.id]
         assert [c.id for c in vault.customers.find_by_email(s, partner)] == [b.id]
 
 
 def test_update_sets_clears_and_leaves_fields(vault: Vault, clock: FrozenClock) -> None:
     """UNSET leaves a field, None clears it, a value replaces it and re-indexes email."""
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         c = vault.customers.create(
             s, CustomerInput(email="old@example.com", phone="+33612345678", first_name="Jo")
         )
     clock.advance(minutes=5)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         updated = vault.customers.update(
             s, c.id, CustomerPatch(email="new@example.com", phone=None, tags=["b", "a", "b"])
         )
     assert (updated.email, updated.phone, updated.first_name) == ("new@example.com", None, "Jo")
     assert updated.tags == ["b", "a"]
     assert updated.updated_at == clock.now
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         assert vault.customers.find_by_email(s, "old@example.com") == []
         assert [x.id for x in vault.customers.find_by_email(s, "new@example.com")] == [c.id]
         assert vault.customers.find_by_phone(s, "+33612345678") == []
@@ -143,7 +143,7 @@ def test_bad_input_names_the_field_and_never_the_value(
     vault: Vault, data: CustomerInput, field: str
 ) -> None:
     """Validation errors say which field broke which rule, without echoing the value."""
-    with pytest.raises(InvalidInput) as info, vault.db.transaction() as s:
+    with pytest.raises(InvalidInput) as info, vault.unit(CTX) as s:
         vault.customers.create(s, data)
     assert info.value.field == field
     for value in ("not-an-email", "1990-13-01", "2999-01-01", "not a locale"):
@@ -156,11 +156,11 @@ def test_rejected_create_writes_nothing(vault: Vault) -> None:
 
     from vault.storage.models import CustomerExternalIdRow, CustomerRow, DataKeyRow  # noqa: PLC0415
 
-    with pytest.raises(InvalidInput), vault.db.transaction() as s:
+    with pytest.raises(InvalidInput), vault.unit(CTX) as s:
         vault.customers.create(
             s, CustomerInput(first_name="Ok", external_ids=[ExternalId("crm", "1")], email="bad")
         )
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         counts = [
             s.scalar(select(func.count()).select_from(t))
             for t in (CustomerRow, DataKeyRow, CustomerExternalIdRow)
@@ -170,11 +170,11 @@ def test_rejected_create_writes_nothing(vault: Vault) -> None:
 
 def test_external_id_belongs_to_one_customer(vault: Vault) -> None:
     """A second customer cannot claim an external id that is already linked."""
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.customers.create(s, CustomerInput(external_ids=[ExternalId("crm", "42")]))
-    with pytest.raises(Conflict), vault.db.transaction() as s:
+    with pytest.raises(Conflict), vault.unit(CTX) as s:
         vault.customers.create(s, CustomerInput(external_ids=[ExternalId("crm", "42")]))
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         found = vault.customers.find_by_external_id(s, ExternalId("crm", "42"))
     assert found.external_ids == [ExternalId("crm", "42")]
 
@@ -183,7 +183,7 @@ def test_unknown_customer_raises_not_found(vault: Vault) -> None:
     """Reading an id that does not exist raises CustomerNotFound."""
     import uuid  # noqa: PLC0415
 
-    with pytest.raises(CustomerNotFound), vault.db.transaction() as s:
+    with pytest.raises(CustomerNotFound), vault.unit(CTX) as s:
         vault.customers.get(s, uuid.uuid4())
 
 
@@ -192,7 +192,7 @@ def test_repr_shows_ids_only(vault: Vault) -> None:
     data = CustomerInput(
         email="secret@example.com", first_name="Secretname", phone="+4915112345678"
     )
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         c = vault.customers.create(s, data)
     for text in (repr(c), repr(data), str(c)):
         assert "secret" not in text.lower()

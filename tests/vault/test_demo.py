@@ -13,10 +13,11 @@ import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import FrozenClock
+from tests.conftest import CTX, FrozenClock
 from vault import demo
 from vault.config import Environment, Settings
 from vault.crypto import Keyring
+from vault.crypto.signing import Ed25519Signer
 from vault.customers import Customer
 from vault.demo import DemoSummary, load_demo, plan_demo
 from vault.money import exponent, to_minor
@@ -27,7 +28,7 @@ from vault.types import Channel, InteractionType
 
 
 def _customers(vault: Vault) -> list[Customer]:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         ids = list(s.scalars(select(CustomerRow.id)))
         return vault.customers.get_many(s, ids)
 
@@ -36,7 +37,7 @@ def _interaction_rows(vault: Vault) -> list[tuple[str, str, str, int | None, str
     """(customer external id, channel, type, amount_minor, currency) for every interaction."""
     from vault.storage.models import CustomerExternalIdRow  # noqa: PLC0415
 
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         rows = s.execute(
             select(
                 CustomerExternalIdRow.external_id,
@@ -53,7 +54,7 @@ def _interaction_rows(vault: Vault) -> list[tuple[str, str, str, int | None, str
 
 
 def _count(vault: Vault, table: type[Base]) -> int:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return int(s.scalar(select(func.count()).select_from(table)) or 0)
 
 
@@ -111,7 +112,11 @@ def test_plan_is_a_pure_function_of_seed_and_now(clock: FrozenClock) -> None:
 
 
 def test_loads_of_one_seed_into_two_vaults_match(
-    vault: Vault, clock: FrozenClock, session_keyring: Keyring, tmp_path: Path
+    vault: Vault,
+    clock: FrozenClock,
+    session_keyring: Keyring,
+    audit_signer: Ed25519Signer,
+    tmp_path: Path,
 ) -> None:
     """Emails, names, interaction counts and amounts are identical between two loads."""
     url = f"sqlite:///{tmp_path / 'second' / 'vault.db'}"
@@ -123,7 +128,13 @@ def test_loads_of_one_seed_into_two_vaults_match(
         keyring_path=tmp_path / "second" / "keyring.json",
         environment=Environment.TEST,
     )
-    second = Vault.open(settings, keyring=session_keyring, database=Database(engine), clock=clock)
+    second = Vault.open(
+        settings,
+        keyring=session_keyring,
+        database=Database(engine),
+        signer=audit_signer,
+        clock=clock,
+    )
     try:
         a = load_demo(vault, customers=20, seed=11)
         b = load_demo(second, customers=20, seed=11)

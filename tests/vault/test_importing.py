@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import CTX
 from vault import importing
 from vault.customers import Customer, CustomerInput, ExternalId
 from vault.importing import (
@@ -47,23 +48,23 @@ def _jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def _count(vault: Vault, table: type[Base]) -> int:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return int(s.scalar(select(func.count()).select_from(table)) or 0)
 
 
 def _by_ref(vault: Vault, source: str, external_id: str) -> Customer:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return vault.customers.find_by_external_id(s, ExternalId(source, external_id))
 
 
 def _emails(vault: Vault) -> list[str]:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         ids = list(s.scalars(select(CustomerRow.id)))
         return sorted(c.email or "" for c in vault.customers.get_many(s, ids))
 
 
 def _timeline(vault: Vault, customer_id: uuid.UUID) -> list[Interaction]:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return vault.interactions.timeline(s, customer_id, first=100).items
 
 
@@ -415,7 +416,7 @@ def test_missing_or_unreadable_files_are_file_errors(vault: Vault, tmp_path: Pat
 @pytest.fixture
 def shoppers(vault: Vault) -> tuple[uuid.UUID, uuid.UUID]:
     """Two customers: one known to the shop as C1, one addressed by id."""
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         a = vault.customers.create(s, CustomerInput(external_ids=[ExternalId("shop", "C1")]))
         b = vault.customers.create(s, CustomerInput(first_name="B"))
     return a.id, b.id

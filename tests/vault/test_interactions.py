@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import FrozenClock
+from tests.conftest import CTX, FrozenClock
 from vault.customers import Customer, CustomerInput, ExternalId
 from vault.errors import InvalidInput
 from vault.interactions import MAX_BATCH, InteractionInput
@@ -21,12 +21,12 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 def _customer(vault: Vault, **kwargs: object) -> Customer:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return vault.customers.create(s, CustomerInput(**kwargs))  # type: ignore[arg-type]
 
 
 def _count(vault: Vault) -> int:
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         return int(s.scalar(select(func.count()).select_from(InteractionRow)) or 0)
 
 
@@ -46,9 +46,9 @@ def test_batch_is_idempotent_on_external_id(vault: Vault) -> None:
     """Sending the same batch twice stores each interaction once and counts duplicates."""
     c = _customer(vault, first_name="Ana")
     batch = [_view(c.id, n) for n in range(50)]
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         first = vault.interactions.record_many(s, batch)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         second = vault.interactions.record_many(s, batch)
     assert (first.inserted, first.duplicates) == (50, 0)
     assert (second.inserted, second.duplicates) == (0, 50)
@@ -62,9 +62,9 @@ def test_duplicates_inside_one_batch_keep_the_first(vault: Vault) -> None:
     b = InteractionInput(
         customer_id=c.id, channel="app", type="app_open", occurred_at=T0, external_id="ev-1"
     )
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         result = vault.interactions.record_many(s, [a, b])
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         page = vault.interactions.timeline(s, c.id)
     assert (result.inserted, result.duplicates) == (1, 1)
     assert [i.channel for i in page.items] == [Channel.WEB]
@@ -77,7 +77,7 @@ def test_a_bad_item_rejects_the_whole_batch(vault: Vault) -> None:
     batch[7] = InteractionInput(
         customer_id=c.id, channel="web", type="purchase", occurred_at=T0, external_id="x"
     )
-    with pytest.raises(InvalidInput) as info, vault.db.transaction() as s:
+    with pytest.raises(InvalidInput) as info, vault.unit(CTX) as s:
         vault.interactions.record_many(s, batch)
     assert info.value.field == "interactions[7].amount"
     assert _count(vault) == 0
@@ -105,7 +105,7 @@ def test_invalid_items_name_the_path(vault: Vault, change: dict[str, object], fi
         "occurred_at": T0,
     }
     item = InteractionInput(**{**base, **change})  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput) as info, vault.db.transaction() as s:
+    with pytest.raises(InvalidInput) as info, vault.unit(CTX) as s:
         vault.interactions.record_many(s, [item])
     assert info.value.field == field
 
@@ -113,7 +113,7 @@ def test_invalid_items_name_the_path(vault: Vault, change: dict[str, object], fi
 def test_batch_size_is_capped(vault: Vault) -> None:
     """More than MAX_BATCH items in one call is refused before any work."""
     c = _customer(vault)
-    with pytest.raises(InvalidInput), vault.db.transaction() as s:
+    with pytest.raises(InvalidInput), vault.unit(CTX) as s:
         vault.interactions.record_many(s, [_view(c.id, n) for n in range(MAX_BATCH + 1)])
 
 
@@ -130,7 +130,7 @@ def test_amounts_keep_the_currency_minor_unit(vault: Vault) -> None:
             amount=Decimal(1200), currency="JPY",
         ),
     ]  # fmt: skip
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.interactions.record_many(s, items)
         page = vault.interactions.timeline(s, c.id)
     assert [(i.amount, i.currency) for i in page.items] == [
@@ -146,7 +146,7 @@ def test_customer_named_by_external_id(vault: Vault) -> None:
         customer_source="pos", customer_external_id="A-17", channel="store",
         type="store_visit", occurred_at=T0,
     )  # fmt: skip
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.interactions.record_many(s, [item])
         page = vault.interactions.timeline(s, c.id)
     assert [i.type for i in page.items] == [InteractionType.STORE_VISIT]
@@ -160,7 +160,7 @@ def test_payload_round_trips_in_any_script(vault: Vault) -> None:
         customer_id=c.id, channel="chat", type="chat_message", occurred_at=T0,
         payload={"text": text, "n": 3},
     )  # fmt: skip
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.interactions.record_many(s, [item])
         page = vault.interactions.timeline(s, c.id)
     assert page.items[0].payload == {"text": text, "n": 3}
@@ -180,13 +180,13 @@ def test_timeline_pages_newest_first_without_gaps(vault: Vault) -> None:
         )
         for n in range(5)
     ]  # five share one timestamp
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.interactions.record_many(s, items)
     seen: list[uuid.UUID] = []
     stamps: list[datetime] = []
     after = None
     while True:
-        with vault.db.transaction() as s:
+        with vault.unit(CTX) as s:
             page = vault.interactions.timeline(s, c.id, first=7, after=after)
         seen += [i.id for i in page.items]
         stamps += [i.occurred_at for i in page.items]
@@ -204,7 +204,7 @@ def test_timeline_filters(vault: Vault) -> None:
     items.append(
         InteractionInput(customer_id=c.id, channel="email", type="email_click", occurred_at=T0)
     )
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.interactions.record_many(s, items)
         web = vault.interactions.timeline(s, c.id, channel="web", first=100)
         clicks = vault.interactions.timeline(s, c.id, type="email_click")
@@ -219,7 +219,7 @@ def test_timeline_filters(vault: Vault) -> None:
 def test_bad_cursor_is_a_clear_error(vault: Vault) -> None:
     """A cursor this API did not hand out is refused with InvalidInput on 'after'."""
     c = _customer(vault)
-    with pytest.raises(InvalidInput) as info, vault.db.transaction() as s:
+    with pytest.raises(InvalidInput) as info, vault.unit(CTX) as s:
         vault.interactions.timeline(s, c.id, after="not-a-cursor")
     assert info.value.field == "after"
 
@@ -232,11 +232,11 @@ def test_merge_moves_interactions_and_loses_nothing(vault: Vault, clock: FrozenC
         vault, email="kim.old@example.com", phone="+4915112345678", last_name="\u6a0b",
         external_ids=[ExternalId("crm", "77")], tags=["old"],
     )  # fmt: skip
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.interactions.record_many(s, [_view(keep.id, n) for n in range(3)])
         vault.interactions.record_many(s, [_view(dupe.id, n) for n in range(3, 8)])
     clock.advance(hours=1)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         result = vault.customers.merge(s, keep.id, dupe.id)
     assert result.moved_interactions == 5
     assert result.filled_fields == ["phone", "last_name"]
@@ -248,7 +248,7 @@ def test_merge_moves_interactions_and_loses_nothing(vault: Vault, clock: FrozenC
     )
     assert merged.external_ids == [ExternalId("crm", "77")]
     assert merged.tags == ["old"]
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         page = vault.interactions.timeline(s, keep.id, first=100)
         assert len(page.items) == 8
         assert {i.payload["url"] for i in page.items if i.payload} == {f"/p/{n}" for n in range(8)}
@@ -270,11 +270,11 @@ def test_merge_refuses_self_and_merged(vault: Vault) -> None:
     """A customer cannot be merged into itself, nor can a merged record be merged again."""
     a = _customer(vault)
     b = _customer(vault)
-    with pytest.raises(InvalidInput), vault.db.transaction() as s:
+    with pytest.raises(InvalidInput), vault.unit(CTX) as s:
         vault.customers.merge(s, a.id, a.id)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         vault.customers.merge(s, a.id, b.id)
-    with pytest.raises(InvalidInput), vault.db.transaction() as s:
+    with pytest.raises(InvalidInput), vault.unit(CTX) as s:
         vault.customers.merge(s, a.id, b.id)
 
 
@@ -296,9 +296,9 @@ def test_storage_skips_an_external_id_that_appears_between_check_and_write(
 
     # Two rows share an external id, as if another writer had raced us to it.
     rows = [row(0, "race-1"), row(1, "race-1"), row(2, "race-2")]
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         inserted = vault.interactions._insert(s, rows)
-    with vault.db.transaction() as s:
+    with vault.unit(CTX) as s:
         page = vault.interactions.timeline(s, c.id)
     assert inserted == 2
     assert sorted(i.external_id or "" for i in page.items) == ["race-1", "race-2"]

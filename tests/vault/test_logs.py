@@ -10,6 +10,7 @@ import structlog
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from tests.conftest import CTX
 from vault.customers import CustomerInput, CustomerPatch, ExternalId
 from vault.interactions import InteractionInput
 from vault.logs import REDACTED, configure_logging, drop_pii, get_logger
@@ -55,7 +56,7 @@ def test_a_full_flow_logs_json_with_request_ids_and_no_pii(vault: Vault) -> None
     stream = io.StringIO()
     configure_logging("debug", stream=stream)
     try:
-        with vault.db.transaction() as s:
+        with vault.unit(CTX) as s:
             a = vault.customers.create(
                 s,
                 CustomerInput(

@@ -43,6 +43,13 @@ class BlindIndexer:
             self._fields[field] = keyed
         return keyed
 
+    def pseudonym(self, field: str, value: str) -> str:
+        """A stable keyed pseudonym (128 bits, hex) of a value, e.g. a client address for
+        the audit log: linkable within this vault, not reversible by guessing without the key."""
+        mac = self._keyed(field).copy()
+        mac.update(value.encode("utf-8"))
+        return mac.hexdigest()[:32]
+
     def index(self, field: str, normalised: str) -> int:
         """The ``bits``-bit index of an already normalised value, as a non-negative int."""
         mac = self._keyed(field).copy()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Connection,
     DateTime,
     Dialect,
     ForeignKey,
@@ -22,8 +23,11 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
+    Text,
     TypeDecorator,
     Uuid,
+    event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -153,3 +157,100 @@ class InteractionRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     payload_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- audit trail (append-only) ------------------------------------------------------
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class AuditEntryRow(Base):
+    """An audit entry: its canonical bytes, plus a few columns to filter on."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    canonical: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditPendingRow(Base):
+    """Entries written but not yet given a log position (the sequencer's queue)."""
+
+    __tablename__ = "audit_pending"
+
+    entry_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("audit_entries.id"), primary_key=True, autoincrement=False
+    )
+
+    def __repr__(self) -> str:
+        return f"AuditPendingRow(entry_pk={self.entry_pk})"
+
+
+class AuditLogRow(Base):
+    """Log order: position n holds one entry and its RFC 6962 leaf hash."""
+
+    __tablename__ = "audit_log"
+
+    position: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    entry_pk: Mapped[int] = mapped_column(BigId, ForeignKey("audit_entries.id"), unique=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+    def __repr__(self) -> str:
+        return f"AuditLogRow(position={self.position})"
+
+
+class AuditCheckpointRow(Base):
+    """A signed tree head (C2SP signed note) and the tree's right edge to extend it."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    frontier: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"AuditCheckpointRow(tree_size={self.tree_size})"
+
+
+APPEND_ONLY_TABLES = ("audit_entries", "audit_log", "audit_checkpoints")
+
+
+def append_only_ddl(dialect: str, table: str) -> list[str]:
+    """Statements that make ``table`` refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL).
+
+    On PostgreSQL the triggers are ``ENABLE ALWAYS``, so ``session_replication_role =
+    replica`` does not switch them off. Kept in step with migration 0002.
+    """
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+    return [
+        "CREATE OR REPLACE FUNCTION cvault_refuse_change() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', "
+        "ERRCODE = 'insufficient_privilege'; END $$",
+        f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION cvault_refuse_change()",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cvault_refuse_change()",
+        f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_change",
+        f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate",
+    ]
+
+
+def _install_append_only(target: Table, connection: Connection, **_: Any) -> None:  # noqa: ANN401
+    for statement in append_only_ddl(connection.dialect.name, target.name):
+        connection.exec_driver_sql(statement)
+
+
+for _name in APPEND_ONLY_TABLES:
+    event.listen(Base.metadata.tables[_name], "after_create", _install_append_only)

@@ -1,0 +1,152 @@
+"""Audit entries: what happened, to whom, by whom, why; never a PII value.
+
+An entry's canonical bytes (sorted-key compact JSON, UTF-8) are what the Merkle
+tree hashes and what an export carries, byte for byte, so that anyone can
+recompute the tree from an export alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["ENTRY_VERSION", "AuditAction", "AuditEntry", "EntryError", "Outcome"]
+
+ENTRY_VERSION = 1
+# Detail values are counts, ids and enum words only; free text never enters the log.
+_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:/@+-]{0,128}$")
+
+
+class EntryError(ValueError):
+    """An entry is malformed or would carry something that is not allowed in the log."""
+
+
+class AuditAction(StrEnum):
+    PII_READ = "pii.read"
+    CUSTOMER_LOOKUP = "customer.lookup"
+    CUSTOMER_CREATE = "customer.create"
+    CUSTOMER_UPDATE = "customer.update"
+    CUSTOMER_MERGE = "customer.merge"
+    CUSTOMER_EXPORT = "customer.export"
+    CUSTOMER_ERASE = "customer.erase"
+    INTERACTIONS_RECORD = "interactions.record"
+    INTERACTIONS_READ = "interactions.read"
+    CONSENT_CHANGE = "consent.change"
+    POLICY_CHANGE = "policy.change"
+    KEY_ROTATION = "keys.rotate"
+    TOKEN_FAILURE = "auth.token_failure"  # noqa: S105 - an action name, not a secret
+    ACCESS_DENIED = "access.denied"
+    AUDIT_EXPORT = "audit.export"
+    DATA_IMPORT = "data.import"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    DENIED = "denied"
+    FAILED = "failed"
+
+
+def _check_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in detail.items():
+        if not _SAFE_TEXT.match(key):
+            raise EntryError("detail keys must be short identifiers")
+        scalar = value is None or isinstance(value, bool | int)
+        if scalar or (isinstance(value, str) and _SAFE_TEXT.match(value)):
+            out[key] = value
+        elif isinstance(value, list | tuple) and all(
+            isinstance(v, str) and _SAFE_TEXT.match(v) for v in value
+        ):
+            out[key] = list(value)
+        else:
+            raise EntryError(f"detail {key!r} must be a number, a flag or a short identifier")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit record. ``fields`` maps field names to how they resolved
+    (clear, masked, hidden) or to what happened to them (written, cleared)."""
+
+    action: AuditAction
+    outcome: Outcome
+    actor: str
+    role: str
+    purpose: str
+    request_id: str
+    time: datetime
+    customer_id: uuid.UUID | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+    client: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    entry_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None:
+            raise EntryError("audit time must carry a time zone")
+        for name in ("actor", "role", "purpose", "request_id"):
+            if not _SAFE_TEXT.match(getattr(self, name)):
+                raise EntryError(f"{name} must be a short identifier")
+        for key, value in self.fields.items():
+            if not _SAFE_TEXT.match(key) or not _SAFE_TEXT.match(value):
+                raise EntryError("fields map identifiers to identifiers")
+        if self.client is not None and not _SAFE_TEXT.match(self.client):
+            raise EntryError("client must be a pseudonymous hash")
+        object.__setattr__(self, "detail", _check_detail(self.detail))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": ENTRY_VERSION,
+            "id": str(self.entry_id),
+            "time": self.time.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": self.actor,
+            "role": self.role,
+            "purpose": self.purpose,
+            "action": self.action.value,
+            "outcome": self.outcome.value,
+            "customer": None if self.customer_id is None else str(self.customer_id),
+            "fields": dict(sorted(self.fields.items())),
+            "request": self.request_id,
+            "client": self.client,
+            "detail": dict(sorted(self.detail.items())),
+        }
+
+    def canonical(self) -> bytes:
+        """The exact bytes the Merkle tree hashes."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_canonical(cls, data: bytes) -> AuditEntry:
+        try:
+            raw = json.loads(data)
+            entry = cls(
+                action=AuditAction(raw["action"]),
+                outcome=Outcome(raw["outcome"]),
+                actor=raw["actor"],
+                role=raw["role"],
+                purpose=raw["purpose"],
+                request_id=raw["request"],
+                time=datetime.fromisoformat(raw["time"]),
+                customer_id=None if raw["customer"] is None else uuid.UUID(raw["customer"]),
+                fields=raw["fields"],
+                client=raw["client"],
+                detail=raw["detail"],
+                entry_id=uuid.UUID(raw["id"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EntryError("not a canonical audit entry") from exc
+        if raw.get("v") != ENTRY_VERSION or entry.canonical() != data:
+            raise EntryError("not a canonical audit entry")
+        return entry
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")

@@ -1,0 +1,263 @@
+"""The offline verifier: an export file and a trusted public key, no database.
+
+It checks the signatures of every checkpoint in the file, recomputes each
+entry's leaf hash from its canonical bytes, rebuilds the tree (a full export)
+or checks each inclusion proof (a filtered export), and checks consistency
+with an earlier checkpoint the verifier already trusts. The first thing that
+does not hold raises :class:`VerificationError` naming the entry (position and
+id) or the range of positions that fails.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from audit.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_vkey
+from audit.entries import EntryError, canonical_json
+from audit.export import FORMAT, unb64
+from audit.merkle import Frontier, ProofError, leaf_hash, verify_consistency, verify_inclusion
+
+__all__ = ["VerificationError", "VerifyReport", "verify_lines"]
+
+Verify = Callable[[bytes, bytes, bytes], None]
+
+
+class VerificationError(Exception):
+    """The export does not verify. ``position`` / ``entry_id`` name the first bad entry."""
+
+    def __init__(
+        self, message: str, *, position: int | None = None, entry_id: str | None = None
+    ) -> None:
+        where = ""
+        if position is not None:
+            where = f"entry at position {position}" + (f" (id {entry_id})" if entry_id else "")
+            where += ": "
+        super().__init__(where + message)
+        self.position = position
+        self.entry_id = entry_id
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    entries: int
+    tree_size: int
+    root_hash: bytes
+    full: bool
+    checkpoints: int
+    previous_size: int | None
+
+
+def _json(line: str, number: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise VerificationError(f"line {number} is not JSON") from None
+    if not isinstance(obj, dict):
+        raise VerificationError(f"line {number} is not a JSON object")
+    return obj
+
+
+class _Verifier:
+    def __init__(self, trusted_vkey: str, verify: Verify, previous_note: str | None) -> None:
+        try:
+            self.key_name, _ = parse_vkey(trusted_vkey)
+        except CheckpointError as exc:
+            raise VerificationError(f"the public key is malformed: {exc}") from None
+        self.vkey = trusted_vkey
+        self.verify = verify
+        self.previous = (
+            self.open(previous_note, "the previous checkpoint") if previous_note else None
+        )
+
+    def open(self, note: str, what: str) -> Checkpoint:
+        try:
+            return open_checkpoint(note, self.vkey, self.verify)
+        except CheckpointError as exc:
+            raise VerificationError(f"{what} does not verify with the trusted key: {exc}") from None
+
+
+def verify_lines(
+    lines: Iterable[str],
+    *,
+    trusted_vkey: str,
+    verify: Verify,
+    previous_note: str | None = None,
+) -> VerifyReport:
+    """Verify an export, streaming: memory stays constant for a full export."""
+    checker = _Verifier(trusted_vkey, verify, previous_note)
+    numbered = enumerate(lines, start=1)
+    first = next(numbered, None)
+    if first is None:
+        raise VerificationError("the file is empty")
+    header = _json(first[1], 1)
+    if header.get("type") != FORMAT or header.get("version") != 1:
+        raise VerificationError("line 1 is not a customer-vault audit export header")
+    if header.get("vkey") != trusted_vkey:
+        raise VerificationError("the export names another signing key than the trusted one")
+    head = checker.open(str(header.get("checkpoint")), "the export's checkpoint")
+    if head.size != header.get("tree_size"):
+        raise VerificationError("the header's tree size differs from its signed checkpoint")
+    run = _Run(checker, head, full=header.get("filter") is None)
+    for number, line in numbered:
+        run.line(_json(line, number), number)
+    run.finish()
+    _check_previous(checker, header, head, run.previous_root, run.full)
+    return VerifyReport(
+        entries=run.count,
+        tree_size=head.size,
+        root_hash=head.root_hash,
+        full=run.full,
+        checkpoints=run.checkpoints + 1,
+        previous_size=None if checker.previous is None else checker.previous.size,
+    )
+
+
+class _Run:
+    """The state of one pass over the entry lines."""
+
+    def __init__(self, checker: _Verifier, head: Checkpoint, *, full: bool) -> None:
+        self.checker = checker
+        self.head = head
+        self.full = full
+        self.frontier = Frontier()
+        self.expected = self.count = self.checkpoints = self.last_good = 0
+        self.ended = False
+        previous = checker.previous
+        self.previous_root = Frontier().root() if previous and previous.size == 0 else None
+
+    def line(self, obj: dict[str, Any], number: int) -> None:
+        if self.ended:
+            raise VerificationError(f"line {number} follows the end marker")
+        kind = obj.get("type")
+        if kind == "entry":
+            self.entry(obj, number)
+        elif kind == "checkpoint" and self.full:
+            self.checkpoint(obj, number)
+        elif kind == "end":
+            if obj.get("entries") != self.count:
+                raise VerificationError("the end marker counts a different number of entries")
+            self.ended = True
+        else:
+            raise VerificationError(f"line {number} has an unknown type")
+
+    def entry(self, obj: dict[str, Any], number: int) -> None:
+        position, entry_id, digest = _entry(obj, number)
+        if self.full:
+            if position != self.expected:
+                raise VerificationError(
+                    f"expected position {self.expected}: an entry is missing, added or moved",
+                    position=position,
+                    entry_id=entry_id,
+                )
+            self.frontier.append(digest)
+            previous = self.checker.previous
+            if previous is not None and self.frontier.size == previous.size:
+                self.previous_root = self.frontier.root()
+        else:
+            if position < self.expected:
+                raise VerificationError(
+                    "entries are out of order", position=position, entry_id=entry_id
+                )
+            _check_proof(obj, position, entry_id, digest, self.head)
+        self.expected = position + 1
+        self.count += 1
+
+    def checkpoint(self, obj: dict[str, Any], number: int) -> None:
+        cp = self.checker.open(str(obj.get("note")), f"the checkpoint on line {number}")
+        if cp.size != self.frontier.size or cp.root_hash != self.frontier.root():
+            raise VerificationError(
+                f"entries at positions {self.last_good} to "
+                f"{max(cp.size, self.frontier.size) - 1} do not match the checkpoint signed "
+                f"for tree size {cp.size}",
+                position=self.last_good,
+            )
+        self.last_good = cp.size
+        self.checkpoints += 1
+
+    def finish(self) -> None:
+        if not self.ended:
+            raise VerificationError("the file is truncated: no end marker")
+        if self.full and (
+            self.frontier.size != self.head.size or self.frontier.root() != self.head.root_hash
+        ):
+            raise VerificationError(
+                f"entries at positions {self.last_good} to "
+                f"{max(self.head.size, self.frontier.size) - 1} do not match the export's "
+                f"signed checkpoint (tree size {self.head.size})",
+                position=self.last_good,
+            )
+
+
+def _entry(obj: dict[str, Any], number: int) -> tuple[int, str | None, bytes]:
+    position = obj.get("position")
+    entry = obj.get("entry")
+    if not isinstance(position, int) or not isinstance(entry, dict):
+        raise VerificationError(f"line {number} is not a well-formed entry")
+    entry_id = entry.get("id") if isinstance(entry.get("id"), str) else None
+    try:
+        digest = leaf_hash(canonical_json(entry))
+    except (TypeError, ValueError, EntryError):
+        raise VerificationError("the entry cannot be serialised", position=position) from None
+    try:
+        listed = unb64(obj.get("leaf_hash"))
+    except ValueError:
+        raise VerificationError(
+            "the leaf hash is malformed", position=position, entry_id=entry_id
+        ) from None
+    if listed != digest:
+        raise VerificationError(
+            "the entry's content does not match its recorded leaf hash (edited)",
+            position=position,
+            entry_id=entry_id,
+        )
+    return position, entry_id, digest
+
+
+def _check_proof(
+    obj: dict[str, Any], position: int, entry_id: str | None, digest: bytes, head: Checkpoint
+) -> None:
+    try:
+        proof = [unb64(p) for p in obj.get("proof") or []]
+        verify_inclusion(digest, position, head.size, proof, head.root_hash)
+    except (ProofError, ValueError):
+        raise VerificationError(
+            "the entry is not included in the signed tree (its proof fails)",
+            position=position,
+            entry_id=entry_id,
+        ) from None
+
+
+def _check_previous(
+    checker: _Verifier,
+    header: dict[str, Any],
+    head: Checkpoint,
+    previous_root: bytes | None,
+    full: bool,
+) -> None:
+    previous = checker.previous
+    if previous is None:
+        return
+    if previous.size > head.size:
+        raise VerificationError("the previous checkpoint is larger than the exported tree")
+    if full:
+        if previous_root != previous.root_hash:
+            raise VerificationError(
+                f"the log is not consistent with the previous checkpoint (tree size "
+                f"{previous.size}): entries before that position were changed",
+                position=0,
+            )
+        return
+    given = header.get("previous")
+    if not isinstance(given, dict) or given.get("tree_size") != previous.size:
+        raise VerificationError(
+            "a filtered export needs a consistency proof for the previous checkpoint: "
+            "export again with --previous-checkpoint"
+        )
+    try:
+        proof = [unb64(p) for p in given.get("consistency") or []]
+        verify_consistency(previous.size, head.size, previous.root_hash, head.root_hash, proof)
+    except (ProofError, ValueError):
+        raise VerificationError("the log is not consistent with the previous checkpoint") from None

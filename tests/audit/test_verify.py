@@ -1,0 +1,90 @@
+"""The offline verifier refuses malformed, truncated, re-keyed or padded exports."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.checkpoint import Checkpoint, sign_checkpoint, vkey
+from audit.entries import AuditAction, AuditEntry, Outcome
+from audit.export import checkpoint_line, end_line, entry_line, header_line
+from audit.merkle import Frontier, leaf_hash
+from audit.verify import VerificationError, verify_lines
+from vault.crypto.signing import Ed25519Signer, ed25519_verify
+
+SIGNER = Ed25519Signer.from_private_bytes("test/audit", bytes(range(32)))
+OTHER = Ed25519Signer.from_private_bytes("test/audit", bytes(range(1, 33)))
+VKEY = vkey(SIGNER.name, SIGNER.public_key_bytes())
+
+
+def _entries(n: int) -> list[bytes]:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    return [
+        AuditEntry(
+            action=AuditAction.PII_READ, outcome=Outcome.SUCCESS, actor=f"a{i}", role="r",
+            purpose="support", request_id=f"q{i}", time=datetime(2026, 1, 1, tzinfo=UTC),
+        ).canonical()
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _export(n: int = 4, signer: Ed25519Signer = SIGNER) -> list[str]:
+    canon = _entries(n)
+    frontier = Frontier.from_hashes(leaf_hash(c) for c in canon)
+    note = sign_checkpoint(Checkpoint("test/audit", n, frontier.root()), signer)
+    lines = [
+        header_line(
+            origin="test/audit", vkey=vkey(signer.name, signer.public_key_bytes()),
+            tree_size=n, checkpoint=note, filter_=None, previous=None,
+        )
+    ]  # fmt: skip
+    lines += [entry_line(i, leaf_hash(c), c) for i, c in enumerate(canon)]
+    lines.append(end_line(n))
+    return lines
+
+
+def _verify(lines: list[str]) -> None:
+    verify_lines(lines, trusted_vkey=VKEY, verify=ed25519_verify)
+
+
+def test_a_well_formed_export_verifies() -> None:
+    """The reference export built here verifies."""
+    report = verify_lines(_export(), trusted_vkey=VKEY, verify=ed25519_verify)
+    assert (report.entries, report.tree_size, report.full) == (4, 4, True)
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (lambda ls: [], "empty"),
+        (lambda ls: ["not json\n", *ls[1:]], "not JSON"),
+        (lambda ls: ['{"type":"other"}\n', *ls[1:]], "not a customer-vault audit export"),
+        (lambda ls: ls[:-1], "truncated"),
+        (lambda ls: ls[:-2] + ls[-1:], "end marker counts"),
+        (lambda ls: [*ls, end_line(4)], "follows the end marker"),
+        (lambda ls: [*ls[:2], '{"type":"mystery"}\n', *ls[2:]], "unknown type"),
+        (lambda ls: [*ls[:1], *ls[2:-1], end_line(3)], "missing, added or moved"),
+    ],
+)
+def test_malformed_exports_fail(mangle: object, message: str) -> None:
+    """Each malformation raises VerificationError saying what is wrong."""
+    with pytest.raises(VerificationError) as info:
+        _verify(mangle(_export()))  # type: ignore[operator]
+    assert message in str(info.value)
+
+
+def test_an_export_signed_by_another_key_fails() -> None:
+    """A log re-signed with a key the verifier does not trust is refused."""
+    with pytest.raises(VerificationError) as info:
+        _verify(_export(signer=OTHER))
+    assert "another signing key" in str(info.value)
+
+
+def test_a_forged_checkpoint_line_fails() -> None:
+    """An interleaved checkpoint that does not verify with the trusted key is refused."""
+    forged = sign_checkpoint(Checkpoint("test/audit", 2, b"\x00" * 32), OTHER)
+    lines = _export()
+    lines.insert(3, checkpoint_line(forged))
+    with pytest.raises(VerificationError) as info:
+        _verify(lines)
+    assert "does not verify" in str(info.value)

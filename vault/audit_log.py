@@ -1,0 +1,237 @@
+"""The audit trail's database side: buffer, append, sequence, checkpoint.
+
+* A unit of work collects its entries in an :class:`AuditBuffer` (reads of one
+  customer within a request merge into one entry) and writes them in the same
+  transaction as its own writes: if the audit write fails, the request fails.
+* Written entries wait in ``audit_pending``. One sequencer at a time (a
+  PostgreSQL advisory lock; a process lock on SQLite) gives them consecutive log
+  positions in the order it finds them, extends the RFC 6962 tree from the last
+  checkpoint's right edge, and signs a new checkpoint. Ids from the database
+  sequence are never taken as log order: they become visible out of commit order.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.orm import Session
+
+from audit.checkpoint import Checkpoint, Signer, sign_checkpoint, vkey
+from audit.entries import AuditAction, AuditEntry, Outcome
+from audit.merkle import Frontier, leaf_hash
+from vault.access import AccessContext
+from vault.storage.db import Database
+from vault.storage.models import (
+    AuditCheckpointRow,
+    AuditEntryRow,
+    AuditLogRow,
+    AuditPendingRow,
+)
+
+__all__ = ["AuditBuffer", "AuditLog", "CheckpointInfo"]
+
+_ADVISORY_LOCK = 0x63766C74  # "cvlt"
+
+
+class AuditBuffer:
+    """The audit entries of one unit of work, written when it commits."""
+
+    def __init__(self, context: AccessContext, clock: Callable[[], datetime]) -> None:
+        self._context = context
+        self._clock = clock
+        self._reads: dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]] = {}
+        self._entries: list[AuditEntry] = []
+
+    def __repr__(self) -> str:
+        return f"AuditBuffer(entries={len(self._entries) + len(self._reads)})"
+
+    def read(
+        self,
+        customer_id: uuid.UUID,
+        fields: Mapping[str, str],
+        action: AuditAction = AuditAction.PII_READ,
+    ) -> None:
+        """Note that fields of one customer were read and how each resolved."""
+        self._reads.setdefault((action, customer_id), {}).update(fields)
+
+    def add(
+        self,
+        action: AuditAction,
+        *,
+        customer_id: uuid.UUID | None = None,
+        fields: Mapping[str, str] | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._entries.append(self.entry(action, customer_id, fields, outcome, detail))
+
+    def entry(
+        self,
+        action: AuditAction,
+        customer_id: uuid.UUID | None,
+        fields: Mapping[str, str] | None,
+        outcome: Outcome,
+        detail: Mapping[str, Any] | None,
+    ) -> AuditEntry:
+        ctx = self._context
+        return AuditEntry(
+            action=action,
+            outcome=outcome,
+            actor=ctx.actor.subject,
+            role=ctx.actor.role,
+            purpose=ctx.purpose,
+            request_id=ctx.request_id,
+            time=self._clock(),
+            customer_id=customer_id,
+            fields=dict(fields or {}),
+            client=ctx.client,
+            detail=dict(detail or {}),
+        )
+
+    def drain(self) -> list[AuditEntry]:
+        """Every entry, reads merged per customer, and empty the buffer."""
+        reads = [
+            self.entry(action, cid, fields, Outcome.SUCCESS, None)
+            for (action, cid), fields in self._reads.items()
+        ]
+        entries, self._entries, self._reads = [*self._entries, *reads], [], {}
+        return entries
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointInfo:
+    tree_size: int
+    root_hash: bytes
+    note: str
+    created_at: datetime
+
+
+class AuditLog:
+    """Writes entries and runs the sequencer that orders and signs them."""
+
+    def __init__(self, signer: Signer, *, origin: str, clock: Callable[[], datetime]) -> None:
+        self._signer = signer
+        self.origin = origin
+        self._clock = clock
+        self._local = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"AuditLog(origin={self.origin!r})"
+
+    @property
+    def public_vkey(self) -> str:
+        return vkey(self._signer.name, self._signer.public_key_bytes())
+
+    def write(self, session: Session, entries: Sequence[AuditEntry]) -> None:
+        """Insert entries (and their queue rows) in the session's transaction."""
+        if not entries:
+            return
+        rows = [
+            {
+                "entry_id": e.entry_id,
+                "recorded_at": e.time,
+                "actor": e.actor,
+                "action": e.action.value,
+                "customer_id": e.customer_id,
+                "canonical": e.canonical(),
+            }
+            for e in entries
+        ]
+        conn = session.connection()
+        ids = conn.execute(insert(AuditEntryRow).returning(AuditEntryRow.id), rows).scalars()
+        conn.execute(insert(AuditPendingRow), [{"entry_pk": i} for i in ids])
+
+    def write_now(self, db: Database, entries: Sequence[AuditEntry]) -> None:
+        """Write entries in a transaction of their own: for events whose request is
+        refused and rolled back (a bad token, a denied access)."""
+        with db.transaction() as session:
+            self.write(session, entries)
+
+    def sequence(self, db: Database, *, batch_size: int = 10_000) -> int:
+        """Give pending entries log positions and sign a checkpoint; returns how many."""
+        with self._local:
+            total = 0
+            while True:
+                done = self._sequence_batch(db, batch_size)
+                total += done
+                if done < batch_size:
+                    return total
+
+    def _sequence_batch(self, db: Database, batch_size: int) -> int:
+        with db.transaction() as session:
+            if db.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+            pending = session.execute(
+                select(AuditPendingRow.entry_pk, AuditEntryRow.canonical)
+                .join(AuditEntryRow, AuditEntryRow.id == AuditPendingRow.entry_pk)
+                .order_by(AuditPendingRow.entry_pk)
+                .limit(batch_size)
+            ).all()
+            if not pending:
+                return 0
+            last = session.scalars(
+                select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size.desc()).limit(1)
+            ).first()
+            frontier = Frontier.from_bytes(last.frontier) if last is not None else Frontier()
+            start = frontier.size
+            log_rows = []
+            for offset, (entry_pk, canonical) in enumerate(pending):
+                digest = leaf_hash(canonical)
+                frontier.append(digest)
+                log_rows.append(
+                    {"position": start + offset, "entry_pk": entry_pk, "leaf_hash": digest}
+                )
+            conn = session.connection()
+            conn.execute(insert(AuditLogRow), log_rows)
+            root_hash = frontier.root()
+            note = sign_checkpoint(Checkpoint(self.origin, frontier.size, root_hash), self._signer)
+            conn.execute(
+                insert(AuditCheckpointRow),
+                [
+                    {
+                        "tree_size": frontier.size,
+                        "root_hash": root_hash,
+                        "frontier": frontier.to_bytes(),
+                        "note": note,
+                        "created_at": self._clock(),
+                    }
+                ],
+            )
+            sequenced = [row.entry_pk for row in pending]
+            for chunk in range(0, len(sequenced), 1000):
+                conn.execute(
+                    delete(AuditPendingRow).where(
+                        AuditPendingRow.entry_pk.in_(sequenced[chunk : chunk + 1000])
+                    )
+                )
+            return len(pending)
+
+    def latest_checkpoint(self, session: Session) -> CheckpointInfo | None:
+        row = session.scalars(
+            select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        return CheckpointInfo(row.tree_size, row.root_hash, row.note, row.created_at)
+
+    def checkpoints(self, session: Session, *, every: int = 1_000) -> Iterator[CheckpointInfo]:
+        """Checkpoints in size order, thinned to about one per ``every`` entries, plus the last."""
+        rows = session.execute(
+            select(
+                AuditCheckpointRow.tree_size,
+                AuditCheckpointRow.root_hash,
+                AuditCheckpointRow.note,
+                AuditCheckpointRow.created_at,
+            ).order_by(AuditCheckpointRow.tree_size)
+        ).all()
+        next_mark = 0
+        for i, (size, root_hash, note, created) in enumerate(rows):
+            if size >= next_mark or i == len(rows) - 1:
+                yield CheckpointInfo(size, root_hash, note, created)
+                next_mark = (size // every + 1) * every
