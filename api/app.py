@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -62,7 +64,18 @@ class RequestIdMiddleware:
                 )
 
 
-def create_app(vault: Vault) -> Starlette:
+async def _sequence_forever(vault: Vault, every: float) -> None:
+    """Order and sign pending audit entries in the background. Many processes may run
+    this: the sequencer's database lock lets one at a time do the work."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(vault.audit.sequence, vault.db)
+        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            log.exception("audit sequencer failed")
+
+
+def create_app(vault: Vault, *, sequence_every: float = 0.5) -> Starlette:
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -88,8 +101,15 @@ def create_app(vault: Vault) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        vault.close()
+        task = asyncio.create_task(_sequence_forever(vault, sequence_every))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await asyncio.to_thread(vault.audit.sequence, vault.db)
+            vault.close()
 
     app = Starlette(
         routes=[

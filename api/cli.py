@@ -33,6 +33,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
@@ -239,6 +241,23 @@ def keys_rotate(
     out.print(f"re-wrapped {report.rewrapped} data keys")
     for old in report.retired:
         out.print(f"retired key-encryption key version {old}")
+
+
+@db_app.command("grants")
+def db_grants(
+    role: Annotated[str, typer.Option(help="The application role.")] = "cvault_app",
+    schema: Annotated[str, typer.Option(help="The vault's schema.")] = "public",
+) -> None:
+    """Print the GRANTs for the PostgreSQL application role (no UPDATE/DELETE on audit)."""
+    from vault.storage.roles import app_role_grants  # noqa: PLC0415
+
+    try:
+        statements = app_role_grants(role, schema)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    for statement in statements:
+        typer.echo(statement + ";")
 
 
 @audit_app.command("seal")

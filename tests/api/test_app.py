@@ -45,3 +45,25 @@ def test_readiness_reports_a_dead_database(vault: Vault) -> None:
         503,
         {"status": "unavailable", "database": "down"},
     )
+
+
+def test_the_server_sequences_audit_entries_in_the_background(vault: Vault) -> None:
+    """While the app runs, pending audit entries get positions and a signed checkpoint."""
+    import time  # noqa: PLC0415
+
+    from tests.conftest import CTX  # noqa: PLC0415
+    from vault.customers import CustomerInput  # noqa: PLC0415
+
+    with vault.unit(CTX) as s:
+        vault.customers.create(s, CustomerInput(first_name="Bg"))
+    with TestClient(create_app(vault, sequence_every=0.05)):
+        deadline = time.monotonic() + 5
+        latest = None
+        while time.monotonic() < deadline:
+            with vault.db.transaction() as s:
+                latest = vault.audit.latest_checkpoint(s)
+            if latest is not None:
+                break
+            time.sleep(0.05)
+    assert latest is not None
+    assert latest.tree_size == 1

@@ -28,7 +28,10 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front: every unit of work writes (at least its
+    # audit entries), and a deferred BEGIN that reads then writes fails with "database
+    # is locked" instead of waiting when another writer got there first.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
