@@ -71,7 +71,7 @@ async def _sequence_forever(vault: Vault, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(vault.audit.sequence, vault.db)
-        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+        except Exception:
             log.exception("audit sequencer failed")
 
 
