@@ -20,7 +20,7 @@ __all__ = ["ENTRY_VERSION", "AuditAction", "AuditEntry", "EntryError", "Outcome"
 
 ENTRY_VERSION = 1
 # Detail values are counts, ids and enum words only; free text never enters the log.
-_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:/@+-]{0,128}$")
+_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:/@+|-]{0,128}$")
 
 
 class EntryError(ValueError):

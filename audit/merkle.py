@@ -33,6 +33,7 @@ __all__ = [
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "perfect_root",
     "root",
     "root_from_hashes",
     "verify_consistency",
@@ -283,6 +284,19 @@ class Frontier:
         hashes.append(node)
         self._size += 1
 
+    def append_subtree(self, subtree_root: bytes, height: int) -> None:
+        """Add a complete subtree of ``2**height`` leaves, given its root; the tree's size
+        must be a multiple of ``2**height`` (the subtree sits on the right edge)."""
+        if self._size % (1 << height):
+            raise ValueError("the tree's size is not aligned to the subtree")
+        node, carry = subtree_root, self._size >> height
+        hashes = self._hashes
+        while carry & 1:
+            node = node_hash(hashes.pop(), node)
+            carry >>= 1
+        hashes.append(node)
+        self._size += 1 << height
+
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """Append several leaf hashes in order."""
         for h in leaf_hashes:
@@ -328,6 +342,17 @@ class Frontier:
         frontier = cls()
         frontier.extend(leaf_hashes)
         return frontier
+
+
+def perfect_root(hashes: Sequence[bytes]) -> bytes:
+    """The root over a power-of-two count of leaf hashes, level by level (fast path)."""
+    sha = hashlib.sha256
+    level = list(hashes)
+    while len(level) > 1:
+        level = [
+            sha(_NODE_PREFIX + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)
+        ]
+    return level[0]
 
 
 def _split(n: int) -> int:

@@ -18,7 +18,7 @@ from vault.errors import VaultError
 
 __all__ = ["AccessContext", "AccessContextMissing", "Actor", "access_of"]
 
-_IDENT = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,128}$")
+_IDENT = re.compile(r"^[A-Za-z0-9_.:/@+|-]{1,128}$")
 _KEY = "cvault.access"
 
 

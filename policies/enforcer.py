@@ -1,0 +1,447 @@
+"""Field-level access decisions: a small wrapper around one Casbin enforcer.
+
+The Casbin model (``model.conf``) takes requests ``(role, resource, action,
+purpose)`` where the action is one :class:`~policies.purposes.Operation`
+(``read:clear``, ``read:masked``, ``write``), and policy lines that allow or
+deny. Deny overrides allow, and nothing matched means deny. A second request
+type ``(role, purpose)`` is the role x purpose table.
+
+A read resolves in two Casbin questions: a deny on ``read:masked`` hides the
+field; otherwise an allowed ``read:clear`` shows it in clear, an allowed
+``read:masked`` shows it masked, and anything else hides it. A deny on
+``read:clear`` alone therefore downgrades a field to masked, a deny on
+``read:*`` hides it.
+
+Ownership is not decided here: ``data_subject`` reads "its own record only",
+and Casbin never sees record ids. The domain layer checks that the customer id
+it serves equals the customer id of the caller's token before it asks this
+enforcer anything.
+
+Where the lines come from is pluggable: any Casbin adapter (the default policy
+file, a list of lines, later a database table). :meth:`PolicyEnforcer.reload`
+builds a fresh enforcer from the adapter, validates every line, and only then
+swaps it in, so a bad change never replaces a good policy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import casbin
+from casbin.effect import AllowOverrideEffector
+from casbin.model import Model
+from casbin.persist import Adapter, load_policy_line
+
+from policies.purposes import Action, Operation, Purpose, Resolution, Resource, Role
+
+__all__ = [
+    "AccessDenied",
+    "Explanation",
+    "PolicyEnforcer",
+    "PolicyError",
+    "PolicyFile",
+    "PolicyLines",
+    "PurposeNotAllowed",
+    "default_model_text",
+    "default_policy_lines",
+]
+
+_PACKAGE: Final = "policies"
+MODEL_FILE: Final = "model.conf"
+DEFAULT_POLICY_FILE: Final = "default_policy.csv"
+
+_EFFECTS: Final = frozenset({"allow", "deny"})
+_ROLES: Final = frozenset(r.value for r in Role)
+_PURPOSES: Final = frozenset(p.value for p in Purpose)
+_RESOURCES: Final = frozenset(r.value for r in Resource)
+_OPERATIONS: Final = frozenset(o.value for o in Operation)
+_NAME_LIMIT: Final = 64  # names echoed in messages are cut here
+
+Rule = tuple[str, ...] | None  # a policy line with its type in front, or no line at all
+_Answer = tuple[bool, Rule]
+
+
+class PolicyError(Exception):
+    """The policy cannot be loaded, or (in subclasses) an access was refused."""
+
+    code = "POLICY_ERROR"
+
+
+class AccessDenied(PolicyError):
+    """The policy refuses this role the action on the resource for the purpose."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, role: str, purpose: str, resource: str, action: Action) -> None:
+        super().__init__(
+            f"role {_name(role)!r} may not {action.value} {_name(resource)!r} "
+            f"for purpose {_name(purpose)!r}"
+        )
+        self.role = str(role)
+        self.purpose = str(purpose)
+        self.resource: str | None = str(resource)
+        self.action: Action | None = action
+
+
+class PurposeNotAllowed(AccessDenied):
+    """The role may not act for this purpose at all (or the purpose is unknown)."""
+
+    def __init__(self, role: str, purpose: str) -> None:
+        PolicyError.__init__(
+            self, f"purpose {_name(purpose)!r} is not allowed for role {_name(role)!r}"
+        )
+        self.role = str(role)
+        self.purpose = str(purpose)
+        self.resource = None
+        self.action = None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a field resolves the way it does: the deciding policy line, if any.
+
+    ``rule`` is the policy line as Casbin holds it, with its type in front:
+    ``("p", "support_agent", "email", "read:masked", "support", "allow")``.
+    It is ``None`` when no line matched and the default (deny) decided.
+    """
+
+    resolution: Resolution
+    rule: tuple[str, ...] | None
+    reason: str
+
+
+def _name(value: str) -> str:
+    text = str(value)
+    return text if len(text) <= _NAME_LIMIT else text[:_NAME_LIMIT] + "..."
+
+
+def _data(name: str) -> str:
+    return resources.files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+
+
+def default_model_text() -> str:
+    """The text of the Casbin model shipped in ``policies/model.conf``."""
+    return _data(MODEL_FILE)
+
+
+def default_policy_lines() -> list[str]:
+    """The lines of ``policies/default_policy.csv`` (comments and blank lines included)."""
+    return _data(DEFAULT_POLICY_FILE).splitlines()
+
+
+def _as_line(line: str | Sequence[str]) -> str:
+    if isinstance(line, str):
+        text = line.strip()
+        if "\n" in text or "\r" in text:
+            raise PolicyError("a policy line must not span several lines")
+        return text
+    parts = [str(part).strip() for part in line]
+    if any(("," in part or "\n" in part or "\r" in part) for part in parts):
+        raise PolicyError("a policy line field must not contain a comma or a line break")
+    return ", ".join(parts)
+
+
+class PolicyLines(Adapter):  # type: ignore[misc]  # casbin ships no type information
+    """An in-memory policy source: lines as Casbin's CSV file adapter reads them.
+
+    A line is a string (``"p, admin, email, read:masked, administration, allow"``)
+    or a sequence of its fields (``("p", "admin", ...)``). Blank lines and lines
+    starting with ``#`` are skipped. :meth:`replace` swaps the lines; the
+    enforcer sees them on its next :meth:`PolicyEnforcer.reload`.
+    """
+
+    def __init__(self, lines: Iterable[str | Sequence[str]]) -> None:
+        self._lines = tuple(_as_line(line) for line in lines)
+
+    def __repr__(self) -> str:
+        return f"PolicyLines(<{len(self._lines)} lines>)"
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self._lines
+
+    def replace(self, lines: Iterable[str | Sequence[str]]) -> None:
+        self._lines = tuple(_as_line(line) for line in lines)
+
+    def load_policy(self, model: Any) -> None:  # noqa: ANN401 - a casbin Model
+        _load_lines(self._lines, model)
+
+
+class PolicyFile(Adapter):  # type: ignore[misc]  # casbin ships no type information
+    """Policy lines in a CSV file (the format of ``default_policy.csv``), read on every load."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __repr__(self) -> str:
+        return f"PolicyFile({str(self._path)!r})"
+
+    def load_policy(self, model: Any) -> None:  # noqa: ANN401 - a casbin Model
+        try:
+            text = self._path.read_text(encoding="utf-8")
+        except OSError:
+            raise PolicyError(f"policy file {self._path} cannot be read") from None
+        _load_lines([_as_line(line) for line in text.splitlines()], model)
+
+
+def _load_lines(lines: Iterable[str], model: Any) -> None:  # noqa: ANN401 - a casbin Model
+    """Hand lines to Casbin, refusing a line of a type the model does not know.
+
+    Casbin itself skips such a line without a word: a mistyped deny line
+    would silently grant more than it should.
+    """
+    known = {ptype for section in ("p", "g") for ptype in model.model.get(section, {})}
+    for number, line in enumerate(lines, start=1):
+        if not line or line.startswith("#"):
+            continue
+        ptype = line.split(",", 1)[0].strip()
+        if ptype not in known:
+            raise PolicyError(f"policy line {number}: unknown line type {_name(ptype)!r}")
+        load_policy_line(line, model)
+
+
+# -- loading and validation ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Grants:
+    """Everything one (role, purpose) may do, computed once and cached."""
+
+    allowed: bool
+    reads: Mapping[str, Resolution]
+    writes: frozenset[str]
+
+
+@dataclass(slots=True)
+class _State:
+    """One loaded policy: its deciding enforcer, its explaining twin, and its cache.
+
+    The cache lives with the policy it was computed from, so a reload that
+    swaps the state can never be polluted by a computation still running on
+    the old one.
+    """
+
+    decider: Any
+    explainer: Any
+    purposes: Any
+    cache: dict[tuple[str, str], _Grants] = field(default_factory=dict)
+
+
+def _check_name(where: str, value: str, known: frozenset[str], what: str) -> None:
+    if value in known:
+        return
+    star = value.find("*")
+    if star != -1 and star == len(value) - 1:
+        return  # a keyMatch pattern: a prefix followed by one trailing "*"
+    raise PolicyError(f"{where}: unknown {what} {_name(value)!r}")
+
+
+def _validate(decider: Any) -> None:  # noqa: ANN401 - a casbin Enforcer
+    for number, rule in enumerate(decider.get_named_policy("p"), start=1):
+        where = f"policy line p #{number}"
+        if len(rule) != 5:
+            raise PolicyError(f"{where}: has {len(rule)} fields; p lines need 5")
+        role, resource, action, purpose, effect = rule
+        _check_name(where, role, _ROLES, "role")
+        _check_name(where, resource, _RESOURCES, "resource")
+        _check_name(where, action, _OPERATIONS, "action")
+        _check_name(where, purpose, _PURPOSES, "purpose")
+        if effect not in _EFFECTS:
+            raise PolicyError(f"{where}: effect must be allow or deny")
+    for number, rule in enumerate(decider.get_named_policy("p2"), start=1):
+        where = f"policy line p2 #{number}"
+        if len(rule) != 3:
+            raise PolicyError(f"{where}: has {len(rule)} fields; p2 lines need 3")
+        role, purpose, effect = rule
+        _check_name(where, role, _ROLES, "role")
+        _check_name(where, purpose, _PURPOSES, "purpose")
+        if effect not in _EFFECTS:
+            raise PolicyError(f"{where}: effect must be allow or deny")
+
+
+def _build(model_text: str, adapter: Any) -> _State:  # noqa: ANN401 - a casbin Adapter
+    model = Model()
+    model.load_model_from_text(model_text)
+    decider = casbin.Enforcer(model, adapter)
+    _validate(decider)
+    # The twin shares the decider's model (and so its lines) but stops at the
+    # first matching allow line: after the decider allowed a request, it names
+    # the line that granted it. Deny lines are named by the decider itself.
+    # Sharing is safe because a decider never reloads in place: reload()
+    # builds a new state, twin included.
+    explainer = casbin.Enforcer(decider.get_model())
+    explainer.set_effector(AllowOverrideEffector())
+    return _State(decider, explainer, decider.new_enforce_context("2"))
+
+
+# -- the enforcer ------------------------------------------------------------------
+
+
+def _ask(state: _State, role: str, resource: str, op: Operation, purpose: str) -> _Answer:
+    ok, rule = state.decider.enforce_ex(str(role), str(resource), op.value, str(purpose))
+    return bool(ok), (("p", *rule) if rule else None)
+
+
+def _ask_purpose(state: _State, role: str, purpose: str) -> _Answer:
+    ok, rule = state.decider.enforce_ex(state.purposes, str(role), str(purpose))
+    return bool(ok), (("p2", *rule) if rule else None)
+
+
+def _granting(state: _State, role: str, resource: str, op: Operation, purpose: str) -> Rule:
+    _, rule = state.explainer.enforce_ex(str(role), str(resource), op.value, str(purpose))
+    return ("p", *rule) if rule else None
+
+
+def _read(state: _State, role: str, resource: str, purpose: str) -> Resolution:
+    masked, masked_rule = _ask(state, role, resource, Operation.READ_MASKED, purpose)
+    if not masked and masked_rule is not None:
+        return Resolution.HIDDEN  # a deny line on read:masked hides the field
+    if _ask(state, role, resource, Operation.READ_CLEAR, purpose)[0]:
+        return Resolution.CLEAR
+    return Resolution.MASKED if masked else Resolution.HIDDEN
+
+
+class PolicyEnforcer:
+    """Resolves fields to clear, masked or hidden, and refuses what the policy does not grant.
+
+    Role, purpose and resource arguments are strings; the enums in
+    :mod:`policies.purposes` are strings too. Unknown names are never an error
+    of their own: nothing grants them, so they are refused like anything else.
+    """
+
+    def __init__(self, adapter: Any = None, *, model_text: str | None = None) -> None:  # noqa: ANN401
+        """Load the lines from ``adapter`` (any Casbin adapter); the default policy if none."""
+        self._adapter = adapter if adapter is not None else PolicyLines(default_policy_lines())
+        self._model_text = model_text if model_text is not None else default_model_text()
+        self._lock = threading.Lock()
+        self._state = _build(self._model_text, self._adapter)
+
+    @classmethod
+    def from_default(cls) -> PolicyEnforcer:
+        """The shipped model and default policy (``policies/default_policy.csv``)."""
+        return cls()
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str | Sequence[str]]) -> PolicyEnforcer:
+        """The shipped model and exactly these policy lines."""
+        return cls(PolicyLines(lines))
+
+    @classmethod
+    def from_file(cls, path: Path) -> PolicyEnforcer:
+        """The shipped model and the policy lines of a CSV file."""
+        if not path.is_file():
+            raise PolicyError(f"policy file {path} does not exist")
+        return cls(PolicyFile(path))
+
+    def __repr__(self) -> str:
+        return f"PolicyEnforcer(adapter={self._adapter!r})"
+
+    @property
+    def adapter(self) -> Any:  # noqa: ANN401 - a casbin Adapter
+        return self._adapter
+
+    def reload(self) -> None:
+        """Read the lines again from the adapter; forget every cached decision.
+
+        The new policy is loaded and validated before it replaces the old one:
+        if loading fails, the error propagates and the old policy stays.
+        """
+        with self._lock:
+            self._state = _build(self._model_text, self._adapter)
+
+    # -- decisions ---------------------------------------------------------------
+
+    def _grants(self, role: str, purpose: str) -> _Grants:
+        state = self._state
+        key = (str(role), str(purpose))
+        grants = state.cache.get(key)
+        if grants is not None:
+            return grants
+        allowed, _ = _ask_purpose(state, role, purpose)
+        if allowed:
+            reads = {r.value: _read(state, role, r.value, purpose) for r in Resource}
+            writes = frozenset(
+                r.value for r in Resource if _ask(state, role, r.value, Operation.WRITE, purpose)[0]
+            )
+            grants = _Grants(True, reads, writes)
+        else:
+            grants = _Grants(False, {}, frozenset())
+        if key[0] in _ROLES and key[1] in _PURPOSES:  # bounded: unknown names are not cached
+            state.cache[key] = grants
+        return grants
+
+    def check_purpose(self, role: str, purpose: str) -> None:
+        """Raise :class:`PurposeNotAllowed` unless the role may act for this purpose."""
+        if not self._grants(role, purpose).allowed:
+            raise PurposeNotAllowed(role, purpose)
+
+    def resolve_all(self, role: str, purpose: str) -> dict[str, Resolution]:
+        """Every resource's resolution for this role and purpose (cached until :meth:`reload`).
+
+        Raises :class:`PurposeNotAllowed` when the role may not use the purpose.
+        """
+        grants = self._grants(role, purpose)
+        if not grants.allowed:
+            raise PurposeNotAllowed(role, purpose)
+        return dict(grants.reads)
+
+    def resolve(self, role: str, purpose: str, resource: str) -> Resolution:
+        """How ``resource`` reaches this role for this purpose; raises if the purpose is refused."""
+        grants = self._grants(role, purpose)
+        if not grants.allowed:
+            raise PurposeNotAllowed(role, purpose)
+        known = grants.reads.get(str(resource))
+        if known is not None:
+            return known
+        return _read(self._state, role, resource, purpose)
+
+    def check_write(self, role: str, purpose: str, resource: str) -> None:
+        """Raise :class:`AccessDenied` unless the role may write ``resource`` for this purpose."""
+        grants = self._grants(role, purpose)
+        if not grants.allowed:
+            raise PurposeNotAllowed(role, purpose)
+        if str(resource) in grants.writes:
+            return
+        if (
+            str(resource) in _RESOURCES
+            or not _ask(self._state, role, resource, Operation.WRITE, purpose)[0]
+        ):
+            raise AccessDenied(role, purpose, resource, Action.WRITE)
+
+    def explain(self, role: str, resource: str, purpose: str) -> Explanation:
+        """Which policy line decides how ``resource`` reaches this role for this purpose.
+
+        A diagnosis, not a gate: it never raises for a refused purpose, it says so.
+        """
+        state = self._state
+        allowed, purpose_rule = _ask_purpose(state, role, purpose)
+        if not allowed:
+            why = "a p2 line denies it" if purpose_rule else "no p2 line grants it (default deny)"
+            return Explanation(
+                Resolution.HIDDEN,
+                purpose_rule,
+                f"purpose {_name(purpose)!r} is not allowed for role {_name(role)!r}: {why}",
+            )
+        masked, masked_rule = _ask(state, role, resource, Operation.READ_MASKED, purpose)
+        if not masked and masked_rule is not None:
+            return Explanation(Resolution.HIDDEN, masked_rule, "a deny line on read:masked")
+        clear, clear_rule = _ask(state, role, resource, Operation.READ_CLEAR, purpose)
+        if clear:
+            rule = _granting(state, role, resource, Operation.READ_CLEAR, purpose)
+            return Explanation(Resolution.CLEAR, rule, "an allow line on read:clear")
+        if masked:
+            rule = _granting(state, role, resource, Operation.READ_MASKED, purpose)
+            detail = "read:clear is denied" if clear_rule else "no line grants read:clear"
+            return Explanation(Resolution.MASKED, rule, f"an allow line on read:masked; {detail}")
+        if clear_rule is not None:
+            return Explanation(
+                Resolution.HIDDEN,
+                clear_rule,
+                "a deny line on read:clear; no line grants read:masked",
+            )
+        return Explanation(Resolution.HIDDEN, None, "no line grants a read (default deny)")
