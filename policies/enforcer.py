@@ -37,7 +37,15 @@ from casbin.effect import AllowOverrideEffector
 from casbin.model import Model
 from casbin.persist import Adapter, load_policy_line
 
-from policies.purposes import Action, Operation, Purpose, Resolution, Resource, Role
+from policies.purposes import (
+    READ_RESOURCES,
+    Action,
+    Operation,
+    Purpose,
+    Resolution,
+    Resource,
+    Role,
+)
 
 __all__ = [
     "AccessDenied",
@@ -364,7 +372,7 @@ class PolicyEnforcer:
             return grants
         allowed, _ = _ask_purpose(state, role, purpose)
         if allowed:
-            reads = {r.value: _read(state, role, r.value, purpose) for r in Resource}
+            reads = {r.value: _read(state, role, r.value, purpose) for r in READ_RESOURCES}
             writes = frozenset(
                 r.value for r in Resource if _ask(state, role, r.value, Operation.WRITE, purpose)[0]
             )

@@ -50,6 +50,11 @@ class Resource(StrEnum):
     ADDRESS = "address"
     INTERACTIONS = "interactions"
     INTERACTION_PAYLOAD = "interaction_payload"
+    PROFILE = "profile"  # the clear attributes: locale, tier, tags, custom attributes
+
+
+# Resources that reads resolve (clear, masked, hidden); the profile is written, never masked.
+READ_RESOURCES: tuple[Resource, ...] = tuple(r for r in Resource if r is not Resource.PROFILE)
 
 
 class Action(StrEnum):

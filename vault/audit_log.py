@@ -47,6 +47,7 @@ class AuditBuffer:
         self._clock = clock
         self._reads: dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]] = {}
         self._entries: list[AuditEntry] = []
+        self.denials: list[AuditEntry] = []
 
     def __repr__(self) -> str:
         return f"AuditBuffer(entries={len(self._entries) + len(self._reads)})"
@@ -70,6 +71,12 @@ class AuditBuffer:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         self._entries.append(self.entry(action, customer_id, fields, outcome, detail))
+
+    def deny(self, customer_id: uuid.UUID | None, fields: Mapping[str, str]) -> None:
+        """Note a refused access; it is written whether or not the unit of work commits."""
+        self.denials.append(
+            self.entry(AuditAction.ACCESS_DENIED, customer_id, fields, Outcome.DENIED, None)
+        )
 
     def entry(
         self,
@@ -100,7 +107,8 @@ class AuditBuffer:
             self.entry(action, cid, fields, Outcome.SUCCESS, None)
             for (action, cid), fields in self._reads.items()
         ]
-        entries, self._entries, self._reads = [*self._entries, *reads], [], {}
+        entries = [*self.denials, *self._entries, *reads]
+        self._entries, self._reads, self.denials = [], {}, []
         return entries
 
 

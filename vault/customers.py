@@ -16,10 +16,13 @@ from enum import Enum
 from typing import Any, Final
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
+from policies import Resolution
+from policies.masking import mask
 from vault.access import buffer_of
+from vault.authorization import PROFILE, Authorizer
 from vault.crypto import DataKey
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
@@ -57,8 +60,8 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _MAX_TAGS = 100
 _MAX_ATTRIBUTES_BYTES = 16_384
 _READABLE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
-# Until field policies land (the gateway issue), a read resolves every PII field in clear.
-_ALL_CLEAR = {f.value: "clear" for f in PiiField}
+_PII = tuple(f.value for f in PiiField)
+_HIDDEN = Resolution.HIDDEN.value
 log = get_logger("vault.customers")
 
 
@@ -112,7 +115,7 @@ class Customer:
     phone: str | None = field(repr=False)
     first_name: str | None = field(repr=False)
     last_name: str | None = field(repr=False)
-    birth_date: date | None = field(repr=False)
+    birth_date: str | None = field(repr=False)  # ISO date, or "--MM-DD" when masked
     address: str | None = field(repr=False)
     locale: str | None = field(repr=False)
     tier: str | None = field(repr=False)
@@ -121,6 +124,8 @@ class Customer:
     external_ids: list[ExternalId] = field(repr=False)
     created_at: datetime = field(repr=False)
     updated_at: datetime = field(repr=False)
+    # How each PII field reached the caller: clear, masked or hidden (then it is None).
+    resolutions: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +147,13 @@ class CustomerService:
     def __init__(
         self,
         keys: DataKeys,
+        authz: Authorizer,
         *,
         clock: Callable[[], datetime] = utc_now,
         phone_region: str | None = None,
     ) -> None:
         self._keys = keys
+        self._authz = authz
         self._bidx = keys.keyring.blind_indexer
         self._clock = clock
         self._region = phone_region
@@ -202,6 +209,8 @@ class CustomerService:
 
     def create(self, session: Session, data: CustomerInput) -> Customer:
         audit = buffer_of(session)
+        self._authz.check_writes(session, _written_resources(data))
+        reads = self._authz.reads(session)
         now = self._clock()
         customer_id = uuid.uuid4()
         row = CustomerRow(
@@ -226,19 +235,22 @@ class CustomerService:
         log.debug("customer.created", customer_id=str(customer_id))
         written = {n.value: "written" for n in PiiField if getattr(data, n.value) is not None}
         audit.add(AuditAction.CUSTOMER_CREATE, customer_id=customer_id, fields=written)
-        return self._decrypt(session, row, key)
+        return self._decrypt(session, row, key, reads=reads)
 
     def get(self, session: Session, customer_id: uuid.UUID) -> Customer:
         """The customer, following a merge to the surviving record."""
         audit = buffer_of(session)
+        reads = self._authz.reads(session)
         row = self._load(session, customer_id)
-        customer = self._decrypt(session, row, self._key_for(session, row))
-        audit.read(customer.id, _ALL_CLEAR)
+        self._authz.check_owner(session, row.id)
+        customer = self._decrypt(session, row, self._key_for(session, row, reads), reads=reads)
+        audit.read(customer.id, customer.resolutions)
         return customer
 
     def get_many(self, session: Session, customer_ids: Sequence[uuid.UUID]) -> list[Customer]:
         """Customers in the order asked, in a bounded number of statements; unknown ids raise."""
         audit = buffer_of(session)
+        reads = self._authz.reads(session)
         rows = {
             r.id: r
             for r in session.scalars(select(CustomerRow).where(CustomerRow.id.in_(customer_ids)))
@@ -246,50 +258,61 @@ class CustomerService:
         for cid in customer_ids:
             if cid not in rows:
                 raise CustomerNotFound(cid)
+        for cid in customer_ids:
+            self._authz.check_owner(session, cid)
         live = [r.id for r in rows.values() if r.status in _READABLE]
-        keys = self._keys.get_many(session, live)
+        keys = self._keys.get_many(session, live) if _needs_keys(reads) else {}
         ext = self._external_ids(session, list(rows))
-        found = [self._decrypt(session, rows[c], keys.get(c), ext.get(c, [])) for c in customer_ids]
+        found = [
+            self._decrypt(session, rows[c], keys.get(c), ext.get(c, []), reads=reads)
+            for c in customer_ids
+        ]
         for customer in found:
-            audit.read(customer.id, _ALL_CLEAR)
+            audit.read(customer.id, customer.resolutions)
         return found
 
     def find_by_email(self, session: Session, email: str) -> list[Customer]:
         wanted = normalise_email(email)
-        found = self._by_blind_index(session, CustomerRow.email_bidx, PiiField.EMAIL, wanted)
-        matches = [c for c in found if c.email is not None and normalise_email(c.email) == wanted]
-        return self._looked_up(session, "email", matches)
+        return self._by_blind_index(
+            session, PiiField.EMAIL, wanted, lambda value: normalise_email(value) == wanted
+        )
 
     def find_by_phone(self, session: Session, phone: str) -> list[Customer]:
         wanted = normalise_phone(phone, region=self._region)
-        found = self._by_blind_index(session, CustomerRow.phone_bidx, PiiField.PHONE, wanted)
-        return self._looked_up(session, "phone", [c for c in found if c.phone == wanted])
-
-    def _looked_up(self, session: Session, by: str, matches: list[Customer]) -> list[Customer]:
-        """Audit a lookup: which key it used and how many customers it found."""
-        buffer_of(session).add(
-            AuditAction.CUSTOMER_LOOKUP,
-            fields={by: "searched"},
-            detail={"by": by, "matches": len(matches)},
-        )
-        return matches
+        return self._by_blind_index(session, PiiField.PHONE, wanted, lambda value: value == wanted)
 
     def _by_blind_index(
         self,
         session: Session,
-        column: InstrumentedAttribute[int | None],
         field: PiiField,
         normalised: str,
+        matches: Callable[[str], bool],
     ) -> list[Customer]:
-        """Candidates sharing the value's blind index; callers re-check after decryption."""
-        buffer_of(session)
-        ids = session.scalars(
-            select(CustomerRow.id)
+        """Customers whose field equals the value: candidates share its blind index and are
+        re-checked on the decrypted value inside the vault (whatever the caller may see),
+        then returned as the caller's policy lets them see them. The lookup is audited."""
+        self._authz.check_listing(session)
+        self._authz.reads(session)
+        column = CustomerRow.email_bidx if field is PiiField.EMAIL else CustomerRow.phone_bidx
+        token_column = CustomerRow.email_ct if field is PiiField.EMAIL else CustomerRow.phone_ct
+        rows = session.execute(
+            select(CustomerRow.id, token_column)
             .where(column == self._bidx.index(field, normalised))
             .where(CustomerRow.status.in_(_READABLE))
             .order_by(CustomerRow.created_at, CustomerRow.id)
         ).all()
-        return self.get_many(session, list(ids)) if ids else []
+        keys = self._keys.get_many(session, [r[0] for r in rows])
+        hits = [
+            cid
+            for cid, token in rows
+            if token is not None and matches(keys[cid].decrypt_text(token, field=field))
+        ]
+        buffer_of(session).add(
+            AuditAction.CUSTOMER_LOOKUP,
+            fields={field.value: "searched"},
+            detail={"by": field.value, "matches": len(hits)},
+        )
+        return self.get_many(session, hits) if hits else []
 
     def find_by_external_id(self, session: Session, ref: ExternalId) -> Customer:
         buffer_of(session)
@@ -312,11 +335,13 @@ class CustomerService:
 
     def update(self, session: Session, customer_id: uuid.UUID, patch: CustomerPatch) -> Customer:
         audit = buffer_of(session)
+        self._authz.check_writes(session, _patched_resources(patch), customer_id)
+        reads = self._authz.reads(session)
         row = self._load(session, customer_id, for_update=True)
+        self._authz.check_owner(session, row.id)
         if row.status not in _READABLE:
             raise CustomerNotFound(customer_id)
-        key = self._key_for(session, row)
-        assert key is not None  # noqa: S101 - readable rows always have a live key
+        key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
             if value is not UNSET:
@@ -341,7 +366,7 @@ class CustomerService:
                 name: "cleared" if getattr(patch, name) is None else "written" for name in changed
             },
         )
-        return self._decrypt(session, row, key)
+        return self._decrypt(session, row, key, reads=reads)
 
     # -- merge ------------------------------------------------------------
 
@@ -350,6 +375,8 @@ class CustomerService:
         fields of the kept record are filled, and the merged record becomes a redirect
         whose data key is destroyed. Nothing is lost; the whole merge is one transaction."""
         audit = buffer_of(session)
+        self._authz.check_writes(session, [*_PII, PROFILE, "interactions", "interaction_payload"])
+        reads = self._authz.reads(session)
         if keep_id == merge_id:
             raise InvalidInput("mergeId", "must differ from keepId")
         keep = self._load(session, keep_id, for_update=True, follow=False)
@@ -410,7 +437,7 @@ class CustomerService:
             filled_fields=filled,
         )
         return MergeResult(
-            customer=self._decrypt(session, keep, keep_key),
+            customer=self._decrypt(session, keep, keep_key, reads=reads),
             merged_id=gone.id,
             moved_interactions=moved,
             moved_external_ids=int(getattr(moved_ext, "rowcount", 0) or 0),
@@ -474,8 +501,11 @@ class CustomerService:
             seen.add(current)
             current = row.merged_into_id
 
-    def _key_for(self, session: Session, row: CustomerRow) -> DataKey | None:
-        if row.status not in _READABLE:
+    def _key_for(
+        self, session: Session, row: CustomerRow, reads: Mapping[str, str]
+    ) -> DataKey | None:
+        """The row's data key, when it is readable and the caller may see some PII field."""
+        if row.status not in _READABLE or not _needs_keys(reads):
             return None
         return self._keys.get(session, row.id)
 
@@ -522,14 +552,21 @@ class CustomerService:
         row: CustomerRow,
         key: DataKey | None,
         external_ids: list[ExternalId] | None = None,
+        *,
+        reads: Mapping[str, str],
     ) -> Customer:
+        """The caller's view: hidden fields are None (and never decrypted), masked ones
+        are decrypted and masked here; ``resolutions`` says which is which."""
+        resolutions = {name: str(reads.get(name, _HIDDEN)) for name in _PII}
+
         def text(name: PiiField) -> str | None:
             token = getattr(row, f"{name}_ct")
-            if token is None or key is None:
+            how = resolutions[name.value]
+            if token is None or key is None or how == _HIDDEN:
                 return None
-            return key.decrypt_text(token, field=name)
+            value = key.decrypt_text(token, field=name)
+            return value if how == Resolution.CLEAR.value else mask(name.value, value)
 
-        born = text(PiiField.BIRTH_DATE)
         if external_ids is None:
             external_ids = self._external_ids(session, [row.id]).get(row.id, [])
         return Customer(
@@ -539,7 +576,7 @@ class CustomerService:
             phone=text(PiiField.PHONE),
             first_name=text(PiiField.FIRST_NAME),
             last_name=text(PiiField.LAST_NAME),
-            birth_date=date.fromisoformat(born) if born else None,
+            birth_date=text(PiiField.BIRTH_DATE),
             address=text(PiiField.ADDRESS),
             locale=row.locale,
             tier=row.tier,
@@ -548,7 +585,27 @@ class CustomerService:
             external_ids=external_ids,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            resolutions=resolutions,
         )
+
+
+def _needs_keys(reads: Mapping[str, str]) -> bool:
+    return any(reads.get(name, _HIDDEN) != _HIDDEN for name in _PII)
+
+
+def _written_resources(data: CustomerInput) -> list[str]:
+    resources = [name for name in _PII if getattr(data, name) is not None]
+    if data.locale or data.tier or data.tags or data.attributes or data.external_ids:
+        resources.append(PROFILE)
+    return resources or [PROFILE]
+
+
+def _patched_resources(patch: CustomerPatch) -> list[str]:
+    resources = [name for name in _PII if getattr(patch, name) is not UNSET]
+    profile = (patch.locale, patch.tier, patch.tags, patch.attributes)
+    if any(v is not UNSET for v in profile) or patch.add_external_ids:
+        resources.append(PROFILE)
+    return resources
 
 
 def _check_external_id(ref: ExternalId) -> tuple[str, str]:

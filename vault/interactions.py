@@ -22,7 +22,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
-from vault.access import buffer_of
+from policies import AccessDenied, Action, Resolution
+from vault.access import access_of, buffer_of
+from vault.authorization import Authorizer
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
@@ -199,8 +201,9 @@ _TYPES = {t.value: t for t in InteractionType}
 
 
 class InteractionService:
-    def __init__(self, keys: DataKeys, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, keys: DataKeys, authz: Authorizer, *, clock: Callable[[], datetime]) -> None:
         self._keys = keys
+        self._authz = authz
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -211,6 +214,10 @@ class InteractionService:
         audit = buffer_of(session)
         if len(items) > MAX_BATCH:
             raise InvalidInput("interactions", f"at most {MAX_BATCH} per batch")
+        wanted = ["interactions"]
+        if any(item.payload is not None for item in items):
+            wanted.append("interaction_payload")
+        self._authz.check_writes(session, wanted)
         if not items:
             return IngestResult(0, 0)
         owners = self._resolve_customers(session, items)
@@ -400,6 +407,13 @@ class InteractionService:
     ) -> Page[Interaction]:
         """Newest first, keyset-paginated on (occurred_at, id)."""
         audit = buffer_of(session)
+        reads = self._authz.reads(session)
+        self._authz.check_owner(session, customer_id)
+        if reads.get("interactions") == Resolution.HIDDEN:
+            ctx = access_of(session)
+            error = AccessDenied(ctx.actor.role, ctx.purpose, "interactions", Action.READ)
+            raise self._authz.denied(session, error, customer_id)
+        with_payload = with_payload and reads.get("interaction_payload") == Resolution.CLEAR
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
         status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))

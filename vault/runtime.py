@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from audit.checkpoint import Signer
 from audit.entries import AuditAction, Outcome
+from policies import PolicyEnforcer
 from vault.access import AccessContext, bind
 from vault.audit_log import AuditBuffer, AuditLog
+from vault.authorization import Authorizer
 from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import load_signer
@@ -46,6 +48,7 @@ class Vault:
     customers: CustomerService
     interactions: InteractionService
     audit: AuditLog
+    authz: Authorizer
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -59,22 +62,26 @@ class Vault:
         keyring: Keyring | None = None,
         database: Database | None = None,
         signer: Signer | None = None,
+        policy: PolicyEnforcer | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> Vault:
         ring = keyring if keyring is not None else Keyring.open(settings.keyring_path)
         audit_signer = signer if signer is not None else load_signer(settings.audit_signing_key)
         db = database if database is not None else Database(make_engine(settings.database_url))
         keys = DataKeys(ring)
+        audit = AuditLog(audit_signer, origin=settings.audit_origin, clock=clock)
+        authz = Authorizer(policy or PolicyEnforcer.from_default())
         return cls(
             settings=settings,
             db=db,
             keyring=ring,
             keys=keys,
             customers=CustomerService(
-                keys, clock=clock, phone_region=settings.default_phone_region
+                keys, authz, clock=clock, phone_region=settings.default_phone_region
             ),
-            interactions=InteractionService(keys, clock=clock),
-            audit=AuditLog(audit_signer, origin=settings.audit_origin, clock=clock),
+            interactions=InteractionService(keys, authz, clock=clock),
+            audit=audit,
+            authz=authz,
             clock=clock,
         )
 
@@ -119,10 +126,15 @@ class Vault:
         """One unit of work for one caller: its reads, writes and audit entries commit
         together or not at all. Services refuse a session opened any other way."""
         buffer = AuditBuffer(context, self.clock)
-        with self.db.transaction() as session:
-            bind(session, context, buffer)
-            yield session
-            self.audit.write(session, buffer.drain())
+        try:
+            with self.db.transaction() as session:
+                bind(session, context, buffer)
+                yield session
+                self.audit.write(session, buffer.drain())
+        except BaseException:
+            if buffer.denials:  # a refusal is recorded even though its request fails
+                self.audit.write_now(self.db, buffer.denials)
+            raise
 
     def close(self) -> None:
         self.db.dispose()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from tests.conftest import CTX, FrozenClock
@@ -45,7 +43,7 @@ def test_create_and_get_round_trips_every_field(vault: Vault) -> None:
     assert (got.first_name, got.last_name, got.birth_date) == (
         "Ada",
         "Lovelace",
-        date(1985, 12, 10),
+        "1985-12-10",
     )
     assert got.address == "12 St James's Square, London"
     assert (got.locale, got.tier, got.tags) == ("en-GB", "gold", ["vip", "newsletter"])
