@@ -7,17 +7,15 @@ external id is already stored are skipped and counted, never duplicated.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Table, select, tuple_
+from sqlalchemy import ColumnElement, Insert, Table, func, literal, select, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -25,10 +23,12 @@ from audit.entries import AuditAction
 from policies import AccessDenied, Action, Resolution
 from vault.access import access_of, buffer_of
 from vault.authorization import Authorizer
+from vault.crypto import DataKey
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.money import check_currency, from_minor, to_minor
+from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
 from vault.storage.sql import id_in, new_ids
 from vault.types import MONETARY_TYPES, PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 MAX_BATCH = 1000
-MAX_PAGE = 100
 _MAX_PAYLOAD_BYTES = 65_536
 log = get_logger("vault.interactions")
 
@@ -84,15 +83,7 @@ class IngestResult:
     duplicates: int
 
 
-T = TypeVar("T")
 E = TypeVar("E", Channel, InteractionType)
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    end_cursor: str | None
-    has_next_page: bool
 
 
 _PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -115,23 +106,6 @@ def _enum(kind: type[E], value: str, where: str) -> E:
         return kind(value)
     except ValueError:
         raise InvalidInput(where, f"must be one of: {', '.join(v.value for v in kind)}") from None
-
-
-def encode_cursor(occurred_at: datetime, row_id: uuid.UUID) -> str:
-    raw = f"{occurred_at.isoformat()}|{row_id}".encode("ascii")
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        stamp, row_id = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().split("|")
-        when = datetime.fromisoformat(stamp)
-        parsed = uuid.UUID(row_id)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("after", "is not a cursor this API returned") from None
-    if when.tzinfo is None:
-        raise InvalidInput("after", "is not a cursor this API returned")
-    return when, parsed
 
 
 _COLUMNS = (
@@ -405,71 +379,133 @@ class InteractionService:
         until: datetime | None = None,
         with_payload: bool = True,
     ) -> Page[Interaction]:
-        """Newest first, keyset-paginated on (occurred_at, id)."""
+        """One customer's interactions, newest first, keyset-paginated on (occurred_at, id)."""
+        return self.timelines(
+            session, [customer_id], first=first, after=after, channel=channel, type=type,
+            since=since, until=until, with_payload=with_payload,
+        )[customer_id]  # fmt: skip
+
+    def timelines(
+        self,
+        session: Session,
+        customer_ids: Sequence[uuid.UUID],
+        *,
+        first: int = 20,
+        after: str | None = None,
+        channel: str | None = None,
+        type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        with_payload: bool = True,
+    ) -> dict[uuid.UUID, Page[Interaction]]:
+        """The first page of several customers' timelines in one statement (a window
+        function per customer), so a list of customers with their interactions costs a
+        bounded number of queries. ``after`` applies to a single customer only."""
         audit = buffer_of(session)
         reads = self._authz.reads(session)
-        self._authz.check_owner(session, customer_id)
+        ids = list(dict.fromkeys(customer_ids))
+        for cid in ids:
+            self._authz.check_owner(session, cid)
         if reads.get("interactions") == Resolution.HIDDEN:
             ctx = access_of(session)
             error = AccessDenied(ctx.actor.role, ctx.purpose, "interactions", Action.READ)
-            raise self._authz.denied(session, error, customer_id)
+            raise self._authz.denied(session, error, ids[0] if len(ids) == 1 else None)
         with_payload = with_payload and reads.get("interaction_payload") == Resolution.CLEAR
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
-        status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
-        if status is None:
-            raise CustomerNotFound(customer_id)
+        if after is not None and len(ids) != 1:
+            raise InvalidInput("after", "applies to one customer's timeline at a time")
+        dialect = session.get_bind().dialect.name
+        known = set(
+            session.scalars(select(CustomerRow.id).where(id_in(CustomerRow.id, ids, dialect)))
+        )
+        for cid in ids:
+            if cid not in known:
+                raise CustomerNotFound(cid)
         t = InteractionRow
-        stmt = select(t).where(t.customer_id == customer_id)
-        if channel is not None:
-            stmt = stmt.where(t.channel == _enum(Channel, channel, "channel").value)
-        if type is not None:
-            stmt = stmt.where(t.type == _enum(InteractionType, type, "type").value)
-        for name, bound in (("since", since), ("until", until)):
-            if bound is not None and bound.tzinfo is None:
-                raise InvalidInput(name, "must be a datetime with a time zone")
-        if since is not None:
-            stmt = stmt.where(t.occurred_at >= since)
-        if until is not None:
-            stmt = stmt.where(t.occurred_at < until)
-        if after is not None:
-            when, row_id = decode_cursor(after)
-            stmt = stmt.where(tuple_(t.occurred_at, t.id) < tuple_(when, row_id))
-        rows = session.scalars(
-            stmt.order_by(t.occurred_at.desc(), t.id.desc()).limit(first + 1)
+        where = [id_in(t.customer_id, ids, dialect)]
+        where += _timeline_filters(channel, type, since, until, after)
+        rank = (
+            func.row_number()
+            .over(partition_by=t.customer_id, order_by=(t.occurred_at.desc(), t.id.desc()))
+            .label("rank")
+        )
+        columns = [
+            t.id, t.customer_id, t.channel, t.type, t.occurred_at, t.amount_minor, t.currency,
+            t.external_id, t.payload_ct if with_payload else literal(None).label("payload_ct"),
+            t.recorded_at,
+        ]  # fmt: skip
+        ranked = select(*columns, rank).where(*where).subquery()
+        rows = session.execute(
+            select(ranked)
+            .where(ranked.c.rank <= first + 1)
+            .order_by(ranked.c.customer_id, ranked.c.rank)
         ).all()
-        has_next = len(rows) > first
-        rows = rows[:first]
-        key = (
-            self._keys.get(session, customer_id)
-            if with_payload and any(r.payload_ct is not None for r in rows)
-            else None
-        )
-        items = []
-        for r in rows:
-            payload = None
-            if key is not None and r.payload_ct is not None:
-                payload = json.loads(key.decrypt(r.payload_ct, field=PAYLOAD_FIELD, record_id=r.id))
-            items.append(
-                Interaction(
-                    id=r.id,
-                    customer_id=r.customer_id,
-                    channel=Channel(r.channel),
-                    type=InteractionType(r.type),
-                    occurred_at=r.occurred_at,
-                    amount=None
-                    if r.amount_minor is None or r.currency is None
-                    else from_minor(r.amount_minor, r.currency),
-                    currency=r.currency,
-                    external_id=r.external_id,
-                    payload=payload,
-                    recorded_at=r.recorded_at,
-                )
+        grouped: dict[uuid.UUID, list[Any]] = {cid: [] for cid in ids}
+        for row in rows:
+            grouped[row.customer_id].append(row)
+        needs_keys = [c for c, rs in grouped.items() if any(r.payload_ct for r in rs[:first])]
+        keys = self._keys.get_many(session, needs_keys) if needs_keys else {}
+        pages: dict[uuid.UUID, Page[Interaction]] = {}
+        for cid, group in grouped.items():
+            shown = group[:first]
+            key = keys.get(cid)
+            items = [_interaction(r, key) for r in shown]
+            end = encode_cursor(shown[-1].occurred_at, shown[-1].id) if shown else None
+            pages[cid] = Page(items=items, end_cursor=end, has_next_page=len(group) > first)
+            audit.read(
+                cid,
+                {
+                    "interactions": "clear",
+                    "interaction_payload": "clear" if with_payload else "hidden",
+                },
+                action=AuditAction.INTERACTIONS_READ,
             )
-        audit.read(
-            customer_id,
-            {"interactions": "clear", "interaction_payload": "clear" if with_payload else "hidden"},
-            action=AuditAction.INTERACTIONS_READ,
-        )
-        end = encode_cursor(rows[-1].occurred_at, rows[-1].id) if rows else None
-        return Page(items=items, end_cursor=end, has_next_page=has_next)
+        return pages
+
+
+def _timeline_filters(
+    channel: str | None,
+    kind: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: str | None,
+) -> list[ColumnElement[bool]]:
+    t = InteractionRow
+    where: list[ColumnElement[bool]] = []
+    if channel is not None:
+        where.append(t.channel == _enum(Channel, channel, "channel").value)
+    if kind is not None:
+        where.append(t.type == _enum(InteractionType, kind, "type").value)
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and bound.tzinfo is None:
+            raise InvalidInput(name, "must be a datetime with a time zone")
+    if since is not None:
+        where.append(t.occurred_at >= since)
+    if until is not None:
+        where.append(t.occurred_at < until)
+    if after is not None:
+        when, row_id = decode_cursor(after)
+        where.append(tuple_(t.occurred_at, t.id) < tuple_(when, row_id))
+    return where
+
+
+def _interaction(row: Any, key: DataKey | None) -> Interaction:  # noqa: ANN401 - a Row
+    payload = None
+    if key is not None and row.payload_ct is not None:
+        payload = json.loads(key.decrypt(row.payload_ct, field=PAYLOAD_FIELD, record_id=row.id))
+    amount = None
+    if row.amount_minor is not None and row.currency is not None:
+        amount = from_minor(row.amount_minor, row.currency)
+    return Interaction(
+        id=row.id,
+        customer_id=row.customer_id,
+        channel=Channel(row.channel),
+        type=InteractionType(row.type),
+        occurred_at=row.occurred_at,
+        amount=amount,
+        currency=row.currency,
+        external_id=row.external_id,
+        payload=payload,
+        recorded_at=row.recorded_at,
+    )
