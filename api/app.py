@@ -12,12 +12,17 @@ from contextlib import asynccontextmanager
 
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vault.config import Settings
+from api.auth import LocalTokenIssuer, TokenVerifier
+from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
+from api.graphql.limits import Limits
+from api.graphql.schema import build_schema
+from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
 
@@ -75,7 +80,28 @@ async def _sequence_forever(vault: Vault, every: float) -> None:
             log.exception("audit sequencer failed")
 
 
-def create_app(vault: Vault, *, sequence_every: float = 0.5) -> Starlette:
+def token_verifier(settings: Settings) -> tuple[TokenVerifier, LocalTokenIssuer | None]:
+    """A JWKS URL when one is configured; otherwise the vault's local signing key."""
+    if settings.jwks_url:
+        verifier = TokenVerifier(
+            issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_url=settings.jwks_url
+        )
+        return verifier, None
+    issuer = LocalTokenIssuer.load_or_create(
+        settings.jwt_signing_key, settings.jwt_issuer, settings.jwt_audience
+    )
+    return issuer.verifier(), issuer
+
+
+def create_app(
+    vault: Vault,
+    *,
+    sequence_every: float = 0.5,
+    verifier: TokenVerifier | None = None,
+    local_issuer: LocalTokenIssuer | None = None,
+    limits: Limits | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> Starlette:
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -94,10 +120,31 @@ def create_app(vault: Vault, *, sequence_every: float = 0.5) -> Starlette:
         return JSONResponse(
             {
                 "service": "customer-vault",
+                "graphql": "/graphql",
                 "health": "/healthz",
                 "ready": "/readyz",
             }
         )
+
+    settings = vault.settings
+    if verifier is None:
+        verifier, local_issuer = token_verifier(settings)
+    graphql = GraphQLEndpoint(
+        vault,
+        build_schema()._schema,
+        verifier,
+        limits=limits,
+        rate_limiter=rate_limiter or RateLimiter(settings.rate_limit_per_minute),
+        graphiql=settings.environment is Environment.DEVELOPMENT,
+        introspection=not settings.production,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    issuer = local_issuer
+
+    async def jwks(_request: Request) -> JSONResponse:
+        if issuer is None:
+            return JSONResponse({"keys": []})
+        return JSONResponse(issuer.public_jwks())
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -116,10 +163,19 @@ def create_app(vault: Vault, *, sequence_every: float = 0.5) -> Starlette:
             Route("/", index),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/graphql", graphql.handle, methods=["GET", "POST"]),
+            Route("/.well-known/jwks.json", jwks),
         ],
         lifespan=lifespan,
     )
     app.state.vault = vault
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["POST"],
+            allow_headers=["authorization", "content-type", "x-purpose", "x-request-id"],
+        )
     app.add_middleware(RequestIdMiddleware)
     return app
 

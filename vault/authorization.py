@@ -17,7 +17,15 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from policies import AccessDenied, Action, PolicyEnforcer, Resolution, Resource, Role
+from policies import (
+    AccessDenied,
+    Action,
+    Explanation,
+    PolicyEnforcer,
+    Resolution,
+    Resource,
+    Role,
+)
 from policies.purposes import READ_RESOURCES
 from vault.access import access_of, buffer_of
 
@@ -95,5 +103,14 @@ class Authorizer:
             error = AccessDenied(ctx.actor.role, ctx.purpose, "customers", Action.READ)
             raise self._deny(session, error)
 
+    def explain(self, session: Session, role: str, resource: str, purpose: str) -> Explanation:
+        """Which policy line decides a field; for administrators and compliance officers."""
+        ctx = access_of(session)
+        if ctx.actor.role not in _EXPLAINERS:
+            error = AccessDenied(ctx.actor.role, ctx.purpose, "policy", Action.READ)
+            raise self._deny(session, error)
+        return self.enforcer.explain(role, resource, purpose)
 
+
+_EXPLAINERS = frozenset({SYSTEM_ROLE, Role.ADMIN.value, Role.COMPLIANCE_OFFICER.value})
 PROFILE = Resource.PROFILE.value

@@ -40,6 +40,21 @@ class Settings:
     blind_index_population: int = 1_000_000
     audit_key_path: Path | None = None
     audit_origin: str = "customer-vault/audit"
+    jwt_issuer: str = "customer-vault"
+    jwt_audience: str = "customer-vault"
+    jwks_url: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    rate_limit_per_minute: int = 600
+    max_body_bytes: int = 1_048_576
+
+    @property
+    def jwt_signing_key(self) -> Path:
+        """The local development token-signing key (``cvault token issue``)."""
+        return self.keyring_path.parent / "jwt-signing.json"
+
+    @property
+    def production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
 
     @property
     def audit_signing_key(self) -> Path:
@@ -79,6 +94,18 @@ class Settings:
             ),
             audit_key_path=Path(env["CVAULT_AUDIT_KEY"]) if env.get("CVAULT_AUDIT_KEY") else None,
             audit_origin=_origin(env.get("CVAULT_AUDIT_ORIGIN", "customer-vault/audit")),
+            jwt_issuer=env.get("CVAULT_JWT_ISSUER", "customer-vault"),
+            jwt_audience=env.get("CVAULT_JWT_AUDIENCE", "customer-vault"),
+            jwks_url=env.get("CVAULT_JWKS_URL") or None,
+            cors_origins=tuple(
+                o.strip() for o in env.get("CVAULT_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+            rate_limit_per_minute=_int(
+                env, "CVAULT_RATE_LIMIT_PER_MINUTE", 600, minimum=1, maximum=10**7
+            ),
+            max_body_bytes=_int(
+                env, "CVAULT_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=64 * 1024**2
+            ),
         )
 
     @property

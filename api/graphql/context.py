@@ -1,0 +1,43 @@
+"""What every resolver gets: the vault, the caller's unit of work, and bookkeeping."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql.pyutils import Path
+from sqlalchemy.orm import Session
+from strawberry.types import Info
+
+from vault.access import AccessContext
+from vault.interactions import Interaction
+from vault.pagination import Page
+from vault.runtime import Vault
+
+__all__ = ["GraphQLContext", "Info", "path_of"]
+
+
+@dataclass(slots=True)
+class GraphQLContext:
+    vault: Vault
+    session: Session
+    access: AccessContext
+    redacted: list[str] = field(default_factory=list)
+    # Timelines fetched for a whole list of customers at once, keyed by customer and args.
+    timelines: dict[tuple[uuid.UUID, tuple[Any, ...]], Page[Interaction]] = field(
+        default_factory=dict
+    )
+
+    def __repr__(self) -> str:
+        return f"GraphQLContext(request_id={self.access.request_id!r})"
+
+
+def path_of(info: Info[GraphQLContext, Any]) -> str:
+    """``customers.edges.0.node.email``: where a value sits in the response."""
+    keys: list[str] = []
+    node: Path | None = info.path
+    while node is not None:
+        keys.append(str(node.key))
+        node = node.prev
+    return ".".join(reversed(keys))

@@ -1,0 +1,338 @@
+"""POST /graphql: HTTP checks, authentication, purpose, rate limit, then execution.
+
+The order of the gates: method and content type (405/415), body size (413), JSON
+(400), bearer token (401 UNAUTHENTICATED), rate limit (429 RATE_LIMITED),
+purpose (400 PURPOSE_REQUIRED, 403 FORBIDDEN), document limits and validation
+(400). Execution runs in a worker thread inside one unit of work for the
+caller, so its reads, writes and audit entries commit together.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import structlog
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from api.auth import AuthError, Principal, TokenVerifier
+from api.graphql.context import GraphQLContext
+from api.graphql.limits import LimitExceeded, Limits, check_document
+from audit.entries import AuditAction, Outcome
+from policies import AccessDenied, Purpose, Role
+from vault.access import AccessContext, Actor
+from vault.audit_log import AuditBuffer
+from vault.crypto import CryptoError
+from vault.errors import VaultError
+from vault.logs import get_logger
+from vault.runtime import Vault
+
+__all__ = ["GraphQLEndpoint", "RateLimiter"]
+
+log = get_logger("api.graphql")
+_VARIABLE_VALUE = re.compile(r"^Variable '\$(\w+)' got invalid value .*", re.DOTALL)
+_SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
+_PURPOSES = frozenset(p.value for p in Purpose)
+
+
+class RateLimiter:
+    """A token bucket per caller: ``per_minute`` requests, bursts up to a tenth of that."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = max(1.0, per_minute / 10.0)
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        now = self._clock()
+        with self._lock:
+            tokens, stamp = self._buckets.pop(key, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - stamp) * self._rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / self._rate
+            self._buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
+            while len(self._buckets) > 100_000:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem(Exception):
+    status: int
+    code: str
+    message: str
+    headers: Mapping[str, str] | None = None
+
+
+def _error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=dict(headers or {}),
+    )
+
+
+class GraphQLEndpoint:
+    def __init__(
+        self,
+        vault: Vault,
+        schema: GraphQLSchema,
+        verifier: TokenVerifier,
+        *,
+        limits: Limits | None = None,
+        rate_limiter: RateLimiter | None = None,
+        graphiql: bool = False,
+        introspection: bool = True,
+        max_body_bytes: int = 1_048_576,
+        max_batch: int = 5,
+    ) -> None:
+        self.vault = vault
+        self.schema = schema
+        self.verifier = verifier
+        self.limits = limits or Limits()
+        self.rate_limiter = rate_limiter or RateLimiter(600)
+        self.graphiql = graphiql
+        self.introspection = introspection
+        self.max_body_bytes = max_body_bytes
+        self.max_batch = max_batch
+        self._rules = list(specified_rules)
+        if not introspection:
+            self._rules.append(NoSchemaIntrospectionCustomRule)
+        self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
+        self._documents_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "GraphQLEndpoint()"
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            return await self._handle(request)
+        except _Problem as problem:
+            return _error(problem.status, problem.code, problem.message, problem.headers)
+
+    async def _handle(self, request: Request) -> Response:
+        if request.method == "GET":
+            accepts_html = "text/html" in request.headers.get("accept", "")
+            if self.graphiql and accepts_html:
+                from strawberry.http.ides import get_graphql_ide_html  # noqa: PLC0415
+
+                return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            raise _Problem(405, "METHOD_NOT_ALLOWED", "use POST with application/json",
+                           {"Allow": "POST"})  # fmt: skip
+        if request.method != "POST":
+            raise _Problem(405, "METHOD_NOT_ALLOWED", "use POST", {"Allow": "POST"})
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise _Problem(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
+        body = await self._body(request)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise _Problem(400, "BAD_REQUEST", "the body is not JSON") from None
+        principal = self._authenticate(request)
+        wait = self.rate_limiter.allow(principal.subject)
+        if wait:
+            raise _Problem(429, "RATE_LIMITED", "too many requests",
+                           {"Retry-After": str(int(wait) + 1)})  # fmt: skip
+        access = self._access(request, principal)
+        if isinstance(payload, list):
+            if not payload or len(payload) > self.max_batch:
+                raise _Problem(400, "BATCH_LIMIT", f"send 1 to {self.max_batch} operations")
+            results = [await self._operation(op, access) for op in payload]
+            return JSONResponse(results)
+        return JSONResponse(await self._operation(payload, access))
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _Problem(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _Problem(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _client(self, request: Request) -> str | None:
+        host = request.client.host if request.client else None
+        if host is None:
+            return None
+        return self.vault.keyring.blind_indexer.pseudonym("audit.client", host)
+
+    def _authenticate(self, request: Request) -> Principal:
+        try:
+            return self.verifier.verify(request.headers.get("authorization"))
+        except AuthError as exc:
+            anonymous = AccessContext(
+                Actor(subject="anonymous", role="none"),
+                purpose="none",
+                request_id=_request_id(),
+                client=self._client(request),
+            )
+            entry = AuditBuffer(anonymous, self.vault.clock).entry(
+                AuditAction.TOKEN_FAILURE, None, None, Outcome.DENIED, None
+            )
+            self.vault.audit.write_now(self.vault.db, [entry])
+            log.info("authentication failed", reason=getattr(exc, "reason", "invalid"))
+            raise _Problem(401, "UNAUTHENTICATED", "invalid or missing token",
+                           {"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
+
+    def _access(self, request: Request, principal: Principal) -> AccessContext:
+        purpose = request.headers.get("x-purpose", "").strip()
+        if not purpose:
+            raise _Problem(400, "PURPOSE_REQUIRED", "name the purpose in the X-Purpose header")
+        subject = principal.subject
+        if principal.role is Role.DATA_SUBJECT:
+            subject = f"customer:{principal.customer_id}"  # never an e-mail as the actor
+        try:
+            actor = Actor(subject=subject, role=principal.role.value,
+                          customer_id=principal.customer_id)  # fmt: skip
+        except ValueError:
+            raise _Problem(401, "UNAUTHENTICATED", "invalid or missing token") from None
+        access = AccessContext(
+            actor, purpose=purpose if purpose in _PURPOSES else "unknown",
+            request_id=_request_id(), client=self._client(request),
+        )  # fmt: skip
+        try:
+            self.vault.authz.enforcer.check_purpose(principal.role.value, access.purpose)
+        except AccessDenied:
+            entry = AuditBuffer(access, self.vault.clock).entry(
+                AuditAction.ACCESS_DENIED, None, None, Outcome.DENIED, {"stage": "purpose"}
+            )
+            self.vault.audit.write_now(self.vault.db, [entry])
+            raise _Problem(403, "FORBIDDEN", "this purpose is not allowed for your role") from None
+        return access
+
+    def _document(self, query: str) -> DocumentNode:
+        with self._documents_lock:
+            cached = self._documents.get(query)
+            if cached is not None:
+                self._documents.move_to_end(query)
+                return cached
+        try:
+            document = parse(query, max_tokens=self.limits.max_tokens)
+        except GraphQLError as exc:
+            raise _Problem(400, "GRAPHQL_PARSE_FAILED", exc.message) from None
+        errors = validate(
+            self.schema, document, self._rules, hide_suggestions=not self.introspection
+        )
+        if errors:
+            raise _Problem(400, "GRAPHQL_VALIDATION_FAILED", _SUGGESTION.sub("", errors[0].message))
+        try:
+            check_document(document, self.limits)
+        except LimitExceeded as exc:
+            raise _Problem(400, LimitExceeded.code, str(exc)) from None
+        with self._documents_lock:
+            self._documents[query] = document
+            while len(self._documents) > 1024:
+                self._documents.popitem(last=False)
+        return document
+
+    async def _operation(self, payload: object, access: AccessContext) -> dict[str, Any]:
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            raise _Problem(400, "BAD_REQUEST", "send {query, variables?, operationName?}")
+        variables = payload.get("variables")
+        name = payload.get("operationName")
+        if variables is not None and not isinstance(variables, dict):
+            raise _Problem(400, "BAD_REQUEST", "variables must be an object")
+        if name is not None and not isinstance(name, str):
+            raise _Problem(400, "BAD_REQUEST", "operationName must be a string")
+        document = self._document(payload["query"])
+        operation = get_operation_ast(document, name)
+        if operation is None:
+            raise _Problem(400, "BAD_REQUEST", "name one operation of the document")
+        return await anyio.to_thread.run_sync(self._execute, document, operation, variables, access)
+
+    def _execute(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+        access: AccessContext,
+    ) -> dict[str, Any]:
+        with structlog.contextvars.bound_contextvars(request_id=access.request_id):
+            with self.vault.unit(access) as session:
+                context = GraphQLContext(vault=self.vault, session=session, access=access)
+                result = execute(
+                    self.schema, document, variable_values=variables, context_value=context,
+                    operation_name=operation.name.value if operation.name else None,
+                )  # fmt: skip
+                if isinstance(result, ExecutionResult):
+                    return self._response(result, context, operation)
+            raise RuntimeError("asynchronous execution is not used")  # pragma: no cover
+
+    def _response(
+        self, result: ExecutionResult, context: GraphQLContext, operation: OperationDefinitionNode
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [self._format(e) for e in result.errors]
+        if context.redacted:
+            body["extensions"] = {"redacted": sorted(set(context.redacted))}
+        if operation.operation is OperationType.MUTATION and result.errors and result.data is None:
+            pass  # the unit still commits what succeeded; failures wrote nothing
+        return body
+
+    def _format(self, error: GraphQLError) -> dict[str, Any]:
+        original = error.original_error
+        if isinstance(original, AccessDenied):
+            code, message = original.code, "access denied"
+        elif isinstance(original, VaultError):
+            code, message = original.code, str(original)
+        elif isinstance(original, CryptoError):
+            code, message = "INTERNAL", "internal error"
+            log.error("crypto failure while resolving", path=error.path)
+        elif original is not None:
+            code, message = "INTERNAL", "internal error"
+            log.error("resolver failed", path=error.path, error=type(original).__name__)
+        else:
+            code = "BAD_USER_INPUT"
+            match = _VARIABLE_VALUE.match(error.message)
+            message = (
+                f"Variable '${match.group(1)}' has an invalid value."
+                if match
+                else _SUGGESTION.sub("", error.message)
+            )
+        formatted: dict[str, Any] = {"message": message, "extensions": {"code": code}}
+        if error.path:
+            formatted["path"] = error.path
+        if error.locations:
+            formatted["locations"] = [
+                {"line": loc.line, "column": loc.column} for loc in error.locations
+            ]
+        return formatted
+
+
+def _request_id() -> str:
+    import uuid  # noqa: PLC0415
+
+    bound = structlog.contextvars.get_contextvars().get("request_id")
+    return str(bound) if bound else uuid.uuid4().hex

@@ -1,0 +1,213 @@
+"""Resolvers: parse arguments, call one vault service, map the result. Nothing else."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from api.graphql.context import path_of
+from api.graphql.types import (
+    Ctx,
+    Customer,
+    CustomerConnection,
+    CustomerEdge,
+    CustomerFilter,
+    CustomerInput,
+    CustomerPatchInput,
+    InteractionConnection,
+    InteractionInput,
+    PageInfo,
+    interaction_connection,
+    parse_id,
+)
+from policies import AccessDenied
+from vault.customers import CustomerFilter as CustomerFilterRecord
+from vault.customers import CustomerInput as CustomerInputRecord
+from vault.customers import CustomerPatch, ExternalId
+from vault.errors import InvalidInput
+from vault.interactions import InteractionInput as InteractionInputRecord
+from vault.pagination import encode_cursor
+
+__all__ = ["customer_interactions"]
+
+
+def _args_key(*args: Any) -> tuple[Any, ...]:  # noqa: ANN401
+    return tuple(args)
+
+
+def customer_interactions(  # noqa: PLR0917 - the GraphQL field's arguments, in order
+    info: Ctx,
+    customer_id: uuid.UUID,
+    first: int,
+    after: str | None,
+    channel: str | None,
+    kind: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> InteractionConnection | None:
+    """A customer's timeline; when a list of customers was asked for, the whole list's
+    timelines were fetched in one statement beforehand (see :func:`customers`)."""
+    ctx = info.context
+    key = (customer_id, _args_key(first, after, channel, kind, since, until))
+    page = ctx.timelines.get(key)
+    if page is None:
+        try:
+            page = ctx.vault.interactions.timeline(
+                ctx.session, customer_id, first=first, after=after, channel=channel,
+                type=kind, since=since, until=until,
+            )  # fmt: skip
+        except AccessDenied:
+            ctx.redacted.append(path_of(info))
+            return None
+    return interaction_connection(page.items, page.end_cursor, page.has_next_page)
+
+
+def prefetch_timelines(info: Ctx, customer_ids: list[uuid.UUID]) -> None:
+    """If the query asks for ``interactions`` on a list of customers, fetch all their
+    first pages at once (a bounded number of statements however long the list)."""
+    node_fields = _selected(info, ("edges", "node", "interactions"))
+    if not node_fields or not customer_ids:
+        return
+    ctx = info.context
+    for selection in node_fields:
+        args = selection.arguments
+        first = int(args.get("first", 10))
+        after = args.get("after")
+        if after is not None:
+            continue  # a cursor belongs to one customer: resolved one by one
+        channel, kind = args.get("channel"), args.get("type")
+        channel = getattr(channel, "value", channel)
+        kind = getattr(kind, "value", kind)
+        since, until = args.get("since"), args.get("until")
+        try:
+            pages = ctx.vault.interactions.timelines(
+                ctx.session, customer_ids, first=first, channel=channel, type=kind,
+                since=since, until=until,
+            )  # fmt: skip
+        except AccessDenied:
+            return  # each customer's field then resolves to null, redacted
+        for cid, page in pages.items():
+            ctx.timelines[(cid, _args_key(first, None, channel, kind, since, until))] = page
+
+
+def _selected(info: Ctx, path: tuple[str, ...]) -> list[Any]:
+    selections = list(info.selected_fields)
+    for name in path:
+        selections = [
+            child
+            for selection in selections
+            for child in getattr(selection, "selections", []) or []
+            if getattr(child, "name", None) == name
+        ]
+    return selections
+
+
+def customer(info: Ctx, customer_id: str) -> Customer:
+    ctx = info.context
+    return Customer(record=ctx.vault.customers.get(ctx.session, parse_id(customer_id)))
+
+
+def customer_by_email(info: Ctx, email: str) -> Customer | None:
+    ctx = info.context
+    found = ctx.vault.customers.find_by_email(ctx.session, email)
+    return Customer(record=found[0]) if found else None
+
+
+def customer_by_phone(info: Ctx, phone: str) -> Customer | None:
+    ctx = info.context
+    found = ctx.vault.customers.find_by_phone(ctx.session, phone)
+    return Customer(record=found[0]) if found else None
+
+
+def me(info: Ctx) -> Customer:
+    ctx = info.context
+    own = ctx.access.actor.customer_id
+    if own is None:
+        raise InvalidInput("me", "only a data subject's token names a customer")
+    return Customer(record=ctx.vault.customers.get(ctx.session, own))
+
+
+def customers(
+    info: Ctx, first: int, after: str | None, filter_: CustomerFilter | None
+) -> CustomerConnection:
+    ctx = info.context
+    record_filter = None
+    if filter_ is not None:
+        record_filter = CustomerFilterRecord(
+            tier=filter_.tier,
+            locale=filter_.locale,
+            tag=filter_.tag,
+            statuses=list(filter_.status or []),
+            created_after=filter_.created_after,
+            created_before=filter_.created_before,
+        )
+    page = ctx.vault.customers.page(ctx.session, first=first, after=after, filter_=record_filter)
+    prefetch_timelines(info, [c.id for c in page.items])
+    return CustomerConnection(
+        edges=[
+            CustomerEdge(node=Customer(record=c), cursor=encode_cursor(c.created_at, c.id))
+            for c in page.items
+        ],
+        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+    )
+
+
+def _object(value: object, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(field, "must be a JSON object")
+    return value
+
+
+def _external_ids(values: list[Any] | None) -> list[ExternalId]:
+    return [ExternalId(v.source, v.external_id) for v in values or []]
+
+
+def create_customer(info: Ctx, data: CustomerInput) -> Customer:
+    ctx = info.context
+    record = CustomerInputRecord(
+        email=data.email, phone=data.phone, first_name=data.first_name,
+        last_name=data.last_name, birth_date=data.birth_date, address=data.address,
+        locale=data.locale, tier=data.tier, tags=data.tags or [],
+        attributes=_object(data.attributes, "attributes"),
+        external_ids=_external_ids(data.external_ids),
+    )  # fmt: skip
+    return Customer(record=ctx.vault.customers.create(ctx.session, record))
+
+
+def update_customer(info: Ctx, customer_id: str, data: CustomerPatchInput) -> Customer:
+    from strawberry import UNSET  # noqa: PLC0415
+
+    from vault.customers import UNSET as DOMAIN_UNSET  # noqa: PLC0415
+
+    def keep(value: Any) -> Any:  # noqa: ANN401
+        return DOMAIN_UNSET if value is UNSET else value
+
+    ctx = info.context
+    patch = CustomerPatch(
+        email=keep(data.email), phone=keep(data.phone), first_name=keep(data.first_name),
+        last_name=keep(data.last_name), birth_date=keep(data.birth_date),
+        address=keep(data.address), locale=keep(data.locale), tier=keep(data.tier),
+        tags=keep(data.tags), attributes=keep(data.attributes),
+        add_external_ids=_external_ids(data.add_external_ids),
+    )  # fmt: skip
+    updated = ctx.vault.customers.update(ctx.session, parse_id(customer_id), patch)
+    return Customer(record=updated)
+
+
+def record_interactions(info: Ctx, items: list[InteractionInput]) -> tuple[int, int]:
+    ctx = info.context
+    records = [
+        InteractionInputRecord(
+            channel=i.channel.value, type=i.type.value, occurred_at=i.occurred_at,
+            customer_id=None if i.customer_id is None else parse_id(i.customer_id, "customerId"),
+            customer_source=i.source, customer_external_id=i.customer_external_id,
+            amount=i.amount, currency=i.currency, external_id=i.external_id,
+            payload=None if i.payload is None else _object(i.payload, "payload"),
+        )
+        for i in items
+    ]  # fmt: skip
+    result = ctx.vault.interactions.record_many(ctx.session, records)
+    return result.inserted, result.duplicates

@@ -1,0 +1,104 @@
+"""The schema: queries and mutations named by the contract in issue 3."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.graphql import resolvers
+from api.graphql.types import (
+    AccessExplanation,
+    Ctx,
+    Customer,
+    CustomerConnection,
+    CustomerFilter,
+    CustomerInput,
+    CustomerPatchInput,
+    IdArg,
+    InteractionInput,
+    MergeResult,
+    RecordResult,
+    parse_id,
+)
+from vault.errors import InvalidInput
+from vault.interactions import MAX_BATCH
+from vault.pagination import MAX_PAGE
+
+__all__ = ["Mutation", "Query", "build_schema"]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def customer(self, info: Ctx, id: IdArg) -> Customer:
+        return resolvers.customer(info, id)
+
+    @strawberry.field
+    def customer_by_email(self, info: Ctx, email: str) -> Customer | None:
+        return resolvers.customer_by_email(info, email)
+
+    @strawberry.field
+    def customer_by_phone(self, info: Ctx, phone: str) -> Customer | None:
+        return resolvers.customer_by_phone(info, phone)
+
+    @strawberry.field(description=f"A page of customers, at most {MAX_PAGE} at a time.")
+    def customers(
+        self,
+        info: Ctx,
+        first: int = 20,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
+    ) -> CustomerConnection:
+        return resolvers.customers(info, first, after, filter)
+
+    @strawberry.field(description="A data subject's own record.")
+    def me(self, info: Ctx) -> Customer:
+        return resolvers.me(info)
+
+    @strawberry.field(description="Which policy line decides how a field reaches a role.")
+    def explain_access(self, info: Ctx, role: str, field: str, purpose: str) -> AccessExplanation:
+        found = info.context.vault.authz.explain(info.context.session, role, field, purpose)
+        return AccessExplanation(
+            resolution=found.resolution.value,
+            rule=None if found.rule is None else list(found.rule),
+            reason=found.reason,
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    def create_customer(self, info: Ctx, input: CustomerInput) -> Customer:
+        return resolvers.create_customer(info, input)
+
+    @strawberry.mutation
+    def update_customer(
+        self,
+        info: Ctx,
+        id: IdArg,
+        input: CustomerPatchInput,
+    ) -> Customer:
+        return resolvers.update_customer(info, id, input)
+
+    @strawberry.mutation
+    def merge_customers(self, info: Ctx, keep_id: IdArg, merge_id: IdArg) -> MergeResult:
+        ctx = info.context
+        result = ctx.vault.customers.merge(
+            ctx.session, parse_id(keep_id, "keepId"), parse_id(merge_id, "mergeId")
+        )
+        return MergeResult(
+            customer=Customer(record=result.customer),
+            merged_id=strawberry.ID(str(result.merged_id)),
+            moved_interactions=result.moved_interactions,
+            filled_fields=result.filled_fields,
+        )
+
+    @strawberry.mutation(description=f"At most {MAX_BATCH} per call; idempotent on externalId.")
+    def record_interactions(self, info: Ctx, interactions: list[InteractionInput]) -> RecordResult:
+        if len(interactions) > MAX_BATCH:
+            raise InvalidInput("interactions", f"at most {MAX_BATCH} per call")
+        inserted, duplicates = resolvers.record_interactions(info, interactions)
+        return RecordResult(inserted=inserted, duplicates=duplicates)
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(query=Query, mutation=Mutation)

@@ -1,0 +1,287 @@
+"""Strawberry types. They wrap domain results and never expose ORM rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.graphql.context import GraphQLContext, Info, path_of
+from vault.customers import Customer as CustomerRecord
+from vault.interactions import Interaction as InteractionRecord
+from vault.types import Channel as ChannelEnum
+from vault.types import CustomerStatus as StatusEnum
+from vault.types import InteractionType as InteractionTypeEnum
+
+Channel = strawberry.enum(ChannelEnum, name="Channel")
+InteractionType = strawberry.enum(InteractionTypeEnum, name="InteractionType")
+CustomerStatus = strawberry.enum(StatusEnum, name="CustomerStatus")
+
+Ctx = Info[GraphQLContext, Any]
+
+
+def _pii(record: CustomerRecord, field: str, info: Ctx) -> str | None:
+    """A PII field as the policy resolved it; a hidden one is null and listed as redacted."""
+    if record.resolutions.get(field) == "hidden":
+        info.context.redacted.append(path_of(info))
+        return None
+    value: str | None = getattr(record, field)
+    return value
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Interaction:
+    record: strawberry.Private[InteractionRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    def channel(self) -> ChannelEnum:
+        return self.record.channel
+
+    @strawberry.field
+    def type(self) -> InteractionTypeEnum:
+        return self.record.type
+
+    @strawberry.field
+    def occurred_at(self) -> datetime:
+        return self.record.occurred_at
+
+    @strawberry.field
+    def amount(self) -> Decimal | None:
+        return self.record.amount
+
+    @strawberry.field
+    def currency(self) -> str | None:
+        return self.record.currency
+
+    @strawberry.field
+    def external_id(self) -> str | None:
+        return self.record.external_id
+
+    @strawberry.field
+    def payload(self, info: Ctx) -> JSON | None:
+        if self.record.payload is None:
+            info.context.redacted.append(path_of(info))
+            return None
+        return cast(JSON, self.record.payload)
+
+
+@strawberry.type
+class InteractionEdge:
+    node: Interaction
+    cursor: str
+
+
+@strawberry.type
+class InteractionConnection:
+    edges: list[InteractionEdge]
+    page_info: PageInfo
+
+
+def interaction_connection(
+    items: list[InteractionRecord], end_cursor: str | None, has_next: bool
+) -> InteractionConnection:
+    from vault.pagination import encode_cursor  # noqa: PLC0415
+
+    return InteractionConnection(
+        edges=[
+            InteractionEdge(node=Interaction(record=i), cursor=encode_cursor(i.occurred_at, i.id))
+            for i in items
+        ],
+        page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor),
+    )
+
+
+@strawberry.type
+class Customer:
+    record: strawberry.Private[CustomerRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    def email(self, info: Ctx) -> str | None:
+        return _pii(self.record, "email", info)
+
+    @strawberry.field
+    def phone(self, info: Ctx) -> str | None:
+        return _pii(self.record, "phone", info)
+
+    @strawberry.field
+    def first_name(self, info: Ctx) -> str | None:
+        return _pii(self.record, "first_name", info)
+
+    @strawberry.field
+    def last_name(self, info: Ctx) -> str | None:
+        return _pii(self.record, "last_name", info)
+
+    @strawberry.field(description="ISO date, or --MM-DD when masked.")
+    def birth_date(self, info: Ctx) -> str | None:
+        return _pii(self.record, "birth_date", info)
+
+    @strawberry.field
+    def address(self, info: Ctx) -> str | None:
+        return _pii(self.record, "address", info)
+
+    @strawberry.field
+    def locale(self) -> str | None:
+        return self.record.locale
+
+    @strawberry.field
+    def tier(self) -> str | None:
+        return self.record.tier
+
+    @strawberry.field
+    def tags(self) -> list[str]:
+        return self.record.tags
+
+    @strawberry.field
+    def attributes(self) -> JSON:
+        return cast(JSON, self.record.attributes)
+
+    @strawberry.field
+    def status(self) -> StatusEnum:
+        return self.record.status
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+    @strawberry.field
+    def interactions(  # noqa: PLR0917 - GraphQL arguments
+        self,
+        info: Ctx,
+        first: int = 10,
+        after: str | None = None,
+        channel: Channel | None = None,  # type: ignore[valid-type]
+        type: InteractionType | None = None,  # type: ignore[valid-type]
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> InteractionConnection | None:
+        from api.graphql.resolvers import customer_interactions  # noqa: PLC0415
+
+        return customer_interactions(
+            info, self.record.id, first, after,
+            None if channel is None else channel.value,
+            None if type is None else type.value,
+            since, until,
+        )  # fmt: skip
+
+
+@strawberry.type
+class CustomerEdge:
+    node: Customer
+    cursor: str
+
+
+@strawberry.type
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class MergeResult:
+    customer: Customer
+    merged_id: strawberry.ID
+    moved_interactions: int
+    filled_fields: list[str]
+
+
+@strawberry.type
+class RecordResult:
+    inserted: int
+    duplicates: int
+
+
+@strawberry.type
+class AccessExplanation:
+    resolution: str
+    rule: list[str] | None
+    reason: str
+
+
+@strawberry.input
+class ExternalIdInput:
+    source: str
+    external_id: str
+
+
+@strawberry.input
+class CustomerInput:
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    birth_date: str | None = None
+    address: str | None = None
+    locale: str | None = None
+    tier: str | None = None
+    tags: list[str] | None = None
+    attributes: JSON | None = None
+    external_ids: list[ExternalIdInput] | None = None
+
+
+@strawberry.input(description="Only the fields given change; null clears a field.")
+class CustomerPatchInput:
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    birth_date: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    locale: str | None = strawberry.UNSET
+    tier: str | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    attributes: JSON | None = strawberry.UNSET
+    add_external_ids: list[ExternalIdInput] | None = None
+
+
+@strawberry.input
+class InteractionInput:
+    channel: ChannelEnum
+    type: InteractionTypeEnum
+    occurred_at: datetime
+    customer_id: strawberry.ID | None = None
+    source: str | None = None
+    customer_external_id: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    external_id: str | None = None
+    payload: JSON | None = None
+
+
+@strawberry.input
+class CustomerFilter:
+    tier: str | None = None
+    locale: str | None = None
+    tag: str | None = None
+    status: list[StatusEnum] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def parse_id(value: str, field: str = "id") -> uuid.UUID:
+    from vault.errors import InvalidInput  # noqa: PLC0415
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput(field, "is not a customer id") from None
+
+
+IdArg = Annotated[strawberry.ID, strawberry.argument(description="A customer id (UUID).")]
