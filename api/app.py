@@ -22,6 +22,7 @@ from api.auth import LocalTokenIssuer, TokenVerifier
 from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
 from api.graphql.limits import Limits
 from api.graphql.schema import build_schema
+from api.metrics import Metrics, MetricsMiddleware
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
@@ -140,6 +141,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
     )
     issuer = local_issuer
+    metrics = Metrics()
 
     async def jwks(_request: Request) -> JSONResponse:
         if issuer is None:
@@ -165,6 +167,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/graphql", graphql.handle, methods=["GET", "POST"]),
             Route("/.well-known/jwks.json", jwks),
+            Route("/metrics", metrics.endpoint),
         ],
         lifespan=lifespan,
     )
@@ -176,6 +179,7 @@ def create_app(
             allow_methods=["POST"],
             allow_headers=["authorization", "content-type", "x-purpose", "x-request-id"],
         )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -67,3 +67,15 @@ def test_the_server_sequences_audit_entries_in_the_background(vault: Vault) -> N
             time.sleep(0.05)
     assert latest is not None
     assert latest.tree_size == 1
+
+
+def test_metrics_count_requests_by_route_template_without_values(vault: Vault) -> None:
+    """/metrics exposes request counts labelled by route template and status; a request
+    path carrying a value never becomes a label."""
+    client = TestClient(create_app(vault))
+    client.get("/healthz")
+    client.get("/no/such/path/jane.doe@example.com")
+    body = client.get("/metrics").text
+    assert 'cvault_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in body
+    assert 'route="other"' in body
+    assert "jane.doe" not in body
