@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from audit.checkpoint import CheckpointError, open_checkpoint
 from audit.entries import AuditAction, Outcome
@@ -33,51 +31,13 @@ from audit.export import (
 )
 from audit.merkle import consistency_proof
 from vault.access import AccessContext
-from vault.audit_log import AuditBuffer
+from vault.audit_log import AuditBuffer, AuditFilter
 from vault.crypto.signing import ed25519_verify
 from vault.errors import InvalidInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, AuditLogRow
 
 __all__ = ["AuditFilter", "ExportSummary", "csv_to_lines", "export_audit"]
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    actor: str | None = None
-    customer_id: uuid.UUID | None = None
-    action: AuditAction | None = None
-
-    @property
-    def empty(self) -> bool:
-        return all(
-            v is None for v in (self.since, self.until, self.actor, self.customer_id, self.action)
-        )
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "since": None if self.since is None else self.since.isoformat(),
-            "until": None if self.until is None else self.until.isoformat(),
-            "actor": self.actor,
-            "customer": None if self.customer_id is None else str(self.customer_id),
-            "action": None if self.action is None else self.action.value,
-        }
-
-    def apply(self, stmt: Select[int, bytes, bytes]) -> Select[int, bytes, bytes]:
-        e = AuditEntryRow
-        if self.since is not None:
-            stmt = stmt.where(e.recorded_at >= self.since)
-        if self.until is not None:
-            stmt = stmt.where(e.recorded_at < self.until)
-        if self.actor is not None:
-            stmt = stmt.where(e.actor == self.actor)
-        if self.customer_id is not None:
-            stmt = stmt.where(e.customer_id == self.customer_id)
-        if self.action is not None:
-            stmt = stmt.where(e.action == self.action.value)
-        return stmt
 
 
 @dataclass(frozen=True, slots=True)

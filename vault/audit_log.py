@@ -17,9 +17,9 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Select, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from audit.checkpoint import Checkpoint, Signer, sign_checkpoint, vkey
@@ -34,7 +34,9 @@ from vault.storage.models import (
     AuditPendingRow,
 )
 
-__all__ = ["AuditBuffer", "AuditLog", "CheckpointInfo"]
+__all__ = ["AuditBuffer", "AuditFilter", "AuditLog", "CheckpointInfo"]
+
+_Stmt = TypeVar("_Stmt", bound=Select[*tuple[Any, ...]])
 
 _ADVISORY_LOCK = 0x63766C74  # "cvlt"
 
@@ -110,6 +112,44 @@ class AuditBuffer:
         entries = [*self.denials, *self._entries, *reads]
         self._entries, self._reads, self.denials = [], {}, []
         return entries
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    customer_id: uuid.UUID | None = None
+    action: AuditAction | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            v is None for v in (self.since, self.until, self.actor, self.customer_id, self.action)
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "since": None if self.since is None else self.since.isoformat(),
+            "until": None if self.until is None else self.until.isoformat(),
+            "actor": self.actor,
+            "customer": None if self.customer_id is None else str(self.customer_id),
+            "action": None if self.action is None else self.action.value,
+        }
+
+    def apply(self, stmt: _Stmt) -> _Stmt:
+        e = AuditEntryRow
+        if self.since is not None:
+            stmt = stmt.where(e.recorded_at >= self.since)
+        if self.until is not None:
+            stmt = stmt.where(e.recorded_at < self.until)
+        if self.actor is not None:
+            stmt = stmt.where(e.actor == self.actor)
+        if self.customer_id is not None:
+            stmt = stmt.where(e.customer_id == self.customer_id)
+        if self.action is not None:
+            stmt = stmt.where(e.action == self.action.value)
+        return stmt
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from audit.entries import AuditAction, Outcome
 from policies import PolicyEnforcer
 from vault.access import AccessContext, bind
 from vault.audit_log import AuditBuffer, AuditLog
+from vault.audit_queries import AuditQueries
 from vault.authorization import Authorizer
 from vault.config import Settings
 from vault.crypto import Keyring
@@ -49,6 +50,7 @@ class Vault:
     interactions: InteractionService
     audit: AuditLog
     authz: Authorizer
+    trail: AuditQueries
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -82,6 +84,7 @@ class Vault:
             interactions=InteractionService(keys, authz, clock=clock),
             audit=audit,
             authz=authz,
+            trail=AuditQueries(audit, authz),
             clock=clock,
         )
 

@@ -7,6 +7,10 @@ import strawberry
 from api.graphql import resolvers
 from api.graphql.types import (
     AccessExplanation,
+    AuditCheckpoint,
+    AuditEntryConnection,
+    AuditFilterInput,
+    AuditInclusionProof,
     Ctx,
     Customer,
     CustomerConnection,
@@ -17,8 +21,12 @@ from api.graphql.types import (
     InteractionInput,
     MergeResult,
     RecordResult,
+    audit_connection,
     parse_id,
 )
+from audit.entries import AuditAction
+from audit.export import b64
+from vault.audit_log import AuditFilter
 from vault.errors import InvalidInput
 from vault.interactions import MAX_BATCH
 from vault.pagination import MAX_PAGE
@@ -53,6 +61,47 @@ class Query:
     @strawberry.field(description="A data subject's own record.")
     def me(self, info: Ctx) -> Customer:
         return resolvers.me(info)
+
+    @strawberry.field(description="The audit trail, newest first (compliance officers).")
+    def audit_log(
+        self,
+        info: Ctx,
+        first: int = 20,
+        after: str | None = None,
+        filter: AuditFilterInput | None = None,
+    ) -> AuditEntryConnection:
+        ctx = info.context
+        page = ctx.vault.trail.page(
+            ctx.session, first=first, after=after, filter_=_audit_filter(filter)
+        )
+        return audit_connection(page)
+
+    @strawberry.field(description="The latest signed tree head of the audit log.")
+    def audit_checkpoint(self, info: Ctx) -> AuditCheckpoint | None:
+        ctx = info.context
+        found = ctx.vault.trail.checkpoint(ctx.session)
+        if found is None:
+            return None
+        return AuditCheckpoint(
+            tree_size=found.tree_size,
+            root_hash=b64(found.root_hash),
+            note=found.note,
+            created_at=found.created_at,
+            public_key=ctx.vault.audit.public_vkey,
+        )
+
+    @strawberry.field(description="An entry's inclusion proof into the latest checkpoint.")
+    def audit_inclusion_proof(self, info: Ctx, entry_id: strawberry.ID) -> AuditInclusionProof:
+        ctx = info.context
+        proof = ctx.vault.trail.inclusion_proof(ctx.session, parse_id(entry_id, "entryId"))
+        return AuditInclusionProof(
+            entry_id=strawberry.ID(str(proof.entry_id)),
+            position=proof.position,
+            tree_size=proof.tree_size,
+            leaf_hash=b64(proof.leaf_hash),
+            proof=[b64(p) for p in proof.proof],
+            checkpoint=proof.checkpoint,
+        )
 
     @strawberry.field(description="Which policy line decides how a field reaches a role.")
     def explain_access(self, info: Ctx, role: str, field: str, purpose: str) -> AccessExplanation:
@@ -98,6 +147,22 @@ class Mutation:
             raise InvalidInput("interactions", f"at most {MAX_BATCH} per call")
         inserted, duplicates = resolvers.record_interactions(info, interactions)
         return RecordResult(inserted=inserted, duplicates=duplicates)
+
+
+def _audit_filter(given: AuditFilterInput | None) -> AuditFilter | None:
+    if given is None:
+        return None
+    try:
+        action = None if given.action is None else AuditAction(given.action)
+    except ValueError:
+        raise InvalidInput("filter.action", "is not an audit action") from None
+    return AuditFilter(
+        since=given.since,
+        until=given.until,
+        actor=given.actor,
+        customer_id=None if given.customer_id is None else parse_id(given.customer_id),
+        action=action,
+    )
 
 
 def build_schema() -> strawberry.Schema:

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.graphql.context import GraphQLContext, Info, path_of
+from vault.audit_queries import AuditRecord as AuditRecordType
 from vault.customers import Customer as CustomerRecord
 from vault.interactions import Interaction as InteractionRecord
 from vault.types import Channel as ChannelEnum
@@ -161,6 +162,22 @@ class Customer:
     def created_at(self) -> datetime:
         return self.record.created_at
 
+    @strawberry.field(description="Who accessed this customer's data, when and why (Art. 15).")
+    def access_history(
+        self, info: Ctx, first: int = 20, after: str | None = None
+    ) -> AuditEntryConnection | None:
+        from policies import AccessDenied  # noqa: PLC0415
+
+        ctx = info.context
+        try:
+            page = ctx.vault.trail.access_history(
+                ctx.session, self.record.id, first=first, after=after
+            )
+        except AccessDenied:
+            ctx.redacted.append(path_of(info))
+            return None
+        return audit_connection(page)
+
     @strawberry.field
     def interactions(  # noqa: PLR0917 - GraphQL arguments
         self,
@@ -180,6 +197,103 @@ class Customer:
             None if type is None else type.value,
             since, until,
         )  # fmt: skip
+
+
+@strawberry.type
+class AuditEntry:
+    record: strawberry.Private[AuditRecordType]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.entry_id))
+
+    @strawberry.field(description="Log position; null until the sequencer has ordered it.")
+    def position(self) -> int | None:
+        return self.record.position
+
+    @strawberry.field
+    def time(self) -> datetime:
+        return self.record.time
+
+    @strawberry.field
+    def actor(self) -> str:
+        return self.record.actor
+
+    @strawberry.field
+    def role(self) -> str:
+        return self.record.role
+
+    @strawberry.field
+    def purpose(self) -> str:
+        return self.record.purpose
+
+    @strawberry.field
+    def action(self) -> str:
+        return self.record.action
+
+    @strawberry.field
+    def outcome(self) -> str:
+        return self.record.outcome
+
+    @strawberry.field
+    def customer_id(self) -> strawberry.ID | None:
+        cid = self.record.customer_id
+        return None if cid is None else strawberry.ID(str(cid))
+
+    @strawberry.field(description="Field names and how each resolved (clear, masked, hidden).")
+    def fields(self) -> JSON:
+        return cast(JSON, self.record.fields)
+
+    @strawberry.field
+    def request_id(self) -> str:
+        return self.record.request_id
+
+
+@strawberry.type
+class AuditEntryEdge:
+    node: AuditEntry
+    cursor: str
+
+
+@strawberry.type
+class AuditEntryConnection:
+    edges: list[AuditEntryEdge]
+    page_info: PageInfo
+
+
+def audit_connection(page: Any) -> AuditEntryConnection:  # noqa: ANN401 - a Page[AuditRecord]
+    return AuditEntryConnection(
+        edges=[AuditEntryEdge(node=AuditEntry(record=r), cursor=r.cursor) for r in page.items],
+        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+    )
+
+
+@strawberry.type
+class AuditCheckpoint:
+    tree_size: int
+    root_hash: str = strawberry.field(description="Base64 SHA-256 tree head.")
+    note: str = strawberry.field(description="The C2SP signed note, verifiable offline.")
+    created_at: datetime
+    public_key: str = strawberry.field(description="The signed-note verifier key.")
+
+
+@strawberry.type
+class AuditInclusionProof:
+    entry_id: strawberry.ID
+    position: int
+    tree_size: int
+    leaf_hash: str
+    proof: list[str]
+    checkpoint: str
+
+
+@strawberry.input
+class AuditFilterInput:
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    customer_id: strawberry.ID | None = None
+    action: str | None = None
 
 
 @strawberry.type
