@@ -81,6 +81,17 @@ async def _sequence_forever(vault: Vault, every: float) -> None:
             log.exception("audit sequencer failed")
 
 
+async def _refresh_policy_forever(vault: Vault, every: float) -> None:
+    """Pick up a policy changed by another process."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await asyncio.to_thread(vault.policies.refresh):
+                log.info("policy reloaded", version=vault.policies.version)
+        except Exception:
+            log.exception("policy refresh failed")
+
+
 def token_verifier(settings: Settings) -> tuple[TokenVerifier, LocalTokenIssuer | None]:
     """A JWKS URL when one is configured; otherwise the vault's local signing key."""
     if settings.jwks_url:
@@ -98,6 +109,7 @@ def create_app(
     vault: Vault,
     *,
     sequence_every: float = 0.5,
+    policy_every: float = 2.0,
     verifier: TokenVerifier | None = None,
     local_issuer: LocalTokenIssuer | None = None,
     limits: Limits | None = None,
@@ -150,13 +162,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sequence_forever(vault, sequence_every))
+        await asyncio.to_thread(vault.policies.refresh)  # serve the stored policy, or fail
+        tasks = [
+            asyncio.create_task(_sequence_forever(vault, sequence_every)),
+            asyncio.create_task(_refresh_policy_forever(vault, policy_every)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(vault.audit.sequence, vault.db)
             vault.close()
 

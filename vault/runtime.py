@@ -22,6 +22,7 @@ from vault.crypto.signing import load_signer
 from vault.customers import CustomerService
 from vault.interactions import InteractionService
 from vault.keys import DataKeys
+from vault.policy_store import PolicyStore
 from vault.storage.db import Database, make_engine
 
 __all__ = ["RotationReport", "Vault"]
@@ -51,6 +52,7 @@ class Vault:
     audit: AuditLog
     authz: Authorizer
     trail: AuditQueries
+    policies: PolicyStore
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -72,7 +74,8 @@ class Vault:
         db = database if database is not None else Database(make_engine(settings.database_url))
         keys = DataKeys(ring)
         audit = AuditLog(audit_signer, origin=settings.audit_origin, clock=clock)
-        authz = Authorizer(policy or PolicyEnforcer.from_default())
+        enforcer = policy or PolicyEnforcer.from_default()
+        authz = Authorizer(enforcer)
         return cls(
             settings=settings,
             db=db,
@@ -85,6 +88,7 @@ class Vault:
             audit=audit,
             authz=authz,
             trail=AuditQueries(audit, authz),
+            policies=PolicyStore(enforcer, authz, db, clock),
             clock=clock,
         )
 
@@ -134,6 +138,8 @@ class Vault:
                 bind(session, context, buffer)
                 yield session
                 self.audit.write(session, buffer.drain())
+            for callback in session.info.pop("cvault.after_commit", []):
+                callback()
         except BaseException:
             if buffer.denials:  # a refusal is recorded even though its request fails
                 self.audit.write_now(self.db, buffer.denials)

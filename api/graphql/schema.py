@@ -20,6 +20,7 @@ from api.graphql.types import (
     IdArg,
     InteractionInput,
     MergeResult,
+    Policy,
     RecordResult,
     audit_connection,
     parse_id,
@@ -103,6 +104,11 @@ class Query:
             checkpoint=proof.checkpoint,
         )
 
+    @strawberry.field(description="The access policy in force (administrators).")
+    def policy(self, info: Ctx) -> Policy:
+        version, lines = info.context.vault.policies.current(info.context.session)
+        return Policy(version=version, lines=lines)
+
     @strawberry.field(description="Which policy line decides how a field reaches a role.")
     def explain_access(self, info: Ctx, role: str, field: str, purpose: str) -> AccessExplanation:
         found = info.context.vault.authz.explain(info.context.session, role, field, purpose)
@@ -140,6 +146,12 @@ class Mutation:
             moved_interactions=result.moved_interactions,
             filled_fields=result.filled_fields,
         )
+
+    @strawberry.mutation(description="Replace the access policy (administrators); audited.")
+    def replace_policy(self, info: Ctx, lines: list[str]) -> Policy:
+        ctx = info.context
+        version = ctx.vault.policies.replace(ctx.session, lines)
+        return Policy(version=version, lines=lines)
 
     @strawberry.mutation(description=f"At most {MAX_BATCH} per call; idempotent on externalId.")
     def record_interactions(self, info: Ctx, interactions: list[InteractionInput]) -> RecordResult:

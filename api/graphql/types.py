@@ -329,6 +329,12 @@ class AccessExplanation:
     reason: str
 
 
+@strawberry.type
+class Policy:
+    version: int
+    lines: list[str]
+
+
 @strawberry.input
 class ExternalIdInput:
     source: str

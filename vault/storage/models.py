@@ -254,3 +254,17 @@ def _install_append_only(target: Table, connection: Connection, **_: Any) -> Non
 
 for _name in APPEND_ONLY_TABLES:
     event.listen(Base.metadata.tables[_name], "after_create", _install_append_only)
+
+
+class PolicyVersionRow(Base):
+    """Every version of the access policy, whole; the newest one is in force."""
+
+    __tablename__ = "policy_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lines: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"PolicyVersionRow(version={self.version})"

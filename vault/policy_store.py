@@ -1,0 +1,127 @@
+"""The access policy in the database: versioned, changed by administrators, picked up
+by every process.
+
+Each change stores the whole policy as a new version (the history is the
+audit of what was in force when). A process loads the newest version at start
+and again whenever :meth:`PolicyStore.refresh` sees a newer one (the server
+checks every few seconds), so a change reaches every process without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from audit.entries import AuditAction
+from policies import AccessDenied, Action, PolicyEnforcer, PolicyError, PolicyLines, Role
+from policies.enforcer import default_policy_lines
+from vault.access import access_of, buffer_of
+from vault.authorization import SYSTEM_ROLE, Authorizer
+from vault.errors import InvalidInput
+from vault.storage.db import Database
+from vault.storage.models import PolicyVersionRow
+
+__all__ = ["PolicyStore"]
+
+_ADMINS = frozenset({SYSTEM_ROLE, Role.ADMIN.value})
+
+
+class PolicyStore:
+    def __init__(
+        self,
+        enforcer: PolicyEnforcer,
+        authz: Authorizer,
+        db: Database,
+        clock: Callable[[], datetime],
+    ) -> None:
+        adapter = enforcer.adapter
+        if not isinstance(adapter, PolicyLines):
+            raise TypeError("the policy store needs an enforcer over PolicyLines")
+        self._enforcer = enforcer
+        self._lines = adapter
+        self._authz = authz
+        self._db = db
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.version = 0
+
+    def __repr__(self) -> str:
+        return f"PolicyStore(version={self.version})"
+
+    def refresh(self) -> bool:
+        """Load the newest stored version if it is newer than the one in force."""
+        with self._db.transaction() as session:
+            newest = session.scalar(select(func.max(PolicyVersionRow.version)))
+            if newest is None or newest <= self.version:
+                return False
+            text = session.scalar(
+                select(PolicyVersionRow.lines).where(PolicyVersionRow.version == newest)
+            )
+        with self._lock:
+            if newest > self.version and text is not None:
+                self._apply(text.splitlines(), newest)
+        return True
+
+    def _apply(self, lines: Sequence[str], version: int) -> None:
+        previous = self._lines.lines
+        self._lines.replace(lines)
+        try:
+            self._enforcer.reload()
+        except PolicyError:
+            self._lines.replace(previous)
+            raise
+        self.version = version
+
+    def current(self, session: Session) -> tuple[int, list[str]]:
+        """The policy in force: (version, lines); version 0 is the shipped default."""
+        self._require_admin(session)
+        return self.version, list(self._lines.lines)
+
+    def replace(self, session: Session, lines: Sequence[str]) -> int:
+        """Store a new policy version (administrators only). It is checked by building an
+        enforcer first: a bad line is refused with its number, nothing is stored."""
+        self._require_admin(session)
+        try:
+            PolicyEnforcer.from_lines(lines)
+        except PolicyError as exc:
+            raise InvalidInput("lines", str(exc)) from None
+        newest = session.scalar(select(func.max(PolicyVersionRow.version))) or 0
+        version = max(newest, self.version) + 1
+        session.add(
+            PolicyVersionRow(
+                version=version,
+                lines="\n".join(line.strip() for line in lines),
+                actor=access_of(session).actor.subject,
+                created_at=self._clock(),
+            )
+        )
+        session.flush()
+        buffer_of(session).add(
+            AuditAction.POLICY_CHANGE,
+            detail={"version": version, "lines": len(lines)},
+        )
+        session.info.setdefault("cvault.after_commit", []).append(
+            lambda: self._apply_after_commit(list(lines), version)
+        )
+        return version
+
+    def _apply_after_commit(self, lines: list[str], version: int) -> None:
+        with self._lock:
+            if version > self.version:
+                self._apply(lines, version)
+
+    def _require_admin(self, session: Session) -> None:
+        ctx = access_of(session)
+        if ctx.actor.role not in _ADMINS or (
+            ctx.actor.role == Role.ADMIN.value and ctx.purpose != "administration"
+        ):
+            error = AccessDenied(ctx.actor.role, ctx.purpose, "policy", Action.WRITE)
+            raise self._authz.denied(session, error)
+
+
+def default_lines() -> list[str]:
+    return default_policy_lines()
