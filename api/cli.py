@@ -120,8 +120,12 @@ def serve(
     settings = _settings()
     bind_host = host or settings.host
     bind_port = port or settings.port
-    out.print(f"customer-vault listening on http://{bind_host}:{bind_port}/")
-    out.print(f"  health: http://{bind_host}:{bind_port}/healthz")
+    base = f"http://{bind_host}:{bind_port}"
+    out.print(f"customer-vault listening on {base}/")
+    out.print(f"  GraphQL:  {base}/graphql  (GraphiQL in development mode)")
+    out.print(f"  health:   {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics")
+    out.print("  a token:  .venv/bin/cvault token issue --role support_agent --sub agent-1")
+    out.print('  headers:  {"Authorization": "Bearer <token>", "X-Purpose": "support"}')
     uvicorn.run(
         "api.app:create_app_from_env",
         factory=True,
