@@ -25,8 +25,6 @@ import base64
 import binascii
 import http.client
 import json
-import os
-import stat
 import threading
 import time
 import urllib.parse
@@ -46,6 +44,8 @@ from joserfc.jwk import GuestProtocol, JWKRegistry, Key, OKPKey
 from joserfc.jws import JWSRegistry
 
 from policies.purposes import Role
+from vault.crypto import KeyringError
+from vault.crypto.files import create_private_json, read_private_json
 from vault.errors import InvalidInput
 
 __all__ = [
@@ -369,20 +369,10 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
 
 def _read_private_jwk(path: Path) -> OKPKey:
     """Read the signing key; raises FileNotFoundError when there is none yet."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise SigningKeyError(f"signing key {path} is not a regular file")
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SigningKeyError(
-                f"signing key {path} is readable by group or others; run 'chmod 600' on it"
-            )
-        raw = fh.read(_MAX_JWKS_BYTES)
     try:
-        data = json.loads(raw)
-    except ValueError:
-        raise SigningKeyError(f"signing key {path} is not readable JSON") from None
+        data = read_private_json(path, "signing key")
+    except KeyringError as exc:
+        raise SigningKeyError(str(exc)) from None
     if not (
         isinstance(data, dict)
         and data.get("kty") == "OKP"
@@ -400,24 +390,10 @@ def _read_private_jwk(path: Path) -> OKPKey:
 
 def _create_private_jwk(path: Path) -> OKPKey | None:
     """Write a new signing key, owner-only, atomically; None if another process won the race."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = OKPKey.generate_key(
         "Ed25519", {"use": "sig", "alg": SIGNING_ALGORITHM}, private=True, auto_kid=True
     )
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(key.as_dict(private=True), fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            path.hardlink_to(tmp)  # fails if the key exists: never overwrite one
-        except FileExistsError:
-            return None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return key
+    return key if create_private_json(path, key.as_dict(private=True)) else None
 
 
 class LocalTokenIssuer:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import json
 import os
-import stat
 import struct
 import threading
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from uuid import UUID
 
 from vault.crypto._aead import KEY_BYTES, Aead, random_key
 from vault.crypto.errors import DecryptionError, KeyringError
+from vault.crypto.files import create_private_json, read_private_json, write_private_json
 
 __all__ = ["FileKeyProvider", "KeyProvider", "WrappedKey"]
 
@@ -129,7 +128,8 @@ class FileKeyProvider:
                 "population": population,
             },
         }
-        _write_private(path, data)
+        if not create_private_json(path, data):
+            raise KeyringError(f"keyring {path} already exists; refusing to overwrite it")
         return cls(path)
 
     @property
@@ -139,16 +139,11 @@ class FileKeyProvider:
     def _load(self) -> None:
         try:
             st = self._path.stat()
+            data = read_private_json(self._path, "keyring")
         except FileNotFoundError:
             raise KeyringError(f"keyring {self._path} does not exist; run 'cvault init'") from None
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyringError(
-                f"keyring {self._path} is readable by group or others; run 'chmod 600' on it"
-            )
-        try:
-            data = json.loads(self._path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise KeyringError(f"keyring {self._path} is not readable JSON") from None
+        except OSError as exc:
+            raise KeyringError(f"keyring {self._path} cannot be read ({exc.strerror})") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise KeyringError(f"keyring {self._path} has an unknown format")
         keks_raw = data.get("keks")
@@ -223,7 +218,7 @@ class FileKeyProvider:
             version = max(self._keks) + 1
             self._data["keks"][str(version)] = {"key": _b64(random_key()), "created_at": _now()}
             self._data["current"] = version
-            _write_private(self._path, self._data)
+            write_private_json(self._path, self._data)
             self._load()
             return version
 
@@ -235,7 +230,7 @@ class FileKeyProvider:
             if str(version) not in self._data["keks"]:
                 raise KeyringError(f"key-encryption key version {version} is not in the keyring")
             del self._data["keks"][str(version)]
-            _write_private(self._path, self._data)
+            write_private_json(self._path, self._data)
             self._load()
 
     def blind_index_secret(self) -> tuple[bytes, int]:
@@ -254,19 +249,3 @@ def _file_lock(path: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-def _write_private(path: Path, data: dict[str, Any]) -> None:
-    """Atomically replace ``path`` with ``data``, readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.chmod(0o600)
-    tmp.replace(path)

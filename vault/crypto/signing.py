@@ -9,9 +9,6 @@ of mode 0600, written atomically and never overwritten.
 from __future__ import annotations
 
 import base64
-import json
-import os
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -24,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from vault.crypto.errors import CryptoError, KeyringError
-from vault.crypto.keyring import _write_private
+from vault.crypto.files import create_private_json, read_private_json
 
 __all__ = [
     "PUBLIC_KEY_BYTES",
@@ -115,21 +112,12 @@ def save_signer(path: Path, signer: Ed25519Signer) -> None:
     The key is written in full to a temporary file, then hard-linked into
     place, which fails if ``path`` exists, even when another process races us.
     """
-    if path.exists():
-        raise KeyringError(f"signing key {path} already exists; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    staging = path.with_name(path.name + ".new")
     data = {
         "name": signer.name,
         "private_key": base64.b64encode(signer.private_bytes()).decode("ascii"),
     }
-    _write_private(staging, data)
-    try:
-        os.link(staging, path)
-    except FileExistsError:
-        raise KeyringError(f"signing key {path} already exists; refusing to overwrite it") from None
-    finally:
-        staging.unlink(missing_ok=True)
+    if path.exists() or not create_private_json(path, data):
+        raise KeyringError(f"signing key {path} already exists; refusing to overwrite it")
 
 
 def load_signer(path: Path) -> Ed25519Signer:
@@ -139,17 +127,11 @@ def load_signer(path: Path) -> Ed25519Signer:
     group or others, or malformed.
     """
     try:
-        st = path.stat()
+        data = read_private_json(path, "signing key")
     except FileNotFoundError:
         raise KeyringError(f"signing key {path} does not exist") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyringError(
-            f"signing key {path} is readable by group or others; run 'chmod 600' on it"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise KeyringError(f"signing key {path} is not readable JSON") from None
+    except OSError as exc:
+        raise KeyringError(f"signing key {path} cannot be read ({exc.strerror})") from None
     if not isinstance(data, dict) or set(data) != {"name", "private_key"}:
         raise KeyringError(f"signing key {path} has an unknown format")
     encoded = data["private_key"]
