@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +17,7 @@ from vault.interactions import Interaction
 from vault.pagination import Page
 from vault.runtime import Vault
 
-__all__ = ["GraphQLContext", "Info", "path_of"]
+__all__ = ["GraphQLContext", "Info", "atomic", "path_of"]
 
 
 @dataclass(slots=True)
@@ -31,6 +33,15 @@ class GraphQLContext:
 
     def __repr__(self) -> str:
         return f"GraphQLContext(request_id={self.access.request_id!r})"
+
+
+@contextmanager
+def atomic(info: Info[GraphQLContext, Any]) -> Iterator[Session]:
+    """One mutation field as a savepoint: if it fails, none of its writes remain, while
+    the other fields of the request (and every audit entry) still commit."""
+    session = info.context.session
+    with session.begin_nested():
+        yield session
 
 
 def path_of(info: Info[GraphQLContext, Any]) -> str:

@@ -27,7 +27,6 @@ from graphql import (
     GraphQLSchema,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
-    OperationType,
     execute,
     get_operation_ast,
     parse,
@@ -297,8 +296,6 @@ class GraphQLEndpoint:
             body["errors"] = [self._format(e) for e in result.errors]
         if context.redacted:
             body["extensions"] = {"redacted": sorted(set(context.redacted))}
-        if operation.operation is OperationType.MUTATION and result.errors and result.data is None:
-            pass  # the unit still commits what succeeded; failures wrote nothing
         return body
 
     def _format(self, error: GraphQLError) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from api.graphql.context import path_of
+from api.graphql.context import atomic, path_of
 from api.graphql.types import (
     Ctx,
     Customer,
@@ -174,7 +174,8 @@ def create_customer(info: Ctx, data: CustomerInput) -> Customer:
         attributes=_object(data.attributes, "attributes"),
         external_ids=_external_ids(data.external_ids),
     )  # fmt: skip
-    return Customer(record=ctx.vault.customers.create(ctx.session, record))
+    with atomic(info) as session:
+        return Customer(record=ctx.vault.customers.create(session, record))
 
 
 def update_customer(info: Ctx, customer_id: str, data: CustomerPatchInput) -> Customer:
@@ -193,8 +194,8 @@ def update_customer(info: Ctx, customer_id: str, data: CustomerPatchInput) -> Cu
         tags=keep(data.tags), attributes=keep(data.attributes),
         add_external_ids=_external_ids(data.add_external_ids),
     )  # fmt: skip
-    updated = ctx.vault.customers.update(ctx.session, parse_id(customer_id), patch)
-    return Customer(record=updated)
+    with atomic(info) as session:
+        return Customer(record=ctx.vault.customers.update(session, parse_id(customer_id), patch))
 
 
 def record_interactions(info: Ctx, items: list[InteractionInput]) -> tuple[int, int]:
@@ -209,5 +210,6 @@ def record_interactions(info: Ctx, items: list[InteractionInput]) -> tuple[int, 
         )
         for i in items
     ]  # fmt: skip
-    result = ctx.vault.interactions.record_many(ctx.session, records)
+    with atomic(info) as session:
+        result = ctx.vault.interactions.record_many(session, records)
     return result.inserted, result.duplicates

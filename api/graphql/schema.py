@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from api.graphql import resolvers
+from api.graphql.context import atomic
 from api.graphql.types import (
     AccessExplanation,
     AuditCheckpoint,
@@ -122,7 +123,7 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation
-    def create_customer(self, info: Ctx, input: CustomerInput) -> Customer:
+    def create_customer(self, info: Ctx, input: CustomerInput) -> Customer | None:
         return resolvers.create_customer(info, input)
 
     @strawberry.mutation
@@ -131,15 +132,16 @@ class Mutation:
         info: Ctx,
         id: IdArg,
         input: CustomerPatchInput,
-    ) -> Customer:
+    ) -> Customer | None:
         return resolvers.update_customer(info, id, input)
 
     @strawberry.mutation
-    def merge_customers(self, info: Ctx, keep_id: IdArg, merge_id: IdArg) -> MergeResult:
+    def merge_customers(self, info: Ctx, keep_id: IdArg, merge_id: IdArg) -> MergeResult | None:
         ctx = info.context
-        result = ctx.vault.customers.merge(
-            ctx.session, parse_id(keep_id, "keepId"), parse_id(merge_id, "mergeId")
-        )
+        with atomic(info) as session:
+            result = ctx.vault.customers.merge(
+                session, parse_id(keep_id, "keepId"), parse_id(merge_id, "mergeId")
+            )
         return MergeResult(
             customer=Customer(record=result.customer),
             merged_id=strawberry.ID(str(result.merged_id)),
@@ -148,13 +150,16 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Replace the access policy (administrators); audited.")
-    def replace_policy(self, info: Ctx, lines: list[str]) -> Policy:
+    def replace_policy(self, info: Ctx, lines: list[str]) -> Policy | None:
         ctx = info.context
-        version = ctx.vault.policies.replace(ctx.session, lines)
+        with atomic(info) as session:
+            version = ctx.vault.policies.replace(session, lines)
         return Policy(version=version, lines=lines)
 
     @strawberry.mutation(description=f"At most {MAX_BATCH} per call; idempotent on externalId.")
-    def record_interactions(self, info: Ctx, interactions: list[InteractionInput]) -> RecordResult:
+    def record_interactions(
+        self, info: Ctx, interactions: list[InteractionInput]
+    ) -> RecordResult | None:
         if len(interactions) > MAX_BATCH:
             raise InvalidInput("interactions", f"at most {MAX_BATCH} per call")
         inserted, duplicates = resolvers.record_interactions(info, interactions)
