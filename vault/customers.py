@@ -407,7 +407,12 @@ class CustomerService:
         self._add_external_ids(session, row.id, patch.add_external_ids)
         row.updated_at = self._clock()
         session.flush()
-        changed = [f.name for f in fields(patch) if getattr(patch, f.name) not in (UNSET, ())]
+        changed = [
+            f.name
+            for f in fields(patch)
+            if getattr(patch, f.name) is not UNSET
+            and not (f.name == "add_external_ids" and not getattr(patch, f.name))
+        ]
         log.info("customer.updated", customer_id=str(row.id), fields=changed)
         audit.add(
             AuditAction.CUSTOMER_UPDATE,

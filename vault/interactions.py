@@ -75,6 +75,7 @@ class Interaction:
     external_id: str | None
     payload: dict[str, Any] | None = field(repr=False)
     recorded_at: datetime = field(repr=False)
+    payload_hidden: bool = False  # True when the caller's policy withholds the payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,7 +434,7 @@ class InteractionService:
         columns = [
             t.id, t.customer_id, t.channel, t.type, t.occurred_at, t.amount_minor, t.currency,
             t.external_id, t.payload_ct if with_payload else literal(None).label("payload_ct"),
-            t.recorded_at,
+            t.recorded_at, t.payload_ct.is_not(None).label("has_payload"),
         ]  # fmt: skip
         ranked = select(*columns, rank).where(*where).subquery()
         rows = session.execute(
@@ -450,7 +451,7 @@ class InteractionService:
         for cid, group in grouped.items():
             shown = group[:first]
             key = keys.get(cid)
-            items = [_interaction(r, key) for r in shown]
+            items = [_interaction(r, key, hidden=not with_payload) for r in shown]
             end = encode_cursor(shown[-1].occurred_at, shown[-1].id) if shown else None
             pages[cid] = Page(items=items, end_cursor=end, has_next_page=len(group) > first)
             audit.read(
@@ -490,7 +491,7 @@ def _timeline_filters(
     return where
 
 
-def _interaction(row: Any, key: DataKey | None) -> Interaction:  # noqa: ANN401 - a Row
+def _interaction(row: Any, key: DataKey | None, *, hidden: bool) -> Interaction:  # noqa: ANN401
     payload = None
     if key is not None and row.payload_ct is not None:
         payload = json.loads(key.decrypt(row.payload_ct, field=PAYLOAD_FIELD, record_id=row.id))
@@ -508,4 +509,5 @@ def _interaction(row: Any, key: DataKey | None) -> Interaction:  # noqa: ANN401 
         external_id=row.external_id,
         payload=payload,
         recorded_at=row.recorded_at,
+        payload_hidden=hidden and bool(row.has_payload),
     )

@@ -10,6 +10,7 @@ caller, so its reads, writes and audit entries commit together.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -51,8 +52,12 @@ from vault.runtime import Vault
 __all__ = ["GraphQLEndpoint", "RateLimiter"]
 
 log = get_logger("api.graphql")
-_VARIABLE_VALUE = re.compile(r"^Variable '\$(\w+)' got invalid value .*", re.DOTALL)
+_VARIABLE_VALUE = re.compile(r"^Variable '\$(\w+)' (?:got|has) invalid value.*", re.DOTALL)
 _SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
+# Messages that end by quoting the value sent ("... cannot represent ...: value").
+_ECHOED_VALUE = re.compile(
+    r"^(.*?(?:cannot represent[^:]*|Expected value of type [^,]+))[:,].*$", re.DOTALL
+)
 _PURPOSES = frozenset(p.value for p in Purpose)
 
 
@@ -158,7 +163,7 @@ class GraphQLEndpoint:
         wait = self.rate_limiter.allow(principal.subject)
         if wait:
             raise _Problem(429, "RATE_LIMITED", "too many requests",
-                           {"Retry-After": str(int(wait) + 1)})  # fmt: skip
+                           {"Retry-After": str(math.ceil(wait))})  # fmt: skip
         access = self._access(request, principal)
         if isinstance(payload, list):
             if not payload or len(payload) > self.max_batch:
@@ -190,11 +195,15 @@ class GraphQLEndpoint:
         try:
             return self.verifier.verify(request.headers.get("authorization"))
         except AuthError as exc:
+            client = self._client(request)
+            if self.rate_limiter.allow(f"failed:{client}"):
+                raise _Problem(429, "RATE_LIMITED", "too many requests",
+                               {"Retry-After": "60"}) from None  # fmt: skip
             anonymous = AccessContext(
                 Actor(subject="anonymous", role="none"),
                 purpose="none",
                 request_id=_request_id(),
-                client=self._client(request),
+                client=client,
             )
             entry = AuditBuffer(anonymous, self.vault.clock).entry(
                 AuditAction.TOKEN_FAILURE, None, None, Outcome.DENIED, None
@@ -244,7 +253,7 @@ class GraphQLEndpoint:
             self.schema, document, self._rules, hide_suggestions=not self.introspection
         )
         if errors:
-            raise _Problem(400, "GRAPHQL_VALIDATION_FAILED", _SUGGESTION.sub("", errors[0].message))
+            raise _Problem(400, "GRAPHQL_VALIDATION_FAILED", _safe_message(errors[0].message))
         try:
             check_document(document, self.limits)
         except LimitExceeded as exc:
@@ -304,20 +313,16 @@ class GraphQLEndpoint:
             code, message = original.code, "access denied"
         elif isinstance(original, VaultError):
             code, message = original.code, str(original)
+        elif error.path is None:
+            # Raised before any resolver ran: a variable that does not fit its type.
+            code, message = "BAD_USER_INPUT", _safe_message(error.message)
         elif isinstance(original, CryptoError):
             code, message = "INTERNAL", "internal error"
             log.error("crypto failure while resolving", path=error.path)
-        elif original is not None:
-            code, message = "INTERNAL", "internal error"
-            log.error("resolver failed", path=error.path, error=type(original).__name__)
         else:
-            code = "BAD_USER_INPUT"
-            match = _VARIABLE_VALUE.match(error.message)
-            message = (
-                f"Variable '${match.group(1)}' has an invalid value."
-                if match
-                else _SUGGESTION.sub("", error.message)
-            )
+            code, message = "INTERNAL", "internal error"
+            failure = type(original).__name__ if original is not None else "GraphQLError"
+            log.error("resolver failed", path=error.path, error=failure)
         formatted: dict[str, Any] = {"message": message, "extensions": {"code": code}}
         if error.path:
             formatted["path"] = error.path
@@ -326,6 +331,16 @@ class GraphQLEndpoint:
                 {"line": loc.line, "column": loc.column} for loc in error.locations
             ]
         return formatted
+
+
+def _safe_message(message: str) -> str:
+    """A validation or coercion message without the value that was sent (it may be PII)
+    and without "Did you mean" suggestions."""
+    match = _VARIABLE_VALUE.match(message)
+    if match:
+        return f"Variable '${match.group(1)}' has an invalid value."
+    message = _SUGGESTION.sub("", message)
+    return _ECHOED_VALUE.sub(r"\1.", message)
 
 
 def _request_id() -> str:

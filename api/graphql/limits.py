@@ -34,6 +34,8 @@ class Limits:
     max_cost: int = 50_000
     max_root_fields: int = 20
     max_tokens: int = 5_000
+    # The standard introspection query (GraphiQL, code generators) nests 15 levels deep.
+    max_introspection_depth: int = 16
 
 
 class LimitExceeded(Exception):
@@ -45,7 +47,8 @@ class LimitExceeded(Exception):
 @dataclass(slots=True)
 class _Tally:
     aliases: int = 0
-    depth: int = 0
+    cost: int = 0
+    introspection: bool = False
 
 
 def check_document(document: DocumentNode, limits: Limits) -> None:
@@ -58,12 +61,7 @@ def check_document(document: DocumentNode, limits: Limits) -> None:
         roots = [s for s in definition.selection_set.selections if isinstance(s, FieldNode)]
         if len(roots) > limits.max_root_fields:
             raise LimitExceeded(f"at most {limits.max_root_fields} root fields per operation")
-        tally = _Tally()
-        cost = _walk(definition.selection_set, fragments, 1, 1, tally, limits, frozenset())
-        if tally.aliases > limits.max_aliases:
-            raise LimitExceeded(f"at most {limits.max_aliases} aliases per operation")
-        if cost > limits.max_cost:
-            raise LimitExceeded(f"the query would cost {cost}; the limit is {limits.max_cost}")
+        _walk(definition.selection_set, fragments, 1, 1, _Tally(), limits, frozenset())
 
 
 def _walk(  # noqa: PLR0917 - a recursive walk over one document
@@ -74,34 +72,44 @@ def _walk(  # noqa: PLR0917 - a recursive walk over one document
     tally: _Tally,
     limits: Limits,
     seen: frozenset[str],
-) -> int:
+) -> None:
+    """Add up the cost, refusing as soon as any limit is passed: the walk does at most
+    ``max_cost`` steps, so fragments used many times cannot make it slow."""
     if selection_set is None:
-        return 0
-    if depth > limits.max_depth:
-        raise LimitExceeded(f"the query is nested deeper than {limits.max_depth} levels")
-    cost = 0
+        return
+    limit = limits.max_introspection_depth if tally.introspection else limits.max_depth
+    if depth > limit:
+        raise LimitExceeded(f"the query is nested deeper than {limit} levels")
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
+            if selection.name.value in ("__schema", "__type") and not tally.introspection:
+                tally.introspection = True
+                _walk(
+                    selection.selection_set, fragments, depth + 1, multiplier, tally, limits, seen
+                )
+                tally.introspection = False
+                continue
             if selection.alias is not None:
                 tally.aliases += 1
-            cost += multiplier
+                if tally.aliases > limits.max_aliases:
+                    raise LimitExceeded(f"at most {limits.max_aliases} aliases per operation")
+            tally.cost += multiplier
+            if tally.cost > limits.max_cost:
+                raise LimitExceeded(f"the query would cost more than {limits.max_cost}")
             inner = multiplier
             if selection.name.value in _PAGED:
                 inner *= _page_size(selection)
-            cost += _walk(selection.selection_set, fragments, depth + 1, inner, tally, limits, seen)
+            _walk(selection.selection_set, fragments, depth + 1, inner, tally, limits, seen)
         elif isinstance(selection, InlineFragmentNode):
-            cost += _walk(
-                selection.selection_set, fragments, depth, multiplier, tally, limits, seen
-            )
+            _walk(selection.selection_set, fragments, depth, multiplier, tally, limits, seen)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
             if fragment is None or name in seen:
                 continue  # validation reports unknown or cyclic fragments
-            cost += _walk(
+            _walk(
                 fragment.selection_set, fragments, depth, multiplier, tally, limits, seen | {name}
             )
-    return cost
 
 
 def _page_size(field: FieldNode) -> int:

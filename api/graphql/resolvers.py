@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from strawberry.types.nodes import SelectedField
+
 from api.graphql.context import atomic, path_of
 from api.graphql.types import (
     Ctx,
@@ -28,6 +30,8 @@ from vault.customers import CustomerPatch, ExternalId
 from vault.errors import InvalidInput
 from vault.interactions import InteractionInput as InteractionInputRecord
 from vault.pagination import encode_cursor
+from vault.types import Channel as ChannelEnum
+from vault.types import InteractionType as InteractionTypeEnum
 
 __all__ = ["customer_interactions"]
 
@@ -66,20 +70,14 @@ def customer_interactions(  # noqa: PLR0917 - the GraphQL field's arguments, in 
 def prefetch_timelines(info: Ctx, customer_ids: list[uuid.UUID]) -> None:
     """If the query asks for ``interactions`` on a list of customers, fetch all their
     first pages at once (a bounded number of statements however long the list)."""
-    node_fields = _selected(info, ("edges", "node", "interactions"))
-    if not node_fields or not customer_ids:
+    if not customer_ids:
         return
     ctx = info.context
-    for selection in node_fields:
-        args = selection.arguments
-        first = int(args.get("first", 10))
-        after = args.get("after")
-        if after is not None:
-            continue  # a cursor belongs to one customer: resolved one by one
-        channel, kind = args.get("channel"), args.get("type")
-        channel = getattr(channel, "value", channel)
-        kind = getattr(kind, "value", kind)
-        since, until = args.get("since"), args.get("until")
+    for selection in _selected(info.selected_fields, ("edges", "node", "interactions")):
+        args = _timeline_args(selection.arguments)
+        if args is None:
+            continue  # a cursor, or an argument to check one by one: resolved per customer
+        first, channel, kind, since, until = args
         try:
             pages = ctx.vault.interactions.timelines(
                 ctx.session, customer_ids, first=first, channel=channel, type=kind,
@@ -87,20 +85,70 @@ def prefetch_timelines(info: Ctx, customer_ids: list[uuid.UUID]) -> None:
             )  # fmt: skip
         except AccessDenied:
             return  # each customer's field then resolves to null, redacted
+        except InvalidInput:
+            continue  # each customer's field reports the problem itself
         for cid, page in pages.items():
             ctx.timelines[(cid, _args_key(first, None, channel, kind, since, until))] = page
 
 
-def _selected(info: Ctx, path: tuple[str, ...]) -> list[Any]:
-    selections = list(info.selected_fields)
+def _timeline_args(
+    raw: dict[str, Any],
+) -> tuple[int, str | None, str | None, datetime | None, datetime | None] | None:
+    """The arguments as the field resolver will see them; None if they cannot be
+    normalised here (the per-customer resolver then validates and reports them)."""
+    if raw.get("after") is not None:
+        return None
+    try:
+        first = int(raw.get("first", 10))
+        channel = _enum_value(ChannelEnum, raw.get("channel"))
+        kind = _enum_value(InteractionTypeEnum, raw.get("type"))
+        since = _datetime(raw.get("since"))
+        until = _datetime(raw.get("until"))
+    except (TypeError, ValueError, KeyError):
+        return None
+    return first, channel, kind, since, until
+
+
+def _enum_value(kind: type[ChannelEnum] | type[InteractionTypeEnum], value: object) -> str | None:
+    """A GraphQL enum argument: a member, its name (a literal ``CHAT``) or its value."""
+    if value is None:
+        return None
+    if isinstance(value, kind):
+        return value.value
+    text = str(value)
+    return kind[text].value if text in kind.__members__ else kind(text).value
+
+
+def _datetime(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        raise ValueError("naive datetime")
+    return parsed
+
+
+def _selected(selections: list[Any], path: tuple[str, ...]) -> list[Any]:
+    """The fields at ``path`` below ``selections``, looking through fragments."""
     for name in path:
         selections = [
             child
             for selection in selections
-            for child in getattr(selection, "selections", []) or []
-            if getattr(child, "name", None) == name
+            for child in _fields(getattr(selection, "selections", None) or [])
+            if child.name == name
         ]
     return selections
+
+
+def _fields(selections: list[Any]) -> list[Any]:
+    """Fields of a selection set, with named and inline fragments spread out."""
+    found = []
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            found.append(selection)
+        else:  # FragmentSpread or InlineFragment
+            found.extend(_fields(getattr(selection, "selections", None) or []))
+    return found
 
 
 def customer(info: Ctx, customer_id: str) -> Customer:

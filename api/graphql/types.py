@@ -74,8 +74,10 @@ class Interaction:
 
     @strawberry.field
     def payload(self, info: Ctx) -> JSON | None:
-        if self.record.payload is None:
+        if self.record.payload_hidden:
             info.context.redacted.append(path_of(info))
+            return None
+        if self.record.payload is None:
             return None
         return cast(JSON, self.record.payload)
 
