@@ -6,41 +6,53 @@ Four measures, each with a floor measured in the same run:
   pre-built :class:`AuditEntry` objects with ``vault.audit.write`` inside
   ``vault.db.transaction()``, at each of ``--txn-sizes`` entries per
   transaction (entry rows with ``RETURNING id``, then their queue rows, into
-  tables with append-only triggers and five indexes). Floor: the same processes
-  insert the same canonical bytes with hand-written psycopg SQL (executemany
-  below 10 entries per transaction, COPY from 10) into a plain table with the
-  same columns, no trigger, no queue table, no index but the primary key.
-  Reported: entries/s (wall, first start to last end), client CPU-ms and
-  PostgreSQL backend CPU-ms per 1,000 entries.
+  the vault's tables: five indexes besides the primary key, a foreign key from
+  the queue, append-only triggers). Floor: the same processes insert the same
+  canonical bytes with hand-written psycopg SQL (executemany below 10 entries
+  per transaction, COPY from 10) into a plain table with the same columns, no
+  trigger, no queue table, no index but the primary key. Reported: entries/s
+  (wall, first start to last end), client CPU-ms and PostgreSQL backend CPU-ms
+  per 1,000 entries (read from /proc), and the rate that CPU would allow.
 * **sequence**: ``vault.audit.sequence`` over every entry the append runs left
   pending (10,000 per batch, one Ed25519 checkpoint per batch). Floor: the same
   work in hand-written SQL on plain tables (read a batch of pending entries,
-  SHA-256 leaf hashes, extend the tree, COPY the log rows, sign, dequeue).
+  SHA-256 leaf hashes, extend the tree, COPY the log rows, sign, dequeue with
+  one ``= ANY(array)``).
 * **verify**: an export of ``--entries`` entries is built without the database
   (the file format only: canonical entries, leaf hashes, a signed checkpoint
   line every 1,000 entries, header and end lines from ``audit.export``, laid
   out as ``export_audit`` does) and ``audit.verify.verify_lines`` reads it in
-  binary mode in a fresh interpreter. Floors: reading the file's lines, and
-  reading them plus SHA-256 (leaf prefix) of each entry's bytes; SHA-256 alone
-  over the entries held in memory is reported too.
+  binary mode in a fresh interpreter. Floor: reading the file's lines plus
+  SHA-256 (leaf prefix) of each entry's bytes. Also shown: the read alone,
+  SHA-256 alone over the entries in memory, and read + leaf hashes + the
+  RFC 6962 root (every hash a full verify must compute, nothing else).
 * **export**: the same entries are loaded into the audit tables (COPY, queue
-  rows, ``vault.audit.sequence``; timed but not counted), then ``export_audit``
-  writes a full JSONL export in a fresh interpreter. Floor: ``COPY (SELECT
-  position, leaf_hash, canonical ... ORDER BY position) TO STDOUT`` streamed to
-  a file with psycopg, also in a fresh interpreter.
+  rows, ``vault.audit.sequence``, VACUUM ANALYZE; timed but not counted), then
+  ``export_audit`` writes a full JSONL export in a fresh interpreter, which is
+  then verified once. Floor: ``COPY (SELECT position, leaf_hash, canonical ...
+  ORDER BY position) TO STDOUT`` streamed to a file with psycopg, also in a
+  fresh interpreter.
 
-Peak memory is measured inside each fresh interpreter (``ru_maxrss`` of the
-process and ``VmHWM``): ``RUSAGE_CHILDREN`` in this process would report the
+Peak memory is VmHWM of each fresh interpreter. Its ``ru_maxrss`` (also in the
+JSON lines) is not usable here: Linux carries the parent's high-water mark
+across fork and exec, and ``RUSAGE_CHILDREN`` in this process would report the
 largest of all its children, the forked writers included.
 
+The machine is shared: each result carries how many cores other processes kept
+busy meanwhile (``other_cores``, from /proc/stat), and CPU per entry, steadier
+than rates, is reported beside every rate.
+
 Each PostgreSQL phase runs in a fresh schema, dropped at the end even on failure.
-Run: ``python -m bench.audit`` (1,000,000 entries, ~10 minutes here) or
-``python -m bench.audit --entries 20000`` (under a minute).
+Run: ``python -m bench.audit`` (1,000,000 entries, 10-15 minutes here) or
+``python -m bench.audit --entries 20000`` (under a minute). ``--profile DIR``
+adds one profiled, uncounted vault run per measure (cProfile, CPU time) and
+profiles the backlog sequencer (then marked PROFILED).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import hashlib
 import json
@@ -54,6 +66,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -194,14 +207,20 @@ def _machine() -> tuple[float, float, float]:
     return (float(total - idle - steal), float(steal), float(total))
 
 
-def _machine_share(before: tuple[float, float, float]) -> dict[str, float]:
+def _machine_share(before: tuple[float, float, float], ours: float = 0.0) -> dict[str, float]:
+    """Busy and steal shares of the machine since ``before``, and how many cores others
+    (not ``ours`` CPU seconds) kept busy meanwhile: the machine is shared."""
     after = _machine()
     total = after[2] - before[2]
     if total <= 0:
         return {}
+    cores = os.cpu_count() or 1
+    wall = total / CLK_TCK / cores
+    busy = (after[0] - before[0]) / CLK_TCK
     return {
-        "machine_busy_pct": round(100 * (after[0] - before[0]) / total, 1),
+        "machine_busy_pct": round(100 * busy / wall / cores, 1),
         "steal_pct": round(100 * (after[1] - before[1]) / total, 1),
+        "other_cores": round(max(0.0, busy - ours) / wall, 2),
     }
 
 
@@ -441,6 +460,7 @@ def _child(argv: Sequence[str]) -> None:
     result: dict[str, Any] = {"base_rss_mib": round(_status_kb("VmRSS") / 1024, 1)}
     state = _child_prepare(a)
     server = _backend_cpu(state.server_pid)
+    machine = _machine()
     cpu = time.process_time()
     started = time.perf_counter()
     with _profiled(a.profile):
@@ -450,6 +470,7 @@ def _child(argv: Sequence[str]) -> None:
     after = _backend_cpu(state.server_pid)
     if server is not None and after is not None:
         result["server_cpu"] = after - server
+    result |= _machine_share(machine, result["cpu"] + result.get("server_cpu", 0.0))
     result |= _memory()
     if state.vault is not None:
         state.vault.close()
@@ -559,7 +580,7 @@ def _append_run(
     *, mode: str, target: Target, per_txn: int, total: int, writers: int, seed: int, profile: str
 ) -> dict[str, Any]:
     ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(writers)
+    barrier = ctx.Barrier(writers + 1)  # this process too: it samples the machine at the start
     results: mp.Queue[dict[str, Any]] = ctx.Queue()
     share = total // writers // per_txn * per_txn
     jobs = [
@@ -567,9 +588,11 @@ def _append_run(
         for w in range(writers)
     ]
     procs = [ctx.Process(target=_append_process, args=(j, barrier, results)) for j in jobs]
-    machine = _machine()
     for p in procs:
         p.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a writer failed: reported below
+        barrier.wait(timeout=900)
+    machine = _machine()
     got = [results.get(timeout=1800) for _ in procs]
     for p in procs:
         p.join()
@@ -586,7 +609,7 @@ def _append_run(
         "cpu_ms_per_1k": sum(g["cpu"] for g in got) / entries * 1e6,
         "server_cpu_ms_per_1k": None if None in server else sum(server) / entries * 1e6,
         "start_skew_ms": (max(g["start"] for g in got) - min(g["start"] for g in got)) * 1e3,
-        **_machine_share(machine),
+        **_machine_share(machine, sum(g["cpu"] + (g["server_cpu"] or 0) for g in got)),
     }
 
 
@@ -608,6 +631,7 @@ def _sequence_floor(target: Target) -> dict[str, Any]:
         )
         conn.execute("VACUUM ANALYZE seq_pending")
         conn.execute("ANALYZE audit_pending")
+        conn.execute("SELECT sum(length(canonical)) FROM audit_entries")  # warm, for both
     signer = load_signer(target.signer_path)
     sha = hashlib.sha256
     conn = _connect(target.schema)
@@ -648,8 +672,8 @@ def _sequence_floor(target: Target) -> dict[str, Any]:
     after = _backend_cpu(pid)
     conn.close()
     return _sequenced(
-        n=frontier.size, wall=wall, cpu=cpu, server=server, after=after, machine=machine
-    )
+        n=frontier.size, wall=wall, cpu=cpu, server=server, after=after, machine=machine,
+    )  # fmt: skip
 
 
 def _sequenced(
@@ -669,7 +693,9 @@ def _sequenced(
         "server_cpu_ms_per_1k": None
         if server is None or after is None
         else (after - server) / max(n, 1) * 1e6,
-        **_machine_share(machine),
+        **_machine_share(
+            machine, cpu + (0.0 if server is None or after is None else after - server)
+        ),
     }
 
 
@@ -687,7 +713,9 @@ def _sequence_vault(target: Target, profile: str = "") -> dict[str, Any]:
     cpu = time.process_time() - cpu
     after = _backend_cpu(pid)
     vault.close()
-    return _sequenced(n=n, wall=wall, cpu=cpu, server=server, after=after, machine=machine)
+    return _sequenced(
+        n=n, wall=wall, cpu=cpu, server=server, after=after, machine=machine,
+    )  # fmt: skip
 
 
 # -- 2. the export file, built without the database ---------------------------------
@@ -800,8 +828,10 @@ def _summary(runs: list[dict[str, Any]], key: str, *, higher: bool) -> dict[str,
         "median": statistics.median(values),
         "runs": len(runs),
     }
-    for extra in ("cpu_ms_per_1k", "server_cpu_ms_per_1k", "cpu", "server_cpu", "hwm_mib",
-                  "maxrss_mib", "base_rss_mib", "steal_pct", "machine_busy_pct"):  # fmt: skip
+    extras = ("cpu_ms_per_1k", "server_cpu_ms_per_1k", "cpu",
+              "server_cpu", "hwm_mib", "maxrss_mib", "base_rss_mib", "steal_pct",
+              "machine_busy_pct", "other_cores")  # fmt: skip
+    for extra in extras:
         got = [r[extra] for r in runs if r.get(extra) is not None]
         if got:
             out[extra] = statistics.median(got)
@@ -826,8 +856,11 @@ def _fmt(value: float, unit: str) -> str:
 
 def _cpu_text(s: dict[str, Any], unit: str) -> str:
     if unit == "entries/s":
-        server = s.get("server_cpu_ms_per_1k")
-        return f"{s['cpu_ms_per_1k']:.1f}" + ("" if server is None else f" + {server:.1f}")
+        client, server = s["cpu_ms_per_1k"], s.get("server_cpu_ms_per_1k")
+        if server is None:
+            return f"{client:.1f}"
+        capacity = (os.cpu_count() or 1) * 1e6 / (client + server) if client + server else 0
+        return f"{client:.1f} + {server:.1f} (CPU-bound: {capacity / 1000:,.1f}k/s)"
     server = s.get("server_cpu")
     return f"{s['cpu']:.2f} s" + ("" if server is None else f" + {server:.2f} s")
 
@@ -836,14 +869,14 @@ def print_table(rows: list[Row], meta: dict[str, Any]) -> None:
     print()
     print(f"{meta['date']} on {meta['host']} ({meta['cpus']} CPUs, {meta['python']}, "
           f"{meta['postgres']}); {meta['entries']:,} entries, {meta['writers']} writers, "
-          f"best of {meta['repeat']}")  # fmt: skip
+          f"median and best of {meta['repeat']} runs")  # fmt: skip
     print()
     print(
         "| measure | result (median / best) | CPU client + server | floor "
         "| floor (median / best) | floor CPU client + server | time vs floor (median) "
-        "| target | met |"
+        "| others' load (cores) | target | met |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         u = r.unit
         result = f"{_fmt(r.vault['median'], u)} / {_fmt(r.vault['best'], u)} {u}"
@@ -860,15 +893,19 @@ def print_table(rows: list[Row], meta: dict[str, Any]) -> None:
                 else r.vault["median"] / r.floor["median"]
             )
             ratio = f"{times:.2f}x"
+        others = r.vault.get("other_cores")
+        load = "-" if others is None else f"{others:.2f}"
         met = "-" if r.met is None else ("yes" if r.met else "**no**")
-        print(f"| {r.measure}{r.note} | {result} | {_cpu_text(r.vault, u)} | {r.floor_name} | "
-              f"{floor_result} | {floor_cpu} | {ratio} | {r.target} | {met} |")  # fmt: skip
+        cells = [f"{r.measure}{r.note}", result, _cpu_text(r.vault, u), r.floor_name,
+                 floor_result, floor_cpu, ratio, load, r.target, met]  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
     print()
     print(
-        "CPU: for rates, CPU-ms per 1,000 entries (client processes + their PostgreSQL "
-        "backends); for times, CPU seconds. Peak RSS is VmHWM of the fresh interpreter "
-        "that ran it (its ru_maxrss is floored at this process's peak,\ninherited across "
-        "fork and exec)."
+        "CPU: for rates, CPU-ms per 1,000 entries, client processes + their PostgreSQL\n"
+        "backends, and the rate those would allow if they had every core; for times, CPU\n"
+        "seconds. Others' load: cores kept busy meanwhile by processes not measured here\n"
+        "(the machine is shared). Peak RSS: VmHWM of the fresh interpreter that ran it\n"
+        "(its ru_maxrss is floored at its parent's peak, inherited across fork and exec)."
     )
 
 
@@ -885,7 +922,7 @@ def _phase_append(
 ) -> list[Row]:
     rows: list[Row] = []
     sizes = [int(s) for s in args.txn_sizes.split(",")]
-    per_run = args.append_entries or max(args.writers * max(sizes), min(160_000, args.entries // 6))
+    per_run = args.append_entries or max(args.writers * max(sizes), min(96_000, args.entries // 10))
     max_txns = args.append_max_txns or max(args.writers, per_run // 10)
     with _schema(workdir, "append", schemas) as target:
         with _connect(target.schema, autocommit=True) as conn:
@@ -926,6 +963,8 @@ def _phase_append(
         _emit(results, {"measure": "sequence", "mode": "floor", **seq_floor})
         seq = _sequence_vault(target)
         _emit(results, {"measure": "sequence", "mode": "vault", **seq})
+        if seq["entries"] != seq_floor["entries"]:
+            raise RuntimeError(f"sequenced {seq['entries']}, floor {seq_floor['entries']}")
         rows.append(
             Row(
                 f"sequence pending ({seq['entries']:,}, 10k/batch, signed)",
@@ -1033,7 +1072,8 @@ def _phase_export(
             check["wall"] <= 3.0,
         ),
         Row(
-            f"sequence a backlog ({seq['entries']:,}, 10k/batch, signed; load, not counted)",
+            f"sequence a backlog ({seq['entries']:,}, 10k/batch, signed; the load)"
+            + (" PROFILED" if args.profile else ""),
             "entries/s",
             _summary([seq], "rate", higher=True),
             "-",
@@ -1064,7 +1104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--txn-sizes", default="1,10,100", help="entries per transaction")
     parser.add_argument(
         "--append-entries", type=int, default=0,
-        help="entries per append run (default: entries / 6, at most 160,000)",
+        help="entries per append run (default: entries / 10, at most 96,000)",
     )  # fmt: skip
     parser.add_argument(
         "--append-max-txns", type=int, default=0,
