@@ -99,7 +99,7 @@ PG_URL = os.environ.get(
 )
 PSYCOPG_URL = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
 ORIGIN = "customer-vault/bench"
-CHECKPOINT_EVERY = 1_000
+CHECKPOINT_EVERY = 4_096  # as vault.audit_export.export_audit lays them out
 SEQUENCE_BATCH = 10_000
 GEN_CHUNK = 20_000
 ROOT = Path(__file__).resolve().parents[1]
