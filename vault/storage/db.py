@@ -59,7 +59,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
         options.append(f"-c search_path={schema}")
     connect_args: dict[str, Any] = {"options": " ".join(options)}
     return create_engine(
-        url, echo=echo, connect_args=connect_args, pool_pre_ping=True, pool_size=10
+        url, echo=echo, connect_args=connect_args, pool_pre_ping=True, pool_size=20, max_overflow=20
     )
 
 
