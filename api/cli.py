@@ -384,7 +384,7 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Verify an export offline: signatures, the tree, proofs, consistency. No database."""
-    from audit.verify import VerificationError, verify_lines  # noqa: PLC0415
+    from audit.verify import VerificationError, verify_file, verify_lines  # noqa: PLC0415
     from vault.audit_export import csv_to_lines  # noqa: PLC0415
     from vault.crypto.signing import ed25519_verify  # noqa: PLC0415
 
@@ -400,9 +400,8 @@ def audit_verify(
             report = verify_lines(lines, trusted_vkey=vkey_text, verify=ed25519_verify,
                                   previous_note=previous)  # fmt: skip
         else:
-            with file.open(encoding="utf-8") as fh:
-                report = verify_lines(fh, trusted_vkey=vkey_text, verify=ed25519_verify,
-                                      previous_note=previous)  # fmt: skip
+            report = verify_file(file, trusted_vkey=vkey_text, verify=ed25519_verify,
+                                 previous_note=previous)  # fmt: skip
     except (VerificationError, OSError, UnicodeDecodeError) as exc:
         err.print(f"FAILED: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_REJECTED) from None

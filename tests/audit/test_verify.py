@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from audit.checkpoint import Checkpoint, sign_checkpoint, vkey
 from audit.entries import AuditAction, AuditEntry, Outcome
 from audit.export import checkpoint_line, end_line, entry_line, header_line
 from audit.merkle import Frontier, leaf_hash
-from audit.verify import VerificationError, verify_lines
+from audit.verify import VerificationError, verify_file, verify_lines
 from vault.crypto.signing import Ed25519Signer, ed25519_verify
 
 SIGNER = Ed25519Signer.from_private_bytes("test/audit", bytes(range(32)))
@@ -88,3 +90,47 @@ def test_a_forged_checkpoint_line_fails() -> None:
     with pytest.raises(VerificationError) as info:
         _verify(lines)
     assert "does not verify" in str(info.value)
+
+
+def _write(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "trail.jsonl"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def test_the_parallel_file_verifier_agrees_with_the_streaming_one(tmp_path: Path) -> None:
+    """verify_file, hashing entry lines in worker processes, reports what verify_lines does
+    for a good export, checkpoints included."""
+    canon = _entries(600)
+    frontier = Frontier()
+    lines = [""]
+    for i, c in enumerate(canon):
+        lines.append(entry_line(i, leaf_hash(c), c))
+        frontier.append(leaf_hash(c))
+        if (i + 1) % 256 == 0:
+            note = sign_checkpoint(Checkpoint("test/audit", i + 1, frontier.root()), SIGNER)
+            lines.append(checkpoint_line(note))
+    head = sign_checkpoint(Checkpoint("test/audit", 600, frontier.root()), SIGNER)
+    lines[0] = header_line(
+        origin="test/audit", vkey=VKEY, tree_size=600, checkpoint=head, filter_=None,
+        previous=None,
+    )  # fmt: skip
+    lines.append(end_line(600))
+    path = _write(tmp_path, lines)
+    fast = verify_file(path, trusted_vkey=VKEY, verify=ed25519_verify, parallel_from=0)
+    slow = verify_lines(lines, trusted_vkey=VKEY, verify=ed25519_verify)
+    assert fast == slow
+    assert (fast.entries, fast.checkpoints) == (600, 3)
+
+
+@pytest.mark.parametrize("line", [1, 2, 3, 4])
+def test_the_parallel_file_verifier_names_the_same_bad_entry(tmp_path: Path, line: int) -> None:
+    """A tampered line makes verify_file fail with the streaming verifier's message."""
+    lines = _export(4)
+    lines[line] = lines[line].replace('"actor":"a', '"actor":"z')
+    path = _write(tmp_path, lines)
+    with pytest.raises(VerificationError) as slow:
+        _verify(lines)
+    with pytest.raises(VerificationError) as fast:
+        verify_file(path, trusted_vkey=VKEY, verify=ed25519_verify, parallel_from=0)
+    assert str(fast.value) == str(slow.value)
