@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 
 from audit.checkpoint import CheckpointError, open_checkpoint
-from audit.entries import AuditAction, Outcome
+from audit.entries import AuditAction
 from audit.export import (
     CSV_COLUMNS,
     ProofTree,
@@ -31,7 +31,7 @@ from audit.export import (
 )
 from audit.merkle import consistency_proof
 from vault.access import AccessContext
-from vault.audit_log import AuditBuffer, AuditFilter
+from vault.audit_log import AuditFilter
 from vault.crypto.signing import ed25519_verify
 from vault.errors import InvalidInput
 from vault.runtime import Vault
@@ -127,16 +127,10 @@ def export_audit(
         writer.meta(end_line(count))
     if progress is not None:
         progress(count % 10_000)
-    buffer = AuditBuffer(context, vault.clock)
-    detail = {"entries": count, "tree_size": size, "filtered": not filter_.empty}
-    vault.audit.write_now(
-        vault.db,
-        [
-            buffer.entry(
-                AuditAction.AUDIT_EXPORT, filter_.customer_id, None, Outcome.SUCCESS, detail
-            )
-        ],
-    )
+    vault.audit.record_now(
+        vault.db, context, AuditAction.AUDIT_EXPORT, customer_id=filter_.customer_id,
+        detail={"entries": count, "tree_size": size, "filtered": not filter_.empty},
+    )  # fmt: skip
     return ExportSummary(entries=count, tree_size=size, full=filter_.empty)
 
 

@@ -227,6 +227,20 @@ class AuditLog:
         with db.transaction() as session:
             self.write(session, entries)
 
+    def record_now(
+        self,
+        db: Database,
+        context: AccessContext,
+        action: AuditAction,
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
+        customer_id: uuid.UUID | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One entry for an event outside any unit of work, in its own transaction."""
+        entry = AuditBuffer(context, self._clock).entry(action, customer_id, None, outcome, detail)
+        self.write_now(db, [entry])
+
     def sequence(self, db: Database, *, batch_size: int = 10_000) -> int:
         """Give pending entries log positions and sign a checkpoint; returns how many."""
         with self._local:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from policies import AccessDenied, Action, PolicyEnforcer, PolicyError, PolicyLines, Role
-from policies.enforcer import default_policy_lines
 from vault.access import access_of, buffer_of
 from vault.authorization import SYSTEM_ROLE, Authorizer
 from vault.errors import InvalidInput
@@ -121,7 +120,3 @@ class PolicyStore:
         ):
             error = AccessDenied(ctx.actor.role, ctx.purpose, "policy", Action.WRITE)
             raise self._authz.denied(session, error)
-
-
-def default_lines() -> list[str]:
-    return default_policy_lines()

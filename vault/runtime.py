@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from audit.checkpoint import Signer
-from audit.entries import AuditAction, Outcome
+from audit.entries import AuditAction
 from policies import PolicyEnforcer
 from vault.access import AccessContext, bind
 from vault.audit_log import AuditBuffer, AuditLog
@@ -114,18 +114,14 @@ class Vault:
                 ):
                     self.keyring.retire(old)
                     retired.append(old)
-        entry = AuditBuffer(context, self.clock).entry(
-            AuditAction.KEY_ROTATION,
-            None,
-            None,
-            Outcome.SUCCESS,
-            {
+        self.audit.record_now(
+            self.db, context, AuditAction.KEY_ROTATION,
+            detail={
                 "kek_version": self.keyring.current_version(),
                 "rewrapped": done,
                 "retired": [str(v) for v in retired],
             },
-        )
-        self.audit.write_now(self.db, [entry])
+        )  # fmt: skip
         return RotationReport(new_version=version, rewrapped=done, retired=retired)
 
     @contextmanager

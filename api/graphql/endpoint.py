@@ -43,7 +43,6 @@ from api.graphql.limits import LimitExceeded, Limits, check_document
 from audit.entries import AuditAction, Outcome
 from policies import AccessDenied, Purpose, Role
 from vault.access import AccessContext, Actor
-from vault.audit_log import AuditBuffer
 from vault.crypto import CryptoError
 from vault.errors import VaultError
 from vault.logs import get_logger
@@ -205,10 +204,9 @@ class GraphQLEndpoint:
                 request_id=_request_id(),
                 client=client,
             )
-            entry = AuditBuffer(anonymous, self.vault.clock).entry(
-                AuditAction.TOKEN_FAILURE, None, None, Outcome.DENIED, None
+            self.vault.audit.record_now(
+                self.vault.db, anonymous, AuditAction.TOKEN_FAILURE, outcome=Outcome.DENIED
             )
-            self.vault.audit.write_now(self.vault.db, [entry])
             log.info("authentication failed", reason=getattr(exc, "reason", "invalid"))
             raise _Problem(401, "UNAUTHENTICATED", "invalid or missing token",
                            {"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
@@ -232,10 +230,10 @@ class GraphQLEndpoint:
         try:
             self.vault.authz.enforcer.check_purpose(principal.role.value, access.purpose)
         except AccessDenied:
-            entry = AuditBuffer(access, self.vault.clock).entry(
-                AuditAction.ACCESS_DENIED, None, None, Outcome.DENIED, {"stage": "purpose"}
-            )
-            self.vault.audit.write_now(self.vault.db, [entry])
+            self.vault.audit.record_now(
+                self.vault.db, access, AuditAction.ACCESS_DENIED,
+                outcome=Outcome.DENIED, detail={"stage": "purpose"},
+            )  # fmt: skip
             raise _Problem(403, "FORBIDDEN", "this purpose is not allowed for your role") from None
         return access
 
