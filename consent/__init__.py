@@ -1,1 +1,38 @@
-"""Consent ledger, purposes and data subject requests (the consent issue)."""
+"""Consent ledger and data subject rights, on top of the vault's domain services.
+
+:class:`Privacy` bundles the services of this package for one open
+:class:`vault.runtime.Vault`; the edges (GraphQL, CLI) build it once per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consent.ledger import ConsentChange, ConsentLedger, ConsentRecord, ConsentStatus
+from vault.runtime import Vault
+
+__all__ = ["ConsentChange", "ConsentLedger", "ConsentRecord", "ConsentStatus", "Privacy"]
+
+
+@dataclass(slots=True)
+class Privacy:
+    """The consent ledger and the data subject request desk of one vault."""
+
+    vault: Vault
+    ledger: ConsentLedger
+
+    def __repr__(self) -> str:
+        return f"Privacy(vault={self.vault!r})"
+
+    @classmethod
+    def of(cls, vault: Vault) -> Privacy:
+        settings = vault.settings
+        ledger = ConsentLedger(
+            vault.authz,
+            vault.keyring.blind_indexer,
+            vault.audit.signer,
+            clock=vault.clock,
+            controller=settings.controller,
+            policy_url=settings.privacy_policy_url,
+        )
+        return cls(vault=vault, ledger=ledger)

@@ -8,9 +8,28 @@ data migration, not a refactoring.
 
 from __future__ import annotations
 
+import tomllib
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from importlib import resources
 
-__all__ = ["Action", "Operation", "Purpose", "Resolution", "Resource", "Role"]
+__all__ = [
+    "DIRECT_MARKETING",
+    "Action",
+    "LegalBasis",
+    "Operation",
+    "Purpose",
+    "PurposeInfo",
+    "RegistryError",
+    "Resolution",
+    "Resource",
+    "Role",
+    "load_registry",
+    "marketing_purposes",
+    "purpose_info",
+    "registry",
+]
 
 
 class Purpose(StrEnum):
@@ -51,10 +70,15 @@ class Resource(StrEnum):
     INTERACTIONS = "interactions"
     INTERACTION_PAYLOAD = "interaction_payload"
     PROFILE = "profile"  # the clear attributes: locale, tier, tags, custom attributes
+    CONSENT = "consent"  # a customer's consent ledger: read it, record a change
+    DATA_REQUESTS = "data_requests"  # data subject requests: file, verify, process, decide
 
 
-# Resources that reads resolve (clear, masked, hidden); the profile is written, never masked.
-READ_RESOURCES: tuple[Resource, ...] = tuple(r for r in Resource if r is not Resource.PROFILE)
+# Resources that reads resolve per customer field (clear, masked, hidden); the profile is
+# written, never masked, and consent and data requests are granted, not masked.
+READ_RESOURCES: tuple[Resource, ...] = tuple(
+    r for r in Resource if r not in (Resource.PROFILE, Resource.CONSENT, Resource.DATA_REQUESTS)
+)
 
 
 class Action(StrEnum):
@@ -84,3 +108,105 @@ class Resolution(StrEnum):
     CLEAR = "clear"
     MASKED = "masked"
     HIDDEN = "hidden"
+
+
+class LegalBasis(StrEnum):
+    """The lawful basis a purpose rests on (GDPR Art. 6(1))."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+    LEGAL_OBLIGATION = "legal_obligation"
+
+
+# The scope of an objection to direct marketing as a whole (Art. 21(2)).
+DIRECT_MARKETING = "direct_marketing"
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeInfo:
+    """One entry of the purpose registry (``policies/purposes.toml``)."""
+
+    name: Purpose
+    legal_basis: LegalBasis
+    description: str
+    direct_marketing: bool = False
+    during_restriction: bool = False
+    data_categories: tuple[str, ...] = ()
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.legal_basis is LegalBasis.CONSENT
+
+    @property
+    def objectable(self) -> bool:
+        """Whether an objection can stop it: direct marketing, or a legitimate interest."""
+        return self.direct_marketing or self.legal_basis is LegalBasis.LEGITIMATE_INTEREST
+
+
+class RegistryError(ValueError):
+    """The purpose registry file is malformed (names the purpose and the rule)."""
+
+
+def load_registry(text: str) -> dict[Purpose, PurposeInfo]:
+    """Parse a registry document; every purpose of :class:`Purpose` must be described."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"purpose registry is not valid TOML ({exc})") from None
+    entries = data.get("purposes")
+    if not isinstance(entries, dict):
+        raise RegistryError("purpose registry needs a [purposes.NAME] table per purpose")
+    out: dict[Purpose, PurposeInfo] = {}
+    for name, entry in entries.items():
+        try:
+            purpose = Purpose(name)
+        except ValueError:
+            raise RegistryError(f"purpose registry names an unknown purpose {name!r}") from None
+        if not isinstance(entry, dict):
+            raise RegistryError(f"purposes.{name} must be a table")
+        try:
+            basis = LegalBasis(str(entry.get("legal_basis")))
+        except ValueError:
+            allowed = ", ".join(b.value for b in LegalBasis)
+            raise RegistryError(f"purposes.{name}.legal_basis must be one of: {allowed}") from None
+        description = entry.get("description")
+        if not isinstance(description, str) or not description.strip():
+            raise RegistryError(f"purposes.{name}.description must be a non-empty string")
+        flags = {k: entry.get(k, False) for k in ("direct_marketing", "during_restriction")}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise RegistryError(f"purposes.{name}.{key} must be true or false")
+        categories = entry.get("data_categories", [])
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            raise RegistryError(f"purposes.{name}.data_categories must be a list of names")
+        unknown = set(entry) - {"legal_basis", "description", "data_categories", *flags}
+        if unknown:
+            raise RegistryError(f"purposes.{name} has unknown keys: {', '.join(sorted(unknown))}")
+        out[purpose] = PurposeInfo(
+            purpose, basis, description.strip(), data_categories=tuple(categories), **flags
+        )
+    missing = [p.value for p in Purpose if p not in out]
+    if missing:
+        raise RegistryError(f"purpose registry does not describe: {', '.join(missing)}")
+    return out
+
+
+@cache
+def registry() -> dict[Purpose, PurposeInfo]:
+    """The registry shipped in ``policies/purposes.toml``."""
+    text = resources.files("policies").joinpath("purposes.toml").read_text(encoding="utf-8")
+    return load_registry(text)
+
+
+def purpose_info(purpose: str) -> PurposeInfo:
+    """The registry entry of a purpose; raises :class:`RegistryError` for an unknown one."""
+    try:
+        return registry()[Purpose(purpose)]
+    except ValueError:
+        raise RegistryError(f"unknown purpose {purpose!r}") from None
+
+
+def marketing_purposes() -> tuple[Purpose, ...]:
+    """Every purpose an objection to direct marketing blocks."""
+    return tuple(p for p, info in registry().items() if info.direct_marketing)

@@ -184,3 +184,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(
                 "CI: no PostgreSQL test passed; the leg must not be skipped", red=True
             )
+
+
+def grant_all_consents(vault: Vault, *customer_ids: uuid.UUID) -> None:
+    """Record a granted consent to every consent-based purpose, as the operator would on
+    import: marketing callers then see these customers."""
+    from consent import Privacy  # noqa: PLC0415 - tests of lower layers need not import it
+    from policies.purposes import registry  # noqa: PLC0415
+
+    ledger = Privacy.of(vault).ledger
+    with vault.unit(CTX) as s:
+        for cid in customer_ids:
+            for purpose, info in registry().items():
+                if info.needs_consent:
+                    ledger.grant(s, cid, purpose)

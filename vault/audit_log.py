@@ -184,6 +184,11 @@ class AuditLog:
         return f"AuditLog(origin={self.origin!r})"
 
     @property
+    def signer(self) -> Signer:
+        """The vault's Ed25519 signing key (checkpoints, consent and erasure receipts)."""
+        return self._signer
+
+    @property
     def public_vkey(self) -> str:
         return vkey(self._signer.name, self._signer.public_key_bytes())
 

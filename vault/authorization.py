@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from vault.access import access_of, buffer_of
 __all__ = ["SYSTEM_ROLE", "Authorizer"]
 
 SYSTEM_ROLE = "system"
+_E = TypeVar("_E", bound=Exception)
 _ALL_CLEAR = {r.value: Resolution.CLEAR for r in READ_RESOURCES}
 
 
@@ -45,19 +47,17 @@ class Authorizer:
     def _deny(
         self,
         session: Session,
-        error: AccessDenied,
+        error: _E,
         *,
         customer_id: uuid.UUID | None = None,
         fields: Iterable[str] = (),
-    ) -> AccessDenied:
+    ) -> _E:
         """Note the refusal in the unit's audit buffer: ``Vault.unit`` writes it even when
         the refused unit of work rolls back."""
         buffer_of(session).deny(customer_id, dict.fromkeys(fields, "denied"))
         return error
 
-    def denied(
-        self, session: Session, error: AccessDenied, customer_id: uuid.UUID | None = None
-    ) -> AccessDenied:
+    def denied(self, session: Session, error: _E, customer_id: uuid.UUID | None = None) -> _E:
         """Audit a refusal decided elsewhere in the domain, and return it to raise."""
         return self._deny(session, error, customer_id=customer_id)
 
@@ -86,6 +86,22 @@ class Authorizer:
                 self.enforcer.check_write(ctx.actor.role, ctx.purpose, resource)
         except AccessDenied as exc:
             raise self._deny(session, exc, customer_id=customer_id, fields=wanted) from None
+
+    def check_reads(
+        self, session: Session, resource: str, customer_id: uuid.UUID | None = None
+    ) -> None:
+        """Raise (audited) unless the caller may read ``resource`` (consent, data requests)
+        in clear for its purpose."""
+        ctx = access_of(session)
+        if ctx.actor.role == SYSTEM_ROLE:
+            return
+        try:
+            how = self.enforcer.resolve(ctx.actor.role, ctx.purpose, resource)
+        except AccessDenied as exc:
+            raise self._deny(session, exc, customer_id=customer_id) from None
+        if how != Resolution.CLEAR:
+            error = AccessDenied(ctx.actor.role, ctx.purpose, resource, Action.READ)
+            raise self._deny(session, error, customer_id=customer_id, fields=[resource])
 
     def check_owner(self, session: Session, customer_id: uuid.UUID) -> None:
         """A data subject reaches its own record only."""

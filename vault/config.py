@@ -46,6 +46,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = 600
     max_body_bytes: int = 1_048_576
+    controller: str = "customer-vault"
+    privacy_policy_url: str = ""
+    retention_file: Path | None = None
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -106,6 +109,13 @@ class Settings:
             max_body_bytes=_int(
                 env, "CVAULT_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=64 * 1024**2
             ),
+            controller=_short(env, "CVAULT_CONTROLLER", "customer-vault"),
+            privacy_policy_url=_short(env, "CVAULT_PRIVACY_POLICY_URL", ""),
+            retention_file=(
+                Path(env["CVAULT_RETENTION_FILE"]).expanduser()
+                if env.get("CVAULT_RETENTION_FILE")
+                else None
+            ),
         )
 
     @property
@@ -119,6 +129,13 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _short(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default).strip()
+    if len(value) > 300 or any(ord(ch) < 32 for ch in value):
+        raise ConfigError(f"Config '{name}' must be at most 300 printable characters.")
+    return value
 
 
 def _origin(value: str) -> str:

@@ -34,6 +34,7 @@ from vault.normalize import (
     parse_birth_date,
 )
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
+from vault.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
 from vault.types import PAYLOAD_FIELD, CustomerStatus, PiiField
 
@@ -163,9 +164,11 @@ class CustomerService:
         *,
         clock: Callable[[], datetime] = utc_now,
         phone_region: str | None = None,
+        gate: ProcessingGate | None = None,
     ) -> None:
         self._keys = keys
         self._authz = authz
+        self._gate = gate or ProcessingGate(authz, clock)
         self._bidx = keys.keyring.blind_indexer
         self._clock = clock
         self._region = phone_region
@@ -255,6 +258,8 @@ class CustomerService:
         reads = self._authz.reads(session)
         row = self._load(session, customer_id)
         self._authz.check_owner(session, row.id)
+        if row.status in _READABLE:
+            self._gate.check(session, [(row.id, row.status)])
         customer = self._decrypt(session, row, self._key_for(session, row, reads), reads=reads)
         audit.read(customer.id, customer.resolutions)
         return customer
@@ -273,6 +278,7 @@ class CustomerService:
         for cid in customer_ids:
             self._authz.check_owner(session, cid)
         live = [r.id for r in rows.values() if r.status in _READABLE]
+        self._gate.check(session, [(cid, rows[cid].status) for cid in live])
         keys = self._keys.get_many(session, live) if _needs_keys(reads) else {}
         ext = self._external_ids(session, list(rows))
         found = [
@@ -311,6 +317,7 @@ class CustomerService:
             select(CustomerRow.id, token_column)
             .where(column == self._bidx.index(field, normalised))
             .where(CustomerRow.status.in_(_READABLE))
+            .where(self._gate.clause(session))
             .order_by(CustomerRow.created_at, CustomerRow.id)
         ).all()
         keys = self._keys.get_many(session, [r[0] for r in rows])
@@ -343,6 +350,7 @@ class CustomerService:
         stmt = select(CustomerRow.id, CustomerRow.created_at).where(
             CustomerRow.status.in_([s.value for s in f.statuses] if f.statuses else _READABLE)
         )
+        stmt = stmt.where(self._gate.clause(session))
         if f.tier is not None:
             stmt = stmt.where(CustomerRow.tier == f.tier)
         if f.locale is not None:
@@ -391,6 +399,7 @@ class CustomerService:
         self._authz.check_owner(session, row.id)
         if row.status not in _READABLE:
             raise CustomerNotFound(customer_id)
+        self._gate.check(session, [(row.id, row.status)])
         key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
@@ -439,6 +448,7 @@ class CustomerService:
         for row, name in ((keep, "keepId"), (gone, "mergeId")):
             if row.status not in _READABLE:
                 raise InvalidInput(name, f"customer is {row.status} and cannot be merged")
+        self._gate.check(session, [(keep.id, keep.status), (gone.id, gone.status)])
         now = self._clock()
         keys = self._keys.get_many(session, [keep.id, gone.id])
         keep_key, gone_key = keys[keep.id], keys[gone.id]

@@ -6,8 +6,12 @@ from uuid import UUID
 
 __all__ = [
     "Conflict",
+    "ConsentRequired",
     "CustomerNotFound",
     "InvalidInput",
+    "ObjectionInForce",
+    "ProcessingRefused",
+    "ProcessingRestricted",
     "VaultError",
 ]
 
@@ -41,3 +45,37 @@ class Conflict(VaultError):
     """The change contradicts data already stored (a duplicate external id, say)."""
 
     code = "CONFLICT"
+
+
+class ProcessingRefused(VaultError):
+    """The caller's purpose may not process this customer's data (consent, restriction,
+    objection). Names ids and purposes only."""
+
+    code = "PROCESSING_REFUSED"
+    reason = "refused"
+
+    def __init__(self, customer_id: UUID | str, purpose: str, detail: str) -> None:
+        super().__init__(f"customer {customer_id}: {detail} (purpose {purpose})")
+        self.customer_id = customer_id
+        self.purpose = purpose
+
+
+class ConsentRequired(ProcessingRefused):
+    """The purpose rests on consent and the customer has not granted it (or it expired)."""
+
+    code = "CONSENT_REQUIRED"
+    reason = "no_consent"
+
+
+class ProcessingRestricted(ProcessingRefused):
+    """The customer restricted processing (Art. 18); only a few purposes may go on."""
+
+    code = "PROCESSING_RESTRICTED"
+    reason = "restricted"
+
+
+class ObjectionInForce(ProcessingRefused):
+    """The customer objected to this purpose, or to direct marketing (Art. 21)."""
+
+    code = "OBJECTION_IN_FORCE"
+    reason = "objected"

@@ -29,6 +29,7 @@ from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.money import check_currency, from_minor, to_minor
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
+from vault.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
 from vault.storage.sql import id_in, new_ids
 from vault.types import MONETARY_TYPES, PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
@@ -176,10 +177,18 @@ _TYPES = {t.value: t for t in InteractionType}
 
 
 class InteractionService:
-    def __init__(self, keys: DataKeys, authz: Authorizer, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        keys: DataKeys,
+        authz: Authorizer,
+        *,
+        clock: Callable[[], datetime],
+        gate: ProcessingGate | None = None,
+    ) -> None:
         self._keys = keys
         self._authz = authz
         self._clock = clock
+        self._gate = gate or ProcessingGate(authz, clock)
 
     def __repr__(self) -> str:
         return "InteractionService()"
@@ -195,7 +204,8 @@ class InteractionService:
         self._authz.check_writes(session, wanted)
         if not items:
             return IngestResult(0, 0)
-        owners = self._resolve_customers(session, items)
+        owners, statuses = self._resolve_customers(session, items)
+        self._gate.check(session, [(cid, statuses[cid][0]) for cid in dict.fromkeys(owners)])
         keys = self._keys.get_many(session, set(owners))
         now = self._clock()
         rows: list[dict[str, Any]] = []
@@ -286,8 +296,9 @@ class InteractionService:
 
     def _resolve_customers(
         self, session: Session, items: Sequence[InteractionInput]
-    ) -> list[uuid.UUID]:
-        """The owning customer of each item, following merges; unknown or erased ones raise."""
+    ) -> tuple[list[uuid.UUID], dict[uuid.UUID, tuple[str, uuid.UUID | None]]]:
+        """The owning customer of each item, following merges, and the status of each
+        customer seen; unknown or erased ones raise."""
         wanted = self._named_customers(session, items)
         status = self._statuses(session, set(wanted))
         resolved: dict[uuid.UUID, uuid.UUID] = {}
@@ -297,7 +308,7 @@ class InteractionService:
             if owner is None:
                 owner = resolved[cid] = self._follow_merges(session, cid, status, i)
             owners.append(owner)
-        return owners
+        return owners, status
 
     def _named_customers(
         self, session: Session, items: Sequence[InteractionInput]
@@ -417,12 +428,15 @@ class InteractionService:
         if after is not None and len(ids) != 1:
             raise InvalidInput("after", "applies to one customer's timeline at a time")
         dialect = session.get_bind().dialect.name
-        known = set(
-            session.scalars(select(CustomerRow.id).where(id_in(CustomerRow.id, ids, dialect)))
-        )
+        statuses = select(CustomerRow.id, CustomerRow.status)
+        known: dict[uuid.UUID, str] = {
+            row.id: row.status
+            for row in session.execute(statuses.where(id_in(CustomerRow.id, ids, dialect)))
+        }
         for cid in ids:
             if cid not in known:
                 raise CustomerNotFound(cid)
+        self._gate.check(session, [(cid, known[cid]) for cid in ids])
         t = InteractionRow
         where = [id_in(t.customer_id, ids, dialect)]
         where += _timeline_filters(channel, type, since, until, after)

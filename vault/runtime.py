@@ -23,6 +23,7 @@ from vault.customers import CustomerService
 from vault.interactions import InteractionService
 from vault.keys import DataKeys
 from vault.policy_store import PolicyStore
+from vault.processing import ProcessingGate
 from vault.storage.db import Database, make_engine
 
 __all__ = ["RotationReport", "Vault"]
@@ -53,6 +54,7 @@ class Vault:
     authz: Authorizer
     trail: AuditQueries
     policies: PolicyStore
+    gate: ProcessingGate
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -76,15 +78,17 @@ class Vault:
         audit = AuditLog(audit_signer, origin=settings.audit_origin, clock=clock)
         enforcer = policy or PolicyEnforcer.from_default()
         authz = Authorizer(enforcer)
+        gate = ProcessingGate(authz, clock)
         return cls(
             settings=settings,
             db=db,
             keyring=ring,
             keys=keys,
             customers=CustomerService(
-                keys, authz, clock=clock, phone_region=settings.default_phone_region
+                keys, authz, clock=clock, phone_region=settings.default_phone_region, gate=gate
             ),
-            interactions=InteractionService(keys, authz, clock=clock),
+            interactions=InteractionService(keys, authz, clock=clock, gate=gate),
+            gate=gate,
             audit=audit,
             authz=authz,
             trail=AuditQueries(audit, authz),

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Channel", "CustomerStatus", "InteractionType", "PiiField"]
+__all__ = [
+    "Channel",
+    "ConsentChannel",
+    "ConsentMethod",
+    "ConsentState",
+    "CustomerStatus",
+    "DsrStatus",
+    "DsrType",
+    "InteractionType",
+    "PiiField",
+]
 
 
 class CustomerStatus(StrEnum):
@@ -62,3 +72,52 @@ PAYLOAD_FIELD = "interaction.payload"
 
 # Interaction types that carry money.
 MONETARY_TYPES = frozenset({InteractionType.PURCHASE, InteractionType.REFUND})
+
+
+class ConsentState(StrEnum):
+    """A consent event, and the current state it leaves behind."""
+
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+    DENIED = "denied"
+
+
+class ConsentChannel(StrEnum):
+    """Where a consent was given or withdrawn."""
+
+    WEB = "web"
+    EMAIL = "email"
+    SMS = "sms"
+    APP = "app"
+    STORE = "store"
+    PHONE = "phone"
+    API = "api"
+
+
+class ConsentMethod(StrEnum):
+    """How a consent was expressed."""
+
+    FORM = "form"
+    CHECKBOX = "checkbox"
+    EMAIL_LINK = "email_link"
+    VERBAL = "verbal"
+    IMPORT = "import"
+
+
+class DsrType(StrEnum):
+    """Data subject requests (GDPR Art. 15-21)."""
+
+    ACCESS = "access"
+    PORTABILITY = "portability"
+    ERASURE = "erasure"
+    RECTIFICATION = "rectification"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+
+
+class DsrStatus(StrEnum):
+    RECEIVED = "received"
+    VERIFIED = "verified"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    REJECTED = "rejected"

@@ -30,7 +30,7 @@ from api.auth import LocalTokenIssuer
 from api.graphql.endpoint import RateLimiter
 from api.graphql.schema import build_schema
 from policies import Role
-from tests.conftest import CTX
+from tests.conftest import CTX, grant_all_consents
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 
@@ -220,7 +220,8 @@ def test_gql_validates_against_the_published_sdl(vault: Vault, live: LiveServer)
     """A gql client given the server's SDL validates documents itself: a typo never
     reaches the server, a correct query runs."""
     with vault.unit(CTX) as s:
-        vault.customers.create(s, CustomerInput(first_name="Ana", tier="silver"))
+        ana = vault.customers.create(s, CustomerInput(first_name="Ana", tier="silver"))
+    grant_all_consents(vault, ana.id)
     client = live.client(Role.MARKETING, "personalization", schema=build_schema().as_str())
     with client as session:
         listed = session.execute(

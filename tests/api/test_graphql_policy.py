@@ -37,7 +37,7 @@ from policies.masking import (
     mask_name,
     mask_phone,
 )
-from tests.conftest import CTX
+from tests.conftest import CTX, grant_all_consents
 from vault.customers import Customer, CustomerInput
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
@@ -189,6 +189,7 @@ def _create(vault: Vault, data: CustomerInput = PERSON, *, payload: bool = True)
                 )
             ],
         )  # fmt: skip
+    grant_all_consents(vault, made.id)
     return Person(made)
 
 

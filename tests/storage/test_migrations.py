@@ -78,19 +78,27 @@ def test_migrated_audit_tables_are_append_only(database_url: tuple[str, str | No
 
 
 def test_migration_triggers_match_the_models() -> None:
-    """Migration 0002's frozen trigger DDL equals what the models install today."""
+    """The frozen trigger DDL of migrations 0002 (audit) and 0004 (consent ledger) equals
+    what the models install today, and together they cover every append-only table."""
     import importlib.util  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
     from vault.storage.models import APPEND_ONLY_TABLES, append_only_ddl  # noqa: PLC0415
 
-    path = Path(__file__).parents[2] / "migrations" / "versions" / "0002_audit_trail.py"
-    spec = importlib.util.spec_from_file_location("m0002", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for dialect in ("sqlite", "postgresql"):
-        for table in APPEND_ONLY_TABLES:
-            assert module._append_only(dialect, table) == append_only_ddl(dialect, table)
-    assert module._TABLES == APPEND_ONLY_TABLES
+    versions = Path(__file__).parents[2] / "migrations" / "versions"
+    covered: list[str] = []
+    for name, tables in (
+        ("0002_audit_trail.py", None),
+        ("0004_consent_and_dsr.py", ("consent_events",)),
+    ):
+        spec = importlib.util.spec_from_file_location(name[:4], versions / name)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        frozen = tables if tables is not None else module._TABLES
+        for dialect in ("sqlite", "postgresql"):
+            for table in frozen:
+                assert module._append_only(dialect, table) == append_only_ddl(dialect, table)
+        covered += frozen
+    assert tuple(covered) == APPEND_ONLY_TABLES

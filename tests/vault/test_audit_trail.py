@@ -18,7 +18,7 @@ from audit.checkpoint import open_checkpoint
 from audit.entries import AuditAction
 from audit.merkle import root
 from audit.verify import VerificationError, verify_lines
-from tests.conftest import CTX
+from tests.conftest import CTX, grant_all_consents
 from vault.access import AccessContext, AccessContextMissing, Actor
 from vault.audit_export import AuditFilter, export_audit
 from vault.crypto.signing import ed25519_verify
@@ -211,6 +211,9 @@ def test_audit_tables_refuse_update_delete_and_truncate(vault: Vault, table: str
     """The database itself refuses to change or remove audit rows (TRUNCATE too, on
     PostgreSQL, even with session_replication_role = replica)."""
     _activity(vault, 1)
+    with vault.unit(CTX) as s:
+        someone = vault.customers.create(s, CustomerInput(first_name="Ledger"))
+    grant_all_consents(vault, someone.id)  # a row in the consent ledger, append-only too
     vault.audit.sequence(vault.db)
     statements = [f"UPDATE {table} SET {_column(table)} = {_column(table)}", f"DELETE FROM {table}"]
     if vault.db.dialect == "postgresql":
@@ -231,7 +234,12 @@ def test_audit_tables_refuse_update_delete_and_truncate(vault: Vault, table: str
 
 
 def _column(table: str) -> str:
-    return {"audit_entries": "actor", "audit_log": "leaf_hash", "audit_checkpoints": "note"}[table]
+    return {
+        "audit_entries": "actor",
+        "audit_log": "leaf_hash",
+        "audit_checkpoints": "note",
+        "consent_events": "purpose",
+    }[table]
 
 
 def _tamper(vault: Vault, *statements: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from policies import AccessDenied, PurposeNotAllowed
-from tests.conftest import CTX
+from tests.conftest import CTX, grant_all_consents
 from vault.access import AccessContext, Actor
 from vault.customers import Customer, CustomerInput, CustomerPatch
 from vault.interactions import InteractionInput
@@ -51,7 +51,9 @@ def ctx(role: str, purpose: str, customer_id: uuid.UUID | None = None) -> Access
 
 def _person(vault: Vault) -> Customer:
     with vault.unit(CTX) as s:
-        return vault.customers.create(s, PERSON)
+        made = vault.customers.create(s, PERSON)
+    grant_all_consents(vault, made.id)
+    return made
 
 
 def _denials(vault: Vault) -> list[dict[str, object]]:

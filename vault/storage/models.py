@@ -102,6 +102,9 @@ class CustomerRow(Base):
     address_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A tombstone after erasure: when, and by which data subject request.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erasure_request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class CustomerExternalIdRow(Base):
@@ -219,7 +222,127 @@ class AuditCheckpointRow(Base):
         return f"AuditCheckpointRow(tree_size={self.tree_size})"
 
 
-APPEND_ONLY_TABLES = ("audit_entries", "audit_log", "audit_checkpoints")
+# -- consent ledger and data subject rights ----------------------------------------
+
+
+class ConsentEventRow(Base):
+    """One change of a customer's consent to one purpose (append-only).
+
+    Evidence is kept as keyed pseudonyms of the user agent and client address,
+    never the values; ``receipt`` is the signed consent receipt (JSON)."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        Index("ix_consent_events_customer_purpose", "customer_id", "purpose", "occurred_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    purpose: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_channel: Mapped[str] = mapped_column(String(16))
+    notice_version: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))
+    evidence_user_agent: Mapped[str | None] = mapped_column(String(64))
+    evidence_address: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    request_id: Mapped[str] = mapped_column(String(64))
+    receipt: Mapped[str] = mapped_column(Text)
+
+
+class ConsentStateRow(Base):
+    """The current consent of a customer to a purpose, derived from its latest event."""
+
+    __tablename__ = "consent_state"
+    __table_args__ = (Index("ix_consent_state_purpose_state", "purpose", "state", "customer_id"),)
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id"), primary_key=True
+    )
+    purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+    def __repr__(self) -> str:
+        return f"ConsentStateRow(customer_id={self.customer_id}, purpose={self.purpose!r})"
+
+
+class ObjectionRow(Base):
+    """An objection (Art. 21): to direct marketing as a whole, or to one purpose."""
+
+    __tablename__ = "objections"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    objected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+    def __repr__(self) -> str:
+        return f"ObjectionRow(customer_id={self.customer_id}, scope={self.scope!r})"
+
+
+class LegalHoldRow(Base):
+    """A legal hold: while one is active, the customer cannot be erased."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(128))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lifted_by: Mapped[str | None] = mapped_column(String(128))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DsrRequestRow(Base):
+    """A data subject request and where it stands. ``details_ct`` (what to rectify, which
+    objection) is sealed under the customer's data key; ``result`` holds counts and
+    receipts, never a PII value."""
+
+    __tablename__ = "dsr_requests"
+    __table_args__ = (Index("ix_dsr_requests_status_due", "status", "due_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    verification_hash: Mapped[str | None] = mapped_column(String(64))
+    verification_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verification_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    details_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    result: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+
+class DsrEventRow(Base):
+    """One step in a request's history (received, verified, extended, completed, ...)."""
+
+    __tablename__ = "dsr_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("dsr_requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+APPEND_ONLY_TABLES = ("audit_entries", "audit_log", "audit_checkpoints", "consent_events")
 
 
 def append_only_ddl(dialect: str, table: str) -> list[str]:
