@@ -9,6 +9,7 @@ __all__ = [
     "ConsentRequired",
     "CustomerNotFound",
     "InvalidInput",
+    "LegalHoldActive",
     "ObjectionInForce",
     "ProcessingRefused",
     "ProcessingRestricted",
@@ -45,6 +46,18 @@ class Conflict(VaultError):
     """The change contradicts data already stored (a duplicate external id, say)."""
 
     code = "CONFLICT"
+
+
+class LegalHoldActive(VaultError):
+    """A legal hold is in force on the customer: it cannot be erased until it is lifted.
+    Names the customer id and how many holds, never a hold's reason."""
+
+    code = "LEGAL_HOLD"
+
+    def __init__(self, customer_id: UUID, holds: int = 1) -> None:
+        super().__init__(f"customer {customer_id} is under {holds} active legal hold(s)")
+        self.customer_id = customer_id
+        self.holds = holds
 
 
 class ProcessingRefused(VaultError):

@@ -1,4 +1,9 @@
-"""Data keys in the database: create, open (cached), destroy, re-wrap, status."""
+"""Data keys in the database: create, open (cached), destroy, shred, re-wrap, status.
+
+A key shredded in the keyring (an erased customer) is refused even from this
+process's cache or from another process's: every lookup checks the keyring's
+shred list (one ``stat`` call while it is unchanged).
+"""
 
 from __future__ import annotations
 
@@ -84,6 +89,12 @@ class DataKeys:
                     missing.append(cid)
                 else:
                     found[cid] = key
+        if found:
+            # Another process may have erased one of them since we cached its key.
+            for cid in self.keyring.shredded(found):
+                del found[cid]
+                self.forget(cid)
+                missing.append(cid)
         dialect = session.get_bind().dialect.name
         for start in range(0, len(missing), 1000):
             chunk = missing[start : start + 1000]
@@ -114,6 +125,12 @@ class DataKeys:
             .values(wrapped_key=None, kek_version=None, destroyed_at=now)
         )
         self.forget(customer_id)
+
+    def shred(self, session: Session, customer_id: UUID, now: datetime) -> None:
+        """Erasure: the id goes on the keyring's shred list (durable when this returns, so
+        an older database backup cannot bring the key back), then the key is destroyed."""
+        self.keyring.shred(customer_id)
+        self.destroy(session, customer_id, now)
 
     def rewrap_all(
         self,
@@ -146,8 +163,16 @@ class DataKeys:
                 if not rows:
                     return done
                 stamp = now()
+                shredded = self.keyring.shredded(r[0] for r in rows)
                 for cid, key_id, kek_version, blob in rows:
                     if kek_version is None or blob is None:  # destroyed meanwhile
+                        continue
+                    if cid in shredded:  # an erased customer's key, back from a backup
+                        session.execute(
+                            update(DataKeyRow)
+                            .where(DataKeyRow.customer_id == cid)
+                            .values(wrapped_key=None, kek_version=None, destroyed_at=stamp)
+                        )
                         continue
                     wrapped = self.keyring.rewrap(cid, key_id, WrappedKey(kek_version, blob))
                     session.execute(

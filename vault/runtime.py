@@ -20,6 +20,7 @@ from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import load_signer
 from vault.customers import CustomerService
+from vault.erasure import ErasureService
 from vault.interactions import InteractionService
 from vault.keys import DataKeys
 from vault.policy_store import PolicyStore
@@ -55,6 +56,7 @@ class Vault:
     trail: AuditQueries
     policies: PolicyStore
     gate: ProcessingGate
+    erasure: ErasureService
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -93,6 +95,7 @@ class Vault:
             authz=authz,
             trail=AuditQueries(audit, authz),
             policies=PolicyStore(enforcer, authz, db, clock),
+            erasure=ErasureService(keys, authz, clock=clock, audit=audit),
             clock=clock,
         )
 

@@ -1,6 +1,6 @@
 """The vault's only crypto. A safe recipe on top, the primitive behind ``_aead``.
 
-* :class:`Keyring` creates, opens, re-wraps and destroys per-customer data keys.
+* :class:`Keyring` creates, opens, re-wraps and shreds per-customer data keys.
 * :class:`DataKey` encrypts and decrypts field values bound to customer, field and record.
 * :class:`BlindIndexer` computes short keyed indexes for exact lookup.
 * Every failure to open is a :class:`DecryptionError`.
@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from uuid import UUID
 
@@ -15,7 +16,13 @@ from vault.crypto._aead import random_key
 from vault.crypto.blind import BlindIndexer
 from vault.crypto.datakeys import DataKey, token_key_id
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
-from vault.crypto.keyring import FileKeyProvider, KeyProvider, WrappedKey, blind_index_bits
+from vault.crypto.keyring import (
+    FileKeyProvider,
+    KeyProvider,
+    WrappedKey,
+    blind_index_bits,
+    shred_list_path,
+)
 
 __all__ = [
     "BlindIndexer",
@@ -28,6 +35,7 @@ __all__ = [
     "KeyringError",
     "WrappedKey",
     "blind_index_bits",
+    "shred_list_path",
     "token_key_id",
 ]
 
@@ -86,3 +94,12 @@ class Keyring:
 
     def retire(self, version: int) -> None:
         self._provider.retire(version)
+
+    def shred(self, customer_id: UUID) -> None:
+        """Crypto-shredding in the keyring: this customer's wrapped data key is refused from
+        now on, even when a restored database backup still holds it (durable on return)."""
+        self._provider.shred(customer_id)
+
+    def shredded(self, customer_ids: Iterable[UUID]) -> set[UUID]:
+        """The ids among ``customer_ids`` whose data keys were shredded."""
+        return self._provider.shredded(customer_ids)

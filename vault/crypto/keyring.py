@@ -3,6 +3,10 @@
 The default provider is a JSON key file (mode 0600, in a directory of mode
 0700). A KMS provider implements :class:`KeyProvider`: it wraps and unwraps
 data keys and never hands its key-encryption keys out.
+
+Beside the key file, a shred list (``<keyring>.shredded.list``, one customer id
+per line, append-only, mode 0600) names every erased customer: ``unwrap``
+refuses their wrapped keys even when an older database backup brings one back.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import re
+import stat
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,12 +30,15 @@ from vault.crypto._aead import KEY_BYTES, Aead, random_key
 from vault.crypto.errors import DecryptionError, KeyringError
 from vault.crypto.files import create_private_json, read_private_json, write_private_json
 
-__all__ = ["FileKeyProvider", "KeyProvider", "WrappedKey"]
+__all__ = ["FileKeyProvider", "KeyProvider", "WrappedKey", "shred_list_path"]
 
 _FORMAT = 1
 _WRAP_VERSION = 0x01
 _WRAP_HEADER = struct.Struct(">BI")
 _WRAP_AD_TAG = b"cvault/dek/v1"
+_SHRED_SUFFIX = ".shredded.list"
+# What a write torn by a crash can leave of one line: a proper prefix of a UUID.
+_TORN_LINE = re.compile(r"^[0-9a-f-]{0,35}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,14 @@ class KeyProvider(Protocol):
     def retire(self, version: int) -> None: ...
 
     def blind_index_secret(self) -> tuple[bytes, int]: ...
+
+    def shred(self, customer_id: UUID) -> None:
+        """Refuse this customer's data key from now on, in every process, for good."""
+        ...
+
+    def shredded(self, customer_ids: Iterable[UUID]) -> set[UUID]:
+        """The ids among ``customer_ids`` whose data keys were shredded."""
+        ...
 
 
 def _wrap_ad(customer_id: UUID, key_id: int, kek_version: int) -> bytes:
@@ -106,6 +123,9 @@ class FileKeyProvider:
         self._stamp: tuple[int, int, int] = (0, 0, 0)
         self._data: dict[str, Any] = {}
         self._keks: dict[int, Aead] = {}
+        self._shred_path = shred_list_path(path)
+        self._shred_stamp: tuple[int, int, int] | None = None
+        self._shred_ids: frozenset[UUID] = frozenset()
         self._load()
 
     def __repr__(self) -> str:
@@ -197,6 +217,8 @@ class FileKeyProvider:
         return WrappedKey(version, blob)
 
     def unwrap(self, customer_id: UUID, key_id: int, wrapped: WrappedKey) -> bytes:
+        if customer_id in self._shredded_now():
+            raise DecryptionError("data key belongs to an erased customer and is shredded")
         blob = wrapped.blob
         if len(blob) < _WRAP_HEADER.size or blob[0] != _WRAP_VERSION:
             raise DecryptionError("wrapped data key has an unknown version")
@@ -236,6 +258,116 @@ class FileKeyProvider:
     def blind_index_secret(self) -> tuple[bytes, int]:
         bidx = self._data["blind_index"]
         return _unb64(bidx["key"], "blind_index"), int(bidx["bits"])
+
+    # -- shred list ---------------------------------------------------------
+
+    @property
+    def shred_list_path(self) -> Path:
+        return self._shred_path
+
+    def shred(self, customer_id: UUID) -> None:
+        """Append the id to the shred list and fsync it before returning."""
+        with self._lock:
+            if customer_id in self._shredded_locked():
+                return
+            _append_line(self._shred_path, f"{customer_id}\n".encode("ascii"))
+            self._shred_stamp = None  # re-read on next use: other processes append too
+
+    def shredded(self, customer_ids: Iterable[UUID]) -> set[UUID]:
+        ids = self._shredded_now()
+        return {cid for cid in customer_ids if cid in ids}
+
+    def _shredded_now(self) -> frozenset[UUID]:
+        """The shred list, re-read when its size, mtime or inode changed (one stat call)."""
+        stamp = _stamp_of(self._shred_path)
+        if stamp is not None and stamp == self._shred_stamp:
+            return self._shred_ids
+        with self._lock:
+            return self._shredded_locked()
+
+    def _shredded_locked(self) -> frozenset[UUID]:
+        stamp = _stamp_of(self._shred_path)
+        if stamp is None:
+            self._shred_stamp, self._shred_ids = None, frozenset()
+        elif stamp != self._shred_stamp:
+            self._shred_ids = _read_shred_list(self._shred_path)
+            self._shred_stamp = stamp
+        return self._shred_ids
+
+
+def shred_list_path(keyring_path: Path) -> Path:
+    """Where the shred list of a keyring lives: beside it, ``<stem>.shredded.list``."""
+    return keyring_path.with_name(keyring_path.stem + _SHRED_SUFFIX)
+
+
+def _stamp_of(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _check_private(fd: int, path: Path) -> os.stat_result:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise KeyringError(f"shred list {path} is not a regular file")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyringError(f"shred list {path} is readable by group or others; run 'chmod 600'")
+    return st
+
+
+def _append_line(path: Path, line: bytes) -> None:
+    """One ``write`` with O_APPEND (whole lines never interleave), then fsync. A line
+    torn by an earlier crash is closed first, so the new id stands on a line of its own."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise KeyringError(f"shred list {path} cannot be written ({exc.strerror})") from None
+    created = False
+    try:
+        st = _check_private(fd, path)
+        created = st.st_size == 0
+        if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+            line = b"\n" + line
+        if os.write(fd, line) != len(line):
+            raise KeyringError(f"shred list {path} took a short write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:  # make the new directory entry durable too
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _read_shred_list(path: Path) -> frozenset[UUID]:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return frozenset()
+    except OSError as exc:
+        raise KeyringError(f"shred list {path} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        _check_private(fh.fileno(), path)
+        raw = fh.read()
+    ids: set[UUID] = set()
+    lines = raw.decode("ascii", errors="replace").split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line:
+            continue
+        try:
+            ids.add(UUID(line))
+        except ValueError:
+            # A crash mid-append leaves a UUID prefix (its erasure never committed);
+            # anything else means the file was damaged or edited: refuse to guess.
+            if _TORN_LINE.match(line):
+                continue
+            raise KeyringError(f"shred list {path} line {number} is not a customer id") from None
+    return frozenset(ids)
 
 
 @contextmanager

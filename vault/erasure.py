@@ -1,0 +1,305 @@
+"""Erasure by crypto-shredding: one short transaction makes a customer unreadable.
+
+``ErasureService.erase`` runs inside the caller's unit of work and, in one
+transaction: puts the customer id on the keyring's shred list (fsynced before it
+returns) and destroys the wrapped data key, so every token of the customer is
+dead in every process, in every replica and in every database backup; nulls the
+encrypted fields and blind indexes and clears the profile (locale, tier, tags,
+attributes) of the record and of the records merged into it; deletes external
+ids, current consents and objections; leaves a tombstone (status ``erased``,
+``erased_at``, ``erasure_request_id``) so the id still resolves. The consent
+event log (append-only proof, ids only), data subject requests (their sealed
+details are nulled) and the audit trail stay.
+
+Interactions are left to :meth:`ErasureService.purge` after the commit: their
+payloads are sealed under the destroyed key and so already unreadable, and
+deleting 100,000 rows inline would hold the erasure's transaction for seconds.
+The DSR desk registers the purge to run after its commit with
+:meth:`ErasureService.schedule_purge`; :meth:`ErasureService.purge_pending`
+finishes any purge that did not complete.
+
+Erasing a customer that is already erased is not an error: it returns the
+tombstone's time and request id with zero counts, re-applies the shred (a
+repair if the keyring was restored from a backup older than the erasure) and is
+audited with ``already_erased``. An active legal hold refuses the erasure with
+:class:`LegalHoldActive` (audited as a refusal).
+
+If the unit of work fails after ``erase`` returned, the shred list already names
+the customer: the record stays as it was but cannot be decrypted any more.
+Erasure fails closed; run it again to complete the tombstone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from audit.entries import AuditAction
+from policies.purposes import Resource
+from vault.access import AccessContext, buffer_of
+from vault.audit_log import AuditLog
+from vault.authorization import Authorizer
+from vault.errors import CustomerNotFound, InvalidInput, LegalHoldActive
+from vault.keys import DataKeys
+from vault.logs import get_logger
+from vault.storage.db import Database
+from vault.storage.models import (
+    ConsentStateRow,
+    CustomerExternalIdRow,
+    CustomerRow,
+    DsrRequestRow,
+    InteractionRow,
+    LegalHoldRow,
+    ObjectionRow,
+)
+from vault.types import CustomerStatus, PiiField
+
+__all__ = ["AFTER_COMMIT", "ErasureResult", "ErasureService"]
+
+# Vault.unit runs the callables under this session.info key after its commit.
+AFTER_COMMIT = "cvault.after_commit"
+_ERASED = CustomerStatus.ERASED.value
+_MERGED = CustomerStatus.MERGED.value
+_ERASED_FIELDS = {f.value: "erased" for f in PiiField}
+log = get_logger("vault.erasure")
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    """What an erasure did: ids, a time and counts only."""
+
+    customer_id: uuid.UUID
+    erased_at: datetime
+    request_id: uuid.UUID | None
+    external_ids_deleted: int
+    consent_states_deleted: int
+    objections_deleted: int
+    interactions_pending: int  # left for purge()
+
+
+def _count(result: Any) -> int:  # noqa: ANN401 - a CursorResult of an UPDATE or DELETE
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class ErasureService:
+    def __init__(
+        self,
+        keys: DataKeys,
+        authz: Authorizer,
+        *,
+        clock: Callable[[], datetime],
+        audit: AuditLog | None = None,
+    ) -> None:
+        self._keys = keys
+        self._authz = authz
+        self._clock = clock
+        self._audit = audit  # records purges, which run outside any unit of work
+
+    def __repr__(self) -> str:
+        return "ErasureService()"
+
+    # -- erase ----------------------------------------------------------------
+
+    def erase(
+        self, session: Session, customer_id: uuid.UUID, *, request_id: uuid.UUID | None = None
+    ) -> ErasureResult:
+        """Crypto-shred and tombstone one customer in the caller's unit of work.
+
+        Raises :class:`CustomerNotFound` for an unknown id, :class:`InvalidInput` for a
+        record merged into another (erase the surviving record), :class:`LegalHoldActive`
+        while a legal hold is in force, and ``AccessDenied`` without a write grant on
+        data requests (a data subject may erase its own record only)."""
+        audit = buffer_of(session)
+        self._authz.check_writes(session, [Resource.DATA_REQUESTS.value], customer_id)
+        self._authz.check_owner(session, customer_id)
+        row = session.scalar(
+            select(CustomerRow).where(CustomerRow.id == customer_id).with_for_update()
+        )
+        if row is None:
+            raise CustomerNotFound(customer_id)
+        if row.status == _MERGED:
+            raise InvalidInput("customerId", "customer was merged into another; erase that one")
+        if row.status == _ERASED:
+            return self._already_erased(session, row)
+        holds = session.scalar(
+            select(func.count())
+            .select_from(LegalHoldRow)
+            .where(LegalHoldRow.customer_id == customer_id, LegalHoldRow.lifted_at.is_(None))
+        )
+        if holds:
+            raise self._authz.denied(session, LegalHoldActive(customer_id, holds), customer_id)
+
+        now = self._clock()
+        self._keys.shred(session, customer_id, now)
+        for name in PiiField:
+            setattr(row, f"{name}_ct", None)
+        row.email_bidx = None
+        row.phone_bidx = None
+        row.locale = None
+        row.tier = None
+        row.tags = []
+        row.attributes = {}
+        row.status = _ERASED
+        row.erased_at = now
+        row.erasure_request_id = request_id
+        row.updated_at = now
+        session.flush()
+        merged = _count(
+            session.execute(
+                update(CustomerRow)
+                .where(CustomerRow.merged_into_id == customer_id)
+                .values(locale=None, tier=None, tags=[], attributes={}, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        external_ids = self._delete(session, CustomerExternalIdRow, customer_id)
+        consents = self._delete(session, ConsentStateRow, customer_id)
+        objections = self._delete(session, ObjectionRow, customer_id)
+        # Request details are sealed under the destroyed key: dead ciphertext, dropped.
+        session.execute(
+            update(DsrRequestRow)
+            .where(DsrRequestRow.customer_id == customer_id, DsrRequestRow.details_ct.is_not(None))
+            .values(details_ct=None)
+        )
+        pending = self._pending(session, customer_id)
+        result = ErasureResult(
+            customer_id=customer_id,
+            erased_at=now,
+            request_id=request_id,
+            external_ids_deleted=external_ids,
+            consent_states_deleted=consents,
+            objections_deleted=objections,
+            interactions_pending=pending,
+        )
+        detail = _detail(result, merged_records=merged)
+        audit.add(
+            AuditAction.CUSTOMER_ERASE, customer_id=customer_id, fields=_ERASED_FIELDS,
+            detail=detail,
+        )  # fmt: skip
+        log.info("customer.erased", customer_id=str(customer_id), **detail)
+        return result
+
+    def _already_erased(self, session: Session, row: CustomerRow) -> ErasureResult:
+        """Idempotent: the tombstone as it stands; the shred is applied again."""
+        now = self._clock()
+        self._keys.shred(session, row.id, now)
+        result = ErasureResult(
+            customer_id=row.id,
+            erased_at=row.erased_at or now,
+            request_id=row.erasure_request_id,
+            external_ids_deleted=0,
+            consent_states_deleted=0,
+            objections_deleted=0,
+            interactions_pending=self._pending(session, row.id),
+        )
+        buffer_of(session).add(
+            AuditAction.CUSTOMER_ERASE, customer_id=row.id, fields=_ERASED_FIELDS,
+            detail={**_detail(result, merged_records=0), "already_erased": True},
+        )  # fmt: skip
+        return result
+
+    @staticmethod
+    def _delete(
+        session: Session,
+        model: type[CustomerExternalIdRow] | type[ConsentStateRow] | type[ObjectionRow],
+        customer_id: uuid.UUID,
+    ) -> int:
+        statement = delete(model).where(model.customer_id == customer_id)
+        return _count(session.execute(statement.execution_options(synchronize_session=False)))
+
+    @staticmethod
+    def _pending(session: Session, customer_id: uuid.UUID) -> int:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(InteractionRow)
+                .where(InteractionRow.customer_id == customer_id)
+            )
+            or 0
+        )
+
+    # -- purge ----------------------------------------------------------------
+
+    def schedule_purge(self, session: Session, db: Database, customer_id: uuid.UUID) -> None:
+        """Run :meth:`purge` after the unit of work commits. A failing purge does not fail
+        the committed erasure: it is logged and :meth:`purge_pending` finishes it later."""
+
+        def run() -> None:
+            try:
+                self.purge(db, customer_id)
+            except Exception as exc:  # noqa: BLE001 - the erasure has committed; retried later
+                log.warning(
+                    "erasure.purge_deferred", customer_id=str(customer_id), error=type(exc).__name__
+                )
+
+        session.info.setdefault(AFTER_COMMIT, []).append(run)
+
+    def purge(self, db: Database, customer_id: uuid.UUID, *, batch_size: int = 10_000) -> int:
+        """Delete an erased customer's interactions, ``batch_size`` rows per transaction, so
+        an interrupted purge resumes where it stopped. Returns how many rows it deleted."""
+        if batch_size < 1:
+            raise InvalidInput("batch_size", "must be at least 1")
+        with db.transaction() as session:
+            status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
+        if status is None:
+            raise CustomerNotFound(customer_id)
+        if status != _ERASED:
+            raise InvalidInput("customerId", "only an erased customer's interactions are purged")
+        done = 0
+        while True:
+            with db.transaction() as session:
+                batch = (
+                    select(InteractionRow.id)
+                    .where(InteractionRow.customer_id == customer_id)
+                    .limit(batch_size)
+                    .scalar_subquery()
+                )
+                deleted = _count(
+                    session.execute(
+                        delete(InteractionRow)
+                        .where(InteractionRow.id.in_(batch))
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+            done += deleted
+            if deleted < batch_size:
+                break
+        if done:
+            log.info("customer.purged", customer_id=str(customer_id), interactions_deleted=done)
+            if self._audit is not None:
+                self._audit.record_now(
+                    db,
+                    AccessContext.system("erasure"),
+                    AuditAction.CUSTOMER_ERASE,
+                    customer_id=customer_id,
+                    detail={"step": "purge", "interactions_deleted": done},
+                )
+        return done
+
+    def purge_pending(self, db: Database) -> int:
+        """Purge every erased customer that still has interactions; returns rows deleted."""
+        with db.transaction() as session:
+            leftovers = session.scalars(
+                select(CustomerRow.id)
+                .where(CustomerRow.status == _ERASED)
+                .where(exists().where(InteractionRow.customer_id == CustomerRow.id))
+                .order_by(CustomerRow.id)
+            ).all()
+        return sum(self.purge(db, cid) for cid in leftovers)
+
+
+def _detail(result: ErasureResult, *, merged_records: int) -> dict[str, Any]:
+    return {
+        "external_ids": result.external_ids_deleted,
+        "consent_states": result.consent_states_deleted,
+        "objections": result.objections_deleted,
+        "interactions_pending": result.interactions_pending,
+        "merged_records": merged_records,
+        "request": None if result.request_id is None else str(result.request_id),
+    }
