@@ -12,12 +12,22 @@ from graphql.pyutils import Path
 from sqlalchemy.orm import Session
 from strawberry.types import Info
 
+from consent import Privacy
 from vault.access import AccessContext
 from vault.interactions import Interaction
 from vault.pagination import Page
 from vault.runtime import Vault
 
-__all__ = ["GraphQLContext", "Info", "atomic", "path_of"]
+__all__ = ["Evidence", "GraphQLContext", "Info", "atomic", "path_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the HTTP request says about the device, kept as evidence of a consent change
+    (the ledger stores keyed pseudonyms of it, never the values)."""
+
+    user_agent: str | None = field(default=None, repr=False)
+    client_address: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -25,6 +35,8 @@ class GraphQLContext:
     vault: Vault
     session: Session
     access: AccessContext
+    privacy: Privacy
+    evidence: Evidence = field(default_factory=Evidence)
     redacted: list[str] = field(default_factory=list)
     # Timelines fetched for a whole list of customers at once, keyed by customer and args.
     timelines: dict[tuple[uuid.UUID, tuple[Any, ...]], Page[Interaction]] = field(

@@ -38,9 +38,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import AuthError, Principal, TokenVerifier
-from api.graphql.context import GraphQLContext
+from api.graphql.context import Evidence, GraphQLContext
 from api.graphql.limits import LimitExceeded, Limits, check_document
 from audit.entries import AuditAction, Outcome
+from consent import Privacy
 from policies import AccessDenied, Purpose, Role
 from vault.access import AccessContext, Actor
 from vault.crypto import CryptoError
@@ -116,6 +117,7 @@ class GraphQLEndpoint:
         max_batch: int = 5,
     ) -> None:
         self.vault = vault
+        self.privacy = Privacy.of(vault)
         self.schema = schema
         self.verifier = verifier
         self.limits = limits or Limits()
@@ -164,12 +166,16 @@ class GraphQLEndpoint:
             raise _Problem(429, "RATE_LIMITED", "too many requests",
                            {"Retry-After": str(math.ceil(wait))})  # fmt: skip
         access = self._access(request, principal)
+        evidence = Evidence(
+            user_agent=request.headers.get("user-agent"),
+            client_address=request.client.host if request.client else None,
+        )
         if isinstance(payload, list):
             if not payload or len(payload) > self.max_batch:
                 raise _Problem(400, "BATCH_LIMIT", f"send 1 to {self.max_batch} operations")
-            results = [await self._operation(op, access) for op in payload]
+            results = [await self._operation(op, access, evidence) for op in payload]
             return JSONResponse(results)
-        return JSONResponse(await self._operation(payload, access))
+        return JSONResponse(await self._operation(payload, access, evidence))
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -262,7 +268,9 @@ class GraphQLEndpoint:
                 self._documents.popitem(last=False)
         return document
 
-    async def _operation(self, payload: object, access: AccessContext) -> dict[str, Any]:
+    async def _operation(
+        self, payload: object, access: AccessContext, evidence: Evidence
+    ) -> dict[str, Any]:
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             raise _Problem(400, "BAD_REQUEST", "send {query, variables?, operationName?}")
         variables = payload.get("variables")
@@ -275,7 +283,9 @@ class GraphQLEndpoint:
         operation = get_operation_ast(document, name)
         if operation is None:
             raise _Problem(400, "BAD_REQUEST", "name one operation of the document")
-        return await anyio.to_thread.run_sync(self._execute, document, operation, variables, access)
+        return await anyio.to_thread.run_sync(
+            self._execute, document, operation, variables, access, evidence
+        )
 
     def _execute(
         self,
@@ -283,10 +293,17 @@ class GraphQLEndpoint:
         operation: OperationDefinitionNode,
         variables: dict[str, Any] | None,
         access: AccessContext,
+        evidence: Evidence,
     ) -> dict[str, Any]:
         with structlog.contextvars.bound_contextvars(request_id=access.request_id):
             with self.vault.unit(access) as session:
-                context = GraphQLContext(vault=self.vault, session=session, access=access)
+                context = GraphQLContext(
+                    vault=self.vault,
+                    session=session,
+                    access=access,
+                    privacy=self.privacy,
+                    evidence=evidence,
+                )
                 result = execute(
                     self.schema, document, variable_values=variables, context_value=context,
                     operation_name=operation.name.value if operation.name else None,

@@ -6,6 +6,7 @@ import strawberry
 
 from api.graphql import resolvers
 from api.graphql.context import atomic
+from api.graphql.privacy import ConsentMutation, ConsentQuery
 from api.graphql.types import (
     AccessExplanation,
     AuditCheckpoint,
@@ -37,7 +38,7 @@ __all__ = ["Mutation", "Query", "build_schema"]
 
 
 @strawberry.type
-class Query:
+class Query(ConsentQuery):
     @strawberry.field
     def customer(self, info: Ctx, id: IdArg) -> Customer:
         return resolvers.customer(info, id)
@@ -121,7 +122,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(ConsentMutation):
     @strawberry.mutation
     def create_customer(self, info: Ctx, input: CustomerInput) -> Customer | None:
         return resolvers.create_customer(info, input)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -17,6 +17,9 @@ from vault.interactions import Interaction as InteractionRecord
 from vault.types import Channel as ChannelEnum
 from vault.types import CustomerStatus as StatusEnum
 from vault.types import InteractionType as InteractionTypeEnum
+
+if TYPE_CHECKING:
+    from api.graphql.privacy import Consent, ConsentEvent
 
 Channel = strawberry.enum(ChannelEnum, name="Channel")
 InteractionType = strawberry.enum(InteractionTypeEnum, name="InteractionType")
@@ -163,6 +166,34 @@ class Customer:
     @strawberry.field
     def created_at(self) -> datetime:
         return self.record.created_at
+
+    @strawberry.field(description="Where each consent-based purpose stands for this customer.")
+    def consents(
+        self, info: Ctx
+    ) -> list[Annotated[Consent, strawberry.lazy("api.graphql.privacy")]] | None:
+        from api.graphql.privacy import consent_entries  # noqa: PLC0415
+        from policies import AccessDenied  # noqa: PLC0415
+
+        ctx = info.context
+        try:
+            return consent_entries(ctx.privacy.ledger.status(ctx.session, self.record.id))
+        except AccessDenied:
+            ctx.redacted.append(path_of(info))
+            return None
+
+    @strawberry.field(description="Every consent change of this customer, oldest first.")
+    def consent_history(
+        self, info: Ctx
+    ) -> list[Annotated[ConsentEvent, strawberry.lazy("api.graphql.privacy")]] | None:
+        from api.graphql.privacy import consent_history_entries  # noqa: PLC0415
+        from policies import AccessDenied  # noqa: PLC0415
+
+        ctx = info.context
+        try:
+            return consent_history_entries(ctx.privacy.ledger.history(ctx.session, self.record.id))
+        except AccessDenied:
+            ctx.redacted.append(path_of(info))
+            return None
 
     @strawberry.field(description="Who accessed this customer's data, when and why (Art. 15).")
     def access_history(
