@@ -62,12 +62,19 @@ def drop_pii(
     return event_dict
 
 
+# Tracebacks as data, without the frames' local variables: a local may hold a decrypted
+# value, and no pattern match could tell a name or an address from any other string.
+_EXCEPTIONS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False, use_rich=False)
+)
+
+
 def shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.dict_tracebacks,
+        _EXCEPTIONS,
         drop_pii,
     ]
 

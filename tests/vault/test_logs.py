@@ -96,3 +96,26 @@ def test_a_full_flow_logs_json_with_request_ids_and_no_pii(vault: Vault) -> None
     assert all(line.get("request_id") for line in http)
     leaked = [v for v in SECRETS.values() if v in text or v.lower() in text.lower()]
     assert leaked == []
+
+
+def test_an_exception_log_carries_no_local_variables() -> None:
+    """A traceback in the logs names files and lines, never the values of locals (a
+    decrypted name in a local would otherwise be printed)."""
+    out = io.StringIO()
+    configure_logging("debug", stream=out)
+    try:
+        decrypted_name = "Tahmineh Milani-Rostami"
+
+        def _fail(given: str) -> None:
+            raise RuntimeError("boom " + str(len(given)))
+
+        try:
+            _fail(decrypted_name)
+        except RuntimeError:
+            get_logger("test").exception("failed")
+    finally:
+        configure_logging()
+    text = out.getvalue()
+    assert "RuntimeError" in text
+    assert "Tahmineh" not in text
+    assert '"locals"' not in text
