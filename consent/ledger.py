@@ -234,14 +234,14 @@ class ConsentLedger:
         rows = session.scalars(
             select(ConsentEventRow)
             .where(ConsentEventRow.customer_id == customer_id)
-            .order_by(ConsentEventRow.occurred_at, ConsentEventRow.id)
+            .order_by(ConsentEventRow.occurred_at, ConsentEventRow.seq)
         ).all()
         buffer_of(session).read(customer_id, {"consent": "clear"})
         return [_record(r) for r in rows]
 
     def receipt(self, session: Session, event_id: uuid.UUID) -> dict[str, Any]:
         """The signed receipt of one consent event."""
-        row = session.get(ConsentEventRow, event_id)
+        row = session.scalar(select(ConsentEventRow).where(ConsentEventRow.id == event_id))
         if row is None:
             raise InvalidInput("receiptId", "names no consent event")
         self._check_read(session, row.customer_id)

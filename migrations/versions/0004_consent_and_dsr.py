@@ -43,6 +43,12 @@ def _append_only(dialect: str, table: str) -> list[str]:
 def upgrade() -> None:
     op.create_table(
         "consent_events",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("customer_id", sa.Uuid(), nullable=False),
         sa.Column("purpose", sa.String(length=64), nullable=False),
@@ -61,7 +67,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_consent_events_customer_id_customers")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_events")),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_consent_events")),
+        sa.UniqueConstraint("id", name=op.f("uq_consent_events_id")),
     )
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
         batch_op.create_index(

@@ -188,3 +188,20 @@ def test_consent_changes_are_audited_without_pii(vault: Vault) -> None:
         "state": "granted",
     }
     assert "Wang" not in rows[0].decode()
+
+
+def test_changes_in_the_same_instant_keep_their_order(vault: Vault) -> None:
+    """Grant, withdraw, grant within one unit of work (one clock reading): the history
+    lists them in the order they were made and the state is the last one."""
+    ledger = Privacy.of(vault).ledger
+    cid = _customer(vault)
+    with vault.unit(CTX) as s:
+        for _ in range(5):
+            ledger.grant(s, cid, "marketing_sms")
+            ledger.withdraw(s, cid, "marketing_sms")
+        ledger.grant(s, cid, "marketing_sms")
+    with vault.unit(CTX) as s:
+        states = [h.state.value for h in ledger.history(s, cid)]
+        current = {st.purpose.value: st.state for st in ledger.status(s, cid)}
+    assert states == ["granted", "withdrawn"] * 5 + ["granted"]
+    assert current["marketing_sms"] is ConsentState.GRANTED

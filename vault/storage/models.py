@@ -229,14 +229,16 @@ class ConsentEventRow(Base):
     """One change of a customer's consent to one purpose (append-only).
 
     Evidence is kept as keyed pseudonyms of the user agent and client address,
-    never the values; ``receipt`` is the signed consent receipt (JSON)."""
+    never the values; ``receipt`` is the signed consent receipt (JSON). ``seq`` orders
+    events recorded in the same instant."""
 
     __tablename__ = "consent_events"
     __table_args__ = (
         Index("ix_consent_events_customer_purpose", "customer_id", "purpose", "occurred_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
     purpose: Mapped[str] = mapped_column(String(64))
     event: Mapped[str] = mapped_column(String(16))
