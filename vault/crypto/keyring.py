@@ -320,7 +320,7 @@ def _check_private(fd: int, path: Path) -> os.stat_result:
 def _append_line(path: Path, line: bytes) -> None:
     """One ``write`` with O_APPEND (whole lines never interleave), then fsync. A line
     torn by an earlier crash is closed first, so the new id stands on a line of its own."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as exc:
