@@ -7,6 +7,7 @@ import strawberry
 from api.graphql import resolvers
 from api.graphql.context import atomic
 from api.graphql.privacy import ConsentMutation, ConsentQuery
+from api.graphql.requests import RequestMutation, RequestQuery
 from api.graphql.types import (
     AccessExplanation,
     AuditCheckpoint,
@@ -38,7 +39,7 @@ __all__ = ["Mutation", "Query", "build_schema"]
 
 
 @strawberry.type
-class Query(ConsentQuery):
+class Query(ConsentQuery, RequestQuery):
     @strawberry.field
     def customer(self, info: Ctx, id: IdArg) -> Customer:
         return resolvers.customer(info, id)
@@ -122,7 +123,7 @@ class Query(ConsentQuery):
 
 
 @strawberry.type
-class Mutation(ConsentMutation):
+class Mutation(ConsentMutation, RequestMutation):
     @strawberry.mutation
     def create_customer(self, info: Ctx, input: CustomerInput) -> Customer | None:
         return resolvers.create_customer(info, input)

@@ -1,0 +1,248 @@
+"""GraphQL for data subject requests and legal holds: thin calls into the DSR desk.
+
+A data subject files, verifies and follows its own requests; compliance officers see
+every request with its due date (``dsrRequests(status, overdue)``), process, reject and
+extend them, and place legal holds. Every decision is made in :mod:`consent.dsr`.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.graphql.context import atomic
+from api.graphql.types import Ctx, IdArg, PageInfo, parse_id
+from consent.requests import DsrInput, DsrView, HoldView
+from vault.pagination import encode_cursor
+from vault.types import DsrStatus as DsrStatusEnum
+from vault.types import DsrType as DsrTypeEnum
+
+__all__ = ["RequestMutation", "RequestQuery"]
+
+DsrType = strawberry.enum(DsrTypeEnum, name="DsrType")
+DsrStatus = strawberry.enum(DsrStatusEnum, name="DsrStatus")
+
+
+@strawberry.type(description="One step in a request's history.")
+class DsrStep:
+    at: datetime
+    status: DsrStatusEnum
+    actor: str
+    note: str | None
+
+
+@strawberry.type(description="A data subject request and where it stands.")
+class DsrRequest:
+    id: strawberry.ID
+    customer_id: strawberry.ID
+    type: DsrTypeEnum
+    status: DsrStatusEnum
+    received_at: datetime
+    due_at: datetime
+    overdue: bool
+    extended_at: datetime | None
+    extension_reason: str | None
+    verified_at: datetime | None
+    completed_at: datetime | None
+    rejection_reason: str | None
+    requested_by: str
+    result: JSON
+    history: list[DsrStep]
+
+
+@strawberry.type
+class DsrRequestEdge:
+    node: DsrRequest
+    cursor: str
+
+
+@strawberry.type
+class DsrRequestConnection:
+    edges: list[DsrRequestEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A new request; the one-time token is shown this once.")
+class FiledDsrRequest:
+    request: DsrRequest
+    verification_token: str
+
+
+@strawberry.type(description="A processed request, with its bundle or its receipt.")
+class ProcessedDsrRequest:
+    request: DsrRequest
+    bundle: JSON | None = strawberry.field(description="Access and portability: every item.")
+    bundle_zip: str | None = strawberry.field(description="The bundle as a zip, base64.")
+    receipt: JSON | None = strawberry.field(description="Erasure: the signed receipt.")
+
+
+@strawberry.type(description="A legal hold: while active, the customer cannot be erased.")
+class LegalHold:
+    id: strawberry.ID
+    customer_id: strawberry.ID
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    lifted_at: datetime | None
+    active: bool
+
+
+@strawberry.input
+class DsrRequestInput:
+    type: DsrTypeEnum
+    customer_id: strawberry.ID
+    details: JSON | None = strawberry.field(
+        default=None,
+        description='Rectification: {"field": "new value"}; objection: {"scope": ...}.',
+    )
+
+
+def _request(view: DsrView) -> DsrRequest:
+    return DsrRequest(
+        id=strawberry.ID(str(view.id)),
+        customer_id=strawberry.ID(str(view.customer_id)),
+        type=view.type,
+        status=view.status,
+        received_at=view.received_at,
+        due_at=view.due_at,
+        overdue=view.overdue,
+        extended_at=view.extended_at,
+        extension_reason=view.extension_reason,
+        verified_at=view.verified_at,
+        completed_at=view.completed_at,
+        rejection_reason=view.rejection_reason,
+        requested_by=view.requested_by,
+        result=cast(JSON, view.result),
+        history=[
+            DsrStep(at=e.at, status=e.status, actor=e.actor, note=e.note) for e in view.history
+        ],
+    )
+
+
+def _hold(view: HoldView) -> LegalHold:
+    return LegalHold(
+        id=strawberry.ID(str(view.id)),
+        customer_id=strawberry.ID(str(view.customer_id)),
+        reason=view.reason,
+        placed_by=view.placed_by,
+        placed_at=view.placed_at,
+        lifted_at=view.lifted_at,
+        active=view.active,
+    )
+
+
+@strawberry.type
+class RequestQuery:
+    @strawberry.field(description="Data subject requests, most urgent first.")
+    def dsr_requests(
+        self,
+        info: Ctx,
+        status: DsrStatusEnum | None = None,
+        overdue: bool | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> DsrRequestConnection:
+        ctx = info.context
+        page = ctx.privacy.desk.list(
+            ctx.session,
+            status=None if status is None else DsrStatusEnum(status).value,
+            overdue=overdue,
+            first=first,
+            after=after,
+        )
+        edges = [
+            DsrRequestEdge(node=_request(v), cursor=encode_cursor(v.due_at, v.id))
+            for v in page.items
+        ]
+        return DsrRequestConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(description="One data subject request with its history.")
+    def dsr_request(self, info: Ctx, id: IdArg) -> DsrRequest:
+        ctx = info.context
+        return _request(ctx.privacy.desk.get(ctx.session, parse_id(id)))
+
+    @strawberry.field(description="A customer's legal holds (compliance officers).")
+    def legal_holds(self, info: Ctx, customer_id: IdArg) -> list[LegalHold]:
+        ctx = info.context
+        holds = ctx.privacy.desk.holds(ctx.session, parse_id(customer_id, "customerId"))
+        return [_hold(h) for h in holds]
+
+
+@strawberry.type
+class RequestMutation:
+    @strawberry.mutation(description="File a request; returns the one-time verification token.")
+    def create_dsr_request(self, info: Ctx, input: DsrRequestInput) -> FiledDsrRequest | None:
+        ctx = info.context
+        details: Any = input.details
+        data = DsrInput(
+            type=DsrTypeEnum(input.type).value,
+            customer_id=parse_id(input.customer_id, "customerId"),
+            details=details,
+        )
+        with atomic(info) as session:
+            filed = ctx.privacy.desk.create(session, data)
+        return FiledDsrRequest(
+            request=_request(filed.request), verification_token=filed.verification_token
+        )
+
+    @strawberry.mutation(description="Prove the requester's identity with the one-time token.")
+    def verify_dsr_request(self, info: Ctx, id: IdArg, token: str) -> DsrRequest | None:
+        ctx = info.context
+        # A wrong token's attempt is counted in a transaction of its own (consent.dsr).
+        with atomic(info) as session:
+            return _request(ctx.privacy.desk.verify(session, parse_id(id), token))
+
+    @strawberry.mutation(description="Carry out a verified request (compliance officers).")
+    def process_dsr_request(self, info: Ctx, id: IdArg) -> ProcessedDsrRequest | None:
+        ctx = info.context
+        with atomic(info) as session:
+            outcome = ctx.privacy.desk.process(session, parse_id(id))
+        bundle = outcome.bundle
+        return ProcessedDsrRequest(
+            request=_request(outcome.request),
+            bundle=None if bundle is None else cast(JSON, bundle.document()),
+            bundle_zip=None if bundle is None else base64.b64encode(bundle.to_zip()).decode(),
+            receipt=None if outcome.receipt is None else cast(JSON, outcome.receipt),
+        )
+
+    @strawberry.mutation(description="Refuse a request, with the reason recorded.")
+    def reject_dsr_request(self, info: Ctx, id: IdArg, reason: str) -> DsrRequest | None:
+        ctx = info.context
+        with atomic(info) as session:
+            return _request(ctx.privacy.desk.reject(session, parse_id(id), reason=reason))
+
+    @strawberry.mutation(description="Extend the due date once, by one or two months.")
+    def extend_dsr_request(
+        self, info: Ctx, id: IdArg, months: int, reason: str
+    ) -> DsrRequest | None:
+        ctx = info.context
+        with atomic(info) as session:
+            view = ctx.privacy.desk.extend(session, parse_id(id), months=months, reason=reason)
+        return _request(view)
+
+    @strawberry.mutation(description="Place a legal hold: the customer cannot be erased.")
+    def place_legal_hold(self, info: Ctx, customer_id: IdArg, reason: str) -> LegalHold | None:
+        ctx = info.context
+        with atomic(info) as session:
+            hold = ctx.privacy.desk.place_hold(session, parse_id(customer_id, "customerId"), reason)
+        return _hold(hold)
+
+    @strawberry.mutation(description="Lift a legal hold.")
+    def lift_legal_hold(self, info: Ctx, id: IdArg) -> LegalHold | None:
+        ctx = info.context
+        with atomic(info) as session:
+            return _hold(ctx.privacy.desk.lift_hold(session, parse_id(id)))
+
+    @strawberry.mutation(description="End a restriction of processing (Art. 18(3)).")
+    def lift_restriction(self, info: Ctx, customer_id: IdArg) -> bool | None:
+        ctx = info.context
+        with atomic(info) as session:
+            ctx.privacy.desk.lift_restriction(session, parse_id(customer_id, "customerId"))
+        return True
