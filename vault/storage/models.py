@@ -393,3 +393,92 @@ class PolicyVersionRow(Base):
 
     def __repr__(self) -> str:
         return f"PolicyVersionRow(version={self.version})"
+
+
+# -- segments and customer metrics (issue 6) ----------------------------------------
+# No foreign key to ``customers`` here: these rows are derived data that a refresh
+# rebuilds, and erasure or retention must never be blocked by them.
+
+
+class CustomerMetricsRow(Base):
+    """A customer's behaviour rollup as of ``computed_at`` (``vault.segments.metrics``):
+    what makes history rules index lookups instead of scans. Amounts are minor units of
+    ``currency``."""
+
+    __tablename__ = "customer_metrics"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    currency: Mapped[str] = mapped_column(String(3))
+    first_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purchase_count: Mapped[int] = mapped_column(Integer)
+    lifetime_value_minor: Mapped[int] = mapped_column(BigInteger)
+    frequency: Mapped[int] = mapped_column(Integer)
+    monetary_minor: Mapped[int] = mapped_column(BigInteger)
+    engagement_score: Mapped[int] = mapped_column(Integer)
+    r_score: Mapped[int] = mapped_column(Integer)
+    f_score: Mapped[int] = mapped_column(Integer)
+    m_score: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"CustomerMetricsRow(customer_id={self.customer_id})"
+
+
+class SegmentRow(Base):
+    """A segment definition: ``definition`` is the rule document (``vault.segments.rules``).
+    A deleted segment keeps its row (``deleted_at``) so its membership history stays."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SegmentMembershipRow(Base):
+    """One stay of a customer in a segment: a new row per entry, ``left_at`` set on leave."""
+
+    __tablename__ = "segment_memberships"
+    __table_args__ = (
+        Index("ix_segment_memberships_open", "segment_id", "left_at", "customer_id"),
+        Index("ix_segment_memberships_customer", "customer_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    segment_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("segments.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        ids = f"segment_id={self.segment_id}, customer_id={self.customer_id}"
+        return f"SegmentMembershipRow({ids})"
+
+
+class SegmentOutboxRow(Base):
+    """An enter/leave event, written in the transaction that changed the membership;
+    a deliverer sets ``delivered_at``. ``id`` orders events."""
+
+    __tablename__ = "segment_outbox"
+    __table_args__ = (
+        CheckConstraint("event IN ('entered', 'left')", name="event"),
+        Index("ix_segment_outbox_pending", "delivered_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    segment_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("segments.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    event: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"SegmentOutboxRow(id={self.id}, segment_id={self.segment_id})"
