@@ -66,6 +66,7 @@ __all__ = ["AFTER_COMMIT", "ErasureResult", "ErasureService"]
 AFTER_COMMIT = "cvault.after_commit"
 _ERASED = CustomerStatus.ERASED.value
 _MERGED = CustomerStatus.MERGED.value
+_LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 _ERASED_FIELDS = {f.value: "erased" for f in PiiField}
 log = get_logger("vault.erasure")
 
@@ -281,6 +282,23 @@ class ErasureService:
                     detail={"step": "purge", "interactions_deleted": done},
                 )
         return done
+
+    def restored(self, db: Database, *, batch_size: int = 1000) -> list[uuid.UUID]:
+        """Customers live in the database but on the keyring's shred list: erasures that a
+        restored database backup undid. Their data cannot be read; erase each again (in a
+        unit of work) to restore the tombstone, then purge (docs/erasure.md)."""
+        found: list[uuid.UUID] = []
+        after: uuid.UUID | None = None
+        while True:
+            with db.transaction() as session:
+                stmt = select(CustomerRow.id).where(CustomerRow.status.in_(_LIVE))
+                if after is not None:
+                    stmt = stmt.where(CustomerRow.id > after)
+                ids = session.scalars(stmt.order_by(CustomerRow.id).limit(batch_size)).all()
+            if not ids:
+                return sorted(found)
+            found += self._keys.keyring.shredded(ids)
+            after = ids[-1]
 
     def purge_pending(self, db: Database) -> int:
         """Purge every erased customer that still has interactions; returns rows deleted."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import structlog
-from sqlalchemy import Connection, event, func, select, update
+from sqlalchemy import Connection, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from audit.checkpoint import Signer
@@ -204,23 +204,42 @@ def test_old_ciphertext_cannot_be_opened_even_with_the_old_wrapped_key(vault: Va
             ring.open_data_key(cid, key_id, wrapped)
 
 
+Backup = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]
+
+
+def _backup(vault: Vault, cid: uuid.UUID) -> Backup:
+    """The customer's row, data key row and external ids, as a database backup holds them."""
+    with vault.db.transaction() as s:
+        customer = s.execute(select(CustomerRow.__table__).where(CustomerRow.id == cid))
+        key = s.execute(select(DataKeyRow.__table__).where(DataKeyRow.customer_id == cid))
+        refs = s.execute(
+            select(CustomerExternalIdRow.__table__).where(CustomerExternalIdRow.customer_id == cid)
+        )
+        return (
+            dict(customer.mappings().one()),
+            dict(key.mappings().one()),
+            [dict(r) for r in refs.mappings()],
+        )
+
+
+def _restore(vault: Vault, cid: uuid.UUID, backup: Backup) -> None:
+    customer, key, refs = backup
+    with vault.db.transaction() as s:
+        s.execute(update(CustomerRow).where(CustomerRow.id == cid).values(**customer))
+        s.execute(update(DataKeyRow).where(DataKeyRow.customer_id == cid).values(**key))
+        s.execute(insert(CustomerExternalIdRow), refs)
+        assert CustomerStatus.ACTIVE.value == s.scalar(
+            select(CustomerRow.status).where(CustomerRow.id == cid)
+        )
+
+
 def test_a_restored_backup_of_the_customer_stays_unreadable(vault: Vault) -> None:
     """Restoring the customer's row and wrapped data key as an older backup holds them
     brings no data back: the vault (and a freshly started one) refuses to decrypt."""
     cid = _create(vault, 2, interactions=0)
-    with vault.db.transaction() as s:
-        customer = dict(s.execute(select(CustomerRow.__table__).where(CustomerRow.id == cid))
-                        .mappings().one())  # fmt: skip
-        key = dict(s.execute(select(DataKeyRow.__table__).where(DataKeyRow.customer_id == cid))
-                   .mappings().one())  # fmt: skip
+    backup = _backup(vault, cid)
     _erase(vault, cid)
-
-    with vault.db.transaction() as s:  # the restore
-        s.execute(update(CustomerRow).where(CustomerRow.id == cid).values(**customer))
-        s.execute(update(DataKeyRow).where(DataKeyRow.customer_id == cid).values(**key))
-        assert CustomerStatus.ACTIVE.value == s.scalar(
-            select(CustomerRow.status).where(CustomerRow.id == cid)
-        )
+    _restore(vault, cid, backup)
     fresh = Vault.open(
         vault.settings, keyring=Keyring.open(_key_file(vault)), database=vault.db,
         signer=vault.audit.signer, clock=vault.clock,
@@ -228,6 +247,26 @@ def test_a_restored_backup_of_the_customer_stays_unreadable(vault: Vault) -> Non
     for v in (vault, fresh):
         with pytest.raises(DecryptionError), v.unit(CTX) as s:
             v.customers.get(s, cid)
+
+
+def test_erasures_undone_by_a_restore_are_found_and_applied_again(vault: Vault) -> None:
+    """After a restore, restored() names the customers that are live in the database but
+    shredded in the keyring; erasing them again brings back the tombstone and deletes the
+    restored external ids. Customers never erased are not named."""
+    cid = _create(vault, 3, interactions=0)
+    kept = _create(vault, 1, interactions=0)
+    backup = _backup(vault, cid)
+    _erase(vault, cid)
+    assert [] == vault.erasure.restored(vault.db)
+    _restore(vault, cid, backup)
+
+    assert [cid] == vault.erasure.restored(vault.db, batch_size=1)
+    result = _erase(vault, cid)
+    assert 1 == result.external_ids_deleted
+    assert [] == vault.erasure.restored(vault.db)
+    with vault.unit(CTX) as s:
+        assert CustomerStatus.ERASED == vault.customers.get(s, cid).status
+        assert CustomerStatus.ACTIVE == vault.customers.get(s, kept).status
 
 
 def test_rotating_and_retiring_keks_kills_a_restored_wrapped_key(
