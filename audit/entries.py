@@ -44,6 +44,10 @@ class AuditAction(StrEnum):
     ACCESS_DENIED = "access.denied"
     AUDIT_EXPORT = "audit.export"
     DATA_IMPORT = "data.import"
+    SEGMENT_CHANGE = "segment.change"  # a segment definition created, updated or deleted
+    SEGMENT_READ = "segment.read"  # a segment's definition, size, members or a preview read
+    SEGMENT_REFRESH = "segment.refresh"  # memberships recomputed (counts entered and left)
+    INSIGHTS_READ = "insights.read"  # a customer's metrics or channel analytics read
 
 
 class Outcome(StrEnum):

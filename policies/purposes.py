@@ -72,12 +72,15 @@ class Resource(StrEnum):
     PROFILE = "profile"  # the clear attributes: locale, tier, tags, custom attributes
     CONSENT = "consent"  # a customer's consent ledger: read it, record a change
     DATA_REQUESTS = "data_requests"  # data subject requests: file, verify, process, decide
+    SEGMENTS = "segments"  # segment definitions, previews and member ids; metrics, analytics
 
 
 # Resources that reads resolve per customer field (clear, masked, hidden); the profile is
-# written, never masked, and consent and data requests are granted, not masked.
+# written, never masked, and consent, data requests and segments are granted, not masked.
 READ_RESOURCES: tuple[Resource, ...] = tuple(
-    r for r in Resource if r not in (Resource.PROFILE, Resource.CONSENT, Resource.DATA_REQUESTS)
+    r
+    for r in Resource
+    if r not in (Resource.PROFILE, Resource.CONSENT, Resource.DATA_REQUESTS, Resource.SEGMENTS)
 )
 
 

@@ -25,6 +25,7 @@ from vault.interactions import InteractionService
 from vault.keys import DataKeys
 from vault.policy_store import PolicyStore
 from vault.processing import ProcessingGate
+from vault.segments.service import SegmentService
 from vault.storage.db import Database, make_engine
 
 __all__ = ["RotationReport", "Vault"]
@@ -57,6 +58,7 @@ class Vault:
     policies: PolicyStore
     gate: ProcessingGate
     erasure: ErasureService
+    segments: SegmentService
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -96,6 +98,7 @@ class Vault:
             trail=AuditQueries(audit, authz),
             policies=PolicyStore(enforcer, authz, db, clock),
             erasure=ErasureService(keys, authz, clock=clock, audit=audit),
+            segments=SegmentService(authz, gate, clock),
             clock=clock,
         )
 

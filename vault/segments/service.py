@@ -1,0 +1,615 @@
+"""Segments as a domain service: definitions, previews, materialised membership, members.
+
+Every method runs in the caller's ``Vault.unit(context)``, checks the policy on the
+``segments`` resource (reads need ``read:clear``, definitions and refreshes need
+``write``; the operator's ``system`` role passes) and writes its audit entry: ids and
+counts only, never a rule's values or a customer's data.
+
+Membership is purpose-independent: :meth:`SegmentService.refresh` computes it for
+every active customer with one compiled statement per segment, diffs it against
+the open memberships, closes the stays that ended (``left_at``), opens new ones and
+writes one outbox row per entry or leave, all in the caller's transaction. Reading
+members goes through :meth:`vault.processing.ProcessingGate.clause`: a caller acting
+for ``marketing_email`` sees only the members who consented to it, right now, even
+before the next refresh.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from audit.entries import AuditAction
+from policies.purposes import Resource
+from vault.access import buffer_of
+from vault.authorization import Authorizer
+from vault.errors import CustomerNotFound, InvalidInput, VaultError
+from vault.pagination import MAX_PAGE, Page
+from vault.processing import ProcessingGate
+from vault.segments.compile import compile_rule, uses_metrics
+from vault.segments.metrics import ChannelStats, CustomerMetrics, MetricsRollup
+from vault.segments.rules import (
+    All,
+    AnyOf,
+    Not,
+    Rule,
+    SegmentRef,
+    check_references,
+    parse_rule,
+    rule_to_json,
+)
+from vault.storage.models import (
+    CustomerRow,
+    SegmentMembershipRow,
+    SegmentOutboxRow,
+    SegmentRow,
+)
+from vault.storage.sql import id_in
+from vault.types import CustomerStatus
+
+__all__ = [
+    "RefreshResult",
+    "Segment",
+    "SegmentEvent",
+    "SegmentNotFound",
+    "SegmentService",
+]
+
+_RESOURCE = Resource.SEGMENTS.value
+_CHUNK = 5_000
+_MAX_NAME = 200
+_MAX_DESCRIPTION = 2_000
+
+
+class SegmentEvent(StrEnum):
+    ENTERED = "entered"
+    LEFT = "left"
+
+
+class SegmentNotFound(VaultError):
+    code = "NOT_FOUND"
+
+    def __init__(self, segment_id: uuid.UUID) -> None:
+        super().__init__(f"segment {segment_id} not found")
+        self.segment_id = segment_id
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    id: uuid.UUID
+    name: str
+    description: str | None
+    definition: dict[str, Any]
+    rule: Rule
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    refreshed_at: datetime | None
+
+    def __repr__(self) -> str:
+        return f"Segment(id={self.id}, version={self.version})"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    segment_id: uuid.UUID
+    members: int
+    entered: int
+    left: int
+
+
+def _segment(row: SegmentRow) -> Segment:
+    return Segment(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        definition=row.definition,
+        rule=parse_rule(row.definition),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        refreshed_at=row.refreshed_at,
+    )
+
+
+def _text(value: str | None, field: str, limit: int, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise InvalidInput(field, "is required")
+        return None
+    stripped = value.strip()
+    if (required and not stripped) or len(stripped) > limit:
+        raise InvalidInput(field, f"must be 1-{limit} characters")
+    return stripped or None
+
+
+def _cursor(customer_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(customer_id.bytes).decode("ascii")
+
+
+def _after(cursor: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidInput("after", "is not a cursor this API returned") from None
+
+
+class SegmentService:
+    def __init__(
+        self,
+        authz: Authorizer,
+        gate: ProcessingGate,
+        clock: Callable[[], datetime],
+        rollup: MetricsRollup | None = None,
+    ) -> None:
+        self._authz = authz
+        self._gate = gate
+        self._clock = clock
+        self.rollup = rollup if rollup is not None else MetricsRollup()
+
+    def __repr__(self) -> str:
+        return f"SegmentService(rollup={self.rollup!r})"
+
+    # -- policy and audit -----------------------------------------------------------
+
+    def _may_read(self, session: Session) -> None:
+        self._authz.check_listing(session)
+        self._authz.check_reads(session, _RESOURCE)
+
+    def _may_write(self, session: Session) -> None:
+        self._authz.check_listing(session)
+        self._authz.check_writes(session, [_RESOURCE])
+
+    @staticmethod
+    def _audit(
+        session: Session,
+        action: AuditAction,
+        detail: Mapping[str, Any],
+        customer_id: uuid.UUID | None = None,
+    ) -> None:
+        buffer_of(session).add(action, customer_id=customer_id, detail=detail)
+
+    # -- definitions ----------------------------------------------------------------
+
+    def _row(self, session: Session, segment_id: uuid.UUID) -> SegmentRow:
+        row = session.get(SegmentRow, segment_id)
+        if row is None or row.deleted_at is not None:
+            raise SegmentNotFound(segment_id)
+        return row
+
+    def resolver(self, session: Session) -> Callable[[uuid.UUID], Rule | None]:
+        """Segment id -> its rule (live segments only), cached for one call."""
+        cache: dict[uuid.UUID, Rule | None] = {}
+
+        def resolve(segment_id: uuid.UUID) -> Rule | None:
+            if segment_id not in cache:
+                row = session.get(SegmentRow, segment_id)
+                alive = row is not None and row.deleted_at is None
+                cache[segment_id] = parse_rule(row.definition) if alive and row else None
+            return cache[segment_id]
+
+        return resolve
+
+    def create(
+        self,
+        session: Session,
+        *,
+        name: str,
+        definition: Mapping[str, Any],
+        description: str | None = None,
+    ) -> Segment:
+        """Save a new segment definition (validated, references checked for cycles)."""
+        self._may_write(session)
+        clean_name = _text(name, "name", _MAX_NAME, required=True)
+        about = _text(description, "description", _MAX_DESCRIPTION, required=False)
+        rule = parse_rule(definition)
+        segment_id = uuid.uuid4()
+        check_references(rule, self.resolver(session), own_id=segment_id)
+        now = self._clock()
+        row = SegmentRow(
+            id=segment_id,
+            name=clean_name,
+            description=about,
+            definition=rule_to_json(rule),
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        self._audit(
+            session, AuditAction.SEGMENT_CHANGE, {"segment": str(segment_id), "op": "create"}
+        )
+        return _segment(row)
+
+    def update(
+        self,
+        session: Session,
+        segment_id: uuid.UUID,
+        *,
+        name: str | None = None,
+        definition: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> Segment:
+        """Change a definition; the version goes up. Membership follows at the next refresh."""
+        self._may_write(session)
+        row = self._row(session, segment_id)
+        if name is not None:
+            row.name = _text(name, "name", _MAX_NAME, required=True) or row.name
+        if description is not None:
+            row.description = _text(description, "description", _MAX_DESCRIPTION, required=False)
+        if definition is not None:
+            rule = parse_rule(definition)
+            check_references(rule, self.resolver(session), own_id=segment_id)
+            row.definition = rule_to_json(rule)
+        row.version += 1
+        row.updated_at = self._clock()
+        session.flush()
+        self._audit(
+            session,
+            AuditAction.SEGMENT_CHANGE,
+            {"segment": str(segment_id), "op": "update", "version": row.version},
+        )
+        return _segment(row)
+
+    def delete(self, session: Session, segment_id: uuid.UUID) -> int:
+        """Delete a segment: every open stay ends now (with its ``left`` event); the
+        definition and history stay for the record. Refused while another segment refers
+        to it. Returns how many members left."""
+        self._may_write(session)
+        row = self._row(session, segment_id)
+        resolve = self.resolver(session)
+        for other in self._live(session):
+            if other.id != segment_id and _refers_to(
+                parse_rule(other.definition), segment_id, resolve
+            ):
+                raise InvalidInput("id", f"segment {other.id} refers to this segment")
+        now = self._clock()
+        current = self._open(session, segment_id, None)
+        self._close(session, segment_id, sorted(current), now)
+        row.deleted_at = now
+        row.updated_at = now
+        session.flush()
+        self._audit(
+            session,
+            AuditAction.SEGMENT_CHANGE,
+            {"segment": str(segment_id), "op": "delete", "left": len(current)},
+        )
+        return len(current)
+
+    def get(self, session: Session, segment_id: uuid.UUID) -> Segment:
+        self._may_read(session)
+        segment = _segment(self._row(session, segment_id))
+        self._audit(session, AuditAction.SEGMENT_READ, {"segment": str(segment_id)})
+        return segment
+
+    def list_segments(self, session: Session) -> list[Segment]:
+        self._may_read(session)
+        out = [_segment(r) for r in self._live(session)]
+        self._audit(session, AuditAction.SEGMENT_READ, {"listed": len(out)})
+        return out
+
+    @staticmethod
+    def _live(session: Session) -> list[SegmentRow]:
+        return list(
+            session.scalars(
+                select(SegmentRow)
+                .where(SegmentRow.deleted_at.is_(None))
+                .order_by(SegmentRow.created_at, SegmentRow.id)
+            )
+        )
+
+    # -- evaluation -----------------------------------------------------------------
+
+    def statement(self, session: Session, rule: Rule, now: datetime | None = None) -> Any:  # noqa: ANN401 - a Select of customer ids
+        dialect = session.get_bind().dialect.name
+        return compile_rule(
+            rule, now=now or self._clock(), dialect=dialect, resolve=self.resolver(session)
+        )
+
+    def preview(self, session: Session, definition: Mapping[str, Any]) -> int:
+        """How many customers match the rule right now that the caller's purpose may
+        process (metric conditions read the rollup as last refreshed)."""
+        self._may_read(session)
+        rule = parse_rule(definition)
+        matching = self.statement(session, rule).where(self._gate.clause(session)).subquery()
+        count = int(session.scalar(select(func.count()).select_from(matching)) or 0)
+        self._audit(session, AuditAction.SEGMENT_READ, {"preview": True, "count": count})
+        return count
+
+    def size(self, session: Session, segment_id: uuid.UUID) -> int:
+        """Current members the caller's purpose may process."""
+        self._may_read(session)
+        self._row(session, segment_id)
+        count = int(
+            session.scalar(
+                select(func.count())
+                .select_from(SegmentMembershipRow)
+                .join(CustomerRow, CustomerRow.id == SegmentMembershipRow.customer_id)
+                .where(*self._member_filters(session, segment_id))
+            )
+            or 0
+        )
+        self._audit(session, AuditAction.SEGMENT_READ, {"segment": str(segment_id), "size": count})
+        return count
+
+    def _member_filters(self, session: Session, segment_id: uuid.UUID) -> list[ColumnElement[bool]]:
+        return [
+            SegmentMembershipRow.segment_id == segment_id,
+            SegmentMembershipRow.left_at.is_(None),
+            CustomerRow.status == CustomerStatus.ACTIVE.value,
+            self._gate.clause(session),
+        ]
+
+    def members(
+        self,
+        session: Session,
+        segment_id: uuid.UUID,
+        *,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Page[uuid.UUID]:
+        """A page of member ids (ordered by id) that the caller's purpose may process."""
+        self._may_read(session)
+        if not 1 <= first <= MAX_PAGE:
+            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
+        self._row(session, segment_id)
+        stmt = (
+            select(SegmentMembershipRow.customer_id)
+            .join(CustomerRow, CustomerRow.id == SegmentMembershipRow.customer_id)
+            .where(*self._member_filters(session, segment_id))
+            .order_by(SegmentMembershipRow.customer_id)
+            .limit(first + 1)
+        )
+        if after is not None:
+            stmt = stmt.where(SegmentMembershipRow.customer_id > _after(after))
+        ids = list(session.scalars(stmt))
+        more = len(ids) > first
+        ids = ids[:first]
+        self._audit(
+            session,
+            AuditAction.SEGMENT_READ,
+            {"segment": str(segment_id), "members": len(ids)},
+        )
+        return Page(ids, _cursor(ids[-1]) if ids else None, more)
+
+    def segments_of(self, session: Session, customer_id: uuid.UUID) -> list[Segment]:
+        """The segments a customer is in now (for ``Customer.segments``); refused like any
+        read of that customer for the caller's purpose."""
+        self._authz.check_reads(session, _RESOURCE, customer_id)
+        self._gate.check(session, self._statuses(session, [customer_id]))
+        rows = session.scalars(
+            select(SegmentRow)
+            .join(SegmentMembershipRow, SegmentMembershipRow.segment_id == SegmentRow.id)
+            .where(
+                SegmentMembershipRow.customer_id == customer_id,
+                SegmentMembershipRow.left_at.is_(None),
+                SegmentRow.deleted_at.is_(None),
+            )
+            .order_by(SegmentRow.created_at, SegmentRow.id)
+        )
+        out = [_segment(r) for r in rows]
+        self._audit(
+            session, AuditAction.SEGMENT_READ, {"segments": len(out)}, customer_id=customer_id
+        )
+        return out
+
+    @staticmethod
+    def _statuses(session: Session, ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
+        dialect = session.get_bind().dialect.name
+        rows = session.execute(
+            select(CustomerRow.id, CustomerRow.status).where(id_in(CustomerRow.id, ids, dialect))
+        )
+        found: dict[uuid.UUID, str] = {row.id: row.status for row in rows}
+        for cid in ids:
+            if cid not in found or found[cid] in (CustomerStatus.ERASED, CustomerStatus.MERGED):
+                raise CustomerNotFound(cid)
+        return [(cid, found[cid]) for cid in ids]
+
+    # -- metrics and analytics ------------------------------------------------------------
+
+    def metrics(self, session: Session, customer_id: uuid.UUID) -> CustomerMetrics | None:
+        """The customer's rollup row (None before the first refresh); audited."""
+        self._authz.check_reads(session, _RESOURCE, customer_id)
+        self._gate.check(session, self._statuses(session, [customer_id]))
+        result = self.rollup.get(session, customer_id, self._clock())
+        self._audit(
+            session, AuditAction.INSIGHTS_READ, {"metrics": result is not None}, customer_id
+        )
+        return result
+
+    def channel_analytics(
+        self, session: Session, since: datetime, until: datetime
+    ) -> list[ChannelStats]:
+        """Counts and revenue per channel over customers the purpose may process."""
+        self._may_read(session)
+        if since.tzinfo is None or until.tzinfo is None or since >= until:
+            raise InvalidInput("since", "must be an aware time before until")
+        stats = self.rollup.channel_analytics(session, since, until, self._gate.clause(session))
+        self._audit(session, AuditAction.INSIGHTS_READ, {"channels": len(stats)})
+        return stats
+
+    def refresh_metrics(self, session: Session) -> int:
+        """Rebuild the metrics rollup for every active customer."""
+        self._may_write(session)
+        rows = self.rollup.refresh_all(session, self._clock())
+        self._audit(session, AuditAction.SEGMENT_REFRESH, {"metrics": rows})
+        return rows
+
+    # -- membership -----------------------------------------------------------------------
+
+    def refresh(
+        self,
+        session: Session,
+        segment_id: uuid.UUID | None = None,
+        *,
+        metrics: bool | None = None,
+    ) -> list[RefreshResult]:
+        """Recompute the membership of one segment (or all): one statement each, a diff
+        against the open stays, outbox rows for every entry and leave. ``metrics``:
+        rebuild the rollup first (default: when a rule reads it)."""
+        self._may_write(session)
+        rows = [self._row(session, segment_id)] if segment_id else self._live(session)
+        resolve = self.resolver(session)
+        rules = [(row, parse_rule(row.definition)) for row in rows]
+        now = self._clock()
+        if metrics or (metrics is None and any(uses_metrics(r, resolve) for _, r in rules)):
+            self.rollup.refresh_all(session, now)
+        results = []
+        for row, rule in rules:
+            target = set(session.scalars(self.statement(session, rule, now)))
+            result = self._apply(session, row.id, target, self._open(session, row.id, None), now)
+            row.refreshed_at = now
+            results.append(result)
+            self._audit(
+                session,
+                AuditAction.SEGMENT_REFRESH,
+                {
+                    "segment": str(row.id),
+                    "members": result.members,
+                    "entered": result.entered,
+                    "left": result.left,
+                },
+            )
+        session.flush()
+        return results
+
+    def refresh_customers(
+        self, session: Session, customer_ids: Iterable[uuid.UUID]
+    ) -> list[RefreshResult]:
+        """The incremental update when these customers' interactions (or attributes,
+        consents, status) change: their metrics row, then their membership of every
+        segment. Call it in the unit of work that recorded the change."""
+        self._may_write(session)
+        ids = list(dict.fromkeys(customer_ids))
+        if not ids:
+            return []
+        now = self._clock()
+        dialect = session.get_bind().dialect.name
+        self.rollup.refresh_customers(session, now, ids)
+        results = []
+        for row in self._live(session):
+            rule = parse_rule(row.definition)
+            stmt = self.statement(session, rule, now).where(id_in(CustomerRow.id, ids, dialect))
+            target = set(session.scalars(stmt))
+            result = self._apply(session, row.id, target, self._open(session, row.id, ids), now)
+            if result.entered or result.left:
+                results.append(result)
+        self._audit(
+            session,
+            AuditAction.SEGMENT_REFRESH,
+            {"customers": len(ids), "changed": sum(r.entered + r.left for r in results)},
+        )
+        return results
+
+    @staticmethod
+    def _open(
+        session: Session, segment_id: uuid.UUID, among: Sequence[uuid.UUID] | None
+    ) -> set[uuid.UUID]:
+        m = SegmentMembershipRow
+        stmt = select(m.customer_id).where(m.segment_id == segment_id, m.left_at.is_(None))
+        if among is not None:
+            stmt = stmt.where(id_in(m.customer_id, among, session.get_bind().dialect.name))
+        return set(session.scalars(stmt))
+
+    def _apply(
+        self,
+        session: Session,
+        segment_id: uuid.UUID,
+        target: set[uuid.UUID],
+        current: set[uuid.UUID],
+        now: datetime,
+    ) -> RefreshResult:
+        entered = sorted(target - current)
+        left = sorted(current - target)
+        self._close(session, segment_id, left, now)
+        for start in range(0, len(entered), _CHUNK):
+            chunk = entered[start : start + _CHUNK]
+            session.execute(
+                insert(SegmentMembershipRow),
+                [{"segment_id": segment_id, "customer_id": c, "entered_at": now} for c in chunk],
+            )
+            self._events(session, segment_id, chunk, SegmentEvent.ENTERED, now)
+        return RefreshResult(segment_id, len(target), len(entered), len(left))
+
+    def _close(
+        self, session: Session, segment_id: uuid.UUID, left: list[uuid.UUID], now: datetime
+    ) -> None:
+        m = SegmentMembershipRow
+        dialect = session.get_bind().dialect.name
+        for start in range(0, len(left), _CHUNK):
+            chunk = left[start : start + _CHUNK]
+            session.execute(
+                update(m)
+                .where(
+                    m.segment_id == segment_id,
+                    m.left_at.is_(None),
+                    id_in(m.customer_id, chunk, dialect),
+                )
+                .values(left_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            self._events(session, segment_id, chunk, SegmentEvent.LEFT, now)
+
+    @staticmethod
+    def _events(
+        session: Session,
+        segment_id: uuid.UUID,
+        customers: list[uuid.UUID],
+        event: SegmentEvent,
+        now: datetime,
+    ) -> None:
+        if customers:
+            session.execute(
+                insert(SegmentOutboxRow),
+                [
+                    {"segment_id": segment_id, "customer_id": c, "event": event.value, "at": now}
+                    for c in customers
+                ],
+            )
+
+    def forget_customer(self, session: Session, customer_id: uuid.UUID) -> None:
+        """For erasure: end the customer's stays (no outbox event: an erased customer is
+        no one's audience) and drop their metrics row."""
+        m = SegmentMembershipRow
+        session.execute(
+            update(m)
+            .where(m.customer_id == customer_id, m.left_at.is_(None))
+            .values(left_at=self._clock())
+            .execution_options(synchronize_session=False)
+        )
+        self.rollup.forget(session, [customer_id])
+
+
+def _refers_to(
+    rule: Rule, segment_id: uuid.UUID, resolve: Callable[[uuid.UUID], Rule | None]
+) -> bool:
+    """Whether ``rule`` refers to ``segment_id``, directly or through other segments."""
+    seen: set[uuid.UUID] = set()
+
+    def walk(node: Rule) -> bool:
+        match node:
+            case All(children) | AnyOf(children):
+                return any(walk(c) for c in children)
+            case Not(child):
+                return walk(child)
+            case SegmentRef(ref):
+                if ref == segment_id:
+                    return True
+                if ref in seen:
+                    return False
+                seen.add(ref)
+                target = resolve(ref)
+                return target is not None and walk(target)
+        return False
+
+    return walk(rule)
