@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_dsr import dsr_app
 from vault.access import AccessContext
 from vault.bootstrap import customer_count, initialise
 from vault.bootstrap import migrate as run_migrations
@@ -35,6 +36,7 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 app.add_typer(audit_app, name="audit")
 db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(dsr_app, name="dsr")
 
 out = Console()
 err = Console(stderr=True)

@@ -44,6 +44,8 @@ class AuditAction(StrEnum):
     ACCESS_DENIED = "access.denied"
     AUDIT_EXPORT = "audit.export"
     DATA_IMPORT = "data.import"
+    DSR_CHANGE = "dsr.change"  # a data subject request filed, verified, extended, decided
+    LEGAL_HOLD = "legal_hold.change"  # a legal hold placed or lifted
     SEGMENT_CHANGE = "segment.change"  # a segment definition created, updated or deleted
     SEGMENT_READ = "segment.read"  # a segment's definition, size, members or a preview read
     SEGMENT_REFRESH = "segment.refresh"  # memberships recomputed (counts entered and left)

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consent.dsr import DsrDesk
 from consent.ledger import ConsentChange, ConsentLedger, ConsentRecord, ConsentStatus
 from vault.runtime import Vault
 
-__all__ = ["ConsentChange", "ConsentLedger", "ConsentRecord", "ConsentStatus", "Privacy"]
+__all__ = [
+    "ConsentChange",
+    "ConsentLedger",
+    "ConsentRecord",
+    "ConsentStatus",
+    "DsrDesk",
+    "Privacy",
+]
 
 
 @dataclass(slots=True)
@@ -20,6 +28,7 @@ class Privacy:
 
     vault: Vault
     ledger: ConsentLedger
+    desk: DsrDesk
 
     def __repr__(self) -> str:
         return f"Privacy(vault={self.vault!r})"
@@ -35,4 +44,4 @@ class Privacy:
             controller=settings.controller,
             policy_url=settings.privacy_policy_url,
         )
-        return cls(vault=vault, ledger=ledger)
+        return cls(vault=vault, ledger=ledger, desk=DsrDesk(vault, ledger))

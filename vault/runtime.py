@@ -139,9 +139,14 @@ class Vault:
         """One unit of work for one caller: its reads, writes and audit entries commit
         together or not at all. Services refuse a session opened any other way."""
         buffer = AuditBuffer(context, self.clock)
+        # Callables run once the unit has ended, committed or rolled back (each in a
+        # transaction of its own): what a refused request must still record, such as a
+        # failed verification attempt.
+        after_unit: list[Callable[[], None]] = []
         try:
             with self.db.transaction() as session:
                 bind(session, context, buffer)
+                session.info["cvault.after_unit"] = after_unit
                 yield session
                 self.audit.write(session, buffer.drain())
             for callback in session.info.pop("cvault.after_commit", []):
@@ -150,6 +155,9 @@ class Vault:
             if buffer.denials:  # a refusal is recorded even though its request fails
                 self.audit.write_now(self.db, buffer.denials)
             raise
+        finally:
+            for callback in after_unit:
+                callback()
 
     def close(self) -> None:
         self.db.dispose()

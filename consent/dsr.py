@@ -1,0 +1,662 @@
+"""The data subject request desk (GDPR Art. 12, 15-21): file, verify, extend, reject, process.
+
+A request moves ``received -> verified -> in_progress -> completed`` or ends
+``rejected``. It is due one calendar month after receipt (a day the month lacks
+becomes its last day) and may be extended once, by one or two months counted
+from receipt, with a recorded reason (Art. 12(3)).
+
+Nothing is released or changed before the requester proves who they are: filing
+hands out a one-time token (shown once, stored as a SHA-256 digest, valid for 24
+hours); five wrong tokens and the request can no longer be verified. A wrong
+token is counted after the unit of work ends, so a refused call that rolls back
+still uses up an attempt.
+
+Processing runs in the caller's unit of work, by type:
+
+* access / portability: an :class:`~consent.export.ExportBundle`, read through the
+  domain services as the data subject's own context (so it is what the subject
+  may see, and every read is audited);
+* erasure: :meth:`vault.erasure.ErasureService.erase` (a legal hold refuses it and
+  the request stays verified), a signed erasure receipt kept in the request's
+  result, and the purge of interactions scheduled after the commit;
+* rectification: the sealed new values through ``vault.customers.update`` (its audit
+  entry names the changed fields);
+* restriction: the customer's status becomes ``restricted`` until lifted;
+* objection: an objection row; one to ``direct_marketing`` stops every marketing
+  purpose (``vault.processing``).
+
+Who may do what follows the ``data_requests`` policy resource: a data subject files,
+verifies, follows and processes its own requests; compliance officers (and the
+operator's CLI) handle every request, and alone extend, reject, lift a restriction
+and place or lift legal holds. Every step is a ``dsr_events`` row and an audit entry.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, not_, select, tuple_
+from sqlalchemy.orm import Session
+
+from audit.entries import AuditAction
+from consent.acting import acting_as, desk_context, owner_context
+from consent.export import ExportBundle, Exporter
+from consent.ledger import ConsentLedger
+from consent.receipts import sign_receipt
+from consent.requests import (
+    CLOSED,
+    MAX_VERIFICATION_ATTEMPTS,
+    DsrEvent,
+    DsrInput,
+    DsrView,
+    HoldView,
+    RequestNotFound,
+    RequestStateError,
+    VerificationFailed,
+    add_months,
+    hold_view,
+    request_view,
+)
+from policies import AccessDenied, Action, Resource, Role
+from policies.purposes import DIRECT_MARKETING, registry
+from vault.access import access_of, buffer_of
+from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
+from vault.customers import CustomerInput, CustomerPatch
+from vault.errors import CustomerNotFound, InvalidInput
+from vault.normalize import check_text
+from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
+from vault.runtime import Vault
+from vault.storage.models import (
+    CustomerRow,
+    DsrEventRow,
+    DsrRequestRow,
+    LegalHoldRow,
+    ObjectionRow,
+)
+from vault.types import CustomerStatus, DsrStatus, DsrType, PiiField
+
+__all__ = [
+    "DETAILS_FIELD",
+    "DsrDesk",
+    "DsrEvent",
+    "DsrInput",
+    "DsrView",
+    "FiledRequest",
+    "HoldView",
+    "ProcessOutcome",
+    "RequestNotFound",
+    "RequestStateError",
+    "VerificationFailed",
+    "add_months",
+]
+
+# The field name a request's details are sealed under (with the request id as record id).
+DETAILS_FIELD = "dsr.details"
+TOKEN_LIFETIME = timedelta(hours=24)
+ERASURE_RECEIPT_VERSION = "cvault-erasure-receipt/v1"
+_REQUESTS = Resource.DATA_REQUESTS.value
+_LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+_RESTRICTED = CustomerStatus.RESTRICTED.value
+_PROFILE_FIELDS = ("locale", "tier", "tags", "attributes")
+_RECTIFIABLE = (*(f.value for f in PiiField), *_PROFILE_FIELDS)
+_ALIASES = {"firstName": "first_name", "lastName": "last_name", "birthDate": "birth_date"}
+_MAX_REASON = 1000
+_EFFECT = {
+    DsrType.ACCESS: "exported",
+    DsrType.PORTABILITY: "exported",
+    DsrType.ERASURE: "erased",
+    DsrType.RECTIFICATION: "rectified",
+    DsrType.RESTRICTION: "restricted",
+    DsrType.OBJECTION: "objection",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FiledRequest:
+    """A new request and its one-time verification token (shown this once, never stored)."""
+
+    request: DsrView
+    verification_token: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOutcome:
+    """A processed request; ``bundle`` for access and portability, ``receipt`` (signed,
+    ids and counts only) for erasure."""
+
+    request: DsrView
+    bundle: ExportBundle | None = field(default=None, repr=False)
+    receipt: dict[str, Any] | None = field(default=None, repr=False)
+
+
+class DsrDesk:
+    def __init__(self, vault: Vault, ledger: ConsentLedger) -> None:
+        self._vault = vault
+        self._ledger = ledger
+        self._exporter = Exporter(vault, ledger)
+
+    def __repr__(self) -> str:
+        return "DsrDesk()"
+
+    # -- filing and verification ----------------------------------------------------
+
+    def create(self, session: Session, data: DsrInput) -> FiledRequest:
+        """File a request (status received, due in one month) and hand out its token."""
+        authz = self._vault.authz
+        kind = _word(DsrType, data.type, "type")
+        authz.check_writes(session, [_REQUESTS], data.customer_id)
+        authz.check_owner(session, data.customer_id)
+        customer = session.scalar(select(CustomerRow).where(CustomerRow.id == data.customer_id))
+        if customer is None or customer.status not in _LIVE:
+            raise CustomerNotFound(data.customer_id)
+        details, summary = self._check_details(kind, data.details)
+        now = self._vault.clock()
+        request_id = uuid.uuid4()
+        token, digest = new_verification_token()
+        sealed = None
+        if details is not None:
+            key = self._vault.keys.get(session, customer.id)
+            plain = json.dumps(details, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            sealed = key.encrypt(plain, field=DETAILS_FIELD, record_id=request_id)
+        row = DsrRequestRow(
+            id=request_id,
+            customer_id=customer.id,
+            type=kind.value,
+            status=DsrStatus.RECEIVED.value,
+            received_at=now,
+            due_at=add_months(now, 1),
+            verification_hash=digest,
+            verification_expires_at=now + TOKEN_LIFETIME,
+            verification_attempts=0,
+            requested_by=access_of(session).actor.subject,
+            details_ct=sealed,
+            result=summary,
+        )
+        session.add(row)
+        session.flush()  # the request row before its first history row (no ORM relationship)
+        self._step(session, row, DsrStatus.RECEIVED)
+        return FiledRequest(request=self._view(session, row), verification_token=token)
+
+    def verify(self, session: Session, request_id: uuid.UUID, token: str) -> DsrView:
+        """Check the one-time token; the request becomes verified and the token is spent."""
+        row = self._load(session, request_id, write=True)
+        if row.status != DsrStatus.RECEIVED.value:
+            raise RequestStateError(row.id, row.status, "only a received request is verified")
+        now = self._vault.clock()
+        if (row.verification_attempts or 0) >= MAX_VERIFICATION_ATTEMPTS:
+            raise self._refused(session, row, "too many wrong tokens; file a new request")
+        expires = row.verification_expires_at
+        if row.verification_hash is None or expires is None or now >= expires:
+            raise self._refused(session, row, "the token has expired; file a new request")
+        try:
+            verification_matches(token, row.verification_hash)
+        except TokenMismatch:
+            self._count_failed_attempt(session, row.id)
+            raise self._refused(session, row, "the token does not match") from None
+        row.verification_hash = None
+        row.verified_at = now
+        self._step(session, row, DsrStatus.VERIFIED)
+        return self._view(session, row)
+
+    # -- decisions (compliance) -----------------------------------------------------
+
+    def extend(
+        self, session: Session, request_id: uuid.UUID, *, months: int, reason: str
+    ) -> DsrView:
+        """Extend the deadline once, by one or two months counted from receipt."""
+        self._require_desk(session)
+        row = self._load(session, request_id, write=True)
+        if DsrStatus(row.status) in CLOSED:
+            raise RequestStateError(row.id, row.status, "a closed request is not extended")
+        if row.extended_at is not None:
+            raise RequestStateError(row.id, row.status, "a request is extended once only")
+        if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 2:
+            raise InvalidInput("months", "must be 1 or 2")
+        text = _reason(reason)
+        row.due_at = add_months(row.received_at, 1 + months)
+        row.extended_at = self._vault.clock()
+        row.extension_reason = text
+        self._step(
+            session, row, DsrStatus(row.status), note=f"extended by {months} month(s): {text}",
+            detail={"step": "extended", "months": months},
+        )  # fmt: skip
+        return self._view(session, row)
+
+    def reject(self, session: Session, request_id: uuid.UUID, *, reason: str) -> DsrView:
+        """Refuse a request that has not been processed (Art. 12(4): with a reason)."""
+        self._require_desk(session)
+        row = self._load(session, request_id, write=True)
+        if row.status not in (DsrStatus.RECEIVED.value, DsrStatus.VERIFIED.value):
+            raise RequestStateError(row.id, row.status, "only an open request is rejected")
+        text = _reason(reason)
+        row.rejection_reason = text
+        row.verification_hash = None
+        row.completed_at = self._vault.clock()
+        self._step(session, row, DsrStatus.REJECTED, note=text)
+        return self._view(session, row)
+
+    # -- processing -----------------------------------------------------------------
+
+    def process(self, session: Session, request_id: uuid.UUID) -> ProcessOutcome:
+        """Carry out a verified request; in_progress then completed in this unit of work."""
+        row = self._load(session, request_id, write=True)
+        if row.status != DsrStatus.VERIFIED.value:
+            raise RequestStateError(row.id, row.status, "only a verified request is processed")
+        kind = DsrType(row.type)
+        if kind is not DsrType.ERASURE:
+            status = session.scalar(
+                select(CustomerRow.status).where(CustomerRow.id == row.customer_id)
+            )
+            if status not in _LIVE:
+                raise CustomerNotFound(row.customer_id)
+        self._step(session, row, DsrStatus.IN_PROGRESS)
+        bundle = receipt = None
+        if kind in (DsrType.ACCESS, DsrType.PORTABILITY):
+            bundle = self._export(session, row, kind)
+            result: dict[str, Any] = {"counts": bundle.counts()}
+        elif kind is DsrType.ERASURE:
+            receipt = self._erase(session, row)
+            result = {"receipt": receipt}
+        elif kind is DsrType.RECTIFICATION:
+            result = self._rectify(session, row)
+        elif kind is DsrType.RESTRICTION:
+            result = self._restrict(session, row)
+        else:
+            result = self._object(session, row)
+        row.result = {**(row.result or {}), **result}
+        row.completed_at = self._vault.clock()
+        self._step(session, row, DsrStatus.COMPLETED, detail={"effect": _EFFECT[kind]})
+        if kind is DsrType.ERASURE:  # last: nothing after it can fail the unit and leave a purge
+            self._vault.erasure.schedule_purge(session, self._vault.db, row.customer_id)
+        return ProcessOutcome(request=self._view(session, row), bundle=bundle, receipt=receipt)
+
+    def _export(self, session: Session, row: DsrRequestRow, kind: DsrType) -> ExportBundle:
+        owner = owner_context(session, row.id, row.customer_id)
+        with acting_as(session, owner, audit=self._vault.audit, clock=self._vault.clock):
+            requests = self._views_of(session, row.customer_id)
+            return self._exporter.build(
+                session, row.customer_id, request_id=row.id, kind=kind, requests=requests
+            )
+
+    def _erase(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
+        erased = self._vault.erasure.erase(session, row.customer_id, request_id=row.id)
+        now = self._vault.clock()
+        body = {
+            "version": ERASURE_RECEIPT_VERSION,
+            "receiptType": "erasure",
+            "jurisdiction": "EU",
+            "legalBasis": "GDPR Art. 17",
+            "piiControllers": [{"piiController": self._vault.settings.controller}],
+            "piiPrincipalId": str(erased.customer_id),
+            "requestId": str(row.id),
+            "requestReceivedAt": _iso(row.received_at),
+            "requestVerifiedAt": _iso(row.verified_at),
+            "erasedAt": _iso(erased.erased_at),
+            "issuedAt": _iso(now),
+            "method": "crypto-shredding",
+            "erased": {
+                "dataKey": "destroyed",
+                "piiFields": [f.value for f in PiiField],
+                "externalIds": erased.external_ids_deleted,
+                "consentStates": erased.consent_states_deleted,
+                "objections": erased.objections_deleted,
+            },
+            "interactionsPendingPurge": erased.interactions_pending,
+            "retained": ["tombstone", "consent_events", "audit_trail", "data_requests"],
+        }
+        return sign_receipt(self._vault.audit.signer, body)
+
+    def _rectify(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
+        if row.details_ct is None:
+            raise RequestStateError(row.id, row.status, "its details are gone")
+        key = self._vault.keys.get(session, row.customer_id)
+        changes = json.loads(key.decrypt(row.details_ct, field=DETAILS_FIELD, record_id=row.id))
+        with acting_as(
+            session, desk_context(session, row.id), audit=self._vault.audit, clock=self._vault.clock
+        ):
+            self._vault.customers.update(session, row.customer_id, CustomerPatch(**changes))
+        return {"fields": sorted(changes)}
+
+    def _restrict(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
+        customer = self._customer_for_update(session, row.customer_id)
+        already = customer.status == _RESTRICTED
+        if not already:
+            customer.status = _RESTRICTED
+            customer.updated_at = self._vault.clock()
+            buffer_of(session).add(
+                AuditAction.CUSTOMER_UPDATE, customer_id=customer.id, fields={"status": "written"},
+                detail={"status": _RESTRICTED, "request": str(row.id)},
+            )  # fmt: skip
+        return {"status": _RESTRICTED, "already": already}
+
+    def _object(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
+        scope = str((row.result or {}).get("scope", ""))
+        if not scope:
+            raise RequestStateError(row.id, row.status, "it names no objection scope")
+        held = session.get(ObjectionRow, (row.customer_id, scope))
+        if held is None:
+            session.add(
+                ObjectionRow(
+                    customer_id=row.customer_id,
+                    scope=scope,
+                    objected_at=self._vault.clock(),
+                    request_id=row.id,
+                )
+            )
+        return {"scope": scope, "already": held is not None}
+
+    # -- restriction and legal holds (compliance) ------------------------------------
+
+    def lift_restriction(self, session: Session, customer_id: uuid.UUID) -> None:
+        """Processing may go on again (Art. 18(3)); audited."""
+        self._require_desk(session, customer_id)
+        customer = self._customer_for_update(session, customer_id)
+        if customer.status != _RESTRICTED:
+            raise InvalidInput("customerId", "customer is not restricted")
+        customer.status = CustomerStatus.ACTIVE.value
+        customer.updated_at = self._vault.clock()
+        buffer_of(session).add(
+            AuditAction.CUSTOMER_UPDATE, customer_id=customer.id, fields={"status": "written"},
+            detail={"status": CustomerStatus.ACTIVE.value, "change": "restriction_lifted"},
+        )  # fmt: skip
+
+    def place_hold(self, session: Session, customer_id: uuid.UUID, reason: str) -> HoldView:
+        """Block erasure of the customer until the hold is lifted; the reason is recorded."""
+        self._require_desk(session, customer_id)
+        text = _reason(reason)
+        customer = self._customer_for_update(session, customer_id)
+        row = LegalHoldRow(
+            id=uuid.uuid4(),
+            customer_id=customer.id,
+            reason=text,
+            placed_by=access_of(session).actor.subject,
+            placed_at=self._vault.clock(),
+        )
+        session.add(row)
+        session.flush()
+        buffer_of(session).add(
+            AuditAction.LEGAL_HOLD, customer_id=customer.id, fields={_REQUESTS: "written"},
+            detail={"hold": str(row.id), "change": "placed"},
+        )  # fmt: skip
+        return hold_view(row)
+
+    def lift_hold(self, session: Session, hold_id: uuid.UUID) -> HoldView:
+        self._require_desk(session)
+        row = session.scalar(
+            select(LegalHoldRow).where(LegalHoldRow.id == hold_id).with_for_update()
+        )
+        if row is None:
+            raise RequestNotFound(hold_id, "legal hold")
+        if row.lifted_at is not None:
+            raise InvalidInput("holdId", "the legal hold is lifted already")
+        row.lifted_at = self._vault.clock()
+        row.lifted_by = access_of(session).actor.subject
+        session.flush()
+        buffer_of(session).add(
+            AuditAction.LEGAL_HOLD, customer_id=row.customer_id, fields={_REQUESTS: "written"},
+            detail={"hold": str(row.id), "change": "lifted"},
+        )  # fmt: skip
+        return hold_view(row)
+
+    def holds(self, session: Session, customer_id: uuid.UUID) -> builtins.list[HoldView]:
+        """Every legal hold of the customer, active and lifted, oldest first."""
+        self._require_desk(session, customer_id)
+        self._vault.authz.check_reads(session, _REQUESTS, customer_id)
+        rows = session.scalars(
+            select(LegalHoldRow)
+            .where(LegalHoldRow.customer_id == customer_id)
+            .order_by(LegalHoldRow.placed_at, LegalHoldRow.id)
+        ).all()
+        buffer_of(session).read(customer_id, {_REQUESTS: "clear"})
+        return [hold_view(r) for r in rows]
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get(self, session: Session, request_id: uuid.UUID) -> DsrView:
+        """One request with its history and whether it is overdue."""
+        row = self._load(session, request_id, write=False)
+        buffer_of(session).read(row.customer_id, {_REQUESTS: "clear"})
+        return self._view(session, row)
+
+    def list(
+        self,
+        session: Session,
+        *,
+        status: str | None = None,
+        overdue: bool | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Page[DsrView]:
+        """Requests by due date, most urgent first: every request for compliance, a data
+        subject's own for a data subject."""
+        authz = self._vault.authz
+        authz.check_reads(session, _REQUESTS)
+        if not 1 <= first <= MAX_PAGE:
+            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
+        r = DsrRequestRow
+        stmt = select(r)
+        actor = access_of(session).actor
+        if actor.role == Role.DATA_SUBJECT.value:
+            if actor.customer_id is None:
+                raise authz.denied(
+                    session,
+                    AccessDenied(actor.role, access_of(session).purpose, _REQUESTS, Action.READ),
+                )
+            stmt = stmt.where(r.customer_id == actor.customer_id)
+        if status is not None:
+            stmt = stmt.where(r.status == _word(DsrStatus, status, "status").value)
+        if overdue is not None:
+            late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < self._vault.clock())
+            stmt = stmt.where(late if overdue else not_(late))
+        if after is not None:
+            when, row_id = decode_cursor(after)
+            stmt = stmt.where(tuple_(r.due_at, r.id) > tuple_(when, row_id))
+        rows = session.scalars(stmt.order_by(r.due_at, r.id).limit(first + 1)).all()
+        shown = rows[:first]
+        events = self._events(session, [row.id for row in shown])
+        now = self._vault.clock()
+        items = [request_view(row, events.get(row.id, []), now) for row in shown]
+        for customer_id in dict.fromkeys(row.customer_id for row in shown):
+            buffer_of(session).read(customer_id, {_REQUESTS: "clear"})
+        end = encode_cursor(shown[-1].due_at, shown[-1].id) if shown else None
+        return Page(items=items, end_cursor=end, has_next_page=len(rows) > first)
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _load(self, session: Session, request_id: uuid.UUID, *, write: bool) -> DsrRequestRow:
+        """The request, after the caller's policy grant and ownership are checked."""
+        authz = self._vault.authz
+        if write:
+            authz.check_writes(session, [_REQUESTS])
+        else:
+            authz.check_reads(session, _REQUESTS)
+        stmt = select(DsrRequestRow).where(DsrRequestRow.id == request_id)
+        row = session.scalar(stmt.with_for_update() if write else stmt)
+        if row is None:
+            raise RequestNotFound(request_id)
+        authz.check_owner(session, row.customer_id)
+        return row
+
+    def _require_desk(self, session: Session, customer_id: uuid.UUID | None = None) -> None:
+        """Compliance steps: a write grant on data requests, and not the data subject."""
+        authz = self._vault.authz
+        authz.check_writes(session, [_REQUESTS], customer_id)
+        ctx = access_of(session)
+        if ctx.actor.role == Role.DATA_SUBJECT.value:
+            error = AccessDenied(ctx.actor.role, ctx.purpose, _REQUESTS, Action.WRITE)
+            raise authz.denied(session, error, customer_id)
+
+    def _customer_for_update(self, session: Session, customer_id: uuid.UUID) -> CustomerRow:
+        customer = session.scalar(
+            select(CustomerRow).where(CustomerRow.id == customer_id).with_for_update()
+        )
+        if customer is None or customer.status not in _LIVE:
+            raise CustomerNotFound(customer_id)
+        return customer
+
+    def _refused(self, session: Session, row: DsrRequestRow, rule: str) -> VerificationFailed:
+        return self._vault.authz.denied(session, VerificationFailed(row.id, rule), row.customer_id)
+
+    def _count_failed_attempt(self, session: Session, request_id: uuid.UUID) -> None:
+        """Count a wrong token once the unit has ended, even though the unit rolls back."""
+        actor = access_of(session).actor.subject
+        db, clock = self._vault.db, self._vault.clock
+
+        def count() -> None:
+            with db.transaction() as own:
+                row = own.scalar(
+                    select(DsrRequestRow).where(DsrRequestRow.id == request_id).with_for_update()
+                )
+                if row is None or row.status != DsrStatus.RECEIVED.value:
+                    return
+                row.verification_attempts = (row.verification_attempts or 0) + 1
+                tries = f"{row.verification_attempts} of {MAX_VERIFICATION_ATTEMPTS}"
+                own.add(
+                    DsrEventRow(
+                        request_id=request_id, at=clock(), status=row.status, actor=actor,
+                        note=f"wrong verification token ({tries})",
+                    )
+                )  # fmt: skip
+
+        session.info["cvault.after_unit"].append(count)
+
+    def _step(
+        self,
+        session: Session,
+        row: DsrRequestRow,
+        status: DsrStatus,
+        *,
+        note: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Move the request to ``status`` (or note a step in place): a history row and an
+        audit entry, never with a value from the request's details."""
+        ctx = access_of(session)
+        row.status = status.value
+        session.add(
+            DsrEventRow(
+                request_id=row.id, at=self._vault.clock(), status=status.value,
+                actor=ctx.actor.subject, note=note,
+            )
+        )  # fmt: skip
+        session.flush()
+        buffer_of(session).add(
+            AuditAction.DSR_CHANGE,
+            customer_id=row.customer_id,
+            fields={_REQUESTS: "written"},
+            detail={
+                "request": str(row.id),
+                "type": row.type,
+                "status": status.value,
+                **(detail or {}),
+            },
+        )
+
+    def _events(
+        self, session: Session, request_ids: builtins.list[uuid.UUID]
+    ) -> dict[uuid.UUID, builtins.list[DsrEventRow]]:
+        out: dict[uuid.UUID, builtins.list[DsrEventRow]] = {}
+        if not request_ids:
+            return out
+        rows = session.scalars(
+            select(DsrEventRow)
+            .where(DsrEventRow.request_id.in_(request_ids))
+            .order_by(DsrEventRow.at, DsrEventRow.id)
+        )
+        for event in rows:
+            out.setdefault(event.request_id, []).append(event)
+        return out
+
+    def _view(self, session: Session, row: DsrRequestRow) -> DsrView:
+        events = self._events(session, [row.id]).get(row.id, [])
+        return request_view(row, events, self._vault.clock())
+
+    def _views_of(self, session: Session, customer_id: uuid.UUID) -> builtins.list[DsrView]:
+        """Every request of one customer, oldest first (for the export)."""
+        authz = self._vault.authz
+        authz.check_reads(session, _REQUESTS, customer_id)
+        authz.check_owner(session, customer_id)
+        rows = session.scalars(
+            select(DsrRequestRow)
+            .where(DsrRequestRow.customer_id == customer_id)
+            .order_by(DsrRequestRow.received_at, DsrRequestRow.id)
+        ).all()
+        events = self._events(session, [r.id for r in rows])
+        buffer_of(session).read(customer_id, {_REQUESTS: "clear"})
+        now = self._vault.clock()
+        return [request_view(r, events.get(r.id, []), now) for r in rows]
+
+    # -- details --------------------------------------------------------------------
+
+    def _check_details(
+        self, kind: DsrType, details: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The details to seal, and the summary (field names, scope) kept in clear."""
+        if kind is DsrType.RECTIFICATION:
+            changes = self._rectification(details)
+            return changes, {"fields": sorted(changes)}
+        if kind is DsrType.OBJECTION:
+            scope = _objection_scope(details)
+            return {"scope": scope}, {"scope": scope}
+        if details:
+            raise InvalidInput("details", f"{kind.value} requests take no details")
+        return None, {}
+
+    def _rectification(self, details: Mapping[str, Any] | None) -> dict[str, Any]:
+        if not isinstance(details, Mapping) or not details:
+            raise InvalidInput("details", "a rectification names at least one field to change")
+        changes: dict[str, Any] = {}
+        for key, value in details.items():
+            name = _ALIASES.get(key, key) if isinstance(key, str) else None
+            if name not in _RECTIFIABLE:
+                allowed = ", ".join(_RECTIFIABLE)
+                raise InvalidInput("details", f"a rectification changes only: {allowed}")
+            if name in changes:
+                raise InvalidInput(f"details.{name}", "is given twice")
+            changes[name] = value.isoformat() if isinstance(value, date) else value
+        for name in ("tags", "attributes"):
+            if name in changes and changes[name] is None:
+                raise InvalidInput(f"details.{name}", "must not be null")
+        given = {k: v for k, v in changes.items() if v is not None}
+        self._vault.customers.validate(CustomerInput(**given))
+        try:
+            json.dumps(changes, allow_nan=False)
+        except (TypeError, ValueError):
+            raise InvalidInput("details", "must be JSON values") from None
+        return changes
+
+
+def _objection_scope(details: Mapping[str, Any] | None) -> str:
+    if not isinstance(details, Mapping) or set(details) != {"scope"}:
+        raise InvalidInput("details", 'an objection takes {"scope": ...}')
+    allowed = [DIRECT_MARKETING, *(p.value for p, info in registry().items() if info.objectable)]
+    scope = details["scope"]
+    if scope not in allowed:
+        raise InvalidInput("details.scope", f"must be one of: {', '.join(allowed)}")
+    return str(scope)
+
+
+_E = TypeVar("_E", DsrType, DsrStatus)
+
+
+def _word(kind: type[_E], value: str, where: str) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidInput(where, f"must be one of: {', '.join(v.value for v in kind)}") from None
+
+
+def _reason(value: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("reason", "is required")
+    return check_text(value, field="reason", max_length=_MAX_REASON).strip()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
