@@ -147,7 +147,9 @@ def _build(vault: Vault, clock: FrozenClock, seed: int = 6, size: int = 48) -> W
             .where(ConsentStateRow.customer_id == expiring)
             .values(expires_at=now + DAY)
         )
-        s.execute(update(CustomerRow).where(CustomerRow.id == restricted).values(status="restricted"))
+        s.execute(
+            update(CustomerRow).where(CustomerRow.id == restricted).values(status="restricted")
+        )
         s.execute(update(CustomerRow).where(CustomerRow.id == erased).values(status="erased"))
     if "marketing_email" in people[expiring].consents:
         people[expiring].consents["marketing_email"] = now + DAY
@@ -159,16 +161,16 @@ def _build(vault: Vault, clock: FrozenClock, seed: int = 6, size: int = 48) -> W
 # -- the reference: a straightforward reading of the documented semantics ---------------
 
 
-def _in_window(at: datetime, window: Any, now: datetime) -> bool:  # noqa: ANN401
+def _in_window(at: datetime, window: Any, now: datetime) -> bool:
     if window == "ever":
         return at <= now
     if "within_days" in window:
-        return now - window["within_days"] * DAY <= at <= now
+        return bool(now - window["within_days"] * DAY <= at <= now)
     near, far = window["between_days"]
-    return now - far * DAY <= at < now - near * DAY
+    return bool(now - far * DAY <= at < now - near * DAY)
 
 
-def _same_type(stored: Any, wanted: Any) -> bool:  # noqa: ANN401
+def _same_type(stored: Any, wanted: Any) -> bool:
     if isinstance(wanted, bool):
         return isinstance(stored, bool)
     if isinstance(wanted, str):
@@ -176,8 +178,9 @@ def _same_type(stored: Any, wanted: Any) -> bool:  # noqa: ANN401
     return isinstance(stored, int | float) and not isinstance(stored, bool)
 
 
-def _attribute(a: dict[str, Any], p: Person) -> bool:
-    op, value = a["op"], a.get("value")
+def _attribute(a: dict[str, Any], p: Person) -> bool:  # noqa: PLR0911
+    op: str = a["op"]
+    value: Any = a.get("value")
     if a["field"] in ("tier", "locale"):
         stored = getattr(p, a["field"])
         if op == "exists":
@@ -200,6 +203,13 @@ def _attribute(a: dict[str, Any], p: Person) -> bool:
     return _same_type(stored, value) and OPS[op](stored, value)
 
 
+REDUCERS: dict[str, Callable[[list[int]], float]] = {
+    "avg": lambda x: sum(x) / len(x),
+    "min": min,
+    "max": max,
+}
+
+
 def _behaviour(b: dict[str, Any], touches: list[Touch], now: datetime) -> bool:
     rows = [
         t
@@ -213,19 +223,22 @@ def _behaviour(b: dict[str, Any], touches: list[Touch], now: datetime) -> bool:
     if agg == "count":
         value = len(rows)
     elif agg in ("sum", "avg", "min", "max"):
-        amounts = [t.amount_minor for t in rows if t.currency == b["currency"]]
-        amounts = [a for a in amounts if a is not None]
+        amounts = [
+            t.amount_minor
+            for t in rows
+            if t.currency == b["currency"] and t.amount_minor is not None
+        ]
         if agg == "sum":
             value = sum(amounts)
         elif not amounts:
             return False
         else:
-            value = {"avg": lambda x: sum(x) / len(x), "min": min, "max": max}[agg](amounts)
+            value = REDUCERS[agg](amounts)
     else:
         if not rows:
             return False
-        at = min(t.occurred_at for t in rows) if agg == "first" else max(
-            t.occurred_at for t in rows
+        at = (
+            min(t.occurred_at for t in rows) if agg == "first" else max(t.occurred_at for t in rows)
         )
         value = (now - at) / DAY
     return OPS[b["op"]](value, b["value"])
@@ -263,13 +276,18 @@ def reference_metrics(world: World, now: datetime) -> dict[uuid.UUID, dict[str, 
     far_past = datetime.min.replace(tzinfo=UTC)
     for score, source in (("r_score", "last_purchase_at"), ("f_score", "frequency"),
                           ("m_score", "monetary_minor")):  # fmt: skip
-        def key(v: Any) -> Any:  # noqa: ANN401
+
+        def key(v: Any) -> Any:
             return far_past if v is None else v
 
         for m in out.values():
             below = sum(1 for o in out.values() if key(o[source]) < key(m[source]))
             m[score] = 1 + (5 * below) // n
     return out
+
+
+COLUMNS = {"monetary": "monetary_minor", "lifetime_value": "lifetime_value_minor",
+           "rfm_r": "r_score", "rfm_f": "f_score", "rfm_m": "m_score"}  # fmt: skip
 
 
 def reference(
@@ -301,8 +319,7 @@ def reference(
         if name in ("recency_days", "days_since_last_interaction"):
             at = m["last_purchase_at" if name == "recency_days" else "last_interaction_at"]
             return at is not None and OPS[body["op"]]((now - at) / DAY, body["value"])
-        column = {"monetary": "monetary_minor", "lifetime_value": "lifetime_value_minor",
-                  "rfm_r": "r_score", "rfm_f": "f_score", "rfm_m": "m_score"}.get(name, name)  # fmt: skip
+        column = COLUMNS.get(name, name)
         return bool(OPS[body["op"]](m[column], body["value"]))
 
     return {cid for cid, p in world.people.items() if p.status == "active" and holds(rule, p)}
@@ -311,12 +328,12 @@ def reference(
 # -- the rules --------------------------------------------------------------------------
 
 
-def count(types: list[str], window: Any, op: str, value: int, **more: Any) -> dict[str, Any]:  # noqa: ANN401
+def count(types: list[str], window: Any, op: str, value: int, **more: Any) -> dict[str, Any]:
     return {"behaviour": {"aggregate": "count", "types": types, "window": window, "op": op,
                           "value": value, **more}}  # fmt: skip
 
 
-def money(agg: str, window: Any, op: str, value: int, **more: Any) -> dict[str, Any]:  # noqa: ANN401
+def money(agg: str, window: Any, op: str, value: int, **more: Any) -> dict[str, Any]:
     return {"behaviour": {"aggregate": agg, "types": ["purchase"], "window": window, "op": op,
                           "value": value, "currency": "EUR", **more}}  # fmt: skip
 
@@ -325,7 +342,7 @@ def metric(name: str, op: str, value: float) -> dict[str, Any]:
     return {"metric": {"name": name, "op": op, "value": value}}
 
 
-def attr(field_: str, op: str, value: Any = None, key: str | None = None) -> dict[str, Any]:  # noqa: ANN401
+def attr(field_: str, op: str, value: Any = None, key: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"field": field_, "op": op}
     if value is not None:
         body["value"] = value
@@ -335,65 +352,120 @@ def attr(field_: str, op: str, value: Any = None, key: str | None = None) -> dic
 
 
 RULES: dict[str, dict[str, Any]] = {
-    "done_means": {"all": [
-        count(["purchase"], {"within_days": 90}, "gte", 2),
-        count(["page_view"], {"within_days": 30}, "eq", 0),
-        {"consent": {"purpose": "marketing_email"}},
-    ]},
-    "abandoned_cart_no_purchase_since": {"all": [
-        count(["cart_abandon"], {"within_days": 1}, "gte", 1),
-        count(["purchase"], {"within_days": 1}, "eq", 0),
-    ]},
-    "gold_and_big_spender": {"all": [
-        attr("tier", "eq", "gold"), money("sum", {"within_days": 365}, "gt", 30000),
-    ]},
+    "done_means": {
+        "all": [
+            count(["purchase"], {"within_days": 90}, "gte", 2),
+            count(["page_view"], {"within_days": 30}, "eq", 0),
+            {"consent": {"purpose": "marketing_email"}},
+        ]
+    },
+    "abandoned_cart_no_purchase_since": {
+        "all": [
+            count(["cart_abandon"], {"within_days": 1}, "gte", 1),
+            count(["purchase"], {"within_days": 1}, "eq", 0),
+        ]
+    },
+    "gold_and_big_spender": {
+        "all": [
+            attr("tier", "eq", "gold"),
+            money("sum", {"within_days": 365}, "gt", 30000),
+        ]
+    },
     "top_quintile_money": metric("rfm_m", "eq", 5),
-    "win_back_metrics": {"all": [
-        metric("days_since_last_interaction", "gt", 60), metric("purchase_count", "gte", 1),
-    ]},
-    "win_back_behaviour": {"all": [
-        count([], {"within_days": 60}, "eq", 0), count(["purchase"], "ever", "gte", 1),
-    ]},
-    "vip_or_continental": {"any": [
-        attr("tags", "contains", "vip"), attr("locale", "in", ["fr-FR", "de-DE"]),
-    ]},
+    "win_back_metrics": {
+        "all": [
+            metric("days_since_last_interaction", "gt", 60),
+            metric("purchase_count", "gte", 1),
+        ]
+    },
+    "win_back_behaviour": {
+        "all": [
+            count([], {"within_days": 60}, "eq", 0),
+            count(["purchase"], "ever", "gte", 1),
+        ]
+    },
+    "vip_or_continental": {
+        "any": [
+            attr("tags", "contains", "vip"),
+            attr("locale", "in", ["fr-FR", "de-DE"]),
+        ]
+    },
     "not_gold": {"not": attr("tier", "eq", "gold")},
     "tier_ne_and_exists": {"all": [attr("tier", "ne", "silver"), attr("tier", "exists")]},
-    "custom_attributes": {"any": [
-        attr("custom", "eq", "pro", key="plan"),
-        {"all": [attr("custom", "gt", 50, key="score"), attr("custom", "eq", True, key="newsletter")]},
-    ]},
-    "custom_ne_in_exists": {"all": [
-        attr("custom", "ne", "free", key="plan"), attr("custom", "in", [50, 75], key="score"),
-    ]},
+    "custom_attributes": {
+        "any": [
+            attr("custom", "eq", "pro", key="plan"),
+            {
+                "all": [
+                    attr("custom", "gt", 50, key="score"),
+                    attr("custom", "eq", True, key="newsletter"),
+                ]
+            },
+        ]
+    },
+    "custom_ne_in_exists": {
+        "all": [
+            attr("custom", "ne", "free", key="plan"),
+            attr("custom", "in", [50, 75], key="score"),
+        ]
+    },
     "custom_string_is_not_a_number": attr("custom", "eq", "50", key="score"),
     "custom_false_or_missing": {"not": attr("custom", "eq", True, key="newsletter")},
-    "email_opens_between": count(["email_open", "email_click"], {"between_days": [30, 90]},
-                                 "gte", 2, channels=["email", "web"]),  # fmt: skip
-    "avg_and_not_max": {"all": [
-        money("avg", "ever", "gt", 10000), {"not": money("max", "ever", "lt", 30000)},
-    ]},
-    "first_purchase_long_ago_last_view_recent": {"any": [
-        {"behaviour": {"aggregate": "first", "types": ["purchase"], "window": "ever",
-                       "op": "gt", "value": 180}},
-        {"behaviour": {"aggregate": "last", "types": ["page_view"], "window": "ever",
-                       "op": "lte", "value": 7}},
-    ]},  # fmt: skip
+    "email_opens_between": count(
+        ["email_open", "email_click"],
+        {"between_days": [30, 90]},
+        "gte",
+        2,
+        channels=["email", "web"],
+    ),
+    "avg_and_not_max": {
+        "all": [
+            money("avg", "ever", "gt", 10000),
+            {"not": money("max", "ever", "lt", 30000)},
+        ]
+    },
+    "first_purchase_long_ago_last_view_recent": {
+        "any": [
+            {
+                "behaviour": {
+                    "aggregate": "first",
+                    "types": ["purchase"],
+                    "window": "ever",
+                    "op": "gt",
+                    "value": 180,
+                }
+            },
+            {
+                "behaviour": {
+                    "aggregate": "last",
+                    "types": ["page_view"],
+                    "window": "ever",
+                    "op": "lte",
+                    "value": 7,
+                }
+            },
+        ]
+    },
     "not_spent_little": {"not": money("sum", {"within_days": 180}, "lt", 5000)},
     "not_exactly_two_views": {"not": count(["page_view"], "ever", "eq", 2)},
     "not_min_small": {"not": money("min", {"within_days": 365}, "lte", 1000)},
     "created_early": attr("created_at", "lt", "2026-11-24T00:00:00+00:00"),
-    "engaged_recent_frequent": {"any": [
-        metric("engagement_score", "gte", 15), metric("rfm_r", "gte", 4),
-        {"all": [metric("frequency", "gte", 3), metric("lifetime_value", "gt", 20000)]},
-        metric("recency_days", "lte", 10),
-    ]},
+    "engaged_recent_frequent": {
+        "any": [
+            metric("engagement_score", "gte", 15),
+            metric("rfm_r", "gte", 4),
+            {"all": [metric("frequency", "gte", 3), metric("lifetime_value", "gt", 20000)]},
+            metric("recency_days", "lte", 10),
+        ]
+    },
     "rfm_f_and_monetary": {"all": [metric("rfm_f", "gte", 3), metric("monetary", "gt", 0)]},
-    "consent_and_not_segment_any": {"all": [
-        {"consent": {"purpose": "marketing_email"}},
-        {"not": count(["store_visit"], "ever", "gte", 1)},
-    ]},
-}  # fmt: skip
+    "consent_and_not_segment_any": {
+        "all": [
+            {"consent": {"purpose": "marketing_email"}},
+            {"not": count(["store_visit"], "ever", "gte", 1)},
+        ]
+    },
+}
 
 
 @pytest.fixture
