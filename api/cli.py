@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.cli_dsr import dsr_app
+from api.cli_segments import segments_app
 from vault.access import AccessContext
 from vault.bootstrap import customer_count, initialise
 from vault.bootstrap import migrate as run_migrations
@@ -37,6 +38,7 @@ app.add_typer(audit_app, name="audit")
 db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dsr_app, name="dsr")
+app.add_typer(segments_app, name="segments")
 
 out = Console()
 err = Console(stderr=True)

@@ -1,0 +1,85 @@
+"""``cvault segments``: recompute segment memberships from the operator's shell.
+
+Runs as the operator (``system:segments``, purpose administration) through
+:class:`vault.segments.service.SegmentService`; enter/leave events land in the
+outbox in the same transaction. Exit codes: 0 done, 1 refused or invalid (the
+message names ids and rules), 2 a usage error (a malformed id).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import AbstractContextManager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from policies import AccessDenied
+from vault.access import AccessContext
+from vault.errors import VaultError
+from vault.runtime import Vault
+
+__all__ = ["segments_app"]
+
+segments_app = typer.Typer(
+    help="Segments: recompute memberships (enter/leave events go to the outbox).",
+    no_args_is_help=True,
+)
+out = Console()
+err = Console(stderr=True)
+EXIT_REJECTED, EXIT_USAGE = 1, 2
+CONTEXT = AccessContext.system("segments")
+
+
+def _opened() -> AbstractContextManager[Vault]:
+    from api.cli import _opened as opened  # noqa: PLC0415 - api.cli imports this module
+
+    return opened()
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@segments_app.command("refresh")
+def refresh(
+    segment_id: Annotated[
+        str | None, typer.Argument(help="One segment's id; every segment when omitted.")
+    ] = None,
+    metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics/--no-metrics",
+            help="Rebuild the metrics rollup first (default: when a rule reads metrics).",
+        ),
+    ] = None,
+) -> None:
+    """Recompute memberships in SQL, diff them, and write enter/leave events."""
+    try:
+        wanted = None if segment_id is None else uuid.UUID(segment_id)
+    except ValueError:
+        raise _fail("SEGMENT_ID must be a UUID", EXIT_USAGE) from None
+    started = time.perf_counter()
+    with _opened() as vault:
+        try:
+            with vault.unit(CONTEXT) as session:
+                results = vault.segments.refresh(session, wanted, metrics=metrics)
+        except (VaultError, AccessDenied) as exc:
+            raise _fail(str(exc), EXIT_REJECTED) from None
+    table = Table("segment", "members", "entered", "left")
+    for r in results:
+        table.add_row(str(r.segment_id), str(r.members), str(r.entered), str(r.left))
+    out.print(table)
+    out.print(f"{len(results)} segment(s) refreshed in {time.perf_counter() - started:.2f} s")
+
+
+@segments_app.command("metrics")
+def metrics_refresh() -> None:
+    """Rebuild the per-customer metrics rollup (recency, frequency, money, RFM, ...)."""
+    with _opened() as vault, vault.unit(CONTEXT) as session:
+        rows = vault.segments.refresh_metrics(session)
+    out.print(f"metrics computed for {rows} active customers")
