@@ -7,8 +7,13 @@ data subject's own context, so the profile is in clear (the subject is entitled
 to it) and every read is written to the trail. The bundle holds the profile with
 its external ids, every interaction with its payload, the consent history with
 its signed receipts, objections, the customer's data subject requests with
-their history, segment memberships (none yet: segments arrive with issue 6) and
-the access history from the audit log (who saw the data, when and why).
+their history, every segment membership (each stay, with the segment's name,
+when the customer entered and left) and the access history from the audit log
+(who saw the data, when and why).
+
+The policy grants a data subject no read of segment definitions; the membership
+section is read under the subject's right of access (its ``data_requests``
+grant, its own record only) and audited as a read of ``segments``.
 
 :meth:`ExportBundle.to_json` is the whole bundle; :meth:`ExportBundle.to_zip`
 adds one CSV per table beside it. A bundle holds PII in clear: its repr shows
@@ -40,13 +45,12 @@ from vault.customers import Customer
 from vault.interactions import Interaction
 from vault.pagination import MAX_PAGE
 from vault.runtime import Vault
-from vault.storage.models import ObjectionRow
+from vault.storage.models import ObjectionRow, SegmentMembershipRow, SegmentRow
 from vault.types import DsrType
 
-__all__ = ["BUNDLE_FORMAT", "SEGMENTS_NOTE", "ExportBundle", "Exporter"]
+__all__ = ["BUNDLE_FORMAT", "ExportBundle", "Exporter"]
 
 BUNDLE_FORMAT = "customer-vault/export/v1"
-SEGMENTS_NOTE = "Segments are not part of this vault yet (issue 6): no memberships are stored."
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "profile.csv": ("field", "value"),
@@ -63,7 +67,7 @@ _TABLES: dict[str, tuple[str, ...]] = {
         "id", "type", "status", "received_at", "due_at", "extended_at", "extension_reason",
         "verified_at", "completed_at", "rejection_reason", "requested_by", "history",
     ),
-    "segments.csv": ("segment", "entered_at", "left_at"),
+    "segments.csv": ("segment_id", "segment", "entered_at", "left_at", "segment_deleted"),
     "access_history.csv": (
         "time", "actor", "role", "purpose", "action", "outcome", "fields", "detail",
         "request_id", "entry_id",
@@ -123,7 +127,6 @@ class ExportBundle:
             "requests": self.requests,
             "segments": self.segments,
             "access_history": self.access_history,
-            "notes": {"segments": SEGMENTS_NOTE},
             "counts": self.counts(),
         }
 
@@ -182,7 +185,7 @@ class Exporter:
             consents=[_consent(c) for c in self._ledger.history(session, customer.id)],
             objections=self._objections(session, customer.id),
             requests=[_request(r) for r in requests],
-            segments=[],
+            segments=self._segments(session, customer.id),
             access_history=[_access(a) for a in self._access_history(session, customer.id)],
         )
 
@@ -207,6 +210,30 @@ class Exporter:
             if not page.has_next_page:
                 return
             after = page.end_cursor
+
+    def _segments(self, session: Session, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Every stay of the customer in a segment, deleted segments included."""
+        authz = self._vault.authz
+        authz.check_reads(session, Resource.DATA_REQUESTS.value, customer_id)
+        authz.check_owner(session, customer_id)
+        m = SegmentMembershipRow
+        rows = session.execute(
+            select(m.segment_id, SegmentRow.name, m.entered_at, m.left_at, SegmentRow.deleted_at)
+            .join(SegmentRow, SegmentRow.id == m.segment_id)
+            .where(m.customer_id == customer_id)
+            .order_by(m.entered_at, m.id)
+        ).all()
+        buffer_of(session).read(customer_id, {Resource.SEGMENTS.value: "clear"})
+        return [
+            {
+                "segment_id": str(segment_id),
+                "segment": name,
+                "entered_at": _time(entered),
+                "left_at": _time(left),
+                "segment_deleted": deleted is not None,
+            }
+            for segment_id, name, entered, left, deleted in rows
+        ]
 
     def _objections(self, session: Session, customer_id: uuid.UUID) -> list[dict[str, Any]]:
         authz = self._vault.authz

@@ -26,7 +26,6 @@ from consent.dsr import (
     VerificationFailed,
     add_months,
 )
-from consent.export import SEGMENTS_NOTE
 from consent.receipts import verify_receipt
 from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock, grant_all_consents
@@ -34,7 +33,7 @@ from vault.access import AccessContext, Actor
 from vault.audit_export import export_audit
 from vault.audit_queries import AuditRecord
 from vault.crypto.signing import ed25519_verify
-from vault.customers import CustomerInput, ExternalId
+from vault.customers import CustomerInput, CustomerPatch, ExternalId
 from vault.errors import (
     InvalidInput,
     LegalHoldActive,
@@ -394,11 +393,25 @@ def test_an_access_bundle_holds_every_item_stored_for_the_customer(
     vault: Vault, clock: FrozenClock
 ) -> None:
     """Profile in clear, all 150 interactions with payloads, the consent history with
-    receipts, objections, every request with its history, no segments (noted), and the
-    access history naming a support agent's earlier read."""
+    receipts, objections, every request with its history, each segment stay (left and
+    current), and the access history naming a support agent's earlier read."""
     desk, ledger = _desk(vault), Privacy.of(vault).ledger
     cid = _customer(vault)
     _interactions(vault, cid, 150)
+    with vault.unit(CTX) as s:
+        gold, silver = (
+            vault.segments.create(
+                s,
+                name=f"{tier} tier",
+                definition={"attribute": {"field": "tier", "op": "eq", "value": tier}},
+            ).id
+            for tier in ("gold", "silver")
+        )
+        vault.segments.refresh(s)
+    clock.advance(days=2)
+    with vault.unit(CTX) as s:
+        vault.customers.update(s, cid, CustomerPatch(tier="silver"))
+        vault.segments.refresh(s)
     grant_all_consents(vault, cid)
     with vault.unit(_subject(cid)) as s:
         ledger.withdraw(s, cid, "marketing_sms")
@@ -428,7 +441,7 @@ def test_an_access_bundle_holds_every_item_stored_for_the_customer(
     assert {k: profile[k] for k in PII} == PII
     assert (profile["locale"], profile["tier"], profile["tags"]) == (
         "fa-IR",
-        "gold",
+        "silver",
         ["vip", "newsletter"],
     )
     assert profile["attributes"] == stored.attributes
@@ -447,7 +460,10 @@ def test_an_access_bundle_holds_every_item_stored_for_the_customer(
     requests = {r["id"]: r for r in bundle.requests}
     assert set(requests) == {str(earlier.request.id), str(rid)}
     assert requests[str(rid)]["status"] == "in_progress"
-    assert (bundle.segments, bundle.document()["notes"]["segments"]) == ([], SEGMENTS_NOTE)
+    assert [(m["segment_id"], m["segment"], m["left_at"] is None) for m in bundle.segments] == [
+        (str(gold), "gold tier", False),
+        (str(silver), "silver tier", True),
+    ]
     support_reads = [
         a for a in bundle.access_history if (a["actor"], a["action"]) == ("agent-1", "pii.read")
     ]
@@ -490,6 +506,13 @@ def test_the_zip_holds_the_json_bundle_and_one_csv_per_table(vault: Vault) -> No
     cid = _customer(vault)
     _interactions(vault, cid, 12)
     grant_all_consents(vault, cid)
+    with vault.unit(CTX) as s:
+        vault.segments.create(
+            s,
+            name="vip",
+            definition={"attribute": {"field": "tags", "op": "contains", "value": "vip"}},
+        )
+        vault.segments.refresh(s)
     with vault.unit(SUPPORT) as s:
         vault.customers.get(s, cid)
     rid = _verified(vault, cid, "access")
@@ -519,7 +542,7 @@ def test_the_zip_holds_the_json_bundle_and_one_csv_per_table(vault: Vault) -> No
     assert sorted(r["id"] for r in interactions) == sorted(i["id"] for i in bundle.interactions)
     assert len(table("consents.csv")) == 3
     assert [r["id"] for r in table("requests.csv")] == [str(rid)]
-    assert table("segments.csv") == []
+    assert [r["segment"] for r in table("segments.csv")] == ["vip"]
     access = table("access_history.csv")
     assert [(a["actor"], a["action"]) for a in access] == [("agent-1", "pii.read")]
     assert json.loads(access[0]["fields"])["email"] == "masked"
@@ -715,3 +738,19 @@ def test_every_step_is_audited_without_details(vault: Vault) -> None:
     with vault.unit(_subject(cid)) as s:
         history: list[AuditRecord] = vault.trail.access_history(s, cid).items
     assert "dsr.change" not in {h.action for h in history}
+
+
+def test_a_data_subject_processes_its_own_verified_request_only(vault: Vault) -> None:
+    """Self-service: a data subject may process its own verified portability request and
+    receives the bundle; another subject's request is refused."""
+    desk = _desk(vault)
+    mine, theirs = _customer(vault), _customer(vault, email="other@example.com")
+    own = _verified(vault, mine, "portability")
+    other = _verified(vault, theirs, "portability")
+    with pytest.raises(AccessDenied), vault.unit(_subject(mine)) as s:
+        desk.process(s, other)
+    with vault.unit(_subject(mine)) as s:
+        outcome = desk.process(s, own)
+    assert outcome.bundle is not None
+    assert outcome.bundle.profile["email"] == PII["email"]
+    assert outcome.request.status is DsrStatus.COMPLETED
