@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
     event,
 )
@@ -482,3 +483,59 @@ class SegmentOutboxRow(Base):
 
     def __repr__(self) -> str:
         return f"SegmentOutboxRow(id={self.id}, segment_id={self.segment_id})"
+
+
+# -- webhooks: enter/leave events to signed endpoints (issue 6) -----------------------
+# The signing secret is never stored: ``vault.crypto.webhooks`` derives it from the
+# keyring, the webhook id and ``secret_version``.
+
+
+class WebhookRow(Base):
+    """An endpoint that hears when customers enter or leave the segments it names, for one
+    purpose (it only ever hears of customers that purpose may process)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(64))
+    segment_ids: Mapped[list[str]] = mapped_column(JsonType)
+    secret_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one webhook. ``id`` is the idempotency key the receiver sees on every
+    attempt. ``state`` is pending until delivered (2xx), failed (gave up after the last
+    attempt) or skipped (the purpose may no longer process the customer, or the webhook
+    was disabled). ``last_error`` is a short error class, never a response body."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "outbox_id"),
+        CheckConstraint("event IN ('entered', 'left')", name="event"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed', 'skipped')", name="state"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_customer", "customer_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    webhook_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("webhooks.id"))
+    outbox_id: Mapped[int] = mapped_column(BigId)
+    segment_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    event: Mapped[str] = mapped_column(String(8))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"WebhookDeliveryRow(id={self.id}, webhook_id={self.webhook_id})"
