@@ -5,15 +5,18 @@ transaction: puts the customer id on the keyring's shred list (fsynced before it
 returns) and destroys the wrapped data key, so every token of the customer is
 dead in every process, in every replica and in every database backup; nulls the
 encrypted fields and blind indexes and clears the profile (locale, tier, tags,
-attributes) of the record and of the records merged into it; deletes external
-ids, current consents and objections; leaves a tombstone (status ``erased``,
-``erased_at``, ``erasure_request_id``) so the id still resolves. The consent
-event log (append-only proof, ids only), data subject requests (their sealed
-details are nulled) and the audit trail stay.
+attributes); deletes external ids, current consents and objections; leaves a
+tombstone (status ``erased``, ``erased_at``, ``erasure_request_id``) so the id
+still resolves. The consent event log (append-only proof, ids only), data subject
+requests (their sealed details are nulled) and the audit trail stay. Every
+statement touches a bounded number of rows, whatever the customer's history.
 
 Interactions are left to :meth:`ErasureService.purge` after the commit: their
 payloads are sealed under the destroyed key and so already unreadable, and
 deleting 100,000 rows inline would hold the erasure's transaction for seconds.
+The purge also clears the profile of records merged into the erased one (they
+are keyless already; finding them scans ``customers``, which has no index on
+``merged_into_id``).
 The DSR desk registers the purge to run after its commit with
 :meth:`ErasureService.schedule_purge`; :meth:`ErasureService.purge_pending`
 finishes any purge that did not complete.
@@ -37,8 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from audit.entries import AuditAction
 from policies.purposes import Resource
@@ -60,13 +63,15 @@ from vault.storage.models import (
 )
 from vault.types import CustomerStatus, PiiField
 
-__all__ = ["AFTER_COMMIT", "ErasureResult", "ErasureService"]
+__all__ = ["AFTER_COMMIT", "PENDING_COUNT_LIMIT", "ErasureResult", "ErasureService"]
 
 # Vault.unit runs the callables under this session.info key after its commit.
 AFTER_COMMIT = "cvault.after_commit"
 _ERASED = CustomerStatus.ERASED.value
 _MERGED = CustomerStatus.MERGED.value
 _LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+# erase() counts pending interactions up to this many (bounded work); purge() counts all.
+PENDING_COUNT_LIMIT = 10_000
 _ERASED_FIELDS = {f.value: "erased" for f in PiiField}
 log = get_logger("vault.erasure")
 
@@ -81,7 +86,9 @@ class ErasureResult:
     external_ids_deleted: int
     consent_states_deleted: int
     objections_deleted: int
-    interactions_pending: int  # left for purge()
+    # Left for purge(): exact below PENDING_COUNT_LIMIT, else that limit and exact False.
+    interactions_pending: int
+    interactions_pending_exact: bool = True
 
 
 def _count(result: Any) -> int:  # noqa: ANN401 - a CursorResult of an UPDATE or DELETE
@@ -151,14 +158,6 @@ class ErasureService:
         row.erasure_request_id = request_id
         row.updated_at = now
         session.flush()
-        merged = _count(
-            session.execute(
-                update(CustomerRow)
-                .where(CustomerRow.merged_into_id == customer_id)
-                .values(locale=None, tier=None, tags=[], attributes={}, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        )
         external_ids = self._delete(session, CustomerExternalIdRow, customer_id)
         consents = self._delete(session, ConsentStateRow, customer_id)
         objections = self._delete(session, ObjectionRow, customer_id)
@@ -168,7 +167,7 @@ class ErasureService:
             .where(DsrRequestRow.customer_id == customer_id, DsrRequestRow.details_ct.is_not(None))
             .values(details_ct=None)
         )
-        pending = self._pending(session, customer_id)
+        pending, exact = self._pending(session, customer_id)
         result = ErasureResult(
             customer_id=customer_id,
             erased_at=now,
@@ -177,8 +176,9 @@ class ErasureService:
             consent_states_deleted=consents,
             objections_deleted=objections,
             interactions_pending=pending,
+            interactions_pending_exact=exact,
         )
-        detail = _detail(result, merged_records=merged)
+        detail = _detail(result)
         audit.add(
             AuditAction.CUSTOMER_ERASE, customer_id=customer_id, fields=_ERASED_FIELDS,
             detail=detail,
@@ -190,6 +190,7 @@ class ErasureService:
         """Idempotent: the tombstone as it stands; the shred is applied again."""
         now = self._clock()
         self._keys.shred(session, row.id, now)
+        pending, exact = self._pending(session, row.id)
         result = ErasureResult(
             customer_id=row.id,
             erased_at=row.erased_at or now,
@@ -197,11 +198,12 @@ class ErasureService:
             external_ids_deleted=0,
             consent_states_deleted=0,
             objections_deleted=0,
-            interactions_pending=self._pending(session, row.id),
+            interactions_pending=pending,
+            interactions_pending_exact=exact,
         )
         buffer_of(session).add(
             AuditAction.CUSTOMER_ERASE, customer_id=row.id, fields=_ERASED_FIELDS,
-            detail={**_detail(result, merged_records=0), "already_erased": True},
+            detail={**_detail(result), "already_erased": True},
         )  # fmt: skip
         return result
 
@@ -215,15 +217,17 @@ class ErasureService:
         return _count(session.execute(statement.execution_options(synchronize_session=False)))
 
     @staticmethod
-    def _pending(session: Session, customer_id: uuid.UUID) -> int:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(InteractionRow)
-                .where(InteractionRow.customer_id == customer_id)
-            )
-            or 0
+    def _pending(session: Session, customer_id: uuid.UUID) -> tuple[int, bool]:
+        """Interactions left, counted up to PENDING_COUNT_LIMIT: a full count of 100,000
+        rows would cost more than the rest of the erasure together."""
+        some = (
+            select(InteractionRow.id)
+            .where(InteractionRow.customer_id == customer_id)
+            .limit(PENDING_COUNT_LIMIT + 1)
+            .subquery()
         )
+        found = int(session.scalar(select(func.count()).select_from(some)) or 0)
+        return min(found, PENDING_COUNT_LIMIT), found <= PENDING_COUNT_LIMIT
 
     # -- purge ----------------------------------------------------------------
 
@@ -243,15 +247,26 @@ class ErasureService:
 
     def purge(self, db: Database, customer_id: uuid.UUID, *, batch_size: int = 10_000) -> int:
         """Delete an erased customer's interactions, ``batch_size`` rows per transaction, so
-        an interrupted purge resumes where it stopped. Returns how many rows it deleted."""
+        an interrupted purge resumes where it stopped, after clearing the profile of the
+        records merged into it. Returns how many interactions it deleted."""
         if batch_size < 1:
             raise InvalidInput("batch_size", "must be at least 1")
         with db.transaction() as session:
             status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
-        if status is None:
-            raise CustomerNotFound(customer_id)
-        if status != _ERASED:
-            raise InvalidInput("customerId", "only an erased customer's interactions are purged")
+            if status is None:
+                raise CustomerNotFound(customer_id)
+            if status != _ERASED:
+                raise InvalidInput("customerId", "only an erased customer's data is purged")
+            merged = _count(
+                session.execute(
+                    update(CustomerRow)
+                    .where(CustomerRow.merged_into_id == customer_id, _uncleared(CustomerRow))
+                    .values(
+                        locale=None, tier=None, tags=[], attributes={}, updated_at=self._clock()
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            )
         done = 0
         while True:
             with db.transaction() as session:
@@ -271,15 +286,16 @@ class ErasureService:
             done += deleted
             if deleted < batch_size:
                 break
-        if done:
-            log.info("customer.purged", customer_id=str(customer_id), interactions_deleted=done)
+        if done or merged:
+            detail = {"step": "purge", "interactions_deleted": done, "merged_records": merged}
+            log.info("customer.purged", customer_id=str(customer_id), **detail)
             if self._audit is not None:
                 self._audit.record_now(
                     db,
                     AccessContext.system("erasure"),
                     AuditAction.CUSTOMER_ERASE,
                     customer_id=customer_id,
-                    detail={"step": "purge", "interactions_deleted": done},
+                    detail=detail,
                 )
         return done
 
@@ -301,23 +317,35 @@ class ErasureService:
             after = ids[-1]
 
     def purge_pending(self, db: Database) -> int:
-        """Purge every erased customer that still has interactions; returns rows deleted."""
+        """Purge every erased customer that still has interactions (or merged records with
+        a profile); returns how many interactions were deleted."""
+        merged = aliased(CustomerRow)
         with db.transaction() as session:
             leftovers = session.scalars(
                 select(CustomerRow.id)
                 .where(CustomerRow.status == _ERASED)
-                .where(exists().where(InteractionRow.customer_id == CustomerRow.id))
+                .where(
+                    or_(
+                        exists().where(InteractionRow.customer_id == CustomerRow.id),
+                        exists().where(merged.merged_into_id == CustomerRow.id, _uncleared(merged)),
+                    )
+                )
                 .order_by(CustomerRow.id)
             ).all()
         return sum(self.purge(db, cid) for cid in leftovers)
 
 
-def _detail(result: ErasureResult, *, merged_records: int) -> dict[str, Any]:
+def _uncleared(row: type[CustomerRow]) -> ColumnElement[bool]:
+    """A record that still has something in its clear profile columns."""
+    return or_(row.locale.is_not(None), row.tier.is_not(None), row.tags != [], row.attributes != {})
+
+
+def _detail(result: ErasureResult) -> dict[str, Any]:
     return {
         "external_ids": result.external_ids_deleted,
         "consent_states": result.consent_states_deleted,
         "objections": result.objections_deleted,
         "interactions_pending": result.interactions_pending,
-        "merged_records": merged_records,
+        "interactions_pending_exact": result.interactions_pending_exact,
         "request": None if result.request_id is None else str(result.request_id),
     }

@@ -30,6 +30,7 @@ from vault.access import AccessContext, AccessContextMissing, Actor
 from vault.config import Settings
 from vault.crypto import DecryptionError, FileKeyProvider, Keyring, WrappedKey, shred_list_path
 from vault.customers import CustomerInput, ExternalId
+from vault.erasure import PENDING_COUNT_LIMIT
 from vault.errors import CustomerNotFound, InvalidInput, LegalHoldActive
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
@@ -358,12 +359,14 @@ def test_the_id_resolves_to_the_tombstone(vault: Vault, clock: FrozenClock) -> N
 
 def test_a_record_merged_into_the_erased_one_resolves_to_the_tombstone(vault: Vault) -> None:
     """A duplicate merged into the customer before the erasure follows the merge to the
-    tombstone, and its own clear profile columns are emptied too."""
+    tombstone; the purge empties its own clear profile columns too (purge_pending finds
+    it even when the customer has no interactions)."""
     keep = _create(vault, 1, interactions=0)
     with vault.unit(CTX) as s:
         dup = vault.customers.create(s, CustomerInput(tags=["dup-tag"], tier="dup-tier")).id
         vault.customers.merge(s, keep, dup)
     _erase(vault, keep)
+    assert 0 == vault.erasure.purge_pending(vault.db)
     with vault.unit(CTX) as s:
         assert (keep, CustomerStatus.ERASED) == (
             vault.customers.get(s, dup).id,
@@ -508,6 +511,23 @@ def test_purge_deletes_the_interactions_in_batches(vault: Vault) -> None:
     assert 0 == vault.erasure.purge(vault.db, cid)
 
 
+def test_erase_counts_pending_interactions_up_to_a_limit(vault: Vault) -> None:
+    """To stay fast for a customer with a long history, erase counts the interactions
+    left for the purge up to PENDING_COUNT_LIMIT and says when the count stopped there;
+    the purge deletes (and reports) them all."""
+    cid = _create(vault, 1, interactions=0)
+    rows = _interactions(cid, 1, PENDING_COUNT_LIMIT + 1)
+    for first in range(0, len(rows), 1000):
+        with vault.unit(CTX) as s:
+            vault.interactions.record_many(s, rows[first : first + 1000])
+    result = _erase(vault, cid)
+    assert (PENDING_COUNT_LIMIT, False) == (
+        result.interactions_pending,
+        result.interactions_pending_exact,
+    )
+    assert PENDING_COUNT_LIMIT + 1 == vault.erasure.purge(vault.db, cid)
+
+
 class PowerCut(Exception):
     """The fault injected into the second batch of a purge."""
 
@@ -560,7 +580,8 @@ def test_a_scheduled_purge_runs_after_the_commit(vault: Vault) -> None:
         assert 5 == s.scalar(pending)  # not yet: the unit is still open
     assert 0 == _rows(vault, InteractionRow, cid)
     purges = [e for e in _entries(vault) if e["detail"].get("step") == "purge"]  # type: ignore[attr-defined]
-    assert [{"step": "purge", "interactions_deleted": 5}] == [e["detail"] for e in purges]
+    expected = {"step": "purge", "interactions_deleted": 5, "merged_records": 0}
+    assert [expected] == [e["detail"] for e in purges]
 
 
 def test_purge_pending_finishes_every_erased_customer(vault: Vault) -> None:
@@ -595,7 +616,7 @@ def test_the_audit_log_still_verifies_and_holds_no_pii(vault: Vault) -> None:
     assert {f.value: "erased" for f in PiiField} == erase["fields"]
     assert {
         "external_ids": 1, "consent_states": 0, "objections": 0, "interactions_pending": 3,
-        "merged_records": 0, "request": str(request),
+        "interactions_pending_exact": True, "request": str(request),
     } == erase["detail"]  # fmt: skip
     dumped = json.dumps(_entries(vault), ensure_ascii=False).encode()
     assert [] == _found(dumped, _pii_values(2) + _clear_values(2))
