@@ -20,6 +20,7 @@ from vault.types import InteractionType as InteractionTypeEnum
 
 if TYPE_CHECKING:
     from api.graphql.privacy import Consent, ConsentEvent
+    from api.graphql.segments import CustomerMetrics, Segment
 
 Channel = strawberry.enum(ChannelEnum, name="Channel")
 InteractionType = strawberry.enum(InteractionTypeEnum, name="InteractionType")
@@ -194,6 +195,35 @@ class Customer:
         except AccessDenied:
             ctx.redacted.append(path_of(info))
             return None
+
+    @strawberry.field(description="The segments this customer is in now.")
+    def segments(
+        self, info: Ctx
+    ) -> list[Annotated[Segment, strawberry.lazy("api.graphql.segments")]] | None:
+        from api.graphql.segments import customer_segments  # noqa: PLC0415
+        from policies import AccessDenied  # noqa: PLC0415
+
+        ctx = info.context
+        try:
+            return customer_segments(ctx.vault.segments.segments_of(ctx.session, self.record.id))
+        except AccessDenied:
+            ctx.redacted.append(path_of(info))
+            return None
+
+    @strawberry.field(description="RFM, lifetime value and engagement, as last computed.")
+    def metrics(
+        self, info: Ctx
+    ) -> Annotated[CustomerMetrics, strawberry.lazy("api.graphql.segments")] | None:
+        from api.graphql.segments import customer_metrics  # noqa: PLC0415
+        from policies import AccessDenied  # noqa: PLC0415
+
+        ctx = info.context
+        try:
+            found = ctx.vault.segments.metrics(ctx.session, self.record.id)
+        except AccessDenied:
+            ctx.redacted.append(path_of(info))
+            return None
+        return None if found is None else customer_metrics(found)
 
     @strawberry.field(description="Who accessed this customer's data, when and why (Art. 15).")
     def access_history(
