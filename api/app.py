@@ -81,6 +81,18 @@ async def _sequence_forever(vault: Vault, every: float) -> None:
             log.exception("audit sequencer failed")
 
 
+async def _deliver_webhooks_forever(vault: Vault, every: float) -> None:
+    """Fan segment enter/leave events out to webhooks and send what is due. Many
+    processes may run this: deliveries are claimed, so no two runs send the same one."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(vault.dispatcher.run_once, vault.db)
+        except Exception as exc:  # noqa: BLE001 - the loop survives it
+            # The class only: a driver's message can quote statement parameters.
+            log.error("webhook delivery run failed", error=type(exc).__name__)  # noqa: TRY400
+
+
 async def _refresh_policy_forever(vault: Vault, every: float) -> None:
     """Pick up a policy changed by another process."""
     while True:
@@ -110,6 +122,7 @@ def create_app(
     *,
     sequence_every: float = 0.5,
     policy_every: float = 2.0,
+    webhook_every: float | None = 2.0,
     verifier: TokenVerifier | None = None,
     local_issuer: LocalTokenIssuer | None = None,
     limits: Limits | None = None,
@@ -167,6 +180,8 @@ def create_app(
             asyncio.create_task(_sequence_forever(vault, sequence_every)),
             asyncio.create_task(_refresh_policy_forever(vault, policy_every)),
         ]
+        if webhook_every is not None:
+            tasks.append(asyncio.create_task(_deliver_webhooks_forever(vault, webhook_every)))
         try:
             yield
         finally:

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from api.cli_dsr import dsr_app
 from api.cli_segments import segments_app
+from api.cli_webhooks import webhooks_app
 from vault.access import AccessContext
 from vault.bootstrap import customer_count, initialise
 from vault.bootstrap import migrate as run_migrations
@@ -39,6 +40,7 @@ db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dsr_app, name="dsr")
 app.add_typer(segments_app, name="segments")
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)

@@ -50,6 +50,9 @@ class AuditAction(StrEnum):
     SEGMENT_READ = "segment.read"  # a segment's definition, size, members or a preview read
     SEGMENT_REFRESH = "segment.refresh"  # memberships recomputed (counts entered and left)
     INSIGHTS_READ = "insights.read"  # a customer's metrics or channel analytics read
+    WEBHOOK_CHANGE = "webhook.change"  # a webhook registered or disabled
+    WEBHOOK_READ = "webhook.read"  # webhooks listed
+    WEBHOOK_DELIVERY = "webhook.delivery"  # one delivery run: counts fanned out, sent, failed
 
 
 class Outcome(StrEnum):

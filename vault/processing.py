@@ -78,10 +78,11 @@ class ProcessingGate:
     ) -> ColumnElement[bool]:
         return exists().where(ObjectionRow.customer_id == customer, ObjectionRow.scope.in_(scopes))
 
-    def clause(self, session: Session) -> ColumnElement[bool]:
+    def clause(self, session: Session, purpose: str | None = None) -> ColumnElement[bool]:
         """A condition on ``customers`` that keeps only the customers this unit's purpose
-        may process (``true`` when the purpose needs no check)."""
-        info = self.purpose(session)
+        (or ``purpose``, for work done on behalf of several: webhook deliveries) may
+        process (``true`` when the purpose needs no check)."""
+        info = self.purpose(session) if purpose is None else purpose_info(purpose)
         customer: InstrumentedAttribute[uuid.UUID] = CustomerRow.id
         parts: list[ColumnElement[bool]] = []
         if not info.during_restriction:

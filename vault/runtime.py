@@ -19,6 +19,7 @@ from vault.authorization import Authorizer
 from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import load_signer
+from vault.crypto.webhooks import WebhookSecrets
 from vault.customers import CustomerService
 from vault.erasure import ErasureService
 from vault.interactions import InteractionService
@@ -27,6 +28,7 @@ from vault.policy_store import PolicyStore
 from vault.processing import ProcessingGate
 from vault.segments.service import SegmentService
 from vault.storage.db import Database, make_engine
+from vault.webhooks import WebhookDispatcher, WebhookService
 
 __all__ = ["RotationReport", "Vault"]
 
@@ -59,6 +61,8 @@ class Vault:
     gate: ProcessingGate
     erasure: ErasureService
     segments: SegmentService
+    webhooks: WebhookService
+    dispatcher: WebhookDispatcher
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -83,6 +87,7 @@ class Vault:
         enforcer = policy or PolicyEnforcer.from_default()
         authz = Authorizer(enforcer)
         gate = ProcessingGate(authz, clock)
+        secrets = WebhookSecrets.of(ring.provider)
         return cls(
             settings=settings,
             db=db,
@@ -99,6 +104,8 @@ class Vault:
             policies=PolicyStore(enforcer, authz, db, clock),
             erasure=ErasureService(keys, authz, clock=clock, audit=audit),
             segments=SegmentService(authz, gate, clock),
+            webhooks=WebhookService(authz, secrets, clock, production=settings.production),
+            dispatcher=WebhookDispatcher(secrets, gate, audit, clock=clock),
             clock=clock,
         )
 

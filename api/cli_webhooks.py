@@ -1,0 +1,58 @@
+"""``cvault webhooks``: deliver segment events now, list the registered webhooks.
+
+``deliver`` runs what the server's background loop runs every two seconds (fan-out of
+the outbox, then every due delivery; one audit entry) and prints the counts. ``list``
+acts as the operator (``system:webhooks``, purpose administration) and prints ids,
+purposes, segments and state, never a secret (the vault does not store one).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vault.access import AccessContext
+from vault.runtime import Vault
+
+__all__ = ["webhooks_app"]
+
+webhooks_app = typer.Typer(
+    help="Webhooks: deliver segment enter/leave events, list endpoints.",
+    no_args_is_help=True,
+)
+out = Console()
+CONTEXT = AccessContext.system("webhooks")
+
+
+def _opened() -> AbstractContextManager[Vault]:
+    from api.cli import _opened as opened  # noqa: PLC0415 - api.cli imports this module
+
+    return opened()
+
+
+@webhooks_app.command("deliver")
+def deliver() -> None:
+    """Fan outbox events out to webhooks and send every due delivery once."""
+    with _opened() as vault:
+        report = vault.dispatcher.run_once(vault.db)
+    table = Table("events", "fanned out", "attempted", "delivered", "retrying", "failed",
+                  "skipped")  # fmt: skip
+    table.add_row(*(str(v) for v in report.counts().values()))
+    out.print(table)
+
+
+@webhooks_app.command("list")
+def list_webhooks() -> None:
+    """Every registered webhook: id, purpose, segments, state."""
+    with _opened() as vault, vault.unit(CONTEXT) as session:
+        hooks = vault.webhooks.list(session)
+    table = Table("id", "purpose", "segments", "state", "url")
+    for hook in hooks:
+        state = "enabled" if hook.disabled_at is None else "disabled"
+        segments = "\n".join(str(s) for s in hook.segment_ids)
+        table.add_row(str(hook.id), hook.purpose, segments, state, hook.url)
+    out.print(table)
+    out.print(f"{len(hooks)} webhook(s)")
