@@ -44,6 +44,7 @@ class AuditAction(StrEnum):
     ACCESS_DENIED = "access.denied"
     AUDIT_EXPORT = "audit.export"
     DATA_IMPORT = "data.import"
+    RETENTION_RUN = "retention.run"  # expired records deleted (or counted, dry run)
     DSR_CHANGE = "dsr.change"  # a data subject request filed, verified, extended, decided
     LEGAL_HOLD = "legal_hold.change"  # a legal hold placed or lifted
     SEGMENT_CHANGE = "segment.change"  # a segment definition created, updated or deleted

@@ -26,6 +26,7 @@ from vault.interactions import InteractionService
 from vault.keys import DataKeys
 from vault.policy_store import PolicyStore
 from vault.processing import ProcessingGate
+from vault.retention import RetentionService
 from vault.segments.service import SegmentService
 from vault.storage.db import Database, make_engine
 from vault.webhooks import WebhookDispatcher, WebhookService
@@ -59,6 +60,7 @@ class Vault:
     trail: AuditQueries
     policies: PolicyStore
     gate: ProcessingGate
+    retention: RetentionService
     erasure: ErasureService
     segments: SegmentService
     webhooks: WebhookService
@@ -102,6 +104,7 @@ class Vault:
             authz=authz,
             trail=AuditQueries(audit, authz),
             policies=PolicyStore(enforcer, authz, db, clock),
+            retention=RetentionService(settings, audit),
             erasure=ErasureService(keys, authz, clock=clock, audit=audit),
             segments=SegmentService(authz, gate, clock),
             webhooks=WebhookService(authz, secrets, clock, production=settings.production),

@@ -1,0 +1,431 @@
+"""Retention: delete what has outlived its period, audit it, or (dry run) count it.
+
+One run, in this order (each step in batches, each batch its own transaction, so a
+large backlog never holds a long lock and an interrupted run simply resumes):
+
+1. interactions of each type older than the type's period are deleted, found by
+   ``(type, occurred_at < cutoff)`` on ``ix_interactions_type_occurred``;
+2. payloads (free text) older than the ``interaction_payload`` period are dropped
+   (``payload_ct = NULL``) on the interactions that remain; the rows stay;
+3. closed data subject requests (completed or rejected) whose closing is older than
+   the ``dsr_requests`` period are deleted with their history (``dsr_events``);
+4. tombstones of erased customers older than the ``tombstones`` period (0, the
+   default, keeps them forever) are deleted with what still points at them, except
+   where append-only records refer to them (consent events are proof of consent and
+   the database refuses to delete them; customers merged into them): those are kept
+   and counted as ``kept``. Segment stays, metrics and webhook deliveries of the
+   customer go with the tombstone; the segment outbox (an event log of ids, with no
+   index by customer) is left as it is.
+
+A customer under an active legal hold keeps everything: its expired records are
+counted as ``held``. A dry run counts exactly what a run would do and changes
+nothing. Either way one audit entry (``retention.run``) carries the counts: ints
+and flags only, keys like ``deleted.page_view``; a run that fails part-way is
+audited as failed with what it had done so far.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Select,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+
+from audit.entries import AuditAction, Outcome
+from vault.access import AccessContext
+from vault.audit_log import AuditLog
+from vault.config import Settings
+from vault.logs import get_logger
+from vault.retention_policy import (
+    BUILT_IN,
+    KEEP_FOREVER,
+    MAX_DAYS,
+    RetentionCategory,
+    RetentionConfigError,
+    RetentionPolicy,
+    load_policy,
+    parse_policy,
+    policy_path,
+)
+from vault.storage.db import Database
+from vault.storage.models import (
+    Base,
+    ConsentEventRow,
+    ConsentStateRow,
+    CustomerExternalIdRow,
+    CustomerMetricsRow,
+    CustomerRow,
+    DataKeyRow,
+    DsrEventRow,
+    DsrRequestRow,
+    InteractionRow,
+    LegalHoldRow,
+    ObjectionRow,
+    SegmentMembershipRow,
+    WebhookDeliveryRow,
+)
+from vault.storage.sql import id_in
+from vault.types import CustomerStatus, DsrStatus, InteractionType
+
+__all__ = [
+    "BUILT_IN",
+    "KEEP_FOREVER",
+    "MAX_DAYS",
+    "RetentionCategory",
+    "RetentionConfigError",
+    "RetentionOutcome",
+    "RetentionPolicy",
+    "RetentionReport",
+    "RetentionService",
+    "load_policy",
+    "parse_policy",
+    "policy_path",
+]
+
+log = get_logger("vault.retention")
+
+DSR_EVENTS = "dsr_events"  # counted beside dsr_requests: the history deleted with them
+_CLOSED = (DsrStatus.COMPLETED.value, DsrStatus.REJECTED.value)
+_I, _R, _E, _C = InteractionRow, DsrRequestRow, DsrEventRow, CustomerRow
+
+
+class RetentionOutcome(StrEnum):
+    """What happened to expired records (the first word of a count's key)."""
+
+    DELETED = "deleted"  # rows deleted (in a dry run: would be)
+    DROPPED = "dropped"  # payloads dropped, the rows kept
+    HELD = "held"  # expired, kept: the customer is under an active legal hold
+    KEPT = "kept"  # expired, kept: append-only records refer to it
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    """The counts of one run, keyed ``"<outcome>.<subject>"``; zero counts are left out.
+    Subjects are interaction types, categories and ``dsr_events``."""
+
+    dry_run: bool
+    ran_at: datetime
+    counts: Mapping[str, int]
+    policy: RetentionPolicy = field(repr=False)
+
+    def count(self, outcome: RetentionOutcome, subject: str) -> int:
+        return self.counts.get(f"{outcome.value}.{subject}", 0)
+
+    def total(self, outcome: RetentionOutcome) -> int:
+        prefix = f"{outcome.value}."
+        return sum(n for key, n in self.counts.items() if key.startswith(prefix))
+
+    def detail(self) -> dict[str, int | bool]:
+        """The audit entry's detail: the dry-run flag and every non-zero count."""
+        return {"dry_run": self.dry_run, **dict(sorted(self.counts.items()))}
+
+    def subjects(self) -> Iterator[tuple[str, int | None]]:
+        """Every subject with its period in days (None: counted with another subject), in
+        the order a run handles them: interaction types, then the categories."""
+        for kind in InteractionType:
+            yield kind.value, self.policy.days_for(kind)
+        for category in RetentionCategory:
+            yield category.value, self.policy.days_of(category)
+            if category is RetentionCategory.DSR_REQUESTS:
+                yield DSR_EVENTS, None
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, outcome: RetentionOutcome, subject: str, n: int) -> None:
+        if n:
+            key = f"{outcome.value}.{subject}"
+            self.counts[key] = self.counts.get(key, 0) + n
+
+
+def _on_hold(column: InstrumentedAttribute[uuid.UUID]) -> ColumnElement[bool]:
+    """The customer in ``column`` is under an active legal hold."""
+    active = select(LegalHoldRow.customer_id).where(LegalHoldRow.lifted_at.is_(None))
+    return column.in_(active)
+
+
+def _delete_interactions(window: ColumnElement[bool]) -> Executable:
+    return delete(_I).where(window, ~_on_hold(_I.customer_id))
+
+
+def _drop_payloads(window: ColumnElement[bool]) -> Executable:
+    return (
+        update(_I)
+        .where(window, ~_on_hold(_I.customer_id), _I.payload_ct.is_not(None))
+        .values(payload_ct=None)
+    )
+
+
+class RetentionService:
+    """Applies the retention policy in force (re-read at every run, so edits apply)."""
+
+    def __init__(self, settings: Settings, audit: AuditLog, *, batch_size: int = 1_000) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        self._settings = settings
+        self._audit = audit
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return f"RetentionService(batch_size={self.batch_size})"
+
+    def policy(self) -> RetentionPolicy:
+        """The policy in force; raises :class:`RetentionConfigError` naming a bad key."""
+        return load_policy(policy_path(self._settings))
+
+    def run(
+        self,
+        db: Database,
+        *,
+        dry_run: bool,
+        now: datetime,
+        policy: RetentionPolicy | None = None,
+    ) -> RetentionReport:
+        """Delete (or, in a dry run, count) everything expired at ``now``; one audit entry."""
+        rules = policy if policy is not None else self.policy()
+        if now.tzinfo is None:
+            raise ValueError("retention needs a time-zone-aware now")
+        tally = _Tally()
+        context = AccessContext.system("retention")
+        steps: tuple[Callable[[Database, RetentionPolicy, datetime, bool, _Tally], None], ...] = (
+            self._interactions,
+            self._payloads,
+            self._requests,
+            self._tombstones,
+        )
+        try:
+            for step in steps:
+                step(db, rules, now, dry_run, tally)
+        except BaseException:
+            report = RetentionReport(dry_run, now, dict(tally.counts), rules)
+            self._audit.record_now(
+                db, context, AuditAction.RETENTION_RUN, outcome=Outcome.FAILED,
+                detail=report.detail(),
+            )  # fmt: skip
+            log.warning("retention.failed", **report.detail())
+            raise
+        report = RetentionReport(dry_run, now, dict(tally.counts), rules)
+        self._audit.record_now(db, context, AuditAction.RETENTION_RUN, detail=report.detail())
+        log.info("retention.run", **report.detail())
+        return report
+
+    # -- 1. interactions by type -----------------------------------------------
+
+    def _interactions(
+        self, db: Database, rules: RetentionPolicy, now: datetime, dry_run: bool, tally: _Tally
+    ) -> None:
+        for kind in InteractionType:
+            cutoff = rules.cutoff(now, rules.days_for(kind))
+            if cutoff is None:
+                continue
+            expired = and_(_I.type == kind.value, _I.occurred_at < cutoff)
+            held = _on_hold(_I.customer_id)
+            tally.add(RetentionOutcome.HELD, kind.value, self._count(db, _I, expired, held))
+            if dry_run:
+                done = self._count(db, _I, expired, ~held)
+            else:
+                done = self._batches(db, expired, _delete_interactions)
+            tally.add(RetentionOutcome.DELETED, kind.value, done)
+
+    # -- 2. payloads -------------------------------------------------------------
+
+    def _payloads(
+        self, db: Database, rules: RetentionPolicy, now: datetime, dry_run: bool, tally: _Tally
+    ) -> None:
+        subject = RetentionCategory.INTERACTION_PAYLOAD
+        payload_cutoff = rules.cutoff(now, rules.days_of(subject))
+        if payload_cutoff is None:
+            return
+        for kind in InteractionType:
+            # Rows past the type's own period are step 1's (deleted, or held whole).
+            row_cutoff = rules.cutoff(now, rules.days_for(kind))
+            if row_cutoff is not None and row_cutoff >= payload_cutoff:
+                continue
+            expired = and_(
+                _I.type == kind.value,
+                _I.occurred_at < payload_cutoff,
+                _I.payload_ct.is_not(None),
+                *([] if row_cutoff is None else [_I.occurred_at >= row_cutoff]),
+            )
+            held = _on_hold(_I.customer_id)
+            tally.add(RetentionOutcome.HELD, subject.value, self._count(db, _I, expired, held))
+            if dry_run:
+                done = self._count(db, _I, expired, ~held)
+            else:
+                done = self._batches(db, expired, _drop_payloads)
+            tally.add(RetentionOutcome.DROPPED, subject.value, done)
+
+    def _batches(
+        self,
+        db: Database,
+        expired: ColumnElement[bool],
+        change: Callable[[ColumnElement[bool]], Executable],
+    ) -> int:
+        """Apply ``change`` to the expired interactions, a time window per transaction,
+        oldest first. Each window ends at the ``batch_size``-th expired row of a customer
+        not on hold (rows sharing that instant go with it), found on
+        ``ix_interactions_type_occurred``; the change then reads the same index range, so
+        no row is looked up by id and rows left in place (held) are passed only once."""
+        done = 0
+        lower: datetime | None = None
+        while True:
+            with db.transaction() as session:
+                conn = session.connection()  # Core: no ORM bookkeeping for bulk rows
+                upper = conn.scalar(self.batch_query(expired, lower))
+                window = [expired]
+                if lower is not None:
+                    window.append(_I.occurred_at > lower)
+                if upper is not None:
+                    window.append(_I.occurred_at <= upper)
+                done += conn.execute(change(and_(*window))).rowcount
+            if upper is None:
+                return done
+            lower = upper
+
+    def batch_query(
+        self, expired: ColumnElement[bool], lower: datetime | None = None
+    ) -> Select[datetime]:
+        """Where the next window ends: the ``occurred_at`` of the ``batch_size``-th expired
+        interaction after ``lower`` of a customer not on hold (no row: the rest fits)."""
+        stmt = (
+            select(_I.occurred_at)
+            .where(expired, ~_on_hold(_I.customer_id))
+            .order_by(_I.occurred_at)
+            .offset(self.batch_size - 1)
+            .limit(1)
+        )
+        return stmt if lower is None else stmt.where(_I.occurred_at > lower)
+
+    @staticmethod
+    def _count(db: Database, table: type[Base], *where: ColumnElement[bool]) -> int:
+        with db.transaction() as session:
+            return int(session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+    # -- 3. closed data subject requests ------------------------------------------
+
+    def _requests(
+        self, db: Database, rules: RetentionPolicy, now: datetime, dry_run: bool, tally: _Tally
+    ) -> None:
+        subject = RetentionCategory.DSR_REQUESTS.value
+        cutoff = rules.cutoff(now, rules.days_of(RetentionCategory.DSR_REQUESTS))
+        if cutoff is None:
+            return
+        last_step = select(func.max(_E.at)).where(_E.request_id == _R.id).scalar_subquery()
+        closed_at = func.coalesce(_R.completed_at, last_step, _R.received_at)
+        expired = and_(_R.status.in_(_CLOSED), closed_at < cutoff)
+        held = _on_hold(_R.customer_id)
+        tally.add(RetentionOutcome.HELD, subject, self._count(db, _R, expired, held))
+        if dry_run:
+            free = select(_R.id).where(expired, ~held)
+            tally.add(RetentionOutcome.DELETED, subject, self._count(db, _R, expired, ~held))
+            history = self._count(db, _E, _E.request_id.in_(free))
+            tally.add(RetentionOutcome.DELETED, DSR_EVENTS, history)
+            return
+        after: uuid.UUID | None = None
+        while True:
+            with db.transaction() as session:
+                conn = session.connection()
+                stmt = select(_R.id).where(expired, ~held).order_by(_R.id).limit(self.batch_size)
+                if after is not None:
+                    stmt = stmt.where(_R.id > after)
+                ids = list(conn.scalars(stmt))
+                if not ids:
+                    return
+                free_ids = select(_R.id).where(id_in(_R.id, ids, db.dialect), ~held)
+                events = conn.execute(delete(_E).where(_E.request_id.in_(free_ids)))
+                requests = conn.execute(delete(_R).where(id_in(_R.id, ids, db.dialect), ~held))
+                tally.add(RetentionOutcome.DELETED, DSR_EVENTS, events.rowcount)
+                tally.add(RetentionOutcome.DELETED, subject, requests.rowcount)
+            if len(ids) < self.batch_size:
+                return
+            after = ids[-1]
+
+    # -- 4. tombstones -------------------------------------------------------------
+
+    def _tombstones(
+        self, db: Database, rules: RetentionPolicy, now: datetime, dry_run: bool, tally: _Tally
+    ) -> None:
+        subject = RetentionCategory.TOMBSTONES.value
+        cutoff = rules.cutoff(now, rules.days_of(RetentionCategory.TOMBSTONES))
+        if cutoff is None:
+            return
+        merged = aliased(CustomerRow)
+        expired = and_(_C.status == CustomerStatus.ERASED.value, _C.erased_at < cutoff)
+        held = _on_hold(_C.id)
+        referenced = or_(
+            select(ConsentEventRow.id).where(ConsentEventRow.customer_id == _C.id).exists(),
+            select(merged.id).where(merged.merged_into_id == _C.id).exists(),
+        )
+        tally.add(RetentionOutcome.HELD, subject, self._count(db, _C, expired, held))
+        tally.add(RetentionOutcome.KEPT, subject, self._count(db, _C, expired, ~held, referenced))
+        if dry_run:
+            free = self._count(db, _C, expired, ~held, ~referenced)
+            tally.add(RetentionOutcome.DELETED, subject, free)
+            return
+        after: uuid.UUID | None = None
+        while True:
+            with db.transaction() as session:
+                stmt = (
+                    select(_C.id)
+                    .where(expired, ~held, ~referenced)
+                    .order_by(_C.id)
+                    .limit(self.batch_size)
+                )
+                if after is not None:
+                    stmt = stmt.where(_C.id > after)
+                ids = list(session.connection().scalars(stmt))
+                for customer_id in ids:
+                    gone = _delete_tombstone(session, customer_id)
+                    tally.add(RetentionOutcome.DELETED if gone else RetentionOutcome.KEPT,
+                              subject, 1)  # fmt: skip
+            if len(ids) < self.batch_size:
+                return
+            after = ids[-1]
+
+
+def _delete_tombstone(session: Session, customer_id: uuid.UUID) -> bool:
+    """Delete an erased customer's tombstone and every row left pointing at it, in a
+    savepoint; False (and nothing deleted) when a row the database protects refers to it."""
+    requests = select(_R.id).where(_R.customer_id == customer_id)
+    statements = [
+        delete(_I).where(_I.customer_id == customer_id),
+        delete(DataKeyRow).where(DataKeyRow.customer_id == customer_id),
+        delete(CustomerExternalIdRow).where(CustomerExternalIdRow.customer_id == customer_id),
+        delete(ConsentStateRow).where(ConsentStateRow.customer_id == customer_id),
+        delete(ObjectionRow).where(ObjectionRow.customer_id == customer_id),
+        delete(LegalHoldRow).where(LegalHoldRow.customer_id == customer_id),
+        delete(_E).where(_E.request_id.in_(requests)),
+        delete(_R).where(_R.customer_id == customer_id),
+        # Derived rows without a foreign key (indexed by customer): history of its stays in
+        # segments, its metrics, deliveries about it.
+        delete(SegmentMembershipRow).where(SegmentMembershipRow.customer_id == customer_id),
+        delete(CustomerMetricsRow).where(CustomerMetricsRow.customer_id == customer_id),
+        delete(WebhookDeliveryRow).where(WebhookDeliveryRow.customer_id == customer_id),
+        delete(_C).where(_C.id == customer_id, _C.status == CustomerStatus.ERASED.value),
+    ]
+    try:
+        with session.begin_nested():
+            conn = session.connection()
+            for statement in statements:
+                conn.execute(statement)
+    except IntegrityError:  # a table added later still refers to it; keep the tombstone
+        log.warning("retention.tombstone_kept", customer_id=str(customer_id))
+        return False
+    return True
