@@ -46,13 +46,12 @@ def deliver() -> None:
 
 @webhooks_app.command("list")
 def list_webhooks() -> None:
-    """Every registered webhook: id, purpose, segments, state."""
+    """Every registered webhook, one a line: id, purpose, state, segments, URL."""
     with _opened() as vault, vault.unit(CONTEXT) as session:
         hooks = vault.webhooks.list(session)
-    table = Table("id", "purpose", "segments", "state", "url")
     for hook in hooks:
         state = "enabled" if hook.disabled_at is None else "disabled"
-        segments = "\n".join(str(s) for s in hook.segment_ids)
-        table.add_row(str(hook.id), hook.purpose, segments, state, hook.url)
-    out.print(table)
+        segments = ",".join(str(s) for s in hook.segment_ids)
+        line = f"{hook.id}  {hook.purpose}  {state}  segments={segments}  {hook.url}"
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(f"{len(hooks)} webhook(s)")

@@ -9,9 +9,9 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -76,7 +76,7 @@ class Receiver:
     status codes to answer with (then 200); a request whose signature does not verify
     is answered 401 and recorded as unverified."""
 
-    def __init__(self, clock: FrozenClock) -> None:
+    def __init__(self, clock: Callable[[], datetime]) -> None:
         self.clock = clock
         self.secrets: dict[str, str] = {}
         self.replies: dict[str, list[int]] = {}
