@@ -150,6 +150,8 @@ def demo(
     if_empty: Annotated[bool, typer.Option(help="Only when the vault holds no customer.")] = False,
 ) -> None:
     """Load a realistic multi-channel demo dataset (names in several scripts)."""
+    from consent import Privacy  # noqa: PLC0415
+    from consent.demo import grant_demo_consents  # noqa: PLC0415
     from vault.demo import load_demo  # noqa: PLC0415 - demo data only on request
 
     settings = _settings()
@@ -160,7 +162,12 @@ def demo(
         bar, advance = _progress("demo customers", customers)
         with bar:
             summary = load_demo(vault, customers=customers, seed=seed, progress=advance)
+        consents = grant_demo_consents(vault, Privacy.of(vault).ledger, seed=seed)
     out.print(f"loaded {summary.customers} customers and {summary.interactions} interactions")
+    out.print(
+        f"{consents.granted} consents granted ({consents.withdrawn} later withdrawn) "
+        f"for {consents.customers} customers"
+    )
 
 
 def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
