@@ -164,10 +164,7 @@ def demo(
             summary = load_demo(vault, customers=customers, seed=seed, progress=advance)
         consents = grant_demo_consents(vault, Privacy.of(vault).ledger, seed=seed)
     out.print(f"loaded {summary.customers} customers and {summary.interactions} interactions")
-    out.print(
-        f"{consents.granted} consents granted ({consents.withdrawn} later withdrawn) "
-        f"for {consents.customers} customers"
-    )
+    out.print(f"{consents.granted} consents granted ({consents.withdrawn} later withdrawn)")
 
 
 def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:

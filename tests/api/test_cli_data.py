@@ -49,15 +49,20 @@ def _lines(text: str) -> list[str]:
 
 
 def test_demo_loads_and_reports_counts(cli: Cli) -> None:
-    """`cvault demo` loads N customers and prints how many customers and interactions it added;
-    running it again with the same seed adds nothing."""
+    """`cvault demo` loads N customers and prints how many customers, interactions and
+    consents it added; running it again with the same seed adds nothing."""
     first = cli("demo", "--customers", "15", "--seed", "5")
     assert first.exit_code == 0
     words = first.stdout.split()
     assert words[:3] == ["loaded", "15", "customers"]
     assert int(words[4]) >= 15 * 5
+    assert words[7:9] == ["consents", "granted"]
+    assert int(words[6]) > 0
     again = cli("demo", "--customers", "15", "--seed", "5")
-    assert (again.exit_code, again.stdout.strip()) == (0, "loaded 0 customers and 0 interactions")
+    assert (again.exit_code, again.stdout.strip()) == (
+        0,
+        "loaded 0 customers and 0 interactions\n0 consents granted (0 later withdrawn)",
+    )
 
 
 def test_demo_if_empty_skips_a_vault_with_customers(cli: Cli) -> None:
