@@ -566,3 +566,28 @@ def test_the_secret_is_stored_nowhere_in_the_database(
             if file.exists():
                 content = file.read_bytes()
                 assert not any(n in content for n in needles)
+
+
+def test_two_dispatchers_running_at_once_never_send_the_same_delivery(
+    vault: Vault, receiver: Receiver, clock: FrozenClock
+) -> None:
+    """Two runs in parallel (two server processes) split the work: outbox rows are
+    claimed while fanned out and deliveries while sent, so each id arrives exactly once."""
+    _customers(vault, 30, tier="gold")
+    _register(vault, receiver, "/busy", [_segment(vault)])
+    _refresh(vault)
+    dispatchers = [_dispatcher(vault, clock), _dispatcher(vault, clock)]
+    reports: list[DeliveryReport] = []
+
+    def run(dispatcher: WebhookDispatcher) -> None:
+        reports.append(dispatcher.run_once(vault.db))
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in dispatchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [r.headers["idempotency-key"] for r in receiver.at("/busy")]
+    assert len(keys) == len(set(keys)) == 30
+    assert sum(r.fanned_out for r in reports) == 30
+    assert sum(r.delivered for r in reports) == 30
