@@ -393,10 +393,12 @@ class WebhookDispatcher:
         return DeliveryReport(delivered=delivered, retrying=retrying, failed=failed)
 
     def _record(self, db: Database, report: DeliveryReport) -> None:
-        """One ``webhook.delivery`` audit entry per run that did anything (counts only)."""
-        if any(report.counts().values()):
+        """One ``webhook.delivery`` audit entry per run that created, sent or skipped a
+        delivery (counts only); consuming events no webhook follows is not recorded."""
+        counts = report.counts()
+        if any(value for key, value in counts.items() if key != "events"):
             self._audit.record_now(
-                db, DISPATCH_CONTEXT, AuditAction.WEBHOOK_DELIVERY, detail=report.counts()
+                db, DISPATCH_CONTEXT, AuditAction.WEBHOOK_DELIVERY, detail=counts
             )
 
 

@@ -591,3 +591,24 @@ def test_two_dispatchers_running_at_once_never_send_the_same_delivery(
     assert len(keys) == len(set(keys)) == 30
     assert sum(r.fanned_out for r in reports) == 30
     assert sum(r.delivered for r in reports) == 30
+
+
+def test_events_no_webhook_follows_are_consumed_without_an_audit_entry(vault: Vault) -> None:
+    """With no webhook registered, a run marks the outbox rows handed over, creates no
+    delivery and writes no webhook.delivery entry (nothing was disclosed or decided)."""
+    from vault.storage.models import SegmentOutboxRow  # noqa: PLC0415
+
+    _customers(vault, 2, tier="gold")
+    _segment(vault)
+    _refresh(vault)
+    assert vault.dispatcher.run_once(vault.db) == DeliveryReport(events=2)
+    with vault.db.transaction() as s:
+        handed = list(s.scalars(select(SegmentOutboxRow.delivered_at)))
+        runs = s.scalar(
+            select(AuditEntryRow.id).where(
+                AuditEntryRow.action == AuditAction.WEBHOOK_DELIVERY.value
+            )
+        )
+    assert handed == [vault.clock(), vault.clock()]
+    assert runs is None
+    assert _deliveries(vault) == []
