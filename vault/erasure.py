@@ -38,9 +38,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from audit.entries import AuditAction
@@ -126,20 +139,15 @@ class ErasureService:
         audit = buffer_of(session)
         self._authz.check_writes(session, [Resource.DATA_REQUESTS.value], customer_id)
         self._authz.check_owner(session, customer_id)
-        row = session.scalar(
-            select(CustomerRow).where(CustomerRow.id == customer_id).with_for_update()
-        )
+        row = session.scalar(_LOCK_CUSTOMER, {"cid": customer_id})
         if row is None:
             raise CustomerNotFound(customer_id)
         if row.status == _MERGED:
             raise InvalidInput("customerId", "customer was merged into another; erase that one")
         if row.status == _ERASED:
             return self._already_erased(session, row)
-        holds = session.scalar(
-            select(func.count())
-            .select_from(LegalHoldRow)
-            .where(LegalHoldRow.customer_id == customer_id, LegalHoldRow.lifted_at.is_(None))
-        )
+        conn = session.connection()
+        holds = conn.scalar(_ACTIVE_HOLDS, {"cid": customer_id})
         if holds:
             raise self._authz.denied(session, LegalHoldActive(customer_id, holds), customer_id)
 
@@ -158,15 +166,10 @@ class ErasureService:
         row.erasure_request_id = request_id
         row.updated_at = now
         session.flush()
-        external_ids = self._delete(session, CustomerExternalIdRow, customer_id)
-        consents = self._delete(session, ConsentStateRow, customer_id)
-        objections = self._delete(session, ObjectionRow, customer_id)
+        params = {"cid": customer_id}
+        external_ids, consents, objections = (_count(conn.execute(d, params)) for d in _DELETES)
         # Request details are sealed under the destroyed key: dead ciphertext, dropped.
-        session.execute(
-            update(DsrRequestRow)
-            .where(DsrRequestRow.customer_id == customer_id, DsrRequestRow.details_ct.is_not(None))
-            .values(details_ct=None)
-        )
+        conn.execute(_DROP_DSR_DETAILS, params)
         pending, exact = self._pending(session, customer_id)
         result = ErasureResult(
             customer_id=customer_id,
@@ -208,25 +211,10 @@ class ErasureService:
         return result
 
     @staticmethod
-    def _delete(
-        session: Session,
-        model: type[CustomerExternalIdRow] | type[ConsentStateRow] | type[ObjectionRow],
-        customer_id: uuid.UUID,
-    ) -> int:
-        statement = delete(model).where(model.customer_id == customer_id)
-        return _count(session.execute(statement.execution_options(synchronize_session=False)))
-
-    @staticmethod
     def _pending(session: Session, customer_id: uuid.UUID) -> tuple[int, bool]:
         """Interactions left, counted up to PENDING_COUNT_LIMIT: a full count of 100,000
         rows would cost more than the rest of the erasure together."""
-        some = (
-            select(InteractionRow.id)
-            .where(InteractionRow.customer_id == customer_id)
-            .limit(PENDING_COUNT_LIMIT + 1)
-            .subquery()
-        )
-        found = int(session.scalar(select(func.count()).select_from(some)) or 0)
+        found = int(session.connection().scalar(_PENDING, {"cid": customer_id}) or 0)
         return min(found, PENDING_COUNT_LIMIT), found <= PENDING_COUNT_LIMIT
 
     # -- purge ----------------------------------------------------------------
@@ -268,21 +256,11 @@ class ErasureService:
                 )
             )
         done = 0
+        statement = _PURGE_BATCH[db.dialect]
         while True:
             with db.transaction() as session:
-                batch = (
-                    select(InteractionRow.id)
-                    .where(InteractionRow.customer_id == customer_id)
-                    .limit(batch_size)
-                    .scalar_subquery()
-                )
-                deleted = _count(
-                    session.execute(
-                        delete(InteractionRow)
-                        .where(InteractionRow.id.in_(batch))
-                        .execution_options(synchronize_session=False)
-                    )
-                )
+                params = {"customer_id": customer_id, "batch_size": batch_size}
+                deleted = _count(session.execute(statement, params))
             done += deleted
             if deleted < batch_size:
                 break
@@ -333,6 +311,66 @@ class ErasureService:
                 .order_by(CustomerRow.id)
             ).all()
         return sum(self.purge(db, cid) for cid in leftovers)
+
+
+# erase() runs these prepared statements (built once: no per-call construction or
+# cache-key work) on the unit's connection; the customer row itself goes through the
+# ORM so that the session's copy of it stays true.
+def _by_customer(table: Table) -> ColumnElement[bool]:
+    return table.c.customer_id == bindparam("cid", type_=Uuid())
+
+
+_LOCK_CUSTOMER = (
+    select(CustomerRow).where(CustomerRow.id == bindparam("cid", type_=Uuid())).with_for_update()
+)
+_holds = cast("Table", LegalHoldRow.__table__)
+_ACTIVE_HOLDS = (
+    select(func.count())
+    .select_from(_holds)
+    .where(_by_customer(_holds), _holds.c.lifted_at.is_(None))
+)
+_DELETES = tuple(
+    delete(table).where(_by_customer(table))
+    for table in (
+        cast("Table", CustomerExternalIdRow.__table__),
+        cast("Table", ConsentStateRow.__table__),
+        cast("Table", ObjectionRow.__table__),
+    )
+)
+_dsr = cast("Table", DsrRequestRow.__table__)
+_DROP_DSR_DETAILS = (
+    update(_dsr).where(_by_customer(_dsr), _dsr.c.details_ct.is_not(None)).values(details_ct=None)
+)
+_interactions = cast("Table", InteractionRow.__table__)
+_PENDING = select(func.count()).select_from(
+    select(_interactions.c.id)
+    .where(_by_customer(_interactions))
+    .limit(PENDING_COUNT_LIMIT + 1)
+    .subquery()
+)
+
+
+# One batch of a purge, by physical row id: the sub-select walks the customer's part of
+# the timeline index and the delete goes straight to those rows (a TID scan on
+# PostgreSQL). ``id IN (SELECT id ... LIMIT n)`` made PostgreSQL hash-join the whole
+# table on every batch; ``id = ANY(ARRAY(...))`` took twice as long as ctid.
+_PURGE_BATCH = {
+    dialect: text(sql).bindparams(
+        bindparam("customer_id", type_=Uuid()), bindparam("batch_size", type_=Integer())
+    )
+    for dialect, sql in (
+        (
+            "postgresql",
+            "DELETE FROM interactions WHERE ctid = ANY(ARRAY(SELECT ctid FROM interactions "
+            "WHERE customer_id = :customer_id LIMIT :batch_size))",
+        ),
+        (
+            "sqlite",
+            "DELETE FROM interactions WHERE rowid IN (SELECT rowid FROM interactions "
+            "WHERE customer_id = :customer_id LIMIT :batch_size)",
+        ),
+    )
+}
 
 
 def _uncleared(row: type[CustomerRow]) -> ColumnElement[bool]:

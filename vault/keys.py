@@ -12,9 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, Uuid, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from vault.crypto import DataKey, DecryptionError, Keyring, WrappedKey
@@ -22,6 +23,14 @@ from vault.storage.models import DataKeyRow
 from vault.storage.sql import id_in
 
 __all__ = ["DataKeys", "KeyStatus"]
+
+
+_keys_table = cast("Table", DataKeyRow.__table__)
+_DESTROY = (
+    update(_keys_table)
+    .where(_keys_table.c.customer_id == bindparam("cid", type_=Uuid()))
+    .values(wrapped_key=None, kek_version=None, destroyed_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +128,7 @@ class DataKeys:
 
     def destroy(self, session: Session, customer_id: UUID, now: datetime) -> None:
         """Crypto-shredding: the wrapped key is overwritten; every token of the customer is dead."""
-        session.execute(
-            update(DataKeyRow)
-            .where(DataKeyRow.customer_id == customer_id)
-            .values(wrapped_key=None, kek_version=None, destroyed_at=now)
-        )
+        session.connection().execute(_DESTROY, {"cid": customer_id, "now": now})
         self.forget(customer_id)
 
     def shred(self, session: Session, customer_id: UUID, now: datetime) -> None:
