@@ -8,7 +8,7 @@ from api.graphql import resolvers
 from api.graphql.context import atomic
 from api.graphql.privacy import ConsentMutation, ConsentQuery
 from api.graphql.requests import RequestMutation, RequestQuery
-from api.graphql.segments import SegmentMutation, SegmentQuery
+from api.graphql.segments import SegmentMutation, SegmentQuery, WebhookMutation, WebhookQuery
 from api.graphql.types import (
     AccessExplanation,
     AuditCheckpoint,
@@ -40,7 +40,7 @@ __all__ = ["Mutation", "Query", "build_schema"]
 
 
 @strawberry.type
-class Query(ConsentQuery, RequestQuery, SegmentQuery):
+class Query(ConsentQuery, RequestQuery, SegmentQuery, WebhookQuery):
     @strawberry.field
     def customer(self, info: Ctx, id: IdArg) -> Customer:
         return resolvers.customer(info, id)
@@ -124,7 +124,7 @@ class Query(ConsentQuery, RequestQuery, SegmentQuery):
 
 
 @strawberry.type
-class Mutation(ConsentMutation, RequestMutation, SegmentMutation):
+class Mutation(ConsentMutation, RequestMutation, SegmentMutation, WebhookMutation):
     @strawberry.mutation
     def create_customer(self, info: Ctx, input: CustomerInput) -> Customer | None:
         return resolvers.create_customer(info, input)

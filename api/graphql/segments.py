@@ -39,8 +39,16 @@ from vault.segments.rules import Op as OpEnum
 from vault.segments.service import Segment as SegmentRecord
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum
+from vault.webhooks import Webhook as WebhookRecord
 
-__all__ = ["SegmentMutation", "SegmentQuery", "customer_metrics", "customer_segments"]
+__all__ = [
+    "SegmentMutation",
+    "SegmentQuery",
+    "WebhookMutation",
+    "WebhookQuery",
+    "customer_metrics",
+    "customer_segments",
+]
 
 RuleOp = strawberry.enum(OpEnum, name="RuleOp")
 Aggregate = strawberry.enum(AggregateEnum, name="Aggregate")
@@ -403,3 +411,63 @@ class SegmentMutation:
             )
             for r in done
         ]  # fmt: skip
+
+
+# -- webhooks -------------------------------------------------------------------------
+
+
+@strawberry.type(description="An endpoint that hears segment enter/leave events.")
+class WebhookEndpoint:
+    id: strawberry.ID
+    url: str
+    purpose: str
+    segment_ids: list[strawberry.ID]
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@strawberry.type(description="A new webhook and its signing secret, shown this once.")
+class NewWebhookEndpoint:
+    webhook: WebhookEndpoint
+    secret: str
+
+
+def _webhook(record: WebhookRecord) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=strawberry.ID(str(record.id)),
+        url=record.url,
+        purpose=record.purpose,
+        segment_ids=[strawberry.ID(str(s)) for s in record.segment_ids],
+        created_at=record.created_at,
+        disabled_at=record.disabled_at,
+    )
+
+
+@strawberry.type
+class WebhookQuery:
+    @strawberry.field(description="Webhooks of the caller's purpose.")
+    def webhooks(self, info: Ctx) -> list[WebhookEndpoint]:
+        ctx = info.context
+        return [_webhook(w) for w in ctx.vault.webhooks.list(ctx.session)]
+
+
+@strawberry.type
+class WebhookMutation:
+    @strawberry.mutation(
+        description="Register an endpoint for enter/leave events of these segments; it only "
+        "ever hears of customers its purpose may process. Signed with HMAC-SHA256."
+    )
+    def create_webhook(
+        self, info: Ctx, url: str, segment_ids: list[strawberry.ID], purpose: str
+    ) -> NewWebhookEndpoint | None:
+        ctx = info.context
+        ids = [parse_id(s, "segmentIds") for s in segment_ids]
+        with atomic(info) as session:
+            made = ctx.vault.webhooks.create(session, url=url, segment_ids=ids, purpose=purpose)
+        return NewWebhookEndpoint(webhook=_webhook(made.webhook), secret=made.secret)
+
+    @strawberry.mutation(description="Stop deliveries to a webhook.")
+    def disable_webhook(self, info: Ctx, id: IdArg) -> WebhookEndpoint | None:
+        ctx = info.context
+        with atomic(info) as session:
+            return _webhook(ctx.vault.webhooks.disable(session, parse_id(id)))

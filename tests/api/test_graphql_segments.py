@@ -14,11 +14,12 @@ from consent import Privacy
 from policies import Role
 from tests.api.test_graphql_policy import Gateway, gateway
 from tests.conftest import CTX, FrozenClock
+from tests.vault.test_webhooks import Receiver, receiver
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
 
-__all__ = ["gateway"]  # the fixture, shared with the policy matrix
+__all__ = ["gateway", "receiver"]  # fixtures shared with the policy matrix and webhooks
 
 RULE = {
     "all": [
@@ -171,3 +172,41 @@ def test_metrics_and_channel_analytics(vault: Vault, gateway: Gateway, clock: Fr
     web = next(row for row in stats if row["channel"] == "WEB")
     assert web["conversions"] == 2 + 3 + 1  # the three consenting customers' purchases
     assert web["revenue"] == [{"currency": "EUR", "amount": "180.00"}]
+
+
+def test_the_marketing_tools_webhook_hears_who_enters_and_leaves(
+    vault: Vault, gateway: Gateway, clock: FrozenClock, receiver: Receiver
+) -> None:
+    """A webhook registered over GraphQL for the segment receives a signed 'entered' event
+    for the one consenting match, and a 'left' event once the customer stops matching."""
+    people = _people(vault, clock)
+    segment = _marketing(gateway, CREATE, input={"name": "Hook", "rule": RULE})["data"][
+        "createSegment"
+    ]
+    made = _marketing(
+        gateway,
+        "mutation($u: String!, $s: [ID!]!) { createWebhook(url: $u, segmentIds: $s,"
+        ' purpose: "marketing_email") { secret webhook { id purpose segmentIds } } }',
+        u=receiver.url("/hook"),
+        s=[segment["id"]],
+    )["data"]["createWebhook"]
+    assert made["webhook"]["segmentIds"] == [segment["id"]]
+    receiver.secrets["/hook"] = made["secret"]
+    _marketing(gateway, REFRESH, id=segment["id"])
+    dispatcher = vault.dispatcher
+    dispatcher.run_once(vault.db)
+    with vault.unit(CTX) as s:  # a visit: no longer "no visit in the last 30 days"
+        vault.interactions.record_many(
+            s,
+            [InteractionInput(customer_id=people["win"], channel="web", type="page_view",
+                              occurred_at=clock.now - timedelta(days=1))],
+        )  # fmt: skip
+    _marketing(gateway, REFRESH, id=segment["id"])
+    dispatcher.run_once(vault.db)
+    got = [(r.message["type"], r.message["customer_id"], r.verified) for r in receiver.at("/hook")]
+    assert got == [
+        ("segment.entered", str(people["win"]), True),
+        ("segment.left", str(people["win"]), True),
+    ]
+    listed = _marketing(gateway, "{ webhooks { id url } }")["data"]["webhooks"]
+    assert [w["id"] for w in listed] == [made["webhook"]["id"]]
