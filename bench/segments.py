@@ -29,6 +29,8 @@ Rules (time windows end at a fixed ``now``):
 5. win-back: no interaction in 60 days but a purchase ever; compiled twice (from
    behaviour conditions, from rollup metrics), hand-written twice likewise.
 
+``--keep`` leaves the database for a later ``--reuse`` run (which skips the load).
+
 Run: ``python -m bench.segments`` (PostgreSQL at ``CVAULT_BENCH_POSTGRES_URL``,
 default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``).
 """
@@ -245,8 +247,9 @@ def load_postgresql(engine: Engine, customers: int) -> dict[str, float]:
     Base.metadata.create_all(engine)
     channel = "CASE t " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CHANNEL_OF.items()) + " END"
     with engine.begin() as conn:
-        for index in ("ix_interactions_customer_timeline", "ix_interactions_type_occurred"):
-            conn.execute(text(f"DROP INDEX {index}"))
+        indexes = sorted(Base.metadata.tables["interactions"].indexes, key=lambda i: str(i.name))
+        for index in indexes:
+            conn.execute(text(f"DROP INDEX {index.name}"))
         conn.execute(text("ALTER TABLE interactions DROP CONSTRAINT uq_interactions_external_id"))
         conn.execute(
             text("ALTER TABLE interactions DROP CONSTRAINT fk_interactions_customer_id_customers")
@@ -291,13 +294,8 @@ def load_postgresql(engine: Engine, customers: int) -> dict[str, float]:
         conn.execute(
             text("ALTER TABLE interactions ADD CONSTRAINT pk_interactions PRIMARY KEY (id)")
         )
-        conn.execute(
-            text("CREATE INDEX ix_interactions_customer_timeline ON interactions "
-                 "(customer_id, occurred_at, id)")
-        )  # fmt: skip
-        conn.execute(
-            text("CREATE INDEX ix_interactions_type_occurred ON interactions (type, occurred_at)")
-        )
+        for index in indexes:  # the model's indexes, the covering one for segments included
+            index.create(conn)
         timings["indexes"] = time.perf_counter() - start
         conn.execute(
             text("""
@@ -397,16 +395,23 @@ def _rollup(engine: Engine) -> float:
     return took
 
 
-def run_postgresql(customers: int, runs: int) -> dict[str, Any]:
+def run_postgresql(customers: int, runs: int, *, keep: bool, reuse: bool) -> dict[str, Any]:
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME}"))
-        conn.execute(text(f"CREATE DATABASE {DB_NAME}"))
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME})
+        fresh = not (reuse and exists)
+        if fresh:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME}"))
+            conn.execute(text(f"CREATE DATABASE {DB_NAME}"))
     url = make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False)
     engine = make_engine(url)
     try:
-        print(f"PostgreSQL: loading {customers} customers ...")
-        load = load_postgresql(engine, customers)
+        load: dict[str, float] = {}
+        if fresh:
+            print(f"PostgreSQL: loading {customers} customers ...")
+            load = load_postgresql(engine, customers)
+        else:
+            print(f"PostgreSQL: reusing {DB_NAME}")
         with engine.connect() as conn:
             n_int = int(conn.scalar(text("SELECT count(*) FROM interactions")) or 0)
         print(f"  loaded: {load} ({n_int} interactions)")
@@ -419,8 +424,9 @@ def run_postgresql(customers: int, runs: int) -> dict[str, Any]:
                 "refresh_rule1": refresh}  # fmt: skip
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME}"))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME}"))
         admin.dispose()
 
 
@@ -454,6 +460,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--keep", action="store_true", help=f"keep {DB_NAME} afterwards")
+    parser.add_argument("--reuse", action="store_true", help=f"reuse a kept {DB_NAME}")
     parser.add_argument("--json", type=Path, help="append the results as one JSON line")
     args = parser.parse_args()
     result: dict[str, Any] = {
@@ -461,7 +469,9 @@ def main() -> None:
         "machine": f"{platform.node()} {os.cpu_count()} cores {platform.processor() or ''}",
     }
     if not args.skip_postgresql:
-        result["postgresql"] = run_postgresql(args.customers, args.runs)
+        result["postgresql"] = run_postgresql(
+            args.customers, args.runs, keep=args.keep, reuse=args.reuse
+        )
     if not args.skip_sqlite:
         result["sqlite"] = run_sqlite(args.sqlite_customers, args.runs, Path.cwd())
     if args.json:

@@ -1,4 +1,5 @@
-"""segments, membership history, enter/leave outbox, customer metrics rollup
+"""segments, membership history, enter/leave outbox, customer metrics rollup, a covering
+interaction index for segment rules
 
 Revision ID: 0005
 Revises: 0004
@@ -100,9 +101,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("segment_outbox", schema=None) as batch_op:
         batch_op.create_index("ix_segment_outbox_pending", ["delivered_at", "id"], unique=False)
+    with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_interactions_segment_scan",
+            ["type", "occurred_at", "customer_id", "channel", "currency", "amount_minor"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.drop_index("ix_interactions_segment_scan")
     with op.batch_alter_table("segment_outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_segment_outbox_pending")
     op.drop_table("segment_outbox")

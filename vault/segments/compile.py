@@ -1,7 +1,8 @@
 """Compile a rule into ONE SQL ``SELECT`` of customer ids, the same on SQLite and PostgreSQL.
 
 No customer is ever evaluated in Python: each node becomes a condition on
-``customers``: ``EXISTS`` / ``NOT EXISTS`` for occurrence, ``id IN (grouped
+``customers``: ``id IN (...)`` (a semi-join) for occurrence and consent, ``NOT EXISTS``
+(an anti-join) where they sit under a ``not``, ``id IN (grouped
 interactions HAVING ...)`` for an aggregate that no interaction-less customer
 can meet, a ``LEFT JOIN`` to a grouped subquery where zero or "no value" matters
 under a ``not``, and a join to the ``customer_metrics`` rollup for metrics.
@@ -176,12 +177,14 @@ class _Compiler:
                 return self.attribute(rule)
             case Consent(purpose):
                 s = ConsentStateRow
-                return exists().where(
-                    s.customer_id == _C.c.id,
+                granted = [
                     s.purpose == purpose.value,
                     s.state == ConsentState.GRANTED.value,
                     or_(s.expires_at.is_(None), s.expires_at > self.now),
-                )
+                ]
+                if positive:
+                    return _C.c.id.in_(select(s.customer_id).where(*granted))
+                return exists().where(s.customer_id == _C.c.id, *granted)
             case Behaviour():
                 return self.behaviour(rule, positive)
             case Metric():
@@ -232,6 +235,8 @@ class _Compiler:
         zero_counts = rule.aggregate in (Aggregate.COUNT, Aggregate.SUM)
         if rule.aggregate is Aggregate.COUNT:
             occurs = _occurrence(rule.op, int(rule.value))
+            if occurs and positive:  # a semi-join either side may drive (SQLite too)
+                return _C.c.id.in_(select(_I.customer_id).where(*filters))
             if occurs is not None:
                 found = exists().where(_I.customer_id == _C.c.id, *filters)
                 return found if occurs else ~found

@@ -488,8 +488,17 @@ class SegmentService:
     ) -> list[RefreshResult]:
         """The incremental update when these customers' interactions (or attributes,
         consents, status) change: their metrics row, then their membership of every
-        segment. Call it in the unit of work that recorded the change."""
+        segment, in the caller's unit of work. Needs ``write`` on segments."""
         self._may_write(session)
+        return self.on_customers_changed(session, customer_ids)
+
+    def on_customers_changed(
+        self, session: Session, customer_ids: Iterable[uuid.UUID]
+    ) -> list[RefreshResult]:
+        """The hook for the domain's own write paths (interaction ingest, profile updates):
+        the same as :meth:`refresh_customers` without a policy check of its own, since the
+        write that triggers it was authorised already. Still only inside ``Vault.unit``
+        and audited (``segment.refresh``)."""
         ids = list(dict.fromkeys(customer_ids))
         if not ids:
             return []

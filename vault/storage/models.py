@@ -539,3 +539,17 @@ class WebhookDeliveryRow(Base):
 
     def __repr__(self) -> str:
         return f"WebhookDeliveryRow(id={self.id}, webhook_id={self.webhook_id})"
+
+
+# Segment rules read interactions by type and time with the customer and the amount
+# (``vault.segments.compile``): with every column they need in one index, PostgreSQL
+# answers them with index-only scans instead of a random heap read per interaction.
+Index(
+    "ix_interactions_segment_scan",
+    InteractionRow.type,
+    InteractionRow.occurred_at,
+    InteractionRow.customer_id,
+    InteractionRow.channel,
+    InteractionRow.currency,
+    InteractionRow.amount_minor,
+)
