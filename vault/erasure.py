@@ -37,12 +37,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Table,
     Uuid,
     bindparam,
@@ -51,7 +50,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -73,6 +72,7 @@ from vault.storage.models import (
     InteractionRow,
     LegalHoldRow,
     ObjectionRow,
+    UTCDateTime,
 )
 from vault.types import CustomerStatus, PiiField
 
@@ -99,7 +99,7 @@ class ErasureResult:
     external_ids_deleted: int
     consent_states_deleted: int
     objections_deleted: int
-    # Left for purge(): exact below PENDING_COUNT_LIMIT, else that limit and exact False.
+    # Left for purge(): exact up to PENDING_COUNT_LIMIT; beyond it, the limit and exact False.
     interactions_pending: int
     interactions_pending_exact: bool = True
 
@@ -256,14 +256,18 @@ class ErasureService:
                 )
             )
         done = 0
-        statement = _PURGE_BATCH[db.dialect]
+        after: dict[str, Any] = {"cid": customer_id, "at": _START[0], "id": _START[1]}
         while True:
             with db.transaction() as session:
-                params = {"customer_id": customer_id, "batch_size": batch_size}
-                deleted = _count(session.execute(statement, params))
-            done += deleted
-            if deleted < batch_size:
-                break
+                conn = session.connection()
+                edge = conn.execute(_PURGE_EDGE, {**after, "skip": batch_size - 1}).first()
+                if edge is None:  # the last, short batch
+                    done += _count(conn.execute(_PURGE_REST, after))
+                    break
+                done += _count(
+                    conn.execute(_PURGE_UPTO, {**after, "to_at": edge[0], "to_id": edge[1]})
+                )
+            after = {"cid": customer_id, "at": edge[0], "id": edge[1]}
         if done or merged:
             detail = {"step": "purge", "interactions_deleted": done, "merged_records": merged}
             log.info("customer.purged", customer_id=str(customer_id), **detail)
@@ -350,27 +354,27 @@ _PENDING = select(func.count()).select_from(
 )
 
 
-# One batch of a purge, by physical row id: the sub-select walks the customer's part of
-# the timeline index and the delete goes straight to those rows (a TID scan on
-# PostgreSQL). ``id IN (SELECT id ... LIMIT n)`` made PostgreSQL hash-join the whole
-# table on every batch; ``id = ANY(ARRAY(...))`` took twice as long as ctid.
-_PURGE_BATCH = {
-    dialect: text(sql).bindparams(
-        bindparam("customer_id", type_=Uuid()), bindparam("batch_size", type_=Integer())
-    )
-    for dialect, sql in (
-        (
-            "postgresql",
-            "DELETE FROM interactions WHERE ctid = ANY(ARRAY(SELECT ctid FROM interactions "
-            "WHERE customer_id = :customer_id LIMIT :batch_size))",
-        ),
-        (
-            "sqlite",
-            "DELETE FROM interactions WHERE rowid IN (SELECT rowid FROM interactions "
-            "WHERE customer_id = :customer_id LIMIT :batch_size)",
-        ),
-    )
-}
+# A purge walks the customer's part of the timeline index (customer_id, occurred_at, id)
+# in key order: each batch ends at the key ``batch_size`` rows on and the next starts
+# after it, so no batch wades through the index entries the previous ones deleted (they
+# stay until VACUUM). ``id IN (SELECT id ... LIMIT n)`` hash-joined the whole table on
+# every batch on PostgreSQL; deleting by ctid still re-read the dead entries each time.
+_key = tuple_(_interactions.c.occurred_at, _interactions.c.id)
+_after = _key > tuple_(bindparam("at", type_=UTCDateTime()), bindparam("id", type_=Uuid()))
+_START = (datetime(1, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
+_PURGE_EDGE = (
+    select(_interactions.c.occurred_at, _interactions.c.id)
+    .where(_by_customer(_interactions), _after)
+    .order_by(_interactions.c.occurred_at, _interactions.c.id)
+    .offset(bindparam("skip"))
+    .limit(1)
+)
+_PURGE_REST = delete(_interactions).where(_by_customer(_interactions), _after)
+_PURGE_UPTO = delete(_interactions).where(
+    _by_customer(_interactions),
+    _after,
+    _key <= tuple_(bindparam("to_at", type_=UTCDateTime()), bindparam("to_id", type_=Uuid())),
+)
 
 
 def _uncleared(row: type[CustomerRow]) -> ColumnElement[bool]:
