@@ -184,11 +184,15 @@ class InteractionService:
         *,
         clock: Callable[[], datetime],
         gate: ProcessingGate | None = None,
+        on_recorded: Callable[[Session, Sequence[uuid.UUID]], object] | None = None,
     ) -> None:
         self._keys = keys
         self._authz = authz
         self._clock = clock
         self._gate = gate or ProcessingGate(authz, clock)
+        # Derived state that follows new interactions (segment memberships, metrics), in
+        # the same unit of work: the ingest and its consequences commit together.
+        self._on_recorded = on_recorded
 
     def __repr__(self) -> str:
         return "InteractionService()"
@@ -233,6 +237,8 @@ class InteractionService:
             rows.append(row)
         inserted = self._insert(session, rows)
         result = IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
+        if inserted and self._on_recorded is not None:
+            self._on_recorded(session, list(dict.fromkeys(r["customer_id"] for r in rows)))
         audit.add(
             AuditAction.INTERACTIONS_RECORD,
             fields={"interactions": "written"},

@@ -90,6 +90,7 @@ class Vault:
         authz = Authorizer(enforcer)
         gate = ProcessingGate(authz, clock)
         secrets = WebhookSecrets.of(ring.provider)
+        segments = SegmentService(authz, gate, clock)
         return cls(
             settings=settings,
             db=db,
@@ -98,7 +99,9 @@ class Vault:
             customers=CustomerService(
                 keys, authz, clock=clock, phone_region=settings.default_phone_region, gate=gate
             ),
-            interactions=InteractionService(keys, authz, clock=clock, gate=gate),
+            interactions=InteractionService(
+                keys, authz, clock=clock, gate=gate, on_recorded=segments.on_customers_changed
+            ),
             gate=gate,
             audit=audit,
             authz=authz,
@@ -106,7 +109,7 @@ class Vault:
             policies=PolicyStore(enforcer, authz, db, clock),
             retention=RetentionService(settings, audit),
             erasure=ErasureService(keys, authz, clock=clock, audit=audit),
-            segments=SegmentService(authz, gate, clock),
+            segments=segments,
             webhooks=WebhookService(authz, secrets, clock, production=settings.production),
             dispatcher=WebhookDispatcher(secrets, gate, audit, clock=clock),
             clock=clock,

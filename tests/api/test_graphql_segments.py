@@ -10,6 +10,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+
 from consent import Privacy
 from policies import Role
 from tests.api.test_graphql_policy import Gateway, gateway
@@ -18,6 +20,7 @@ from tests.vault.test_webhooks import Receiver, receiver
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
+from vault.storage.models import SegmentOutboxRow
 
 __all__ = ["gateway", "receiver"]  # fixtures shared with the policy matrix and webhooks
 
@@ -210,3 +213,34 @@ def test_the_marketing_tools_webhook_hears_who_enters_and_leaves(
     ]
     listed = _marketing(gateway, "{ webhooks { id url } }")["data"]["webhooks"]
     assert [w["id"] for w in listed] == [made["webhook"]["id"]]
+
+
+def test_membership_follows_ingest_without_a_refresh(
+    vault: Vault, gateway: Gateway, clock: FrozenClock
+) -> None:
+    """Interactions recorded through the gateway update the memberships of their customers
+    in the same unit of work: the buyer enters at once, with its outbox event."""
+    people = _people(vault, clock)
+    rule = {"behaviour": {"aggregate": "COUNT", "types": ["STORE_VISIT"], "op": "GTE",
+                          "value": 1, "window": {"withinDays": 7}}}  # fmt: skip
+    segment = _marketing(gateway, CREATE, input={"name": "Visitors", "rule": rule})["data"][
+        "createSegment"
+    ]
+    _marketing(gateway, REFRESH, id=segment["id"])
+    assert _marketing(gateway, MEMBERS, id=segment["id"])["data"]["segment"]["size"] == 0
+    recorded = gateway.post(
+        "mutation($i: [InteractionInput!]!) { recordInteractions(interactions: $i) { inserted } }",
+        {"i": [{"customerId": str(people["win"]), "channel": "STORE", "type": "STORE_VISIT",
+                "occurredAt": clock.now.isoformat()}]},
+        role=Role.INGEST_SERVICE, purpose="service_delivery",
+    ).json()  # fmt: skip
+    assert recorded["data"] == {"recordInteractions": {"inserted": 1}}
+    shown = _marketing(gateway, MEMBERS, id=segment["id"])["data"]["segment"]
+    assert [e["node"]["id"] for e in shown["members"]["edges"]] == [str(people["win"])]
+    with vault.db.transaction() as s:
+        events = s.execute(
+            select(SegmentOutboxRow.customer_id, SegmentOutboxRow.event).where(
+                SegmentOutboxRow.segment_id == uuid.UUID(segment["id"])
+            )
+        ).all()
+    assert [(cid, event) for cid, event in events] == [(people["win"], "entered")]
