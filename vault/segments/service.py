@@ -490,7 +490,7 @@ class SegmentService:
         consents, status) change: their metrics row, then their membership of every
         segment, in the caller's unit of work. Needs ``write`` on segments."""
         self._may_write(session)
-        return self.on_customers_changed(session, customer_ids)
+        return self._changed(session, customer_ids, metrics=True)
 
     def on_customers_changed(
         self, session: Session, customer_ids: Iterable[uuid.UUID]
@@ -498,16 +498,28 @@ class SegmentService:
         """The hook for the domain's own write paths (interaction ingest, profile updates):
         the same as :meth:`refresh_customers` without a policy check of its own, since the
         write that triggers it was authorised already. Still only inside ``Vault.unit``
-        and audited (``segment.refresh``)."""
+        and audited (``segment.refresh``). Cheap when nothing follows: with no segment it
+        does nothing, and the customers' metrics rows are recomputed only when a live rule
+        reads metrics (otherwise ``Customer.metrics`` is as of the last metrics refresh)."""
+        return self._changed(session, customer_ids, metrics=False)
+
+    def _changed(
+        self, session: Session, customer_ids: Iterable[uuid.UUID], *, metrics: bool
+    ) -> list[RefreshResult]:
         ids = list(dict.fromkeys(customer_ids))
         if not ids:
             return []
+        live = self._live(session)
         now = self._clock()
+        resolve = self.resolver(session)
+        rules = [(row, parse_rule(row.definition)) for row in live]
+        if metrics or any(uses_metrics(rule, resolve) for _row, rule in rules):
+            self.rollup.refresh_customers(session, now, ids)
+        if not rules:  # nothing follows these customers
+            return []
         dialect = session.get_bind().dialect.name
-        self.rollup.refresh_customers(session, now, ids)
         results = []
-        for row in self._live(session):
-            rule = parse_rule(row.definition)
+        for row, rule in rules:
             stmt = self.statement(session, rule, now).where(id_in(CustomerRow.id, ids, dialect))
             target = set(session.scalars(stmt))
             result = self._apply(session, row.id, target, self._open(session, row.id, ids), now)
