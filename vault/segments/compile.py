@@ -1,11 +1,11 @@
 """Compile a rule into ONE SQL ``SELECT`` of customer ids, the same on SQLite and PostgreSQL.
 
 No customer is ever evaluated in Python: each node becomes a condition on
-``customers``: ``id IN (...)`` (a semi-join) for occurrence and consent, ``NOT EXISTS``
-(an anti-join) where they sit under a ``not``, ``id IN (grouped
-interactions HAVING ...)`` for an aggregate that no interaction-less customer
-can meet, a ``LEFT JOIN`` to a grouped subquery where zero or "no value" matters
-under a ``not``, and a join to the ``customer_metrics`` rollup for metrics.
+``customers``: ``id IN (...)`` (a semi-join) for occurrence, ``EXISTS`` for consent,
+``NOT EXISTS`` (an anti-join) for non-occurrence or under a ``not``, ``id IN (grouped
+interactions HAVING ...)`` for an aggregate that no interaction-less customer can
+meet, a ``LEFT JOIN`` to a grouped subquery where zero or "no value" matters under a
+``not``, and a join to the ``customer_metrics`` rollup for metrics.
 
 What a rule means (every time is relative to the ``now`` passed in):
 
@@ -182,8 +182,7 @@ class _Compiler:
                     s.state == ConsentState.GRANTED.value,
                     or_(s.expires_at.is_(None), s.expires_at > self.now),
                 ]
-                if positive:
-                    return _C.c.id.in_(select(s.customer_id).where(*granted))
+                # EXISTS, not IN: a consent set is large, and SQLite would list it whole.
                 return exists().where(s.customer_id == _C.c.id, *granted)
             case Behaviour():
                 return self.behaviour(rule, positive)
