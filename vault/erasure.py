@@ -5,7 +5,8 @@ transaction: puts the customer id on the keyring's shred list (fsynced before it
 returns) and destroys the wrapped data key, so every token of the customer is
 dead in every process, in every replica and in every database backup; nulls the
 encrypted fields and blind indexes and clears the profile (locale, tier, tags,
-attributes); deletes external ids, current consents and objections; leaves a
+attributes); deletes external ids, current consents and objections; ends the
+customer's segment stays and drops its metrics rollup (the ``forget`` ports); leaves a
 tombstone (status ``erased``, ``erased_at``, ``erasure_request_id``) so the id
 still resolves. The consent event log (append-only proof, ids only), data subject
 requests (their sealed details are nulled) and the audit trail stay. Every
@@ -35,10 +36,10 @@ Erasure fails closed; run it again to complete the tombstone.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -76,7 +77,7 @@ from vault.storage.models import (
 )
 from vault.types import CustomerStatus, PiiField
 
-__all__ = ["AFTER_COMMIT", "PENDING_COUNT_LIMIT", "ErasureResult", "ErasureService"]
+__all__ = ["AFTER_COMMIT", "PENDING_COUNT_LIMIT", "ErasureResult", "ErasureService", "Forgetter"]
 
 # Vault.unit runs the callables under this session.info key after its commit.
 AFTER_COMMIT = "cvault.after_commit"
@@ -104,6 +105,13 @@ class ErasureResult:
     interactions_pending_exact: bool = True
 
 
+class Forgetter(Protocol):
+    """Derived data of a customer kept elsewhere in the vault (segment stays, metrics),
+    dropped in the erasure's transaction."""
+
+    def forget_customer(self, session: Session, customer_id: uuid.UUID) -> None: ...
+
+
 def _count(result: Any) -> int:  # noqa: ANN401 - a CursorResult of an UPDATE or DELETE
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -116,11 +124,13 @@ class ErasureService:
         *,
         clock: Callable[[], datetime],
         audit: AuditLog | None = None,
+        forget: Sequence[Forgetter] = (),
     ) -> None:
         self._keys = keys
         self._authz = authz
         self._clock = clock
         self._audit = audit  # records purges, which run outside any unit of work
+        self._forget = tuple(forget)
 
     def __repr__(self) -> str:
         return "ErasureService()"
@@ -170,6 +180,8 @@ class ErasureService:
         external_ids, consents, objections = (_count(conn.execute(d, params)) for d in _DELETES)
         # Request details are sealed under the destroyed key: dead ciphertext, dropped.
         conn.execute(_DROP_DSR_DETAILS, params)
+        for other in self._forget:  # segment stays end, the metrics rollup row goes
+            other.forget_customer(session, customer_id)
         pending, exact = self._pending(session, customer_id)
         result = ErasureResult(
             customer_id=customer_id,

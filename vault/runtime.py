@@ -108,7 +108,7 @@ class Vault:
             trail=AuditQueries(audit, authz),
             policies=PolicyStore(enforcer, authz, db, clock),
             retention=RetentionService(settings, audit),
-            erasure=ErasureService(keys, authz, clock=clock, audit=audit),
+            erasure=ErasureService(keys, authz, clock=clock, audit=audit, forget=[segments]),
             segments=segments,
             webhooks=WebhookService(authz, secrets, clock, production=settings.production),
             dispatcher=WebhookDispatcher(secrets, gate, audit, clock=clock),

@@ -39,12 +39,15 @@ from vault.storage.models import (
     ConsentEventRow,
     ConsentStateRow,
     CustomerExternalIdRow,
+    CustomerMetricsRow,
     CustomerRow,
     DataKeyRow,
     DsrRequestRow,
     InteractionRow,
     LegalHoldRow,
     ObjectionRow,
+    SegmentMembershipRow,
+    SegmentRow,
 )
 from vault.types import CustomerStatus, PiiField
 
@@ -409,6 +412,37 @@ def test_erasure_deletes_consents_objections_external_ids_and_keeps_the_proof(
     with vault.db.transaction() as s:
         dsr = s.get_one(DsrRequestRow, request)
         assert ("verified", None) == (dsr.status, dsr.details_ct)
+
+
+def test_erasure_ends_segment_stays_and_drops_metrics(vault: Vault, clock: FrozenClock) -> None:
+    """The customer leaves every segment at the moment of erasure (the stay's history
+    stays, ids and times only) and its behaviour rollup is dropped; another member's
+    stay and rollup are untouched."""
+    cid, other = _create(vault, 1, interactions=0), _create(vault, 2, interactions=0)
+    segment = uuid.uuid4()
+    with vault.db.transaction() as s:
+        s.add(SegmentRow(id=segment, name="vip", definition={}, created_at=clock.now,
+                         updated_at=clock.now))  # fmt: skip
+        s.flush()
+        for c in (cid, other):
+            s.add(SegmentMembershipRow(segment_id=segment, customer_id=c, entered_at=clock.now))
+            s.add(_metrics(c, clock.now))
+    clock.advance(hours=2)
+    _erase(vault, cid)
+    with vault.db.transaction() as s:
+        rows = s.execute(select(SegmentMembershipRow.customer_id, SegmentMembershipRow.left_at))
+        stays = dict(rows.all())
+        rollups = set(s.scalars(select(CustomerMetricsRow.customer_id)))
+    assert {cid: clock.now, other: None} == stays
+    assert {other} == rollups
+
+
+def _metrics(cid: uuid.UUID, now: datetime) -> CustomerMetricsRow:
+    return CustomerMetricsRow(
+        customer_id=cid, computed_at=now, currency="EUR", purchase_count=3,
+        lifetime_value_minor=12_000, frequency=3, monetary_minor=12_000, engagement_score=40,
+        r_score=3, f_score=3, m_score=4,
+    )  # fmt: skip
 
 
 def _dsr(request: uuid.UUID, cid: uuid.UUID, now: datetime) -> DsrRequestRow:
