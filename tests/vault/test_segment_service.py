@@ -301,3 +301,39 @@ def test_channel_analytics_counts_conversions_and_revenue(vault: Vault) -> None:
         web.conversion_rate,
     ) == (4, 2, 1, 1, 0.5)  # fmt: skip
     assert web.revenue_minor == {"EUR": 1500}
+
+
+def test_the_ingest_hook_needs_no_segments_grant_and_is_audited(vault: Vault) -> None:
+    """An ingest service (no grant on segments) records a purchase: ingest's hook moves
+    the customer in within the same unit and writes a segment.refresh entry; calling
+    refresh_customers itself is refused to that caller."""
+    ingest = AccessContext(Actor("shop-1", "ingest_service"), "service_delivery")
+    (cid,) = _customers(vault, 1)
+    buyers = {"metric": {"name": "purchase_count", "op": "gte", "value": 1}}
+    with vault.unit(CTX) as s:
+        seg = vault.segments.create(s, name="buyers", definition=buyers)
+    with vault.unit(ingest) as s:
+        vault.interactions.record_many(
+            s,
+            [InteractionInput(customer_id=cid, channel="web", type="purchase",
+                              occurred_at=vault.clock() - DAY, amount=5, currency="EUR")],  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert vault.segments.on_customers_changed(s, [cid]) == []  # already done
+    assert _outbox(vault, seg.id) == [(cid, "entered")]
+    with pytest.raises(AccessDenied), vault.unit(ingest) as s:
+        vault.segments.refresh_customers(s, [cid])
+    with vault.unit(CTX) as s:
+        actions = list(s.scalars(select(AuditEntryRow.action)))
+    assert AuditAction.SEGMENT_REFRESH.value in actions
+
+
+def test_a_data_subject_cannot_list_segment_members(vault: Vault) -> None:
+    """Listing segment members is not for a data subject, even with a token for self."""
+    (cid,) = _customers(vault, 1)
+    with vault.unit(CTX) as s:
+        seg = vault.segments.create(
+            s, name="all", definition={"attribute": {"field": "tier", "op": "ne", "value": "x"}}
+        )
+    subject = AccessContext(Actor("me", "data_subject", cid), "self")
+    with pytest.raises(AccessDenied), vault.unit(subject) as s:
+        vault.segments.members(s, seg.id)
