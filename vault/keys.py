@@ -29,6 +29,7 @@ _keys_table = cast("Table", DataKeyRow.__table__)
 _DESTROY = (
     update(_keys_table)
     .where(_keys_table.c.customer_id == bindparam("cid", type_=Uuid()))
+    .where(_keys_table.c.wrapped_key.is_not(None))  # a destroyed key keeps its destroyed_at
     .values(wrapped_key=None, kek_version=None, destroyed_at=bindparam("now"))
 )
 

@@ -454,8 +454,9 @@ def _dsr(request: uuid.UUID, cid: uuid.UUID, now: datetime) -> DsrRequestRow:
 
 
 def test_erasing_again_returns_the_tombstone(vault: Vault, clock: FrozenClock) -> None:
-    """Erasure is idempotent: a second call (a retried request) changes nothing, returns
-    the first erasure's time and request id with zero counts, and is audited as such."""
+    """Erasure is idempotent: a second call (a retried request) changes nothing (the key
+    keeps its time of destruction), returns the first erasure's time and request id with
+    zero counts, and is audited as such."""
     cid = _create(vault, 1)
     first = _erase(vault, cid, request_id=uuid.uuid4())
     clock.advance(days=1)
@@ -466,6 +467,9 @@ def test_erasing_again_returns_the_tombstone(vault: Vault, clock: FrozenClock) -
     )  # fmt: skip
     erases = [e for e in _entries(vault) if e["action"] == "customer.erase"]
     assert [None, True] == [e["detail"].get("already_erased") for e in erases]  # type: ignore[attr-defined]
+    with vault.db.transaction() as s:
+        destroyed = s.scalar(select(DataKeyRow.destroyed_at).where(DataKeyRow.customer_id == cid))
+    assert first.erased_at == destroyed
 
 
 def test_unknown_and_merged_ids_are_refused(vault: Vault) -> None:
