@@ -135,6 +135,9 @@ class ProcessOutcome:
     receipt: dict[str, Any] | None = field(default=None, repr=False)
 
 
+_EXPORTS = (DsrType.ACCESS, DsrType.PORTABILITY)
+
+
 class DsrDesk:
     def __init__(self, vault: Vault, ledger: ConsentLedger) -> None:
         self._vault = vault
@@ -275,6 +278,21 @@ class DsrDesk:
         if kind is DsrType.ERASURE:  # last: nothing after it can fail the unit and leave a purge
             self._vault.erasure.schedule_purge(session, self._vault.db, row.customer_id)
         return ProcessOutcome(request=self._view(session, row), bundle=bundle, receipt=receipt)
+
+    def bundle(self, session: Session, request_id: uuid.UUID) -> ExportBundle:
+        """The bundle of a completed access or portability request, built afresh, for the
+        data subject it belongs to only (the desk processes, the data subject downloads)."""
+        row = self._load(session, request_id, write=False)
+        ctx = access_of(session)
+        if ctx.actor.role not in (Role.DATA_SUBJECT.value, "system"):
+            error = AccessDenied(ctx.actor.role, ctx.purpose, _REQUESTS, Action.READ)
+            raise self._vault.authz.denied(session, error, row.customer_id)
+        kind = DsrType(row.type)
+        if row.status != DsrStatus.COMPLETED.value or kind not in _EXPORTS:
+            raise RequestStateError(
+                row.id, row.status, "only a completed access or portability request has one"
+            )
+        return self._export(session, row, kind)
 
     def _export(self, session: Session, row: DsrRequestRow, kind: DsrType) -> ExportBundle:
         owner = owner_context(session, row.id, row.customer_id)

@@ -31,16 +31,24 @@ from policies.purposes import Purpose, PurposeInfo, RegistryError, purpose_info,
 from vault.access import access_of, buffer_of
 from vault.authorization import Authorizer
 from vault.crypto import BlindIndexer
-from vault.errors import CustomerNotFound, InvalidInput
+from vault.errors import CustomerNotFound, InvalidInput, VaultError
 from vault.normalize import check_text
 from vault.storage.models import ConsentEventRow, ConsentStateRow, CustomerRow
 from vault.types import ConsentChannel, ConsentMethod, ConsentState, CustomerStatus
 
-__all__ = ["ConsentChange", "ConsentLedger", "ConsentRecord", "ConsentStatus"]
+__all__ = ["ConsentChange", "ConsentLedger", "ConsentRecord", "ConsentStatus", "ReceiptNotFound"]
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
+_EVIDENCE_CHARS = 2000
 _LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 _EXPLICIT = {ConsentMethod.FORM, ConsentMethod.CHECKBOX, ConsentMethod.EMAIL_LINK}
+
+
+class ReceiptNotFound(VaultError):
+    code = "NOT_FOUND"
+
+    def __init__(self, event_id: uuid.UUID) -> None:
+        super().__init__(f"consent receipt {event_id} not found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,9 +249,10 @@ class ConsentLedger:
 
     def receipt(self, session: Session, event_id: uuid.UUID) -> dict[str, Any]:
         """The signed receipt of one consent event."""
+        self._authz.check_reads(session, "consent")
         row = session.scalar(select(ConsentEventRow).where(ConsentEventRow.id == event_id))
         if row is None:
-            raise InvalidInput("receiptId", "names no consent event")
+            raise ReceiptNotFound(event_id)
         self._check_read(session, row.customer_id)
         buffer_of(session).read(row.customer_id, {"consent": "clear"})
         result: dict[str, Any] = json.loads(row.receipt)
@@ -258,9 +267,15 @@ class ConsentLedger:
             raise CustomerNotFound(customer_id)
 
     def _evidence(self, field_name: str, value: str | None) -> str | None:
+        """A keyed pseudonym of what the device said. Evidence never blocks a change (a
+        withdrawal must always go through): an overlong value is cut, an unusable one is
+        kept as no evidence."""
         if value is None or not value.strip():
             return None
-        text = check_text(value, field=field_name.rsplit(".", maxsplit=1)[-1], max_length=2000)
+        try:
+            text = check_text(value[:_EVIDENCE_CHARS], field=field_name, max_length=_EVIDENCE_CHARS)
+        except InvalidInput:
+            return None
         return self._indexer.pseudonym(field_name, text.strip())
 
     def _receipt_body(  # noqa: PLR0917 - one private call site, every argument named there

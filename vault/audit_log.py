@@ -114,6 +114,18 @@ class AuditBuffer:
             detail=dict(detail or {}),
         )
 
+    def mark(self) -> tuple[int, dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]]]:
+        """Where the buffer stands, to go back to if a savepoint rolls back."""
+        return len(self._entries), {key: dict(fields) for key, fields in self._reads.items()}
+
+    def rollback_to(
+        self, mark: tuple[int, dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]]]
+    ) -> None:
+        """Forget what was noted since ``mark`` (its writes were rolled back); refusals stay."""
+        count, reads = mark
+        del self._entries[count:]
+        self._reads = reads
+
     def drain(self) -> list[AuditEntry]:
         """Every entry, reads merged per customer, and empty the buffer."""
         reads = [

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from strawberry.types import Info
 
 from consent import Privacy
-from vault.access import AccessContext
+from vault.access import AccessContext, buffer_of
 from vault.interactions import Interaction
 from vault.pagination import Page
 from vault.runtime import Vault
@@ -49,11 +49,18 @@ class GraphQLContext:
 
 @contextmanager
 def atomic(info: Info[GraphQLContext, Any]) -> Iterator[Session]:
-    """One mutation field as a savepoint: if it fails, none of its writes remain, while
-    the other fields of the request (and every audit entry) still commit."""
+    """One mutation field as a savepoint: if it fails, none of its writes remain and the
+    audit entries it noted about them are dropped (refusals are kept), while the other
+    fields of the request and their audit entries still commit."""
     session = info.context.session
-    with session.begin_nested():
-        yield session
+    audit = buffer_of(session)
+    mark = audit.mark()
+    try:
+        with session.begin_nested():
+            yield session
+    except BaseException:
+        audit.rollback_to(mark)  # entries about writes that did not happen go too
+        raise
 
 
 def path_of(info: Info[GraphQLContext, Any]) -> str:

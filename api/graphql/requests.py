@@ -14,9 +14,11 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.context import atomic
+from api.graphql.context import atomic, path_of
 from api.graphql.types import Ctx, IdArg, PageInfo, parse_id
+from consent.export import ExportBundle
 from consent.requests import DsrInput, DsrView, HoldView
+from policies import Role
 from vault.pagination import encode_cursor
 from vault.types import DsrStatus as DsrStatusEnum
 from vault.types import DsrType as DsrTypeEnum
@@ -72,12 +74,25 @@ class FiledDsrRequest:
     verification_token: str
 
 
-@strawberry.type(description="A processed request, with its bundle or its receipt.")
+@strawberry.type(
+    description="A processed request: its receipt (erasure), or its bundle when the data "
+    "subject carried out its own access or portability request."
+)
 class ProcessedDsrRequest:
     request: DsrRequest
     bundle: JSON | None = strawberry.field(description="Access and portability: every item.")
     bundle_zip: str | None = strawberry.field(description="The bundle as a zip, base64.")
     receipt: JSON | None = strawberry.field(description="Erasure: the signed receipt.")
+
+
+@strawberry.type(description="Everything stored about a data subject, as JSON and as a zip.")
+class DsrBundle:
+    bundle: JSON
+    bundle_zip: str = strawberry.field(description="bundle.json and one CSV per table, base64.")
+
+
+def _zip(bundle: ExportBundle) -> str:
+    return base64.b64encode(bundle.to_zip()).decode("ascii")
 
 
 @strawberry.type(description="A legal hold: while active, the customer cannot be erased.")
@@ -168,6 +183,14 @@ class RequestQuery:
         ctx = info.context
         return _request(ctx.privacy.desk.get(ctx.session, parse_id(id)))
 
+    @strawberry.field(
+        description="The bundle of your completed access or portability request (data subjects)."
+    )
+    def dsr_bundle(self, info: Ctx, id: IdArg) -> DsrBundle:
+        ctx = info.context
+        bundle = ctx.privacy.desk.bundle(ctx.session, parse_id(id))
+        return DsrBundle(bundle=cast(JSON, bundle.document()), bundle_zip=_zip(bundle))
+
     @strawberry.field(description="A customer's legal holds (compliance officers).")
     def legal_holds(self, info: Ctx, customer_id: IdArg) -> list[LegalHold]:
         ctx = info.context
@@ -205,10 +228,16 @@ class RequestMutation:
         with atomic(info) as session:
             outcome = ctx.privacy.desk.process(session, parse_id(id))
         bundle = outcome.bundle
+        if bundle is not None and ctx.access.actor.role != Role.DATA_SUBJECT.value:
+            # The desk carries the request out; the data itself goes to its subject only,
+            # who downloads it with dsrBundle (the CLI writes it to a file for delivery).
+            path = path_of(info)
+            ctx.redacted.extend((f"{path}.bundle", f"{path}.bundleZip"))
+            bundle = None
         return ProcessedDsrRequest(
             request=_request(outcome.request),
             bundle=None if bundle is None else cast(JSON, bundle.document()),
-            bundle_zip=None if bundle is None else base64.b64encode(bundle.to_zip()).decode(),
+            bundle_zip=None if bundle is None else _zip(bundle),
             receipt=None if outcome.receipt is None else cast(JSON, outcome.receipt),
         )
 

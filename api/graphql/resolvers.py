@@ -10,6 +10,7 @@ from strawberry.types.nodes import SelectedField
 
 from api.graphql.context import atomic, path_of
 from api.graphql.types import (
+    REFUSED,
     Ctx,
     Customer,
     CustomerConnection,
@@ -23,7 +24,6 @@ from api.graphql.types import (
     interaction_connection,
     parse_id,
 )
-from policies import AccessDenied
 from vault.customers import CustomerFilter as CustomerFilterRecord
 from vault.customers import CustomerInput as CustomerInputRecord
 from vault.customers import CustomerPatch, ExternalId
@@ -61,7 +61,7 @@ def customer_interactions(  # noqa: PLR0917 - the GraphQL field's arguments, in 
                 ctx.session, customer_id, first=first, after=after, channel=channel,
                 type=kind, since=since, until=until,
             )  # fmt: skip
-        except AccessDenied:
+        except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
     return interaction_connection(page.items, page.end_cursor, page.has_next_page)
@@ -83,8 +83,8 @@ def prefetch_timelines(info: Ctx, customer_ids: list[uuid.UUID]) -> None:
                 ctx.session, customer_ids, first=first, channel=channel, type=kind,
                 since=since, until=until,
             )  # fmt: skip
-        except AccessDenied:
-            return  # each customer's field then resolves to null, redacted
+        except REFUSED:
+            return  # each customer's field then resolves (or is redacted) on its own
         except InvalidInput:
             continue  # each customer's field reports the problem itself
         for cid, page in pages.items():

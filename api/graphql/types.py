@@ -11,12 +11,18 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.graphql.context import GraphQLContext, Info, path_of
+from policies import AccessDenied
 from vault.audit_queries import AuditRecord as AuditRecordType
 from vault.customers import Customer as CustomerRecord
+from vault.errors import ProcessingRefused
 from vault.interactions import Interaction as InteractionRecord
 from vault.types import Channel as ChannelEnum
 from vault.types import CustomerStatus as StatusEnum
 from vault.types import InteractionType as InteractionTypeEnum
+
+# A field the caller may not see for this customer resolves to null and is listed in
+# extensions.redacted: a policy refusal, or consent, restriction or an objection.
+REFUSED = (AccessDenied, ProcessingRefused)
 
 if TYPE_CHECKING:
     from api.graphql.privacy import Consent, ConsentEvent
@@ -173,12 +179,11 @@ class Customer:
         self, info: Ctx
     ) -> list[Annotated[Consent, strawberry.lazy("api.graphql.privacy")]] | None:
         from api.graphql.privacy import consent_entries  # noqa: PLC0415
-        from policies import AccessDenied  # noqa: PLC0415
 
         ctx = info.context
         try:
             return consent_entries(ctx.privacy.ledger.status(ctx.session, self.record.id))
-        except AccessDenied:
+        except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
 
@@ -187,12 +192,11 @@ class Customer:
         self, info: Ctx
     ) -> list[Annotated[ConsentEvent, strawberry.lazy("api.graphql.privacy")]] | None:
         from api.graphql.privacy import consent_history_entries  # noqa: PLC0415
-        from policies import AccessDenied  # noqa: PLC0415
 
         ctx = info.context
         try:
             return consent_history_entries(ctx.privacy.ledger.history(ctx.session, self.record.id))
-        except AccessDenied:
+        except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
 
@@ -201,12 +205,11 @@ class Customer:
         self, info: Ctx
     ) -> list[Annotated[Segment, strawberry.lazy("api.graphql.segments")]] | None:
         from api.graphql.segments import customer_segments  # noqa: PLC0415
-        from policies import AccessDenied  # noqa: PLC0415
 
         ctx = info.context
         try:
             return customer_segments(ctx.vault.segments.segments_of(ctx.session, self.record.id))
-        except AccessDenied:
+        except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
 
@@ -215,12 +218,11 @@ class Customer:
         self, info: Ctx
     ) -> Annotated[CustomerMetrics, strawberry.lazy("api.graphql.segments")] | None:
         from api.graphql.segments import customer_metrics  # noqa: PLC0415
-        from policies import AccessDenied  # noqa: PLC0415
 
         ctx = info.context
         try:
             found = ctx.vault.segments.metrics(ctx.session, self.record.id)
-        except AccessDenied:
+        except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
         return None if found is None else customer_metrics(found)
@@ -229,14 +231,12 @@ class Customer:
     def access_history(
         self, info: Ctx, first: int = 20, after: str | None = None
     ) -> AuditEntryConnection | None:
-        from policies import AccessDenied  # noqa: PLC0415
-
         ctx = info.context
         try:
             page = ctx.vault.trail.access_history(
                 ctx.session, self.record.id, first=first, after=after
             )
-        except AccessDenied:
+        except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
         return audit_connection(page)

@@ -166,3 +166,32 @@ def test_the_purpose_registry_is_published(gateway: Gateway) -> None:
         "directMarketing": True,
     }  # fmt: skip
     assert purposes["support"]["legalBasis"] == "contract"
+
+
+def test_an_overlong_user_agent_never_blocks_a_withdrawal(vault: Vault, gateway: Gateway) -> None:
+    """Evidence is cut to size, never a reason to refuse: withdrawing stays one call."""
+    cid = _customer(vault, "Nika")
+    token = gateway.issuer.issue("subject-1", Role.DATA_SUBJECT, customer_id=cid)
+    response = gateway.client.post(
+        "/graphql",
+        json={"query": WITHDRAW, "variables": {"id": str(cid), "purpose": "marketing_email"}},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-Purpose": "self",
+            "User-Agent": "A" * 5000,
+        },
+    ).json()
+    assert response["data"]["withdrawConsent"]["state"] == "WITHDRAWN"
+
+
+def test_an_unknown_receipt_is_not_found_after_the_grant_is_checked(
+    vault: Vault, gateway: Gateway
+) -> None:
+    """Without a consent read grant the answer is FORBIDDEN whether or not the receipt
+    exists; with one, an unknown id is NOT_FOUND."""
+    query = "query($id: ID!) { consentReceipt(id: $id) }"
+    unknown = {"id": str(uuid.uuid4())}
+    marketing = gateway.post(query, unknown, role=Role.MARKETING, purpose="marketing_email")
+    assert [e["extensions"]["code"] for e in marketing.json()["errors"]] == ["FORBIDDEN"]
+    support = gateway.post(query, unknown, role=Role.SUPPORT_AGENT, purpose="support")
+    assert [e["extensions"]["code"] for e in support.json()["errors"]] == ["NOT_FOUND"]

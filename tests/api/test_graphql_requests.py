@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+
 from consent.receipts import verify_receipt
 from policies import Role
 from tests.api.test_graphql_policy import Gateway, gateway
@@ -24,6 +26,7 @@ from vault.crypto.signing import ed25519_verify
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
+from vault.storage.models import AuditEntryRow
 
 __all__ = ["gateway"]  # the fixture, shared with the policy matrix
 
@@ -143,25 +146,71 @@ def test_an_erasure_filed_by_the_customer_is_verified_processed_and_receipted(
 def test_an_access_request_returns_every_item_as_json_and_zip(
     vault: Vault, gateway: Gateway
 ) -> None:
-    """The bundle holds the profile in clear, both interactions with the chat payload, the
-    consent history, and the same in the zip's CSVs."""
+    """The desk processes an access request without seeing the data (bundle redacted); the
+    data subject then downloads the bundle: the profile in clear, both interactions with
+    the chat payload, the consent history, and the same in the zip's CSVs."""
     cid = _customer(vault)
     request_id, _token, _filed = _file(gateway, cid, "ACCESS")
-    done = _data(
-        gateway.post(PROCESS, {"id": request_id}, role=Role.COMPLIANCE_OFFICER,
-                     purpose="compliance"),
-        "processDsrRequest",
+    response = gateway.post(
+        PROCESS, {"id": request_id}, role=Role.COMPLIANCE_OFFICER, purpose="compliance"
+    ).json()
+    done = response["data"]["processDsrRequest"]
+    assert (done["request"]["status"], done["bundle"], done["bundleZip"]) == (
+        "COMPLETED", None, None,
     )  # fmt: skip
-    bundle = done["bundle"]
+    assert response["extensions"]["redacted"] == [
+        "processDsrRequest.bundle", "processDsrRequest.bundleZip",
+    ]  # fmt: skip
+    fetched = _data(
+        gateway.post(
+            "query($id: ID!) { dsrBundle(id: $id) { bundle bundleZip } }", {"id": request_id},
+            role=Role.DATA_SUBJECT, purpose="self", customer_id=cid,
+        ),
+        "dsrBundle",
+    )  # fmt: skip
+    bundle = fetched["bundle"]
     assert bundle["profile"]["first_name"] == PERSON.first_name
     assert sorted(i["type"] for i in bundle["interactions"]) == ["chat_message", "purchase"]
     assert any(i.get("payload") == {"text": CHAT} for i in bundle["interactions"])
     assert len(bundle["consents"]) == 3
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(done["bundleZip"]))) as archive:
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(fetched["bundleZip"]))) as archive:
         names = set(archive.namelist())
         interactions_csv = archive.read("interactions.csv").decode("utf-8")
     assert {"bundle.json", "profile.csv", "interactions.csv"} <= names
     assert CHAT in interactions_csv
+    officer = gateway.post(
+        "query($id: ID!) { dsrBundle(id: $id) { bundle } }", {"id": request_id},
+        role=Role.COMPLIANCE_OFFICER, purpose="compliance",
+    ).json()  # fmt: skip
+    assert [e["extensions"]["code"] for e in officer["errors"]] == ["FORBIDDEN"]
+
+
+def test_a_refused_erasure_leaves_no_trace_of_steps_that_rolled_back(
+    vault: Vault, gateway: Gateway
+) -> None:
+    """Under a legal hold the erasure is refused (LEGAL_HOLD): the request stays verified
+    and the audit trail holds the refusal but no 'in progress' step that never happened."""
+    cid = _customer(vault)
+    request_id, _token, _filed = _file(gateway, cid, "ERASURE")
+    as_officer = {"role": Role.COMPLIANCE_OFFICER, "purpose": "compliance"}
+    hold = 'mutation($c: ID!) { placeLegalHold(customerId: $c, reason: "tax audit") { id } }'
+    _data(gateway.post(hold, {"c": str(cid)}, **as_officer), "placeLegalHold")  # type: ignore[arg-type]
+    refused = gateway.post(PROCESS, {"id": request_id}, **as_officer).json()  # type: ignore[arg-type]
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["LEGAL_HOLD"]
+    shown = _data(
+        gateway.post("query($id: ID!) { dsrRequest(id: $id) { status } }", {"id": request_id},
+                     **as_officer),  # type: ignore[arg-type]
+        "dsrRequest",
+    )  # fmt: skip
+    assert shown == {"status": "VERIFIED"}
+    with vault.db.transaction() as s:
+        rows = s.scalars(
+            select(AuditEntryRow.canonical).where(AuditEntryRow.customer_id == cid)
+        ).all()
+    entries = [json.loads(r) for r in rows]
+    steps = [e["detail"].get("status") for e in entries if e["action"] == "dsr.change"]
+    assert "in_progress" not in steps
+    assert any(e["action"] == "access.denied" for e in entries)
 
 
 def test_a_data_subject_sees_only_its_own_requests(vault: Vault, gateway: Gateway) -> None:

@@ -190,3 +190,13 @@ def test_a_merge_needs_both_customers_processable(vault: Vault) -> None:
         vault.customers.merge(s, yes, no)
     with vault.db.transaction() as s:
         assert s.get(CustomerRow, no).status == "restricted"  # type: ignore[union-attr]
+
+
+def test_an_erased_customers_interactions_are_never_read_again(vault: Vault) -> None:
+    """Between erasure and purge the rows still exist; no timeline returns them."""
+    yes, _no = _people(vault)
+    with vault.unit(CTX) as s:
+        vault.erasure.erase(s, yes)
+    with vault.unit(ctx("support_agent", "support")) as s:
+        page = vault.interactions.timeline(s, yes)
+    assert (page.items, page.has_next_page) == ([], False)

@@ -285,7 +285,12 @@ class MetricsRollup:
     ) -> list[ChannelStats]:
         """Per channel, interactions in ``since <= occurred_at < until`` of the customers
         ``allowed`` (a condition on ``customers``) keeps: counts and revenue, no ids."""
-        window = and_(_I.occurred_at >= since, _I.occurred_at < until)
+        # An erased customer's interactions wait for their purge: never counted again.
+        window = and_(
+            _I.occurred_at >= since,
+            _I.occurred_at < until,
+            _C.status.not_in((CustomerStatus.ERASED.value, CustomerStatus.MERGED.value)),
+        )
         joined = _I.__table__.join(_C.__table__, _C.id == _I.customer_id)
         is_purchase = _I.type == _PURCHASE
         counts = session.execute(
