@@ -35,8 +35,14 @@ from vault.normalize import (
 )
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.processing import ProcessingGate
-from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
-from vault.types import PAYLOAD_FIELD, CustomerStatus, PiiField
+from vault.storage.models import (
+    ConsentStateRow,
+    CustomerExternalIdRow,
+    CustomerRow,
+    InteractionRow,
+    ObjectionRow,
+)
+from vault.types import PAYLOAD_FIELD, ConsentState, CustomerStatus, PiiField
 
 __all__ = [
     "UNSET",
@@ -467,6 +473,7 @@ class CustomerService:
         keep.updated_at = now
 
         moved = self._move_interactions(session, gone_key, keep_key)
+        stricter = _merge_refusals(session, keep.id, gone.id)
         moved_ext = session.execute(
             update(CustomerExternalIdRow)
             .where(CustomerExternalIdRow.customer_id == gone.id)
@@ -486,7 +493,12 @@ class CustomerService:
         gone.updated_at = now
         self._keys.destroy(session, gone.id, now)
         session.flush()
-        detail = {"kept": str(keep.id), "merged": str(gone.id), "moved_interactions": moved}
+        detail = {
+            "kept": str(keep.id),
+            "merged": str(gone.id),
+            "moved_interactions": moved,
+            "refusals_carried": stricter,
+        }
         for subject in (keep.id, gone.id):
             audit.add(
                 AuditAction.CUSTOMER_MERGE,
@@ -652,6 +664,59 @@ class CustomerService:
             updated_at=row.updated_at,
             resolutions=resolutions,
         )
+
+
+def _merge_refusals(session: Session, keep_id: uuid.UUID, gone_id: uuid.UUID) -> int:
+    """Carry the merged record's refusals to the kept one, so a merge never reopens what
+    the person closed: its objections, and each consent it withdrew or denied (the
+    stricter state wins; a grant is never carried, and of two grants the earlier expiry
+    holds). The state points at the merged record's event, which stays in its ledger.
+    Returns how many objections and consent states changed."""
+    changed = 0
+    kept_scopes = set(
+        session.scalars(select(ObjectionRow.scope).where(ObjectionRow.customer_id == keep_id))
+    )
+    for row in session.scalars(select(ObjectionRow).where(ObjectionRow.customer_id == gone_id)):
+        if row.scope not in kept_scopes:
+            session.add(
+                ObjectionRow(
+                    customer_id=keep_id,
+                    scope=row.scope,
+                    objected_at=row.objected_at,
+                    request_id=row.request_id,
+                )
+            )
+            changed += 1
+    kept = {
+        r.purpose: r
+        for r in session.scalars(
+            select(ConsentStateRow).where(ConsentStateRow.customer_id == keep_id)
+        )
+    }
+    granted = ConsentState.GRANTED.value
+    for theirs in session.scalars(
+        select(ConsentStateRow).where(ConsentStateRow.customer_id == gone_id)
+    ).all():
+        mine = kept.get(theirs.purpose)
+        if theirs.state != granted:
+            if mine is None:
+                mine = ConsentStateRow(customer_id=keep_id, purpose=theirs.purpose)
+                session.add(mine)
+            elif mine.state != granted:
+                continue  # both refuse: the kept record's own refusal stands
+            mine.state, mine.changed_at = theirs.state, theirs.changed_at
+            mine.expires_at, mine.event_id = None, theirs.event_id
+            changed += 1
+        elif (
+            mine is not None
+            and mine.state == granted
+            and theirs.expires_at is not None
+            and (mine.expires_at is None or theirs.expires_at < mine.expires_at)
+        ):
+            mine.expires_at = theirs.expires_at
+            changed += 1
+    session.flush()
+    return changed
 
 
 def _needs_keys(reads: Mapping[str, str]) -> bool:

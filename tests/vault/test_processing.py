@@ -20,7 +20,7 @@ from vault.errors import ConsentRequired, ObjectionInForce, ProcessingRestricted
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow, ObjectionRow
-from vault.types import CustomerStatus
+from vault.types import ConsentState, CustomerStatus
 
 MARKETING = ("marketing_email", "marketing_sms", "personalization")
 
@@ -200,3 +200,25 @@ def test_an_erased_customers_interactions_are_never_read_again(vault: Vault) -> 
     with vault.unit(ctx("support_agent", "support")) as s:
         page = vault.interactions.timeline(s, yes)
     assert (page.items, page.has_next_page) == ([], False)
+
+
+def test_a_merge_never_reopens_what_the_merged_record_refused(vault: Vault) -> None:
+    """The kept record consented to e-mail; the merged duplicate withdrew it and objected
+    to direct marketing. After the merge marketing reaches neither id, and the kept record
+    carries the objection and the withdrawal."""
+    keep, gone = _people(vault)  # keep granted marketing_email, gone never did
+    ledger = Privacy.of(vault).ledger
+    with vault.unit(CTX) as s:
+        ledger.grant(s, gone, "marketing_email")
+        ledger.withdraw(s, gone, "marketing_email")
+    _object(vault, gone, "direct_marketing")
+    assert _listed(vault, EMAIL) == {keep}
+    with vault.unit(ctx("ingest_service", "service_delivery")) as s:
+        vault.customers.merge(s, keep, gone)
+    assert _listed(vault, EMAIL) == set()
+    for target in (keep, gone):
+        with pytest.raises(ObjectionInForce), vault.unit(EMAIL) as s:
+            vault.customers.get(s, target)
+    with vault.unit(CTX) as s:
+        states = {st.purpose.value: st.state for st in ledger.status(s, keep)}
+    assert states["marketing_email"] is ConsentState.WITHDRAWN
