@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -599,15 +599,17 @@ class SegmentService:
             )
 
     def forget_customer(self, session: Session, customer_id: uuid.UUID) -> None:
-        """For erasure: end the customer's stays (no outbox event: an erased customer is
-        no one's audience) and drop their metrics row."""
-        m = SegmentMembershipRow
-        session.execute(
-            update(m)
-            .where(m.customer_id == customer_id, m.left_at.is_(None))
-            .values(left_at=self._clock())
-            .execution_options(synchronize_session=False)
-        )
+        """For erasure: drop the customer's segment memberships (open and past), its
+        events not yet handed to webhooks (an erased customer is no one's audience) and
+        its metrics row."""
+        for statement in (
+            delete(SegmentMembershipRow).where(SegmentMembershipRow.customer_id == customer_id),
+            delete(SegmentOutboxRow).where(
+                SegmentOutboxRow.customer_id == customer_id,
+                SegmentOutboxRow.delivered_at.is_(None),
+            ),
+        ):
+            session.execute(statement.execution_options(synchronize_session=False))
         self.rollup.forget(session, [customer_id])
 
 
