@@ -4,7 +4,8 @@ One run, in this order (each step in batches, each batch its own transaction, so
 large backlog never holds a long lock and an interrupted run simply resumes):
 
 1. interactions of each type older than the type's period are deleted, found by
-   ``(type, occurred_at < cutoff)`` on ``ix_interactions_type_occurred``;
+   ``(type, occurred_at < cutoff)`` on the (type, occurred_at) prefix of
+   ``ix_interactions_segment_scan``;
 2. payloads (free text) older than the ``interaction_payload`` period are dropped
    (``payload_ct = NULL``) on the interactions that remain; the rows stay;
 3. closed data subject requests (completed or rejected) whose closing is older than
@@ -281,7 +282,8 @@ class RetentionService:
         """Apply ``change`` to the expired interactions, a time window per transaction,
         oldest first. Each window ends at the ``batch_size``-th expired row of a customer
         not on hold (rows sharing that instant go with it), found on
-        ``ix_interactions_type_occurred``; the change then reads the same index range, so
+        the (type, occurred_at) prefix of ``ix_interactions_segment_scan``; the change then
+        reads the same index range, so
         no row is looked up by id and rows left in place (held) are passed only once."""
         done = 0
         lower: datetime | None = None
