@@ -210,8 +210,9 @@ class InteractionService:
         if not items:
             return IngestResult(0, 0)
         owners, statuses = self._resolve_customers(session, items)
-        self._gate.check(session, [(cid, statuses[cid][0]) for cid in dict.fromkeys(owners)])
-        keys = self._keys.get_many(session, set(owners))
+        unique = list(dict.fromkeys(owners))
+        self._gate.check(session, [(cid, statuses[cid][0]) for cid in unique])
+        keys = self._keys.get_many(session, unique)
         now = self._clock()
         rows: list[dict[str, Any]] = []
         row_ids = new_ids(len(items))
@@ -239,7 +240,7 @@ class InteractionService:
         inserted = self._insert(session, rows)
         result = IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
         if inserted and self._on_recorded is not None:
-            self._on_recorded(session, list(dict.fromkeys(r["customer_id"] for r in rows)))
+            self._on_recorded(session, unique)
         audit.add(
             AuditAction.INTERACTIONS_RECORD,
             fields={"interactions": "written"},

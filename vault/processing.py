@@ -114,11 +114,13 @@ class ProcessingGate:
         out: dict[uuid.UUID, type[ProcessingRefused]] = {}
         if not info.during_restriction:
             out.update({cid: ProcessingRestricted for cid, st in pairs if st == _RESTRICTED})
+        scopes = self._scopes(info)
+        if not scopes and not info.needs_consent:
+            return out
         rest = [cid for cid, _st in pairs if cid not in out]
         if not rest:
             return out
         dialect = session.get_bind().dialect.name
-        scopes = self._scopes(info)
         if scopes:
             objected = session.scalars(
                 select(ObjectionRow.customer_id)

@@ -299,6 +299,13 @@ class SegmentService:
         return out
 
     @staticmethod
+    def _any_live(session: Session) -> bool:
+        found = session.execute(
+            select(SegmentRow.id).where(SegmentRow.deleted_at.is_(None)).limit(1)
+        ).first()
+        return found is not None
+
+    @staticmethod
     def _live(session: Session) -> list[SegmentRow]:
         return list(
             session.scalars(
@@ -509,6 +516,8 @@ class SegmentService:
         ids = list(dict.fromkeys(customer_ids))
         if not ids:
             return []
+        if not metrics and not self._any_live(session):
+            return []  # nothing follows these customers: one cheap look, per ingest batch
         live = self._live(session)
         now = self._clock()
         resolve = self.resolver(session)
