@@ -33,57 +33,31 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, text
 
-from vault.access import AccessContext
-from vault.config import Environment, Settings
-from vault.crypto import DecryptionError, Keyring
-from vault.crypto.signing import Ed25519Signer
+from bench.common import (
+    BENCH,
+    CHANNELS,
+    PG_URL,
+    Target,
+    drop_target,
+    new_target,
+    open_vault,
+)
+from vault.crypto import DecryptionError
 from vault.customers import CustomerInput, ExternalId
 from vault.interactions import copy_insert_postgresql
 from vault.runtime import Vault
-from vault.storage.db import Database, make_engine
-from vault.storage.models import Base, InteractionRow
+from vault.storage.db import make_engine
+from vault.storage.models import InteractionRow
 from vault.storage.sql import new_ids
 from vault.types import PAYLOAD_FIELD
 
-PG_URL = os.environ.get(
-    "CVAULT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-BENCH = AccessContext.system("bench")
-_SIGNER = Ed25519Signer.generate("customer-vault/bench")
-CHANNELS = [("web", "page_view"), ("email", "email_open"), ("email", "email_click"),
-            ("web", "cart_add"), ("web", "purchase"), ("app", "app_open"),
-            ("chat", "chat_message"), ("store", "store_visit")]  # fmt: skip
 LOAD_CHUNK = 10_000
-
-
-@dataclass(frozen=True)
-class Target:
-    backend: str
-    url: str
-    schema: str | None
-    keyring_path: Path
-
-
-def _open(t: Target) -> Vault:
-    settings = Settings(
-        data_dir=t.keyring_path.parent,
-        database_url=t.url,
-        keyring_path=t.keyring_path,
-        environment=Environment.TEST,
-    )
-    return Vault.open(
-        settings,
-        keyring=Keyring.open(t.keyring_path),
-        signer=_SIGNER,
-        database=Database(make_engine(t.url, schema=t.schema)),
-    )
 
 
 def _person(n: int) -> CustomerInput:
@@ -147,20 +121,9 @@ def _prepare(
 ) -> tuple[Target, list[uuid.UUID], list[uuid.UUID]]:
     """A fresh database: ``others`` customers with ``per_other`` interactions each, and
     ``repeat`` customers to erase plus ``repeat`` for the floor, ``big`` interactions each."""
-    keyring_path = workdir / f"{backend}-keys" / "keyring.json"
-    Keyring.create(keyring_path, population=1_000_000)
-    if backend == "sqlite":
-        target = Target(backend, f"sqlite:///{workdir / 'erasure.db'}", None, keyring_path)
-    else:
-        schema = f"bench_erasure_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        target = Target(backend, PG_URL, schema, keyring_path)
+    target = new_target(backend, workdir, "erasure")
     engine = make_engine(target.url, schema=target.schema)
-    Base.metadata.create_all(engine)
-    vault = _open(target)
+    vault = open_vault(target)
     rng = random.Random(5)
     started = time.perf_counter()
     other_ids = _customers(vault, others, 0)
@@ -186,14 +149,6 @@ def _prepare(
     return target, erase_ids, floor_ids
 
 
-def _drop(t: Target) -> None:
-    if t.schema is not None:
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{t.schema}" CASCADE'))
-        admin.dispose()
-
-
 def _erase(vault: Vault, cid: uuid.UUID) -> tuple[float, float]:
     """(ms from before the unit opens to after its commit, ms inside erase())."""
     started = time.perf_counter()
@@ -205,7 +160,7 @@ def _erase(vault: Vault, cid: uuid.UUID) -> tuple[float, float]:
 
 
 def _check_unreadable(vault: Vault, t: Target, cid: uuid.UUID) -> None:
-    for keys in (vault.keys, _open(t).keys):
+    for keys in (vault.keys, open_vault(t).keys):
         with vault.db.transaction() as s:
             try:
                 keys.get(s, cid)
@@ -299,7 +254,7 @@ def run_backend(backend: str, workdir: Path, args: argparse.Namespace) -> dict[s
         backend, workdir, others=others, per_other=args.per_other, big=big, repeat=args.repeat
     )
     try:
-        vault = _open(target)
+        vault = open_vault(target)
         floor = make_engine(target.url, schema=target.schema)
         for n in range(2):  # warm-up: pool, plans, caches
             _erase(vault, _customers(vault, 1, 20_000_000 + 2 * n)[0])
@@ -339,7 +294,7 @@ def run_backend(backend: str, workdir: Path, args: argparse.Namespace) -> dict[s
         floor.dispose()
         return result
     finally:
-        _drop(target)
+        drop_target(target)
 
 
 def _machine() -> str:

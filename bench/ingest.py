@@ -29,42 +29,28 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, create_engine, delete, text
+from sqlalchemy import Table, delete
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from vault.access import AccessContext
-from vault.config import Environment, Settings
-from vault.crypto import Keyring
-from vault.crypto.signing import Ed25519Signer
+from bench.common import (
+    BENCH,
+    CHANNELS,
+    Target,
+    drop_target,
+    new_target,
+    open_vault,
+)
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput, copy_insert_postgresql
-from vault.runtime import Vault
-from vault.storage.db import Database, make_engine
-from vault.storage.models import Base, InteractionRow
+from vault.storage.db import make_engine
+from vault.storage.models import InteractionRow
 
-PG_URL = os.environ.get(
-    "CVAULT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 BATCH = 1000
-BENCH = AccessContext.system("bench")
-_SIGNER = Ed25519Signer.generate("customer-vault/bench")
-CHANNELS = [("web", "page_view"), ("email", "email_open"), ("email", "email_click"),
-            ("web", "cart_add"), ("web", "purchase"), ("app", "app_open"),
-            ("chat", "chat_message"), ("store", "store_visit")]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Target:
-    backend: str
-    url: str
-    schema: str | None
-    keyring_path: Path
 
 
 def _batches(customers: Sequence[uuid.UUID], rows: int, seed: int) -> list[list[InteractionInput]]:
@@ -89,24 +75,6 @@ def _batches(customers: Sequence[uuid.UUID], rows: int, seed: int) -> list[list[
     return [items[i : i + BATCH] for i in range(0, rows, BATCH)]
 
 
-def _settings(t: Target) -> Settings:
-    return Settings(
-        data_dir=t.keyring_path.parent,
-        database_url=t.url,
-        keyring_path=t.keyring_path,
-        environment=Environment.TEST,
-    )
-
-
-def _open(t: Target) -> Vault:
-    return Vault.open(
-        _settings(t),
-        keyring=Keyring.open(t.keyring_path),
-        signer=_SIGNER,
-        database=Database(make_engine(t.url, schema=t.schema)),
-    )
-
-
 def _reset(t: Target) -> None:
     engine = make_engine(t.url, schema=t.schema)
     with engine.begin() as conn:
@@ -115,7 +83,7 @@ def _reset(t: Target) -> None:
 
 
 def _write_vault(t: Target, batches: list[list[InteractionInput]]) -> tuple[int, float]:
-    vault = _open(t)
+    vault = open_vault(t)
     cpu = time.process_time()
     stored = 0
     for batch in batches:
@@ -187,21 +155,8 @@ def _run(
 
 
 def _prepare(backend: str, workdir: Path, customers: int) -> tuple[Target, list[uuid.UUID]]:
-    keyring_path = workdir / f"{backend}-keys" / "keyring.json"
-    Keyring.create(keyring_path, population=1_000_000)
-    if backend == "sqlite":
-        target = Target(backend, f"sqlite:///{workdir / 'bench.db'}", None, keyring_path)
-    else:
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        target = Target(backend, PG_URL, schema, keyring_path)
-    engine = make_engine(target.url, schema=target.schema)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    vault = _open(target)
+    target = new_target(backend, workdir, "ingest")
+    vault = open_vault(target)
     ids = []
     for start in range(0, customers, 500):
         with vault.unit(BENCH) as s:
@@ -211,14 +166,6 @@ def _prepare(backend: str, workdir: Path, customers: int) -> tuple[Target, list[
             ]
     vault.close()
     return target, ids
-
-
-def _drop(t: Target) -> None:
-    if t.schema is not None:
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{t.schema}" CASCADE'))
-        admin.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -265,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         )
                         print(json.dumps(results[-1]), flush=True)
             finally:
-                _drop(target)
+                drop_target(target)
     print()
     print(f"{datetime.now(UTC):%Y-%m-%d} on {platform.node()} ({os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()})")  # fmt: skip
