@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.cli_dsr import dsr_app
+from api.cli_erasure import erasure_app
 from api.cli_segments import segments_app
 from api.cli_webhooks import webhooks_app
 from vault.access import AccessContext
@@ -39,6 +40,7 @@ app.add_typer(audit_app, name="audit")
 db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dsr_app, name="dsr")
+app.add_typer(erasure_app, name="erasure")
 app.add_typer(segments_app, name="segments")
 app.add_typer(webhooks_app, name="webhooks")
 

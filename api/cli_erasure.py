@@ -1,0 +1,54 @@
+"""``cvault erasure``: finish and repair erasures from the shell.
+
+``purge`` deletes what erased customers still have waiting (interactions whose purge did
+not run after the erasure's commit). ``reapply`` finds customers a restored database
+backup brought back although the keyring's shred list names them (their data cannot be
+read), erases each again to restore the tombstone, then purges. Both act as the
+operator (``system:erasure``) and print ids and counts only.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+import typer
+from rich.console import Console
+
+from vault.access import AccessContext
+from vault.runtime import Vault
+
+__all__ = ["erasure_app"]
+
+erasure_app = typer.Typer(
+    help="Erasure: purge what erased customers left, re-erase after a restore.",
+    no_args_is_help=True,
+)
+out = Console()
+CONTEXT = AccessContext.system("erasure")
+
+
+def _opened() -> AbstractContextManager[Vault]:
+    from api.cli import _opened as opened  # noqa: PLC0415 - api.cli imports this module
+
+    return opened()
+
+
+@erasure_app.command("purge")
+def purge() -> None:
+    """Delete the interactions erased customers still have (a purge that did not run)."""
+    with _opened() as vault:
+        deleted = vault.erasure.purge_pending(vault.db)
+    out.print(f"{deleted} interactions of erased customers deleted")
+
+
+@erasure_app.command("reapply")
+def reapply() -> None:
+    """Erase again every customer a restored backup brought back (shredded, yet live)."""
+    with _opened() as vault:
+        found = vault.erasure.restored(vault.db)
+        for customer_id in found:
+            with vault.unit(CONTEXT) as session:
+                vault.erasure.erase(session, customer_id)
+            out.print(f"erased again: {customer_id}", markup=False, highlight=False)
+        deleted = vault.erasure.purge_pending(vault.db) if found else 0
+    out.print(f"{len(found)} customers erased again, {deleted} interactions purged")
