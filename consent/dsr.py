@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, not_, select, tuple_
 from sqlalchemy.orm import Session
@@ -69,7 +69,7 @@ from vault.access import access_of, buffer_of
 from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
 from vault.customers import CustomerInput, CustomerPatch
 from vault.errors import CustomerNotFound, InvalidInput
-from vault.normalize import check_text
+from vault.normalize import check_text, check_word
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.runtime import Vault
 from vault.storage.models import (
@@ -152,7 +152,7 @@ class DsrDesk:
     def create(self, session: Session, data: DsrInput) -> FiledRequest:
         """File a request (status received, due in one month) and hand out its token."""
         authz = self._vault.authz
-        kind = _word(DsrType, data.type, "type")
+        kind = check_word(DsrType, data.type, field="type")
         authz.check_writes(session, [_REQUESTS], data.customer_id)
         authz.check_owner(session, data.customer_id)
         customer = session.scalar(select(CustomerRow).where(CustomerRow.id == data.customer_id))
@@ -468,7 +468,7 @@ class DsrDesk:
                 )
             stmt = stmt.where(r.customer_id == actor.customer_id)
         if status is not None:
-            stmt = stmt.where(r.status == _word(DsrStatus, status, "status").value)
+            stmt = stmt.where(r.status == check_word(DsrStatus, status, field="status").value)
         if overdue is not None:
             late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < self._vault.clock())
             stmt = stmt.where(late if overdue else not_(late))
@@ -658,16 +658,6 @@ def _objection_scope(details: Mapping[str, Any] | None) -> str:
     if scope not in allowed:
         raise InvalidInput("details.scope", f"must be one of: {', '.join(allowed)}")
     return str(scope)
-
-
-_E = TypeVar("_E", DsrType, DsrStatus)
-
-
-def _word(kind: type[_E], value: str, where: str) -> _E:
-    try:
-        return kind(value)
-    except ValueError:
-        raise InvalidInput(where, f"must be one of: {', '.join(v.value for v in kind)}") from None
 
 
 def _reason(value: str) -> str:

@@ -43,7 +43,7 @@ from vault.access import buffer_of
 from vault.audit_queries import AuditRecord
 from vault.customers import Customer
 from vault.interactions import Interaction
-from vault.pagination import MAX_PAGE
+from vault.pagination import MAX_PAGE, every_item
 from vault.runtime import Vault
 from vault.storage.models import ObjectionRow, SegmentMembershipRow, SegmentRow
 from vault.types import DsrType
@@ -190,26 +190,12 @@ class Exporter:
         )
 
     def _interactions(self, session: Session, customer_id: uuid.UUID) -> Iterator[Interaction]:
-        after: str | None = None
-        while True:
-            page = self._vault.interactions.timeline(
-                session, customer_id, first=MAX_PAGE, after=after
-            )
-            yield from page.items
-            if not page.has_next_page:
-                return
-            after = page.end_cursor
+        timeline = self._vault.interactions.timeline
+        return every_item(lambda after: timeline(session, customer_id, first=MAX_PAGE, after=after))
 
     def _access_history(self, session: Session, customer_id: uuid.UUID) -> Iterator[AuditRecord]:
-        after: str | None = None
-        while True:
-            page = self._vault.trail.access_history(
-                session, customer_id, first=MAX_PAGE, after=after
-            )
-            yield from page.items
-            if not page.has_next_page:
-                return
-            after = page.end_cursor
+        history = self._vault.trail.access_history
+        return every_item(lambda after: history(session, customer_id, first=MAX_PAGE, after=after))
 
     def _segments(self, session: Session, customer_id: uuid.UUID) -> list[dict[str, Any]]:
         """Every stay of the customer in a segment, deleted segments included."""

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ from vault.access import access_of, buffer_of
 from vault.authorization import Authorizer
 from vault.crypto import BlindIndexer
 from vault.errors import CustomerNotFound, InvalidInput, VaultError
-from vault.normalize import check_text
+from vault.normalize import check_text, check_word
 from vault.storage.models import ConsentEventRow, ConsentStateRow, CustomerRow
 from vault.types import ConsentChannel, ConsentMethod, ConsentState, CustomerStatus
 
@@ -123,9 +123,9 @@ class ConsentLedger:
         self._authz.check_writes(session, ["consent"], customer_id)
         self._authz.check_owner(session, customer_id)
         info = _consent_purpose(change.purpose)
-        state = _word(ConsentState, change.state, "state")
-        channel = _word(ConsentChannel, change.source_channel, "sourceChannel")
-        method = _word(ConsentMethod, change.method, "method")
+        state = check_word(ConsentState, change.state, field="state")
+        channel = check_word(ConsentChannel, change.source_channel, field="sourceChannel")
+        method = check_word(ConsentMethod, change.method, field="method")
         notice = check_text(change.notice_version, field="noticeVersion", max_length=64).strip()
         if not notice:
             raise InvalidInput("noticeVersion", "must not be empty")
@@ -333,17 +333,6 @@ def _consent_purpose(name: str) -> PurposeInfo:
     if not info.needs_consent:
         raise InvalidInput("purpose", f"rests on {info.legal_basis.value}, not on consent")
     return info
-
-
-_E = TypeVar("_E", ConsentState, ConsentChannel, ConsentMethod)
-
-
-def _word(kind: type[_E], value: str, where: str) -> _E:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(v.value for v in kind)
-        raise InvalidInput(where, f"must be one of: {allowed}") from None
 
 
 def _record(row: ConsentEventRow) -> ConsentRecord:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Insert, Table, func, literal, select, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +28,7 @@ from vault.errors import CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.money import check_currency, from_minor, to_minor
+from vault.normalize import check_word
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
@@ -85,9 +86,6 @@ class IngestResult:
     duplicates: int
 
 
-E = TypeVar("E", Channel, InteractionType)
-
-
 _PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
@@ -101,13 +99,6 @@ def _encode_payload(payload: Mapping[str, Any], where: str) -> bytes:
     if len(raw) > _MAX_PAYLOAD_BYTES:
         raise InvalidInput(where, f"must be at most {_MAX_PAYLOAD_BYTES} bytes as JSON")
     return raw
-
-
-def _enum(kind: type[E], value: str, where: str) -> E:
-    try:
-        return kind(value)
-    except ValueError:
-        raise InvalidInput(where, f"must be one of: {', '.join(v.value for v in kind)}") from None
 
 
 _COLUMNS = (
@@ -273,8 +264,12 @@ class InteractionService:
         return int(connection.execute(stmt, rows).rowcount)
 
     def _validate(self, item: InteractionInput, where: str) -> dict[str, Any]:
-        channel = _CHANNELS.get(item.channel) or _enum(Channel, item.channel, f"{where}.channel")
-        kind = _TYPES.get(item.type) or _enum(InteractionType, item.type, f"{where}.type")
+        channel = _CHANNELS.get(item.channel) or check_word(
+            Channel, item.channel, field=f"{where}.channel"
+        )
+        kind = _TYPES.get(item.type) or check_word(
+            InteractionType, item.type, field=f"{where}.type"
+        )
         if not isinstance(item.occurred_at, datetime) or item.occurred_at.tzinfo is None:
             raise InvalidInput(f"{where}.occurredAt", "must be a datetime with a time zone")
         occurred = item.occurred_at.astimezone(UTC)
@@ -502,9 +497,9 @@ def _timeline_filters(
     t = InteractionRow
     where: list[ColumnElement[bool]] = []
     if channel is not None:
-        where.append(t.channel == _enum(Channel, channel, "channel").value)
+        where.append(t.channel == check_word(Channel, channel, field="channel").value)
     if kind is not None:
-        where.append(t.type == _enum(InteractionType, kind, "type").value)
+        where.append(t.type == check_word(InteractionType, kind, field="type").value)
     for name, bound in (("since", since), ("until", until)):
         if bound is not None and bound.tzinfo is None:
             raise InvalidInput(name, "must be a datetime with a time zone")

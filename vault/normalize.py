@@ -8,12 +8,22 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from enum import StrEnum
+from typing import TypeVar
 
 import phonenumbers
 
 from vault.errors import InvalidInput
 
-__all__ = ["normalise_email", "normalise_phone", "normalise_text", "parse_birth_date"]
+__all__ = [
+    "check_word",
+    "normalise_email",
+    "normalise_phone",
+    "normalise_text",
+    "parse_birth_date",
+]
+
+_W = TypeVar("_W", bound=StrEnum)
 
 _EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_TEXT = 1000
@@ -67,3 +77,13 @@ def parse_birth_date(value: str | date, *, field: str = "birth_date") -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(field, "must be an ISO date (YYYY-MM-DD)") from None
+
+
+def check_word(kind: type[_W], value: str, *, field: str) -> _W:
+    """A member of a string enum (a channel, a state, a request type); the error names
+    the field and the allowed words, never the value given."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(v.value for v in kind)
+        raise InvalidInput(field, f"must be one of: {allowed}") from None

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
 from vault.errors import InvalidInput
 
-__all__ = ["MAX_PAGE", "Page", "decode_cursor", "encode_cursor"]
+__all__ = ["MAX_PAGE", "Page", "decode_cursor", "encode_cursor", "every_item"]
 
 MAX_PAGE = 100
 T = TypeVar("T")
@@ -39,3 +40,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     if when.tzinfo is None:
         raise InvalidInput("after", "is not a cursor this API returned")
     return when, parsed
+
+
+def every_item(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paginated listing: ``fetch(after)`` gives one page at a time."""
+    after: str | None = None
+    while True:
+        page = fetch(after)
+        yield from page.items
+        if not page.has_next_page:
+            return
+        after = page.end_cursor
