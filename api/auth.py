@@ -30,6 +30,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -220,6 +221,11 @@ class TokenVerifier:
     unknown ``kid``; never more often than once every ``refetch_interval``
     seconds. If a fetch fails, the keys already held stay in use. ``fetch`` and
     ``clock`` (monotonic seconds) can be replaced, for tests.
+
+    A token that passed every check is remembered (at most ``cache_size`` of them)
+    with the key that verified it and its expiry: the same header sent again skips the
+    signature check for as long as the token is unexpired and that key is still the
+    one held for its ``kid`` (a rotated-out key drops its tokens).
     """
 
     def __init__(
@@ -234,6 +240,7 @@ class TokenVerifier:
         refetch_interval: float = 30.0,
         max_key_age: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        cache_size: int = 10_000,
     ) -> None:
         if (jwks is None) == (jwks_url is None):
             raise ValueError("give exactly one of jwks and jwks_url")
@@ -250,6 +257,8 @@ class TokenVerifier:
         self._lock = threading.Lock()
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
+        self._cache_size = cache_size
         if jwks is not None:
             self._keys = _public_keys(jwks)
             if not self._keys:
@@ -320,8 +329,21 @@ class TokenVerifier:
         if now is not None and now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         timestamp = int((now or datetime.now(UTC)).timestamp())
+        known = self._verified.get(token)
+        if known is not None:
+            if timestamp <= known.expires + self._leeway and self._current(known):
+                return known.principal
+            with self._lock:
+                self._verified.pop(token, None)
+        used: list[tuple[str, Key]] = []
+
+        def key_for(guest: GuestProtocol) -> Key:
+            key = self._key_for(guest)
+            used.append((cast(str, guest.headers()["kid"]), key))
+            return key
+
         try:
-            claims = jwt.decode(token, self._key_for, registry=_REGISTRY).claims
+            claims = jwt.decode(token, key_for, registry=_REGISTRY).claims
             jwt.JWTClaimsRegistry(
                 now=timestamp,
                 leeway=self._leeway,
@@ -337,7 +359,30 @@ class TokenVerifier:
             raise AuthError(reason or "invalid token") from None
         except (ValueError, TypeError, KeyError):
             raise AuthError("malformed token") from None
-        return _principal(claims)
+        principal = _principal(claims)
+        expires = claims["exp"]
+        if used and isinstance(expires, int):
+            kid, key = used[-1]
+            with self._lock:
+                self._verified[token] = _Verified(principal, expires, kid, key)
+                while len(self._verified) > self._cache_size:
+                    self._verified.popitem(last=False)
+        return principal
+
+    def _current(self, known: _Verified) -> bool:
+        """Whether the key that verified a remembered token is still the one held (and,
+        for a key set fetched from a URL, not older than ``max_key_age``)."""
+        if self._keys.get(known.kid) is not known.key:
+            return False
+        return self._url is None or not self._stale(self._clock())
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    expires: int
+    kid: str
+    key: Key
 
 
 def _principal(claims: Mapping[str, Any]) -> Principal:

@@ -561,3 +561,43 @@ def test_issue_refuses_inconsistent_requests(
     issuer = LocalTokenIssuer.load_or_create(key_path, ISSUER, AUDIENCE)
     with pytest.raises(InvalidInput):
         issuer.issue("someone", role, customer_id, ttl=ttl, now=NOW)
+
+
+# -- remembered tokens ----------------------------------------------------------------------
+
+
+def test_a_verified_token_is_remembered_and_not_checked_again(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same header sent again is served from memory: no second signature check."""
+    header = f"Bearer {_sign(_claims())}"
+    first = verifier.verify(header, now=NOW)
+
+    def no_decoding(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr("api.auth.jwt.decode", no_decoding)
+    assert first == verifier.verify(header, now=NOW + timedelta(minutes=30))
+
+
+def test_a_remembered_token_still_expires(verifier: TokenVerifier) -> None:
+    """Remembering a token never stretches its life: past exp (and the leeway) it fails."""
+    header = f"Bearer {_sign(_claims())}"
+    verifier.verify(header, now=NOW)
+    assert verifier.verify(header, now=NOW + timedelta(seconds=3600 + 30))
+    with pytest.raises(AuthError) as caught:
+        verifier.verify(header, now=NOW + timedelta(seconds=3600 + 31))
+    assert GENERIC_MESSAGE == str(caught.value)
+
+
+def test_a_remembered_token_fails_once_its_key_leaves_the_set() -> None:
+    """A token remembered under a key that a refreshed key set no longer holds is refused."""
+    jwks, clock = Jwks(KEY, OTHER_KEY), Clock()
+    verifier = _remote(jwks, clock, max_key_age=300)
+    header = f"Bearer {_sign(_claims(), OTHER_KEY)}"
+    verifier.verify(header, now=NOW)
+    jwks.document = _jwks(KEY)
+    clock.now += 301
+    verifier.verify(f"Bearer {_sign(_claims())}", now=NOW)  # refreshes the set
+    with pytest.raises(AuthError):
+        verifier.verify(header, now=NOW)

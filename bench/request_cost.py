@@ -1,0 +1,211 @@
+"""Where one GraphQL request's CPU goes, in-process: no sockets, no wrk, no peer.
+
+A quick loop for working on the gateway's cost between runs of ``bench/graphql.py``
+(which is the benchmark of record). It builds the real ASGI application (middleware,
+endpoint, domain, audit) on a fresh PostgreSQL schema (or SQLite file) with a few
+hundred customers written through the vault, then sends the profile query straight
+to the ASGI callable, ``--concurrency`` requests in flight, and prints the CPU time
+per request of this process (the database server's time is not in it). With
+``--cprofile`` it also prints the 30 most expensive functions by cumulative time.
+
+Run: ``python -m bench.request_cost [--backend sqlite] [--requests 2000] [--cprofile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import create_engine, text
+
+from api.app import create_app
+from api.auth import LocalTokenIssuer
+from bench.common import PG_URL
+from policies import Role
+from vault.access import AccessContext
+from vault.bootstrap import initialise
+from vault.config import Environment, Settings
+from vault.customers import CustomerInput
+from vault.interactions import InteractionInput
+from vault.runtime import Vault
+
+QUERY = (
+    "query($id: ID!) { customer(id: $id) { id email phone firstName lastName birthDate "
+    "address interactions(first: 10) { edges { node { id channel type occurredAt amount } "
+    "} } } }"
+)
+SYSTEM = AccessContext.system("bench")
+
+
+def _settings(data_dir: Path, url: str) -> Settings:
+    return Settings.from_env(
+        {
+            "CVAULT_DATA_DIR": str(data_dir),
+            "CVAULT_DATABASE_URL": url,
+            "CVAULT_ENV": Environment.PRODUCTION.value,
+            "CVAULT_RATE_LIMIT_PER_MINUTE": str(10**7),
+            "CVAULT_LOG_LEVEL": "warning",
+        }
+    )
+
+
+def _load(vault: Vault, customers: int) -> list[uuid.UUID]:
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    ids = []
+    with vault.unit(SYSTEM) as session:
+        for n in range(customers):
+            created = vault.customers.create(
+                session,
+                CustomerInput(
+                    email=f"c{n}@example.com", phone=f"+4420794{n:05d}", first_name="Zoë",
+                    last_name="Nguyễn", birth_date="1990-02-03", address=f"{n} Rue Ⅻ, Paris",
+                ),
+            )  # fmt: skip
+            ids.append(created.id)
+        items = [
+            InteractionInput(
+                customer_id=cid,
+                channel="web",
+                type="purchase",
+                occurred_at=now - timedelta(minutes=rng.randrange(500_000)),
+                amount=Decimal("12.50"),
+                currency="EUR",
+                external_id=f"x-{cid}-{k}",
+                payload={"url": "/p"},
+            )
+            for cid in ids
+            for k in range(12)
+        ]
+        for start in range(0, len(items), 1000):
+            vault.interactions.record_many(session, items[start : start + 1000])
+    return ids
+
+
+def _scope(body: bytes, token: str, purpose: str) -> dict[str, Any]:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/graphql", "raw_path": b"/graphql", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+        "headers": [
+            (b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {token}".encode()), (b"x-purpose", purpose.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }  # fmt: skip
+
+
+async def _drive(app: Any, bodies: Sequence[bytes], token: str, concurrency: int) -> int:  # noqa: ANN401
+    ok = 0
+    queue = list(reversed(bodies))
+
+    async def one(body: bytes) -> None:
+        nonlocal ok
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 0
+        chunks: list[bytes] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await app(_scope(body, token, "support"), receive, send)
+        reply = json.loads(b"".join(chunks))
+        if status != 200 or "errors" in reply:
+            raise RuntimeError(f"{status}: {reply}")
+        ok += 1
+
+    async def worker() -> None:
+        while queue:
+            await one(queue.pop())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return ok
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
+    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--cprofile", action="store_true")
+    args = p.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="cvault-cost-"))
+    schema = f"cost_{uuid.uuid4().hex[:8]}"
+    if args.backend == "postgresql":
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{PG_URL}?options={quote(f'-csearch_path={schema}')}"
+    else:
+        url = f"sqlite:///{workdir / 'vault.db'}"
+    try:
+        settings = _settings(workdir / "data", url)
+        initialise(settings)
+        vault = Vault.open(settings)
+        ids = _load(vault, args.customers)
+        issuer = LocalTokenIssuer.load_or_create(
+            settings.jwt_signing_key, settings.jwt_issuer, settings.jwt_audience
+        )
+        token = issuer.issue("cost-agent", Role.SUPPORT_AGENT, ttl=timedelta(hours=1))
+        app = create_app(vault, webhook_every=None)
+        vault.policies.refresh()
+        rng = random.Random(7)
+
+        def bodies(n: int) -> list[bytes]:
+            return [
+                json.dumps({"query": QUERY, "variables": {"id": str(rng.choice(ids))}}).encode()
+                for _ in range(n)
+            ]
+
+        asyncio.run(_drive(app, bodies(300), token, args.concurrency))  # warm-up
+        work = bodies(args.requests)
+        profiler = cProfile.Profile() if args.cprofile else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        done = asyncio.run(_drive(app, work, token, args.concurrency))
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(json.dumps({
+            "backend": args.backend, "requests": done, "req_s": round(done / wall, 1),
+            "cpu_ms_per_req": round(cpu * 1000 / done, 3),
+        }))  # fmt: skip
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        vault.close()
+    finally:
+        if args.backend == "postgresql":
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
