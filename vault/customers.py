@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import Row, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -42,6 +42,7 @@ from vault.storage.models import (
     InteractionRow,
     ObjectionRow,
 )
+from vault.storage.sql import id_in
 from vault.types import PAYLOAD_FIELD, ConsentState, CustomerStatus, PiiField
 
 __all__ = [
@@ -69,6 +70,16 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _MAX_TAGS = 100
 _MAX_ATTRIBUTES_BYTES = 16_384
 _READABLE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+# Reads run these statements, built once: building and cache-keying a statement on every
+# call cost as much as running it (bench/request_cost.py).
+_CUSTOMERS = CustomerRow.__table__.c
+_ROW_BY_ID = select(*_CUSTOMERS).where(_CUSTOMERS.id == bindparam("id"))
+_EXT = CustomerExternalIdRow.__table__.c
+_EXTERNAL_IDS_OF_ONE = (
+    select(_EXT.source, _EXT.external_id)
+    .where(_EXT.customer_id == bindparam("id"))
+    .order_by(_EXT.source, _EXT.external_id)
+)
 _PII = tuple(f.value for f in PiiField)
 _HIDDEN = Resolution.HIDDEN.value
 log = get_logger("vault.customers")
@@ -262,7 +273,7 @@ class CustomerService:
         """The customer, following a merge to the surviving record."""
         audit = buffer_of(session)
         reads = self._authz.reads(session)
-        row = self._load(session, customer_id)
+        row = self._read(session, customer_id)
         self._authz.check_owner(session, row.id)
         if row.status in _READABLE:
             self._gate.check(session, [(row.id, row.status)])
@@ -274,9 +285,12 @@ class CustomerService:
         """Customers in the order asked, in a bounded number of statements; unknown ids raise."""
         audit = buffer_of(session)
         reads = self._authz.reads(session)
+        dialect = session.get_bind().dialect.name
         rows = {
             r.id: r
-            for r in session.scalars(select(CustomerRow).where(CustomerRow.id.in_(customer_ids)))
+            for r in session.execute(
+                select(*_CUSTOMERS).where(id_in(CustomerRow.id, customer_ids, dialect))
+            )
         }
         for cid in customer_ids:
             if cid not in rows:
@@ -578,8 +592,22 @@ class CustomerService:
             seen.add(current)
             current = row.merged_into_id
 
+    @staticmethod
+    def _read(session: Session, customer_id: uuid.UUID) -> Row[Any]:
+        """The customer's columns (a plain row, not an ORM object), following merges."""
+        seen: set[uuid.UUID] = set()
+        current = customer_id
+        while True:
+            row = session.execute(_ROW_BY_ID, {"id": current}).first()
+            if row is None:
+                raise CustomerNotFound(customer_id)
+            if row.merged_into_id is None or row.merged_into_id in seen:
+                return row
+            seen.add(current)
+            current = row.merged_into_id
+
     def _key_for(
-        self, session: Session, row: CustomerRow, reads: Mapping[str, str]
+        self, session: Session, row: CustomerRow | Row[Any], reads: Mapping[str, str]
     ) -> DataKey | None:
         """The row's data key, when it is readable and the caller may see some PII field."""
         if row.status not in _READABLE or not _needs_keys(reads):
@@ -592,6 +620,10 @@ class CustomerService:
         out: dict[uuid.UUID, list[ExternalId]] = {}
         if not customer_ids:
             return out
+        if len(customer_ids) == 1:
+            (only,) = customer_ids
+            found = session.execute(_EXTERNAL_IDS_OF_ONE, {"id": only}).all()
+            return {only: [ExternalId(source, ext) for source, ext in found]} if found else out
         rows = session.execute(
             select(
                 CustomerExternalIdRow.customer_id,
@@ -626,7 +658,7 @@ class CustomerService:
     def _decrypt(
         self,
         session: Session,
-        row: CustomerRow,
+        row: CustomerRow | Row[Any],
         key: DataKey | None,
         external_ids: list[ExternalId] | None = None,
         *,

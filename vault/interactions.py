@@ -15,7 +15,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Insert, Table, func, literal, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -430,38 +440,18 @@ class InteractionService:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
         if after is not None and len(ids) != 1:
             raise InvalidInput("after", "applies to one customer's timeline at a time")
-        dialect = session.get_bind().dialect.name
-        statuses = select(CustomerRow.id, CustomerRow.status)
-        known: dict[uuid.UUID, str] = {
-            row.id: row.status
-            for row in session.execute(statuses.where(id_in(CustomerRow.id, ids, dialect)))
-        }
-        for cid in ids:
-            if cid not in known:
-                raise CustomerNotFound(cid)
+        known = _statuses(session, ids)
         # An erased (or merged) customer has no timeline: rows waiting for the purge are
         # never read again.
         live = [cid for cid in ids if known[cid] in _LIVE]
         self._gate.check(session, [(cid, known[cid]) for cid in live])
-        t = InteractionRow
-        where = [id_in(t.customer_id, live, dialect)]
-        where += _timeline_filters(channel, type, since, until, after)
-        rank = (
-            func.row_number()
-            .over(partition_by=t.customer_id, order_by=(t.occurred_at.desc(), t.id.desc()))
-            .label("rank")
-        )
-        columns = [
-            t.id, t.customer_id, t.channel, t.type, t.occurred_at, t.amount_minor, t.currency,
-            t.external_id, t.payload_ct if with_payload else literal(None).label("payload_ct"),
-            t.recorded_at, t.payload_ct.is_not(None).label("has_payload"),
-        ]  # fmt: skip
-        ranked = select(*columns, rank).where(*where).subquery()
-        rows = session.execute(
-            select(ranked)
-            .where(ranked.c.rank <= first + 1)
-            .order_by(ranked.c.customer_id, ranked.c.rank)
-        ).all()
+        filters = _timeline_filters(channel, type, since, until, after)
+        rows: list[Any] = []
+        if len(live) == 1:
+            stmt = _newest(with_payload).where(*filters) if filters else _NEWEST[with_payload]
+            rows = list(session.execute(stmt, {"id": live[0], "n": first + 1}).all())
+        elif live:
+            rows = _ranked(session, live, filters, first, with_payload=with_payload)
         grouped: dict[uuid.UUID, list[Any]] = {cid: [] for cid in ids}
         for row in rows:
             grouped[row.customer_id].append(row)
@@ -485,6 +475,74 @@ class InteractionService:
                 action=AuditAction.INTERACTIONS_READ,
             )
         return pages
+
+
+def _columns(with_payload: bool) -> list[Any]:
+    t = InteractionRow
+    return [
+        t.id, t.customer_id, t.channel, t.type, t.occurred_at, t.amount_minor, t.currency,
+        t.external_id, t.payload_ct if with_payload else literal(None).label("payload_ct"),
+        t.recorded_at, t.payload_ct.is_not(None).label("has_payload"),
+    ]  # fmt: skip
+
+
+def _newest(with_payload: bool) -> Select[Any]:
+    """One customer's newest interactions (``:id``), at most ``:n``."""
+    t = InteractionRow
+    return (
+        select(*_columns(with_payload))
+        .where(t.customer_id == bindparam("id"))
+        .order_by(t.occurred_at.desc(), t.id.desc())
+        .limit(bindparam("n"))
+    )
+
+
+# The statements of the common case, built once (see vault/customers.py).
+_NEWEST = {True: _newest(True), False: _newest(False)}
+_STATUS_OF_ONE = select(CustomerRow.id, CustomerRow.status).where(CustomerRow.id == bindparam("id"))
+
+
+def _statuses(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each customer's status; an unknown id raises :class:`CustomerNotFound`."""
+    if len(ids) == 1:
+        found = session.execute(_STATUS_OF_ONE, {"id": ids[0]}).all()
+    else:
+        dialect = session.get_bind().dialect.name
+        statuses = select(CustomerRow.id, CustomerRow.status)
+        found = session.execute(statuses.where(id_in(CustomerRow.id, ids, dialect))).all()
+    known: dict[uuid.UUID, str] = {row.id: row.status for row in found}
+    for cid in ids:
+        if cid not in known:
+            raise CustomerNotFound(cid)
+    return known
+
+
+def _ranked(
+    session: Session,
+    customer_ids: list[uuid.UUID],
+    filters: list[ColumnElement[bool]],
+    first: int,
+    *,
+    with_payload: bool,
+) -> list[Any]:
+    """The first ``first + 1`` interactions of each customer, newest first, in one
+    statement (a window function per customer)."""
+    t = InteractionRow
+    dialect = session.get_bind().dialect.name
+    rank = (
+        func.row_number()
+        .over(partition_by=t.customer_id, order_by=(t.occurred_at.desc(), t.id.desc()))
+        .label("rank")
+    )
+    where = [id_in(t.customer_id, customer_ids, dialect), *filters]
+    ranked = select(*_columns(with_payload), rank).where(*where).subquery()
+    return list(
+        session.execute(
+            select(ranked)
+            .where(ranked.c.rank <= first + 1)
+            .order_by(ranked.c.customer_id, ranked.c.rank)
+        ).all()
+    )
 
 
 def _timeline_filters(
