@@ -20,6 +20,7 @@ from sqlalchemy import (
     Insert,
     Select,
     Table,
+    and_,
     bindparam,
     func,
     literal,
@@ -440,17 +441,20 @@ class InteractionService:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
         if after is not None and len(ids) != 1:
             raise InvalidInput("after", "applies to one customer's timeline at a time")
-        known = _statuses(session, ids)
+        filters = _timeline_filters(channel, type, since, until, after)
+        rows: list[Any] = []
+        if len(ids) == 1:
+            # The status and the page in one statement; rows are used only if the gate
+            # below lets this purpose process the customer.
+            status, rows = _one_timeline(session, ids[0], filters, first, with_payload)
+            known = {ids[0]: status}
+        else:
+            known = _statuses(session, ids)
         # An erased (or merged) customer has no timeline: rows waiting for the purge are
         # never read again.
         live = [cid for cid in ids if known[cid] in _LIVE]
         self._gate.check(session, [(cid, known[cid]) for cid in live])
-        filters = _timeline_filters(channel, type, since, until, after)
-        rows: list[Any] = []
-        if len(live) == 1:
-            stmt = _newest(with_payload).where(*filters) if filters else _NEWEST[with_payload]
-            rows = list(session.execute(stmt, {"id": live[0], "n": first + 1}).all())
-        elif live:
+        if len(ids) > 1 and live:
             rows = _ranked(session, live, filters, first, with_payload=with_payload)
         grouped: dict[uuid.UUID, list[Any]] = {cid: [] for cid in ids}
         for row in rows:
@@ -486,12 +490,16 @@ def _columns(with_payload: bool) -> list[Any]:
     ]  # fmt: skip
 
 
-def _newest(with_payload: bool) -> Select[Any]:
-    """One customer's newest interactions (``:id``), at most ``:n``."""
-    t = InteractionRow
+def _newest(with_payload: bool, filters: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
+    """One customer's status and newest interactions (``:id``, at most ``:n``): the
+    customer left-joined to its matching rows, so an empty page still has a row (with
+    a null interaction). Rows of a customer who is not live are not joined."""
+    t, c = InteractionRow, CustomerRow
+    joined = and_(t.customer_id == c.id, c.status.in_(sorted(_LIVE)), *filters)
     return (
-        select(*_columns(with_payload))
-        .where(t.customer_id == bindparam("id"))
+        select(c.status.label("customer_status"), *_columns(with_payload))
+        .select_from(c.__table__.outerjoin(t.__table__, joined))
+        .where(c.id == bindparam("id"))
         .order_by(t.occurred_at.desc(), t.id.desc())
         .limit(bindparam("n"))
     )
@@ -500,6 +508,20 @@ def _newest(with_payload: bool) -> Select[Any]:
 # The statements of the common case, built once (see vault/customers.py).
 _NEWEST = {True: _newest(True), False: _newest(False)}
 _STATUS_OF_ONE = select(CustomerRow.id, CustomerRow.status).where(CustomerRow.id == bindparam("id"))
+
+
+def _one_timeline(
+    session: Session,
+    customer_id: uuid.UUID,
+    filters: list[ColumnElement[bool]],
+    first: int,
+    with_payload: bool,
+) -> tuple[str, list[Any]]:
+    stmt = _newest(with_payload, filters) if filters else _NEWEST[with_payload]
+    found = session.execute(stmt, {"id": customer_id, "n": first + 1}).all()
+    if not found:
+        raise CustomerNotFound(customer_id)
+    return found[0].customer_status, [r for r in found if r.id is not None]
 
 
 def _statuses(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
