@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import Row, bindparam, select, tuple_, update
+from sqlalchemy import Row, Select, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -73,13 +73,32 @@ _READABLE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 # Reads run these statements, built once: building and cache-keying a statement on every
 # call cost as much as running it (bench/request_cost.py).
 _CUSTOMERS = CustomerRow.__table__.c
-_ROW_BY_ID = select(*_CUSTOMERS).where(_CUSTOMERS.id == bindparam("id"))
 _EXT = CustomerExternalIdRow.__table__.c
-_EXTERNAL_IDS_OF_ONE = (
-    select(_EXT.source, _EXT.external_id)
-    .where(_EXT.customer_id == bindparam("id"))
-    .order_by(_EXT.source, _EXT.external_id)
-)
+
+
+def _row_by_id(dialect: str) -> Select[Any]:
+    """A customer's columns by ``:id``, with its external ids as a JSON array of
+    ``[source, id]`` pairs (unordered; null or empty when it has none)."""
+    if dialect == "postgresql":
+        pairs = func.json_agg(func.json_build_array(_EXT.source, _EXT.external_id))
+    else:
+        pairs = func.json_group_array(func.json_array(_EXT.source, _EXT.external_id))
+    ext = select(pairs).where(_EXT.customer_id == _CUSTOMERS.id).scalar_subquery()
+    return select(*_CUSTOMERS, ext.label("external_id_pairs")).where(
+        _CUSTOMERS.id == bindparam("id")
+    )
+
+
+_ROW_BY_ID = {name: _row_by_id(name) for name in ("postgresql", "sqlite")}
+
+
+def _pairs(value: object) -> list[ExternalId]:
+    found = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(found, list):
+        return []
+    return [ExternalId(str(source), str(ext)) for source, ext in sorted(found)]
+
+
 _PII = tuple(f.value for f in PiiField)
 _HIDDEN = Resolution.HIDDEN.value
 log = get_logger("vault.customers")
@@ -277,7 +296,8 @@ class CustomerService:
         self._authz.check_owner(session, row.id)
         if row.status in _READABLE:
             self._gate.check(session, [(row.id, row.status)])
-        customer = self._decrypt(session, row, self._key_for(session, row, reads), reads=reads)
+        key = self._key_for(session, row, reads)
+        customer = self._decrypt(session, row, key, _pairs(row.external_id_pairs), reads=reads)
         audit.read(customer.id, customer.resolutions)
         return customer
 
@@ -598,7 +618,8 @@ class CustomerService:
         seen: set[uuid.UUID] = set()
         current = customer_id
         while True:
-            row = session.execute(_ROW_BY_ID, {"id": current}).first()
+            dialect = session.get_bind().dialect.name
+            row = session.execute(_ROW_BY_ID[dialect], {"id": current}).first()
             if row is None:
                 raise CustomerNotFound(customer_id)
             if row.merged_into_id is None or row.merged_into_id in seen:
@@ -620,10 +641,6 @@ class CustomerService:
         out: dict[uuid.UUID, list[ExternalId]] = {}
         if not customer_ids:
             return out
-        if len(customer_ids) == 1:
-            (only,) = customer_ids
-            found = session.execute(_EXTERNAL_IDS_OF_ONE, {"id": only}).all()
-            return {only: [ExternalId(source, ext) for source, ext in found]} if found else out
         rows = session.execute(
             select(
                 CustomerExternalIdRow.customer_id,

@@ -52,6 +52,20 @@ def test_create_and_get_round_trips_every_field(vault: Vault) -> None:
     assert got.status is CustomerStatus.ACTIVE
 
 
+def test_external_ids_come_back_sorted_by_source_then_id(vault: Vault) -> None:
+    """A customer read by id lists every external id, ordered by source then id, whatever
+    the order they were given in; one without any has an empty list."""
+    given = [ExternalId("shop", "9"), ExternalId("crm", "b"), ExternalId("crm", "aé伟")]
+    with vault.unit(CTX) as s:
+        created = vault.customers.create(s, CustomerInput(external_ids=given))
+        bare = vault.customers.create(s, CustomerInput(first_name="Ana"))
+    with vault.unit(CTX) as s:
+        got, none = vault.customers.get(s, created.id), vault.customers.get(s, bare.id)
+    expected = [ExternalId("crm", "aé伟"), ExternalId("crm", "b"), ExternalId("shop", "9")]
+    assert expected == got.external_ids
+    assert not none.external_ids
+
+
 @pytest.mark.parametrize(("first", "last"), NAMES)
 def test_names_in_any_script_round_trip_exactly(vault: Vault, first: str, last: str) -> None:
     """Persian, Thai, Chinese and accented Latin names come back byte for byte."""
