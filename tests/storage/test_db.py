@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from tests.conftest import CTX
 from vault.customers import CustomerInput
 from vault.runtime import Vault
+from vault.storage.db import make_engine
 
 
 class Boom(Exception):
@@ -51,3 +53,47 @@ def test_savepoint_rollback_keeps_the_outer_work(vault: Vault) -> None:
         with pytest.raises(Boom):
             fail_inside(s)
     assert _count(vault) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_pooled_connection_that_died_while_idle_is_replaced(
+    database_url: tuple[str, str | None],
+) -> None:
+    """A PostgreSQL connection killed while it sat in the pool (a server restart, an idle
+    timeout) is checked and replaced at checkout: the next unit of work just works."""
+    url, schema = database_url
+    engine = make_engine(url, schema=schema, ping_idle_after=0.0)
+    try:
+        with engine.connect() as conn:
+            victim = conn.scalar(text("SELECT pg_backend_pid()"))
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+        admin.dispose()
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT 1")) == 1
+            assert victim != conn.scalar(text("SELECT pg_backend_pid()"))
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_in_steady_use_is_not_pinged(database_url: tuple[str, str | None]) -> None:
+    """Checking a connection out again right after it came back sends no ping (the
+    round trip SQLAlchemy's pre-ping would add to every request)."""
+    url, schema = database_url
+    engine = make_engine(url, schema=schema)
+    pings: list[object] = []
+    original = engine.dialect.do_ping
+
+    def counted(dbapi: object) -> bool:
+        pings.append(dbapi)
+        return bool(original(dbapi))  # type: ignore[arg-type]
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign,assignment]
+    try:
+        for _ in range(3):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 2"))
+        assert not pings
+    finally:
+        engine.dispose()

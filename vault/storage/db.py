@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -37,10 +39,36 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled PostgreSQL connection before use only if it sat idle in the pool for
+    ``idle_seconds`` or more: one that died there (a server restart, an idle timeout) is
+    replaced before the unit of work starts. SQLAlchemy's ``pool_pre_ping`` pings on every
+    checkout, a round trip per request; a connection in steady use is not pinged."""
+    dialect = engine.dialect
+
+    def checked_in(_dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["cvault.idle_since"] = time.monotonic()
+
+    def checked_out(dbapi: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object) -> None:
+        since = record.info.pop("cvault.idle_since", None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi)
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool replaces it
+            raise DisconnectionError(type(exc).__name__) from None
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
+
+
+def make_engine(
+    url: str, *, schema: str | None = None, echo: bool = False, ping_idle_after: float = 5.0
+) -> Engine:
     """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3).
 
-    ``schema`` puts a PostgreSQL connection's ``search_path`` on one schema (tests).
+    ``schema`` puts a PostgreSQL connection's ``search_path`` on one schema (tests);
+    ``ping_idle_after``: seconds in the pool after which a connection is checked before use.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -61,9 +89,9 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     if schema is not None:
         options.append(f"-c search_path={schema}")
     connect_args: dict[str, Any] = {"options": " ".join(options)}
-    return create_engine(
-        url, echo=echo, connect_args=connect_args, pool_pre_ping=True, pool_size=20, max_overflow=20
-    )
+    engine = create_engine(url, echo=echo, connect_args=connect_args, pool_size=20, max_overflow=20)
+    _ping_when_idle(engine, ping_idle_after)
+    return engine
 
 
 class Database:
