@@ -204,6 +204,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.vault = vault
+    app.state.graphql = graphql
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

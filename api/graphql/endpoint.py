@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -38,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import AuthError, Principal, TokenVerifier
+from api.graphql.compiled import Plan, compile_plan
 from api.graphql.context import Evidence, GraphQLContext
 from api.graphql.limits import LimitExceeded, Limits, check_document
 from audit.entries import AuditAction, Outcome
@@ -115,6 +117,7 @@ class GraphQLEndpoint:
         introspection: bool = True,
         max_body_bytes: int = 1_048_576,
         max_batch: int = 5,
+        compiled: bool = True,
     ) -> None:
         self.vault = vault
         self.privacy = Privacy.of(vault)
@@ -129,8 +132,12 @@ class GraphQLEndpoint:
         self._rules = list(specified_rules)
         if not introspection:
             self._rules.append(NoSchemaIntrospectionCustomRule)
+        # Per query text: the parsed and validated document, and the compiled plan of
+        # each of its operations (None: graphql-core executes it).
         self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
+        self._plans: dict[tuple[str, str | None], Plan | None] = {}
         self._documents_lock = threading.Lock()
+        self.compiled = compiled
 
     def __repr__(self) -> str:
         return "GraphQLEndpoint()"
@@ -265,8 +272,24 @@ class GraphQLEndpoint:
         with self._documents_lock:
             self._documents[query] = document
             while len(self._documents) > 1024:
-                self._documents.popitem(last=False)
+                gone, _ = self._documents.popitem(last=False)
+                for key in [k for k in self._plans if k[0] == gone]:
+                    del self._plans[key]
         return document
+
+    def _plan(
+        self, query: str, document: DocumentNode, operation: OperationDefinitionNode
+    ) -> Plan | None:
+        if not self.compiled:
+            return None
+        key = (query, operation.name.value if operation.name else None)
+        try:
+            return self._plans[key]
+        except KeyError:
+            plan = compile_plan(self.schema, document, operation)
+            with self._documents_lock:
+                self._plans[key] = plan
+            return plan
 
     async def _operation(
         self, payload: object, access: AccessContext, evidence: Evidence
@@ -283,8 +306,9 @@ class GraphQLEndpoint:
         operation = get_operation_ast(document, name)
         if operation is None:
             raise _Problem(400, "BAD_REQUEST", "name one operation of the document")
+        plan = self._plan(payload["query"], document, operation)
         return await anyio.to_thread.run_sync(
-            self._execute, document, operation, variables, access, evidence
+            partial(self._execute, document, operation, variables, access, evidence, plan=plan)
         )
 
     def _execute(
@@ -294,6 +318,8 @@ class GraphQLEndpoint:
         variables: dict[str, Any] | None,
         access: AccessContext,
         evidence: Evidence,
+        *,
+        plan: Plan | None = None,
     ) -> dict[str, Any]:
         with structlog.contextvars.bound_contextvars(request_id=access.request_id):
             with self.vault.unit(access) as session:
@@ -304,7 +330,8 @@ class GraphQLEndpoint:
                     privacy=self.privacy,
                     evidence=evidence,
                 )
-                result = execute(
+                compiled = None if plan is None else plan.run(context, variables)
+                result = compiled if compiled is not None else execute(
                     self.schema, document, variable_values=variables, context_value=context,
                     operation_name=operation.name.value if operation.name else None,
                 )  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 from strawberry.types.nodes import SelectedField
 
-from api.graphql.context import atomic, path_of
+from api.graphql.context import GraphQLContext, atomic, path_of
 from api.graphql.types import (
     REFUSED,
     Ctx,
@@ -24,6 +24,7 @@ from api.graphql.types import (
     interaction_connection,
     parse_id,
 )
+from vault.customers import Customer as CustomerRecord
 from vault.customers import CustomerFilter as CustomerFilterRecord
 from vault.customers import CustomerInput as CustomerInputRecord
 from vault.customers import CustomerPatch, ExternalId
@@ -33,7 +34,7 @@ from vault.pagination import encode_cursor
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum
 
-__all__ = ["customer_interactions"]
+__all__ = ["customer_interactions", "customer_record", "own_record"]
 
 
 def _args_key(*args: Any) -> tuple[Any, ...]:  # noqa: ANN401
@@ -151,9 +152,21 @@ def _fields(selections: list[Any]) -> list[Any]:
     return found
 
 
+def customer_record(ctx: GraphQLContext, customer_id: str) -> CustomerRecord:
+    """``customer(id:)``: the customer as the caller's policy lets it see the record."""
+    return ctx.vault.customers.get(ctx.session, parse_id(customer_id))
+
+
+def own_record(ctx: GraphQLContext) -> CustomerRecord:
+    """``me``: a data subject's own record."""
+    own = ctx.access.actor.customer_id
+    if own is None:
+        raise InvalidInput("me", "only a data subject's token names a customer")
+    return ctx.vault.customers.get(ctx.session, own)
+
+
 def customer(info: Ctx, customer_id: str) -> Customer:
-    ctx = info.context
-    return Customer(record=ctx.vault.customers.get(ctx.session, parse_id(customer_id)))
+    return Customer(record=customer_record(info.context, customer_id))
 
 
 def customer_by_email(info: Ctx, email: str) -> Customer | None:
@@ -169,11 +182,7 @@ def customer_by_phone(info: Ctx, phone: str) -> Customer | None:
 
 
 def me(info: Ctx) -> Customer:
-    ctx = info.context
-    own = ctx.access.actor.customer_id
-    if own is None:
-        raise InvalidInput("me", "only a data subject's token names a customer")
-    return Customer(record=ctx.vault.customers.get(ctx.session, own))
+    return Customer(record=own_record(info.context))
 
 
 def customers(
