@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+import orjson
 import structlog
 from graphql import (
     DocumentNode,
@@ -164,7 +165,7 @@ class GraphQLEndpoint:
             raise _Problem(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
         body = await self._body(request)
         try:
-            payload = json.loads(body)
+            payload = orjson.loads(body)
         except ValueError:
             raise _Problem(400, "BAD_REQUEST", "the body is not JSON") from None
         principal = self._authenticate(request)
@@ -181,8 +182,8 @@ class GraphQLEndpoint:
             if not payload or len(payload) > self.max_batch:
                 raise _Problem(400, "BATCH_LIMIT", f"send 1 to {self.max_batch} operations")
             results = [await self._operation(op, access, evidence) for op in payload]
-            return JSONResponse(results)
-        return JSONResponse(await self._operation(payload, access, evidence))
+            return _json(results)
+        return _json(await self._operation(payload, access, evidence))
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -373,6 +374,16 @@ class GraphQLEndpoint:
                 {"line": loc.line, "column": loc.column} for loc in error.locations
             ]
         return formatted
+
+
+def _json(body: object) -> Response:
+    """A JSON response, rendered by orjson (a few times faster than the json module);
+    the json module takes what orjson refuses (integers beyond 64 bits in a JSON value)."""
+    try:
+        content = orjson.dumps(body)
+    except TypeError:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, media_type="application/json")
 
 
 def _safe_message(message: str) -> str:

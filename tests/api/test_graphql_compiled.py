@@ -272,3 +272,13 @@ def test_other_shapes_are_left_to_graphql_core(
     operation = next(d for d in document.definitions if hasattr(d, "operation"))
     assert compile_plan(harness.endpoint.schema, document, operation) is None  # type: ignore[arg-type]
     _same(harness, query, {"id": str(people.full)}, (Role.SUPPORT_AGENT, "support"))
+
+
+def test_a_json_value_beyond_64_bits_still_renders(harness: Harness, vault: Vault) -> None:
+    """Custom attributes may hold integers orjson cannot render: the response falls back
+    to the json module instead of failing, on both paths."""
+    with vault.unit(CTX) as s:
+        big = vault.customers.create(s, CustomerInput(attributes={"big": 2**70, "ok": "✓"}))
+    query = "query($id: ID!) { customer(id: $id) { attributes } }"
+    body = _same(harness, query, {"id": str(big.id)}, (Role.SUPPORT_AGENT, "support"))
+    assert json.loads(body)["data"]["customer"]["attributes"] == {"big": 2**70, "ok": "✓"}
