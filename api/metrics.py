@@ -61,12 +61,23 @@ class MetricsMiddleware:
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
+# Paths that fully matched a route, and its template: only the app's own routes get in.
+_MATCHED: dict[tuple[int, str, str], str] = {}
+
+
 def _route_of(scope: Scope) -> str:
     """The matched route's path template, or "other": never the raw path."""
     app = scope.get("app")
+    key = (id(app), scope.get("method", ""), scope.get("path", ""))
+    known = _MATCHED.get(key)
+    if known is not None:
+        return known
     router = getattr(app, "router", None)
     for route in getattr(router, "routes", []):
         match, _ = route.matches(scope)
         if match is Match.FULL:
-            return str(getattr(route, "path", "other"))
+            template = str(getattr(route, "path", "other"))
+            if template == key[2] and len(_MATCHED) < 1024:  # no path parameters in it
+                _MATCHED[key] = template
+            return template
     return "other"
