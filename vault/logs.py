@@ -7,12 +7,15 @@ into any string are masked. Exceptions are rendered without local variables.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO, cast
 
+import orjson
 import structlog
 
 __all__ = ["PII_KEYS", "configure_logging", "drop_pii", "get_logger"]
@@ -29,6 +32,7 @@ _EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]+")
 _PHONE = re.compile(r"\+\d[\d\s().-]{5,}\d")
 
 
+@functools.lru_cache(maxsize=4096)
 def _normalised_key(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower().replace("-", "_")
 
@@ -79,6 +83,16 @@ def shared_processors() -> list[Any]:
     ]
 
 
+def _dumps(value: Any, **options: Any) -> str:  # noqa: ANN401 - structlog's serializer
+    """JSON with orjson (non-ASCII kept as is), the json module for what orjson refuses
+    (integers beyond 64 bits); structlog's fallback for other types."""
+    default = options.get("default")
+    try:
+        return orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, default=default, ensure_ascii=False)
+
+
 class _CurrentStderr:
     """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
 
@@ -93,7 +107,7 @@ def configure_logging(level: str = "info", *, stream: Any = None) -> None:  # no
     """JSON lines on stderr (or ``stream``); safe to call more than once."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
-        processors=[*shared_processors(), structlog.processors.JSONRenderer(ensure_ascii=False)],
+        processors=[*shared_processors(), structlog.processors.JSONRenderer(_dumps)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(
             file=stream or cast("TextIO", _CurrentStderr())

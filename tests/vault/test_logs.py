@@ -119,3 +119,22 @@ def test_an_exception_log_carries_no_local_variables() -> None:
     assert "RuntimeError" in text
     assert "Tahmineh" not in text
     assert '"locals"' not in text
+
+
+def test_log_lines_render_any_value_as_one_json_object() -> None:
+    """Non-ASCII stays as written, and values orjson refuses (integers beyond 64 bits,
+    non-string keys, unknown types) still give one JSON line."""
+    stream = io.StringIO()
+    configure_logging("info", stream=stream)
+    try:
+        get_logger("test").info(
+            "çå 伟", big=2**70, keyed={1: "one"}, when=datetime(2026, 1, 2, tzinfo=UTC)
+        )
+        get_logger("test").info("plain", keyed={1: "one"}, obj=object.__new__(object))
+    finally:
+        configure_logging("info")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (first["event"], first["big"], first["keyed"]) == ("çå 伟", 2**70, {"1": "one"})
+    assert "2026" in first["when"]
+    assert second["keyed"] == {"1": "one"}
+    assert "çå 伟" in stream.getvalue()
