@@ -87,7 +87,7 @@ class CustomerRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE.value)
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("customers.id"), nullable=True
+        Uuid, ForeignKey("customers.id"), nullable=True, index=True
     )
     locale: Mapped[str | None] = mapped_column(String(35))
     tier: Mapped[str | None] = mapped_column(String(64), index=True)
