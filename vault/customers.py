@@ -42,7 +42,7 @@ from vault.storage.models import (
     InteractionRow,
     ObjectionRow,
 )
-from vault.storage.sql import id_in
+from vault.storage.sql import Prepared, id_in
 from vault.types import PAYLOAD_FIELD, ConsentState, CustomerStatus, PiiField
 
 __all__ = [
@@ -89,7 +89,7 @@ def _row_by_id(dialect: str) -> Select[Any]:
     )
 
 
-_ROW_BY_ID = {name: _row_by_id(name) for name in ("postgresql", "sqlite")}
+_ROW_BY_ID = {name: Prepared(_row_by_id(name)) for name in ("postgresql", "sqlite")}
 
 
 def _pairs(value: object) -> list[ExternalId]:
@@ -619,9 +619,10 @@ class CustomerService:
         current = customer_id
         while True:
             dialect = session.get_bind().dialect.name
-            row = session.execute(_ROW_BY_ID[dialect], {"id": current}).first()
-            if row is None:
+            found = _ROW_BY_ID[dialect].rows(session, {"id": current})
+            if not found:
                 raise CustomerNotFound(customer_id)
+            row = found[0]
             if row.merged_into_id is None or row.merged_into_id in seen:
                 return row
             seen.add(current)

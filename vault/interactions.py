@@ -43,7 +43,7 @@ from vault.normalize import check_word
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
-from vault.storage.sql import id_in, new_ids
+from vault.storage.sql import Prepared, id_in, new_ids
 from vault.types import MONETARY_TYPES, PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
 
 __all__ = [
@@ -506,7 +506,7 @@ def _newest(with_payload: bool, filters: Sequence[ColumnElement[bool]] = ()) -> 
 
 
 # The statements of the common case, built once (see vault/customers.py).
-_NEWEST = {True: _newest(True), False: _newest(False)}
+_NEWEST = {True: Prepared(_newest(True)), False: Prepared(_newest(False))}
 _STATUS_OF_ONE = select(CustomerRow.id, CustomerRow.status).where(CustomerRow.id == bindparam("id"))
 
 
@@ -517,8 +517,11 @@ def _one_timeline(
     first: int,
     with_payload: bool,
 ) -> tuple[str, list[Any]]:
-    stmt = _newest(with_payload, filters) if filters else _NEWEST[with_payload]
-    found = session.execute(stmt, {"id": customer_id, "n": first + 1}).all()
+    params = {"id": customer_id, "n": first + 1}
+    if filters:
+        found = list(session.execute(_newest(with_payload, filters), params).all())
+    else:
+        found = _NEWEST[with_payload].rows(session, params)
     if not found:
         raise CustomerNotFound(customer_id)
     return found[0].customer_status, [r for r in found if r.id is not None]

@@ -6,12 +6,14 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, Uuid, any_, bindparam
+from sqlalchemy import ColumnElement, Row, Select, Uuid, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-__all__ = ["id_in", "new_ids"]
+__all__ = ["Prepared", "id_in", "new_ids"]
 
 
 def id_in(
@@ -36,3 +38,40 @@ def new_ids(count: int) -> list[uuid.UUID]:
         value = (millis << 80) | (0x7 << 76) | ((r >> 68) << 64) | (0b10 << 62) | (r & (2**62 - 1))
         out.append(uuid.UUID(int=value))
     return out
+
+
+class Prepared:
+    """A fixed SELECT on a hot path, with named ``bindparam`` values given at each run.
+
+    On PostgreSQL it is compiled once to psycopg's SQL (IN lists expanded) and run with
+    ``exec_driver_sql``: SQLAlchemy's per-execution work on a Core statement (walking it
+    for its cache key, result processing) cost more than the round trip, and psycopg
+    already returns the Python types of these columns (UUID, aware datetimes, bytes,
+    parsed JSON). The rows keep the statement's labels as their attribute names. On
+    SQLite the statement runs through the session as usual (UUIDs and datetimes need
+    SQLAlchemy's result processing there).
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._postgresql: tuple[str, dict[str, Any]] | None = None
+
+    def __repr__(self) -> str:
+        return "Prepared()"
+
+    def rows(self, session: Session, params: dict[str, Any]) -> list[Row[Any]]:
+        conn = session.connection()
+        if conn.dialect.name != "postgresql":
+            return list(session.execute(self.statement, params).all())
+        sql, fixed = self._postgresql or self._compile(conn.dialect)
+        return list(conn.exec_driver_sql(sql, {**fixed, **params}).all())
+
+    def _compile(self, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+        compiled = self.statement.compile(dialect=dialect)
+        # The caller's parameters are the ones without a value in the statement; the
+        # others are the statement's own literal values (e.g. an IN list, expanded).
+        given = {b.key for b in compiled.binds.values() if b.required}
+        expanded = compiled.construct_expanded_state(dict.fromkeys(given))
+        fixed = {k: v for k, v in expanded.parameters.items() if k not in given}
+        self._postgresql = (expanded.statement, fixed)
+        return self._postgresql
