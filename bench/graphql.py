@@ -83,6 +83,7 @@ from sqlalchemy import create_engine, text
 from api.auth import LocalTokenIssuer
 from policies import Role
 from vault.access import AccessContext
+from vault.addresses import PostalAddress
 from vault.bootstrap import initialise
 from vault.config import Environment, Settings
 from vault.customers import CustomerInput
@@ -121,10 +122,11 @@ LAST_NAMES = (
     "Doe", "Karimi", "Müller", "Nowak", "Tanaka", "Smith", "Okafor", "Larsen",
     "García", "Chen", "Rossi", "Dubois", "رضایی", "Иванова", "Ødegaard", "Patel",
 )  # fmt: skip
-STREETS = (
-    "Baker Street, London NW1 6XE", "Deansgate, Manchester M3 4LQ",
-    "Main Street, Springfield, IL 62701", "Hauptstraße, 10115 Berlin",
-    "خیابان ولیعصر، تهران", "Rue de Rivoli, 75001 Paris", "Via Roma, 00184 Roma",
+STREETS = (  # (street, city, postal code, country): addresses in parts
+    ("Baker Street", "London", "NW1 6XE", "GB"), ("Deansgate", "Manchester", "M3 4LQ", "GB"),
+    ("Main Street", "Springfield", "62701", "US"), ("Hauptstraße", "Berlin", "10115", "DE"),
+    ("خیابان ولیعصر", "تهران", "", "IR"), ("Rue de Rivoli", "Paris", "75001", "FR"),
+    ("Via Roma", "Roma", "00184", "IT"),
 )  # fmt: skip
 PHONE_PREFIXES = ("+49151", "+44770", "+3361", "+98912", "+39347")
 KINDS = (("web", "page_view", False), ("web", "cart_add", False), ("web", "purchase", True),
@@ -227,6 +229,13 @@ class Target:
         return Settings.from_env(self.env())
 
 
+def _address(rng: random.Random) -> PostalAddress:
+    number = rng.randint(1, 240)
+    street, city, postal_code, country = rng.choice(STREETS)
+    return PostalAddress(street=f"{number} {street}", city=city,
+                         postal_code=postal_code or None, country=country)  # fmt: skip
+
+
 def _person(rng: random.Random, n: int) -> CustomerInput:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     born = date(1950, 1, 1) + timedelta(days=rng.randrange(20_000))
@@ -236,7 +245,7 @@ def _person(rng: random.Random, n: int) -> CustomerInput:
         first_name=first,
         last_name=last,
         birth_date=born,
-        address=f"{rng.randint(1, 240)} {rng.choice(STREETS)}",
+        address=_address(rng),
         locale="en-GB",
         tier=rng.choice(("bronze", "silver", "gold")),
     )

@@ -36,6 +36,7 @@ from api.auth import LocalTokenIssuer
 from bench.common import PG_URL
 from policies import Role
 from vault.access import AccessContext
+from vault.addresses import PostalAddress
 from vault.bootstrap import initialise
 from vault.config import Environment, Settings
 from vault.customers import CustomerInput
@@ -72,7 +73,8 @@ def _load(vault: Vault, customers: int) -> list[uuid.UUID]:
                 session,
                 CustomerInput(
                     email=f"c{n}@example.com", phone=f"+4420794{n:05d}", first_name="Zoë",
-                    last_name="Nguyễn", birth_date="1990-02-03", address=f"{n} Rue Ⅻ, Paris",
+                    last_name="Nguyễn", birth_date="1990-02-03",
+                    address=PostalAddress(f"{n} Rue Ⅻ", "Paris", country="FR"),
                 ),
             )  # fmt: skip
             ids.append(created.id)

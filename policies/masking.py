@@ -15,11 +15,11 @@ The rules (issue 3):
   hidden, so a short number shows fewer: ``+98 912 345 6789`` -> ``***6789``.
 - names: first character and ``***``: ``زهرا`` -> ``ز***``.
 - birth date: month and day only, in ISO 8601's year-less form ``--MM-DD``.
-- address: first three characters and ``***``. Issue 3 asks for "city and
-  country only", but an address is one free-text field in any script and
-  order (Persian and Chinese addresses start with the city, English ones with
-  the house number), so no rule can find the city in it; this one reveals at
-  most a street or city prefix until addresses are stored as parts.
+- address: city and country only, ``Chiang Mai, TH``, for an address stored in
+  parts (vault/addresses.py). A free-text address is masked completely as
+  ``***``: it comes in any script and order (Persian and Chinese addresses start
+  with the city, English ones with the house number), so no rule can tell which
+  of its words are the city.
 
 No mask ever shows a whole value (or a whole part of an e-mail address): a
 value as short as the part a mask would keep is masked completely, as ``***``.
@@ -44,13 +44,13 @@ __all__ = [
     "mask_email",
     "mask_name",
     "mask_phone",
+    "mask_postal_address",
 ]
 
 MASK: Final = "***"
 _ZWJ: Final = "\u200d"
 _PHONE_DIGITS: Final = 4
 _PHONE_HIDDEN_DIGITS: Final = 6
-_ADDRESS_CHARACTERS: Final = 3
 
 
 def _extends(char: str) -> bool:
@@ -114,9 +114,15 @@ def mask_birth_date(value: date | str) -> str:
     return f"--{value.month:02d}-{value.day:02d}"
 
 
-def mask_address(value: str) -> str:
-    """``تهران، خیابان ولیعصر`` -> ``تهر***``: the first three characters."""
-    return _keep_start(value.strip(), _ADDRESS_CHARACTERS)
+def mask_address(_value: str) -> str:
+    """A free-text address -> ``***``: nothing in it can be told to be the city."""
+    return MASK
+
+
+def mask_postal_address(city: str | None, country: str | None) -> str:
+    """An address in parts -> its city and country, ``تهران, IR``; ``***`` when it has neither."""
+    shown = [part for part in (city, country) if part]
+    return ", ".join(shown) if shown else MASK
 
 
 _MASKS: Final[Mapping[str, Callable[[str], str]]] = {

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from policies import Resolution
-from policies.masking import mask
+from policies.masking import mask, mask_postal_address
 from vault.access import buffer_of
+from vault.addresses import PostalAddress, address_text, parse_address
 from vault.authorization import PROFILE, Authorizer
 from vault.crypto import DataKey
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
@@ -119,7 +120,7 @@ class CustomerInput:
     first_name: str | None = field(default=None, repr=False)
     last_name: str | None = field(default=None, repr=False)
     birth_date: date | str | None = field(default=None, repr=False)
-    address: str | None = field(default=None, repr=False)
+    address: str | PostalAddress | None = field(default=None, repr=False)
     locale: str | None = None
     tier: str | None = None
     tags: Sequence[str] = ()
@@ -136,7 +137,7 @@ class CustomerPatch:
     first_name: str | _Unset | None = field(default=UNSET, repr=False)
     last_name: str | _Unset | None = field(default=UNSET, repr=False)
     birth_date: date | str | _Unset | None = field(default=UNSET, repr=False)
-    address: str | _Unset | None = field(default=UNSET, repr=False)
+    address: str | PostalAddress | _Unset | None = field(default=UNSET, repr=False)
     locale: str | _Unset | None = UNSET
     tier: str | _Unset | None = UNSET
     tags: Sequence[str] | _Unset = UNSET
@@ -155,7 +156,7 @@ class Customer:
     first_name: str | None = field(repr=False)
     last_name: str | None = field(repr=False)
     birth_date: str | None = field(repr=False)  # ISO date, or "--MM-DD" when masked
-    address: str | None = field(repr=False)
+    address: str | None = field(repr=False)  # one line when clear, "City, CC" when masked
     locale: str | None = field(repr=False)
     tier: str | None = field(repr=False)
     tags: list[str] = field(repr=False)
@@ -165,6 +166,8 @@ class Customer:
     updated_at: datetime = field(repr=False)
     # How each PII field reached the caller: clear, masked or hidden (then it is None).
     resolutions: dict[str, str] = field(default_factory=dict, repr=False)
+    # The address's parts, when it is clear and was given in parts.
+    postal_address: PostalAddress | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +232,8 @@ class CustomerService:
             if born > self._clock().date() or born.year < 1900:
                 raise InvalidInput(name, "must be a past date after 1900")
             return born.isoformat(), None
+        if name is PiiField.ADDRESS and isinstance(value, PostalAddress):
+            return address_text(value, name), None
         limit = 2000 if name is PiiField.ADDRESS else 200
         return check_text(_as_str(value, name), field=name, max_length=limit), None
 
@@ -686,12 +691,21 @@ class CustomerService:
         are decrypted and masked here; ``resolutions`` says which is which."""
         resolutions = {name: str(reads.get(name, _HIDDEN)) for name in _PII}
 
+        parts: list[PostalAddress] = []
+
         def text(name: PiiField) -> str | None:
             token = getattr(row, f"{name}_ct")
             how = resolutions[name.value]
             if token is None or key is None or how == _HIDDEN:
                 return None
             value = key.decrypt_text(token, field=name)
+            if name is PiiField.ADDRESS:
+                address = parse_address(value)
+                if address is not None:
+                    if how != Resolution.CLEAR.value:
+                        return mask_postal_address(address.city, address.country)
+                    parts.append(address)
+                    return address.formatted()
             return value if how == Resolution.CLEAR.value else mask(name.value, value)
 
         if external_ids is None:
@@ -713,6 +727,7 @@ class CustomerService:
             created_at=row.created_at,
             updated_at=row.updated_at,
             resolutions=resolutions,
+            postal_address=parts[0] if parts else None,
         )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access import AccessContext
+from vault.addresses import PostalAddress
 from vault.customers import CustomerInput, ExternalId
 from vault.interactions import MAX_BATCH, InteractionInput
 from vault.money import exponent
@@ -66,7 +67,7 @@ class _Culture:
     mobile: str  # national mobile number: digits, "x" = 0-9, "n" = 1-9
     first: tuple[Name, ...]
     last: tuple[Name, ...]
-    addresses: tuple[str, ...]
+    addresses: tuple[tuple[str, str, str], ...]  # (street, city, postal code)
     chat: tuple[str, ...]
 
 
@@ -100,8 +101,8 @@ _CULTURES: tuple[_Culture, ...] = (
     _Culture(
         "fa-IR", 8, "IRR", (400_000, 60_000_000), 10_000, "98", "91nxxxxxxx",
         _PERSIAN_FIRST, _PERSIAN_LAST,
-        ("تهران، خیابان ولیعصر، پلاک {n}", "اصفهان، خیابان چهارباغ، پلاک {n}",
-         "شیراز، بلوار زند، پلاک {n}"),
+        (("خیابان ولیعصر، پلاک {n}", "تهران", ""), ("خیابان چهارباغ، پلاک {n}", "اصفهان", ""),
+         ("بلوار زند، پلاک {n}", "شیراز", "")),
         ("سلام، سفارش من کی می‌رسد؟", "می‌خواهم این کالا را مرجوع کنم.",
          "خیلی ممنون، مشکل حل شد!"),
     ),
@@ -113,7 +114,7 @@ _CULTURES: tuple[_Culture, ...] = (
         (("ใจดี", "jaidee"), ("ศรีสุข", "srisuk"), ("วงศ์สวัสดิ์", "wongsawat"),
          ("แสงทอง", "saengthong"), ("บุญมา", "boonma"), ("สุขสันต์", "suksan"),
          ("รัตนพันธ์", "rattanaphan")),
-        ("{n} ถนนสุขุมวิท กรุงเทพมหานคร 10110", "{n} ถนนนิมมานเหมินท์ เชียงใหม่ 50200"),
+        (("{n} ถนนสุขุมวิท", "กรุงเทพมหานคร", "10110"), ("{n} ถนนนิมมานเหมินท์", "เชียงใหม่", "50200")),
         ("สวัสดีครับ สินค้าจะมาถึงเมื่อไหร่ครับ", "ต้องการคืนสินค้าชิ้นนี้ค่ะ",
          "ขอบคุณมากค่ะ แก้ปัญหาได้แล้ว"),
     ),
@@ -123,7 +124,8 @@ _CULTURES: tuple[_Culture, ...] = (
          ("静", "jing"), ("强", "qiang"), ("磊", "lei"), ("子涵", "zihan"), ("浩然", "haoran")),
         (("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"),
          ("杨", "yang"), ("黄", "huang"), ("赵", "zhao"), ("周", "zhou"), ("吴", "wu")),
-        ("北京市朝阳区建国路{n}号", "上海市浦东新区世纪大道{n}号", "广州市天河区天河路{n}号"),
+        (("朝阳区建国路{n}号", "北京市", ""),
+         ("浦东新区世纪大道{n}号", "上海市", ""), ("天河区天河路{n}号", "广州市", "")),
         ("你好，我的订单什么时候到？", "我想退回这件商品。", "非常感谢，问题解决了！"),  # noqa: RUF001 - full-width punctuation is correct here
     ),
     _Culture(
@@ -131,7 +133,7 @@ _CULTURES: tuple[_Culture, ...] = (
         _ARABIC_FIRST,
         (("العتيبي", "alotaibi"), ("الشمري", "alshammari"), ("القحطاني", "alqahtani"),
          ("الغامدي", "alghamdi"), ("الزهراني", "alzahrani"), ("الحربي", "alharbi")),
-        ("الرياض، طريق الملك فهد، مبنى {n}", "جدة، شارع التحلية {n}"),
+        (("طريق الملك فهد، مبنى {n}", "الرياض", ""), ("شارع التحلية {n}", "جدة", "")),
         _ARABIC_CHAT,
     ),
     _Culture(
@@ -139,7 +141,7 @@ _CULTURES: tuple[_Culture, ...] = (
         _ARABIC_FIRST,
         (("حسن", "hassan"), ("إبراهيم", "ibrahim"), ("المصري", "elmasry"),
          ("السيد", "elsayed"), ("عبد الله", "abdallah"), ("منصور", "mansour")),
-        ("القاهرة، شارع التحرير {n}", "الإسكندرية، طريق الكورنيش {n}"),
+        (("شارع التحرير {n}", "القاهرة", ""), ("طريق الكورنيش {n}", "الإسكندرية", "")),
         _ARABIC_CHAT,
     ),
     _Culture(
@@ -147,7 +149,7 @@ _CULTURES: tuple[_Culture, ...] = (
         _ARABIC_FIRST,
         (("العنزي", "alenezi"), ("المطيري", "almutairi"), ("العجمي", "alajmi"),
          ("الرشيدي", "alrashidi")),
-        ("الكويت، شارع الخليج العربي، مبنى {n}",),
+        (("شارع الخليج العربي، مبنى {n}", "الكويت", ""),),
         _ARABIC_CHAT,
     ),
     _Culture(
@@ -156,7 +158,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("大翔", "hiroto"), ("美咲", "misaki"), ("健太", "kenta"), ("葵", "aoi")),
         (("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("田中", "tanaka"),
          ("伊藤", "ito"), ("渡辺", "watanabe"), ("山本", "yamamoto"), ("中村", "nakamura")),
-        ("東京都渋谷区神南1-{n}", "大阪府大阪市北区梅田2-{n}"),
+        (("渋谷区神南1-{n}", "東京都", ""), ("北区梅田2-{n}", "大阪市", "")),
         ("こんにちは、注文はいつ届きますか？", "この商品を返品したいです。",  # noqa: RUF001 - full-width punctuation is correct here
          "ありがとうございます。解決しました！"),  # noqa: RUF001 - full-width punctuation is correct here
     ),
@@ -166,7 +168,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("도윤", "doyun"), ("지우", "jiwoo")),
         (("김", "kim"), ("이", "lee"), ("박", "park"), ("최", "choi"), ("정", "jung"),
          ("강", "kang")),
-        ("서울특별시 강남구 테헤란로 {n}", "부산광역시 해운대구 해운대로 {n}"),
+        (("강남구 테헤란로 {n}", "서울특별시", ""), ("해운대구 해운대로 {n}", "부산광역시", "")),
         ("안녕하세요, 주문이 언제 도착하나요?", "이 상품을 반품하고 싶어요.",
          "감사합니다, 해결되었어요!"),
     ),
@@ -176,7 +178,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Сергей", "sergey"), ("Ольга", "olga"), ("Иван", "ivan"), ("Наталья", "natalya")),
         (("Шевченко", "shevchenko"), ("Черных", "chernykh"), ("Седых", "sedykh"),
          ("Белых", "belykh"), ("Долгих", "dolgikh"), ("Ким", "kim")),
-        ("Москва, ул. Тверская, д. {n}", "Санкт-Петербург, Невский пр., д. {n}"),
+        (("ул. Тверская, д. {n}", "Москва", ""), ("Невский пр., д. {n}", "Санкт-Петербург", "")),
         ("Здравствуйте, когда придёт мой заказ?", "Хочу вернуть этот товар.",
          "Большое спасибо, проблема решена!"),
     ),
@@ -186,7 +188,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("दीपिका", "deepika"), ("विक्रम", "vikram")),
         (("शर्मा", "sharma"), ("पटेल", "patel"), ("गुप्ता", "gupta"), ("सिंह", "singh"),
          ("वर्मा", "verma"), ("रेड्डी", "reddy")),
-        ("{n}, महात्मा गांधी मार्ग, नई दिल्ली 110001", "{n}, मरीन ड्राइव, मुंबई 400020"),
+        (("{n}, महात्मा गांधी मार्ग", "नई दिल्ली", "110001"), ("{n}, मरीन ड्राइव", "मुंबई", "400020")),
         ("नमस्ते, मेरा ऑर्डर कब आएगा?", "मैं यह सामान वापस करना चाहता हूँ।",
          "बहुत धन्यवाद, समस्या हल हो गई!"),
     ),
@@ -196,7 +198,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Ελένη", "eleni"), ("Δημήτρης", "dimitris"), ("Σοφία", "sofia")),
         (("Οικονόμου", "oikonomou"), ("Γεωργίου", "georgiou"), ("Νικολάου", "nikolaou"),
          ("Ιωάννου", "ioannou"), ("Αντωνίου", "antoniou")),
-        ("Οδός Ερμού {n}, 105 63 Αθήνα", "Λεωφόρος Νίκης {n}, 546 22 Θεσσαλονίκη"),
+        (("Οδός Ερμού {n}", "Αθήνα", "105 63"), ("Λεωφόρος Νίκης {n}", "Θεσσαλονίκη", "546 22")),
         ("Γεια σας, πότε θα φτάσει η παραγγελία μου;", "Θέλω να επιστρέψω αυτό το προϊόν.",  # noqa: RUF001 - Greek text
          "Ευχαριστώ πολύ, λύθηκε!"),
     ),
@@ -208,7 +210,7 @@ _CULTURES: tuple[_Culture, ...] = (
         (("Lefèvre", "lefevre"), ("Dubois", "dubois"), ("Bénard", "benard"),
          ("Moreau", "moreau"), ("Girard", "girard"), ("Lemaître", "lemaitre"),
          ("Côté", "cote"), ("Rousseau", "rousseau")),
-        ("{n} rue de la Paix, 75002 Paris", "{n} avenue Jean-Jaurès, 69007 Lyon"),
+        (("{n} rue de la Paix", "Paris", "75002"), ("{n} avenue Jean-Jaurès", "Lyon", "69007")),
         ("Bonjour, quand ma commande arrivera-t-elle ?", "Je voudrais retourner cet article.",
          "Merci beaucoup, c'est réglé !"),
     ),
@@ -218,7 +220,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Sören", "soeren"), ("Käthe", "kaethe"), ("Günther", "guenther"), ("Lukas", "lukas")),
         (("Müller", "mueller"), ("Schröder", "schroeder"), ("Weiß", "weiss"), ("Groß", "gross"),
          ("Schmidt", "schmidt"), ("Fischer", "fischer"), ("Köhler", "koehler")),
-        ("Königstraße {n}, 70173 Stuttgart", "Straße des 17. Juni {n}, 10623 Berlin"),
+        (("Königstraße {n}", "Stuttgart", "70173"), ("Straße des 17. Juni {n}", "Berlin", "10623")),
         ("Hallo, wann kommt meine Bestellung an?", "Ich möchte diesen Artikel zurückgeben.",
          "Vielen Dank, das Problem ist gelöst!"),
     ),
@@ -228,7 +230,8 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Sofía", "sofia"), ("Iñigo", "inigo"), ("Martín", "martin")),
         (("Muñoz", "munoz"), ("Núñez", "nunez"), ("Peña", "pena"), ("García", "garcia"),
          ("López", "lopez"), ("Fernández", "fernandez"), ("Ibáñez", "ibanez")),
-        ("Calle de Alcalá {n}, 28014 Madrid", "Carrer de Mallorca {n}, 08013 Barcelona"),
+        (("Calle de Alcalá {n}", "Madrid", "28014"),
+         ("Carrer de Mallorca {n}", "Barcelona", "08013")),
         ("Hola, ¿cuándo llegará mi pedido?", "Quiero devolver este artículo.",
          "¡Muchas gracias, ya está resuelto!"),
     ),
@@ -238,7 +241,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Lúcia", "lucia"), ("Júlia", "julia"), ("Letícia", "leticia"), ("Thiago", "thiago")),
         (("Gonçalves", "goncalves"), ("Araújo", "araujo"), ("Magalhães", "magalhaes"),
          ("Simões", "simoes"), ("Guimarães", "guimaraes"), ("Silva", "silva")),
-        ("Rua Augusta, {n}, São Paulo - SP", "Avenida Atlântica, {n}, Rio de Janeiro - RJ"),
+        (("Rua Augusta, {n}", "São Paulo", ""), ("Avenida Atlântica, {n}", "Rio de Janeiro", "")),
         ("Olá, quando chega o meu pedido?", "Quero devolver este produto.",
          "Muito obrigado, problema resolvido!"),
     ),
@@ -248,7 +251,8 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Wojciech", "wojciech"), ("Agnieszka", "agnieszka"), ("Paweł", "pawel")),
         (("Wróbel", "wrobel"), ("Wójcik", "wojcik"), ("Kowalczyk", "kowalczyk"),
          ("Zając", "zajac"), ("Dąbrowski", "dabrowski")),
-        ("ul. Marszałkowska {n}, 00-624 Warszawa", "ul. Floriańska {n}, 31-019 Kraków"),
+        (("ul. Marszałkowska {n}", "Warszawa", "00-624"),
+         ("ul. Floriańska {n}", "Kraków", "31-019")),
         ("Dzień dobry, kiedy dotrze moje zamówienie?", "Chcę zwrócić ten produkt.",
          "Dziękuję bardzo, problem rozwiązany!"),
     ),
@@ -258,7 +262,8 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Linnéa", "linnea"), ("Erik", "erik")),
         (("Ångström", "angstrom"), ("Sjöberg", "sjoberg"), ("Lindqvist", "lindqvist"),
          ("Åberg", "aberg"), ("Söderström", "soderstrom")),
-        ("Drottninggatan {n}, 111 51 Stockholm", "Kungsportsavenyn {n}, 411 36 Göteborg"),
+        (("Drottninggatan {n}", "Stockholm", "111 51"),
+         ("Kungsportsavenyn {n}", "Göteborg", "411 36")),
         ("Hej, när kommer min beställning?", "Jag vill returnera den här varan.",
          "Tack så mycket, det är löst!"),
     ),
@@ -268,7 +273,7 @@ _CULTURES: tuple[_Culture, ...] = (
          ("George", "george"), ("Poppy", "poppy"), ("Jack", "jack")),
         (("Taylor", "taylor"), ("Evans", "evans"), ("Roberts", "roberts"),
          ("Walker", "walker"), ("Hughes", "hughes"), ("O'Brien", "obrien")),
-        ("{n} Baker Street, London NW1 6XE", "{n} Deansgate, Manchester M3 4LQ"),
+        (("{n} Baker Street", "London", "NW1 6XE"), ("{n} Deansgate", "Manchester", "M3 4LQ")),
         _ENGLISH_CHAT,
     ),
     _Culture(
@@ -277,7 +282,8 @@ _CULTURES: tuple[_Culture, ...] = (
          ("Sophia", "sophia"), ("William", "william"), ("Ava", "ava"), ("Daniel", "daniel")),
         (("Smith", "smith"), ("Johnson", "johnson"), ("Williams", "williams"),
          ("Brown", "brown"), ("Jones", "jones"), ("Miller", "miller"), ("Wilson", "wilson")),
-        ("{n} Main Street, Springfield, IL 62701", "{n} Market Street, San Francisco, CA 94103"),
+        (("{n} Main Street", "Springfield", "62701"),
+         ("{n} Market Street", "San Francisco", "94103")),
         _ENGLISH_CHAT,
     ),
 )  # fmt: skip
@@ -365,9 +371,13 @@ def plan_customer(index: int, seed: int, now: datetime) -> DemoCustomer:
     email = f"{local}.{index}@{rng.choice(_DOMAINS)}"
     phone = _phone(rng, culture) if rng.random() < 0.85 else None
     birth = _birth_date(rng, now.date()) if rng.random() < 0.55 else None
-    address = (
-        rng.choice(culture.addresses).format(n=rng.randint(1, 240)) if rng.random() < 0.4 else None
-    )
+    address = None
+    if rng.random() < 0.4:
+        street, city, postal_code = rng.choice(culture.addresses)
+        address = PostalAddress(
+            street=street.format(n=rng.randint(1, 240)), city=city,
+            postal_code=postal_code or None, country=culture.locale.split("-")[1],
+        )  # fmt: skip
     tier = rng.choices(_TIERS, weights=_TIER_WEIGHTS)[0]
     tags = sorted(rng.sample(_TAGS, k=rng.choice((0, 1, 1, 2, 2, 3))))
     if tier in ("gold", "platinum") and "vip" not in tags:

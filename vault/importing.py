@@ -38,6 +38,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from vault.access import AccessContext
+from vault.addresses import PostalAddress
 from vault.customers import (
     CustomerInput,
     ExternalId,
@@ -61,9 +62,11 @@ __all__ = [
 ]
 
 CUSTOMER_COLUMNS: Final = (
-    "email", "phone", "first_name", "last_name", "birth_date", "address", "locale", "tier",
-    "tags", "attributes", "source", "external_id",
+    "email", "phone", "first_name", "last_name", "birth_date", "address", "address_street",
+    "address_city", "address_region", "address_postal_code", "address_country", "locale",
+    "tier", "tags", "attributes", "source", "external_id",
 )  # fmt: skip
+_ADDRESS_PARTS: Final = ("street", "city", "region", "postal_code", "country")
 INTERACTION_COLUMNS: Final = (
     "customer_id", "source", "customer_external_id", "channel", "type", "occurred_at",
     "amount", "currency", "external_id", "payload",
@@ -73,6 +76,7 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of in
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 _ITEM_FIELD = re.compile(r"^interactions\[(\d+)\](?:\.(\w+))?")
 _SERVICE_FIELDS: Final = {
+    **{f"address.{part}": f"address_{part}" for part in _ADDRESS_PARTS},
     "externalIds.source": "source",
     "externalIds.externalId": "external_id",
     "occurredAt": "occurred_at",
@@ -535,6 +539,17 @@ def _tags(record: _Record) -> list[str]:
     return value
 
 
+def _address(record: _Record) -> str | PostalAddress | None:
+    """Free text in ``address``, or the parts in ``address_street`` ... ``address_country``."""
+    parts = {part: _text(record, f"address_{part}") for part in _ADDRESS_PARTS}
+    free = _text(record, "address")
+    if not any(value and value.strip() for value in parts.values()):
+        return free
+    if free is not None and free.strip():
+        raise _BadRow("address", "give the address as free text or in parts, not both")
+    return PostalAddress(**parts)
+
+
 def _customer_input(record: _Record) -> tuple[CustomerInput, ExternalId | None]:
     source, external_id = _ident(record, "source"), _ident(record, "external_id")
     if (source is None) != (external_id is None):
@@ -548,7 +563,7 @@ def _customer_input(record: _Record) -> tuple[CustomerInput, ExternalId | None]:
         first_name=_text(record, "first_name"),
         last_name=_text(record, "last_name"),
         birth_date=_ident(record, "birth_date"),
-        address=_text(record, "address"),
+        address=_address(record),
         locale=_ident(record, "locale"),
         tier=_ident(record, "tier"),
         tags=_tags(record),

@@ -222,12 +222,31 @@ def _external_ids(values: list[Any] | None) -> list[ExternalId]:
     return [ExternalId(v.source, v.external_id) for v in values or []]
 
 
+def _address(free: object, parts: Any) -> Any:  # noqa: ANN401
+    """The address given as free text or in parts (not both); strawberry.UNSET stays."""
+    from strawberry import UNSET  # noqa: PLC0415
+
+    from vault.addresses import PostalAddress  # noqa: PLC0415
+
+    if parts is UNSET or (parts is None and free is not UNSET):
+        return free
+    if parts is None:  # postalAddress: null alone clears the address
+        return None
+    if free is not None and free is not UNSET:
+        raise InvalidInput("postalAddress", "give address or postalAddress, not both")
+    return PostalAddress(
+        street=parts.street, city=parts.city, region=parts.region,
+        postal_code=parts.postal_code, country=parts.country,
+    )  # fmt: skip
+
+
 def create_customer(info: Ctx, data: CustomerInput) -> Customer:
     ctx = info.context
     record = CustomerInputRecord(
         email=data.email, phone=data.phone, first_name=data.first_name,
-        last_name=data.last_name, birth_date=data.birth_date, address=data.address,
-        locale=data.locale, tier=data.tier, tags=data.tags or [],
+        last_name=data.last_name, birth_date=data.birth_date,
+        address=_address(data.address, data.postal_address), locale=data.locale,
+        tier=data.tier, tags=data.tags or [],
         attributes=_object(data.attributes, "attributes"),
         external_ids=_external_ids(data.external_ids),
     )  # fmt: skip
@@ -247,8 +266,9 @@ def update_customer(info: Ctx, customer_id: str, data: CustomerPatchInput) -> Cu
     patch = CustomerPatch(
         email=keep(data.email), phone=keep(data.phone), first_name=keep(data.first_name),
         last_name=keep(data.last_name), birth_date=keep(data.birth_date),
-        address=keep(data.address), locale=keep(data.locale), tier=keep(data.tier),
-        tags=keep(data.tags), attributes=keep(data.attributes),
+        address=keep(_address(data.address, data.postal_address)),
+        locale=keep(data.locale), tier=keep(data.tier), tags=keep(data.tags),
+        attributes=keep(data.attributes),
         add_external_ids=_external_ids(data.add_external_ids),
     )  # fmt: skip
     with atomic(info) as session:

@@ -404,6 +404,15 @@ class ExternalIdInput:
     external_id: str
 
 
+@strawberry.input(description="An address in parts; masked, it shows the city and country only.")
+class AddressInput:
+    street: str | None = strawberry.field(default=None, description="Street lines (\\n).")
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2.")
+
+
 @strawberry.input
 class CustomerInput:
     email: str | None = None
@@ -411,7 +420,10 @@ class CustomerInput:
     first_name: str | None = None
     last_name: str | None = None
     birth_date: str | None = None
-    address: str | None = None
+    address: str | None = strawberry.field(
+        default=None, description="Free text (masked as ***); prefer postalAddress."
+    )
+    postal_address: AddressInput | None = None
     locale: str | None = None
     tier: str | None = None
     tags: list[str] | None = None
@@ -427,6 +439,7 @@ class CustomerPatchInput:
     last_name: str | None = strawberry.UNSET
     birth_date: str | None = strawberry.UNSET
     address: str | None = strawberry.UNSET
+    postal_address: AddressInput | None = strawberry.UNSET
     locale: str | None = strawberry.UNSET
     tier: str | None = strawberry.UNSET
     tags: list[str] | None = strawberry.UNSET

@@ -132,7 +132,12 @@ PERSON = {
     "firstName": "สมชาย",
     "lastName": "ใจดี",
     "birthDate": "1988-07-09",
-    "address": "๙๙ ถนนสุขุมวิท กรุงเทพมหานคร",
+    "postalAddress": {
+        "street": "๙๙ ถนนสุขุมวิท",
+        "city": "กรุงเทพมหานคร",
+        "postalCode": "10110",
+        "country": "th",
+    },
     "tier": "gold",
 }
 
@@ -178,7 +183,7 @@ def test_a_mutation_and_queries_through_the_gql_client(live: LiveServer) -> None
             "firstName": "สมชาย",
             "lastName": "ใจดี",
             "birthDate": None,
-            "address": "๙๙ ***",
+            "address": "กรุงเทพมหานคร, TH",
             "interactions": {
                 "edges": [{"node": {"channel": "CHAT", "type": "CHAT_MESSAGE", "payload": None}}]
             },
@@ -200,7 +205,7 @@ def test_a_mutation_and_queries_through_the_gql_client(live: LiveServer) -> None
             "firstName": PERSON["firstName"],
             "lastName": PERSON["lastName"],
             "birthDate": PERSON["birthDate"],
-            "address": PERSON["address"],
+            "address": "๙๙ ถนนสุขุมวิท, กรุงเทพมหานคร, 10110, TH",
             "interactions": {
                 "edges": [
                     {

@@ -31,13 +31,14 @@ from api.auth import LocalTokenIssuer
 from api.graphql.endpoint import RateLimiter
 from policies import Purpose, Role
 from policies.masking import (
-    mask_address,
     mask_birth_date,
     mask_email,
     mask_name,
     mask_phone,
+    mask_postal_address,
 )
 from tests.conftest import CTX, grant_all_consents
+from vault.addresses import PostalAddress
 from vault.customers import Customer, CustomerInput
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
@@ -52,7 +53,7 @@ PERSON = CustomerInput(
     first_name=FIRST_NAME,
     last_name=LAST_NAME,
     birth_date="1990-04-17",
-    address="تهران، خیابان ولیعصر، پلاک ۱۲",
+    address=PostalAddress(street="خیابان ولیعصر، پلاک ۱۲", city="تهران", country="IR"),
     locale="fa-IR",
 )
 PAYLOAD: Final = {"text": "سلام، سفارش من کجاست؟"}
@@ -73,7 +74,8 @@ MASKS: Final[dict[str, Callable[[str], str]]] = {
     "firstName": mask_name,
     "lastName": mask_name,
     "birthDate": mask_birth_date,
-    "address": mask_address,
+    # An address in parts shows its city and country only.
+    "address": lambda _formatted: mask_postal_address("تهران", "IR"),
 }
 
 
@@ -333,11 +335,11 @@ def test_masks_count_characters_not_bytes(gateway: Gateway, person: Person) -> N
     )
 
 
-def test_the_support_mask_of_a_persian_address_keeps_three_characters(
+def test_the_support_mask_of_a_persian_address_shows_city_and_country(
     gateway: Gateway, person: Person
 ) -> None:
-    """A support agent sees the address as its first three characters and ***, and the
-    birthday not at all; marketing sees the birthday as --MM-DD."""
+    """A support agent sees the address as its city and country only, and the birthday
+    not at all; marketing sees the birthday as --MM-DD; the data subject sees it all."""
     query = f"query($id: ID!) {{ customer(id: $id) {{ {PII_SELECTION} }} }}"
     support = gateway.post(
         query, {"id": str(person.id)}, role=Role.SUPPORT_AGENT, purpose="support"
@@ -345,7 +347,12 @@ def test_the_support_mask_of_a_persian_address_keeps_three_characters(
     marketing = gateway.post(
         query, {"id": str(person.id)}, role=Role.MARKETING, purpose="marketing_email"
     )
-    assert support.json()["data"]["customer"]["address"] == "تهر***"
+    mine = gateway.post(
+        query, {"id": str(person.id)}, role=Role.DATA_SUBJECT, purpose="self",
+        customer_id=person.id,
+    )  # fmt: skip
+    assert support.json()["data"]["customer"]["address"] == "تهران, IR"
+    assert mine.json()["data"]["customer"]["address"] == "خیابان ولیعصر، پلاک ۱۲, تهران, IR"
     assert support.json()["data"]["customer"]["birthDate"] is None
     assert marketing.json()["data"]["customer"]["birthDate"] == "--04-17"
 
@@ -682,3 +689,47 @@ def test_only_the_ingest_service_creates_customers(
     body = response.json()
     assert (_root(body, "createCustomer"), _codes(body)) == (None, ["FORBIDDEN"])
     assert _count(vault, CustomerRow) == 0
+
+
+def test_an_address_comes_as_free_text_or_in_parts_not_both(
+    vault: Vault, gateway: Gateway, person: Person
+) -> None:
+    """createCustomer with both address and postalAddress, or with a country that is not
+    an ISO code, is BAD_USER_INPUT naming the field (not the value) and stores nothing;
+    updateCustomer moves an address into parts, which a support agent sees as city and
+    country."""
+    ingest, purpose = Role.INGEST_SERVICE, "service_delivery"
+    both = {**NEW_CUSTOMER, "postalAddress": {"city": "北京市", "country": "CN"}}
+    bad_country = {
+        **{k: v for k, v in NEW_CUSTOMER.items() if k != "address"},
+        "postalAddress": {"city": "北京市", "country": "China"},
+    }
+    before = _customers(vault)
+    answers = [
+        gateway.post(CREATE, {"input": data}, role=ingest, purpose=purpose).json()
+        for data in (both, bad_country)
+    ]
+    errors = [(a["errors"][0]["extensions"]["code"], a["errors"][0]["message"]) for a in answers]
+    assert errors == [
+        ("BAD_USER_INPUT", "postalAddress: give address or postalAddress, not both"),
+        ("BAD_USER_INPUT", "address.country: must be an ISO 3166-1 alpha-2 code (TH)"),
+    ]
+    assert _customers(vault) == before
+    moved = gateway.post(
+        UPDATE,
+        {"id": str(person.id), "input": {"postalAddress": {"street": "Rua Augusta 10",
+                                                           "city": "São Paulo",
+                                                           "country": "BR"}}},
+        role=ingest, purpose=purpose,
+    )  # fmt: skip
+    assert "errors" not in moved.json()
+    seen = gateway.post(
+        "query($id: ID!) { customer(id: $id) { address } }", {"id": str(person.id)},
+        role=Role.SUPPORT_AGENT, purpose="support",
+    )  # fmt: skip
+    assert seen.json()["data"] == {"customer": {"address": "São Paulo, BR"}}
+
+
+def _customers(vault: Vault) -> int:
+    with vault.unit(CTX) as s:
+        return int(s.scalar(select(func.count()).select_from(CustomerRow)) or 0)

@@ -22,6 +22,7 @@ from policies.masking import (
     mask_email,
     mask_name,
     mask_phone,
+    mask_postal_address,
 )
 
 
@@ -129,18 +130,35 @@ def test_birth_date_keeps_month_and_day(value: date | str, expected: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    "value",
     [
-        ("تهران، خیابان ولیعصر، پلاک 12", "تهر***"),
-        ("北京市朝阳区建国路12号", "北京市***"),
-        ("12 ถนนสุขุมวิท กรุงเทพมหานคร 10110", "12 ***"),
-        ("221B Baker Street, London NW1 6XE", "221***"),
-        ("Rue", MASK),
+        "تهران، خیابان ولیعصر، پلاک 12",
+        "北京市朝阳区建国路12号",
+        "221B Baker Street, London NW1 6XE",
     ],
 )
-def test_address_keeps_its_first_three_characters(value: str, expected: str) -> None:
-    """Address: first three characters and ***; a value that short is masked whole."""
-    assert expected == mask_address(value)
+def test_a_free_text_address_is_masked_whole(value: str) -> None:
+    """Free text: nothing in it can be told to be the city, so nothing is shown."""
+    assert MASK == mask_address(value)
+
+
+@pytest.mark.parametrize(
+    ("city", "country", "expected"),
+    [
+        ("تهران", "IR", "تهران, IR"),
+        ("北京市", "CN", "北京市, CN"),
+        ("กรุงเทพมหานคร", "TH", "กรุงเทพมหานคร, TH"),
+        ("Kraków", "PL", "Kraków, PL"),
+        (None, "FR", "FR"),
+        ("Lyon", None, "Lyon"),
+        (None, None, MASK),
+    ],
+)
+def test_an_address_in_parts_shows_city_and_country_only(
+    city: str | None, country: str | None, expected: str
+) -> None:
+    """Address in parts: the city and the country code, nothing of the street."""
+    assert expected == mask_postal_address(city, country)
 
 
 def test_mask_dispatches_by_resource() -> None:

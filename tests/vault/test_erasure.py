@@ -82,7 +82,8 @@ def _person(i: int) -> CustomerInput:
 
 def _pii_values(i: int) -> list[str]:
     p = PEOPLE[i]
-    values = [v for v in (p.email, p.phone, p.first_name, p.last_name, p.address) if v]
+    values = [v for v in (p.email, p.phone, p.first_name, p.last_name) if v]
+    values += [p.address] if isinstance(p.address, str) else []
     values += [str(p.birth_date)] if p.birth_date else []
     return [*values, CHAT]
 

@@ -1,0 +1,86 @@
+"""Postal addresses stored as parts, so that a mask can show the city and country only.
+
+An address is one PII field, encrypted as one value: the parts as a small JSON object
+(``{"v":1,...}``). A free-text address (given as one string, or stored before parts
+existed) stays free text: nothing in it can be told to be the city, so its mask shows
+nothing (``***``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from vault.errors import InvalidInput
+from vault.normalize import check_text
+
+__all__ = ["PostalAddress", "address_text", "parse_address"]
+
+_COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
+_PARTS: Final = ("street", "city", "region", "postal_code", "country")
+_LIMITS: Final = {"street": 1000, "city": 200, "region": 200, "postal_code": 32, "country": 64}
+_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PostalAddress:
+    """An address in parts. ``street`` may hold several lines (``\\n``); ``country`` is an
+    ISO 3166-1 alpha-2 code (``"TH"``). Its repr shows no part."""
+
+    street: str | None = field(default=None, repr=False)
+    city: str | None = field(default=None, repr=False)
+    region: str | None = field(default=None, repr=False)
+    postal_code: str | None = field(default=None, repr=False)
+    country: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return "PostalAddress()"
+
+    def formatted(self) -> str:
+        """One line: street lines, city, region, postal code, country, comma-separated."""
+        street = ", ".join(line.strip() for line in (self.street or "").splitlines() if line)
+        parts = (street, self.city, self.region, self.postal_code, self.country)
+        return ", ".join(p for p in parts if p)
+
+
+def _checked(address: PostalAddress, where: str) -> PostalAddress:
+    values: dict[str, str | None] = {}
+    for name in _PARTS:
+        value = getattr(address, name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{where}.{name}", "must be text")
+        if value is not None and not value.strip():
+            value = None
+        if value is not None:
+            value = check_text(value, field=f"{where}.{name}", max_length=_LIMITS[name])
+        values[name] = value
+    country = values["country"]
+    if country is not None:
+        country = values["country"] = country.upper()
+        if not _COUNTRY.match(country):
+            raise InvalidInput(f"{where}.country", "must be an ISO 3166-1 alpha-2 code (TH)")
+    if not any(values.values()):
+        raise InvalidInput(where, "give at least one part of the address")
+    return PostalAddress(**values)
+
+
+def address_text(value: PostalAddress, where: str = "address") -> str:
+    """The text to encrypt for an address in parts (validated; country upper-cased)."""
+    checked = _checked(value, where)
+    parts = {name: getattr(checked, name) for name in _PARTS if getattr(checked, name)}
+    return json.dumps({"v": _VERSION, **parts}, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_address(text: str) -> PostalAddress | None:
+    """The parts of a decrypted address, or None for a free-text one."""
+    if not text.startswith('{"v":'):
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or found.get("v") != _VERSION:
+        return None
+    return PostalAddress(**{name: found.get(name) for name in _PARTS})
