@@ -166,7 +166,8 @@ class Customer:
     updated_at: datetime = field(repr=False)
     # How each PII field reached the caller: clear, masked or hidden (then it is None).
     resolutions: dict[str, str] = field(default_factory=dict, repr=False)
-    # The address's parts, when it is clear and was given in parts.
+    # The address's parts when it was given in parts: all of them in clear, the city and
+    # country only when masked.
     postal_address: PostalAddress | None = field(default=None, repr=False)
 
 
@@ -703,6 +704,7 @@ class CustomerService:
                 address = parse_address(value)
                 if address is not None:
                     if how != Resolution.CLEAR.value:
+                        parts.append(PostalAddress(city=address.city, country=address.country))
                         return mask_postal_address(address.city, address.country)
                     parts.append(address)
                     return address.formatted()

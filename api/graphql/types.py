@@ -118,6 +118,15 @@ def interaction_connection(
     )
 
 
+@strawberry.type(description="An address in parts; masked, only city and country are given.")
+class PostalAddress:
+    street: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str | None = strawberry.field(description="ISO 3166-1 alpha-2.")
+
+
 @strawberry.type
 class Customer:
     record: strawberry.Private[CustomerRecord]
@@ -146,9 +155,22 @@ class Customer:
     def birth_date(self, info: Ctx) -> str | None:
         return _pii(self.record, "birth_date", info)
 
-    @strawberry.field
+    @strawberry.field(description="One line in clear; city and country when masked.")
     def address(self, info: Ctx) -> str | None:
         return _pii(self.record, "address", info)
+
+    @strawberry.field(description="The address in parts, when it was given in parts.")
+    def postal_address(self, info: Ctx) -> PostalAddress | None:
+        if self.record.resolutions.get("address") == "hidden":
+            info.context.redacted.append(path_of(info))
+            return None
+        parts = self.record.postal_address
+        if parts is None:
+            return None
+        return PostalAddress(
+            street=parts.street, city=parts.city, region=parts.region,
+            postal_code=parts.postal_code, country=parts.country,
+        )  # fmt: skip
 
     @strawberry.field
     def locale(self) -> str | None:

@@ -733,3 +733,26 @@ def test_an_address_comes_as_free_text_or_in_parts_not_both(
 def _customers(vault: Vault) -> int:
     with vault.unit(CTX) as s:
         return int(s.scalar(select(func.count()).select_from(CustomerRow)) or 0)
+
+
+def test_postal_address_follows_the_address_rule(gateway: Gateway, person: Person) -> None:
+    """postalAddress gives every part in clear, city and country when masked, and null
+    with its path redacted when the address is hidden."""
+    query = "query($id: ID!) { customer(id: $id) { postalAddress { street city region "
+    query += "postalCode country } } }"
+    variables = {"id": str(person.id)}
+    mine = gateway.post(query, variables, role=Role.DATA_SUBJECT, purpose="self",
+                        customer_id=person.id)  # fmt: skip
+    support = gateway.post(query, variables, role=Role.SUPPORT_AGENT, purpose="support")
+    analyst = gateway.post(query, variables, role=Role.ANALYST, purpose="analytics")
+    assert mine.json()["data"]["customer"]["postalAddress"] == {
+        "street": "خیابان ولیعصر، پلاک ۱۲", "city": "تهران", "region": None,
+        "postalCode": None, "country": "IR",
+    }  # fmt: skip
+    assert support.json()["data"]["customer"]["postalAddress"] == {
+        "street": None, "city": "تهران", "region": None, "postalCode": None, "country": "IR",
+    }  # fmt: skip
+    assert analyst.json() == {
+        "data": {"customer": {"postalAddress": None}},
+        "extensions": {"redacted": ["customer.postalAddress"]},
+    }
