@@ -43,7 +43,7 @@ from vault.normalize import check_word
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
-from vault.storage.sql import Prepared, id_in, new_ids
+from vault.storage.sql import Prepared, id_in, id_in_param, new_ids
 from vault.types import MONETARY_TYPES, PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
 
 __all__ = [
@@ -174,6 +174,8 @@ def copy_insert_postgresql(conn: Any, rows: list[dict[str, Any]]) -> int:  # noq
     return inserted
 
 
+_OWNERS = select(CustomerRow.id, CustomerRow.status, CustomerRow.merged_into_id)
+_OWNERS_BY_IDS_PG = Prepared(_OWNERS.where(id_in_param(CustomerRow.id, "ids")))
 _CHANNELS = {c.value: c for c in Channel}
 _LIVE = frozenset({CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value})
 _TYPES = {t.value: t for t in InteractionType}
@@ -384,11 +386,12 @@ class InteractionService:
         id_list = list(ids)
         dialect = session.get_bind().dialect.name
         for start in range(0, len(id_list), 1000):
-            for cid, status, into in session.execute(
-                select(CustomerRow.id, CustomerRow.status, CustomerRow.merged_into_id).where(
-                    id_in(CustomerRow.id, id_list[start : start + 1000], dialect)
-                )
-            ):
+            chunk = id_list[start : start + 1000]
+            if dialect == "postgresql":
+                rows = _OWNERS_BY_IDS_PG.rows(session, {"ids": chunk})
+            else:
+                rows = list(session.execute(_OWNERS.where(id_in(CustomerRow.id, chunk, dialect))))
+            for cid, status, into in rows:
                 out[cid] = (status, into)
         return out
 

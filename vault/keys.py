@@ -20,12 +20,16 @@ from sqlalchemy.orm import Session
 
 from vault.crypto import DataKey, DecryptionError, Keyring, WrappedKey
 from vault.storage.models import DataKeyRow
-from vault.storage.sql import id_in
+from vault.storage.sql import Prepared, id_in, id_in_param
 
 __all__ = ["DataKeys", "KeyStatus"]
 
 
 _keys_table = cast("Table", DataKeyRow.__table__)
+_KEYS = select(
+    DataKeyRow.customer_id, DataKeyRow.key_id, DataKeyRow.kek_version, DataKeyRow.wrapped_key
+)
+_KEYS_BY_IDS_PG = Prepared(_KEYS.where(id_in_param(DataKeyRow.customer_id, "ids")))
 _DESTROY = (
     update(_keys_table)
     .where(_keys_table.c.customer_id == bindparam("cid", type_=Uuid()))
@@ -108,14 +112,12 @@ class DataKeys:
         dialect = session.get_bind().dialect.name
         for start in range(0, len(missing), 1000):
             chunk = missing[start : start + 1000]
-            rows = session.execute(
-                select(
-                    DataKeyRow.customer_id,
-                    DataKeyRow.key_id,
-                    DataKeyRow.kek_version,
-                    DataKeyRow.wrapped_key,
-                ).where(id_in(DataKeyRow.customer_id, chunk, dialect))
-            ).all()
+            if dialect == "postgresql":
+                rows = _KEYS_BY_IDS_PG.rows(session, {"ids": chunk})
+            else:
+                rows = list(
+                    session.execute(_KEYS.where(id_in(DataKeyRow.customer_id, chunk, dialect)))
+                )
             for cid, key_id, kek_version, blob in rows:
                 if blob is None or kek_version is None:
                     continue

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-__all__ = ["Prepared", "id_in", "new_ids"]
+__all__ = ["Prepared", "id_in", "id_in_param", "new_ids"]
 
 
 def id_in(
@@ -24,6 +24,12 @@ def id_in(
     if dialect == "postgresql":
         return column == any_(bindparam(None, list(ids), type_=ARRAY(Uuid())))
     return column.in_(ids)
+
+
+def id_in_param(column: InstrumentedAttribute[uuid.UUID], name: str) -> ColumnElement[bool]:
+    """``column = ANY(:name)`` with a named uuid-array parameter, for a PostgreSQL
+    :class:`Prepared` statement run with a list of ids."""
+    return column == any_(bindparam(name, type_=ARRAY(Uuid())))
 
 
 def new_ids(count: int) -> list[uuid.UUID]:
@@ -52,14 +58,14 @@ class Prepared:
     SQLAlchemy's result processing there).
     """
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self.statement = statement
         self._postgresql: tuple[str, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return "Prepared()"
 
-    def rows(self, session: Session, params: dict[str, Any]) -> list[Row[Any]]:
+    def rows(self, session: Session, params: dict[str, Any]) -> list[Row[*tuple[Any, ...]]]:
         conn = session.connection()
         if conn.dialect.name != "postgresql":
             return list(session.execute(self.statement, params).all())
