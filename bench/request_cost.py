@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from api.app import create_app
 from api.auth import LocalTokenIssuer
@@ -149,6 +149,24 @@ async def _drive(app: Any, bodies: Sequence[bytes], token: str, concurrency: int
     return ok
 
 
+def _print_statements(app: Any, vault: Vault, body: list[bytes], token: str) -> None:  # noqa: ANN401
+    """Run one request (after the timed ones) and print each SQL statement it sent: the
+    round trips of a request, the background sequencer's included if it ran meanwhile."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:  # noqa: ANN401
+        seen.append(" ".join(statement.split())[:160])
+
+    event.listen(vault.db.engine, "before_cursor_execute", record)
+    try:
+        asyncio.run(_drive(app, body, token, 1))
+    finally:
+        event.remove(vault.db.engine, "before_cursor_execute", record)
+    print(json.dumps({"statements_per_request": len(seen)}))
+    for line in seen:
+        print("  ", line)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
@@ -156,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--cprofile", action="store_true")
+    p.add_argument(
+        "--statements", action="store_true", help="print the SQL statements of one request"
+    )
     args = p.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="cvault-cost-"))
     schema = f"cost_{uuid.uuid4().hex[:8]}"
@@ -201,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         }))  # fmt: skip
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        if args.statements:
+            _print_statements(app, vault, bodies(1), token)
         vault.close()
     finally:
         if args.backend == "postgresql":
