@@ -164,6 +164,7 @@ def create_app(
         graphiql=settings.environment is Environment.DEVELOPMENT,
         introspection=not settings.production,
         max_body_bytes=settings.max_body_bytes,
+        threads=settings.graphql_threads,
     )
     issuer = local_issuer
     metrics = Metrics()
@@ -189,6 +190,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(graphql.close)  # operations in flight finish first
             await asyncio.to_thread(vault.audit.sequence, vault.db)
             vault.close()
 

@@ -64,8 +64,6 @@ _ECHOED_VALUE = re.compile(
     r"^(.*?(?:cannot represent[^:]*|Expected value of type [^,]+))[:,].*$", re.DOTALL
 )
 _PURPOSES = frozenset(p.value for p in Purpose)
-# Operations run here, one unit of work each (as many as the database pool's connections).
-_WORKERS = ThreadPoolExecutor(max_workers=40, thread_name_prefix="cvault-graphql")
 
 
 class RateLimiter:
@@ -123,6 +121,7 @@ class GraphQLEndpoint:
         max_body_bytes: int = 1_048_576,
         max_batch: int = 5,
         compiled: bool = True,
+        threads: int = 4,
     ) -> None:
         self.vault = vault
         self.privacy = Privacy.of(vault)
@@ -143,6 +142,9 @@ class GraphQLEndpoint:
         self._plans: dict[tuple[str, str | None], Plan | None] = {}
         self._documents_lock = threading.Lock()
         self.compiled = compiled
+        # Operations run on these threads, one unit of work each; created on first use.
+        self._threads = threads
+        self._workers: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return "GraphQLEndpoint()"
@@ -315,7 +317,24 @@ class GraphQLEndpoint:
         work = partial(self._execute, document, operation, variables, access, evidence, plan=plan)
         # A plain executor hop: anyio's to_thread cost as much as a database round trip.
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_WORKERS, contextvars.copy_context().run, work)
+        return await loop.run_in_executor(self._pool(), contextvars.copy_context().run, work)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        pool = self._workers
+        if pool is None:
+            with self._documents_lock:
+                if self._workers is None:
+                    self._workers = ThreadPoolExecutor(
+                        max_workers=self._threads, thread_name_prefix="cvault-graphql"
+                    )
+                pool = self._workers
+        return pool
+
+    def close(self) -> None:
+        """Stop the operation threads (after the server stopped taking requests)."""
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
+            self._workers = None
 
     def _execute(
         self,

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+from pathlib import Path
+
+import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from api.auth import LocalTokenIssuer
+from policies import Role
+from vault.config import ConfigError, Settings
 from vault.runtime import Vault
 
 
@@ -79,3 +87,37 @@ def test_metrics_count_requests_by_route_template_without_values(vault: Vault) -
     assert 'cvault_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in body
     assert 'route="other"' in body
     assert "jane.doe" not in body
+
+
+def test_graphql_threads_come_from_the_settings(tmp_path: Path) -> None:
+    """CVAULT_GRAPHQL_THREADS sizes the operation threads (4 by default); a value outside
+    1..256 is a configuration error naming the variable."""
+    env = {"CVAULT_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(env).graphql_threads == 4
+    assert Settings.from_env({**env, "CVAULT_GRAPHQL_THREADS": "12"}).graphql_threads == 12
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**env, "CVAULT_GRAPHQL_THREADS": "0"})
+    assert str(caught.value) == "Config 'CVAULT_GRAPHQL_THREADS' must be between 1 and 256."
+
+
+def test_graphql_operations_run_on_that_many_threads(vault: Vault, tmp_path: Path) -> None:
+    """Operations run on at most graphql_threads named threads, which stop with the app."""
+    sized = Vault.open(
+        dataclasses.replace(vault.settings, graphql_threads=2),
+        keyring=vault.keyring,
+        database=vault.db,
+    )
+    issuer = LocalTokenIssuer.load_or_create(tmp_path / "jwt.json", "customer-vault",
+                                             "customer-vault")  # fmt: skip
+    token = issuer.issue("agent-1", Role.SUPPORT_AGENT)
+    headers = {"Authorization": f"Bearer {token}", "X-Purpose": "support"}
+    app = create_app(sized, verifier=issuer.verifier(), local_issuer=issuer)
+    with TestClient(app) as client:
+        answers = [
+            client.post("/graphql", json={"query": "{ __typename }"}, headers=headers).json()
+            for _ in range(6)
+        ]
+        running = {t.name for t in threading.enumerate() if t.name.startswith("cvault-graphql")}
+    left = {t.name for t in threading.enumerate() if t.name.startswith("cvault-graphql")}
+    assert answers == [{"data": {"__typename": "Query"}}] * 6
+    assert (1 <= len(running) <= 2, left) == (True, set())
