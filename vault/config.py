@@ -46,11 +46,12 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = 600
     max_body_bytes: int = 1_048_576
-    # Threads per process that run GraphQL operations. CPU-bound work shares one GIL, so
-    # threads beyond what covers database waits only add contention (bench/request_cost.py:
-    # 4 threads cost ~30% less CPU per request than 40); raise it when operations wait on
-    # slow queries.
-    graphql_threads: int = 4
+    # Threads per process that run GraphQL operations, each holding one pooled database
+    # connection while it runs: at most the pool's 20 steady connections, so no overflow
+    # connection is opened and closed under load. CPU-bound work shares one GIL: in-process
+    # (bench/request_cost.py) 4 threads cost ~30% less CPU per request than 40, through
+    # uvicorn at 16 connections no difference showed (bench/graphql.py, 2026-12-03).
+    graphql_threads: int = 16
     controller: str = "customer-vault"
     privacy_policy_url: str = ""
     retention_file: Path | None = None
@@ -114,7 +115,7 @@ class Settings:
             max_body_bytes=_int(
                 env, "CVAULT_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=64 * 1024**2
             ),
-            graphql_threads=_int(env, "CVAULT_GRAPHQL_THREADS", 4, minimum=1, maximum=256),
+            graphql_threads=_int(env, "CVAULT_GRAPHQL_THREADS", 16, minimum=1, maximum=256),
             controller=_short(env, "CVAULT_CONTROLLER", "customer-vault"),
             privacy_policy_url=_short(env, "CVAULT_PRIVACY_POLICY_URL", ""),
             retention_file=(

@@ -121,7 +121,7 @@ class GraphQLEndpoint:
         max_body_bytes: int = 1_048_576,
         max_batch: int = 5,
         compiled: bool = True,
-        threads: int = 4,
+        threads: int = 16,
     ) -> None:
         self.vault = vault
         self.privacy = Privacy.of(vault)

@@ -90,10 +90,10 @@ def test_metrics_count_requests_by_route_template_without_values(vault: Vault) -
 
 
 def test_graphql_threads_come_from_the_settings(tmp_path: Path) -> None:
-    """CVAULT_GRAPHQL_THREADS sizes the operation threads (4 by default); a value outside
+    """CVAULT_GRAPHQL_THREADS sizes the operation threads (16 by default); a value outside
     1..256 is a configuration error naming the variable."""
     env = {"CVAULT_DATA_DIR": str(tmp_path)}
-    assert Settings.from_env(env).graphql_threads == 4
+    assert Settings.from_env(env).graphql_threads == 16
     assert Settings.from_env({**env, "CVAULT_GRAPHQL_THREADS": "12"}).graphql_threads == 12
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**env, "CVAULT_GRAPHQL_THREADS": "0"})
