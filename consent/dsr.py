@@ -34,6 +34,7 @@ and place or lift legal holds. Every step is a ``dsr_events`` row and an audit e
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping
@@ -66,6 +67,7 @@ from consent.requests import (
 from policies import AccessDenied, Action, Resource, Role
 from policies.purposes import DIRECT_MARKETING, registry
 from vault.access import access_of, buffer_of
+from vault.addresses import address_from_mapping
 from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
 from vault.customers import CustomerInput, CustomerPatch
 from vault.errors import CustomerNotFound, InvalidInput
@@ -105,7 +107,10 @@ _LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 _RESTRICTED = CustomerStatus.RESTRICTED.value
 _PROFILE_FIELDS = ("locale", "tier", "tags", "attributes")
 _RECTIFIABLE = (*(f.value for f in PiiField), *_PROFILE_FIELDS)
-_ALIASES = {"firstName": "first_name", "lastName": "last_name", "birthDate": "birth_date"}
+_ALIASES = {
+    "firstName": "first_name", "lastName": "last_name", "birthDate": "birth_date",
+    "postalAddress": "address",
+}  # fmt: skip
 _MAX_REASON = 1000
 _EFFECT = {
     DsrType.ACCESS: "exported",
@@ -335,6 +340,8 @@ class DsrDesk:
             raise RequestStateError(row.id, row.status, "its details are gone")
         key = self._vault.keys.get(session, row.customer_id)
         changes = json.loads(key.decrypt(row.details_ct, field=DETAILS_FIELD, record_id=row.id))
+        if isinstance(changes.get("address"), dict):
+            changes["address"] = address_from_mapping(changes["address"])
         with acting_as(
             session, desk_context(session, row.id), audit=self._vault.audit, clock=self._vault.clock
         ):
@@ -638,10 +645,16 @@ class DsrDesk:
             if name in changes:
                 raise InvalidInput(f"details.{name}", "is given twice")
             changes[name] = value.isoformat() if isinstance(value, date) else value
+        parts = changes.get("address")
+        if isinstance(parts, Mapping):  # in parts: checked, kept as JSON until processed
+            checked = address_from_mapping(parts, "details.address")
+            changes["address"] = {k: v for k, v in dataclasses.asdict(checked).items() if v}
         for name in ("tags", "attributes"):
             if name in changes and changes[name] is None:
                 raise InvalidInput(f"details.{name}", "must not be null")
         given = {k: v for k, v in changes.items() if v is not None}
+        if isinstance(given.get("address"), Mapping):
+            given["address"] = address_from_mapping(given["address"], "details.address")
         self._vault.customers.validate(CustomerInput(**given))
         try:
             json.dumps(changes, allow_nan=False)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from vault.errors import InvalidInput
 from vault.normalize import check_text
 
-__all__ = ["PostalAddress", "address_text", "parse_address"]
+__all__ = ["PostalAddress", "address_from_mapping", "address_text", "parse_address"]
 
 _COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
 _PARTS: Final = ("street", "city", "region", "postal_code", "country")
@@ -84,3 +85,15 @@ def parse_address(text: str) -> PostalAddress | None:
     if not isinstance(found, dict) or found.get("v") != _VERSION:
         return None
     return PostalAddress(**{name: found.get(name) for name in _PARTS})
+
+
+def address_from_mapping(value: Mapping[str, Any], where: str = "address") -> PostalAddress:
+    """An address in parts from a JSON object (``postalCode`` or ``postal_code``); an
+    unknown key is refused, naming it."""
+    parts: dict[str, Any] = {}
+    for key, part in value.items():
+        name = "postal_code" if key == "postalCode" else key
+        if name not in _PARTS:
+            raise InvalidInput(f"{where}.{str(key)[:40]}", "is not a part of an address")
+        parts[name] = part
+    return _checked(PostalAddress(**parts), where)

@@ -30,6 +30,7 @@ from consent.receipts import verify_receipt
 from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock, grant_all_consents
 from vault.access import AccessContext, Actor
+from vault.addresses import PostalAddress
 from vault.audit_export import export_audit
 from vault.audit_queries import AuditRecord
 from vault.crypto.signing import ed25519_verify
@@ -375,6 +376,8 @@ def test_details_are_checked_when_filed(vault: Vault) -> None:
         ("rectification", {"password": "hunter2-4711"}),
         ("rectification", {"first_name": "A", "firstName": "B"}),
         ("rectification", {"tags": None}),
+        ("rectification", {"address": {"planet": "Mars-4711"}}),
+        ("rectification", {"postalAddress": {"city": "Lyon", "country": "France-4711"}}),
         ("objection", {"scope": "support"}),
         ("objection", {"scope": "direct_marketing", "more": 1}),
         ("access", {"anything": 1}),
@@ -667,6 +670,25 @@ def test_rectification_changes_the_fields_and_audits_them_by_name(vault: Vault) 
         json.dumps(_audit(vault), ensure_ascii=False),
         {**PII, "new": "corrected.4711", "name": "Zo\u00eb"},
     )
+
+
+def test_a_rectification_can_give_the_address_in_parts(vault: Vault) -> None:
+    """postalAddress in a rectification's details replaces the address with its parts
+    (sealed while the request waits); the audit entry names the field only."""
+    desk = _desk(vault)
+    cid = _customer(vault)
+    new = {"postalAddress": {"street": "Rua Augusta 4711", "city": "São Paulo",
+                             "postalCode": "01305-000", "country": "br"}}  # fmt: skip
+    rid = _verified(vault, cid, "rectification", new)
+    with vault.unit(OFFICER) as s:
+        outcome = desk.process(s, rid)
+    with vault.unit(CTX) as s:
+        changed = vault.customers.get(s, cid)
+    assert outcome.request.result["fields"] == ["address"]
+    assert changed.postal_address == PostalAddress(
+        street="Rua Augusta 4711", city="São Paulo", postal_code="01305-000", country="BR"
+    )
+    _no_pii(json.dumps(_audit(vault), ensure_ascii=False), {"street": "Rua Augusta 4711"})
 
 
 def test_restriction_stops_support_but_not_compliance_until_lifted(vault: Vault) -> None:
