@@ -7,10 +7,13 @@ removes the PostgreSQL schema afterwards.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import create_engine, text
 
@@ -28,6 +31,7 @@ __all__ = [
     "PG_URL",
     "Target",
     "drop_target",
+    "fork_map",
     "new_target",
     "open_vault",
     "settings_of",
@@ -37,6 +41,26 @@ PG_URL = os.environ.get(
     "CVAULT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BENCH = AccessContext.system("bench")
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def fork_map(fn: Callable[[_T], _R], tasks: Sequence[_T]) -> list[_R]:
+    """``fn`` over ``tasks`` on one forked process each. The pool is closed and joined
+    when every result is in (``with Pool`` terminates it instead, which can hang when a
+    worker waits on the task queue's lock), and terminated only on failure."""
+    pool = mp.get_context("fork").Pool(len(tasks))
+    try:
+        results = pool.map(fn, tasks)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return results
+
+
 _SIGNER = Ed25519Signer.generate("customer-vault/bench")
 CHANNELS = [("web", "page_view"), ("email", "email_open"), ("email", "email_click"),
             ("web", "cart_add"), ("web", "purchase"), ("app", "app_open"),

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import random
@@ -81,6 +80,7 @@ import psycopg
 from sqlalchemy import create_engine, text
 
 from api.auth import LocalTokenIssuer
+from bench.common import fork_map
 from policies import Role
 from vault.access import AccessContext
 from vault.addresses import PostalAddress
@@ -362,14 +362,12 @@ def load(plan: Plan, target: Target) -> tuple[list[uuid.UUID], dict[str, float]]
         f"CREATE UNLOGGED TABLE {plain}.stage (external_id text, payload jsonb)",
     ])  # fmt: skip
     timings["setup_s"] = time.perf_counter() - started
-    ctx = mp.get_context("fork")
     workers = plan.load_workers
 
     started = time.perf_counter()
     bounds = [plan.customers * w // workers for w in range(workers + 1)]
     tasks = [(target, bounds[w], bounds[w + 1], plan.seed) for w in range(workers)]
-    with ctx.Pool(workers) as pool:
-        people = [row for part in pool.map(_load_customers, tasks) for row in part]
+    people = [row for part in fork_map(_load_customers, tasks) for row in part]
     timings["vault_customers_s"] = time.perf_counter() - started
     ids = [row[0] for row in people]
 
@@ -379,8 +377,7 @@ def load(plan: Plan, target: Target) -> tuple[list[uuid.UUID], dict[str, float]]
     batches = [(b, owners[b * BATCH : (b + 1) * BATCH]) for b in range(-(-len(owners) // BATCH))]
     now = datetime.now(UTC)
     jobs = [(target, batches[w::workers], ids, plan.seed, now) for w in range(workers)]
-    with ctx.Pool(workers) as pool:
-        stored = sum(pool.map(_load_interactions, jobs))
+    stored = sum(fork_map(_load_interactions, jobs))
     if stored != plan.interactions:
         raise RuntimeError(f"stored {stored} interactions of {plan.interactions}")
     timings["vault_interactions_s"] = time.perf_counter() - started
