@@ -1,9 +1,11 @@
-"""The ASGI application: health and readiness now; GraphQL mounts here next."""
+"""The ASGI application: /graphql, health, readiness, metrics and JWKS routes, request ids,
+and the background loops (audit sequencing, policy refresh, webhook delivery)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 import time
 import uuid
@@ -177,6 +179,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(vault.policies.refresh)  # serve the stored policy, or fail
+        # What start-up built lives as long as the process: move it out of the cyclic
+        # collector's reach, so full collections under load walk only request garbage
+        # (halves the collector's time per request, bench/request_cost.py).
+        gc.collect()
+        gc.freeze()
         tasks = [
             asyncio.create_task(_sequence_forever(vault, sequence_every)),
             asyncio.create_task(_refresh_policy_forever(vault, policy_every)),

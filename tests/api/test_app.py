@@ -121,3 +121,16 @@ def test_graphql_operations_run_on_that_many_threads(vault: Vault, tmp_path: Pat
     left = {t.name for t in threading.enumerate() if t.name.startswith("cvault-graphql")}
     assert answers == [{"data": {"__typename": "Query"}}] * 6
     assert (1 <= len(running) <= 2, left) == (True, set())
+
+
+def test_start_up_objects_are_frozen_out_of_the_collector(vault: Vault) -> None:
+    """Once the app has started, what start-up built is frozen (gc.freeze), so the cyclic
+    collector does not walk it again under load."""
+    import gc  # noqa: PLC0415
+
+    gc.unfreeze()
+    with TestClient(create_app(vault)) as client:
+        assert client.get("/healthz").status_code == 200
+        frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    assert frozen > 0
