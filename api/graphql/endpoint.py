@@ -142,6 +142,7 @@ class GraphQLEndpoint:
         self._plans: dict[tuple[str, str | None], Plan | None] = {}
         self._documents_lock = threading.Lock()
         self.compiled = compiled
+        self._pseudonyms: dict[str, tuple[object, str]] = {}
         # Operations run on these threads, one unit of work each; created on first use.
         self._threads = threads
         self._workers: ThreadPoolExecutor | None = None
@@ -205,10 +206,20 @@ class GraphQLEndpoint:
         return b"".join(chunks)
 
     def _client(self, request: Request) -> str | None:
+        """The client address as the audit trail records it: a keyed pseudonym,
+        remembered per address (runs on the event loop's thread only)."""
         host = request.client.host if request.client else None
         if host is None:
             return None
-        return self.vault.keyring.blind_indexer.pseudonym("audit.client", host)
+        indexer = self.vault.keyring.blind_indexer
+        known = self._pseudonyms.get(host)
+        if known is not None and known[0] is indexer:
+            return known[1]
+        pseudonym = indexer.pseudonym("audit.client", host)
+        self._pseudonyms[host] = (indexer, pseudonym)
+        if len(self._pseudonyms) > 4096:
+            self._pseudonyms.pop(next(iter(self._pseudonyms)))
+        return pseudonym
 
     def _authenticate(self, request: Request) -> Principal:
         try:

@@ -142,3 +142,28 @@ def test_a_data_subject_sees_who_accessed_its_data(api: Api, person: Customer) -
     history = [e["node"] for e in body["data"]["me"]["accessHistory"]["edges"]]
     assert {"actor": "support_agent-1", "role": "support_agent", "purpose": "support",
             "action": "pii.read"} in history  # fmt: skip
+
+
+def test_the_client_address_is_recorded_as_its_keyed_pseudonym(
+    api: Api, person: Customer, vault: Vault
+) -> None:
+    """Every entry of a request names the client by the keyed pseudonym of its address
+    (the same for each request from that address), never the address itself."""
+    import json  # noqa: PLC0415
+
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from vault.storage.models import AuditEntryRow  # noqa: PLC0415
+
+    for _ in range(2):
+        api.ask(Role.SUPPORT_AGENT, "support", READ, id=str(person.id))
+    with vault.db.transaction() as s:
+        reads = [
+            json.loads(c)
+            for c in s.scalars(
+                select(AuditEntryRow.canonical).where(AuditEntryRow.action == "pii.read")
+            )
+        ]
+    expected = vault.keyring.blind_indexer.pseudonym("audit.client", "testclient")
+    assert [r["client"] for r in reads] == [expected, expected]
+    assert "testclient" not in json.dumps(reads)
