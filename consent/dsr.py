@@ -34,7 +34,6 @@ and place or lift legal holds. Every step is a ``dsr_events`` row and an audit e
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import json
 import uuid
 from collections.abc import Mapping
@@ -646,15 +645,16 @@ class DsrDesk:
                 raise InvalidInput(f"details.{name}", "is given twice")
             changes[name] = value.isoformat() if isinstance(value, date) else value
         parts = changes.get("address")
+        checked = None
         if isinstance(parts, Mapping):  # in parts: checked, kept as JSON until processed
             checked = address_from_mapping(parts, "details.address")
-            changes["address"] = {k: v for k, v in dataclasses.asdict(checked).items() if v}
+            changes["address"] = checked.parts()
         for name in ("tags", "attributes"):
             if name in changes and changes[name] is None:
                 raise InvalidInput(f"details.{name}", "must not be null")
         given = {k: v for k, v in changes.items() if v is not None}
-        if isinstance(given.get("address"), Mapping):
-            given["address"] = address_from_mapping(given["address"], "details.address")
+        if checked is not None:
+            given["address"] = checked
         self._vault.customers.validate(CustomerInput(**given))
         try:
             json.dumps(changes, allow_nan=False)

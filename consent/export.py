@@ -248,16 +248,6 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _postal(c: Customer) -> dict[str, str] | None:
-    """The address's parts, for an address given in parts (None for free text)."""
-    parts = c.postal_address
-    if parts is None:
-        return None
-    named = {"street": parts.street, "city": parts.city, "region": parts.region,
-             "postal_code": parts.postal_code, "country": parts.country}  # fmt: skip
-    return {name: value for name, value in named.items() if value is not None}
-
-
 def _profile(c: Customer) -> dict[str, Any]:
     return {
         "id": str(c.id),
@@ -268,7 +258,7 @@ def _profile(c: Customer) -> dict[str, Any]:
         "last_name": c.last_name,
         "birth_date": c.birth_date,
         "address": c.address,
-        "postal_address": _postal(c),
+        "postal_address": None if c.postal_address is None else c.postal_address.parts(),
         "locale": c.locale,
         "tier": c.tier,
         "tags": list(c.tags),

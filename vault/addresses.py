@@ -39,6 +39,11 @@ class PostalAddress:
     def __repr__(self) -> str:
         return "PostalAddress()"
 
+    def parts(self) -> dict[str, str]:
+        """The parts that are given, by name (``postal_code``, ...)."""
+        named = {name: getattr(self, name) for name in _PARTS}
+        return {name: value for name, value in named.items() if value}
+
     def formatted(self) -> str:
         """One line: street lines, city, region, postal code, country, comma-separated."""
         street = ", ".join(line.strip() for line in (self.street or "").splitlines() if line)
@@ -69,8 +74,7 @@ def _checked(address: PostalAddress, where: str) -> PostalAddress:
 
 def address_text(value: PostalAddress, where: str = "address") -> str:
     """The text to encrypt for an address in parts (validated; country upper-cased)."""
-    checked = _checked(value, where)
-    parts = {name: getattr(checked, name) for name in _PARTS if getattr(checked, name)}
+    parts = _checked(value, where).parts()
     return json.dumps({"v": _VERSION, **parts}, ensure_ascii=False, separators=(",", ":"))
 
 

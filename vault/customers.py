@@ -692,24 +692,22 @@ class CustomerService:
         are decrypted and masked here; ``resolutions`` says which is which."""
         resolutions = {name: str(reads.get(name, _HIDDEN)) for name in _PII}
 
-        parts: list[PostalAddress] = []
+        def clear(name: PiiField) -> str | None:
+            """The decrypted value; None when absent or hidden (then never decrypted)."""
+            token = getattr(row, f"{name}_ct")
+            if token is None or key is None or resolutions[name.value] == _HIDDEN:
+                return None
+            return key.decrypt_text(token, field=name)
 
         def text(name: PiiField) -> str | None:
-            token = getattr(row, f"{name}_ct")
-            how = resolutions[name.value]
-            if token is None or key is None or how == _HIDDEN:
-                return None
-            value = key.decrypt_text(token, field=name)
-            if name is PiiField.ADDRESS:
-                address = parse_address(value)
-                if address is not None:
-                    if how != Resolution.CLEAR.value:
-                        parts.append(PostalAddress(city=address.city, country=address.country))
-                        return mask_postal_address(address.city, address.country)
-                    parts.append(address)
-                    return address.formatted()
-            return value if how == Resolution.CLEAR.value else mask(name.value, value)
+            value = clear(name)
+            if value is None or resolutions[name.value] == Resolution.CLEAR.value:
+                return value
+            return mask(name.value, value)
 
+        address, postal_address = _address_view(
+            clear(PiiField.ADDRESS), resolutions[PiiField.ADDRESS.value]
+        )
         if external_ids is None:
             external_ids = self._external_ids(session, [row.id]).get(row.id, [])
         return Customer(
@@ -720,7 +718,7 @@ class CustomerService:
             first_name=text(PiiField.FIRST_NAME),
             last_name=text(PiiField.LAST_NAME),
             birth_date=text(PiiField.BIRTH_DATE),
-            address=text(PiiField.ADDRESS),
+            address=address,
             locale=row.locale,
             tier=row.tier,
             tags=list(row.tags or []),
@@ -729,8 +727,22 @@ class CustomerService:
             created_at=row.created_at,
             updated_at=row.updated_at,
             resolutions=resolutions,
-            postal_address=parts[0] if parts else None,
+            postal_address=postal_address,
         )
+
+
+def _address_view(value: str | None, how: str) -> tuple[str | None, PostalAddress | None]:
+    """What the caller sees of a decrypted address, as one line and as parts: in clear
+    all of it; masked, the city and country; free text has no parts (and masks whole)."""
+    if value is None:
+        return None, None
+    parts = parse_address(value)
+    if how == Resolution.CLEAR.value:
+        return (value, None) if parts is None else (parts.formatted(), parts)
+    if parts is None:
+        return mask(PiiField.ADDRESS.value, value), None
+    shown = PostalAddress(city=parts.city, country=parts.country)
+    return mask_postal_address(parts.city, parts.country), shown
 
 
 def _merge_refusals(session: Session, keep_id: uuid.UUID, gone_id: uuid.UUID) -> int:

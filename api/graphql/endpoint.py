@@ -142,7 +142,7 @@ class GraphQLEndpoint:
         self._plans: dict[tuple[str, str | None], Plan | None] = {}
         self._documents_lock = threading.Lock()
         self.compiled = compiled
-        self._pseudonyms: dict[str, tuple[object, str]] = {}
+        self._pseudonyms: dict[str, str] = {}
         # Operations run on these threads, one unit of work each; created on first use.
         self._threads = threads
         self._workers: ThreadPoolExecutor | None = None
@@ -211,12 +211,11 @@ class GraphQLEndpoint:
         host = request.client.host if request.client else None
         if host is None:
             return None
-        indexer = self.vault.keyring.blind_indexer
-        known = self._pseudonyms.get(host)
-        if known is not None and known[0] is indexer:
-            return known[1]
-        pseudonym = indexer.pseudonym("audit.client", host)
-        self._pseudonyms[host] = (indexer, pseudonym)
+        pseudonym = self._pseudonyms.get(host)
+        if pseudonym is not None:
+            return pseudonym
+        pseudonym = self.vault.keyring.blind_indexer.pseudonym("audit.client", host)
+        self._pseudonyms[host] = pseudonym
         if len(self._pseudonyms) > 4096:
             self._pseudonyms.pop(next(iter(self._pseudonyms)))
         return pseudonym
