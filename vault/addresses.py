@@ -93,11 +93,12 @@ def parse_address(text: str) -> PostalAddress | None:
 
 def address_from_mapping(value: Mapping[str, Any], where: str = "address") -> PostalAddress:
     """An address in parts from a JSON object (``postalCode`` or ``postal_code``); an
-    unknown key is refused, naming it."""
+    unknown key is refused without echoing it (it came from the caller)."""
     parts: dict[str, Any] = {}
     for key, part in value.items():
         name = "postal_code" if key == "postalCode" else key
         if name not in _PARTS:
-            raise InvalidInput(f"{where}.{str(key)[:40]}", "is not a part of an address")
+            allowed = ", ".join(_PARTS)
+            raise InvalidInput(where, f"takes only the parts {allowed} (postalCode too)")
         parts[name] = part
     return _checked(PostalAddress(**parts), where)
