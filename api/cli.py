@@ -20,7 +20,7 @@ from api.cli_dsr import dsr_app
 from api.cli_erasure import erasure_app
 from api.cli_segments import segments_app
 from api.cli_webhooks import webhooks_app
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.bootstrap import customer_count, initialise
 from vault.bootstrap import migrate as run_migrations
 from vault.config import ConfigError, Settings
@@ -154,7 +154,7 @@ def demo(
     """Load a realistic multi-channel demo dataset (names in several scripts)."""
     from consent import Privacy  # noqa: PLC0415
     from consent.demo import grant_demo_consents  # noqa: PLC0415
-    from vault.demo import load_demo  # noqa: PLC0415 - demo data only on request
+    from vault.demo.service import load_demo  # noqa: PLC0415 - demo data only on request
 
     settings = _settings()
     if if_empty and customer_count(settings) > 0:
@@ -170,7 +170,7 @@ def demo(
 
 
 def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
-    from vault.importing import ImportFileError, import_customers, import_interactions  # noqa: PLC0415
+    from vault.importing.service import ImportFileError, import_customers, import_interactions  # noqa: PLC0415
 
     runner = import_customers if kind == "customers" else import_interactions
     with _opened() as vault:
@@ -345,7 +345,7 @@ def audit_export(
 ) -> None:
     """Export the trail (streamed); a filtered export carries inclusion proofs."""
     from audit.entries import AuditAction  # noqa: PLC0415
-    from vault.audit_export import AuditFilter, export_audit  # noqa: PLC0415
+    from vault.audit_trail.export import AuditFilter, export_audit  # noqa: PLC0415
 
     try:
         filter_ = AuditFilter(
@@ -397,7 +397,7 @@ def audit_verify(
 ) -> None:
     """Verify an export offline: signatures, the tree, proofs, consistency. No database."""
     from audit.verify import VerificationError, verify_file, verify_lines  # noqa: PLC0415
-    from vault.audit_export import csv_to_lines  # noqa: PLC0415
+    from vault.audit_trail.export import csv_to_lines  # noqa: PLC0415
     from vault.crypto.signing import ed25519_verify  # noqa: PLC0415
 
     key_path = Path(public_key)
@@ -442,7 +442,7 @@ def retention_run(
     """Delete expired interactions, payloads, closed requests and tombstones; audited."""
     from rich.markup import escape  # noqa: PLC0415
 
-    from vault.retention import RetentionConfigError, RetentionOutcome  # noqa: PLC0415
+    from vault.privacy.retention import RetentionConfigError, RetentionOutcome  # noqa: PLC0415
 
     with _opened() as vault:
         try:
@@ -478,7 +478,7 @@ def retention_show() -> None:
     """Print the retention policy in force and where it comes from."""
     from rich.markup import escape  # noqa: PLC0415
 
-    from vault.retention import RetentionConfigError, load_policy, policy_path  # noqa: PLC0415
+    from vault.privacy.retention import RetentionConfigError, load_policy, policy_path  # noqa: PLC0415
     from vault.types import InteractionType  # noqa: PLC0415
 
     settings = _settings()

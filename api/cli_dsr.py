@@ -1,7 +1,7 @@
 """``cvault dsr``: the data subject request desk from the operator's shell.
 
 Every command runs as the operator (``system:dsr``, purpose compliance) through
-:class:`consent.dsr.DsrDesk`; exit codes: 0 done, 1 refused or invalid (the
+:class:`consent.dsr.desk.DsrDesk`; exit codes: 0 done, 1 refused or invalid (the
 message names ids, fields and rules), 2 a usage error (a bad id, an unreadable
 details file, a missing ``--output``).
 """
@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from consent import Privacy
-from consent.dsr import DsrDesk, DsrInput, DsrView, ProcessOutcome
+from consent.dsr.desk import DsrDesk, DsrInput, DsrView, ProcessOutcome
 from policies import AccessDenied
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.errors import VaultError
 from vault.pagination import MAX_PAGE
 from vault.runtime import Vault

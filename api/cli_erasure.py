@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 import typer
 from rich.console import Console
 
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.runtime import Vault
 
 __all__ = ["erasure_app"]

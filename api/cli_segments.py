@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policies import AccessDenied
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.errors import VaultError
 from vault.runtime import Vault
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.runtime import Vault
 
 __all__ = ["webhooks_app"]

@@ -86,8 +86,8 @@ from audit.entries import AuditAction, AuditEntry, Outcome
 from audit.export import checkpoint_line, end_line, entry_line, header_line
 from audit.merkle import Frontier, leaf_hash
 from audit.verify import verify_file
-from vault.access import AccessContext
-from vault.audit_export import export_audit
+from vault.audit_trail.export import export_audit
+from vault.authorization.context import AccessContext
 from vault.config import Environment, Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer, ed25519_verify, load_signer, save_signer

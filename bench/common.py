@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy import create_engine, text
 
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.config import Environment, Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer

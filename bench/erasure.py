@@ -49,8 +49,8 @@ from bench.common import (
     open_vault,
 )
 from vault.crypto import DecryptionError
-from vault.customers import CustomerInput, ExternalId
-from vault.interactions import copy_insert_postgresql
+from vault.customers.service import CustomerInput, ExternalId
+from vault.interactions.service import copy_insert_postgresql
 from vault.runtime import Vault
 from vault.storage.db import make_engine
 from vault.storage.models import InteractionRow

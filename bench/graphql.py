@@ -82,12 +82,12 @@ from sqlalchemy import create_engine, text
 from api.auth import LocalTokenIssuer
 from bench.common import fork_map
 from policies import Role
-from vault.access import AccessContext
-from vault.addresses import PostalAddress
+from vault.authorization.context import AccessContext
 from vault.bootstrap import initialise
 from vault.config import Environment, Settings
-from vault.customers import CustomerInput
-from vault.interactions import InteractionInput
+from vault.customers.addresses import PostalAddress
+from vault.customers.service import CustomerInput
+from vault.interactions.service import InteractionInput
 from vault.logs import configure_logging
 from vault.runtime import Vault
 
@@ -915,7 +915,7 @@ def _package(frame: str) -> str:
 
 
 def _function(frame: str) -> str:
-    """``CustomerService.get (vault/customers.py)``: the frame without its line number."""
+    """``CustomerService.get (vault/customers/service.py)``: the frame without its line number."""
     return re.sub(r":\d+\)$", ")", frame)
 
 

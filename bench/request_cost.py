@@ -35,12 +35,12 @@ from api.app import create_app
 from api.auth import LocalTokenIssuer
 from bench.common import PG_URL
 from policies import Role
-from vault.access import AccessContext
-from vault.addresses import PostalAddress
+from vault.authorization.context import AccessContext
 from vault.bootstrap import initialise
 from vault.config import Environment, Settings
-from vault.customers import CustomerInput
-from vault.interactions import InteractionInput
+from vault.customers.addresses import PostalAddress
+from vault.customers.service import CustomerInput
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 
 QUERY = (

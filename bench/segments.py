@@ -56,8 +56,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from policies import PolicyEnforcer
-from vault.authorization import Authorizer
-from vault.processing import ProcessingGate
+from vault.authorization.authorizer import Authorizer
+from vault.privacy.processing import ProcessingGate
 from vault.segments.compile import compile_rule
 from vault.segments.metrics import MetricsRollup
 from vault.segments.rules import parse_rule

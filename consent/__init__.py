@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consent.dsr import DsrDesk
+from consent.dsr.desk import DsrDesk
 from consent.ledger import ConsentChange, ConsentLedger, ConsentRecord, ConsentStatus
 from vault.runtime import Vault
 

@@ -18,9 +18,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from policies import Purpose, Role
-from vault.access import AccessContext, Actor, access_of, bind, buffer_of
-from vault.audit_log import AuditBuffer, AuditLog
-from vault.authorization import SYSTEM_ROLE
+from vault.audit_trail.log import AuditBuffer, AuditLog
+from vault.authorization.authorizer import SYSTEM_ROLE
+from vault.authorization.context import AccessContext, Actor, access_of, bind, buffer_of
 
 __all__ = ["acting_as", "desk_context", "owner_context"]
 

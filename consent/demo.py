@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 
 from consent.ledger import ConsentChange, ConsentLedger
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.runtime import Vault
 from vault.storage.models import ConsentEventRow, CustomerRow
 from vault.types import ConsentChannel, ConsentMethod, ConsentState, CustomerStatus

@@ -8,7 +8,7 @@ yields a signed consent receipt (Kantara Consent Receipt v1.1 fields, see
 :mod:`consent.receipts`). Evidence (user agent, client address) is kept as keyed
 pseudonyms, never the values.
 
-Enforcement of consent lives below, in :mod:`vault.processing`, so that every
+Enforcement of consent lives below, in :mod:`vault.privacy.processing`, so that every
 read path applies it.
 """
 
@@ -28,12 +28,12 @@ from audit.checkpoint import Signer
 from audit.entries import AuditAction
 from consent.receipts import sign_receipt
 from policies.purposes import Purpose, PurposeInfo, RegistryError, purpose_info, registry
-from vault.access import access_of, buffer_of
-from vault.authorization import Authorizer
+from vault.authorization.authorizer import Authorizer
+from vault.authorization.context import access_of, buffer_of
 from vault.crypto import BlindIndexer
 from vault.errors import CustomerNotFound, InvalidInput, VaultError
-from vault.normalize import check_text, check_word
 from vault.storage.models import ConsentEventRow, ConsentStateRow, CustomerRow
+from vault.text import check_text, check_word
 from vault.types import ConsentChannel, ConsentMethod, ConsentState, CustomerStatus
 
 __all__ = ["ConsentChange", "ConsentLedger", "ConsentRecord", "ConsentStatus", "ReceiptNotFound"]

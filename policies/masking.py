@@ -16,7 +16,7 @@ The rules (issue 3):
 - names: first character and ``***``: ``زهرا`` -> ``ز***``.
 - birth date: month and day only, in ISO 8601's year-less form ``--MM-DD``.
 - address: city and country only, ``Chiang Mai, TH``, for an address stored in
-  parts (vault/addresses.py). A free-text address is masked completely as
+  parts (vault/customers/addresses.py). A free-text address is masked completely as
   ``***``: it comes in any script and order (Persian and Chinese addresses start
   with the city, English ones with the house number), so no rule can tell which
   of its words are the city.

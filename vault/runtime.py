@@ -12,24 +12,24 @@ from sqlalchemy.orm import Session
 from audit.checkpoint import Signer
 from audit.entries import AuditAction
 from policies import PolicyEnforcer
-from vault.access import AccessContext, bind
-from vault.audit_log import AuditBuffer, AuditLog
-from vault.audit_queries import AuditQueries
-from vault.authorization import Authorizer
+from vault.audit_trail.log import AuditBuffer, AuditLog
+from vault.audit_trail.queries import AuditQueries
+from vault.authorization.authorizer import Authorizer
+from vault.authorization.context import AccessContext, bind
+from vault.authorization.policy_store import PolicyStore
 from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import load_signer
 from vault.crypto.webhooks import WebhookSecrets
-from vault.customers import CustomerService
-from vault.erasure import ErasureService
-from vault.interactions import InteractionService
+from vault.customers.service import CustomerService
+from vault.interactions.service import InteractionService
 from vault.keys import DataKeys
-from vault.policy_store import PolicyStore
-from vault.processing import ProcessingGate
-from vault.retention import RetentionService
+from vault.privacy.erasure import ErasureService
+from vault.privacy.processing import ProcessingGate
+from vault.privacy.retention import RetentionService
 from vault.segments.service import SegmentService
+from vault.segments.webhooks import WebhookDispatcher, WebhookService
 from vault.storage.db import Database, make_engine
-from vault.webhooks import WebhookDispatcher, WebhookService
 
 __all__ = ["RotationReport", "Vault"]
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from strawberry.types import Info
 
 from consent import Privacy
-from vault.access import AccessContext, buffer_of
-from vault.interactions import Interaction
+from vault.authorization.context import AccessContext, buffer_of
+from vault.interactions.service import Interaction
 from vault.pagination import Page
 from vault.runtime import Vault
 

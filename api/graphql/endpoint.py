@@ -48,7 +48,7 @@ from api.graphql.limits import LimitExceeded, Limits, check_document
 from audit.entries import AuditAction, Outcome
 from consent import Privacy
 from policies import AccessDenied, Purpose, Role
-from vault.access import AccessContext, Actor
+from vault.authorization.context import AccessContext, Actor
 from vault.crypto import CryptoError
 from vault.errors import VaultError
 from vault.logs import get_logger

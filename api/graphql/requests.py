@@ -2,7 +2,7 @@
 
 A data subject files, verifies and follows its own requests; compliance officers see
 every request with its due date (``dsrRequests(status, overdue)``), process, reject and
-extend them, and place legal holds. Every decision is made in :mod:`consent.dsr`.
+extend them, and place legal holds. Every decision is made in :mod:`consent.dsr.desk`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from strawberry.scalars import JSON
 
 from api.graphql.context import atomic, path_of
 from api.graphql.types import Ctx, IdArg, PageInfo, parse_id
-from consent.export import ExportBundle
-from consent.requests import DsrInput, DsrView, HoldView
+from consent.dsr.export import ExportBundle
+from consent.dsr.requests import DsrInput, DsrView, HoldView
 from policies import Role
 from vault.pagination import encode_cursor
 from vault.types import DsrStatus as DsrStatusEnum

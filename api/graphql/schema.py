@@ -31,9 +31,9 @@ from api.graphql.types import (
 )
 from audit.entries import AuditAction
 from audit.export import b64
-from vault.audit_log import AuditFilter
+from vault.audit_trail.log import AuditFilter
 from vault.errors import InvalidInput
-from vault.interactions import MAX_BATCH
+from vault.interactions.service import MAX_BATCH
 from vault.pagination import MAX_PAGE
 
 __all__ = ["Mutation", "Query", "build_schema"]

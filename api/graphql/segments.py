@@ -37,9 +37,9 @@ from vault.segments.rules import AttributeField as AttributeFieldEnum
 from vault.segments.rules import MetricName as MetricNameEnum
 from vault.segments.rules import Op as OpEnum
 from vault.segments.service import Segment as SegmentRecord
+from vault.segments.webhooks import Webhook as WebhookRecord
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum
-from vault.webhooks import Webhook as WebhookRecord
 
 __all__ = [
     "SegmentMutation",

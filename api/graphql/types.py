@@ -12,10 +12,10 @@ from strawberry.scalars import JSON
 
 from api.graphql.context import GraphQLContext, Info, path_of
 from policies import AccessDenied
-from vault.audit_queries import AuditRecord as AuditRecordType
-from vault.customers import Customer as CustomerRecord
+from vault.audit_trail.queries import AuditRecord as AuditRecordType
+from vault.customers.service import Customer as CustomerRecord
 from vault.errors import ProcessingRefused
-from vault.interactions import Interaction as InteractionRecord
+from vault.interactions.service import Interaction as InteractionRecord
 from vault.types import Channel as ChannelEnum
 from vault.types import CustomerStatus as StatusEnum
 from vault.types import InteractionType as InteractionTypeEnum

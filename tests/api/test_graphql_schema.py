@@ -35,8 +35,8 @@ from api.graphql.endpoint import RateLimiter
 from api.graphql.schema import build_schema
 from policies import Role
 from tests.conftest import CTX, FrozenClock
-from vault.customers import CustomerInput
-from vault.interactions import InteractionInput
+from vault.customers.service import CustomerInput
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, InteractionRow
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from audit.verify import verify_lines
 from consent import Privacy
-from consent.dsr import (
+from consent.dsr.desk import (
     DsrDesk,
     DsrInput,
     FiledRequest,
@@ -29,19 +29,19 @@ from consent.dsr import (
 from consent.receipts import verify_receipt
 from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock, grant_all_consents
-from vault.access import AccessContext, Actor
-from vault.addresses import PostalAddress
-from vault.audit_export import export_audit
-from vault.audit_queries import AuditRecord
+from vault.audit_trail.export import export_audit
+from vault.audit_trail.queries import AuditRecord
+from vault.authorization.context import AccessContext, Actor
 from vault.crypto.signing import ed25519_verify
-from vault.customers import CustomerInput, CustomerPatch, ExternalId
+from vault.customers.addresses import PostalAddress
+from vault.customers.service import CustomerInput, CustomerPatch, ExternalId
 from vault.errors import (
     InvalidInput,
     LegalHoldActive,
     ObjectionInForce,
     ProcessingRestricted,
 )
-from vault.interactions import InteractionInput
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, DsrRequestRow, InteractionRow
 from vault.types import CustomerStatus, DsrStatus

@@ -13,9 +13,9 @@ from consent import ConsentChange, Privacy
 from consent.receipts import ReceiptError, verify_receipt
 from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock
-from vault.access import AccessContext, Actor
+from vault.authorization.context import AccessContext, Actor
 from vault.crypto.signing import ed25519_verify
-from vault.customers import CustomerInput
+from vault.customers.service import CustomerInput
 from vault.errors import InvalidInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, ConsentEventRow, ConsentStateRow

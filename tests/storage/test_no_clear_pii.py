@@ -10,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import CTX, POSTGRES_URL
-from vault.addresses import PostalAddress
-from vault.customers import CustomerInput, CustomerPatch
-from vault.interactions import InteractionInput
+from vault.customers.addresses import PostalAddress
+from vault.customers.service import CustomerInput, CustomerPatch
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 
 PEOPLE = [

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tests.conftest import CTX
-from vault.customers import _ROW_BY_ID, CustomerInput, ExternalId
-from vault.interactions import _NEWEST, InteractionInput
+from vault.customers.service import _ROW_BY_ID, CustomerInput, ExternalId
+from vault.interactions.service import _NEWEST, InteractionInput
 from vault.runtime import Vault
 from vault.storage.sql import Prepared
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from consent.export import _profile
+from consent.dsr.export import _profile
 from tests.conftest import CTX
-from vault.addresses import PostalAddress, address_text, parse_address
-from vault.customers import UNSET, Customer, CustomerInput, CustomerPatch, ExternalId
+from vault.customers.addresses import PostalAddress, address_text, parse_address
+from vault.customers.service import UNSET, Customer, CustomerInput, CustomerPatch, ExternalId
 from vault.errors import InvalidInput
-from vault.importing import ImportReport, RowError, import_customers
+from vault.importing.service import ImportReport, RowError, import_customers
 from vault.runtime import Vault
 
 ADDRESSES = [

@@ -19,11 +19,11 @@ from audit.entries import AuditAction
 from audit.merkle import root
 from audit.verify import VerificationError, verify_lines
 from tests.conftest import CTX, grant_all_consents
-from vault.access import AccessContext, AccessContextMissing, Actor
-from vault.audit_export import AuditFilter, export_audit
+from vault.audit_trail.export import AuditFilter, export_audit
+from vault.authorization.context import AccessContext, AccessContextMissing, Actor
 from vault.crypto.signing import ed25519_verify
-from vault.customers import CustomerInput, CustomerPatch
-from vault.interactions import InteractionInput
+from vault.customers.service import CustomerInput, CustomerPatch
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import (
     APPEND_ONLY_TABLES,

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from policies import AccessDenied, PurposeNotAllowed
 from tests.conftest import CTX, grant_all_consents
-from vault.access import AccessContext, Actor
-from vault.customers import Customer, CustomerInput, CustomerPatch
-from vault.interactions import InteractionInput
+from vault.authorization.context import AccessContext, Actor
+from vault.customers.service import Customer, CustomerInput, CustomerPatch
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow
 

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import CTX, FrozenClock
-from vault import demo
 from vault.config import Environment, Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer
-from vault.customers import Customer
-from vault.demo import DemoSummary, load_demo, plan_demo
+from vault.customers.service import Customer
+from vault.demo import service as demo
+from vault.demo.service import DemoSummary, load_demo, plan_demo
 from vault.money import exponent, to_minor
 from vault.runtime import Vault
 from vault.storage.db import Database, make_engine

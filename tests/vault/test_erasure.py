@@ -26,13 +26,13 @@ from tests.storage.test_no_clear_pii import (
     _sqlite_bytes,
 )
 from tests.vault.test_audit_trail import _entries, _export, _verify
-from vault.access import AccessContext, AccessContextMissing, Actor
+from vault.authorization.context import AccessContext, AccessContextMissing, Actor
 from vault.config import Settings
 from vault.crypto import DecryptionError, FileKeyProvider, Keyring, WrappedKey, shred_list_path
-from vault.customers import CustomerInput, ExternalId
-from vault.erasure import PENDING_COUNT_LIMIT
+from vault.customers.service import CustomerInput, ExternalId
 from vault.errors import CustomerNotFound, InvalidInput, LegalHoldActive
-from vault.interactions import InteractionInput
+from vault.interactions.service import InteractionInput
+from vault.privacy.erasure import PENDING_COUNT_LIMIT
 from vault.runtime import Vault
 from vault.storage.db import Database
 from vault.storage.models import (

@@ -13,16 +13,16 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import CTX
-from vault import importing
-from vault.customers import Customer, CustomerInput, ExternalId
-from vault.importing import (
+from vault.customers.service import Customer, CustomerInput, ExternalId
+from vault.importing import service as importing
+from vault.importing.service import (
     ImportFileError,
     ImportReport,
     RowError,
     import_customers,
     import_interactions,
 )
-from vault.interactions import Interaction
+from vault.interactions.service import Interaction
 from vault.runtime import Vault
 from vault.storage.models import Base, CustomerRow, DataKeyRow, InteractionRow
 

@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 
 from consent import ConsentChange, Privacy
 from tests.conftest import CTX, FrozenClock
-from vault.access import AccessContext, Actor
-from vault.customers import CustomerInput, CustomerPatch
+from vault.authorization.context import AccessContext, Actor
+from vault.customers.service import CustomerInput, CustomerPatch
 from vault.errors import ConsentRequired, ObjectionInForce, ProcessingRestricted
-from vault.interactions import InteractionInput
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow, ObjectionRow
 from vault.types import ConsentState, CustomerStatus

@@ -14,10 +14,10 @@ from audit.entries import AuditAction
 from consent import Privacy
 from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock
-from vault.access import AccessContext, Actor
-from vault.customers import CustomerInput
+from vault.authorization.context import AccessContext, Actor
+from vault.customers.service import CustomerInput
 from vault.errors import InvalidInput
-from vault.interactions import InteractionInput
+from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.segments.rules import RuleError, SegmentCycle, parse_rule
 from vault.segments.service import SegmentNotFound

@@ -23,14 +23,13 @@ from audit.entries import AuditAction
 from consent import Privacy
 from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock, grant_all_consents
-from vault.access import AccessContext, Actor
+from vault.authorization.context import AccessContext, Actor
 from vault.crypto.webhooks import SignatureError, verify_signature
-from vault.customers import CustomerInput, CustomerPatch
+from vault.customers.service import CustomerInput, CustomerPatch
 from vault.errors import InvalidInput
 from vault.runtime import Vault
 from vault.segments.service import SegmentNotFound
-from vault.storage.models import AuditEntryRow, Base, WebhookDeliveryRow
-from vault.webhooks import (
+from vault.segments.webhooks import (
     DeliveryReport,
     DeliveryState,
     NewWebhook,
@@ -38,6 +37,7 @@ from vault.webhooks import (
     WebhookNotFound,
     WebhookService,
 )
+from vault.storage.models import AuditEntryRow, Base, WebhookDeliveryRow
 
 ANALYST = AccessContext(Actor("analyst-1", "analyst"), "analytics")
 EMAIL = AccessContext(Actor("marketing-1", "marketing"), "marketing_email")

@@ -1,6 +1,6 @@
 """Blind indexes: truncated HMAC-SHA256 of a normalised value, one sub-key per field.
 
-Values are normalised by the caller (see :mod:`vault.normalize`). Indexes are
+Values are normalised by the caller (see :mod:`vault.customers.normalize`). Indexes are
 deliberately short (CipherSweet's rule, see ``blind_index_bits``) so several
 rows share each value: a match is a candidate, re-checked after decryption.
 """

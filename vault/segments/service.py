@@ -9,7 +9,7 @@ Membership is purpose-independent: :meth:`SegmentService.refresh` computes it fo
 every active customer with one compiled statement per segment, diffs it against
 the open memberships, closes the stays that ended (``left_at``), opens new ones and
 writes one outbox row per entry or leave, all in the caller's transaction. Reading
-members goes through :meth:`vault.processing.ProcessingGate.clause`: a caller acting
+members goes through :meth:`vault.privacy.processing.ProcessingGate.clause`: a caller acting
 for ``marketing_email`` sees only the members who consented to it, right now, even
 before the next refresh.
 """
@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from policies.purposes import Resource
-from vault.access import buffer_of
-from vault.authorization import Authorizer
+from vault.authorization.authorizer import Authorizer
+from vault.authorization.context import buffer_of
 from vault.errors import CustomerNotFound, InvalidInput, VaultError
 from vault.pagination import MAX_PAGE, Page
-from vault.processing import ProcessingGate
+from vault.privacy.processing import ProcessingGate
 from vault.segments.compile import compile_rule, uses_metrics
 from vault.segments.metrics import ChannelStats, CustomerMetrics, MetricsRollup
 from vault.segments.rules import (

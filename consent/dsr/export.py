@@ -36,13 +36,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.dsr.requests import DsrView
 from consent.ledger import ConsentLedger, ConsentRecord
-from consent.requests import DsrView
 from policies import Resource
-from vault.access import buffer_of
-from vault.audit_queries import AuditRecord
-from vault.customers import Customer
-from vault.interactions import Interaction
+from vault.audit_trail.queries import AuditRecord
+from vault.authorization.context import buffer_of
+from vault.customers.service import Customer
+from vault.interactions.service import Interaction
 from vault.pagination import MAX_PAGE, every_item
 from vault.runtime import Vault
 from vault.storage.models import ObjectionRow, SegmentMembershipRow, SegmentRow

@@ -28,7 +28,7 @@ from policies import (
     Role,
 )
 from policies.purposes import READ_RESOURCES
-from vault.access import access_of, buffer_of
+from vault.authorization.context import access_of, buffer_of
 
 __all__ = ["SYSTEM_ROLE", "Authorizer"]
 

@@ -28,10 +28,10 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.access import AccessContext
-from vault.addresses import PostalAddress
-from vault.customers import CustomerInput, ExternalId
-from vault.interactions import MAX_BATCH, InteractionInput
+from vault.authorization.context import AccessContext
+from vault.customers.addresses import PostalAddress
+from vault.customers.service import CustomerInput, ExternalId
+from vault.interactions.service import MAX_BATCH, InteractionInput
 from vault.money import exponent
 from vault.runtime import Vault
 from vault.storage.models import CustomerExternalIdRow, CustomerRow

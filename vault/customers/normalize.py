@@ -1,37 +1,22 @@
-"""Validation and normalisation of PII values for blind indexes and comparison.
+"""Normal forms of contact data: what the blind indexes of email and phone are computed over.
 
-Errors name the field and the rule, never the value.
+Email: NFKC, trimmed, case-folded, one ``@`` and a dotted domain. Phone: E.164. Errors name
+the field and the rule, never the value.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
-from enum import StrEnum
-from typing import TypeVar
 
 import phonenumbers
 
 from vault.errors import InvalidInput
+from vault.text import normalise_text
 
-__all__ = [
-    "check_word",
-    "normalise_email",
-    "normalise_phone",
-    "normalise_text",
-    "parse_birth_date",
-]
-
-_W = TypeVar("_W", bound=StrEnum)
+__all__ = ["normalise_email", "normalise_phone", "parse_birth_date"]
 
 _EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_TEXT = 1000
-
-
-def normalise_text(value: str) -> str:
-    """NFKC with surrounding white space removed; what blind indexes and comparisons see."""
-    return unicodedata.normalize("NFKC", value).strip()
 
 
 def normalise_email(value: str, *, field: str = "email") -> str:
@@ -59,17 +44,6 @@ def normalise_phone(value: str, *, region: str | None = None, field: str = "phon
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def check_text(value: str, *, field: str, max_length: int = MAX_TEXT) -> str:
-    """Keep the value exactly as given (names round-trip); refuse empty or oversized text."""
-    if not value.strip():
-        raise InvalidInput(field, "must not be blank")
-    if len(value) > max_length:
-        raise InvalidInput(field, f"must be at most {max_length} characters")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
-        raise InvalidInput(field, "must not contain control characters")
-    return value
-
-
 def parse_birth_date(value: str | date, *, field: str = "birth_date") -> date:
     if isinstance(value, date):
         return value
@@ -77,13 +51,3 @@ def parse_birth_date(value: str | date, *, field: str = "birth_date") -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(field, "must be an ISO date (YYYY-MM-DD)") from None
-
-
-def check_word(kind: type[_W], value: str, *, field: str) -> _W:
-    """A member of a string enum (a channel, a state, a request type); the error names
-    the field and the allowed words, never the value given."""
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(v.value for v in kind)
-        raise InvalidInput(field, f"must be one of: {allowed}") from None

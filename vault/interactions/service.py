@@ -32,18 +32,18 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from policies import AccessDenied, Action, Resolution
-from vault.access import access_of, buffer_of
-from vault.authorization import Authorizer
+from vault.authorization.authorizer import Authorizer
+from vault.authorization.context import access_of, buffer_of
 from vault.crypto import DataKey
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.money import check_currency, from_minor, to_minor
-from vault.normalize import check_word
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
-from vault.processing import ProcessingGate
+from vault.privacy.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow, InteractionRow
 from vault.storage.sql import Prepared, id_in, id_in_param, new_ids
+from vault.text import check_word
 from vault.types import MONETARY_TYPES, PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
 
 MAX_BATCH = 1000
 _MAX_PAYLOAD_BYTES = 65_536
-log = get_logger("vault.interactions")
+log = get_logger("vault.interactions.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,7 +508,7 @@ def _newest(with_payload: bool, filters: Sequence[ColumnElement[bool]] = ()) -> 
     )
 
 
-# The statements of the common case, built once (see vault/customers.py).
+# The statements of the common case, built once (see vault/customers/service.py).
 _NEWEST = {True: Prepared(_newest(True)), False: Prepared(_newest(False))}
 _STATUS_OF_ONE = select(CustomerRow.id, CustomerRow.status).where(CustomerRow.id == bindparam("id"))
 

@@ -13,17 +13,17 @@ still uses up an attempt.
 
 Processing runs in the caller's unit of work, by type:
 
-* access / portability: an :class:`~consent.export.ExportBundle`, read through the
+* access / portability: an :class:`~consent.dsr.export.ExportBundle`, read through the
   domain services as the data subject's own context (so it is what the subject
   may see, and every read is audited);
-* erasure: :meth:`vault.erasure.ErasureService.erase` (a legal hold refuses it and
+* erasure: :meth:`vault.privacy.erasure.ErasureService.erase` (a legal hold refuses it and
   the request stays verified), a signed erasure receipt kept in the request's
   result, and the purge of interactions scheduled after the commit;
 * rectification: the sealed new values through ``vault.customers.update`` (its audit
   entry names the changed fields);
 * restriction: the customer's status becomes ``restricted`` until lifted;
 * objection: an objection row; one to ``direct_marketing`` stops every marketing
-  purpose (``vault.processing``).
+  purpose (``vault.privacy.processing``).
 
 Who may do what follows the ``data_requests`` policy resource: a data subject files,
 verifies, follows and processes its own requests; compliance officers (and the
@@ -46,10 +46,8 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from consent.acting import acting_as, desk_context, owner_context
-from consent.export import ExportBundle, Exporter
-from consent.ledger import ConsentLedger
-from consent.receipts import sign_receipt
-from consent.requests import (
+from consent.dsr.export import ExportBundle, Exporter
+from consent.dsr.requests import (
     CLOSED,
     MAX_VERIFICATION_ATTEMPTS,
     DsrEvent,
@@ -63,14 +61,15 @@ from consent.requests import (
     hold_view,
     request_view,
 )
+from consent.ledger import ConsentLedger
+from consent.receipts import sign_receipt
 from policies import AccessDenied, Action, Resource, Role
 from policies.purposes import DIRECT_MARKETING, registry
-from vault.access import access_of, buffer_of
-from vault.addresses import address_from_mapping
+from vault.authorization.context import access_of, buffer_of
 from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
-from vault.customers import CustomerInput, CustomerPatch
+from vault.customers.addresses import address_from_mapping
+from vault.customers.service import CustomerInput, CustomerPatch
 from vault.errors import CustomerNotFound, InvalidInput
-from vault.normalize import check_text, check_word
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.runtime import Vault
 from vault.storage.models import (
@@ -80,6 +79,7 @@ from vault.storage.models import (
     LegalHoldRow,
     ObjectionRow,
 )
+from vault.text import check_text, check_word
 from vault.types import CustomerStatus, DsrStatus, DsrType, PiiField
 
 __all__ = [

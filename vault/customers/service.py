@@ -21,21 +21,16 @@ from sqlalchemy.orm import Session
 from audit.entries import AuditAction
 from policies import Resolution
 from policies.masking import mask, mask_postal_address
-from vault.access import buffer_of
-from vault.addresses import PostalAddress, address_text, parse_address
-from vault.authorization import PROFILE, Authorizer
+from vault.authorization.authorizer import PROFILE, Authorizer
+from vault.authorization.context import buffer_of
 from vault.crypto import DataKey
+from vault.customers.addresses import PostalAddress, address_text, parse_address
+from vault.customers.normalize import normalise_email, normalise_phone, parse_birth_date
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
-from vault.normalize import (
-    check_text,
-    normalise_email,
-    normalise_phone,
-    parse_birth_date,
-)
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
-from vault.processing import ProcessingGate
+from vault.privacy.processing import ProcessingGate
 from vault.storage.models import (
     ConsentStateRow,
     CustomerExternalIdRow,
@@ -44,6 +39,7 @@ from vault.storage.models import (
     ObjectionRow,
 )
 from vault.storage.sql import Prepared, id_in
+from vault.text import check_text
 from vault.types import PAYLOAD_FIELD, ConsentState, CustomerStatus, PiiField
 
 __all__ = [
@@ -102,7 +98,7 @@ def _pairs(value: object) -> list[ExternalId]:
 
 _PII = tuple(f.value for f in PiiField)
 _HIDDEN = Resolution.HIDDEN.value
-log = get_logger("vault.customers")
+log = get_logger("vault.customers.service")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ and writes one ``webhook.delivery`` audit entry per run that did anything (count
 * :meth:`WebhookDispatcher.fan_out` turns outbox rows (``segment_outbox``, written with
   the membership change) into one delivery row per webhook that follows the segment,
   was registered before the event, is enabled, and whose purpose may process the
-  customer at that moment (consent, restriction, objection: :mod:`vault.processing`).
+  customer at that moment (consent, restriction, objection: :mod:`vault.privacy.processing`).
   The outbox row's ``delivered_at`` then says "handed to the webhooks of that time".
 * :meth:`WebhookDispatcher.deliver_due` claims due deliveries (a lease moves their next
   attempt ahead, so a crashed run is retried and parallel runs never share a row),
@@ -42,11 +42,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
-from vault.access import AccessContext
-from vault.audit_log import AuditLog
+from vault.audit_trail.log import AuditLog
+from vault.authorization.context import AccessContext
 from vault.crypto.webhooks import WebhookSecrets, sign_payload
 from vault.logs import get_logger
-from vault.processing import ProcessingGate
+from vault.privacy.processing import ProcessingGate
 from vault.storage.db import Database
 from vault.storage.models import CustomerRow, SegmentOutboxRow, WebhookDeliveryRow, WebhookRow
 from vault.storage.sql import id_in
@@ -63,7 +63,7 @@ __all__ = [
     "http_send",
 ]
 
-log = get_logger("vault.webhooks")
+log = get_logger("vault.segments.webhooks")
 
 Send = Callable[[str, bytes, Mapping[str, str]], int]
 _BATCH = 1_000

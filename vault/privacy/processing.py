@@ -25,8 +25,8 @@ from sqlalchemy import ColumnElement, and_, exists, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from policies.purposes import DIRECT_MARKETING, PurposeInfo, purpose_info
-from vault.access import access_of
-from vault.authorization import Authorizer
+from vault.authorization.authorizer import Authorizer
+from vault.authorization.context import access_of
 from vault.errors import (
     ConsentRequired,
     ObjectionInForce,

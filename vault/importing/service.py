@@ -37,18 +37,18 @@ from typing import IO, Any, Final, NoReturn
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from vault.access import AccessContext
-from vault.addresses import PostalAddress
-from vault.customers import (
+from vault.authorization.context import AccessContext
+from vault.customers.addresses import PostalAddress
+from vault.customers.service import (
     CustomerInput,
     ExternalId,
 )
 from vault.errors import Conflict, InvalidInput, VaultError
-from vault.interactions import MAX_BATCH, InteractionInput
+from vault.interactions.service import MAX_BATCH, InteractionInput
 from vault.money import check_currency, exponent, to_minor
-from vault.normalize import check_text
 from vault.runtime import Vault
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
+from vault.text import check_text
 from vault.types import MONETARY_TYPES, Channel, InteractionType
 
 __all__ = [

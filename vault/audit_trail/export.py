@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from sqlalchemy import select
 
@@ -30,14 +30,24 @@ from audit.export import (
     unb64,
 )
 from audit.merkle import consistency_proof
-from vault.access import AccessContext
-from vault.audit_log import AuditFilter
+from vault.audit_trail.log import AuditFilter, AuditLog
+from vault.authorization.context import AccessContext
 from vault.crypto.signing import ed25519_verify
 from vault.errors import InvalidInput
-from vault.runtime import Vault
+from vault.storage.db import Database
 from vault.storage.models import AuditEntryRow, AuditLogRow
 
 __all__ = ["AuditFilter", "ExportSummary", "csv_to_lines", "export_audit"]
+
+
+class HasAuditTrail(Protocol):
+    """What an export needs of an open vault (``vault.runtime.Vault`` has both)."""
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def db(self) -> Database: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +58,7 @@ class ExportSummary:
 
 
 def export_audit(
-    vault: Vault,
+    vault: HasAuditTrail,
     out: TextIO,
     *,
     context: AccessContext,
@@ -134,7 +144,7 @@ def export_audit(
     return ExportSummary(entries=count, tree_size=size, full=filter_.empty)
 
 
-def _previous(vault: Vault, note: str, size: int, hashes: list[bytes]) -> dict[str, Any]:
+def _previous(vault: HasAuditTrail, note: str, size: int, hashes: list[bytes]) -> dict[str, Any]:
     try:
         old = open_checkpoint(note, vault.audit.public_vkey, ed25519_verify)
     except CheckpointError:

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from audit.entries import AuditAction
 from audit.export import ProofTree
 from policies import AccessDenied, Action, Purpose, Role
-from vault.access import access_of, buffer_of
-from vault.audit_log import AuditFilter, AuditLog, CheckpointInfo
-from vault.authorization import SYSTEM_ROLE, Authorizer
+from vault.audit_trail.log import AuditFilter, AuditLog, CheckpointInfo
+from vault.authorization.authorizer import SYSTEM_ROLE, Authorizer
+from vault.authorization.context import access_of, buffer_of
 from vault.errors import InvalidInput, VaultError
 from vault.pagination import MAX_PAGE, Page
 from vault.storage.models import AuditEntryRow, AuditLogRow

@@ -2,7 +2,7 @@
 
 Where it comes from, first match wins: ``CVAULT_RETENTION_FILE``, else
 ``$CVAULT_DATA_DIR/retention.toml`` if that file exists, else the built-in
-``vault/retention_default.toml``. A named file that cannot be read is an error,
+``vault/privacy/retention_default.toml``. A named file that cannot be read is an error,
 never a silent fallback to the default.
 
 The file is checked strictly: an unknown section, interaction type or category, a
@@ -111,7 +111,9 @@ def policy_path(settings: Settings) -> Path | None:
 def load_policy(path: Path | None) -> RetentionPolicy:
     """Read and check a policy file (None: the built-in default)."""
     if path is None:
-        text = resources.files("vault").joinpath("retention_default.toml").read_text("utf-8")
+        text = (
+            resources.files("vault.privacy").joinpath("retention_default.toml").read_text("utf-8")
+        )
         return parse_policy(text, source=BUILT_IN)
     try:
         text = path.read_text(encoding="utf-8")

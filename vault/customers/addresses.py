@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from vault.errors import InvalidInput
-from vault.normalize import check_text
+from vault.text import check_text
 
 __all__ = ["PostalAddress", "address_from_mapping", "address_text", "parse_address"]
 

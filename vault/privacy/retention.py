@@ -48,11 +48,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from audit.entries import AuditAction, Outcome
-from vault.access import AccessContext
-from vault.audit_log import AuditLog
+from vault.audit_trail.log import AuditLog
+from vault.authorization.context import AccessContext
 from vault.config import Settings
 from vault.logs import get_logger
-from vault.retention_policy import (
+from vault.privacy.retention_policy import (
     BUILT_IN,
     KEEP_FOREVER,
     MAX_DAYS,
@@ -98,7 +98,7 @@ __all__ = [
     "policy_path",
 ]
 
-log = get_logger("vault.retention")
+log = get_logger("vault.privacy.retention")
 
 DSR_EVENTS = "dsr_events"  # counted beside dsr_requests: the history deleted with them
 _CLOSED = (DsrStatus.COMPLETED.value, DsrStatus.REJECTED.value)

@@ -58,9 +58,9 @@ from sqlalchemy.orm import Session, aliased
 
 from audit.entries import AuditAction
 from policies.purposes import Resource
-from vault.access import AccessContext, buffer_of
-from vault.audit_log import AuditLog
-from vault.authorization import Authorizer
+from vault.audit_trail.log import AuditLog
+from vault.authorization.authorizer import Authorizer
+from vault.authorization.context import AccessContext, buffer_of
 from vault.errors import CustomerNotFound, InvalidInput, LegalHoldActive
 from vault.keys import DataKeys
 from vault.logs import get_logger
@@ -87,7 +87,7 @@ _LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 # erase() counts pending interactions up to this many (bounded work); purge() counts all.
 PENDING_COUNT_LIMIT = 10_000
 _ERASED_FIELDS = {f.value: "erased" for f in PiiField}
-log = get_logger("vault.erasure")
+log = get_logger("vault.privacy.erasure")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from policies import AccessDenied, Action, PolicyEnforcer, PolicyError, PolicyLines, Role
-from vault.access import access_of, buffer_of
-from vault.authorization import SYSTEM_ROLE, Authorizer
+from vault.authorization.authorizer import SYSTEM_ROLE, Authorizer
+from vault.authorization.context import access_of, buffer_of
 from vault.errors import InvalidInput
 from vault.storage.db import Database
 from vault.storage.models import PolicyVersionRow

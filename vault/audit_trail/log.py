@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from audit.checkpoint import Checkpoint, Signer, sign_checkpoint, vkey
 from audit.entries import AuditAction, AuditEntry, Outcome
 from audit.merkle import Frontier, leaf_hash
-from vault.access import AccessContext
+from vault.authorization.context import AccessContext
 from vault.storage.db import Database
 from vault.storage.models import (
     AuditCheckpointRow,

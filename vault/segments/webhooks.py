@@ -11,7 +11,7 @@ role may act for any purpose). Each call is audited (``webhook.change``,
 The signing secret is derived in :mod:`vault.crypto.webhooks` from the keyring, the
 webhook id and a version, returned once by :meth:`WebhookService.create` and never
 stored. Delivery (fan-out, signing, retries, the consent re-check at send time) is
-:class:`vault.webhook_dispatch.WebhookDispatcher`, re-exported here.
+:class:`vault.segments.delivery.WebhookDispatcher`, re-exported here.
 """
 
 from __future__ import annotations
@@ -29,13 +29,11 @@ from sqlalchemy.orm import Session
 from audit.entries import AuditAction
 from policies import AccessDenied, Action
 from policies.purposes import RegistryError, Resource, purpose_info
-from vault.access import access_of, buffer_of
-from vault.authorization import SYSTEM_ROLE, Authorizer
+from vault.authorization.authorizer import SYSTEM_ROLE, Authorizer
+from vault.authorization.context import access_of, buffer_of
 from vault.crypto.webhooks import WebhookSecrets
 from vault.errors import InvalidInput, VaultError
-from vault.segments.service import SegmentNotFound
-from vault.storage.models import SegmentRow, WebhookDeliveryRow, WebhookRow
-from vault.webhook_dispatch import (
+from vault.segments.delivery import (
     DeliveryReport,
     DeliveryState,
     Send,
@@ -44,6 +42,8 @@ from vault.webhook_dispatch import (
     WebhookEventType,
     http_send,
 )
+from vault.segments.service import SegmentNotFound
+from vault.storage.models import SegmentRow, WebhookDeliveryRow, WebhookRow
 
 __all__ = [
     "DeliveryReport",

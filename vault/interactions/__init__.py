@@ -1,0 +1,8 @@
+"""Interactions: idempotent bulk ingest of what customers did on every channel (binary
+COPY on PostgreSQL), encrypted payloads, and cursor-paged timelines.
+
+Owns: ``service`` (``InteractionService``).
+May import: :mod:`vault.privacy` (the processing gate), :mod:`vault.authorization`,
+:mod:`vault.audit_trail`, the kernel, ``policies`` and ``audit``. Never
+:mod:`vault.customers`, :mod:`vault.segments` or anything above.
+"""
