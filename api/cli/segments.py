@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.common import EXIT_REJECTED, EXIT_USAGE, fail, opened, out
 from policies import AccessDenied
 from vault.authorization.context import AccessContext
 from vault.errors import VaultError
-from vault.runtime import Vault
 
 __all__ = ["segments_app"]
 
@@ -28,21 +26,7 @@ segments_app = typer.Typer(
     help="Segments: recompute memberships (enter/leave events go to the outbox).",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
-EXIT_REJECTED, EXIT_USAGE = 1, 2
 CONTEXT = AccessContext.system("segments")
-
-
-def _opened() -> AbstractContextManager[Vault]:
-    from api.cli import _opened as opened  # noqa: PLC0415 - api.cli imports this module
-
-    return opened()
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 @segments_app.command("refresh")
@@ -62,14 +46,14 @@ def refresh(
     try:
         wanted = None if segment_id is None else uuid.UUID(segment_id)
     except ValueError:
-        raise _fail("SEGMENT_ID must be a UUID", EXIT_USAGE) from None
+        raise fail("SEGMENT_ID must be a UUID", EXIT_USAGE) from None
     started = time.perf_counter()
-    with _opened() as vault:
+    with opened() as vault:
         try:
             with vault.unit(CONTEXT) as session:
                 results = vault.segments.refresh(session, wanted, metrics=metrics)
         except (VaultError, AccessDenied) as exc:
-            raise _fail(str(exc), EXIT_REJECTED) from None
+            raise fail(str(exc), EXIT_REJECTED) from None
     table = Table("segment", "members", "entered", "left")
     for r in results:
         table.add_row(str(r.segment_id), str(r.members), str(r.entered), str(r.left))
@@ -80,6 +64,6 @@ def refresh(
 @segments_app.command("metrics")
 def metrics_refresh() -> None:
     """Rebuild the per-customer metrics rollup (recency, frequency, money, RFM, ...)."""
-    with _opened() as vault, vault.unit(CONTEXT) as session:
+    with opened() as vault, vault.unit(CONTEXT) as session:
         rows = vault.segments.refresh_metrics(session)
     out.print(f"metrics computed for {rows} active customers")

@@ -9,13 +9,10 @@ operator (``system:erasure``) and print ids and counts only.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-
 import typer
-from rich.console import Console
 
+from api.cli.common import opened, out
 from vault.authorization.context import AccessContext
-from vault.runtime import Vault
 
 __all__ = ["erasure_app"]
 
@@ -23,20 +20,13 @@ erasure_app = typer.Typer(
     help="Erasure: purge what erased customers left, re-erase after a restore.",
     no_args_is_help=True,
 )
-out = Console()
 CONTEXT = AccessContext.system("erasure")
-
-
-def _opened() -> AbstractContextManager[Vault]:
-    from api.cli import _opened as opened  # noqa: PLC0415 - api.cli imports this module
-
-    return opened()
 
 
 @erasure_app.command("purge")
 def purge() -> None:
     """Delete the interactions erased customers still have (a purge that did not run)."""
-    with _opened() as vault:
+    with opened() as vault:
         deleted = vault.erasure.purge_pending(vault.db)
     out.print(f"{deleted} interactions of erased customers deleted")
 
@@ -44,7 +34,7 @@ def purge() -> None:
 @erasure_app.command("reapply")
 def reapply() -> None:
     """Erase again every customer a restored backup brought back (shredded, yet live)."""
-    with _opened() as vault:
+    with opened() as vault:
         found = vault.erasure.restored(vault.db)
         for customer_id in found:
             with vault.unit(CONTEXT) as session:

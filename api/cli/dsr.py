@@ -12,15 +12,14 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.common import EXIT_REJECTED, EXIT_USAGE, fail, opened, out
 from consent import Privacy
 from consent.dsr.desk import DsrDesk, DsrInput, DsrView, ProcessOutcome
 from policies import AccessDenied
@@ -38,9 +37,6 @@ __all__ = ["dsr_app"]
 dsr_app = typer.Typer(
     help="Data subject requests: file, verify, process, reject, extend.", no_args_is_help=True
 )
-out = Console()
-err = Console(stderr=True)
-EXIT_REJECTED, EXIT_USAGE = 1, 2
 CONTEXT = AccessContext.system("dsr", purpose="compliance")
 _EXPORTS = (DsrType.ACCESS, DsrType.PORTABILITY)
 _T = TypeVar("_T")
@@ -48,31 +44,20 @@ _T = TypeVar("_T")
 IdArg = Annotated[str, typer.Argument(help="The request's id.")]
 
 
-def _opened() -> AbstractContextManager[Vault]:
-    from api.cli import _opened as opened  # noqa: PLC0415 - api.cli imports this module
-
-    return opened()
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _uuid(value: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise _fail(f"{what} is not a UUID", EXIT_USAGE) from None
+        raise fail(f"{what} is not a UUID", EXIT_USAGE) from None
 
 
 def _run(work: Callable[[Vault, DsrDesk], _T]) -> _T:
     """Run ``work(vault, desk)``; a refusal or a domain error exits 1 with its message."""
-    with _opened() as vault:
+    with opened() as vault:
         try:
             return work(vault, Privacy.of(vault).desk)
         except (VaultError, AccessDenied) as exc:
-            raise _fail(str(exc), EXIT_REJECTED) from None
+            raise fail(str(exc), EXIT_REJECTED) from None
 
 
 def _unit(vault: Vault, work: Callable[[Session], _T]) -> _T:
@@ -129,9 +114,9 @@ def dsr_create(
         try:
             details = json.loads(details_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
-            raise _fail(f"{details_file} is not a readable JSON file", EXIT_USAGE) from None
+            raise fail(f"{details_file} is not a readable JSON file", EXIT_USAGE) from None
         if not isinstance(details, dict):
-            raise _fail(f"{details_file} must hold a JSON object", EXIT_USAGE)
+            raise fail(f"{details_file} must hold a JSON object", EXIT_USAGE)
     data = DsrInput(kind.value, customer_id, details)
     filed = _run(lambda vault, desk: _unit(vault, lambda s: desk.create(s, data)))
     _show(filed.request)
@@ -204,7 +189,7 @@ def dsr_process(
     def work(vault: Vault, desk: DsrDesk) -> ProcessOutcome:
         kind = _unit(vault, lambda s: desk.get(s, request_id)).type
         if kind in _EXPORTS and output is None:
-            raise _fail(f"{kind.value} requests need --output FILE.zip for the bundle", EXIT_USAGE)
+            raise fail(f"{kind.value} requests need --output FILE.zip for the bundle", EXIT_USAGE)
         return _unit(vault, lambda s: desk.process(s, request_id))
 
     outcome = _run(work)

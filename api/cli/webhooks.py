@@ -8,14 +8,11 @@ purposes, segments and state, never a secret (the vault does not store one).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.common import opened, out
 from vault.authorization.context import AccessContext
-from vault.runtime import Vault
 
 __all__ = ["webhooks_app"]
 
@@ -23,20 +20,13 @@ webhooks_app = typer.Typer(
     help="Webhooks: deliver segment enter/leave events, list endpoints.",
     no_args_is_help=True,
 )
-out = Console()
 CONTEXT = AccessContext.system("webhooks")
-
-
-def _opened() -> AbstractContextManager[Vault]:
-    from api.cli import _opened as opened  # noqa: PLC0415 - api.cli imports this module
-
-    return opened()
 
 
 @webhooks_app.command("deliver")
 def deliver() -> None:
     """Fan outbox events out to webhooks and send every due delivery once."""
-    with _opened() as vault:
+    with opened() as vault:
         report = vault.dispatcher.run_once(vault.db)
     table = Table("events", "fanned out", "attempted", "delivered", "retrying", "failed",
                   "skipped")  # fmt: skip
@@ -47,7 +37,7 @@ def deliver() -> None:
 @webhooks_app.command("list")
 def list_webhooks() -> None:
     """Every registered webhook, one a line: id, purpose, state, segments, URL."""
-    with _opened() as vault, vault.unit(CONTEXT) as session:
+    with opened() as vault, vault.unit(CONTEXT) as session:
         hooks = vault.webhooks.list(session)
     for hook in hooks:
         state = "enabled" if hook.disabled_at is None else "disabled"

@@ -1,0 +1,48 @@
+"""``cvault``: the operator's command line. Commands call vault services; no SQL here.
+
+This package assembles the typer app from one module per command group; every one of
+them imports only :mod:`api.cli.common` (consoles, exit codes, the opened vault), never
+this package or each other.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from api.cli import setup
+from api.cli.audit import audit_app
+from api.cli.common import err
+from api.cli.data import import_app
+from api.cli.dsr import dsr_app
+from api.cli.erasure import erasure_app
+from api.cli.keys import keys_app, token_app
+from api.cli.retention import retention_app
+from api.cli.segments import segments_app
+from api.cli.webhooks import webhooks_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="customer-vault: a privacy-first customer data vault.", no_args_is_help=True)
+for command in (setup.init, setup.migrate, setup.serve, setup.demo):
+    app.command()(command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
+app.add_typer(audit_app, name="audit")
+app.add_typer(setup.db_app, name="db")
+app.add_typer(dsr_app, name="dsr")
+app.add_typer(erasure_app, name="erasure")
+app.add_typer(segments_app, name="segments")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(token_app, name="token")
+app.add_typer(retention_app, name="retention")
+
+
+def main() -> None:
+    """The ``cvault`` entry point: run the app; Ctrl-C exits 130 with a short note."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

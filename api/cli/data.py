@@ -1,0 +1,69 @@
+"""``cvault import``: bulk import of customers and interactions from CSV or JSONL files.
+
+Bad rows are reported on stderr with their line number and skipped; exit 1 when any row
+was rejected, 2 when the file cannot be read at all.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import EXIT_REJECTED, EXIT_USAGE, err, opened, out, progress
+
+__all__ = ["FileFormat", "import_app"]
+
+import_app = typer.Typer(help="Bulk import from CSV or JSONL.", no_args_is_help=True)
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
+    from vault.importing.service import ImportFileError, import_customers, import_interactions  # noqa: PLC0415
+
+    runner = import_customers if kind == "customers" else import_interactions
+    with opened() as vault:
+        bar, advance = progress(f"import {kind}", None)
+        try:
+            with bar:
+                report = runner(vault, path, fmt=fmt.value if fmt else None, progress=advance)
+        except ImportFileError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+    for problem in report.rejected:
+        err.print(
+            f"{path.name}:{problem.line}: {problem.reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"{report.read} rows read, {report.accepted} accepted, "
+        f"{report.duplicates} already present, {len(report.rejected)} rejected"
+    )
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+FileArg = Annotated[Path, typer.Argument(exists=False, dir_okay=False, help="CSV or JSONL file.")]
+FormatOpt = Annotated[
+    FileFormat | None, typer.Option("--format", help="Default: from the file's extension.")
+]
+
+
+@import_app.command("customers")
+def import_customers_cmd(file: FileArg, fmt: FormatOpt = None) -> None:
+    """Import customers; bad rows are reported with their line number and skipped."""
+    _run_import("customers", file, fmt)
+
+
+@import_app.command("interactions")
+def import_interactions_cmd(file: FileArg, fmt: FormatOpt = None) -> None:
+    """Import interactions (idempotent on externalId); bad rows are reported and skipped."""
+    _run_import("interactions", file, fmt)

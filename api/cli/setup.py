@@ -1,0 +1,111 @@
+"""``cvault init | migrate | serve | demo`` and ``cvault db``: setting a vault up and
+running it: the data directory, keyring and schema, the HTTP server, demo data, and the
+PostgreSQL grants for the application role.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.cli.common import EXIT_USAGE, err, load_settings, opened, out, progress
+from vault.bootstrap import customer_count, initialise
+from vault.bootstrap import migrate as run_migrations
+from vault.crypto import CryptoError
+from vault.errors import VaultError
+from vault.storage.migrate import head_revision
+
+__all__ = ["db_app", "demo", "init", "migrate", "serve"]
+
+db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
+
+
+def init() -> None:
+    """Create the data directory, the keyring (mode 0600) and the schema, if missing."""
+    settings = load_settings()
+    try:
+        report = initialise(settings)
+    except (CryptoError, VaultError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    out.print(f"data directory  {settings.data_dir}")
+    made = "created" if report.keyring_created else "kept"
+    out.print(f"keyring         {settings.keyring_path} ({made})")
+    out.print(f"database        {settings.database_url.split('@')[-1]}")
+    out.print(f"schema          {report.revision_before or 'empty'} -> {report.revision_after}")
+
+
+def migrate() -> None:
+    """Apply pending schema migrations (Alembic) to CVAULT_DATABASE_URL."""
+    before, after = run_migrations(load_settings())
+    state = "up to date" if before == after else f"{before or 'empty'} -> {after}"
+    out.print(f"schema {state} (head {head_revision()})")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the vault over HTTP (uvicorn)."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    settings = load_settings()
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    base = f"http://{bind_host}:{bind_port}"
+    out.print(f"customer-vault listening on {base}/")
+    out.print(f"  GraphQL:  {base}/graphql  (GraphiQL in development mode)")
+    out.print(f"  health:   {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics")
+    out.print("  a token:  .venv/bin/cvault token issue --role support_agent --sub agent-1")
+    out.print('  headers:  {"Authorization": "Bearer <token>", "X-Purpose": "support"}')
+    uvicorn.run(
+        "api.app:create_app_from_env",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def demo(
+    customers: Annotated[int, typer.Option(min=1, max=2_000_000, help="How many customers.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed for a repeatable dataset.")] = 7,
+    if_empty: Annotated[bool, typer.Option(help="Only when the vault holds no customer.")] = False,
+) -> None:
+    """Load a realistic multi-channel demo dataset (names in several scripts)."""
+    from consent import Privacy  # noqa: PLC0415
+    from consent.demo import grant_demo_consents  # noqa: PLC0415
+    from vault.demo.service import load_demo  # noqa: PLC0415 - demo data only on request
+
+    settings = load_settings()
+    if if_empty and customer_count(settings) > 0:
+        out.print("vault already holds customers; demo data not loaded")
+        return
+    with opened() as vault:
+        bar, advance = progress("demo customers", customers)
+        with bar:
+            summary = load_demo(vault, customers=customers, seed=seed, progress=advance)
+        consents = grant_demo_consents(vault, Privacy.of(vault).ledger, seed=seed)
+    out.print(f"loaded {summary.customers} customers and {summary.interactions} interactions")
+    out.print(f"{consents.granted} consents granted ({consents.withdrawn} later withdrawn)")
+
+
+@db_app.command("grants")
+def db_grants(
+    role: Annotated[str, typer.Option(help="The application role.")] = "cvault_app",
+    schema: Annotated[str, typer.Option(help="The vault's schema.")] = "public",
+) -> None:
+    """Print the GRANTs for the PostgreSQL application role (no UPDATE/DELETE on audit)."""
+    from vault.storage.roles import app_role_grants  # noqa: PLC0415
+
+    try:
+        statements = app_role_grants(role, schema)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    for statement in statements:
+        typer.echo(statement + ";")
