@@ -11,7 +11,7 @@ from tests.conftest import CTX
 from vault.customers.addresses import PostalAddress, address_text, parse_address
 from vault.customers.service import UNSET, Customer, CustomerInput, CustomerPatch, ExternalId
 from vault.errors import InvalidInput
-from vault.importing.service import ImportReport, RowError, import_customers
+from vault.importing import ImportReport, RowError, import_customers
 from vault.runtime import Vault
 
 ADDRESSES = [

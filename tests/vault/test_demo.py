@@ -18,8 +18,8 @@ from vault.config import Environment, Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer
 from vault.customers.service import Customer
+from vault.demo import DemoSummary, load_demo, plan_demo
 from vault.demo import service as demo
-from vault.demo.service import DemoSummary, load_demo, plan_demo
 from vault.money import exponent, to_minor
 from vault.runtime import Vault
 from vault.storage.db import Database, make_engine

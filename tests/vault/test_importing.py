@@ -14,14 +14,15 @@ from sqlalchemy import func, select
 
 from tests.conftest import CTX
 from vault.customers.service import Customer, CustomerInput, ExternalId
-from vault.importing import service as importing
-from vault.importing.service import (
+from vault.importing import (
     ImportFileError,
     ImportReport,
     RowError,
     import_customers,
     import_interactions,
 )
+from vault.importing import service as importing
+from vault.importing.validation import _TYPES
 from vault.interactions.service import Interaction
 from vault.runtime import Vault
 from vault.storage.models import Base, CustomerRow, DataKeyRow, InteractionRow
@@ -519,7 +520,7 @@ def test_interaction_jsonl_import(
     assert report.rejected == [
         RowError(2, "occurred_at: must carry a time zone offset or Z"),
         RowError(5, "amount: must be a decimal number"),
-        RowError(6, "type: must be one of: " + ", ".join(t for t in importing._TYPES)),
+        RowError(6, "type: must be one of: " + ", ".join(t for t in _TYPES)),
         RowError(7, "occurred_at: must be an ISO 8601 date and time"),
         RowError(8, "record: unknown key(s): colour"),
     ]
