@@ -1,19 +1,22 @@
-"""What the ingest and erasure benchmarks share: where they run and how they open a vault.
+"""What the benchmarks share: where they run, how they open a vault, how they report.
 
 A :class:`Target` is a fresh database (a SQLite file, or a PostgreSQL schema of its
 own) with its own keyring; :func:`new_target` makes one and :func:`drop_target`
-removes the PostgreSQL schema afterwards.
+removes the PostgreSQL schema afterwards. :func:`admin_sql` runs schema statements
+on the benchmark database, :func:`emit` prints one result as a JSON line, and
+``CLK_TCK`` converts the CPU ticks of ``/proc/<pid>/stat`` to seconds.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, text
 
@@ -28,9 +31,12 @@ from vault.storage.models import Base
 __all__ = [
     "BENCH",
     "CHANNELS",
+    "CLK_TCK",
     "PG_URL",
     "Target",
+    "admin_sql",
     "drop_target",
+    "emit",
     "fork_map",
     "new_target",
     "open_vault",
@@ -41,6 +47,7 @@ PG_URL = os.environ.get(
     "CVAULT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BENCH = AccessContext.system("bench")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -59,6 +66,22 @@ def fork_map(fn: Callable[[_T], _R], tasks: Sequence[_T]) -> list[_R]:
     finally:
         pool.join()
     return results
+
+
+def admin_sql(statements: Iterable[str]) -> None:
+    """Schema statements (CREATE / DROP SCHEMA) in one transaction on ``PG_URL``."""
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
+def emit(record: dict[str, Any]) -> None:
+    """One result as a JSON line, flushed so a long run shows it as it comes."""
+    print(json.dumps(record, default=str), flush=True)
 
 
 _SIGNER = Ed25519Signer.generate("customer-vault/bench")
@@ -83,10 +106,7 @@ def new_target(backend: str, workdir: Path, name: str) -> Target:
         target = Target(backend, f"sqlite:///{workdir / f'{name}.db'}", None, keyring_path)
     else:
         schema = f"bench_{name}_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
+        admin_sql([f'CREATE SCHEMA "{schema}"'])
         target = Target(backend, PG_URL, schema, keyring_path)
     engine = make_engine(target.url, schema=target.schema)
     Base.metadata.create_all(engine)
@@ -96,10 +116,7 @@ def new_target(backend: str, workdir: Path, name: str) -> Target:
 
 def drop_target(t: Target) -> None:
     if t.schema is not None:
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{t.schema}" CASCADE'))
-        admin.dispose()
+        admin_sql([f'DROP SCHEMA "{t.schema}" CASCADE'])
 
 
 def settings_of(t: Target) -> Settings:

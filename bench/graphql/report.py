@@ -1,0 +1,82 @@
+"""The markdown tables printed at the end: the race (with the ratio to PostGraphile
+and the targets of issue 3), one connection, and where our CPU goes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(summaries: Sequence[dict[str, Any]], header: dict[str, Any]) -> str:
+    lines = [
+        f"{header['date']} on {header['host']} ({header['cpus']} CPUs, Python "
+        f"{header['python']}, Node {header['node']}, PostGraphile {header['postgraphile']}, "
+        f"uvicorn loop={header['loop']} http={header['http']})",
+        f"Data: {header['customers']:,} customers / {header['interactions']:,} interactions; "
+        f"{header['ids']:,} random ids ({header['subject_ids']:,} for data_subject); wrk "
+        f"{header['threads']} threads, {header['connections']} connections, "
+        f"{header['warmup']:g} s warm-up, {header['repeat']} x {header['duration']:g} s. "
+        f"Load (not raced): {header['load']}.",
+        "",
+        "| server | caller | processes | req/s (median) | runs | p50 ms | p99 ms "
+        "| server CPU-ms/req | PostgreSQL CPU-ms/req | PG sessions opened per 1k req "
+        "| connections per worker | req/s vs PostGraphile | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in summaries:
+        peer = next(
+            (p for p in summaries
+             if p["server"] == "postgraphile" and p["processes"] == s["processes"]), None,
+        )  # fmt: skip
+        ratio, target = "-", "-"
+        if s["server"] == "ours" and peer is not None:
+            r = s["req_s"] / peer["req_s"]
+            ratio = f"{r:.2f}x"
+            ok = r >= 1.0 and s["p50_ms"] <= 5.0
+            target = ("met" if ok else "missed") + " (>= 1.0x, p50 <= 5 ms)"
+        split = "-"
+        if s["processes"] > 1:
+            split = ", ".join("/".join(str(c) for c in runs or []) for runs in
+                              s["connections_by_worker"])  # fmt: skip
+        runs = " / ".join(f"{x:,.0f}" for x in s["runs_req_s"])
+        lines.append(
+            f"| {s['server']} | {s['caller']} | {s['processes']} | {s['req_s']:,.0f} | {runs} "
+            f"| {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['server_cpu_ms_per_req']:.2f} "
+            f"| {s['postgres_cpu_ms_per_req']:.2f} | {s['pg_sessions_per_1k_req']:.1f} | {split} "
+            f"| {ratio} | {target} |"
+        )
+    return "\n".join(lines)
+
+
+def single_table(single: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "One connection, one process (no queueing: the per-request latency floor):",
+        "",
+        "| server | caller | req/s | p50 ms | p99 ms | server CPU-ms/req | PostgreSQL CPU-ms/req |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['server']} | {r['caller']} | {r['req_s']:,.0f} | {r['p50_ms']:.2f} "
+        f"| {r['p99_ms']:.2f} | {r['server_cpu_ms_per_req']:.2f} "
+        f"| {r['postgres_cpu_ms_per_req']:.2f} |"
+        for r in single
+    ]
+    return "\n".join(lines)
+
+
+def profile_table(found: dict[str, Any]) -> str:
+    lines = [
+        f"Where our 1-process server's CPU goes (py-spy, {found['samples']:,} GIL samples, "
+        f"{found['cpu_ms_per_req']:.2f} CPU-ms per request; {found['flamegraph']}):",
+        "",
+        "| innermost function of ours on the stack | share | CPU-ms/req | spent in |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in found["by_innermost_function_of_ours"]:
+        spent = ", ".join(f"{k} {v}%" for k, v in row["in"].items())
+        lines.append(
+            f"| {row['function']} | {row['pct']}% | {row['cpu_ms_per_req']:.3f} | {spent} |"
+        )
+    packages = ", ".join(f"{k} {v}%" for k, v in list(found["self_by_package_pct"].items())[:12])
+    lines += ["", f"Self time by package: {packages}."]
+    return "\n".join(lines)
