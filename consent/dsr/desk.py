@@ -11,42 +11,34 @@ hours); five wrong tokens and the request can no longer be verified. A wrong
 token is counted after the unit of work ends, so a refused call that rolls back
 still uses up an attempt.
 
-Processing runs in the caller's unit of work, by type:
-
-* access / portability: an :class:`~consent.dsr.export.ExportBundle`, read through the
-  domain services as the data subject's own context (so it is what the subject
-  may see, and every read is audited);
-* erasure: :meth:`vault.privacy.erasure.ErasureService.erase` (a legal hold refuses it and
-  the request stays verified), a signed erasure receipt kept in the request's
-  result, and the purge of interactions scheduled after the commit;
-* rectification: the sealed new values through ``vault.customers.update`` (its audit
-  entry names the changed fields);
-* restriction: the customer's status becomes ``restricted`` until lifted;
-* objection: an objection row; one to ``direct_marketing`` stops every marketing
-  purpose (``vault.privacy.processing``).
+What a request asks for is checked and sealed by :mod:`consent.dsr.details`;
+processing runs in the caller's unit of work and is carried out by type in
+:mod:`consent.dsr.fulfilment` (after an erasure the desk schedules the purge of
+interactions, once nothing else can fail the unit).
 
 Who may do what follows the ``data_requests`` policy resource: a data subject files,
 verifies, follows and processes its own requests; compliance officers (and the
 operator's CLI) handle every request, and alone extend, reject, lift a restriction
-and place or lift legal holds. Every step is a ``dsr_events`` row and an audit entry.
+and place or lift legal holds. Every step is a ``dsr_events`` row and an audit entry
+(:mod:`consent.dsr.history`).
 """
 
 from __future__ import annotations
 
 import builtins
-import json
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, not_, select, tuple_
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
-from consent.acting import acting_as, desk_context, owner_context
-from consent.dsr.export import ExportBundle, Exporter
+from consent.dsr.details import check_details, seal_details
+from consent.dsr.export import ExportBundle
+from consent.dsr.fulfilment import LIVE, Fulfilment, customer_for_update
+from consent.dsr.history import RequestHistory
 from consent.dsr.requests import (
     CLOSED,
     MAX_VERIFICATION_ATTEMPTS,
@@ -62,28 +54,17 @@ from consent.dsr.requests import (
     request_view,
 )
 from consent.ledger import ConsentLedger
-from consent.receipts import sign_receipt
 from policies import AccessDenied, Action, Resource, Role
-from policies.purposes import DIRECT_MARKETING, registry
 from vault.authorization.context import access_of, buffer_of
 from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
-from vault.customers.addresses import address_from_mapping
-from vault.customers.service import CustomerInput, CustomerPatch
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.runtime import Vault
-from vault.storage.models import (
-    CustomerRow,
-    DsrEventRow,
-    DsrRequestRow,
-    LegalHoldRow,
-    ObjectionRow,
-)
+from vault.storage.models import CustomerRow, DsrEventRow, DsrRequestRow, LegalHoldRow
 from vault.text import check_text, check_word
-from vault.types import CustomerStatus, DsrStatus, DsrType, PiiField
+from vault.types import CustomerStatus, DsrStatus, DsrType
 
 __all__ = [
-    "DETAILS_FIELD",
     "DsrDesk",
     "DsrEvent",
     "DsrInput",
@@ -97,28 +78,11 @@ __all__ = [
     "add_months",
 ]
 
-# The field name a request's details are sealed under (with the request id as record id).
-DETAILS_FIELD = "dsr.details"
 TOKEN_LIFETIME = timedelta(hours=24)
-ERASURE_RECEIPT_VERSION = "cvault-erasure-receipt/v1"
 _REQUESTS = Resource.DATA_REQUESTS.value
-_LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 _RESTRICTED = CustomerStatus.RESTRICTED.value
-_PROFILE_FIELDS = ("locale", "tier", "tags", "attributes")
-_RECTIFIABLE = (*(f.value for f in PiiField), *_PROFILE_FIELDS)
-_ALIASES = {
-    "firstName": "first_name", "lastName": "last_name", "birthDate": "birth_date",
-    "postalAddress": "address",
-}  # fmt: skip
 _MAX_REASON = 1000
-_EFFECT = {
-    DsrType.ACCESS: "exported",
-    DsrType.PORTABILITY: "exported",
-    DsrType.ERASURE: "erased",
-    DsrType.RECTIFICATION: "rectified",
-    DsrType.RESTRICTION: "restricted",
-    DsrType.OBJECTION: "objection",
-}
+_EXPORTS = (DsrType.ACCESS, DsrType.PORTABILITY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +103,13 @@ class ProcessOutcome:
     receipt: dict[str, Any] | None = field(default=None, repr=False)
 
 
-_EXPORTS = (DsrType.ACCESS, DsrType.PORTABILITY)
-
-
 class DsrDesk:
+    """Files, verifies, decides on and processes data subject requests; places legal holds."""
+
     def __init__(self, vault: Vault, ledger: ConsentLedger) -> None:
         self._vault = vault
-        self._ledger = ledger
-        self._exporter = Exporter(vault, ledger)
+        self._history = RequestHistory(vault)
+        self._fulfilment = Fulfilment(vault, ledger, self._history)
 
     def __repr__(self) -> str:
         return "DsrDesk()"
@@ -160,17 +123,15 @@ class DsrDesk:
         authz.check_writes(session, [_REQUESTS], data.customer_id)
         authz.check_owner(session, data.customer_id)
         customer = session.scalar(select(CustomerRow).where(CustomerRow.id == data.customer_id))
-        if customer is None or customer.status not in _LIVE:
+        if customer is None or customer.status not in LIVE:
             raise CustomerNotFound(data.customer_id)
-        details, summary = self._check_details(kind, data.details)
+        details, summary = check_details(self._vault.customers, kind, data.details)
         now = self._vault.clock()
         request_id = uuid.uuid4()
         token, digest = new_verification_token()
         sealed = None
         if details is not None:
-            key = self._vault.keys.get(session, customer.id)
-            plain = json.dumps(details, ensure_ascii=False, sort_keys=True).encode("utf-8")
-            sealed = key.encrypt(plain, field=DETAILS_FIELD, record_id=request_id)
+            sealed = seal_details(self._vault.keys.get(session, customer.id), request_id, details)
         row = DsrRequestRow(
             id=request_id,
             customer_id=customer.id,
@@ -187,8 +148,8 @@ class DsrDesk:
         )
         session.add(row)
         session.flush()  # the request row before its first history row (no ORM relationship)
-        self._step(session, row, DsrStatus.RECEIVED)
-        return FiledRequest(request=self._view(session, row), verification_token=token)
+        self._history.step(session, row, DsrStatus.RECEIVED)
+        return FiledRequest(request=self._history.view(session, row), verification_token=token)
 
     def verify(self, session: Session, request_id: uuid.UUID, token: str) -> DsrView:
         """Check the one-time token; the request becomes verified and the token is spent."""
@@ -208,8 +169,8 @@ class DsrDesk:
             raise self._refused(session, row, "the token does not match") from None
         row.verification_hash = None
         row.verified_at = now
-        self._step(session, row, DsrStatus.VERIFIED)
-        return self._view(session, row)
+        self._history.step(session, row, DsrStatus.VERIFIED)
+        return self._history.view(session, row)
 
     # -- decisions (compliance) -----------------------------------------------------
 
@@ -229,11 +190,11 @@ class DsrDesk:
         row.due_at = add_months(row.received_at, 1 + months)
         row.extended_at = self._vault.clock()
         row.extension_reason = text
-        self._step(
+        self._history.step(
             session, row, DsrStatus(row.status), note=f"extended by {months} month(s): {text}",
             detail={"step": "extended", "months": months},
         )  # fmt: skip
-        return self._view(session, row)
+        return self._history.view(session, row)
 
     def reject(self, session: Session, request_id: uuid.UUID, *, reason: str) -> DsrView:
         """Refuse a request that has not been processed (Art. 12(4): with a reason)."""
@@ -245,8 +206,8 @@ class DsrDesk:
         row.rejection_reason = text
         row.verification_hash = None
         row.completed_at = self._vault.clock()
-        self._step(session, row, DsrStatus.REJECTED, note=text)
-        return self._view(session, row)
+        self._history.step(session, row, DsrStatus.REJECTED, note=text)
+        return self._history.view(session, row)
 
     # -- processing -----------------------------------------------------------------
 
@@ -260,28 +221,17 @@ class DsrDesk:
             status = session.scalar(
                 select(CustomerRow.status).where(CustomerRow.id == row.customer_id)
             )
-            if status not in _LIVE:
+            if status not in LIVE:
                 raise CustomerNotFound(row.customer_id)
-        self._step(session, row, DsrStatus.IN_PROGRESS)
-        bundle = receipt = None
-        if kind in (DsrType.ACCESS, DsrType.PORTABILITY):
-            bundle = self._export(session, row, kind)
-            result: dict[str, Any] = {"counts": bundle.counts()}
-        elif kind is DsrType.ERASURE:
-            receipt = self._erase(session, row)
-            result = {"receipt": receipt}
-        elif kind is DsrType.RECTIFICATION:
-            result = self._rectify(session, row)
-        elif kind is DsrType.RESTRICTION:
-            result = self._restrict(session, row)
-        else:
-            result = self._object(session, row)
-        row.result = {**(row.result or {}), **result}
+        self._history.step(session, row, DsrStatus.IN_PROGRESS)
+        done = self._fulfilment.carry_out(session, row)
+        row.result = {**(row.result or {}), **done.result}
         row.completed_at = self._vault.clock()
-        self._step(session, row, DsrStatus.COMPLETED, detail={"effect": _EFFECT[kind]})
+        self._history.step(session, row, DsrStatus.COMPLETED, detail={"effect": done.effect})
         if kind is DsrType.ERASURE:  # last: nothing after it can fail the unit and leave a purge
             self._vault.erasure.schedule_purge(session, self._vault.db, row.customer_id)
-        return ProcessOutcome(request=self._view(session, row), bundle=bundle, receipt=receipt)
+        view = self._history.view(session, row)
+        return ProcessOutcome(request=view, bundle=done.bundle, receipt=done.receipt)
 
     def bundle(self, session: Session, request_id: uuid.UUID) -> ExportBundle:
         """The bundle of a completed access or portability request, built afresh, for the
@@ -296,91 +246,14 @@ class DsrDesk:
             raise RequestStateError(
                 row.id, row.status, "only a completed access or portability request has one"
             )
-        return self._export(session, row, kind)
-
-    def _export(self, session: Session, row: DsrRequestRow, kind: DsrType) -> ExportBundle:
-        owner = owner_context(session, row.id, row.customer_id)
-        with acting_as(session, owner, audit=self._vault.audit, clock=self._vault.clock):
-            requests = self._views_of(session, row.customer_id)
-            return self._exporter.build(
-                session, row.customer_id, request_id=row.id, kind=kind, requests=requests
-            )
-
-    def _erase(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
-        erased = self._vault.erasure.erase(session, row.customer_id, request_id=row.id)
-        now = self._vault.clock()
-        body = {
-            "version": ERASURE_RECEIPT_VERSION,
-            "receiptType": "erasure",
-            "jurisdiction": "EU",
-            "legalBasis": "GDPR Art. 17",
-            "piiControllers": [{"piiController": self._vault.settings.controller}],
-            "piiPrincipalId": str(erased.customer_id),
-            "requestId": str(row.id),
-            "requestReceivedAt": _iso(row.received_at),
-            "requestVerifiedAt": _iso(row.verified_at),
-            "erasedAt": _iso(erased.erased_at),
-            "issuedAt": _iso(now),
-            "method": "crypto-shredding",
-            "erased": {
-                "dataKey": "destroyed",
-                "piiFields": [f.value for f in PiiField],
-                "externalIds": erased.external_ids_deleted,
-                "consentStates": erased.consent_states_deleted,
-                "objections": erased.objections_deleted,
-            },
-            "interactionsPendingPurge": erased.interactions_pending,
-            "retained": ["tombstone", "consent_events", "audit_trail", "data_requests"],
-        }
-        return sign_receipt(self._vault.audit.signer, body)
-
-    def _rectify(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
-        if row.details_ct is None:
-            raise RequestStateError(row.id, row.status, "its details are gone")
-        key = self._vault.keys.get(session, row.customer_id)
-        changes = json.loads(key.decrypt(row.details_ct, field=DETAILS_FIELD, record_id=row.id))
-        if isinstance(changes.get("address"), dict):
-            changes["address"] = address_from_mapping(changes["address"])
-        with acting_as(
-            session, desk_context(session, row.id), audit=self._vault.audit, clock=self._vault.clock
-        ):
-            self._vault.customers.update(session, row.customer_id, CustomerPatch(**changes))
-        return {"fields": sorted(changes)}
-
-    def _restrict(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
-        customer = self._customer_for_update(session, row.customer_id)
-        already = customer.status == _RESTRICTED
-        if not already:
-            customer.status = _RESTRICTED
-            customer.updated_at = self._vault.clock()
-            buffer_of(session).add(
-                AuditAction.CUSTOMER_UPDATE, customer_id=customer.id, fields={"status": "written"},
-                detail={"status": _RESTRICTED, "request": str(row.id)},
-            )  # fmt: skip
-        return {"status": _RESTRICTED, "already": already}
-
-    def _object(self, session: Session, row: DsrRequestRow) -> dict[str, Any]:
-        scope = str((row.result or {}).get("scope", ""))
-        if not scope:
-            raise RequestStateError(row.id, row.status, "it names no objection scope")
-        held = session.get(ObjectionRow, (row.customer_id, scope))
-        if held is None:
-            session.add(
-                ObjectionRow(
-                    customer_id=row.customer_id,
-                    scope=scope,
-                    objected_at=self._vault.clock(),
-                    request_id=row.id,
-                )
-            )
-        return {"scope": scope, "already": held is not None}
+        return self._fulfilment.export(session, row, kind)
 
     # -- restriction and legal holds (compliance) ------------------------------------
 
     def lift_restriction(self, session: Session, customer_id: uuid.UUID) -> None:
         """Processing may go on again (Art. 18(3)); audited."""
         self._require_desk(session, customer_id)
-        customer = self._customer_for_update(session, customer_id)
+        customer = customer_for_update(session, customer_id)
         if customer.status != _RESTRICTED:
             raise InvalidInput("customerId", "customer is not restricted")
         customer.status = CustomerStatus.ACTIVE.value
@@ -394,7 +267,7 @@ class DsrDesk:
         """Block erasure of the customer until the hold is lifted; the reason is recorded."""
         self._require_desk(session, customer_id)
         text = _reason(reason)
-        customer = self._customer_for_update(session, customer_id)
+        customer = customer_for_update(session, customer_id)
         row = LegalHoldRow(
             id=uuid.uuid4(),
             customer_id=customer.id,
@@ -446,7 +319,7 @@ class DsrDesk:
         """One request with its history and whether it is overdue."""
         row = self._load(session, request_id, write=False)
         buffer_of(session).read(row.customer_id, {_REQUESTS: "clear"})
-        return self._view(session, row)
+        return self._history.view(session, row)
 
     def list(
         self,
@@ -483,7 +356,7 @@ class DsrDesk:
             stmt = stmt.where(tuple_(r.due_at, r.id) > tuple_(when, row_id))
         rows = session.scalars(stmt.order_by(r.due_at, r.id).limit(first + 1)).all()
         shown = rows[:first]
-        events = self._events(session, [row.id for row in shown])
+        events = self._history.events(session, [row.id for row in shown])
         now = self._vault.clock()
         items = [request_view(row, events.get(row.id, []), now) for row in shown]
         for customer_id in dict.fromkeys(row.customer_id for row in shown):
@@ -516,14 +389,6 @@ class DsrDesk:
             error = AccessDenied(ctx.actor.role, ctx.purpose, _REQUESTS, Action.WRITE)
             raise authz.denied(session, error, customer_id)
 
-    def _customer_for_update(self, session: Session, customer_id: uuid.UUID) -> CustomerRow:
-        customer = session.scalar(
-            select(CustomerRow).where(CustomerRow.id == customer_id).with_for_update()
-        )
-        if customer is None or customer.status not in _LIVE:
-            raise CustomerNotFound(customer_id)
-        return customer
-
     def _refused(self, session: Session, row: DsrRequestRow, rule: str) -> VerificationFailed:
         return self._vault.authz.denied(session, VerificationFailed(row.id, rule), row.customer_id)
 
@@ -550,134 +415,8 @@ class DsrDesk:
 
         session.info["cvault.after_unit"].append(count)
 
-    def _step(
-        self,
-        session: Session,
-        row: DsrRequestRow,
-        status: DsrStatus,
-        *,
-        note: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Move the request to ``status`` (or note a step in place): a history row and an
-        audit entry, never with a value from the request's details."""
-        ctx = access_of(session)
-        row.status = status.value
-        session.add(
-            DsrEventRow(
-                request_id=row.id, at=self._vault.clock(), status=status.value,
-                actor=ctx.actor.subject, note=note,
-            )
-        )  # fmt: skip
-        session.flush()
-        buffer_of(session).add(
-            AuditAction.DSR_CHANGE,
-            customer_id=row.customer_id,
-            fields={_REQUESTS: "written"},
-            detail={
-                "request": str(row.id),
-                "type": row.type,
-                "status": status.value,
-                **(detail or {}),
-            },
-        )
-
-    def _events(
-        self, session: Session, request_ids: builtins.list[uuid.UUID]
-    ) -> dict[uuid.UUID, builtins.list[DsrEventRow]]:
-        out: dict[uuid.UUID, builtins.list[DsrEventRow]] = {}
-        if not request_ids:
-            return out
-        rows = session.scalars(
-            select(DsrEventRow)
-            .where(DsrEventRow.request_id.in_(request_ids))
-            .order_by(DsrEventRow.at, DsrEventRow.id)
-        )
-        for event in rows:
-            out.setdefault(event.request_id, []).append(event)
-        return out
-
-    def _view(self, session: Session, row: DsrRequestRow) -> DsrView:
-        events = self._events(session, [row.id]).get(row.id, [])
-        return request_view(row, events, self._vault.clock())
-
-    def _views_of(self, session: Session, customer_id: uuid.UUID) -> builtins.list[DsrView]:
-        """Every request of one customer, oldest first (for the export)."""
-        authz = self._vault.authz
-        authz.check_reads(session, _REQUESTS, customer_id)
-        authz.check_owner(session, customer_id)
-        rows = session.scalars(
-            select(DsrRequestRow)
-            .where(DsrRequestRow.customer_id == customer_id)
-            .order_by(DsrRequestRow.received_at, DsrRequestRow.id)
-        ).all()
-        events = self._events(session, [r.id for r in rows])
-        buffer_of(session).read(customer_id, {_REQUESTS: "clear"})
-        now = self._vault.clock()
-        return [request_view(r, events.get(r.id, []), now) for r in rows]
-
-    # -- details --------------------------------------------------------------------
-
-    def _check_details(
-        self, kind: DsrType, details: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """The details to seal, and the summary (field names, scope) kept in clear."""
-        if kind is DsrType.RECTIFICATION:
-            changes = self._rectification(details)
-            return changes, {"fields": sorted(changes)}
-        if kind is DsrType.OBJECTION:
-            scope = _objection_scope(details)
-            return {"scope": scope}, {"scope": scope}
-        if details:
-            raise InvalidInput("details", f"{kind.value} requests take no details")
-        return None, {}
-
-    def _rectification(self, details: Mapping[str, Any] | None) -> dict[str, Any]:
-        if not isinstance(details, Mapping) or not details:
-            raise InvalidInput("details", "a rectification names at least one field to change")
-        changes: dict[str, Any] = {}
-        for key, value in details.items():
-            name = _ALIASES.get(key, key) if isinstance(key, str) else None
-            if name not in _RECTIFIABLE:
-                allowed = ", ".join(_RECTIFIABLE)
-                raise InvalidInput("details", f"a rectification changes only: {allowed}")
-            if name in changes:
-                raise InvalidInput(f"details.{name}", "is given twice")
-            changes[name] = value.isoformat() if isinstance(value, date) else value
-        parts = changes.get("address")
-        checked = None
-        if isinstance(parts, Mapping):  # in parts: checked, kept as JSON until processed
-            checked = address_from_mapping(parts, "details.address")
-            changes["address"] = checked.parts()
-        for name in ("tags", "attributes"):
-            if name in changes and changes[name] is None:
-                raise InvalidInput(f"details.{name}", "must not be null")
-        given = {k: v for k, v in changes.items() if v is not None}
-        if checked is not None:
-            given["address"] = checked
-        self._vault.customers.validate(CustomerInput(**given))
-        try:
-            json.dumps(changes, allow_nan=False)
-        except (TypeError, ValueError):
-            raise InvalidInput("details", "must be JSON values") from None
-        return changes
-
-
-def _objection_scope(details: Mapping[str, Any] | None) -> str:
-    if not isinstance(details, Mapping) or set(details) != {"scope"}:
-        raise InvalidInput("details", 'an objection takes {"scope": ...}')
-    allowed = [DIRECT_MARKETING, *(p.value for p, info in registry().items() if info.objectable)]
-    scope = details["scope"]
-    if scope not in allowed:
-        raise InvalidInput("details.scope", f"must be one of: {', '.join(allowed)}")
-    return str(scope)
-
 
 def _reason(value: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput("reason", "is required")
     return check_text(value, field="reason", max_length=_MAX_REASON).strip()
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()

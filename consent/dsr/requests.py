@@ -1,5 +1,6 @@
-"""Data subject requests: the vocabulary the desk (:mod:`consent.dsr.desk`) and the export
-bundle (:mod:`consent.dsr.export`) share: inputs, views, errors and the due-date rule.
+"""Data subject requests: the vocabulary the desk (:mod:`consent.dsr.desk`), its helpers
+and the export bundle (:mod:`consent.dsr.export`) share: inputs, views, errors and the
+due-date rule.
 
 Views carry ids, times, enum words and the desk's own notes (reasons written by
 a compliance officer). What a request asks for (the new values of a
