@@ -39,7 +39,7 @@ def audit_public_key() -> None:
 
 
 @audit_app.command("export")
-def audit_export(  # noqa: PLR0917 - Typer maps each parameter to an option
+def audit_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     since: Annotated[str | None, typer.Option(help="Entries at or after (ISO 8601).")] = None,
