@@ -576,7 +576,7 @@ def test_a_verified_token_is_remembered_and_not_checked_again(
     def no_decoding(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr("api.auth.jwt.decode", no_decoding)
+    monkeypatch.setattr("api.auth.verifier.jwt.decode", no_decoding)
     assert first == verifier.verify(header, now=NOW + timedelta(minutes=30))
 
 

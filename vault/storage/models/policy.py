@@ -1,0 +1,24 @@
+"""The access policy's table: every version, whole; the newest one is in force."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vault.storage.models.base import Base, UTCDateTime
+
+__all__ = ["PolicyVersionRow"]
+
+
+class PolicyVersionRow(Base):
+    """Every version of the access policy, whole; the newest one is in force."""
+
+    __tablename__ = "policy_versions"
+    _repr_columns = ("version",)
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lines: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
