@@ -48,6 +48,8 @@ from policies.purposes import (
 )
 
 __all__ = [
+    "POLICY_ADMINISTRATOR",
+    "POLICY_PURPOSE",
     "AccessDenied",
     "Explanation",
     "PolicyEnforcer",
@@ -69,6 +71,12 @@ _PURPOSES: Final = frozenset(p.value for p in Purpose)
 _RESOURCES: Final = frozenset(r.value for r in Resource)
 _OPERATIONS: Final = frozenset(o.value for o in Operation)
 _NAME_LIMIT: Final = 64  # names echoed in messages are cut here
+
+# Who changes the policy, and for which purpose. A policy that takes this purpose away
+# from this role would leave no one able to change it again (every request of every
+# role refused): such a policy is refused before it is stored.
+POLICY_ADMINISTRATOR: Final = Role.ADMIN.value
+POLICY_PURPOSE: Final = Purpose.ADMINISTRATION.value
 
 Rule = tuple[str, ...] | None  # a policy line with its type in front, or no line at all
 _Answer = tuple[bool, Rule]
@@ -249,9 +257,13 @@ def _check_name(where: str, value: str, known: frozenset[str], what: str) -> Non
     raise PolicyError(f"{where}: unknown {what} {_name(value)!r}")
 
 
+def _rule_text(kind: str, rule: Sequence[str]) -> str:
+    return _name(", ".join([kind, *rule]))
+
+
 def _validate(decider: Any) -> None:  # noqa: ANN401 - a casbin Enforcer
     for number, rule in enumerate(decider.get_named_policy("p"), start=1):
-        where = f"policy line p #{number}"
+        where = f"policy line p #{number} ({_rule_text('p', rule)})"
         if len(rule) != 5:
             raise PolicyError(f"{where}: has {len(rule)} fields; p lines need 5")
         role, resource, action, purpose, effect = rule
@@ -262,7 +274,7 @@ def _validate(decider: Any) -> None:  # noqa: ANN401 - a casbin Enforcer
         if effect not in _EFFECTS:
             raise PolicyError(f"{where}: effect must be allow or deny")
     for number, rule in enumerate(decider.get_named_policy("p2"), start=1):
-        where = f"policy line p2 #{number}"
+        where = f"policy line p2 #{number} ({_rule_text('p2', rule)})"
         if len(rule) != 3:
             raise PolicyError(f"{where}: has {len(rule)} fields; p2 lines need 3")
         role, purpose, effect = rule
@@ -348,6 +360,22 @@ class PolicyEnforcer:
 
     def __repr__(self) -> str:
         return f"PolicyEnforcer(adapter={self._adapter!r})"
+
+    def check_keeps_control(self) -> None:
+        """Raise :class:`PolicyError` unless this policy lets the policy administrator act
+        for the administration purpose: without it, no request could change it again."""
+        allowed, rule = _ask_purpose(self._state, POLICY_ADMINISTRATOR, POLICY_PURPOSE)
+        if allowed:
+            return
+        why = (
+            f"the line ({_rule_text(rule[0], rule[1:])}) denies it"
+            if rule
+            else f"no p2 line grants it (add 'p2, {POLICY_ADMINISTRATOR}, {POLICY_PURPOSE}, allow')"
+        )
+        raise PolicyError(
+            f"the policy must let role {POLICY_ADMINISTRATOR!r} act for purpose "
+            f"{POLICY_PURPOSE!r}, or no one could change it again: {why}"
+        )
 
     @property
     def adapter(self) -> Any:  # noqa: ANN401 - a casbin Adapter

@@ -18,6 +18,7 @@ from api.cli.data import import_app
 from api.cli.dsr import dsr_app
 from api.cli.erasure import erasure_app
 from api.cli.keys import keys_app, token_app
+from api.cli.policy import policy_app
 from api.cli.retention import retention_app
 from api.cli.segments import segments_app
 from api.cli.webhooks import webhooks_app
@@ -37,6 +38,7 @@ app.add_typer(segments_app, name="segments")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(token_app, name="token")
 app.add_typer(retention_app, name="retention")
+app.add_typer(policy_app, name="policy")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from typer.testing import CliRunner
 
 from api.cli import app
+from policies import default_policy_lines
 from tests.conftest import CTX
 from vault.config import Settings
 from vault.customers.service import CustomerInput
@@ -89,3 +90,48 @@ def test_world_readable_keyring_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init"], env=env)
     assert result.exit_code == 2
     assert "chmod 600" in result.output
+
+
+def test_policy_commands_show_explain_and_bring_the_default_back(
+    tmp_path: Path, database_url: tuple[str, str | None]
+) -> None:
+    """`cvault policy`: replace stores a file, show and history print it, diff shows a
+    change, a lockout file is refused with exit 1 and one line, reset brings the default
+    back, explain names the deciding line."""
+    env = cli_env(tmp_path, database_url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"], env=env).exit_code == 0
+    default = tmp_path / "default.csv"
+    default.write_text("\n".join(default_policy_lines()), encoding="utf-8")
+    stricter = tmp_path / "stricter.csv"
+    stricter.write_text(
+        "\n".join([*default_policy_lines(), "p, *, email, read:*, *, deny"]), encoding="utf-8"
+    )
+    empty = tmp_path / "empty.csv"
+    empty.write_text("# nothing\n", encoding="utf-8")
+
+    replaced = runner.invoke(app, ["policy", "replace", str(stricter)], env=env)
+    shown = runner.invoke(app, ["policy", "show"], env=env)
+    explained = runner.invoke(
+        app, ["policy", "explain", "support_agent", "email", "support"], env=env
+    )
+    diffed = runner.invoke(app, ["policy", "diff", str(default)], env=env)
+    refused = runner.invoke(app, ["policy", "replace", str(empty)], env=env)
+    reset = runner.invoke(app, ["policy", "reset"], env=env)
+    history = runner.invoke(app, ["policy", "history"], env=env)
+    after = runner.invoke(app, ["policy", "explain", "support_agent", "email", "support"], env=env)
+
+    assert (replaced.exit_code, "policy version 1 stored" in replaced.output) == (0, True)
+    assert shown.output.splitlines()[0] == "# version 1"
+    assert "p, *, email, read:*, *, deny" in shown.output
+    assert explained.output.splitlines()[:2] == [
+        "resolution: hidden",
+        "rule: p, *, email, read:*, *, deny",
+    ]
+    assert "-p, *, email, read:*, *, deny" in diffed.output.splitlines()
+    assert refused.exit_code == 1
+    assert len(refused.output.strip().splitlines()) == 1
+    assert "administration" in refused.output
+    assert (reset.exit_code, "version 2" in reset.output) == (0, True)
+    assert [line.split()[0] for line in history.output.splitlines()] == ["2", "1"]
+    assert after.output.splitlines()[0] == "resolution: masked"

@@ -78,8 +78,9 @@ def test_migrated_audit_tables_are_append_only(database_url: tuple[str, str | No
 
 
 def test_migration_triggers_match_the_models() -> None:
-    """The frozen trigger DDL of migrations 0002 (audit) and 0004 (consent ledger) equals
-    what the models install today, and together they cover every append-only table."""
+    """The frozen trigger DDL of migrations 0002 (audit), 0004 (consent ledger) and 0008
+    (policy versions) equals what the models install today, and together they cover every
+    append-only table."""
     import importlib.util  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
@@ -90,6 +91,7 @@ def test_migration_triggers_match_the_models() -> None:
     for name, tables in (
         ("0002_audit_trail.py", None),
         ("0004_consent_and_dsr.py", ("consent_events",)),
+        ("0008_policy_versions_append_only.py", None),
     ):
         spec = importlib.util.spec_from_file_location(name[:4], versions / name)
         assert spec is not None

@@ -208,12 +208,15 @@ def test_sequencer_orders_entries_and_signs_the_tree(vault: Vault) -> None:
 
 @pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
 def test_audit_tables_refuse_update_delete_and_truncate(vault: Vault, table: str) -> None:
-    """The database itself refuses to change or remove audit rows (TRUNCATE too, on
-    PostgreSQL, even with session_replication_role = replica)."""
+    """The database itself refuses to change or remove audit rows, consent events and
+    policy versions (TRUNCATE too, on PostgreSQL, even with session_replication_role =
+    replica)."""
     _activity(vault, 1)
     with vault.unit(CTX) as s:
         someone = vault.customers.create(s, CustomerInput(first_name="Ledger"))
     grant_all_consents(vault, someone.id)  # a row in the consent ledger, append-only too
+    with vault.unit(CTX) as s:
+        vault.policies.reset(s)  # a stored policy version, append-only too
     vault.audit.sequence(vault.db)
     statements = [f"UPDATE {table} SET {_column(table)} = {_column(table)}", f"DELETE FROM {table}"]
     if vault.db.dialect == "postgresql":
@@ -239,6 +242,7 @@ def _column(table: str) -> str:
         "audit_log": "leaf_hash",
         "audit_checkpoints": "note",
         "consent_events": "purpose",
+        "policy_versions": "actor",
     }[table]
 
 

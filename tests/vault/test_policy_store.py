@@ -86,3 +86,78 @@ def test_only_administrators_change_or_read_the_policy(vault: Vault) -> None:
             select(AuditEntryRow.action).where(AuditEntryRow.action == "access.denied")
         ).all()
     assert len(denied) == 2
+
+
+# -- no lockout (issue 13, item 1) ----------------------------------------------------
+
+
+def _stored_versions(vault: Vault) -> int:
+    with vault.unit(ADMIN) as s:
+        return len(vault.policies.history(s))
+
+
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        ([], "no p2 line grants it"),
+        (["# only a comment"], "no p2 line grants it"),
+        (
+            [*default_policy_lines(), "p2, admin, administration, deny"],
+            "(p2, admin, administration, deny) denies it",
+        ),
+        ([*default_policy_lines(), "p2, *, *, deny"], "(p2, *, *, deny) denies it"),
+    ],
+    ids=["empty", "comments only", "admin denied", "everyone denied"],
+)
+def test_a_policy_that_locks_the_administrator_out_is_refused(
+    vault: Vault, lines: list[str], named: str
+) -> None:
+    """A policy that takes the administration purpose away from the admin role would leave
+    no one able to change it again: it is refused, naming why, and nothing is stored."""
+    with vault.unit(ADMIN) as s, pytest.raises(InvalidInput) as refused:
+        vault.policies.replace(s, lines)
+    assert (refused.value.field, named in refused.value.rule) == ("lines", True)
+    assert _stored_versions(vault) == 0
+    with vault.unit(ADMIN) as s:
+        assert vault.policies.current(s)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("p, auditor, email, read:clear, support, allow", "unknown role 'auditor'"),
+        ("p, support_agent, shoe_size, read:clear, support, allow", "unknown resource 'shoe_size'"),
+        ("p, support_agent, email, read:clear, gossip, allow", "unknown purpose 'gossip'"),
+        ("p2, support_agent, gossip, allow", "unknown purpose 'gossip'"),
+    ],
+)
+def test_a_policy_naming_unknown_roles_fields_or_purposes_is_refused(
+    vault: Vault, line: str, named: str
+) -> None:
+    """Unknown names are refused with the rule that carries them (its text, too)."""
+    with vault.unit(ADMIN) as s, pytest.raises(InvalidInput) as refused:
+        vault.policies.replace(s, [*default_policy_lines(), line])
+    rule = refused.value.rule
+    assert (named in rule, f"({line})" in rule) == (True, True)
+    assert _stored_versions(vault) == 0
+
+
+def test_reset_stores_the_default_as_a_new_audited_version(vault: Vault) -> None:
+    """`reset` after a change stores the shipped default as the next version: history
+    lists both, the default is in force again, and both changes are audited."""
+    with vault.unit(ADMIN) as s:
+        vault.policies.replace(s, [*default_policy_lines(), HIDE_EMAIL])
+    with vault.unit(ADMIN) as s:
+        version = vault.policies.reset(s)
+    with vault.unit(ADMIN) as s:
+        history = [(v.version, v.actor) for v in vault.policies.history(s)]
+        in_force = vault.policies.current(s)
+        default = vault.policies.lines_of(s, 0)
+    with vault.db.transaction() as s:
+        changes = s.scalars(
+            select(AuditEntryRow.canonical).where(AuditEntryRow.action == "policy.change")
+        ).all()
+    assert version == 2
+    assert history == [(2, "admin-1"), (1, "admin-1")]
+    assert in_force == (2, default)
+    assert [json.loads(c)["detail"]["version"] for c in changes] == [1, 2]

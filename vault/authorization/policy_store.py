@@ -2,31 +2,55 @@
 by every process.
 
 Each change stores the whole policy as a new version (the history is the
-audit of what was in force when). A process loads the newest version at start
-and again whenever :meth:`PolicyStore.refresh` sees a newer one (the server
-checks every few seconds), so a change reaches every process without a restart.
+audit of what was in force when); the table refuses UPDATE and DELETE like the audit
+tables. A policy that would leave no one able to change it again (the administrator
+losing the administration purpose), or that names an unknown role, resource, action or
+purpose, is refused whole with the rule it breaks. ``reset`` stores the shipped default
+as a new version: the operator's way back (``cvault policy reset``). A process loads the
+newest version at start and again whenever :meth:`PolicyStore.refresh` sees a newer one
+(the server checks every few seconds), so a change reaches every process without a
+restart.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
-from policies import AccessDenied, Action, PolicyEnforcer, PolicyError, PolicyLines, Role
+from policies import (
+    AccessDenied,
+    Action,
+    PolicyEnforcer,
+    PolicyError,
+    PolicyLines,
+    Role,
+    default_policy_lines,
+)
 from vault.authorization.authorizer import SYSTEM_ROLE, Authorizer
 from vault.authorization.context import access_of, buffer_of
 from vault.errors import InvalidInput
 from vault.storage.db import Database
 from vault.storage.models import PolicyVersionRow
 
-__all__ = ["PolicyStore"]
+__all__ = ["PolicyStore", "PolicyVersion"]
 
 _ADMINS = frozenset({SYSTEM_ROLE, Role.ADMIN.value})
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersion:
+    """One stored version of the policy: who stored it, when, and how many lines."""
+
+    version: int
+    actor: str
+    created_at: datetime
+    lines: int
 
 
 class PolicyStore:
@@ -80,12 +104,45 @@ class PolicyStore:
         self._require_admin(session)
         return self.version, list(self._lines.lines)
 
+    def history(self, session: Session) -> list[PolicyVersion]:
+        """Every stored version, newest first (version 0, the shipped default, is not stored)."""
+        self._require_admin(session)
+        rows = session.execute(
+            select(
+                PolicyVersionRow.version,
+                PolicyVersionRow.actor,
+                PolicyVersionRow.created_at,
+                PolicyVersionRow.lines,
+            ).order_by(PolicyVersionRow.version.desc())
+        ).all()
+        return [
+            PolicyVersion(r.version, r.actor, r.created_at, len(_rules(r.lines.splitlines())))
+            for r in rows
+        ]
+
+    def lines_of(self, session: Session, version: int) -> list[str]:
+        """The lines of one stored version (0: the shipped default)."""
+        self._require_admin(session)
+        if version == 0:
+            return list(PolicyLines(default_policy_lines()).lines)
+        text = session.scalar(
+            select(PolicyVersionRow.lines).where(PolicyVersionRow.version == version)
+        )
+        if text is None:
+            raise InvalidInput("version", "is not a stored policy version")
+        return text.splitlines()
+
+    def reset(self, session: Session) -> int:
+        """Store the shipped default policy as a new version (administrators only)."""
+        return self.replace(session, default_policy_lines())
+
     def replace(self, session: Session, lines: Sequence[str]) -> int:
         """Store a new policy version (administrators only). It is checked by building an
-        enforcer first: a bad line is refused with its number, nothing is stored."""
+        enforcer first: a bad line, or a policy that would take the administration purpose
+        away from the administrator, is refused with the rule it breaks; nothing is stored."""
         self._require_admin(session)
         try:
-            PolicyEnforcer.from_lines(lines)
+            PolicyEnforcer.from_lines(lines).check_keeps_control()
         except PolicyError as exc:
             raise InvalidInput("lines", str(exc)) from None
         newest = session.scalar(select(func.max(PolicyVersionRow.version))) or 0
@@ -120,3 +177,7 @@ class PolicyStore:
         ):
             error = AccessDenied(ctx.actor.role, ctx.purpose, "policy", Action.WRITE)
             raise self._authz.denied(session, error)
+
+
+def _rules(lines: Sequence[str]) -> list[str]:
+    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]

@@ -1,8 +1,9 @@
 """Append-only tables: the triggers that make a table refuse UPDATE and DELETE.
 
-The audit trail and the consent ledger mark their tables with :func:`append_only`;
-``APPEND_ONLY_TABLES`` names them all (the application role's grants and the migration
-tests read it). The DDL is kept in step with migrations 0002 and 0004.
+The audit trail, the consent ledger and the policy versions mark their tables with
+:func:`append_only`; ``APPEND_ONLY_TABLES`` names them all (the application role's
+grants and the migration tests read it). The DDL is kept in step with migrations 0002,
+0004 and 0008.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from vault.storage.models.base import Base
 
 __all__ = ["APPEND_ONLY_TABLES", "append_only", "append_only_ddl"]
 
-APPEND_ONLY_TABLES = ("audit_entries", "audit_log", "audit_checkpoints", "consent_events")
+APPEND_ONLY_TABLES = (
+    "audit_entries",
+    "audit_log",
+    "audit_checkpoints",
+    "consent_events",
+    "policy_versions",
+)
 
 _Row = TypeVar("_Row", bound=type[Base])
 
