@@ -43,9 +43,8 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
-from api.graphql.context import GraphQLContext
-from api.graphql.resolvers import customer_record, own_record
-from api.graphql.types import REFUSED
+from api.graphql.context import REFUSED, GraphQLContext
+from api.graphql.customers import customer_record, own_record
 from vault.customers.service import Customer as CustomerRecord
 from vault.interactions.service import Interaction as InteractionRecord
 from vault.pagination import Page, encode_cursor
