@@ -21,8 +21,10 @@ that both paths give byte-identical responses and the same audit entries.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Final
 
 from graphql import (
@@ -43,9 +45,8 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
-from api.graphql.context import GraphQLContext
-from api.graphql.resolvers import customer_record, own_record
-from api.graphql.types import REFUSED
+from api.graphql.context import REFUSED, GraphQLContext
+from api.graphql.customers import customer_record, own_record
 from vault.customers.service import Customer as CustomerRecord
 from vault.interactions.service import Interaction as InteractionRecord
 from vault.pagination import Page, encode_cursor
@@ -74,28 +75,26 @@ _CUSTOMER: Final[_Shape] = {
 _ROOT: Final[_Shape] = {"customer": _CUSTOMER, "me": _CUSTOMER, "__typename": None}
 _ARGUMENTS: Final = {"customer": {"id"}, "interactions": {"first"}}
 
+
+def _attributes(kind: str, *fields: str) -> dict[tuple[str, str], Callable[[Any], Any]]:
+    """Getters of plain fields that are the domain attribute of the same name (the
+    GraphQL name is the attribute's, in camel case)."""
+    return {(kind, f): attrgetter(re.sub("([A-Z])", r"_\1", f).lower()) for f in fields}
+
+
 # How each plain field is read from what the domain returned, by (type, field).
 _GETTERS: Final[dict[tuple[str, str], Callable[[Any], Any]]] = {
     ("Customer", "id"): lambda c: str(c.id),
-    ("Customer", "locale"): lambda c: c.locale,
-    ("Customer", "tier"): lambda c: c.tier,
-    ("Customer", "tags"): lambda c: c.tags,
-    ("Customer", "attributes"): lambda c: c.attributes,
-    ("Customer", "status"): lambda c: c.status,
-    ("Customer", "createdAt"): lambda c: c.created_at,
+    **_attributes("Customer", "locale", "tier", "tags", "attributes", "status", "createdAt"),
     ("InteractionConnection", "edges"): lambda p: p.items,
     ("InteractionConnection", "pageInfo"): lambda p: p,
     ("InteractionEdge", "node"): lambda i: i,
     ("InteractionEdge", "cursor"): lambda i: encode_cursor(i.occurred_at, i.id),
     ("Interaction", "id"): lambda i: str(i.id),
-    ("Interaction", "channel"): lambda i: i.channel,
-    ("Interaction", "type"): lambda i: i.type,
-    ("Interaction", "occurredAt"): lambda i: i.occurred_at,
-    ("Interaction", "amount"): lambda i: i.amount,
-    ("Interaction", "currency"): lambda i: i.currency,
-    ("Interaction", "externalId"): lambda i: i.external_id,
-    ("PageInfo", "hasNextPage"): lambda p: p.has_next_page,
-    ("PageInfo", "endCursor"): lambda p: p.end_cursor,
+    **_attributes(
+        "Interaction", "channel", "type", "occurredAt", "amount", "currency", "externalId"
+    ),
+    **_attributes("PageInfo", "hasNextPage", "endCursor"),
 }
 
 

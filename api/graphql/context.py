@@ -13,12 +13,18 @@ from sqlalchemy.orm import Session
 from strawberry.types import Info
 
 from consent import Privacy
+from policies import AccessDenied
 from vault.authorization.context import AccessContext, buffer_of
+from vault.errors import ProcessingRefused
 from vault.interactions.service import Interaction
 from vault.pagination import Page
 from vault.runtime import Vault
 
-__all__ = ["Evidence", "GraphQLContext", "Info", "atomic", "path_of"]
+__all__ = ["REFUSED", "Ctx", "Evidence", "GraphQLContext", "Info", "atomic", "path_of"]
+
+# A field the caller may not see for this customer resolves to null and is listed in
+# extensions.redacted: a policy refusal, or consent, restriction or an objection.
+REFUSED = (AccessDenied, ProcessingRefused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +53,11 @@ class GraphQLContext:
         return f"GraphQLContext(request_id={self.access.request_id!r})"
 
 
+Ctx = Info[GraphQLContext, Any]
+
+
 @contextmanager
-def atomic(info: Info[GraphQLContext, Any]) -> Iterator[Session]:
+def atomic(info: Ctx) -> Iterator[Session]:
     """One mutation field as a savepoint: if it fails, none of its writes remain and the
     audit entries it noted about them are dropped (refusals are kept), while the other
     fields of the request and their audit entries still commit."""
@@ -63,7 +72,7 @@ def atomic(info: Info[GraphQLContext, Any]) -> Iterator[Session]:
         raise
 
 
-def path_of(info: Info[GraphQLContext, Any]) -> str:
+def path_of(info: Ctx) -> str:
     """``customers.edges.0.node.email``: where a value sits in the response."""
     keys: list[str] = []
     node: Path | None = info.path

@@ -1,104 +1,28 @@
-"""GraphQL for consent: the purpose registry, a customer's consents, changes, receipts.
+"""GraphQL for consent: the purpose registry, receipts, and granting, withdrawing and
+denying a purpose.
 
 Thin, like every resolver: parse, call the consent ledger with the caller's unit of
-work, map the result. Data subject requests live in :mod:`api.graphql.requests`.
+work, map the result (the types are in :mod:`api.graphql.types.consent`). Data subject
+requests live in :mod:`api.graphql.requests`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.context import atomic
-from api.graphql.types import Ctx, IdArg, parse_id
-from consent import ConsentChange, ConsentRecord, ConsentStatus
+from api.graphql.context import Ctx, atomic
+from api.graphql.types.common import IdArg, parse_id
+from api.graphql.types.consent import ConsentChangeInput, ConsentEvent, Purpose, consent_event
+from consent import ConsentChange
 from policies.purposes import registry
 from vault.types import ConsentChannel as ConsentChannelEnum
 from vault.types import ConsentMethod as ConsentMethodEnum
 from vault.types import ConsentState as ConsentStateEnum
 
-__all__ = ["ConsentMutation", "ConsentQuery", "consent_entries", "consent_history_entries"]
-
-ConsentState = strawberry.enum(ConsentStateEnum, name="ConsentState")
-ConsentChannel = strawberry.enum(ConsentChannelEnum, name="ConsentChannel")
-ConsentMethod = strawberry.enum(ConsentMethodEnum, name="ConsentMethod")
-
-
-@strawberry.type(description="A purpose of the registry and the legal basis it rests on.")
-class Purpose:
-    name: str
-    legal_basis: str
-    description: str
-    direct_marketing: bool
-    needs_consent: bool
-
-
-@strawberry.type(description="Where one consent-based purpose stands for a customer.")
-class Consent:
-    purpose: str
-    state: ConsentStateEnum | None
-    changed_at: datetime | None
-    expires_at: datetime | None
-    effective: bool
-
-
-@strawberry.type(description="One change in a customer's consent ledger, with its receipt.")
-class ConsentEvent:
-    id: strawberry.ID
-    customer_id: strawberry.ID
-    purpose: str
-    state: ConsentStateEnum
-    occurred_at: datetime
-    source_channel: ConsentChannelEnum
-    notice_version: str
-    method: ConsentMethodEnum
-    expires_at: datetime | None
-    actor: str
-    receipt: JSON
-
-
-@strawberry.input(description="How and where the change was made; defaults suit an API call.")
-class ConsentChangeInput:
-    source_channel: ConsentChannelEnum = ConsentChannelEnum.API
-    notice_version: str = "unversioned"
-    method: ConsentMethodEnum = ConsentMethodEnum.FORM
-    expires_at: datetime | None = None
-
-
-def consent_entries(statuses: list[ConsentStatus]) -> list[Consent]:
-    return [
-        Consent(
-            purpose=s.purpose.value,
-            state=s.state,
-            changed_at=s.changed_at,
-            expires_at=s.expires_at,
-            effective=s.effective,
-        )
-        for s in statuses
-    ]
-
-
-def _event(record: ConsentRecord) -> ConsentEvent:
-    return ConsentEvent(
-        id=strawberry.ID(str(record.id)),
-        customer_id=strawberry.ID(str(record.customer_id)),
-        purpose=record.purpose.value,
-        state=record.state,
-        occurred_at=record.occurred_at,
-        source_channel=record.source_channel,
-        notice_version=record.notice_version,
-        method=record.method,
-        expires_at=record.expires_at,
-        actor=record.actor,
-        receipt=cast(JSON, record.receipt),
-    )
-
-
-def consent_history_entries(records: list[ConsentRecord]) -> list[ConsentEvent]:
-    return [_event(r) for r in records]
+__all__ = ["ConsentMutation", "ConsentQuery"]
 
 
 @strawberry.type
@@ -143,7 +67,7 @@ def _change(
     )
     with atomic(info) as session:
         record = ctx.privacy.ledger.record(session, parse_id(customer_id, "customerId"), change)
-    return _event(record)
+    return consent_event(record)
 
 
 @strawberry.type

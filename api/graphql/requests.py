@@ -14,8 +14,8 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.context import atomic, path_of
-from api.graphql.types import Ctx, IdArg, PageInfo, parse_id
+from api.graphql.context import Ctx, atomic, path_of
+from api.graphql.types.common import IdArg, PageInfo, parse_id
 from consent.dsr.export import ExportBundle
 from consent.dsr.requests import DsrInput, DsrView, HoldView
 from policies import Role

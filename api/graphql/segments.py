@@ -3,52 +3,33 @@
 The rule is a GraphQL input type of the same shape as the JSON rule language of
 :mod:`vault.segments.rules` (each node sets exactly one field: ``@oneOf``); resolvers
 turn it into that document and the segment service parses, checks and compiles it.
-Members come back as customers, each read under the caller's policy and purpose (a
-consent-based purpose sees only customers who granted it).
+The Segment type (whose members are customers) is declared with the Customer type in
+:mod:`api.graphql.types.customers`, the metrics and channel types in
+:mod:`api.graphql.types.insights`; this module holds the rule inputs, the root fields
+and webhooks.
 """
 
 from __future__ import annotations
 
-import base64
-import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.context import atomic
-from api.graphql.resolvers import prefetch_timelines
-from api.graphql.types import (
-    Ctx,
-    Customer,
-    CustomerConnection,
-    CustomerEdge,
-    IdArg,
-    PageInfo,
-    parse_id,
-)
-from vault.money import from_minor
-from vault.segments.metrics import ChannelStats as ChannelStatsRecord
-from vault.segments.metrics import CustomerMetrics as CustomerMetricsRecord
+from api.graphql.context import Ctx, atomic
+from api.graphql.types.common import IdArg, parse_id
+from api.graphql.types.customers import Segment, customer_segments
+from api.graphql.types.insights import ChannelStats, channel_stats
 from vault.segments.rules import Aggregate as AggregateEnum
 from vault.segments.rules import AttributeField as AttributeFieldEnum
 from vault.segments.rules import MetricName as MetricNameEnum
 from vault.segments.rules import Op as OpEnum
-from vault.segments.service import Segment as SegmentRecord
 from vault.segments.webhooks import Webhook as WebhookRecord
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum
 
-__all__ = [
-    "SegmentMutation",
-    "SegmentQuery",
-    "WebhookMutation",
-    "WebhookQuery",
-    "customer_metrics",
-    "customer_segments",
-]
+__all__ = ["SegmentMutation", "SegmentQuery", "WebhookMutation", "WebhookQuery"]
 
 RuleOp = strawberry.enum(OpEnum, name="RuleOp")
 Aggregate = strawberry.enum(AggregateEnum, name="Aggregate")
@@ -173,143 +154,7 @@ def OpValue(member: object) -> str:  # noqa: N802 - reads as a conversion
     return str(getattr(member, "value", member))
 
 
-# -- output types -------------------------------------------------------------------
-
-
-@strawberry.type(description="A saved segment: its rule, its size and its members.")
-class Segment:
-    record: strawberry.Private[SegmentRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field
-    def description(self) -> str | None:
-        return self.record.description
-
-    @strawberry.field(description="The rule as its JSON document.")
-    def definition(self) -> JSON:
-        return cast(JSON, self.record.definition)
-
-    @strawberry.field
-    def version(self) -> int:
-        return self.record.version
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.record.created_at
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.record.updated_at
-
-    @strawberry.field(description="When membership was last computed.")
-    def refreshed_at(self) -> datetime | None:
-        return self.record.refreshed_at
-
-    @strawberry.field(description="Current members the caller's purpose may process.")
-    def size(self, info: Ctx) -> int:
-        ctx = info.context
-        return ctx.vault.segments.size(ctx.session, self.record.id)
-
-    @strawberry.field(description="Current members, as customers under the caller's policy.")
-    def members(self, info: Ctx, first: int = 20, after: str | None = None) -> CustomerConnection:
-        ctx = info.context
-        page = ctx.vault.segments.members(ctx.session, self.record.id, first=first, after=after)
-        ids = list(page.items)
-        prefetch_timelines(info, ids)
-        customers = ctx.vault.customers.get_many(ctx.session, ids) if ids else []
-        return CustomerConnection(
-            edges=[CustomerEdge(node=Customer(record=c), cursor=_member_cursor(c.id))
-                   for c in customers],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )  # fmt: skip
-
-
-def _member_cursor(customer_id: uuid.UUID) -> str:
-    """The members cursor of :meth:`vault.segments.service.SegmentService.members`."""
-    return base64.urlsafe_b64encode(customer_id.bytes).decode("ascii")
-
-
-@strawberry.type(description="A customer's metrics, as last computed (see docs).")
-class CustomerMetrics:
-    computed_at: datetime
-    currency: str
-    first_interaction_at: datetime | None
-    last_interaction_at: datetime | None
-    last_purchase_at: datetime | None
-    recency_days: int | None
-    days_since_last_interaction: int | None
-    frequency: int
-    monetary: Decimal
-    lifetime_value: Decimal
-    purchase_count: int
-    engagement_score: int
-    r_score: int
-    f_score: int
-    m_score: int
-
-
-@strawberry.type
-class Money:
-    currency: str
-    amount: Decimal
-
-
-@strawberry.type(description="One channel over a time range, across customers; no PII.")
-class ChannelStats:
-    channel: ChannelEnum
-    interactions: int
-    customers: int
-    conversions: int
-    converting_customers: int
-    conversion_rate: float
-    revenue: list[Money]
-
-
-def customer_metrics(record: CustomerMetricsRecord) -> CustomerMetrics:
-    money = record.currency
-    return CustomerMetrics(
-        computed_at=record.computed_at,
-        currency=money,
-        first_interaction_at=record.first_interaction_at,
-        last_interaction_at=record.last_interaction_at,
-        last_purchase_at=record.last_purchase_at,
-        recency_days=record.recency_days,
-        days_since_last_interaction=record.days_since_last_interaction,
-        frequency=record.frequency,
-        monetary=from_minor(record.monetary_minor, money),
-        lifetime_value=from_minor(record.lifetime_value_minor, money),
-        purchase_count=record.purchase_count,
-        engagement_score=record.engagement_score,
-        r_score=record.r_score,
-        f_score=record.f_score,
-        m_score=record.m_score,
-    )
-
-
-def customer_segments(records: list[SegmentRecord]) -> list[Segment]:
-    return [Segment(record=r) for r in records]
-
-
-def _channel(stats: ChannelStatsRecord) -> ChannelStats:
-    return ChannelStats(
-        channel=stats.channel,
-        interactions=stats.interactions,
-        customers=stats.customers,
-        conversions=stats.conversions,
-        converting_customers=stats.converting_customers,
-        conversion_rate=stats.conversion_rate,
-        revenue=[
-            Money(currency=c, amount=from_minor(minor, c))
-            for c, minor in sorted(stats.revenue_minor.items())
-        ],
-    )
+# -- inputs and results ---------------------------------------------------------------
 
 
 @strawberry.input
@@ -358,7 +203,8 @@ class SegmentQuery:
     def channel_analytics(self, info: Ctx, since: datetime, until: datetime) -> list[ChannelStats]:
         ctx = info.context
         return [
-            _channel(s) for s in ctx.vault.segments.channel_analytics(ctx.session, since, until)
+            channel_stats(s)
+            for s in ctx.vault.segments.channel_analytics(ctx.session, since, until)
         ]
 
 

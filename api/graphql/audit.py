@@ -1,0 +1,85 @@
+"""GraphQL for the audit trail: the log's pages, its signed checkpoint, inclusion proofs.
+
+Thin, like every resolver: parse the filter, call the audit trail with the caller's
+session, map the result to the types of :mod:`api.graphql.types.audit`.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.graphql.context import Ctx
+from api.graphql.types.audit import (
+    AuditCheckpoint,
+    AuditEntryConnection,
+    AuditFilterInput,
+    AuditInclusionProof,
+    audit_connection,
+)
+from api.graphql.types.common import parse_id
+from audit.entries import AuditAction
+from audit.export import b64
+from vault.audit_trail.log import AuditFilter
+from vault.errors import InvalidInput
+
+__all__ = ["AuditQuery"]
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field(description="The audit trail, newest first (compliance officers).")
+    def audit_log(
+        self,
+        info: Ctx,
+        first: int = 20,
+        after: str | None = None,
+        filter: AuditFilterInput | None = None,
+    ) -> AuditEntryConnection:
+        ctx = info.context
+        page = ctx.vault.trail.page(
+            ctx.session, first=first, after=after, filter_=_audit_filter(filter)
+        )
+        return audit_connection(page)
+
+    @strawberry.field(description="The latest signed tree head of the audit log.")
+    def audit_checkpoint(self, info: Ctx) -> AuditCheckpoint | None:
+        ctx = info.context
+        found = ctx.vault.trail.checkpoint(ctx.session)
+        if found is None:
+            return None
+        return AuditCheckpoint(
+            tree_size=found.tree_size,
+            root_hash=b64(found.root_hash),
+            note=found.note,
+            created_at=found.created_at,
+            public_key=ctx.vault.audit.public_vkey,
+        )
+
+    @strawberry.field(description="An entry's inclusion proof into the latest checkpoint.")
+    def audit_inclusion_proof(self, info: Ctx, entry_id: strawberry.ID) -> AuditInclusionProof:
+        ctx = info.context
+        proof = ctx.vault.trail.inclusion_proof(ctx.session, parse_id(entry_id, "entryId"))
+        return AuditInclusionProof(
+            entry_id=strawberry.ID(str(proof.entry_id)),
+            position=proof.position,
+            tree_size=proof.tree_size,
+            leaf_hash=b64(proof.leaf_hash),
+            proof=[b64(p) for p in proof.proof],
+            checkpoint=proof.checkpoint,
+        )
+
+
+def _audit_filter(given: AuditFilterInput | None) -> AuditFilter | None:
+    if given is None:
+        return None
+    try:
+        action = None if given.action is None else AuditAction(given.action)
+    except ValueError:
+        raise InvalidInput("filter.action", "is not an audit action") from None
+    return AuditFilter(
+        since=given.since,
+        until=given.until,
+        actor=given.actor,
+        customer_id=None if given.customer_id is None else parse_id(given.customer_id),
+        action=action,
+    )

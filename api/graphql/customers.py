@@ -1,0 +1,225 @@
+"""GraphQL for customers and their interactions: read, find, page, create, change,
+merge, record.
+
+Thin, like every resolver: parse the arguments, call one vault service with the
+caller's unit of work, map the result to the types of :mod:`api.graphql.types`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry import UNSET
+
+from api.graphql.context import Ctx, GraphQLContext, atomic
+from api.graphql.timelines import prefetch_timelines
+from api.graphql.types.common import IdArg, PageInfo, parse_id
+from api.graphql.types.customer_inputs import CustomerFilter, CustomerInput, CustomerPatchInput
+from api.graphql.types.customers import Customer, CustomerConnection, CustomerEdge, MergeResult
+from api.graphql.types.interactions import InteractionInput, RecordResult
+from vault.customers.addresses import PostalAddress
+from vault.customers.service import UNSET as DOMAIN_UNSET
+from vault.customers.service import Customer as CustomerRecord
+from vault.customers.service import CustomerFilter as CustomerFilterRecord
+from vault.customers.service import CustomerInput as CustomerInputRecord
+from vault.customers.service import CustomerPatch, ExternalId
+from vault.errors import InvalidInput
+from vault.interactions.service import MAX_BATCH
+from vault.interactions.service import InteractionInput as InteractionInputRecord
+from vault.pagination import MAX_PAGE, encode_cursor
+
+__all__ = [
+    "CustomerMutation",
+    "CustomerQuery",
+    "InteractionMutation",
+    "customer_record",
+    "own_record",
+]
+
+
+def customer_record(ctx: GraphQLContext, customer_id: str) -> CustomerRecord:
+    """``customer(id:)``: the customer as the caller's policy lets it see the record."""
+    return ctx.vault.customers.get(ctx.session, parse_id(customer_id))
+
+
+def own_record(ctx: GraphQLContext) -> CustomerRecord:
+    """``me``: a data subject's own record."""
+    own = ctx.access.actor.customer_id
+    if own is None:
+        raise InvalidInput("me", "only a data subject's token names a customer")
+    return ctx.vault.customers.get(ctx.session, own)
+
+
+def _record_filter(given: CustomerFilter | None) -> CustomerFilterRecord | None:
+    if given is None:
+        return None
+    return CustomerFilterRecord(
+        tier=given.tier,
+        locale=given.locale,
+        tag=given.tag,
+        statuses=list(given.status or []),
+        created_after=given.created_after,
+        created_before=given.created_before,
+    )
+
+
+@strawberry.type
+class CustomerQuery:
+    @strawberry.field
+    def customer(self, info: Ctx, id: IdArg) -> Customer:
+        return Customer(record=customer_record(info.context, id))
+
+    @strawberry.field
+    def customer_by_email(self, info: Ctx, email: str) -> Customer | None:
+        ctx = info.context
+        found = ctx.vault.customers.find_by_email(ctx.session, email)
+        return Customer(record=found[0]) if found else None
+
+    @strawberry.field
+    def customer_by_phone(self, info: Ctx, phone: str) -> Customer | None:
+        ctx = info.context
+        found = ctx.vault.customers.find_by_phone(ctx.session, phone)
+        return Customer(record=found[0]) if found else None
+
+    @strawberry.field(description=f"A page of customers, at most {MAX_PAGE} at a time.")
+    def customers(
+        self,
+        info: Ctx,
+        first: int = 20,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
+    ) -> CustomerConnection:
+        ctx = info.context
+        page = ctx.vault.customers.page(
+            ctx.session, first=first, after=after, filter_=_record_filter(filter)
+        )
+        prefetch_timelines(info, [c.id for c in page.items])
+        return CustomerConnection(
+            edges=[
+                CustomerEdge(node=Customer(record=c), cursor=encode_cursor(c.created_at, c.id))
+                for c in page.items
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(description="A data subject's own record.")
+    def me(self, info: Ctx) -> Customer:
+        return Customer(record=own_record(info.context))
+
+
+def _object(value: object, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(field, "must be a JSON object")
+    return value
+
+
+def _external_ids(values: list[Any] | None) -> list[ExternalId]:
+    return [ExternalId(v.source, v.external_id) for v in values or []]
+
+
+def _address(free: object, parts: Any) -> Any:  # noqa: ANN401
+    """The address given as free text or in parts (not both); strawberry.UNSET stays."""
+    if parts is UNSET or (parts is None and free is not UNSET):
+        return free
+    if parts is None:  # postalAddress: null alone clears the address
+        return None
+    if free is not None and free is not UNSET:
+        raise InvalidInput("postalAddress", "give address or postalAddress, not both")
+    return PostalAddress(
+        street=parts.street, city=parts.city, region=parts.region,
+        postal_code=parts.postal_code, country=parts.country,
+    )  # fmt: skip
+
+
+def _customer_input(data: CustomerInput) -> CustomerInputRecord:
+    return CustomerInputRecord(
+        email=data.email, phone=data.phone, first_name=data.first_name,
+        last_name=data.last_name, birth_date=data.birth_date,
+        address=_address(data.address, data.postal_address), locale=data.locale,
+        tier=data.tier, tags=data.tags or [],
+        attributes=_object(data.attributes, "attributes"),
+        external_ids=_external_ids(data.external_ids),
+    )  # fmt: skip
+
+
+def _keep(value: Any) -> Any:  # noqa: ANN401
+    """A patch field left out of the input stays unset in the domain's patch."""
+    return DOMAIN_UNSET if value is UNSET else value
+
+
+def _customer_patch(data: CustomerPatchInput) -> CustomerPatch:
+    return CustomerPatch(
+        email=_keep(data.email), phone=_keep(data.phone), first_name=_keep(data.first_name),
+        last_name=_keep(data.last_name), birth_date=_keep(data.birth_date),
+        address=_keep(_address(data.address, data.postal_address)),
+        locale=_keep(data.locale), tier=_keep(data.tier), tags=_keep(data.tags),
+        attributes=_keep(data.attributes),
+        add_external_ids=_external_ids(data.add_external_ids),
+    )  # fmt: skip
+
+
+@strawberry.type
+class CustomerMutation:
+    @strawberry.mutation
+    def create_customer(self, info: Ctx, input: CustomerInput) -> Customer | None:
+        ctx = info.context
+        record = _customer_input(input)
+        with atomic(info) as session:
+            return Customer(record=ctx.vault.customers.create(session, record))
+
+    @strawberry.mutation
+    def update_customer(
+        self,
+        info: Ctx,
+        id: IdArg,
+        input: CustomerPatchInput,
+    ) -> Customer | None:
+        ctx = info.context
+        patch = _customer_patch(input)
+        with atomic(info) as session:
+            return Customer(record=ctx.vault.customers.update(session, parse_id(id), patch))
+
+    @strawberry.mutation
+    def merge_customers(self, info: Ctx, keep_id: IdArg, merge_id: IdArg) -> MergeResult | None:
+        ctx = info.context
+        with atomic(info) as session:
+            result = ctx.vault.customers.merge(
+                session, parse_id(keep_id, "keepId"), parse_id(merge_id, "mergeId")
+            )
+        return MergeResult(
+            customer=Customer(record=result.customer),
+            merged_id=strawberry.ID(str(result.merged_id)),
+            moved_interactions=result.moved_interactions,
+            filled_fields=result.filled_fields,
+        )
+
+
+def _interaction_records(items: list[InteractionInput]) -> list[InteractionInputRecord]:
+    return [
+        InteractionInputRecord(
+            channel=i.channel.value, type=i.type.value, occurred_at=i.occurred_at,
+            customer_id=None if i.customer_id is None else parse_id(i.customer_id, "customerId"),
+            customer_source=i.source, customer_external_id=i.customer_external_id,
+            amount=i.amount, currency=i.currency, external_id=i.external_id,
+            payload=None if i.payload is None else _object(i.payload, "payload"),
+        )
+        for i in items
+    ]  # fmt: skip
+
+
+@strawberry.type
+class InteractionMutation:
+    @strawberry.mutation(description=f"At most {MAX_BATCH} per call; idempotent on externalId.")
+    def record_interactions(
+        self, info: Ctx, interactions: list[InteractionInput]
+    ) -> RecordResult | None:
+        if len(interactions) > MAX_BATCH:
+            raise InvalidInput("interactions", f"at most {MAX_BATCH} per call")
+        ctx = info.context
+        records = _interaction_records(interactions)
+        with atomic(info) as session:
+            result = ctx.vault.interactions.record_many(session, records)
+        return RecordResult(inserted=result.inserted, duplicates=result.duplicates)

@@ -1,0 +1,295 @@
+"""The Customer type and the Segment type, declared together because each lists the
+other: a customer's segments, a segment's members.
+
+A customer's fields resolve under the caller's policy: a PII field the policy hides, and
+a feature's field (consents, segments, metrics, access history, interactions) the caller
+may not see for this customer, is null and listed in ``extensions.redacted``. A
+segment's members are customers read the same way, under the caller's policy and purpose
+(a consent-based purpose sees only customers who granted it).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.graphql.context import REFUSED, Ctx, path_of
+from api.graphql.timelines import customer_timeline, prefetch_timelines
+from api.graphql.types.audit import AuditEntryConnection, audit_connection
+from api.graphql.types.common import PageInfo
+from api.graphql.types.consent import (
+    Consent,
+    ConsentEvent,
+    consent_entries,
+    consent_history_entries,
+)
+from api.graphql.types.insights import CustomerMetrics, customer_metrics
+from api.graphql.types.interactions import (
+    Channel,
+    InteractionConnection,
+    InteractionType,
+    interaction_connection,
+)
+from vault.customers.service import Customer as CustomerRecord
+from vault.segments.service import Segment as SegmentRecord
+from vault.types import CustomerStatus as StatusEnum
+
+__all__ = [
+    "Customer",
+    "CustomerConnection",
+    "CustomerEdge",
+    "CustomerStatus",
+    "MergeResult",
+    "PostalAddress",
+    "Segment",
+    "customer_segments",
+]
+
+CustomerStatus = strawberry.enum(StatusEnum, name="CustomerStatus")
+
+
+def _pii(record: CustomerRecord, field: str, info: Ctx) -> str | None:
+    """A PII field as the policy resolved it; a hidden one is null and listed as redacted."""
+    if record.resolutions.get(field) == "hidden":
+        info.context.redacted.append(path_of(info))
+        return None
+    value: str | None = getattr(record, field)
+    return value
+
+
+@strawberry.type(description="An address in parts; masked, only city and country are given.")
+class PostalAddress:
+    street: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str | None = strawberry.field(description="ISO 3166-1 alpha-2.")
+
+
+@strawberry.type
+class Customer:
+    record: strawberry.Private[CustomerRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    def email(self, info: Ctx) -> str | None:
+        return _pii(self.record, "email", info)
+
+    @strawberry.field
+    def phone(self, info: Ctx) -> str | None:
+        return _pii(self.record, "phone", info)
+
+    @strawberry.field
+    def first_name(self, info: Ctx) -> str | None:
+        return _pii(self.record, "first_name", info)
+
+    @strawberry.field
+    def last_name(self, info: Ctx) -> str | None:
+        return _pii(self.record, "last_name", info)
+
+    @strawberry.field(description="ISO date, or --MM-DD when masked.")
+    def birth_date(self, info: Ctx) -> str | None:
+        return _pii(self.record, "birth_date", info)
+
+    @strawberry.field(description="One line in clear; city and country when masked.")
+    def address(self, info: Ctx) -> str | None:
+        return _pii(self.record, "address", info)
+
+    @strawberry.field(description="The address in parts, when it was given in parts.")
+    def postal_address(self, info: Ctx) -> PostalAddress | None:
+        if self.record.resolutions.get("address") == "hidden":
+            info.context.redacted.append(path_of(info))
+            return None
+        parts = self.record.postal_address
+        if parts is None:
+            return None
+        return PostalAddress(
+            street=parts.street, city=parts.city, region=parts.region,
+            postal_code=parts.postal_code, country=parts.country,
+        )  # fmt: skip
+
+    @strawberry.field
+    def locale(self) -> str | None:
+        return self.record.locale
+
+    @strawberry.field
+    def tier(self) -> str | None:
+        return self.record.tier
+
+    @strawberry.field
+    def tags(self) -> list[str]:
+        return self.record.tags
+
+    @strawberry.field
+    def attributes(self) -> JSON:
+        return cast(JSON, self.record.attributes)
+
+    @strawberry.field
+    def status(self) -> StatusEnum:
+        return self.record.status
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+    @strawberry.field(description="Where each consent-based purpose stands for this customer.")
+    def consents(self, info: Ctx) -> list[Consent] | None:
+        ctx = info.context
+        try:
+            return consent_entries(ctx.privacy.ledger.status(ctx.session, self.record.id))
+        except REFUSED:
+            ctx.redacted.append(path_of(info))
+            return None
+
+    @strawberry.field(description="Every consent change of this customer, oldest first.")
+    def consent_history(self, info: Ctx) -> list[ConsentEvent] | None:
+        ctx = info.context
+        try:
+            return consent_history_entries(ctx.privacy.ledger.history(ctx.session, self.record.id))
+        except REFUSED:
+            ctx.redacted.append(path_of(info))
+            return None
+
+    @strawberry.field(description="The segments this customer is in now.")
+    def segments(self, info: Ctx) -> list[Segment] | None:
+        ctx = info.context
+        try:
+            return customer_segments(ctx.vault.segments.segments_of(ctx.session, self.record.id))
+        except REFUSED:
+            ctx.redacted.append(path_of(info))
+            return None
+
+    @strawberry.field(description="RFM, lifetime value and engagement, as last computed.")
+    def metrics(self, info: Ctx) -> CustomerMetrics | None:
+        ctx = info.context
+        try:
+            found = ctx.vault.segments.metrics(ctx.session, self.record.id)
+        except REFUSED:
+            ctx.redacted.append(path_of(info))
+            return None
+        return None if found is None else customer_metrics(found)
+
+    @strawberry.field(description="Who accessed this customer's data, when and why (Art. 15).")
+    def access_history(
+        self, info: Ctx, first: int = 20, after: str | None = None
+    ) -> AuditEntryConnection | None:
+        ctx = info.context
+        try:
+            page = ctx.vault.trail.access_history(
+                ctx.session, self.record.id, first=first, after=after
+            )
+        except REFUSED:
+            ctx.redacted.append(path_of(info))
+            return None
+        return audit_connection(page)
+
+    @strawberry.field
+    def interactions(  # noqa: PLR0917 - GraphQL arguments
+        self,
+        info: Ctx,
+        first: int = 10,
+        after: str | None = None,
+        channel: Channel | None = None,  # type: ignore[valid-type]
+        type: InteractionType | None = None,  # type: ignore[valid-type]
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> InteractionConnection | None:
+        page = customer_timeline(
+            info, self.record.id, first, after,
+            None if channel is None else channel.value,
+            None if type is None else type.value,
+            since, until,
+        )  # fmt: skip
+        return None if page is None else interaction_connection(page)
+
+
+@strawberry.type
+class CustomerEdge:
+    node: Customer
+    cursor: str
+
+
+@strawberry.type
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class MergeResult:
+    customer: Customer
+    merged_id: strawberry.ID
+    moved_interactions: int
+    filled_fields: list[str]
+
+
+@strawberry.type(description="A saved segment: its rule, its size and its members.")
+class Segment:
+    record: strawberry.Private[SegmentRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.record.name
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.record.description
+
+    @strawberry.field(description="The rule as its JSON document.")
+    def definition(self) -> JSON:
+        return cast(JSON, self.record.definition)
+
+    @strawberry.field
+    def version(self) -> int:
+        return self.record.version
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.record.updated_at
+
+    @strawberry.field(description="When membership was last computed.")
+    def refreshed_at(self) -> datetime | None:
+        return self.record.refreshed_at
+
+    @strawberry.field(description="Current members the caller's purpose may process.")
+    def size(self, info: Ctx) -> int:
+        ctx = info.context
+        return ctx.vault.segments.size(ctx.session, self.record.id)
+
+    @strawberry.field(description="Current members, as customers under the caller's policy.")
+    def members(self, info: Ctx, first: int = 20, after: str | None = None) -> CustomerConnection:
+        ctx = info.context
+        page = ctx.vault.segments.members(ctx.session, self.record.id, first=first, after=after)
+        ids = list(page.items)
+        prefetch_timelines(info, ids)
+        customers = ctx.vault.customers.get_many(ctx.session, ids) if ids else []
+        return CustomerConnection(
+            edges=[CustomerEdge(node=Customer(record=c), cursor=_member_cursor(c.id))
+                   for c in customers],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )  # fmt: skip
+
+
+def _member_cursor(customer_id: uuid.UUID) -> str:
+    """The members cursor of :meth:`vault.segments.service.SegmentService.members`."""
+    return base64.urlsafe_b64encode(customer_id.bytes).decode("ascii")
+
+
+def customer_segments(records: list[SegmentRecord]) -> list[Segment]:
+    return [Segment(record=r) for r in records]
