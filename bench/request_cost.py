@@ -1,6 +1,6 @@
 """Where one GraphQL request's CPU goes, in-process: no sockets, no wrk, no peer.
 
-A quick loop for working on the gateway's cost between runs of ``bench/graphql.py``
+A quick loop for working on the gateway's cost between runs of ``bench/graphql/``
 (which is the benchmark of record). It builds the real ASGI application (middleware,
 endpoint, domain, audit) on a fresh PostgreSQL schema (or SQLite file) with a few
 hundred customers written through the vault, then sends the profile query straight

@@ -50,7 +50,7 @@ class Settings:
     # connection while it runs: at most the pool's 20 steady connections, so no overflow
     # connection is opened and closed under load. CPU-bound work shares one GIL: in-process
     # (bench/request_cost.py) 4 threads cost ~30% less CPU per request than 40, through
-    # uvicorn at 16 connections no difference showed (bench/graphql.py, 2026-12-03).
+    # uvicorn at 16 connections no difference showed (bench/graphql/, 2026-12-03).
     graphql_threads: int = 16
     controller: str = "customer-vault"
     privacy_policy_url: str = ""
