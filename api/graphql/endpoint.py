@@ -40,6 +40,9 @@ from graphql import (
 )
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from api.auth import AuthError, Principal, TokenVerifier
 from api.graphql.compiled import Plan, compile_plan
@@ -133,7 +136,10 @@ class GraphQLEndpoint:
         self.introspection = introspection
         self.max_body_bytes = max_body_bytes
         self.max_batch = max_batch
-        self._rules = list(specified_rules)
+        # graphql-core's rules, and Strawberry's for @oneOf inputs and Maybe fields: an
+        # inline one-of literal with no member, two members or a null member is refused
+        # here, as the same value given as a variable is.
+        self._rules = [*specified_rules, OneOfInputValidationRule, MaybeNullValidationRule]
         if not introspection:
             self._rules.append(NoSchemaIntrospectionCustomRule)
         # Per query text: the parsed and validated document, and the compiled plan of
@@ -390,8 +396,9 @@ class GraphQLEndpoint:
             code, message = original.code, "access denied"
         elif isinstance(original, VaultError):
             code, message = original.code, str(original)
-        elif error.path is None:
-            # Raised before any resolver ran: a variable that does not fit its type.
+        elif error.path is None or isinstance(original, StrawberryInputCoercionError):
+            # Raised before any resolver ran, or while Strawberry converted the arguments:
+            # a variable or a literal that does not fit its type.
             code, message = "BAD_USER_INPUT", _safe_message(error.message)
         elif isinstance(original, CryptoError):
             code, message = "INTERNAL", "internal error"

@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from consent import Privacy
@@ -144,6 +145,54 @@ def test_a_bad_rule_names_the_path_and_two_fields_in_one_node_are_refused(
     body = _marketing(gateway, "query($r: SegmentRuleInput!) { previewSegment(rule: $r) }", r=two)
     assert body.get("data") is None
     assert body["errors"]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "{}",
+        "{metric: null}",
+        '{consent: {purpose: "marketing_email"}, not: {consent: {purpose: "x"}}}',
+        "{all: [{}]}",
+    ],
+    ids=["no member", "a null member", "two members", "an empty nested node"],
+)
+@pytest.mark.parametrize("field", ["createSegment", "previewSegment", "updateSegment"])
+def test_a_malformed_inline_one_of_rule_is_bad_user_input(
+    gateway: Gateway, rule: str, field: str
+) -> None:
+    """A one-of rule written inline that sets no member, a null member or two members is
+    refused when the document is validated, as any literal that does not fit its type is
+    (GRAPHQL_VALIDATION_FAILED, naming the one-of rule); never INTERNAL."""
+    query = {
+        "createSegment": f'mutation {{ createSegment(input: {{name: "s", rule: {rule}}}) '
+        "{ id } }",
+        "previewSegment": f"query {{ previewSegment(rule: {rule}) }}",
+        "updateSegment": f'mutation {{ updateSegment(id: "1", input: {{rule: {rule}}}) {{ id }} }}',
+    }[field]
+    body = _marketing(gateway, query)
+    message = body["errors"][0]["message"]
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert ("exactly one key" in message or "must be non-null" in message) is True
+
+
+def test_a_role_that_may_not_write_segments_is_forbidden(gateway: Gateway) -> None:
+    """A compliance officer reads segments but may not create one: FORBIDDEN, for an
+    inline rule and for a variable."""
+    inline = gateway.post(
+        'mutation { createSegment(input: {name: "s", rule: {consent: {purpose: "analytics"}}}) '
+        "{ id } }",
+        role=Role.COMPLIANCE_OFFICER,
+        purpose="compliance",
+    ).json()
+    variable = gateway.post(
+        CREATE,
+        {"input": {"name": "s", "rule": RULE}},
+        role=Role.COMPLIANCE_OFFICER,
+        purpose="compliance",
+    ).json()
+    assert [e["extensions"]["code"] for e in inline["errors"]] == ["FORBIDDEN"]
+    assert [e["extensions"]["code"] for e in variable["errors"]] == ["FORBIDDEN"]
 
 
 def test_metrics_and_channel_analytics(vault: Vault, gateway: Gateway, clock: FrozenClock) -> None:
