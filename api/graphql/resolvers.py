@@ -24,10 +24,10 @@ from api.graphql.types import (
     interaction_connection,
     parse_id,
 )
-from vault.customers.service import Customer as CustomerRecord
-from vault.customers.service import CustomerFilter as CustomerFilterRecord
-from vault.customers.service import CustomerInput as CustomerInputRecord
-from vault.customers.service import CustomerPatch, ExternalId
+from vault.customers import Customer as CustomerRecord
+from vault.customers import CustomerFilter as CustomerFilterRecord
+from vault.customers import CustomerInput as CustomerInputRecord
+from vault.customers import CustomerPatch, ExternalId
 from vault.errors import InvalidInput
 from vault.interactions.service import InteractionInput as InteractionInputRecord
 from vault.pagination import encode_cursor
@@ -257,7 +257,7 @@ def create_customer(info: Ctx, data: CustomerInput) -> Customer:
 def update_customer(info: Ctx, customer_id: str, data: CustomerPatchInput) -> Customer:
     from strawberry import UNSET  # noqa: PLC0415
 
-    from vault.customers.service import UNSET as DOMAIN_UNSET  # noqa: PLC0415
+    from vault.customers import UNSET as DOMAIN_UNSET  # noqa: PLC0415
 
     def keep(value: Any) -> Any:  # noqa: ANN401
         return DOMAIN_UNSET if value is UNSET else value

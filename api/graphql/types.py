@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 from api.graphql.context import GraphQLContext, Info, path_of
 from policies import AccessDenied
 from vault.audit_trail.queries import AuditRecord as AuditRecordType
-from vault.customers.service import Customer as CustomerRecord
+from vault.customers import Customer as CustomerRecord
 from vault.errors import ProcessingRefused
 from vault.interactions.service import Interaction as InteractionRecord
 from vault.types import Channel as ChannelEnum

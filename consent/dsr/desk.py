@@ -67,8 +67,8 @@ from policies import AccessDenied, Action, Resource, Role
 from policies.purposes import DIRECT_MARKETING, registry
 from vault.authorization.context import access_of, buffer_of
 from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
+from vault.customers import CustomerInput, CustomerPatch
 from vault.customers.addresses import address_from_mapping
-from vault.customers.service import CustomerInput, CustomerPatch
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.runtime import Vault

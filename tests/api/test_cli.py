@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from tests.conftest import CTX
 from vault.config import Settings
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 
 

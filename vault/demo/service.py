@@ -29,8 +29,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.authorization.context import AccessContext
+from vault.customers import CustomerInput, ExternalId
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import CustomerInput, ExternalId
 from vault.interactions.service import MAX_BATCH, InteractionInput
 from vault.money import exponent
 from vault.runtime import Vault

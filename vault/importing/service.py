@@ -38,11 +38,11 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from vault.authorization.context import AccessContext
-from vault.customers.addresses import PostalAddress
-from vault.customers.service import (
+from vault.customers import (
     CustomerInput,
     ExternalId,
 )
+from vault.customers.addresses import PostalAddress
 from vault.errors import Conflict, InvalidInput, VaultError
 from vault.interactions.service import MAX_BATCH, InteractionInput
 from vault.money import check_currency, exponent, to_minor
