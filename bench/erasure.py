@@ -49,7 +49,7 @@ from bench.common import (
     open_vault,
 )
 from vault.crypto import DecryptionError
-from vault.customers.service import CustomerInput, ExternalId
+from vault.customers import CustomerInput, ExternalId
 from vault.interactions.service import copy_insert_postgresql
 from vault.runtime import Vault
 from vault.storage.db import make_engine

@@ -45,7 +45,7 @@ from bench.common import (
     new_target,
     open_vault,
 )
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.interactions.service import InteractionInput, copy_insert_postgresql
 from vault.storage.db import make_engine
 from vault.storage.models import InteractionRow

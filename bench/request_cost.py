@@ -38,8 +38,8 @@ from policies import Role
 from vault.authorization.context import AccessContext
 from vault.bootstrap import initialise
 from vault.config import Environment, Settings
+from vault.customers import CustomerInput
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import CustomerInput
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 

@@ -21,7 +21,7 @@ from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import load_signer
 from vault.crypto.webhooks import WebhookSecrets
-from vault.customers.service import CustomerService
+from vault.customers import CustomerService
 from vault.interactions.service import InteractionService
 from vault.keys import DataKeys
 from vault.privacy.erasure import ErasureService

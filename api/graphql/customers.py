@@ -18,12 +18,12 @@ from api.graphql.types.common import IdArg, PageInfo, parse_id
 from api.graphql.types.customer_inputs import CustomerFilter, CustomerInput, CustomerPatchInput
 from api.graphql.types.customers import Customer, CustomerConnection, CustomerEdge, MergeResult
 from api.graphql.types.interactions import InteractionInput, RecordResult
+from vault.customers import UNSET as DOMAIN_UNSET
+from vault.customers import Customer as CustomerRecord
+from vault.customers import CustomerFilter as CustomerFilterRecord
+from vault.customers import CustomerInput as CustomerInputRecord
+from vault.customers import CustomerPatch, ExternalId
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import UNSET as DOMAIN_UNSET
-from vault.customers.service import Customer as CustomerRecord
-from vault.customers.service import CustomerFilter as CustomerFilterRecord
-from vault.customers.service import CustomerInput as CustomerInputRecord
-from vault.customers.service import CustomerPatch, ExternalId
 from vault.errors import InvalidInput
 from vault.interactions.service import MAX_BATCH
 from vault.interactions.service import InteractionInput as InteractionInputRecord

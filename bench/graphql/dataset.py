@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from vault.customers import CustomerInput
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import CustomerInput
 from vault.interactions.service import InteractionInput
 
 BATCH = 1000

@@ -18,8 +18,8 @@ from typing import Any
 
 from policies.purposes import DIRECT_MARKETING, registry
 from vault.crypto import DataKey
+from vault.customers import CustomerInput, CustomerService
 from vault.customers.addresses import address_from_mapping
-from vault.customers.service import CustomerInput, CustomerService
 from vault.errors import InvalidInput
 from vault.types import DsrType, PiiField
 

@@ -41,7 +41,7 @@ from consent.ledger import ConsentLedger, ConsentRecord
 from policies import Resource
 from vault.audit_trail.queries import AuditRecord
 from vault.authorization.context import buffer_of
-from vault.customers.service import Customer
+from vault.customers import Customer
 from vault.interactions.service import Interaction
 from vault.pagination import MAX_PAGE, every_item
 from vault.runtime import Vault

@@ -35,7 +35,7 @@ from consent.dsr.requests import RequestStateError
 from consent.ledger import ConsentLedger
 from consent.receipts import sign_receipt
 from vault.authorization.context import buffer_of
-from vault.customers.service import CustomerPatch
+from vault.customers import CustomerPatch
 from vault.errors import CustomerNotFound
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, DsrRequestRow, ObjectionRow

@@ -60,7 +60,7 @@ def test_the_server_sequences_audit_entries_in_the_background(vault: Vault) -> N
     import time  # noqa: PLC0415
 
     from tests.conftest import CTX  # noqa: PLC0415
-    from vault.customers.service import CustomerInput  # noqa: PLC0415
+    from vault.customers import CustomerInput  # noqa: PLC0415
 
     with vault.unit(CTX) as s:
         vault.customers.create(s, CustomerInput(first_name="Bg"))

@@ -12,7 +12,7 @@ from api.cli import app
 from policies import default_policy_lines
 from tests.conftest import CTX
 from vault.config import Settings
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 
 

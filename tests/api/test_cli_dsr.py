@@ -23,7 +23,7 @@ from tests.api.test_cli import cli_env
 from tests.conftest import CTX
 from vault.config import Settings
 from vault.crypto.signing import ed25519_verify
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.models import DsrRequestRow
 

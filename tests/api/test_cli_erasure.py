@@ -13,7 +13,7 @@ from api.cli import app
 from tests.api.test_cli import cli_env
 from tests.conftest import CTX
 from vault.config import Settings
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, InteractionRow

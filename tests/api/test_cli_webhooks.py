@@ -18,7 +18,7 @@ from tests.api.test_cli import cli_env
 from tests.conftest import CTX
 from tests.vault.test_webhooks import Receiver
 from vault.config import Settings
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 
 GOLD = {"attribute": {"field": "tier", "op": "eq", "value": "gold"}}

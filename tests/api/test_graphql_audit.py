@@ -17,7 +17,7 @@ from audit.merkle import verify_inclusion
 from policies import Role
 from tests.conftest import CTX
 from vault.crypto.signing import ed25519_verify
-from vault.customers.service import Customer, CustomerInput
+from vault.customers import Customer, CustomerInput
 from vault.runtime import Vault
 
 

@@ -14,7 +14,7 @@ from policies import Role
 from tests.api.test_graphql_policy import Gateway, gateway
 from tests.conftest import CTX
 from vault.crypto.signing import ed25519_verify
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.models import ConsentEventRow
 

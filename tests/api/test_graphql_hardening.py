@@ -29,7 +29,7 @@ from api.graphql.limits import Limits
 from policies import Role
 from tests.conftest import CTX
 from vault.config import Environment
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow
 

@@ -31,7 +31,7 @@ from api.graphql.endpoint import RateLimiter
 from api.graphql.schema import build_schema
 from policies import Role
 from tests.conftest import CTX, grant_all_consents
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 
 ISSUER = "customer-vault"

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from policies import Role
 from tests.api.test_graphql_audit import Api
 from tests.conftest import CTX
-from vault.customers.service import CustomerInput, ExternalId
+from vault.customers import CustomerInput, ExternalId
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow
 

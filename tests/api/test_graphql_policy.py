@@ -38,8 +38,8 @@ from policies.masking import (
     mask_postal_address,
 )
 from tests.conftest import CTX, grant_all_consents
+from vault.customers import Customer, CustomerInput
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import Customer, CustomerInput
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow, InteractionRow

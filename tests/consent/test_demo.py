@@ -8,7 +8,7 @@ from consent import Privacy
 from consent.demo import grant_demo_consents
 from tests.conftest import CTX
 from vault.authorization.context import AccessContext, Actor
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.models import ConsentEventRow
 

@@ -33,8 +33,8 @@ from vault.audit_trail.export import export_audit
 from vault.audit_trail.queries import AuditRecord
 from vault.authorization.context import AccessContext, Actor
 from vault.crypto.signing import ed25519_verify
+from vault.customers import CustomerInput, CustomerPatch, ExternalId
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import CustomerInput, CustomerPatch, ExternalId
 from vault.errors import (
     InvalidInput,
     LegalHoldActive,

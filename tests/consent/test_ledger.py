@@ -15,7 +15,7 @@ from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock
 from vault.authorization.context import AccessContext, Actor
 from vault.crypto.signing import ed25519_verify
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.errors import InvalidInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, ConsentEventRow, ConsentStateRow

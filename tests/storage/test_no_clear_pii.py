@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import CTX, POSTGRES_URL
+from vault.customers import CustomerInput, CustomerPatch
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import CustomerInput, CustomerPatch
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 

@@ -12,7 +12,7 @@ from tests.conftest import CTX, POSTGRES_URL
 from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.db import Database, make_engine
 from vault.storage.migrate import upgrade

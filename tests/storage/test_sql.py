@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tests.conftest import CTX
-from vault.customers.service import _ROW_BY_ID, CustomerInput, ExternalId
+from vault.customers import CustomerInput, ExternalId
+from vault.customers.queries import ROW_BY_ID
 from vault.interactions.service import _NEWEST, InteractionInput
 from vault.runtime import Vault
 from vault.storage.sql import Prepared
@@ -62,7 +63,7 @@ def test_the_customer_read_returns_the_same_row_on_both_paths(vault: Vault) -> N
     same names, values and Python types as through SQLAlchemy."""
     cid = _customer_with_history(vault)
     with vault.unit(CTX) as s:
-        fast, usual = _both(s, _ROW_BY_ID[vault.db.dialect], {"id": cid})
+        fast, usual = _both(s, ROW_BY_ID[vault.db.dialect], {"id": cid})
     assert len(fast) == 1
     assert fast == usual
     assert {k: type(v) for k, v in fast[0].items()} == {k: type(v) for k, v in usual[0].items()}

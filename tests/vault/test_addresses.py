@@ -8,8 +8,8 @@ import pytest
 
 from consent.dsr.export import _profile
 from tests.conftest import CTX
+from vault.customers import UNSET, Customer, CustomerInput, CustomerPatch, ExternalId
 from vault.customers.addresses import PostalAddress, address_text, parse_address
-from vault.customers.service import UNSET, Customer, CustomerInput, CustomerPatch, ExternalId
 from vault.errors import InvalidInput
 from vault.importing import ImportReport, RowError, import_customers
 from vault.runtime import Vault

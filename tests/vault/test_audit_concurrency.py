@@ -14,7 +14,7 @@ from vault.audit_trail.export import export_audit
 from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer, ed25519_verify
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.db import Database, make_engine
 from vault.storage.models import AuditEntryRow, AuditLogRow

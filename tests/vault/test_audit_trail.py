@@ -22,7 +22,7 @@ from tests.conftest import CTX, grant_all_consents
 from vault.audit_trail.export import AuditFilter, export_audit
 from vault.authorization.context import AccessContext, AccessContextMissing, Actor
 from vault.crypto.signing import ed25519_verify
-from vault.customers.service import CustomerInput, CustomerPatch
+from vault.customers import CustomerInput, CustomerPatch
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import (

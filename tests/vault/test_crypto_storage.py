@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import CTX, FrozenClock
 from vault.config import Settings
 from vault.crypto import DecryptionError, Keyring, token_key_id
-from vault.customers.service import Customer, CustomerInput
+from vault.customers import Customer, CustomerInput
 from vault.interactions.service import InteractionInput
 from vault.keys import DataKeys
 from vault.runtime import Vault

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import CTX, FrozenClock
-from vault.customers.service import CustomerInput, CustomerPatch, ExternalId
+from vault.customers import CustomerInput, CustomerPatch, ExternalId
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.runtime import Vault
 from vault.types import CustomerStatus

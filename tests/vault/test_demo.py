@@ -17,7 +17,7 @@ from tests.conftest import CTX, FrozenClock
 from vault.config import Environment, Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer
-from vault.customers.service import Customer
+from vault.customers import Customer
 from vault.demo import DemoSummary, load_demo, plan_demo
 from vault.demo import service as demo
 from vault.money import exponent, to_minor

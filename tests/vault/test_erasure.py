@@ -29,7 +29,7 @@ from tests.vault.test_audit_trail import _entries, _export, _verify
 from vault.authorization.context import AccessContext, AccessContextMissing, Actor
 from vault.config import Settings
 from vault.crypto import DecryptionError, FileKeyProvider, Keyring, WrappedKey, shred_list_path
-from vault.customers.service import CustomerInput, ExternalId
+from vault.customers import CustomerInput, ExternalId
 from vault.errors import CustomerNotFound, InvalidInput, LegalHoldActive
 from vault.interactions.service import InteractionInput
 from vault.privacy.erasure import PENDING_COUNT_LIMIT

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import CTX
-from vault.customers.service import Customer, CustomerInput, ExternalId
+from vault.customers import Customer, CustomerInput, ExternalId
 from vault.importing import (
     ImportFileError,
     ImportReport,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import CTX, FrozenClock
-from vault.customers.service import Customer, CustomerInput, ExternalId
+from vault.customers import Customer, CustomerInput, ExternalId
 from vault.errors import InvalidInput
 from vault.interactions.service import MAX_BATCH, InteractionInput
 from vault.runtime import Vault

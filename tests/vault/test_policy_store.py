@@ -14,7 +14,7 @@ from vault.authorization.context import AccessContext, Actor
 from vault.config import Settings
 from vault.crypto import Keyring
 from vault.crypto.signing import Ed25519Signer
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.errors import InvalidInput
 from vault.runtime import Vault
 from vault.storage.db import Database

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from consent import ConsentChange, Privacy
 from tests.conftest import CTX, FrozenClock
 from vault.authorization.context import AccessContext, Actor
-from vault.customers.service import CustomerInput, CustomerPatch
+from vault.customers import CustomerInput, CustomerPatch
 from vault.errors import ConsentRequired, ObjectionInForce, ProcessingRestricted
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Uuid, bindparam, func, select, text, updat
 from audit.entries import AuditAction, AuditEntry, Outcome
 from tests.conftest import CTX, FrozenClock, grant_all_consents
 from vault.config import Settings
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.interactions.service import InteractionInput
 from vault.privacy.retention import (
     BUILT_IN,

@@ -15,7 +15,7 @@ from consent import Privacy
 from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock
 from vault.authorization.context import AccessContext, Actor
-from vault.customers.service import CustomerInput
+from vault.customers import CustomerInput
 from vault.errors import InvalidInput
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault

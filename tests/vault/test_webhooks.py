@@ -25,7 +25,7 @@ from policies import AccessDenied
 from tests.conftest import CTX, FrozenClock, grant_all_consents
 from vault.authorization.context import AccessContext, Actor
 from vault.crypto.webhooks import SignatureError, verify_signature
-from vault.customers.service import CustomerInput, CustomerPatch
+from vault.customers import CustomerInput, CustomerPatch
 from vault.errors import InvalidInput
 from vault.runtime import Vault
 from vault.segments.service import SegmentNotFound

@@ -1,9 +1,37 @@
 """Customers: profiles with PII fields encrypted one by one, lookups by blind index,
 updates, merges, and the views each caller may see (clear, masked or hidden).
 
-Owns: ``service`` (``CustomerService``), ``addresses`` (postal addresses in parts),
+Owns: ``service`` (``CustomerService``: authorizes, gates, audits and logs each
+operation), ``models`` (the values exchanged: ``CustomerInput``, ``CustomerPatch`` and
+``UNSET``, ``CustomerFilter``, ``ExternalId``, ``Customer``, ``MergeResult``),
+``validation`` (the input rules and what a write touches), ``queries`` (reading customer
+rows), ``views`` (the caller's view of a row: decrypted, masked or hidden), ``merge``
+(folding a duplicate into the record kept), ``addresses`` (postal addresses in parts),
 ``normalize`` (email and phone normal forms for blind indexes).
+The public API is re-exported here: ``from vault.customers import CustomerService``.
 May import: :mod:`vault.privacy` (the processing gate), :mod:`vault.authorization`,
 :mod:`vault.audit_trail`, the kernel, ``policies`` and ``audit``. Never
 :mod:`vault.interactions`, :mod:`vault.segments` or anything above.
 """
+
+from vault.customers.models import (
+    UNSET,
+    Customer,
+    CustomerFilter,
+    CustomerInput,
+    CustomerPatch,
+    ExternalId,
+    MergeResult,
+)
+from vault.customers.service import CustomerService
+
+__all__ = [
+    "UNSET",
+    "Customer",
+    "CustomerFilter",
+    "CustomerInput",
+    "CustomerPatch",
+    "CustomerService",
+    "ExternalId",
+    "MergeResult",
+]

@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
+from vault.customers import CustomerInput, ExternalId
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import CustomerInput, ExternalId
 from vault.demo.cultures import CULTURE_WEIGHTS, CULTURES, Culture
 from vault.interactions.service import InteractionInput
 from vault.money import exponent

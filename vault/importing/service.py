@@ -31,7 +31,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from vault.authorization.context import AccessContext
-from vault.customers.service import CustomerInput, ExternalId
+from vault.customers import CustomerInput, ExternalId
 from vault.errors import Conflict, InvalidInput
 from vault.importing.errors import BadRow
 from vault.importing.models import (

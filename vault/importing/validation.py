@@ -17,8 +17,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from vault.customers import CustomerInput, ExternalId
 from vault.customers.addresses import PostalAddress
-from vault.customers.service import CustomerInput, ExternalId
 from vault.errors import InvalidInput
 from vault.importing.errors import BadRow
 from vault.importing.models import ADDRESS_PARTS, Record

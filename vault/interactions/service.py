@@ -508,7 +508,7 @@ def _newest(with_payload: bool, filters: Sequence[ColumnElement[bool]] = ()) -> 
     )
 
 
-# The statements of the common case, built once (see vault/customers/service.py).
+# The statements of the common case, built once (see vault/customers/queries.py).
 _NEWEST = {True: Prepared(_newest(True)), False: Prepared(_newest(False))}
 _STATUS_OF_ONE = select(CustomerRow.id, CustomerRow.status).where(CustomerRow.id == bindparam("id"))
 

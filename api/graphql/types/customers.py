@@ -35,7 +35,7 @@ from api.graphql.types.interactions import (
     InteractionType,
     interaction_connection,
 )
-from vault.customers.service import Customer as CustomerRecord
+from vault.customers import Customer as CustomerRecord
 from vault.segments.service import Segment as SegmentRecord
 from vault.types import CustomerStatus as StatusEnum
 
