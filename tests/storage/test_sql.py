@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import CTX
 from vault.customers.service import _ROW_BY_ID, CustomerInput, ExternalId
-from vault.interactions.service import _NEWEST, InteractionInput
+from vault.interactions.service import InteractionInput
+from vault.interactions.timeline import _NEWEST
 from vault.runtime import Vault
 from vault.storage.sql import Prepared
 
