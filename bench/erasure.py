@@ -50,7 +50,7 @@ from bench.common import (
 )
 from vault.crypto import DecryptionError
 from vault.customers import CustomerInput, ExternalId
-from vault.interactions.service import copy_insert_postgresql
+from vault.interactions.copy import copy_insert_postgresql
 from vault.runtime import Vault
 from vault.storage.db import make_engine
 from vault.storage.models import InteractionRow

@@ -55,13 +55,10 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from policies import PolicyEnforcer
-from vault.authorization.authorizer import Authorizer
-from vault.privacy.processing import ProcessingGate
 from vault.segments.compile import compile_rule
+from vault.segments.membership import apply_diff
 from vault.segments.metrics import MetricsRollup
-from vault.segments.rules import parse_rule
-from vault.segments.service import SegmentService
+from vault.segments.parse import parse_rule
 from vault.storage.db import make_engine
 from vault.storage.models import Base, ConsentStateRow, CustomerRow, InteractionRow, SegmentRow
 
@@ -366,13 +363,11 @@ def refresh_rule1(engine: Engine) -> dict[str, float]:
         s.add(SegmentRow(id=segment_id, name="bench", definition={}, version=1,
                          created_at=NOW, updated_at=NOW))  # fmt: skip
         s.flush()
-        authz = Authorizer(PolicyEnforcer.from_default())
-        service = SegmentService(authz, ProcessingGate(authz, lambda: NOW), lambda: NOW)
         start = time.perf_counter()
         stmt = compile_rule(rule, now=NOW, dialect=engine.dialect.name)
         target: set[uuid.UUID] = set(cast("Any", s.scalars(stmt)))
         evaluated = time.perf_counter() - start
-        result = service._apply(s, segment_id, target, set(), NOW)  # the diff and writes
+        result = apply_diff(s, segment_id, target, set(), NOW)  # the diff and writes
         s.flush()
         total = time.perf_counter() - start
         s.rollback()

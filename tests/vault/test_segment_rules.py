@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from vault.errors import InvalidInput
+from vault.segments.parse import parse_rule, rule_to_json
 from vault.segments.rules import (
     Aggregate,
     All,
@@ -22,8 +23,6 @@ from vault.segments.rules import (
     SegmentRef,
     WithinDays,
     check_references,
-    parse_rule,
-    rule_to_json,
 )
 from vault.types import InteractionType
 

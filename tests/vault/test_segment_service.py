@@ -19,7 +19,8 @@ from vault.customers import CustomerInput
 from vault.errors import InvalidInput
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
-from vault.segments.rules import RuleError, SegmentCycle, parse_rule
+from vault.segments.parse import parse_rule
+from vault.segments.rules import RuleError, SegmentCycle
 from vault.segments.service import SegmentNotFound
 from vault.storage.models import (
     AuditEntryRow,

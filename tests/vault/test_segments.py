@@ -22,7 +22,7 @@ from vault.customers import CustomerInput
 from vault.interactions.service import InteractionInput
 from vault.runtime import Vault
 from vault.segments.metrics import ENGAGEMENT_WEIGHTS
-from vault.segments.rules import parse_rule
+from vault.segments.parse import parse_rule
 from vault.storage.models import ConsentStateRow, CustomerRow
 from vault.types import InteractionType
 

@@ -86,6 +86,7 @@ from vault.segments.rules import (
     SegmentRef,
     Window,
     WithinDays,
+    any_node,
 )
 from vault.storage.models import (
     ConsentStateRow,
@@ -388,22 +389,4 @@ def compile_rule(
 
 def uses_metrics(rule: Rule, resolve: Resolver | None = None) -> bool:
     """Whether the rule (with the segments it refers to) reads the metrics rollup."""
-    seen: set[uuid.UUID] = set()
-
-    def walk(node: Rule) -> bool:
-        match node:
-            case All(children) | AnyOf(children):
-                return any(walk(c) for c in children)
-            case Not(child):
-                return walk(child)
-            case Metric():
-                return True
-            case SegmentRef(segment_id):
-                if segment_id in seen or resolve is None:
-                    return False
-                seen.add(segment_id)
-                target = resolve(segment_id)
-                return target is not None and walk(target)
-        return False
-
-    return walk(rule)
+    return any_node(rule, lambda node: isinstance(node, Metric), resolve)

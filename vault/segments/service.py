@@ -6,26 +6,22 @@ Every method runs in the caller's ``Vault.unit(context)``, checks the policy on 
 counts only, never a rule's values or a customer's data.
 
 Membership is purpose-independent: :meth:`SegmentService.refresh` computes it for
-every active customer with one compiled statement per segment, diffs it against
-the open memberships, closes the stays that ended (``left_at``), opens new ones and
-writes one outbox row per entry or leave, all in the caller's transaction. Reading
-members goes through :meth:`vault.privacy.processing.ProcessingGate.clause`: a caller acting
-for ``marketing_email`` sees only the members who consented to it, right now, even
-before the next refresh.
+every active customer with one compiled statement per segment and
+:mod:`vault.segments.membership` turns it into stays and outbox rows, all in the
+caller's transaction. Reading members goes through
+:meth:`vault.privacy.processing.ProcessingGate.clause`: a caller acting for
+``marketing_email`` sees only the members who consented to it, right now, even before
+the next refresh.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -35,44 +31,21 @@ from vault.authorization.context import buffer_of
 from vault.errors import CustomerNotFound, InvalidInput, VaultError
 from vault.pagination import MAX_PAGE, Page
 from vault.privacy.processing import ProcessingGate
+from vault.segments import membership
 from vault.segments.compile import compile_rule, uses_metrics
 from vault.segments.metrics import ChannelStats, CustomerMetrics, MetricsRollup
-from vault.segments.rules import (
-    All,
-    AnyOf,
-    Not,
-    Rule,
-    SegmentRef,
-    check_references,
-    parse_rule,
-    rule_to_json,
-)
-from vault.storage.models import (
-    CustomerRow,
-    SegmentMembershipRow,
-    SegmentOutboxRow,
-    SegmentRow,
-)
+from vault.segments.models import RefreshResult, Segment
+from vault.segments.parse import parse_rule, rule_to_json
+from vault.segments.rules import Resolver, Rule, SegmentRef, any_node, check_references
+from vault.storage.models import CustomerRow, SegmentRow
 from vault.storage.sql import id_in
 from vault.types import CustomerStatus
 
-__all__ = [
-    "RefreshResult",
-    "Segment",
-    "SegmentEvent",
-    "SegmentNotFound",
-    "SegmentService",
-]
+__all__ = ["SegmentNotFound", "SegmentService"]
 
 _RESOURCE = Resource.SEGMENTS.value
-_CHUNK = 5_000
 _MAX_NAME = 200
 _MAX_DESCRIPTION = 2_000
-
-
-class SegmentEvent(StrEnum):
-    ENTERED = "entered"
-    LEFT = "left"
 
 
 class SegmentNotFound(VaultError):
@@ -81,30 +54,6 @@ class SegmentNotFound(VaultError):
     def __init__(self, segment_id: uuid.UUID) -> None:
         super().__init__(f"segment {segment_id} not found")
         self.segment_id = segment_id
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    id: uuid.UUID
-    name: str
-    description: str | None
-    definition: dict[str, Any]
-    rule: Rule
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    refreshed_at: datetime | None
-
-    def __repr__(self) -> str:
-        return f"Segment(id={self.id}, version={self.version})"
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshResult:
-    segment_id: uuid.UUID
-    members: int
-    entered: int
-    left: int
 
 
 def _segment(row: SegmentRow) -> Segment:
@@ -130,17 +79,6 @@ def _text(value: str | None, field: str, limit: int, *, required: bool) -> str |
     if (required and not stripped) or len(stripped) > limit:
         raise InvalidInput(field, f"must be 1-{limit} characters")
     return stripped or None
-
-
-def _cursor(customer_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(customer_id.bytes).decode("ascii")
-
-
-def _after(cursor: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("after", "is not a cursor this API returned") from None
 
 
 class SegmentService:
@@ -186,7 +124,7 @@ class SegmentService:
             raise SegmentNotFound(segment_id)
         return row
 
-    def resolver(self, session: Session) -> Callable[[uuid.UUID], Rule | None]:
+    def resolver(self, session: Session) -> Resolver:
         """Segment id -> its rule (live segments only), cached for one call."""
         cache: dict[uuid.UUID, Rule | None] = {}
 
@@ -274,8 +212,8 @@ class SegmentService:
             ):
                 raise InvalidInput("id", f"segment {other.id} refers to this segment")
         now = self._clock()
-        current = self._open(session, segment_id, None)
-        self._close(session, segment_id, sorted(current), now)
+        current = membership.open_members(session, segment_id, None)
+        membership.close_stays(session, segment_id, sorted(current), now)
         row.deleted_at = now
         row.updated_at = now
         session.flush()
@@ -337,25 +275,9 @@ class SegmentService:
         """Current members the caller's purpose may process."""
         self._may_read(session)
         self._row(session, segment_id)
-        count = int(
-            session.scalar(
-                select(func.count())
-                .select_from(SegmentMembershipRow)
-                .join(CustomerRow, CustomerRow.id == SegmentMembershipRow.customer_id)
-                .where(*self._member_filters(session, segment_id))
-            )
-            or 0
-        )
+        count = membership.count_members(session, segment_id, self._gate.clause(session))
         self._audit(session, AuditAction.SEGMENT_READ, {"segment": str(segment_id), "size": count})
         return count
-
-    def _member_filters(self, session: Session, segment_id: uuid.UUID) -> list[ColumnElement[bool]]:
-        return [
-            SegmentMembershipRow.segment_id == segment_id,
-            SegmentMembershipRow.left_at.is_(None),
-            CustomerRow.status == CustomerStatus.ACTIVE.value,
-            self._gate.clause(session),
-        ]
 
     def members(
         self,
@@ -370,41 +292,21 @@ class SegmentService:
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
         self._row(session, segment_id)
-        stmt = (
-            select(SegmentMembershipRow.customer_id)
-            .join(CustomerRow, CustomerRow.id == SegmentMembershipRow.customer_id)
-            .where(*self._member_filters(session, segment_id))
-            .order_by(SegmentMembershipRow.customer_id)
-            .limit(first + 1)
-        )
-        if after is not None:
-            stmt = stmt.where(SegmentMembershipRow.customer_id > _after(after))
-        ids = list(session.scalars(stmt))
-        more = len(ids) > first
-        ids = ids[:first]
+        clause = self._gate.clause(session)
+        page = membership.member_page(session, segment_id, clause, first=first, after=after)
         self._audit(
             session,
             AuditAction.SEGMENT_READ,
-            {"segment": str(segment_id), "members": len(ids)},
+            {"segment": str(segment_id), "members": len(page.items)},
         )
-        return Page(ids, _cursor(ids[-1]) if ids else None, more)
+        return page
 
     def segments_of(self, session: Session, customer_id: uuid.UUID) -> list[Segment]:
         """The segments a customer is in now (for ``Customer.segments``); refused like any
         read of that customer for the caller's purpose."""
         self._authz.check_reads(session, _RESOURCE, customer_id)
         self._gate.check(session, self._statuses(session, [customer_id]))
-        rows = session.scalars(
-            select(SegmentRow)
-            .join(SegmentMembershipRow, SegmentMembershipRow.segment_id == SegmentRow.id)
-            .where(
-                SegmentMembershipRow.customer_id == customer_id,
-                SegmentMembershipRow.left_at.is_(None),
-                SegmentRow.deleted_at.is_(None),
-            )
-            .order_by(SegmentRow.created_at, SegmentRow.id)
-        )
-        out = [_segment(r) for r in rows]
+        out = [_segment(r) for r in membership.segments_of(session, customer_id)]
         self._audit(
             session, AuditAction.SEGMENT_READ, {"segments": len(out)}, customer_id=customer_id
         )
@@ -473,8 +375,9 @@ class SegmentService:
             self.rollup.refresh_all(session, now)
         results = []
         for row, rule in rules:
-            target = set(session.scalars(self.statement(session, rule, now)))
-            result = self._apply(session, row.id, target, self._open(session, row.id, None), now)
+            result = membership.refresh_segment(
+                session, row.id, self.statement(session, rule, now), now
+            )
             row.refreshed_at = now
             results.append(result)
             self._audit(
@@ -526,12 +429,10 @@ class SegmentService:
             self.rollup.refresh_customers(session, now, ids)
         if not rules:  # nothing follows these customers
             return []
-        dialect = session.get_bind().dialect.name
         results = []
         for row, rule in rules:
-            stmt = self.statement(session, rule, now).where(id_in(CustomerRow.id, ids, dialect))
-            target = set(session.scalars(stmt))
-            result = self._apply(session, row.id, target, self._open(session, row.id, ids), now)
+            stmt = self.statement(session, rule, now)
+            result = membership.refresh_among(session, row.id, stmt, ids, now)
             if result.entered or result.left:
                 results.append(result)
         self._audit(
@@ -541,107 +442,16 @@ class SegmentService:
         )
         return results
 
-    @staticmethod
-    def _open(
-        session: Session, segment_id: uuid.UUID, among: Sequence[uuid.UUID] | None
-    ) -> set[uuid.UUID]:
-        m = SegmentMembershipRow
-        stmt = select(m.customer_id).where(m.segment_id == segment_id, m.left_at.is_(None))
-        if among is not None:
-            stmt = stmt.where(id_in(m.customer_id, among, session.get_bind().dialect.name))
-        return set(session.scalars(stmt))
-
-    def _apply(
-        self,
-        session: Session,
-        segment_id: uuid.UUID,
-        target: set[uuid.UUID],
-        current: set[uuid.UUID],
-        now: datetime,
-    ) -> RefreshResult:
-        entered = sorted(target - current)
-        left = sorted(current - target)
-        self._close(session, segment_id, left, now)
-        for start in range(0, len(entered), _CHUNK):
-            chunk = entered[start : start + _CHUNK]
-            session.execute(
-                insert(SegmentMembershipRow),
-                [{"segment_id": segment_id, "customer_id": c, "entered_at": now} for c in chunk],
-            )
-            self._events(session, segment_id, chunk, SegmentEvent.ENTERED, now)
-        return RefreshResult(segment_id, len(target), len(entered), len(left))
-
-    def _close(
-        self, session: Session, segment_id: uuid.UUID, left: list[uuid.UUID], now: datetime
-    ) -> None:
-        m = SegmentMembershipRow
-        dialect = session.get_bind().dialect.name
-        for start in range(0, len(left), _CHUNK):
-            chunk = left[start : start + _CHUNK]
-            session.execute(
-                update(m)
-                .where(
-                    m.segment_id == segment_id,
-                    m.left_at.is_(None),
-                    id_in(m.customer_id, chunk, dialect),
-                )
-                .values(left_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            self._events(session, segment_id, chunk, SegmentEvent.LEFT, now)
-
-    @staticmethod
-    def _events(
-        session: Session,
-        segment_id: uuid.UUID,
-        customers: list[uuid.UUID],
-        event: SegmentEvent,
-        now: datetime,
-    ) -> None:
-        if customers:
-            session.execute(
-                insert(SegmentOutboxRow),
-                [
-                    {"segment_id": segment_id, "customer_id": c, "event": event.value, "at": now}
-                    for c in customers
-                ],
-            )
-
     def forget_customer(self, session: Session, customer_id: uuid.UUID) -> None:
         """For erasure: drop the customer's segment memberships (open and past), its
         events not yet handed to webhooks (an erased customer is no one's audience) and
         its metrics row."""
-        for statement in (
-            delete(SegmentMembershipRow).where(SegmentMembershipRow.customer_id == customer_id),
-            delete(SegmentOutboxRow).where(
-                SegmentOutboxRow.customer_id == customer_id,
-                SegmentOutboxRow.delivered_at.is_(None),
-            ),
-        ):
-            session.execute(statement.execution_options(synchronize_session=False))
+        membership.forget_customer(session, customer_id)
         self.rollup.forget(session, [customer_id])
 
 
-def _refers_to(
-    rule: Rule, segment_id: uuid.UUID, resolve: Callable[[uuid.UUID], Rule | None]
-) -> bool:
+def _refers_to(rule: Rule, segment_id: uuid.UUID, resolve: Resolver) -> bool:
     """Whether ``rule`` refers to ``segment_id``, directly or through other segments."""
-    seen: set[uuid.UUID] = set()
-
-    def walk(node: Rule) -> bool:
-        match node:
-            case All(children) | AnyOf(children):
-                return any(walk(c) for c in children)
-            case Not(child):
-                return walk(child)
-            case SegmentRef(ref):
-                if ref == segment_id:
-                    return True
-                if ref in seen:
-                    return False
-                seen.add(ref)
-                target = resolve(ref)
-                return target is not None and walk(target)
-        return False
-
-    return walk(rule)
+    return any_node(
+        rule, lambda node: isinstance(node, SegmentRef) and node.segment_id == segment_id, resolve
+    )

@@ -36,7 +36,7 @@ from api.graphql.types.interactions import (
     interaction_connection,
 )
 from vault.customers import Customer as CustomerRecord
-from vault.segments.service import Segment as SegmentRecord
+from vault.segments.models import Segment as SegmentRecord
 from vault.types import CustomerStatus as StatusEnum
 
 __all__ = [
