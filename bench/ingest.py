@@ -46,8 +46,8 @@ from bench.common import (
     open_vault,
 )
 from vault.customers import CustomerInput
+from vault.interactions import InteractionInput
 from vault.interactions.copy import copy_insert_postgresql
-from vault.interactions.service import InteractionInput
 from vault.storage.db import make_engine
 from vault.storage.models import InteractionRow
 

@@ -40,7 +40,7 @@ from vault.bootstrap import initialise
 from vault.config import Environment, Settings
 from vault.customers import CustomerInput
 from vault.customers.addresses import PostalAddress
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 
 QUERY = (

@@ -22,7 +22,7 @@ from vault.crypto import Keyring
 from vault.crypto.signing import load_signer
 from vault.crypto.webhooks import WebhookSecrets
 from vault.customers import CustomerService
-from vault.interactions.service import InteractionService
+from vault.interactions import InteractionService
 from vault.keys import DataKeys
 from vault.privacy.erasure import ErasureService
 from vault.privacy.processing import ProcessingGate

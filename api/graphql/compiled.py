@@ -48,7 +48,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from api.graphql.context import REFUSED, GraphQLContext
 from api.graphql.customers import customer_record, own_record
 from vault.customers import Customer as CustomerRecord
-from vault.interactions.service import Interaction as InteractionRecord
+from vault.interactions import Interaction as InteractionRecord
 from vault.pagination import Page, encode_cursor
 
 __all__ = ["Plan", "compile_plan"]

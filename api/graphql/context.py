@@ -16,7 +16,7 @@ from consent import Privacy
 from policies import AccessDenied
 from vault.authorization.context import AccessContext, buffer_of
 from vault.errors import ProcessingRefused
-from vault.interactions.service import Interaction
+from vault.interactions import Interaction
 from vault.pagination import Page
 from vault.runtime import Vault
 

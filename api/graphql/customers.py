@@ -25,8 +25,8 @@ from vault.customers import CustomerInput as CustomerInputRecord
 from vault.customers import CustomerPatch, ExternalId
 from vault.customers.addresses import PostalAddress
 from vault.errors import InvalidInput
-from vault.interactions.service import MAX_BATCH
-from vault.interactions.service import InteractionInput as InteractionInputRecord
+from vault.interactions import MAX_BATCH
+from vault.interactions import InteractionInput as InteractionInputRecord
 from vault.pagination import MAX_PAGE, encode_cursor
 
 __all__ = [

@@ -16,7 +16,7 @@ from strawberry.types.nodes import SelectedField
 
 from api.graphql.context import REFUSED, Ctx, path_of
 from vault.errors import InvalidInput
-from vault.interactions.service import Interaction
+from vault.interactions import Interaction
 from vault.pagination import Page
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum

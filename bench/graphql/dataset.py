@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from vault.customers import CustomerInput
 from vault.customers.addresses import PostalAddress
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 
 BATCH = 1000
 

@@ -42,7 +42,7 @@ from policies import Resource
 from vault.audit_trail.queries import AuditRecord
 from vault.authorization.context import buffer_of
 from vault.customers import Customer
-from vault.interactions.service import Interaction
+from vault.interactions import Interaction
 from vault.pagination import MAX_PAGE, every_item
 from vault.runtime import Vault
 from vault.storage.models import ObjectionRow, SegmentMembershipRow, SegmentRow

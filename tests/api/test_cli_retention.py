@@ -17,7 +17,7 @@ from tests.api.test_cli import cli_env
 from tests.conftest import CTX
 from vault.config import Settings
 from vault.customers import CustomerInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, InteractionRow
 

@@ -30,7 +30,7 @@ from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
 from policies import Role
 from tests.conftest import CTX, grant_all_consents
 from vault.customers import CustomerInput, ExternalId
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow
 

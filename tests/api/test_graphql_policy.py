@@ -40,7 +40,7 @@ from policies.masking import (
 from tests.conftest import CTX, grant_all_consents
 from vault.customers import Customer, CustomerInput
 from vault.customers.addresses import PostalAddress
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow, InteractionRow
 

@@ -24,7 +24,7 @@ from tests.vault.test_audit_trail import _export, _verify
 from tests.vault.test_erasure import _at_rest, _found
 from vault.crypto.signing import ed25519_verify
 from vault.customers import CustomerInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow
 

@@ -36,7 +36,7 @@ from api.graphql.schema import build_schema
 from policies import Role
 from tests.conftest import CTX, FrozenClock
 from vault.customers import CustomerInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, InteractionRow
 

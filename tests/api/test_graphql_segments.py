@@ -19,7 +19,7 @@ from tests.api.test_graphql_policy import Gateway, gateway
 from tests.conftest import CTX, FrozenClock
 from tests.vault.test_webhooks import Receiver, receiver
 from vault.customers import CustomerInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import SegmentOutboxRow
 

@@ -41,7 +41,7 @@ from vault.errors import (
     ObjectionInForce,
     ProcessingRestricted,
 )
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, DsrRequestRow, InteractionRow
 from vault.types import CustomerStatus, DsrStatus

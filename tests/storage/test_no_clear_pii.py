@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import CTX, POSTGRES_URL
 from vault.customers import CustomerInput, CustomerPatch
 from vault.customers.addresses import PostalAddress
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 
 PEOPLE = [

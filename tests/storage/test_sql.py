@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import CTX
 from vault.customers import CustomerInput, ExternalId
 from vault.customers.queries import ROW_BY_ID
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.interactions.timeline import _NEWEST
 from vault.runtime import Vault
 from vault.storage.sql import Prepared

@@ -23,7 +23,7 @@ from vault.audit_trail.export import AuditFilter, export_audit
 from vault.authorization.context import AccessContext, AccessContextMissing, Actor
 from vault.crypto.signing import ed25519_verify
 from vault.customers import CustomerInput, CustomerPatch
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import (
     APPEND_ONLY_TABLES,

@@ -14,7 +14,7 @@ from policies import AccessDenied, PurposeNotAllowed
 from tests.conftest import CTX, grant_all_consents
 from vault.authorization.context import AccessContext, Actor
 from vault.customers import Customer, CustomerInput, CustomerPatch
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow
 

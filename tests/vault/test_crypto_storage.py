@@ -16,7 +16,7 @@ from tests.conftest import CTX, FrozenClock
 from vault.config import Settings
 from vault.crypto import DecryptionError, Keyring, token_key_id
 from vault.customers import Customer, CustomerInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.keys import DataKeys
 from vault.runtime import Vault
 from vault.storage.db import Database

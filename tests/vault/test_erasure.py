@@ -31,7 +31,7 @@ from vault.config import Settings
 from vault.crypto import DecryptionError, FileKeyProvider, Keyring, WrappedKey, shred_list_path
 from vault.customers import CustomerInput, ExternalId
 from vault.errors import CustomerNotFound, InvalidInput, LegalHoldActive
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.privacy.erasure import PENDING_COUNT_LIMIT
 from vault.runtime import Vault
 from vault.storage.db import Database

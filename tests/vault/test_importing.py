@@ -23,7 +23,7 @@ from vault.importing import (
 )
 from vault.importing import service as importing
 from vault.importing.validation import _TYPES
-from vault.interactions.service import Interaction
+from vault.interactions import Interaction
 from vault.runtime import Vault
 from vault.storage.models import Base, CustomerRow, DataKeyRow, InteractionRow
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.conftest import CTX, FrozenClock
 from vault.customers import Customer, CustomerInput, ExternalId
 from vault.errors import InvalidInput
-from vault.interactions.service import MAX_BATCH, InteractionInput
+from vault.interactions import MAX_BATCH, InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import InteractionRow
 from vault.types import Channel, InteractionType

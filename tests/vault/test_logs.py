@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from tests.conftest import CTX
 from vault.customers import CustomerInput, CustomerPatch, ExternalId
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.logs import REDACTED, configure_logging, drop_pii, get_logger
 from vault.runtime import Vault
 

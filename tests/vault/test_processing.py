@@ -17,7 +17,7 @@ from tests.conftest import CTX, FrozenClock
 from vault.authorization.context import AccessContext, Actor
 from vault.customers import CustomerInput, CustomerPatch
 from vault.errors import ConsentRequired, ObjectionInForce, ProcessingRestricted
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow, ObjectionRow
 from vault.types import ConsentState, CustomerStatus

@@ -19,7 +19,7 @@ from audit.entries import AuditAction, AuditEntry, Outcome
 from tests.conftest import CTX, FrozenClock, grant_all_consents
 from vault.config import Settings
 from vault.customers import CustomerInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.privacy.retention import (
     BUILT_IN,
     RetentionCategory,

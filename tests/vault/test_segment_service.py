@@ -17,7 +17,7 @@ from tests.conftest import CTX, FrozenClock
 from vault.authorization.context import AccessContext, Actor
 from vault.customers import CustomerInput
 from vault.errors import InvalidInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.segments.parse import parse_rule
 from vault.segments.rules import RuleError, SegmentCycle

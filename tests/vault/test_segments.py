@@ -19,7 +19,7 @@ from sqlalchemy import update
 from consent import Privacy
 from tests.conftest import CTX, FrozenClock
 from vault.customers import CustomerInput
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.segments.metrics import ENGAGEMENT_WEIGHTS
 from vault.segments.parse import parse_rule

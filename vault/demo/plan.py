@@ -20,7 +20,7 @@ from typing import Any, Final
 from vault.customers import CustomerInput, ExternalId
 from vault.customers.addresses import PostalAddress
 from vault.demo.cultures import CULTURE_WEIGHTS, CULTURES, Culture
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.money import exponent
 from vault.types import Channel, InteractionType
 

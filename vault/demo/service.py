@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from vault.authorization.context import AccessContext
 from vault.demo.plan import DEMO_SOURCE, plan_demo
-from vault.interactions.service import MAX_BATCH, InteractionInput
+from vault.interactions import MAX_BATCH, InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
 from vault.types import CustomerStatus

@@ -49,7 +49,7 @@ from vault.importing.validation import (
     interaction_input,
     no_required,
 )
-from vault.interactions.service import MAX_BATCH, InteractionInput
+from vault.interactions import MAX_BATCH, InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
 from vault.text import check_text

@@ -23,7 +23,7 @@ from vault.errors import InvalidInput
 from vault.importing.errors import BadRow
 from vault.importing.models import ADDRESS_PARTS, Record
 from vault.importing.reader import reject_constant
-from vault.interactions.service import InteractionInput
+from vault.interactions import InteractionInput
 from vault.money import check_currency, exponent, to_minor
 from vault.types import MONETARY_TYPES, Channel, InteractionType
 

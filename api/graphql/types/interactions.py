@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 
 from api.graphql.context import Ctx, path_of
 from api.graphql.types.common import PageInfo
-from vault.interactions.service import Interaction as InteractionRecord
+from vault.interactions import Interaction as InteractionRecord
 from vault.pagination import Page, encode_cursor
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum
