@@ -29,7 +29,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.auth import LocalTokenIssuer
 from api.graphql.endpoint import RateLimiter
-from policies import Purpose, Role
+from policies import Purpose, Role, default_policy_lines
 from policies.masking import (
     mask_birth_date,
     mask_email,
@@ -756,3 +756,28 @@ def test_postal_address_follows_the_address_rule(gateway: Gateway, person: Perso
         "data": {"customer": {"postalAddress": None}},
         "extensions": {"redacted": ["customer.postalAddress"]},
     }
+
+
+REPLACE = "mutation($lines: [String!]!) { replacePolicy(lines: $lines) { version } }"
+POLICY = "{ policy { version lines } }"
+
+
+def test_replace_policy_refuses_a_lockout_and_admin_keeps_control(gateway: Gateway) -> None:
+    """`replacePolicy(lines: [])` as admin is refused with BAD_USER_INPUT naming the
+    administration purpose; the default policy stays in force, admin can still read it and
+    change it, and a support agent is still served."""
+    admin = {"role": Role.ADMIN, "purpose": "administration"}
+    refused = gateway.post(REPLACE, {"lines": []}, **admin).json()
+    still = gateway.post(POLICY, **admin).json()
+    changed = gateway.post(
+        REPLACE, {"lines": [*default_policy_lines(), "p, *, email, read:*, *, deny"]}, **admin
+    ).json()
+    support = gateway.post(
+        "{ customers(first: 1) { edges { node { id } } } }", role=Role.SUPPORT_AGENT,
+        purpose="support",
+    )  # fmt: skip
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["BAD_USER_INPUT"]
+    assert "administration" in refused["errors"][0]["message"]
+    assert still["data"]["policy"]["version"] == 0
+    assert changed["data"]["replacePolicy"]["version"] == 1
+    assert support.status_code == 200
