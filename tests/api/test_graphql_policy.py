@@ -766,12 +766,16 @@ def test_replace_policy_refuses_a_lockout_and_admin_keeps_control(gateway: Gatew
     """`replacePolicy(lines: [])` as admin is refused with BAD_USER_INPUT naming the
     administration purpose; the default policy stays in force, admin can still read it and
     change it, and a support agent is still served."""
-    admin = {"role": Role.ADMIN, "purpose": "administration"}
-    refused = gateway.post(REPLACE, {"lines": []}, **admin).json()
-    still = gateway.post(POLICY, **admin).json()
-    changed = gateway.post(
-        REPLACE, {"lines": [*default_policy_lines(), "p, *, email, read:*, *, deny"]}, **admin
-    ).json()
+
+    def admin(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = gateway.post(
+            query, variables, role=Role.ADMIN, purpose="administration"
+        ).json()
+        return body
+
+    refused = admin(REPLACE, {"lines": []})
+    still = admin(POLICY)
+    changed = admin(REPLACE, {"lines": [*default_policy_lines(), "p, *, email, read:*, *, deny"]})
     support = gateway.post(
         "{ customers(first: 1) { edges { node { id } } } }", role=Role.SUPPORT_AGENT,
         purpose="support",
