@@ -139,10 +139,15 @@ def create_app(
         try:
             with vault.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            # Customers a restored backup brought back although erased (no query unless
+            # the start-up scan or a reader found some): `cvault erasure reapply`.
+            waiting = vault.erasure.awaiting_reapply(vault.db)
         except Exception:  # noqa: BLE001 - any failure means not ready
             log.warning("readiness check failed", check="database")
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ready", "database": vault.db.dialect})
+        return JSONResponse(
+            {"status": "ready", "database": vault.db.dialect, "erasures_to_reapply": waiting}
+        )
 
     async def index(_request: Request) -> JSONResponse:
         return JSONResponse(
@@ -179,6 +184,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(vault.policies.refresh)  # serve the stored policy, or fail
+        # Erasures a restored backup undid: one warning naming `cvault erasure reapply`;
+        # such customers read as erased meanwhile, and /readyz counts them.
+        await asyncio.to_thread(vault.erasure.scan_restored, vault.db)
         # What start-up built lives as long as the process: move it out of the cyclic
         # collector's reach, so full collections under load walk only request garbage
         # (halves the collector's time per request, bench/request_cost.py).
