@@ -181,7 +181,7 @@ def test_single_reads_answer_the_tombstone(
     gw.client.app.state.graphql.compiled = compiled  # type: ignore[attr-defined]
     simple = f"query($id: ID!) {{ customer(id: $id) {{ id status {PII} "
     simple += "interactions(first: 5) { edges { node { id } } } } }"
-    expected = {"id": str(back), **ERASED_NODE, "interactions": {"edges": []}}
+    expected: dict[str, Any] = {"id": str(back), **ERASED_NODE, "interactions": {"edges": []}}
     assert {"customer": expected} == _ask(gw, simple, id=str(back))
     assert {"me": expected} == _ask(gw, ME, Role.DATA_SUBJECT, owner=back)
     full = _ask(gw, ONE, id=str(back))["customer"]
