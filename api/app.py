@@ -28,6 +28,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
+from vault.storage.inuse import InUse
 
 __all__ = ["RequestIdMiddleware", "create_app", "create_app_from_env"]
 
@@ -175,6 +176,7 @@ def create_app(
     )
     issuer = local_issuer
     metrics = Metrics()
+    in_use = InUse(vault.db.engine)
 
     async def jwks(_request: Request) -> JSONResponse:
         if issuer is None:
@@ -183,6 +185,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Held while the server runs (refused while a restore runs): `cvault restore`
+        # will not replace a vault in use.
+        await asyncio.to_thread(in_use.share)
         await asyncio.to_thread(vault.policies.refresh)  # serve the stored policy, or fail
         # Erasures a restored backup undid: one warning naming `cvault erasure reapply`;
         # such customers read as erased meanwhile, and /readyz counts them.
@@ -207,6 +212,7 @@ def create_app(
                     await task
             await asyncio.to_thread(graphql.close)  # operations in flight finish first
             await asyncio.to_thread(vault.audit.sequence, vault.db)
+            in_use.release()
             vault.close()
 
     app = Starlette(
