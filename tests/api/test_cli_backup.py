@@ -163,12 +163,14 @@ def test_an_erasure_done_after_the_backup_is_applied_again_on_restore(
 
     occupied = _cli(env, "restore", "--from", str(folder))
     assert (occupied.exit_code, "give --force" in occupied.output) == (1, True)
-    server = InUse(make_engine(settings.database_url))
+    engine = make_engine(settings.database_url)
+    server = InUse(engine)
     server.share()  # what `cvault serve` holds while it runs
     try:
         busy = _cli(env, "restore", "--from", str(folder), "--force")
     finally:
         server.release()
+        engine.dispose()
     assert (busy.exit_code, "the vault is in use" in busy.output) == (1, True)
 
     done = _cli(env, "restore", "--from", str(folder), "--force")
