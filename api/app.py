@@ -28,6 +28,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
+from vault.storage.inuse import InUse
 
 __all__ = ["RequestIdMiddleware", "create_app", "create_app_from_env"]
 
@@ -139,10 +140,15 @@ def create_app(
         try:
             with vault.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            # Customers a restored backup brought back although erased (no query unless
+            # the start-up scan or a reader found some): `cvault erasure reapply`.
+            waiting = vault.erasure.awaiting_reapply(vault.db)
         except Exception:  # noqa: BLE001 - any failure means not ready
             log.warning("readiness check failed", check="database")
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ready", "database": vault.db.dialect})
+        return JSONResponse(
+            {"status": "ready", "database": vault.db.dialect, "erasures_to_reapply": waiting}
+        )
 
     async def index(_request: Request) -> JSONResponse:
         return JSONResponse(
@@ -170,6 +176,7 @@ def create_app(
     )
     issuer = local_issuer
     metrics = Metrics()
+    in_use = InUse(vault.db.engine)
 
     async def jwks(_request: Request) -> JSONResponse:
         if issuer is None:
@@ -178,7 +185,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Held while the server runs (refused while a restore runs): `cvault restore`
+        # will not replace a vault in use.
+        await asyncio.to_thread(in_use.share)
         await asyncio.to_thread(vault.policies.refresh)  # serve the stored policy, or fail
+        # Erasures a restored backup undid: one warning naming `cvault erasure reapply`;
+        # such customers read as erased meanwhile, and /readyz counts them.
+        await asyncio.to_thread(vault.erasure.scan_restored, vault.db)
         # What start-up built lives as long as the process: move it out of the cyclic
         # collector's reach, so full collections under load walk only request garbage
         # (halves the collector's time per request, bench/request_cost.py).
@@ -199,6 +212,7 @@ def create_app(
                     await task
             await asyncio.to_thread(graphql.close)  # operations in flight finish first
             await asyncio.to_thread(vault.audit.sequence, vault.db)
+            in_use.release()
             vault.close()
 
     app = Starlette(

@@ -7,6 +7,7 @@ from uuid import UUID
 __all__ = [
     "Conflict",
     "ConsentRequired",
+    "CustomerErased",
     "CustomerNotFound",
     "InvalidInput",
     "LegalHoldActive",
@@ -40,6 +41,24 @@ class CustomerNotFound(VaultError):
     def __init__(self, customer_id: UUID | str) -> None:
         super().__init__(f"customer {customer_id} not found")
         self.customer_id = customer_id
+
+
+class CustomerErased(VaultError):
+    """The customer was erased: nothing of it can be read, written or exported. When
+    ``restored`` is true a restored database backup brought the record back although the
+    keyring's shred list names it; ``cvault erasure reapply`` erases it again."""
+
+    code = "CUSTOMER_ERASED"
+
+    def __init__(self, customer_id: UUID, *, restored: bool = False) -> None:
+        hint = (
+            "; a restored backup brought its record back: run 'cvault erasure reapply'"
+            if restored
+            else ""
+        )
+        super().__init__(f"customer {customer_id} is erased{hint}")
+        self.customer_id = customer_id
+        self.restored = restored
 
 
 class Conflict(VaultError):

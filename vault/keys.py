@@ -3,6 +3,13 @@
 A key shredded in the keyring (an erased customer) is refused even from this
 process's cache or from another process's: every lookup checks the keyring's
 shred list (one ``stat`` call while it is unchanged).
+
+A live record whose id is on the shred list is an erasure that a restored database
+backup undid: readers ask :meth:`DataKeys.shredded` first and read such a record as
+erased (no decryption is tried); a key lookup for it raises :class:`KeyShredded` (a
+``CustomerErased`` domain error and a ``DecryptionError``). Each one met is noted
+(:attr:`DataKeys.restored_met`, for ``/readyz``) and logged once per process with the
+command that repairs it, ``cvault erasure reapply``.
 """
 
 from __future__ import annotations
@@ -19,10 +26,24 @@ from sqlalchemy import Table, Uuid, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from vault.crypto import DataKey, DecryptionError, Keyring, WrappedKey
+from vault.errors import CustomerErased
+from vault.logs import get_logger
 from vault.storage.models import DataKeyRow
 from vault.storage.sql import Prepared, id_in, id_in_param
 
-__all__ = ["DataKeys", "KeyStatus"]
+__all__ = ["REAPPLY", "DataKeys", "KeyShredded", "KeyStatus"]
+
+log = get_logger("vault.keys")
+REAPPLY = "cvault erasure reapply"
+
+
+class KeyShredded(CustomerErased, DecryptionError):
+    """The data key of a live record is on the keyring's shred list: its erasure was
+    undone by a restored database backup. A domain error (code ``CUSTOMER_ERASED``, one
+    clear line) and a decryption failure (no key is handed out)."""
+
+    def __init__(self, customer_id: UUID) -> None:
+        CustomerErased.__init__(self, customer_id, restored=True)
 
 
 _keys_table = cast("Table", DataKeyRow.__table__)
@@ -60,6 +81,7 @@ class DataKeys:
         self._cache: OrderedDict[UUID, DataKey] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._restored: set[UUID] = set()
 
     def __repr__(self) -> str:
         return f"DataKeys(cached={len(self._cache)})"
@@ -74,6 +96,40 @@ class DataKeys:
     def forget(self, customer_id: UUID) -> None:
         with self._lock:
             self._cache.pop(customer_id, None)
+
+    def shredded(self, live_ids: Iterable[UUID]) -> set[UUID]:
+        """Those of ``live_ids`` (records live in the database) whose key the keyring
+        shredded: erasures a restored backup undid. Read them as erased; each is noted
+        for ``/readyz`` and logged once. No database access (one ``stat`` of the list)."""
+        found = self.keyring.shredded(live_ids)
+        if found:
+            self.note_restored(found)
+        return found
+
+    def note_restored(self, customer_ids: Iterable[UUID], *, quiet: bool = False) -> None:
+        """Remember live records the shred list names (logged the first time each, unless
+        ``quiet``: the start-up scan logs one line for all)."""
+        with self._lock:
+            new = sorted(set(customer_ids) - self._restored)
+            self._restored.update(new)
+        for cid in [] if quiet else new:
+            log.warning(
+                "customer.erasure_undone",
+                customer_id=str(cid),
+                detail="a restored backup brought an erased customer back; it reads as erased",
+                run=REAPPLY,
+            )
+
+    @property
+    def restored_met(self) -> frozenset[UUID]:
+        """The undone erasures noted so far (some may have been erased again since)."""
+        with self._lock:
+            return frozenset(self._restored)
+
+    def settled(self, customer_ids: Iterable[UUID]) -> None:
+        """Forget noted records that are erased again (or gone)."""
+        with self._lock:
+            self._restored.difference_update(customer_ids)
 
     def create(self, session: Session, customer_id: UUID, now: datetime) -> DataKey:
         key, wrapped = self.keyring.new_data_key(customer_id)
@@ -93,7 +149,8 @@ class DataKeys:
         return self.get_many(session, [customer_id])[customer_id]
 
     def get_many(self, session: Session, customer_ids: Iterable[UUID]) -> dict[UUID, DataKey]:
-        """Keys for every id; raises :class:`DecryptionError` if one is missing or destroyed."""
+        """Keys for every id; raises :class:`DecryptionError` if one is missing or destroyed,
+        :class:`KeyShredded` for a key that a restored backup brought back after erasure."""
         found: dict[UUID, DataKey] = {}
         missing: list[UUID] = []
         with self._lock:
@@ -109,7 +166,23 @@ class DataKeys:
                 del found[cid]
                 self.forget(cid)
                 missing.append(cid)
+        undone = self._open_stored(session, missing, found)
+        if undone:
+            self.note_restored(undone)
+            raise KeyShredded(min(undone))
+        for cid in missing:
+            if cid not in found:
+                raise DecryptionError(f"data key of customer {cid} is destroyed or missing")
+        return found
+
+    def _open_stored(
+        self, session: Session, missing: list[UUID], found: dict[UUID, DataKey]
+    ) -> list[UUID]:
+        """Unwrap the stored keys of ``missing`` into ``found`` (and the cache); returns
+        the ids whose live key the shred list names (an erasure undone by a restore)."""
         dialect = session.get_bind().dialect.name
+        dead = self.keyring.shredded(missing) if missing else set()
+        undone: list[UUID] = []
         for start in range(0, len(missing), 1000):
             chunk = missing[start : start + 1000]
             if dialect == "postgresql":
@@ -121,13 +194,13 @@ class DataKeys:
             for cid, key_id, kek_version, blob in rows:
                 if blob is None or kek_version is None:
                     continue
+                if cid in dead:  # live key, shredded id: never unwrapped
+                    undone.append(cid)
+                    continue
                 key = self.keyring.open_data_key(cid, key_id, WrappedKey(kek_version, blob))
                 self._remember(key)
                 found[cid] = key
-        for cid in missing:
-            if cid not in found:
-                raise DecryptionError(f"data key of customer {cid} is destroyed or missing")
-        return found
+        return undone
 
     def destroy(self, session: Session, customer_id: UUID, now: datetime) -> None:
         """Crypto-shredding: the wrapped key is overwritten; every token of the customer is dead."""

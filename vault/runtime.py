@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from vault.crypto import Keyring
 from vault.crypto.signing import load_signer
 from vault.crypto.webhooks import WebhookSecrets
 from vault.customers import CustomerService
+from vault.errors import LegalHoldActive
 from vault.interactions import InteractionService
 from vault.keys import DataKeys
 from vault.privacy.erasure import ErasureService
@@ -31,7 +33,7 @@ from vault.segments.service import SegmentService
 from vault.segments.webhooks import WebhookDispatcher, WebhookService
 from vault.storage.db import Database, make_engine
 
-__all__ = ["RotationReport", "Vault"]
+__all__ = ["ReapplyReport", "RotationReport", "Vault"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,15 @@ class RotationReport:
     new_version: int | None
     rewrapped: int
     retired: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ReapplyReport:
+    """What re-applying erasures after a restore did: ids and counts only."""
+
+    erased: list[uuid.UUID]
+    held: list[uuid.UUID]  # a legal hold in the restored database refused the erasure
+    purged: int
 
 
 def _utc_now() -> datetime:
@@ -146,6 +157,28 @@ class Vault:
             },
         )  # fmt: skip
         return RotationReport(new_version=version, rewrapped=done, retired=retired)
+
+    def reapply_erasures(self) -> ReapplyReport:
+        """Erase again every customer a restored database backup brought back although
+        the keyring's shred list names it (``cvault erasure reapply``; ``cvault restore``
+        runs it): the tombstone returns, restored external ids and consents go, the
+        interactions are purged. Each erasure is its own unit of work, audited as
+        ``system:erasure``. A customer under a legal hold in the restored database is left
+        as it is (it still reads as erased) and reported as held."""
+        context = AccessContext.system("erasure")
+        erased: list[uuid.UUID] = []
+        held: list[uuid.UUID] = []
+        for customer_id in self.erasure.restored(self.db):
+            try:
+                with self.unit(context) as session:
+                    self.erasure.erase(session, customer_id)
+            except LegalHoldActive:
+                held.append(customer_id)
+                continue
+            erased.append(customer_id)
+        self.keys.settled(erased)
+        purged = self.erasure.purge_pending(self.db) if erased else 0
+        return ReapplyReport(erased=erased, held=held, purged=purged)
 
     @contextmanager
     def unit(self, context: AccessContext) -> Iterator[Session]:

@@ -13,6 +13,7 @@ import typer
 
 from api.cli import setup
 from api.cli.audit import audit_app
+from api.cli.backup import backup, restore
 from api.cli.common import err
 from api.cli.data import import_app
 from api.cli.dsr import dsr_app
@@ -28,6 +29,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="customer-vault: a privacy-first customer data vault.", no_args_is_help=True)
 for command in (setup.init, setup.migrate, setup.serve, setup.demo):
     app.command()(command)
+app.command()(backup)
+app.command()(restore)
 app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")

@@ -19,6 +19,7 @@ from vault.config import ConfigError, Settings
 from vault.crypto import CryptoError
 from vault.logs import configure_logging
 from vault.runtime import Vault
+from vault.storage.inuse import InUse, VaultInUse
 
 __all__ = [
     "EXIT_OK",
@@ -57,9 +58,17 @@ def opened() -> Iterator[Vault]:
     except CryptoError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_USAGE) from None
+    # Held while the command runs: `cvault restore` refuses to replace a vault in use.
+    in_use = InUse(vault.db.engine)
+    try:
+        in_use.share()
+    except VaultInUse as exc:
+        vault.close()
+        raise fail(str(exc), EXIT_REJECTED) from None
     try:
         yield vault
     finally:
+        in_use.release()
         vault.close()
 
 

@@ -57,7 +57,7 @@ from consent.ledger import ConsentLedger
 from policies import AccessDenied, Action, Resource, Role
 from vault.authorization.context import access_of, buffer_of
 from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
-from vault.errors import CustomerNotFound, InvalidInput
+from vault.errors import CustomerErased, CustomerNotFound, InvalidInput
 from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, DsrEventRow, DsrRequestRow, LegalHoldRow
@@ -223,6 +223,8 @@ class DsrDesk:
             )
             if status not in LIVE:
                 raise CustomerNotFound(row.customer_id)
+            if self._vault.keyring.shredded([row.customer_id]):  # erasure undone by a restore
+                raise CustomerErased(row.customer_id, restored=True)
         self._history.step(session, row, DsrStatus.IN_PROGRESS)
         done = self._fulfilment.carry_out(session, row)
         row.result = {**(row.result or {}), **done.result}

@@ -17,13 +17,14 @@ from vault.runtime import Vault
 
 
 def test_health_and_readiness(vault: Vault) -> None:
-    """/healthz answers ok; /readyz pings the database and names its dialect."""
+    """/healthz answers ok; /readyz pings the database, names its dialect and how many
+    restored customers wait for `cvault erasure reapply` (none here)."""
     client = TestClient(create_app(vault))
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert (ready.status_code, ready.json()) == (
         200,
-        {"status": "ready", "database": vault.db.dialect},
+        {"status": "ready", "database": vault.db.dialect, "erasures_to_reapply": 0},
     )
 
 

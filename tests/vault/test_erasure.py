@@ -240,7 +240,8 @@ def _restore(vault: Vault, cid: uuid.UUID, backup: Backup) -> None:
 
 def test_a_restored_backup_of_the_customer_stays_unreadable(vault: Vault) -> None:
     """Restoring the customer's row and wrapped data key as an older backup holds them
-    brings no data back: the vault (and a freshly started one) refuses to decrypt."""
+    brings no data back: the vault (and a freshly started one) reads the customer as
+    erased, and refuses to hand its key out."""
     cid = _create(vault, 2, interactions=0)
     backup = _backup(vault, cid)
     _erase(vault, cid)
@@ -250,8 +251,14 @@ def test_a_restored_backup_of_the_customer_stays_unreadable(vault: Vault) -> Non
         signer=vault.audit.signer, clock=vault.clock,
     )  # fmt: skip
     for v in (vault, fresh):
-        with pytest.raises(DecryptionError), v.unit(CTX) as s:
-            v.customers.get(s, cid)
+        with v.unit(CTX) as s:
+            seen = v.customers.get(s, cid)
+        assert CustomerStatus.ERASED == seen.status
+        assert {f.value: None for f in PiiField} == {
+            f.value: getattr(seen, f.value) for f in PiiField
+        }
+        with pytest.raises(DecryptionError), v.db.transaction() as s:
+            v.keys.get(s, cid)
 
 
 def test_erasures_undone_by_a_restore_are_found_and_applied_again(vault: Vault) -> None:

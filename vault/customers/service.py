@@ -55,7 +55,7 @@ from vault.customers.validation import (
     patched_resources,
     written_resources,
 )
-from vault.customers.views import customer_view, needs_keys
+from vault.customers.views import audited_fields, customer_view, needs_keys
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
@@ -160,11 +160,15 @@ class CustomerService:
         reads = self._authz.reads(session)
         row = read(session, customer_id)
         self._authz.check_owner(session, row.id)
-        if row.status in READABLE:
+        # An erasure undone by a restored backup reads as the tombstone: nothing decrypted.
+        erased = row.status in READABLE and bool(self._keys.shredded([row.id]))
+        if row.status in READABLE and not erased:
             self._gate.check(session, [(row.id, row.status)])
-        key = self._key_for(session, row, reads)
-        customer = self._decrypt(session, row, key, pairs(row.external_id_pairs), reads=reads)
-        audit.read(customer.id, customer.resolutions)
+        key = None if erased else self._key_for(session, row, reads)
+        customer = self._decrypt(
+            session, row, key, pairs(row.external_id_pairs), reads=reads, erased=erased
+        )
+        audit.read(customer.id, audited_fields(customer))
         return customer
 
     def get_many(self, session: Session, customer_ids: Sequence[uuid.UUID]) -> list[Customer]:
@@ -178,15 +182,20 @@ class CustomerService:
         for cid in customer_ids:
             self._authz.check_owner(session, cid)
         live = [r.id for r in rows.values() if r.status in READABLE]
+        # Erasures undone by a restored backup read as tombstones; the others carry on.
+        erased = self._keys.shredded(live) if live else set()
+        live = [cid for cid in live if cid not in erased]
         self._gate.check(session, [(cid, rows[cid].status) for cid in live])
-        keys = self._keys.get_many(session, live) if needs_keys(reads) else {}
+        keys = self._keys.get_many(session, live) if live and needs_keys(reads) else {}
         ext = external_ids(session, list(rows))
         found = [
-            self._decrypt(session, rows[c], keys.get(c), ext.get(c, []), reads=reads)
+            self._decrypt(
+                session, rows[c], keys.get(c), ext.get(c, []), reads=reads, erased=c in erased
+            )
             for c in customer_ids
         ]
         for customer in found:
-            audit.read(customer.id, customer.resolutions)
+            audit.read(customer.id, audited_fields(customer))
         return found
 
     def find_by_email(self, session: Session, email: str) -> list[Customer]:
@@ -213,7 +222,10 @@ class CustomerService:
         self._authz.reads(session)
         index = self._bidx.index(field, normalised)
         rows = by_blind_index(session, field, index, self._gate.clause(session))
-        keys = self._keys.get_many(session, [r[0] for r in rows])
+        if rows:  # an erasure undone by a restored backup is found by nothing
+            erased = self._keys.shredded([r[0] for r in rows])
+            rows = [r for r in rows if r[0] not in erased]
+        keys = self._keys.get_many(session, [r[0] for r in rows]) if rows else {}
         hits = [
             cid
             for cid, token in rows
@@ -251,7 +263,7 @@ class CustomerService:
     def find_by_external_id(self, session: Session, ref: ExternalId) -> Customer:
         buffer_of(session)
         customer_id = owner_of(session, ref.source, ref.external_id)
-        if customer_id is None:
+        if customer_id is None or self._keys.shredded([customer_id]):
             raise CustomerNotFound("<external id>")
         buffer_of(session).add(
             AuditAction.CUSTOMER_LOOKUP,
@@ -386,9 +398,10 @@ class CustomerService:
         ids: list[ExternalId] | None = None,
         *,
         reads: Mapping[str, str],
+        erased: bool = False,
     ) -> Customer:
         """The caller's view of the row (see :func:`views.customer_view`), with its
         external ids read when not given."""
         if ids is None:
             ids = external_ids(session, [row.id]).get(row.id, [])
-        return customer_view(row, key, ids, reads=reads)
+        return customer_view(row, key, ids, reads=reads, erased=erased)

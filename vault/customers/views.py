@@ -1,6 +1,8 @@
 """What a caller sees of a customer row: the ``Customer`` view under the caller's read
 resolutions. Hidden fields are never decrypted; masked ones are decrypted and masked
 here; an address given in parts shows its parts (only the city and country when masked).
+A record read as erased (a tombstone, or a live row whose key the keyring shredded: an
+erasure a restored backup undid) shows the tombstone, without decrypting anything.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ from vault.customers.models import PII, Customer, ExternalId
 from vault.storage.models import CustomerRow
 from vault.types import CustomerStatus, PiiField
 
-__all__ = ["address_view", "customer_view", "needs_keys"]
+__all__ = ["ERASED_FIELDS", "address_view", "audited_fields", "customer_view", "needs_keys"]
 
 _HIDDEN: Final = Resolution.HIDDEN.value
+# How the audit trail records a read of an erased customer: no PII value was read.
+ERASED_FIELDS: Final = dict.fromkeys(PII, "erased")
+
+
+def audited_fields(customer: Customer) -> dict[str, str]:
+    """The fields a read of ``customer`` records: how each resolved, or ``erased``."""
+    return ERASED_FIELDS if customer.status is CustomerStatus.ERASED else customer.resolutions
 
 
 def needs_keys(reads: Mapping[str, str]) -> bool:
@@ -34,10 +43,14 @@ def customer_view(
     external_ids: list[ExternalId],
     *,
     reads: Mapping[str, str],
+    erased: bool = False,
 ) -> Customer:
     """The caller's view: hidden fields are None (and never decrypted), masked ones
-    are decrypted and masked here; ``resolutions`` says which is which."""
+    are decrypted and masked here; ``resolutions`` says which is which. ``erased`` reads
+    a live row as its tombstone (its erasure was undone by a restored backup)."""
     resolutions = {name: str(reads.get(name, _HIDDEN)) for name in PII}
+    if erased:
+        return _tombstone(row, resolutions)
 
     def clear(name: PiiField) -> str | None:
         """The decrypted value; None when absent or hidden (then never decrypted)."""
@@ -74,6 +87,16 @@ def customer_view(
         resolutions=resolutions,
         postal_address=postal_address,
     )
+
+
+def _tombstone(row: CustomerRow | Row[Any], resolutions: dict[str, str]) -> Customer:
+    """What an erased customer reads as: its id and times, nothing else."""
+    return Customer(
+        id=row.id, status=CustomerStatus.ERASED, email=None, phone=None, first_name=None,
+        last_name=None, birth_date=None, address=None, locale=None, tier=None, tags=[],
+        attributes={}, external_ids=[], created_at=row.created_at, updated_at=row.updated_at,
+        resolutions=resolutions,
+    )  # fmt: skip
 
 
 def address_view(value: str | None, how: str) -> tuple[str | None, PostalAddress | None]:

@@ -281,14 +281,18 @@ class InteractionService:
         else:
             known = customer_statuses(session, ids)
         # An erased (or merged) customer has no timeline: rows waiting for the purge are
-        # never read again.
+        # never read again. Nor has one whose erasure a restored backup undid (its id is
+        # on the keyring's shred list): it reads as erased until `erasure reapply`.
         live = [cid for cid in ids if known[cid] in LIVE]
+        erased = self._keys.shredded(live) if live else set()
+        live = [cid for cid in live if cid not in erased]
         self._gate.check(session, [(cid, known[cid]) for cid in live])
         if len(ids) > 1 and live:
             rows = ranked(session, live, filters, first, with_payload=with_payload)
         grouped: dict[uuid.UUID, list[Any]] = {cid: [] for cid in ids}
         for row in rows:
-            grouped[row.customer_id].append(row)
+            if row.customer_id not in erased:
+                grouped[row.customer_id].append(row)
         needs_keys = [c for c, rs in grouped.items() if any(r.payload_ct for r in rs[:first])]
         keys = self._keys.get_many(session, needs_keys) if needs_keys else {}
         pages: dict[uuid.UUID, Page[Interaction]] = {}
@@ -298,7 +302,7 @@ class InteractionService:
             items = [interaction_of(r, key, hidden=not with_payload) for r in shown]
             end = encode_cursor(shown[-1].occurred_at, shown[-1].id) if shown else None
             pages[cid] = Page(items=items, end_cursor=end, has_next_page=len(group) > first)
-            if known[cid] not in LIVE:
+            if known[cid] not in LIVE or cid in erased:
                 continue
             audit.read(
                 cid,

@@ -62,7 +62,7 @@ from vault.audit_trail.log import AuditLog
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import AccessContext, buffer_of
 from vault.errors import CustomerNotFound, InvalidInput, LegalHoldActive
-from vault.keys import DataKeys
+from vault.keys import REAPPLY, DataKeys
 from vault.logs import get_logger
 from vault.storage.db import Database
 from vault.storage.models import (
@@ -309,6 +309,39 @@ class ErasureService:
                 return sorted(found)
             found += self._keys.keyring.shredded(ids)
             after = ids[-1]
+
+    def scan_restored(self, db: Database) -> int:
+        """At start-up: find the erasures a restored backup undid (:meth:`restored`), note
+        them for :meth:`awaiting_reapply` and log one warning naming the repair."""
+        found = self.restored(db, batch_size=10_000)
+        self._keys.note_restored(found, quiet=True)
+        if found:
+            log.warning(
+                "erasure.restored_customers",
+                customers=len(found),
+                detail="a restored backup brought erased customers back; they read as erased",
+                run=REAPPLY,
+            )
+        return len(found)
+
+    def awaiting_reapply(self, db: Database) -> int:
+        """How many customers wait for ``cvault erasure reapply``: those the start-up scan
+        found or readers met since that are still live (one statement per 1,000 noted; none
+        when nothing was noted)."""
+        noted = sorted(self._keys.restored_met)
+        live: set[uuid.UUID] = set()
+        for start in range(0, len(noted), 1000):
+            chunk = noted[start : start + 1000]
+            with db.transaction() as session:
+                live.update(
+                    session.scalars(
+                        select(CustomerRow.id).where(
+                            CustomerRow.id.in_(chunk), CustomerRow.status.in_(_LIVE)
+                        )
+                    )
+                )
+        self._keys.settled(set(noted) - live)
+        return len(live)
 
     def purge_pending(self, db: Database) -> int:
         """Purge every erased customer that still has interactions (or merged records with
