@@ -48,6 +48,17 @@ _SQLITE_REASONS = (
     ("SQLITE_BUSY", "busy"),
     ("SQLITE_LOCKED", "busy"),
 )
+# PostgreSQL SQLSTATEs (class or full code), first match wins.
+_PG_REASONS = (
+    ("08", "unreachable"),
+    ("57P", "shutting down or starting"),
+    ("53100", "disk full"),
+    ("53", "out of resources"),
+    ("25006", "read-only storage"),
+    ("57014", "busy"),
+    ("55P03", "busy"),
+    ("40", "busy"),
+)
 _OS_REASONS = {
     errno.ENOSPC: "disk full",
     errno.EDQUOT: "disk full",
@@ -55,25 +66,31 @@ _OS_REASONS = {
 }
 
 
-def _reason(exc: BaseException) -> str | None:
-    reason: str | None = None
+def _driver_reason(exc: BaseException) -> str | None:
+    """What a driver's error says about the storage: SQLite's result code, PostgreSQL's
+    SQLSTATE, or a psycopg connection failure without one (refused, reset)."""
     name = getattr(exc, "sqlite_errorname", None)
-    if isinstance(exc, StorageUnavailable):
-        reason = exc.reason
-    elif isinstance(exc, PoolTimeout):
-        reason = "no free connection"
-    elif isinstance(exc, OSError):
-        reason = _OS_REASONS.get(exc.errno or 0)
-    elif isinstance(name, str):
-        reason = next((r for prefix, r in _SQLITE_REASONS if name.startswith(prefix)), None)
-    elif isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        reason = "connection lost"
-    elif any(
-        c.__name__ == "OperationalError" and c.__module__.startswith("psycopg")
-        for c in type(exc).__mro__
-    ):
+    if isinstance(name, str):
+        return next((r for prefix, r in _SQLITE_REASONS if name.startswith(prefix)), None)
+    if not type(exc).__module__.startswith("psycopg"):
+        return None
+    state = getattr(exc, "sqlstate", None) or ""
+    reason = next((r for prefix, r in _PG_REASONS if state and state.startswith(prefix)), None)
+    if reason is None and any(c.__name__ == "OperationalError" for c in type(exc).__mro__):
         reason = "unreachable"
     return reason
+
+
+def _reason(exc: BaseException) -> str | None:
+    if isinstance(exc, StorageUnavailable):
+        return exc.reason
+    if isinstance(exc, PoolTimeout):
+        return "no free connection"
+    if isinstance(exc, OSError):
+        return _OS_REASONS.get(exc.errno or 0)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "connection lost"
+    return _driver_reason(exc)
 
 
 def storage_failure(exc: BaseException) -> StorageUnavailable | None:
