@@ -42,6 +42,8 @@ class StorageUnavailable(Exception):
 # SQLite result codes (``sqlite_errorname``) by what the operator must fix.
 _SQLITE_REASONS = (
     ("SQLITE_FULL", "disk full"),
+    # The shared-memory index could not grow: on Linux, no space left for it.
+    ("SQLITE_IOERR_SHMSIZE", "disk full"),
     ("SQLITE_READONLY", "read-only storage"),
     ("SQLITE_CANTOPEN", "cannot open the database file"),
     ("SQLITE_IOERR", "disk I/O error"),
