@@ -28,6 +28,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
+from vault.storage.db import StorageUnavailable
 from vault.storage.inuse import InUse
 
 __all__ = ["RequestIdMiddleware", "create_app", "create_app_from_env"]
@@ -80,6 +81,8 @@ async def _sequence_forever(vault: Vault, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(vault.audit.sequence, vault.db)
+        except StorageUnavailable as exc:  # entries stay pending; the next run takes them
+            log.warning("audit sequencer waits for the database", reason=exc.reason)
         except Exception:
             log.exception("audit sequencer failed")
 
@@ -211,7 +214,10 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(graphql.close)  # operations in flight finish first
-            await asyncio.to_thread(vault.audit.sequence, vault.db)
+            try:
+                await asyncio.to_thread(vault.audit.sequence, vault.db)
+            except StorageUnavailable as exc:  # pending entries wait for the next start
+                log.warning("audit entries left pending at shutdown", reason=exc.reason)
             in_use.release()
             vault.close()
 

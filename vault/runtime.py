@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from audit.checkpoint import Signer
 from audit.entries import AuditAction
 from policies import PolicyEnforcer
+from vault import faults
 from vault.audit_trail.log import AuditBuffer, AuditLog
 from vault.audit_trail.queries import AuditQueries
 from vault.authorization.authorizer import Authorizer
@@ -195,6 +196,7 @@ class Vault:
                 session.info["cvault.after_unit"] = after_unit
                 yield session
                 self.audit.write(session, buffer.drain())
+                faults.reach("unit.commit")
             for callback in session.info.pop("cvault.after_commit", []):
                 callback()
         except BaseException:

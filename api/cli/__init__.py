@@ -14,7 +14,7 @@ import typer
 from api.cli import setup
 from api.cli.audit import audit_app
 from api.cli.backup import backup, restore
-from api.cli.common import err
+from api.cli.common import EXIT_UNAVAILABLE, err
 from api.cli.data import import_app
 from api.cli.dsr import dsr_app
 from api.cli.erasure import erasure_app
@@ -45,9 +45,18 @@ app.add_typer(policy_app, name="policy")
 
 
 def main() -> None:
-    """The ``cvault`` entry point: run the app; Ctrl-C exits 130 with a short note."""
+    """The ``cvault`` entry point: run the app; Ctrl-C exits 130 with a short note; a
+    database that cannot be reached or written exits 3 with one line naming the reason."""
     try:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        from vault.storage.db import storage_failure  # noqa: PLC0415 - start-up stays light
+
+        failure = storage_failure(exc)
+        if failure is None:
+            raise
+        err.print(f"error: {failure}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_UNAVAILABLE)

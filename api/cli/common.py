@@ -2,7 +2,9 @@
 and the opened vault, the progress bar and the plain error exit.
 
 Exit codes: 0 done, 1 refused or rejected (bad rows, a failed verification, a domain
-error), 2 a usage error (bad configuration, a bad option value, an unreadable file).
+error), 2 a usage error (bad configuration, a bad option value, an unreadable file),
+3 the database is unavailable (unreachable, disk full, read-only; ``cvault`` prints one
+line and what was in progress was rolled back).
 This module imports none of the command modules; they all import it.
 """
 
@@ -24,6 +26,7 @@ from vault.storage.inuse import InUse, VaultInUse
 __all__ = [
     "EXIT_OK",
     "EXIT_REJECTED",
+    "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
     "err",
     "fail",
@@ -36,7 +39,7 @@ __all__ = [
 out = Console()
 err = Console(stderr=True)
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 def load_settings() -> Settings:

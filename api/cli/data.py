@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import EXIT_REJECTED, EXIT_USAGE, err, opened, out, progress
+from api.cli.common import EXIT_REJECTED, EXIT_UNAVAILABLE, EXIT_USAGE, err, opened, out, progress
 
 __all__ = ["FileFormat", "import_app"]
 
@@ -26,16 +26,31 @@ class FileFormat(StrEnum):
 
 def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
     from vault.importing import ImportFileError, import_customers, import_interactions  # noqa: PLC0415
+    from vault.storage.db import StorageUnavailable  # noqa: PLC0415
 
     runner = import_customers if kind == "customers" else import_interactions
+    done = [0]
+
+    def advanced(rows: int) -> None:
+        done[0] += rows
+        advance(rows)
+
     with opened() as vault:
         bar, advance = progress(f"import {kind}", None)
         try:
             with bar:
-                report = runner(vault, path, fmt=fmt.value if fmt else None, progress=advance)
+                report = runner(vault, path, fmt=fmt.value if fmt else None, progress=advanced)
         except ImportFileError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(EXIT_USAGE) from None
+        except StorageUnavailable as exc:
+            message = (
+                f"error: the database is unavailable ({exc.reason}) after {done[0]} rows "
+                "were processed; the batch in progress was rolled back. Run the same import "
+                "again once it is back: stored rows are skipped."
+            )
+            err.print(message, markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_UNAVAILABLE) from None
     for problem in report.rejected:
         err.print(
             f"{path.name}:{problem.line}: {problem.reason}",

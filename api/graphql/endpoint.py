@@ -5,6 +5,11 @@ The order of the gates: method and content type (405/415), body size (413), JSON
 purpose (400 PURPOSE_REQUIRED, 403 FORBIDDEN), document limits and validation
 (400). Execution runs in a worker thread inside one unit of work for the
 caller, so its reads, writes and audit entries commit together.
+
+A database that cannot be reached or written (down, restarting, disk full,
+read-only) answers 503 SERVICE_UNAVAILABLE with no data, at whatever gate it
+shows: the unit of work is rolled back whole, even when only one field of the
+operation hit it, and a failed audit write fails its request.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from vault.crypto import CryptoError
 from vault.errors import VaultError
 from vault.logs import get_logger
 from vault.runtime import Vault
+from vault.storage.db import storage_failure
 
 __all__ = ["GraphQLEndpoint", "RateLimiter"]
 
@@ -161,6 +167,13 @@ class GraphQLEndpoint:
             return await self._handle(request)
         except _Problem as problem:
             return _error(problem.status, problem.code, problem.message, problem.headers)
+        except Exception as exc:  # noqa: BLE001 - every failure gets a JSON answer
+            failure = storage_failure(exc)
+            if failure is None:  # the class only: a driver's message can quote values
+                log.error("request failed", error=type(exc).__name__)  # noqa: TRY400
+                return _error(500, "INTERNAL", "internal error")
+            log.warning("database unavailable", reason=failure.reason)
+            return _error(503, failure.code, str(failure), {"Retry-After": "1"})
 
     async def _handle(self, request: Request) -> Response:
         if request.method == "GET":
@@ -377,6 +390,7 @@ class GraphQLEndpoint:
                     operation_name=operation.name.value if operation.name else None,
                 )  # fmt: skip
                 if isinstance(result, ExecutionResult):
+                    _raise_storage_failure(result)  # rolls the whole unit back
                     return self._response(result, context, operation)
             raise RuntimeError("asynchronous execution is not used")  # pragma: no cover
 
@@ -415,6 +429,16 @@ class GraphQLEndpoint:
                 {"line": loc.line, "column": loc.column} for loc in error.locations
             ]
         return formatted
+
+
+def _raise_storage_failure(result: ExecutionResult) -> None:
+    """Raise the first storage failure a resolver met: the operation fails whole (503)
+    rather than answering a partial result beside a half-done unit of work."""
+    for error in result.errors or ():
+        if error.original_error is not None:
+            failure = storage_failure(error.original_error)
+            if failure is not None:
+                raise failure
 
 
 def _json(body: object) -> Response:

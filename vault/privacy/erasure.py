@@ -58,6 +58,7 @@ from sqlalchemy.orm import Session, aliased
 
 from audit.entries import AuditAction
 from policies.purposes import Resource
+from vault import faults
 from vault.audit_trail.log import AuditLog
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import AccessContext, buffer_of
@@ -163,6 +164,7 @@ class ErasureService:
 
         now = self._clock()
         self._keys.shred(session, customer_id, now)
+        faults.reach("erasure.shredded")
         for name in PiiField:
             setattr(row, f"{name}_ct", None)
         row.email_bidx = None
@@ -251,6 +253,7 @@ class ErasureService:
         records merged into it. Returns how many interactions it deleted."""
         if batch_size < 1:
             raise InvalidInput("batch_size", "must be at least 1")
+        faults.reach("erasure.purge")
         with db.transaction() as session:
             status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
             if status is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,11 +11,110 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import OperationalError as SAOperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["Database", "make_engine"]
+__all__ = ["Database", "StorageUnavailable", "make_engine", "storage_failure"]
+
+# Seconds to wait for a PostgreSQL connection, and for a free one in the pool: a
+# database that is down answers a request in about this long instead of hanging it.
+CONNECT_TIMEOUT = 2
+POOL_TIMEOUT = 2.0
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached or written: down or restarting, the disk full,
+    the file read-only. The unit of work did nothing; try again later. The message
+    names the reason, never a statement or a value."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the database is unavailable ({reason}); the change in progress was rolled back"
+        )
+        self.reason = reason
+
+
+# SQLite result codes (``sqlite_errorname``) by what the operator must fix.
+_SQLITE_REASONS = (
+    ("SQLITE_FULL", "disk full"),
+    # The shared-memory index could not grow: on Linux, no space left for it.
+    ("SQLITE_IOERR_SHMSIZE", "disk full"),
+    ("SQLITE_READONLY", "read-only storage"),
+    ("SQLITE_CANTOPEN", "cannot open the database file"),
+    ("SQLITE_IOERR", "disk I/O error"),
+    ("SQLITE_BUSY", "busy"),
+    ("SQLITE_LOCKED", "busy"),
+)
+# PostgreSQL SQLSTATEs (class or full code), first match wins.
+_PG_REASONS = (
+    ("08", "unreachable"),
+    ("57P", "shutting down or starting"),
+    ("53100", "disk full"),
+    ("53", "out of resources"),
+    ("25006", "read-only storage"),
+    ("57014", "busy"),
+    ("55P03", "busy"),
+    ("40", "busy"),
+)
+_OS_REASONS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk full",
+    errno.EROFS: "read-only storage",
+}
+
+
+def _driver_reason(exc: BaseException) -> str | None:
+    """What a driver's error says about the storage: SQLite's result code, PostgreSQL's
+    SQLSTATE, or a psycopg connection failure without one (refused, reset)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str):
+        return next((r for prefix, r in _SQLITE_REASONS if name.startswith(prefix)), None)
+    if not type(exc).__module__.startswith("psycopg"):
+        return None
+    state = getattr(exc, "sqlstate", None) or ""
+    reason = next((r for prefix, r in _PG_REASONS if state and state.startswith(prefix)), None)
+    if reason is None and any(c.__name__ == "OperationalError" for c in type(exc).__mro__):
+        reason = "unreachable"
+    return reason
+
+
+def _reason(exc: BaseException) -> str | None:
+    if isinstance(exc, StorageUnavailable):
+        return exc.reason
+    if isinstance(exc, PoolTimeout):
+        return "no free connection"
+    if isinstance(exc, OSError):
+        return _OS_REASONS.get(exc.errno or 0)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "connection lost"
+    return _driver_reason(exc)
+
+
+def storage_failure(exc: BaseException) -> StorageUnavailable | None:
+    """The :class:`StorageUnavailable` that ``exc`` amounts to, or None when it is no
+    storage trouble (a bug, a constraint). Looks through SQLAlchemy's wrapper to the
+    driver's error and along the chain of causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StorageUnavailable):
+            return current
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        reason = _reason(current) or (None if orig is None else _reason(orig))
+        if reason is None and isinstance(current, SAOperationalError):
+            # A server's OperationalError is a connection's trouble; SQLite's also covers
+            # plain SQL errors (a missing table), which are no outage.
+            reason = None if hasattr(orig, "sqlite_errorname") else "unreachable"
+        if reason is not None:
+            return StorageUnavailable(reason)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -89,7 +189,16 @@ def make_engine(
     if schema is not None:
         options.append(f"-c search_path={schema}")
     connect_args: dict[str, Any] = {"options": " ".join(options)}
-    engine = create_engine(url, echo=echo, connect_args=connect_args, pool_size=20, max_overflow=20)
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args=connect_args,
+        pool_size=20,
+        max_overflow=20,
+        pool_timeout=POOL_TIMEOUT,
+    )
     _ping_when_idle(engine, ping_idle_after)
     return engine
 
@@ -110,9 +219,17 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """Commit everything done in the block, or nothing if it raises."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """Commit everything done in the block, or nothing if it raises. A database that
+        cannot be reached or written raises :class:`StorageUnavailable` (the driver's
+        message stays out: it can quote a statement's parameters)."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except Exception as exc:
+            failure = storage_failure(exc)
+            if failure is None or failure is exc:
+                raise
+            raise failure from None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Reliability with real processes: crashes, a database outage, disk trouble."""
