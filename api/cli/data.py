@@ -25,7 +25,7 @@ class FileFormat(StrEnum):
 
 
 def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
-    from vault.importing import ImportFileError, import_customers, import_interactions  # noqa: PLC0415
+    from vault.importing import ImportFileError, import_customers, import_interactions
 
     runner = import_customers if kind == "customers" else import_interactions
     with opened() as vault:

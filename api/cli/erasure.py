@@ -12,7 +12,6 @@ from __future__ import annotations
 import typer
 
 from api.cli.common import opened, out
-from vault.authorization.context import AccessContext
 
 __all__ = ["erasure_app"]
 
@@ -20,7 +19,6 @@ erasure_app = typer.Typer(
     help="Erasure: purge what erased customers left, re-erase after a restore.",
     no_args_is_help=True,
 )
-CONTEXT = AccessContext.system("erasure")
 
 
 @erasure_app.command("purge")
@@ -34,10 +32,12 @@ def purge() -> None:
 @erasure_app.command("reapply")
 def reapply() -> None:
     """Erase again every customer a restored backup brought back (shredded, yet live)."""
+    from vault.authorization.context import AccessContext
+
     with opened() as vault:
         found = vault.erasure.restored(vault.db)
         for customer_id in found:
-            with vault.unit(CONTEXT) as session:
+            with vault.unit(AccessContext.system("erasure")) as session:
                 vault.erasure.erase(session, customer_id)
             out.print(f"erased again: {customer_id}", markup=False, highlight=False)
         deleted = vault.erasure.purge_pending(vault.db) if found else 0
