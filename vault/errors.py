@@ -8,6 +8,7 @@ __all__ = [
     "Conflict",
     "ConsentRequired",
     "CustomerNotFound",
+    "Forbidden",
     "InvalidInput",
     "LegalHoldActive",
     "ObjectionInForce",
@@ -32,6 +33,13 @@ class InvalidInput(VaultError):
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+
+
+class Forbidden(VaultError):
+    """The caller's kind of token cannot ask this at all (``me`` without a data subject's
+    token); unlike a policy refusal, no policy line could allow it."""
+
+    code = "FORBIDDEN"
 
 
 class CustomerNotFound(VaultError):

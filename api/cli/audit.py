@@ -139,7 +139,10 @@ def _aware(value: str | None, option: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{option} is not an ISO 8601 time") from None
+        from vault.text import date_problem
+
+        rule = date_problem(value, "is not an ISO 8601 time")
+        raise ValueError(f"{option} {rule}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{option} needs a time zone (e.g. 2026-11-01T00:00:00+00:00)")
     return parsed
