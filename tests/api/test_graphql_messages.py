@@ -20,7 +20,7 @@ from vault.runtime import Vault
 
 CREATE = "mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }"
 GOLD = {"attribute": {"field": "tier", "op": "eq", "value": "gold"}}
-INGEST = {"role": Role.INGEST_SERVICE, "purpose": "service_delivery"}
+INGEST: dict[str, Any] = {"role": Role.INGEST_SERVICE, "purpose": "service_delivery"}
 
 
 @pytest.fixture
