@@ -4,8 +4,15 @@ It checks the signatures of every checkpoint in the file, recomputes each
 entry's leaf hash from its canonical bytes, rebuilds the tree (a full export)
 or checks each inclusion proof (a filtered export), and checks consistency
 with an earlier checkpoint the verifier already trusts. The first thing that
-does not hold raises :class:`VerificationError` naming the entry (position and
-id) or the range of positions that fails.
+does not hold raises :class:`VerificationError`.
+
+What it can name: an entry whose bytes no longer match the leaf hash written beside it
+(edited in place) is named by position and id. An entry edited *and* given a recomputed
+leaf hash is consistent with itself; only the next signed checkpoint catches it, and a
+checkpoint commits to the root of all leaves, not to any one of them, so the verifier
+names the interval of positions that checkpoint covers since the previous one that held
+(``positions 256 to 511``): one or more entries in it were changed, added, removed or
+reordered. A filtered export checks each entry's inclusion proof, which names the entry.
 """
 
 from __future__ import annotations
@@ -37,10 +44,17 @@ Verify = Callable[[bytes, bytes, bytes], None]
 
 
 class VerificationError(Exception):
-    """The export does not verify. ``position`` / ``entry_id`` name the first bad entry."""
+    """The export does not verify. ``position`` / ``entry_id`` name the bad entry when one
+    entry can be named; ``positions`` (first, last) the interval a signed checkpoint
+    refutes when it cannot (a leaf hash was recomputed)."""
 
     def __init__(
-        self, message: str, *, position: int | None = None, entry_id: str | None = None
+        self,
+        message: str,
+        *,
+        position: int | None = None,
+        entry_id: str | None = None,
+        positions: tuple[int, int] | None = None,
     ) -> None:
         where = ""
         if position is not None:
@@ -49,6 +63,7 @@ class VerificationError(Exception):
         super().__init__(where + message)
         self.position = position
         self.entry_id = entry_id
+        self.positions = positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,12 +395,7 @@ class _Run:
         self.flush()
         cp = self.checker.open(str(obj.get("note")), f"the checkpoint on line {number}")
         if cp.size != self.frontier.size or cp.root_hash != self.frontier.root():
-            raise VerificationError(
-                f"entries at positions {self.last_good} to "
-                f"{max(cp.size, self.frontier.size) - 1} do not match the checkpoint signed "
-                f"for tree size {cp.size}",
-                position=self.last_good,
-            )
+            raise self.interval(f"the checkpoint signed for tree size {cp.size}", cp.size)
         self.last_good = cp.size
         self.checkpoints += 1
 
@@ -396,12 +406,21 @@ class _Run:
         if self.full and (
             self.frontier.size != self.head.size or self.frontier.root() != self.head.root_hash
         ):
-            raise VerificationError(
-                f"entries at positions {self.last_good} to "
-                f"{max(self.head.size, self.frontier.size) - 1} do not match the export's "
-                f"signed checkpoint (tree size {self.head.size})",
-                position=self.last_good,
+            raise self.interval(
+                f"the export's signed checkpoint (tree size {self.head.size})", self.head.size
             )
+
+    def interval(self, checkpoint: str, signed_size: int) -> VerificationError:
+        """The error for a checkpoint the entries since the last good one do not rebuild:
+        it names the interval, as no single entry can be told (each matches its own,
+        possibly recomputed, leaf hash)."""
+        last = max(signed_size, self.frontier.size) - 1
+        return VerificationError(
+            f"entries at positions {self.last_good} to {last} do not rebuild {checkpoint}: "
+            "one or more of them were changed (with a recomputed leaf hash), added, removed "
+            "or reordered; a checkpoint proves the interval, not which entry",
+            positions=(self.last_good, last),
+        )
 
 
 def _entry(obj: dict[str, Any], number: int) -> tuple[int, str | None, bytes]:

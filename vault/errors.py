@@ -9,6 +9,7 @@ __all__ = [
     "ConsentRequired",
     "CustomerErased",
     "CustomerNotFound",
+    "Forbidden",
     "InvalidInput",
     "LegalHoldActive",
     "ObjectionInForce",
@@ -33,6 +34,13 @@ class InvalidInput(VaultError):
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+
+
+class Forbidden(VaultError):
+    """The caller's kind of token cannot ask this at all (``me`` without a data subject's
+    token); unlike a policy refusal, no policy line could allow it."""
+
+    code = "FORBIDDEN"
 
 
 class CustomerNotFound(VaultError):

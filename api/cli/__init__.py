@@ -53,7 +53,7 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:
-        from vault.storage.db import storage_failure  # noqa: PLC0415 - start-up stays light
+        from vault.storage.db import storage_failure
 
         failure = storage_failure(exc)
         if failure is None:

@@ -12,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import EXIT_REJECTED, EXIT_USAGE, err, opened, out, progress
-from vault.authorization.context import AccessContext
+from api.cli.common import EXIT_REJECTED, EXIT_USAGE, err, open_private, opened, out, progress
 from vault.errors import VaultError
 
 __all__ = ["audit_app"]
@@ -52,8 +51,9 @@ def audit_export(
     ] = None,
 ) -> None:
     """Export the trail (streamed); a filtered export carries inclusion proofs."""
-    from audit.entries import AuditAction  # noqa: PLC0415
-    from vault.audit_trail.export import AuditFilter, export_audit  # noqa: PLC0415
+    from audit.entries import AuditAction
+    from vault.audit_trail.export import AuditFilter, export_audit
+    from vault.authorization.context import AccessContext
 
     try:
         filter_ = AuditFilter(
@@ -71,9 +71,9 @@ def audit_export(
     with opened() as vault:
         bar, advance = progress("exporting audit entries", None)
         try:
-            with output.open("w", encoding="utf-8", newline="") as fh, bar:
+            with open_private(output) as fh, bar:
                 if fmt == "csv":
-                    with meta_path.open("w", encoding="utf-8") as meta:
+                    with open_private(meta_path) as meta:
                         summary = export_audit(
                             vault, fh, context=AccessContext.system("audit-export"),
                             filter_=filter_, fmt=fmt, meta=meta, previous_note=previous,
@@ -104,9 +104,9 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Verify an export offline: signatures, the tree, proofs, consistency. No database."""
-    from audit.verify import VerificationError, verify_file, verify_lines  # noqa: PLC0415
-    from vault.audit_trail.export import csv_to_lines  # noqa: PLC0415
-    from vault.crypto.signing import ed25519_verify  # noqa: PLC0415
+    from audit.verify import VerificationError, verify_file, verify_lines
+    from vault.audit_trail.export import csv_to_lines
+    from vault.crypto.signing import ed25519_verify
 
     key_path = Path(public_key)
     vkey_text = key_path.read_text(encoding="utf-8").strip() if key_path.is_file() else public_key
@@ -139,7 +139,10 @@ def _aware(value: str | None, option: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{option} is not an ISO 8601 time") from None
+        from vault.text import date_problem
+
+        rule = date_problem(value, "is not an ISO 8601 time")
+        raise ValueError(f"{option} {rule}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{option} needs a time zone (e.g. 2026-11-01T00:00:00+00:00)")
     return parsed

@@ -16,8 +16,6 @@ from typing import Annotated
 import typer
 
 from api.cli.common import EXIT_REJECTED, err, fail, load_settings, out
-from vault.crypto import CryptoError
-from vault.errors import VaultError
 
 __all__ = ["backup", "restore"]
 
@@ -30,7 +28,9 @@ def backup(
     to: Annotated[Path, typer.Option("--to", help="A new or empty folder for the backup.")],
 ) -> None:
     """Back the database up into a folder, with a manifest of checksums (not the keyring)."""
-    from vault.backup import backup as run_backup  # noqa: PLC0415 - only this command
+    from vault.backup import backup as run_backup
+    from vault.crypto import CryptoError
+    from vault.errors import VaultError
 
     settings = load_settings()
     try:
@@ -57,7 +57,9 @@ def restore(
     ] = False,
 ) -> None:
     """Restore a backup: checksums checked, erasures re-applied, schema migrated."""
-    from vault.backup import restore as run_restore  # noqa: PLC0415 - only this command
+    from vault.backup import restore as run_restore
+    from vault.crypto import CryptoError
+    from vault.errors import VaultError
 
     settings = load_settings()
     try:

@@ -5,23 +5,28 @@ Exit codes: 0 done, 1 refused or rejected (bad rows, a failed verification, a do
 error), 2 a usage error (bad configuration, a bad option value, an unreadable file),
 3 the database is unavailable (unreachable, disk full, read-only; ``cvault`` prints one
 line and what was in progress was rolled back).
-This module imports none of the command modules; they all import it.
+This module imports none of the command modules; they all import it. It stays light
+(typer, rich's console, the settings): the vault, SQLAlchemy and the crypto library are
+imported by :func:`opened`, so ``cvault --help`` starts without them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, cast
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vault.config import ConfigError, Settings
-from vault.crypto import CryptoError
-from vault.logs import configure_logging
-from vault.runtime import Vault
-from vault.storage.inuse import InUse, VaultInUse
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from vault.runtime import Vault
 
 __all__ = [
     "EXIT_OK",
@@ -31,6 +36,7 @@ __all__ = [
     "err",
     "fail",
     "load_settings",
+    "open_private",
     "opened",
     "out",
     "progress",
@@ -54,6 +60,11 @@ def load_settings() -> Settings:
 @contextmanager
 def opened() -> Iterator[Vault]:
     """The vault opened from the settings (logging configured), closed on the way out."""
+    from vault.crypto import CryptoError
+    from vault.logs import configure_logging
+    from vault.runtime import Vault
+    from vault.storage.inuse import InUse, VaultInUse
+
     settings = load_settings()
     configure_logging(settings.log_level)
     try:
@@ -77,6 +88,14 @@ def opened() -> Iterator[Vault]:
 
 def progress(description: str, total: int | None) -> tuple[Progress, Callable[[int], None]]:
     """A progress bar on stderr (drawn only on a terminal) and the callback advancing it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -94,3 +113,16 @@ def fail(message: str, code: int) -> typer.Exit:
     """Print ``error: message`` verbatim (no markup) on stderr; the exit to raise."""
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def open_private(path: Path) -> TextIO:
+    """``path`` opened for writing UTF-8 text (truncated), readable by its owner only
+    (0600 from creation on, and narrowed to 0600 if it existed): exports hold ids and
+    what was done to whom."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        return cast(TextIO, os.fdopen(fd, "w", encoding="utf-8", newline=""))
+    except BaseException:
+        os.close(fd)
+        raise

@@ -25,8 +25,8 @@ class FileFormat(StrEnum):
 
 
 def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
-    from vault.importing import ImportFileError, import_customers, import_interactions  # noqa: PLC0415
-    from vault.storage.db import StorageUnavailable  # noqa: PLC0415
+    from vault.importing import ImportFileError, import_customers, import_interactions
+    from vault.storage.db import StorageUnavailable
 
     runner = import_customers if kind == "customers" else import_interactions
     done = [0]

@@ -20,24 +20,21 @@ import typer
 from rich.table import Table
 
 from api.cli.common import EXIT_REJECTED, EXIT_USAGE, fail, opened, out
-from consent import Privacy
-from consent.dsr.desk import DsrDesk, DsrInput, DsrView, ProcessOutcome
-from policies import AccessDenied
-from vault.authorization.context import AccessContext
 from vault.errors import VaultError
 from vault.pagination import MAX_PAGE
-from vault.runtime import Vault
 from vault.types import DsrStatus, DsrType
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from consent.dsr.desk import DsrDesk, DsrView, ProcessOutcome
+    from vault.runtime import Vault
 
 __all__ = ["dsr_app"]
 
 dsr_app = typer.Typer(
     help="Data subject requests: file, verify, process, reject, extend.", no_args_is_help=True
 )
-CONTEXT = AccessContext.system("dsr", purpose="compliance")
 _EXPORTS = (DsrType.ACCESS, DsrType.PORTABILITY)
 _T = TypeVar("_T")
 
@@ -53,6 +50,9 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 
 def _run(work: Callable[[Vault, DsrDesk], _T]) -> _T:
     """Run ``work(vault, desk)``; a refusal or a domain error exits 1 with its message."""
+    from consent import Privacy
+    from policies import AccessDenied
+
     with opened() as vault:
         try:
             return work(vault, Privacy.of(vault).desk)
@@ -61,8 +61,10 @@ def _run(work: Callable[[Vault, DsrDesk], _T]) -> _T:
 
 
 def _unit(vault: Vault, work: Callable[[Session], _T]) -> _T:
-    """One unit of work as the operator."""
-    with vault.unit(CONTEXT) as session:
+    """One unit of work as the operator (``system:dsr``, purpose compliance)."""
+    from vault.authorization.context import AccessContext
+
+    with vault.unit(AccessContext.system("dsr", purpose="compliance")) as session:
         return work(session)
 
 
@@ -117,6 +119,8 @@ def dsr_create(
             raise fail(f"{details_file} is not a readable JSON file", EXIT_USAGE) from None
         if not isinstance(details, dict):
             raise fail(f"{details_file} must hold a JSON object", EXIT_USAGE)
+    from consent.dsr.desk import DsrInput
+
     data = DsrInput(kind.value, customer_id, details)
     filed = _run(lambda vault, desk: _unit(vault, lambda s: desk.create(s, data)))
     _show(filed.request)

@@ -32,6 +32,7 @@ def purge() -> None:
 @erasure_app.command("reapply")
 def reapply() -> None:
     """Erase again every customer a restored backup brought back (shredded, yet live)."""
+
     with opened() as vault:
         report = vault.reapply_erasures()
     for customer_id in report.erased:

@@ -11,9 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli.common import EXIT_USAGE, err, load_settings, opened, out, progress
-from vault.authorization.context import AccessContext
-from vault.errors import VaultError
+from api.cli.common import EXIT_USAGE, fail, load_settings, opened, out, progress
+from vault.errors import InvalidInput, VaultError
 
 __all__ = ["keys_app", "token_app"]
 
@@ -48,6 +47,8 @@ def keys_rotate(
     ] = False,
 ) -> None:
     """Add a key-encryption key, re-wrap every data key under it (values stay as they are)."""
+    from vault.authorization.context import AccessContext
+
     with opened() as vault:
         with vault.db.transaction() as session:
             pending = vault.keys.status(session).pending_rewrap
@@ -76,24 +77,30 @@ def token_issue(
     ttl: Annotated[str, typer.Option(help="Lifetime: 30m, 1h, 7d.")] = "1h",
 ) -> None:
     """Mint a bearer token with the local signing key (development and tests)."""
-    from datetime import timedelta  # noqa: PLC0415
+    from datetime import timedelta
 
-    from api.auth import LocalTokenIssuer  # noqa: PLC0415
-    from policies import Role  # noqa: PLC0415
+    from api.auth import LocalTokenIssuer
+    from policies import Role
 
     settings = load_settings()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if not (ttl[:-1].isdigit() and ttl[-1:] in units):
-        err.print("[red]error:[/red] --ttl must look like 30m, 1h or 7d")
-        raise typer.Exit(EXIT_USAGE)
+        raise fail("--ttl must look like 30m, 1h or 7d", EXIT_USAGE)
+    if role not in {r.value for r in Role}:
+        raise fail(f"--role must be one of: {', '.join(r.value for r in Role)}", EXIT_USAGE)
     try:
-        who = Role(role)
         cid = None if customer_id is None else uuid.UUID(customer_id)
+    except ValueError:
+        raise fail("--customer-id is not a customer id (a UUID)", EXIT_USAGE) from None
+    try:
         issuer = LocalTokenIssuer.load_or_create(
             settings.jwt_signing_key, settings.jwt_issuer, settings.jwt_audience
         )
-        token = issuer.issue(sub, who, cid, ttl=timedelta(seconds=int(ttl[:-1]) * units[ttl[-1]]))
+        token = issuer.issue(
+            sub, Role(role), cid, ttl=timedelta(seconds=int(ttl[:-1]) * units[ttl[-1]])
+        )
+    except InvalidInput as exc:
+        raise fail(f"--{exc.field.replace('_', '-')}: {exc.rule}", EXIT_USAGE) from None
     except (ValueError, VaultError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(str(exc), EXIT_USAGE) from None
     typer.echo(token)

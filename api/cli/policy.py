@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from api.cli.common import EXIT_REJECTED, EXIT_USAGE, fail, opened, out
-from policies import PolicyError
-from vault.authorization.context import AccessContext
 from vault.errors import VaultError
-from vault.runtime import Vault
+
+if TYPE_CHECKING:
+    from vault.authorization.context import AccessContext
+    from vault.runtime import Vault
 
 __all__ = ["policy_app"]
 
@@ -29,15 +31,23 @@ policy_app = typer.Typer(
     help="The access policy: show, explain, history, diff, replace, reset.",
     no_args_is_help=True,
 )
-CONTEXT = AccessContext.system("policy")
+
+
+def _context() -> AccessContext:
+    """The operator's access context (``system:policy``)."""
+    from vault.authorization.context import AccessContext
+
+    return AccessContext.system("policy")
 
 
 def _in_force(vault: Vault) -> tuple[int, list[str]]:
+    from policies import PolicyError
+
     try:
         vault.policies.refresh()
     except PolicyError as exc:
         raise fail(f"the stored policy cannot be loaded: {exc}", EXIT_REJECTED) from None
-    with vault.unit(CONTEXT) as session:
+    with vault.unit(_context()) as session:
         return vault.policies.current(session)
 
 
@@ -67,7 +77,7 @@ def explain(role: str, field: str, purpose: str) -> None:
     """Which policy line decides how FIELD reaches ROLE for PURPOSE."""
     with opened() as vault:
         _in_force(vault)
-        with vault.unit(CONTEXT) as session:
+        with vault.unit(_context()) as session:
             found = vault.authz.explain(session, role, field, purpose)
     _plain(f"resolution: {found.resolution.value}")
     _plain(f"rule: {', '.join(found.rule) if found.rule else '(none: default deny)'}")
@@ -77,7 +87,7 @@ def explain(role: str, field: str, purpose: str) -> None:
 @policy_app.command("history")
 def history() -> None:
     """Every stored version, newest first: version, time, actor, number of rules."""
-    with opened() as vault, vault.unit(CONTEXT) as session:
+    with opened() as vault, vault.unit(_context()) as session:
         versions = vault.policies.history(session)
     if not versions:
         _plain("no stored version: the shipped default (version 0) is in force")
@@ -104,7 +114,7 @@ def diff(file: Path) -> None:
 
 def _store(vault: Vault, lines: list[str] | None) -> int:
     try:
-        with vault.unit(CONTEXT) as session:
+        with vault.unit(_context()) as session:
             if lines is None:
                 return vault.policies.reset(session)
             return vault.policies.replace(session, lines)

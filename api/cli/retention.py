@@ -28,9 +28,9 @@ def retention_run(
     ] = False,
 ) -> None:
     """Delete expired interactions, payloads, closed requests and tombstones; audited."""
-    from rich.markup import escape  # noqa: PLC0415
+    from rich.markup import escape
 
-    from vault.privacy.retention import RetentionConfigError, RetentionOutcome  # noqa: PLC0415
+    from vault.privacy.retention import RetentionConfigError, RetentionOutcome
 
     with opened() as vault:
         try:
@@ -64,10 +64,10 @@ def retention_run(
 @retention_app.command("show")
 def retention_show() -> None:
     """Print the retention policy in force and where it comes from."""
-    from rich.markup import escape  # noqa: PLC0415
+    from rich.markup import escape
 
-    from vault.privacy.retention import RetentionConfigError, load_policy, policy_path  # noqa: PLC0415
-    from vault.types import InteractionType  # noqa: PLC0415
+    from vault.privacy.retention import RetentionConfigError, load_policy, policy_path
+    from vault.types import InteractionType
 
     settings = load_settings()
     try:

@@ -16,8 +16,6 @@ import typer
 from rich.table import Table
 
 from api.cli.common import EXIT_REJECTED, EXIT_USAGE, fail, opened, out
-from policies import AccessDenied
-from vault.authorization.context import AccessContext
 from vault.errors import VaultError
 
 __all__ = ["segments_app"]
@@ -26,7 +24,6 @@ segments_app = typer.Typer(
     help="Segments: recompute memberships (enter/leave events go to the outbox).",
     no_args_is_help=True,
 )
-CONTEXT = AccessContext.system("segments")
 
 
 @segments_app.command("refresh")
@@ -43,6 +40,9 @@ def refresh(
     ] = None,
 ) -> None:
     """Recompute memberships in SQL, diff them, and write enter/leave events."""
+    from policies import AccessDenied
+    from vault.authorization.context import AccessContext
+
     try:
         wanted = None if segment_id is None else uuid.UUID(segment_id)
     except ValueError:
@@ -50,7 +50,7 @@ def refresh(
     started = time.perf_counter()
     with opened() as vault:
         try:
-            with vault.unit(CONTEXT) as session:
+            with vault.unit(AccessContext.system("segments")) as session:
                 results = vault.segments.refresh(session, wanted, metrics=metrics)
         except (VaultError, AccessDenied) as exc:
             raise fail(str(exc), EXIT_REJECTED) from None
@@ -64,6 +64,8 @@ def refresh(
 @segments_app.command("metrics")
 def metrics_refresh() -> None:
     """Rebuild the per-customer metrics rollup (recency, frequency, money, RFM, ...)."""
-    with opened() as vault, vault.unit(CONTEXT) as session:
+    from vault.authorization.context import AccessContext
+
+    with opened() as vault, vault.unit(AccessContext.system("segments")) as session:
         rows = vault.segments.refresh_metrics(session)
     out.print(f"metrics computed for {rows} active customers")

@@ -10,11 +10,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import EXIT_USAGE, err, load_settings, opened, out, progress
-from vault.bootstrap import customer_count, initialise
-from vault.bootstrap import migrate as run_migrations
-from vault.crypto import CryptoError
 from vault.errors import VaultError
-from vault.storage.migrate import head_revision
 
 __all__ = ["db_app", "demo", "init", "migrate", "serve"]
 
@@ -23,6 +19,9 @@ db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
 
 def init() -> None:
     """Create the data directory, the keyring (mode 0600) and the schema, if missing."""
+    from vault.bootstrap import initialise
+    from vault.crypto import CryptoError
+
     settings = load_settings()
     try:
         report = initialise(settings)
@@ -38,6 +37,9 @@ def init() -> None:
 
 def migrate() -> None:
     """Apply pending schema migrations (Alembic) to CVAULT_DATABASE_URL."""
+    from vault.bootstrap import migrate as run_migrations
+    from vault.storage.migrate import head_revision
+
     before, after = run_migrations(load_settings())
     state = "up to date" if before == after else f"{before or 'empty'} -> {after}"
     out.print(f"schema {state} (head {head_revision()})")
@@ -49,7 +51,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the vault over HTTP (uvicorn)."""
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
+    import uvicorn
 
     settings = load_settings()
     bind_host = host or settings.host
@@ -77,9 +79,10 @@ def demo(
     if_empty: Annotated[bool, typer.Option(help="Only when the vault holds no customer.")] = False,
 ) -> None:
     """Load a realistic multi-channel demo dataset (names in several scripts)."""
-    from consent import Privacy  # noqa: PLC0415
-    from consent.demo import grant_demo_consents  # noqa: PLC0415
-    from vault.demo.service import load_demo  # noqa: PLC0415 - demo data only on request
+    from consent import Privacy
+    from consent.demo import grant_demo_consents
+    from vault.bootstrap import customer_count
+    from vault.demo.service import load_demo
 
     settings = load_settings()
     if if_empty and customer_count(settings) > 0:
@@ -100,7 +103,7 @@ def db_grants(
     schema: Annotated[str, typer.Option(help="The vault's schema.")] = "public",
 ) -> None:
     """Print the GRANTs for the PostgreSQL application role (no UPDATE/DELETE on audit)."""
-    from vault.storage.roles import app_role_grants  # noqa: PLC0415
+    from vault.storage.roles import app_role_grants
 
     try:
         statements = app_role_grants(role, schema)

@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from api.cli.common import opened, out
-from vault.authorization.context import AccessContext
 
 __all__ = ["webhooks_app"]
 
@@ -20,7 +19,6 @@ webhooks_app = typer.Typer(
     help="Webhooks: deliver segment enter/leave events, list endpoints.",
     no_args_is_help=True,
 )
-CONTEXT = AccessContext.system("webhooks")
 
 
 @webhooks_app.command("deliver")
@@ -37,7 +35,9 @@ def deliver() -> None:
 @webhooks_app.command("list")
 def list_webhooks() -> None:
     """Every registered webhook, one a line: id, purpose, state, segments, URL."""
-    with opened() as vault, vault.unit(CONTEXT) as session:
+    from vault.authorization.context import AccessContext
+
+    with opened() as vault, vault.unit(AccessContext.system("webhooks")) as session:
         hooks = vault.webhooks.list(session)
     for hook in hooks:
         state = "enabled" if hook.disabled_at is None else "disabled"

@@ -58,7 +58,8 @@ class AuditQuery:
     @strawberry.field(description="An entry's inclusion proof into the latest checkpoint.")
     def audit_inclusion_proof(self, info: Ctx, entry_id: strawberry.ID) -> AuditInclusionProof:
         ctx = info.context
-        proof = ctx.vault.trail.inclusion_proof(ctx.session, parse_id(entry_id, "entryId"))
+        entry = parse_id(entry_id, "entryId", "audit entry")
+        proof = ctx.vault.trail.inclusion_proof(ctx.session, entry)
         return AuditInclusionProof(
             entry_id=strawberry.ID(str(proof.entry_id)),
             position=proof.position,
@@ -80,6 +81,8 @@ def _audit_filter(given: AuditFilterInput | None) -> AuditFilter | None:
         since=given.since,
         until=given.until,
         actor=given.actor,
-        customer_id=None if given.customer_id is None else parse_id(given.customer_id),
+        customer_id=(
+            None if given.customer_id is None else parse_id(given.customer_id, "filter.customerId")
+        ),
         action=action,
     )

@@ -24,7 +24,7 @@ from vault.customers import CustomerFilter as CustomerFilterRecord
 from vault.customers import CustomerInput as CustomerInputRecord
 from vault.customers import CustomerPatch, ExternalId
 from vault.customers.addresses import PostalAddress
-from vault.errors import InvalidInput
+from vault.errors import Forbidden, InvalidInput
 from vault.interactions import MAX_BATCH
 from vault.interactions import InteractionInput as InteractionInputRecord
 from vault.pagination import MAX_PAGE, encode_cursor
@@ -47,7 +47,7 @@ def own_record(ctx: GraphQLContext) -> CustomerRecord:
     """``me``: a data subject's own record."""
     own = ctx.access.actor.customer_id
     if own is None:
-        raise InvalidInput("me", "only a data subject's token names a customer")
+        raise Forbidden("me: only a data subject's token names a customer")
     return ctx.vault.customers.get(ctx.session, own)
 
 
@@ -120,6 +120,9 @@ def _external_ids(values: list[Any] | None) -> list[ExternalId]:
     return [ExternalId(v.source, v.external_id) for v in values or []]
 
 
+_PARTS = ("street", "city", "region", "postal_code", "country")
+
+
 def _address(free: object, parts: Any) -> Any:  # noqa: ANN401
     """The address given as free text or in parts (not both); strawberry.UNSET stays."""
     if parts is UNSET or (parts is None and free is not UNSET):
@@ -128,6 +131,8 @@ def _address(free: object, parts: Any) -> Any:  # noqa: ANN401
         return None
     if free is not None and free is not UNSET:
         raise InvalidInput("postalAddress", "give address or postalAddress, not both")
+    if all(getattr(parts, name) is None for name in _PARTS):
+        raise InvalidInput("postalAddress", "give at least one part of the address")
     return PostalAddress(
         street=parts.street, city=parts.city, region=parts.region,
         postal_code=parts.postal_code, country=parts.country,

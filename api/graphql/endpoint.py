@@ -2,9 +2,11 @@
 
 The order of the gates: method and content type (405/415), body size (413), JSON
 (400), bearer token (401 UNAUTHENTICATED), rate limit (429 RATE_LIMITED),
-purpose (400 PURPOSE_REQUIRED, 403 FORBIDDEN), document limits and validation
-(400). Execution runs in a worker thread inside one unit of work for the
-caller, so its reads, writes and audit entries commit together.
+purpose (400 PURPOSE_REQUIRED; 400 UNKNOWN_PURPOSE for a purpose outside the
+registry; 403 FORBIDDEN for one the role may not use), document limits and validation
+(400). Execution runs in a worker thread inside one unit of work for the caller, so
+its reads, writes and audit entries commit together. Input errors name the input as the
+schema spells it (``firstName``, not ``first_name``).
 
 A database that cannot be reached or written (down, restarting, disk full,
 read-only) answers 503 SERVICE_UNAVAILABLE with no data, at whatever gate it
@@ -53,12 +55,14 @@ from api.auth import AuthError, Principal, TokenVerifier
 from api.graphql.compiled import Plan, compile_plan
 from api.graphql.context import Evidence, GraphQLContext
 from api.graphql.limits import LimitExceeded, Limits, check_document
+from api.graphql.messages import input_message
 from audit.entries import AuditAction, Outcome
 from consent import Privacy
-from policies import AccessDenied, Purpose, Role
+from policies import AccessDenied, Role
+from policies.purposes import registry
 from vault.authorization.context import AccessContext, Actor
 from vault.crypto import CryptoError
-from vault.errors import VaultError
+from vault.errors import InvalidInput, VaultError
 from vault.logs import get_logger
 from vault.runtime import Vault
 from vault.storage.db import storage_failure
@@ -72,7 +76,8 @@ _SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
 _ECHOED_VALUE = re.compile(
     r"^(.*?(?:cannot represent[^:]*|Expected value of type [^,]+))[:,].*$", re.DOTALL
 )
-_PURPOSES = frozenset(p.value for p in Purpose)
+_PURPOSES = frozenset(p.value for p in registry())
+_UNKNOWN_PURPOSE = f"X-Purpose names no registered purpose; one of: {', '.join(sorted(_PURPOSES))}"
 
 
 class RateLimiter:
@@ -276,14 +281,22 @@ class GraphQLEndpoint:
             actor, purpose=purpose if purpose in _PURPOSES else "unknown",
             request_id=_request_id(), client=self._client(request),
         )  # fmt: skip
+        known = purpose in _PURPOSES
         try:
-            self.vault.authz.enforcer.check_purpose(principal.role.value, access.purpose)
+            if known:
+                self.vault.authz.enforcer.check_purpose(principal.role.value, access.purpose)
         except AccessDenied:
+            allowed = False
+        else:
+            allowed = known
+        if not allowed:
             self.vault.audit.record_now(
                 self.vault.db, access, AuditAction.ACCESS_DENIED,
                 outcome=Outcome.DENIED, detail={"stage": "purpose"},
             )  # fmt: skip
-            raise _Problem(403, "FORBIDDEN", "this purpose is not allowed for your role") from None
+            if not known:  # named, never echoed: the header's text may be anything
+                raise _Problem(400, "UNKNOWN_PURPOSE", _UNKNOWN_PURPOSE)
+            raise _Problem(403, "FORBIDDEN", "this purpose is not allowed for your role")
         return access
 
     def _document(self, query: str) -> DocumentNode:
@@ -408,6 +421,8 @@ class GraphQLEndpoint:
         original = error.original_error
         if isinstance(original, AccessDenied):
             code, message = original.code, "access denied"
+        elif isinstance(original, InvalidInput):
+            code, message = original.code, input_message(original)
         elif isinstance(original, VaultError):
             code, message = original.code, str(original)
         elif error.path is None or isinstance(original, StrawberryInputCoercionError):

@@ -43,7 +43,8 @@ class ConsentQuery:
     @strawberry.field(description="A consent receipt (signed JSON), by consent event id.")
     def consent_receipt(self, info: Ctx, id: IdArg) -> JSON:
         ctx = info.context
-        return cast(JSON, ctx.privacy.ledger.receipt(ctx.session, parse_id(id)))
+        receipt_id = parse_id(id, kind="consent receipt")
+        return cast(JSON, ctx.privacy.ledger.receipt(ctx.session, receipt_id))
 
 
 def _change(

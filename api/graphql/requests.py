@@ -8,6 +8,7 @@ extend them, and place legal holds. Every decision is made in :mod:`consent.dsr.
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import datetime
 from typing import Any, cast
 
@@ -27,6 +28,10 @@ __all__ = ["RequestMutation", "RequestQuery"]
 
 DsrType = strawberry.enum(DsrTypeEnum, name="DsrType")
 DsrStatus = strawberry.enum(DsrStatusEnum, name="DsrStatus")
+
+
+def _dsr_id(value: str) -> uuid.UUID:
+    return parse_id(value, kind="data subject request")
 
 
 @strawberry.type(description="One step in a request's history.")
@@ -181,14 +186,14 @@ class RequestQuery:
     @strawberry.field(description="One data subject request with its history.")
     def dsr_request(self, info: Ctx, id: IdArg) -> DsrRequest:
         ctx = info.context
-        return _request(ctx.privacy.desk.get(ctx.session, parse_id(id)))
+        return _request(ctx.privacy.desk.get(ctx.session, _dsr_id(id)))
 
     @strawberry.field(
         description="The bundle of your completed access or portability request (data subjects)."
     )
     def dsr_bundle(self, info: Ctx, id: IdArg) -> DsrBundle:
         ctx = info.context
-        bundle = ctx.privacy.desk.bundle(ctx.session, parse_id(id))
+        bundle = ctx.privacy.desk.bundle(ctx.session, _dsr_id(id))
         return DsrBundle(bundle=cast(JSON, bundle.document()), bundle_zip=_zip(bundle))
 
     @strawberry.field(description="A customer's legal holds (compliance officers).")
@@ -220,13 +225,13 @@ class RequestMutation:
         ctx = info.context
         # A wrong token's attempt is counted in a transaction of its own (consent.dsr).
         with atomic(info) as session:
-            return _request(ctx.privacy.desk.verify(session, parse_id(id), token))
+            return _request(ctx.privacy.desk.verify(session, _dsr_id(id), token))
 
     @strawberry.mutation(description="Carry out a verified request (compliance officers).")
     def process_dsr_request(self, info: Ctx, id: IdArg) -> ProcessedDsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
-            outcome = ctx.privacy.desk.process(session, parse_id(id))
+            outcome = ctx.privacy.desk.process(session, _dsr_id(id))
         bundle = outcome.bundle
         if bundle is not None and ctx.access.actor.role != Role.DATA_SUBJECT.value:
             # The desk carries the request out; the data itself goes to its subject only,
@@ -245,7 +250,7 @@ class RequestMutation:
     def reject_dsr_request(self, info: Ctx, id: IdArg, reason: str) -> DsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
-            return _request(ctx.privacy.desk.reject(session, parse_id(id), reason=reason))
+            return _request(ctx.privacy.desk.reject(session, _dsr_id(id), reason=reason))
 
     @strawberry.mutation(description="Extend the due date once, by one or two months.")
     def extend_dsr_request(
@@ -253,7 +258,7 @@ class RequestMutation:
     ) -> DsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
-            view = ctx.privacy.desk.extend(session, parse_id(id), months=months, reason=reason)
+            view = ctx.privacy.desk.extend(session, _dsr_id(id), months=months, reason=reason)
         return _request(view)
 
     @strawberry.mutation(description="Place a legal hold: the customer cannot be erased.")
@@ -267,7 +272,7 @@ class RequestMutation:
     def lift_legal_hold(self, info: Ctx, id: IdArg) -> LegalHold | None:
         ctx = info.context
         with atomic(info) as session:
-            return _hold(ctx.privacy.desk.lift_hold(session, parse_id(id)))
+            return _hold(ctx.privacy.desk.lift_hold(session, parse_id(id, kind="legal hold")))
 
     @strawberry.mutation(description="End a restriction of processing (Art. 18(3)).")
     def lift_restriction(self, info: Ctx, customer_id: IdArg) -> bool | None:

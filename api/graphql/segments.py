@@ -192,7 +192,7 @@ class SegmentQuery:
     @strawberry.field
     def segment(self, info: Ctx, id: IdArg) -> Segment:
         ctx = info.context
-        return Segment(record=ctx.vault.segments.get(ctx.session, parse_id(id)))
+        return Segment(record=ctx.vault.segments.get(ctx.session, parse_id(id, kind="segment")))
 
     @strawberry.field(description="How many customers the caller may process match a rule now.")
     def preview_segment(self, info: Ctx, rule: SegmentRuleInput) -> int:
@@ -225,7 +225,7 @@ class SegmentMutation:
         ctx = info.context
         with atomic(info) as session:
             changed = ctx.vault.segments.update(
-                session, parse_id(id), name=input.name,
+                session, parse_id(id, kind="segment"), name=input.name,
                 definition=None if input.rule is None else rule_document(input.rule),
                 description=input.description,
             )  # fmt: skip
@@ -235,7 +235,7 @@ class SegmentMutation:
     def delete_segment(self, info: Ctx, id: IdArg) -> bool | None:
         ctx = info.context
         with atomic(info) as session:
-            ctx.vault.segments.delete(session, parse_id(id))
+            ctx.vault.segments.delete(session, parse_id(id, kind="segment"))
         return True
 
     @strawberry.mutation(
@@ -248,7 +248,7 @@ class SegmentMutation:
         ctx = info.context
         with atomic(info) as session:
             done = ctx.vault.segments.refresh(
-                session, None if id is None else parse_id(id), metrics=metrics
+                session, None if id is None else parse_id(id, kind="segment"), metrics=metrics
             )
         return [
             SegmentRefresh(
@@ -307,7 +307,7 @@ class WebhookMutation:
         self, info: Ctx, url: str, segment_ids: list[strawberry.ID], purpose: str
     ) -> NewWebhookEndpoint | None:
         ctx = info.context
-        ids = [parse_id(s, "segmentIds") for s in segment_ids]
+        ids = [parse_id(s, "segmentIds", "segment") for s in segment_ids]
         with atomic(info) as session:
             made = ctx.vault.webhooks.create(session, url=url, segment_ids=ids, purpose=purpose)
         return NewWebhookEndpoint(webhook=_webhook(made.webhook), secret=made.secret)
@@ -316,4 +316,4 @@ class WebhookMutation:
     def disable_webhook(self, info: Ctx, id: IdArg) -> WebhookEndpoint | None:
         ctx = info.context
         with atomic(info) as session:
-            return _webhook(ctx.vault.webhooks.disable(session, parse_id(id)))
+            return _webhook(ctx.vault.webhooks.disable(session, parse_id(id, kind="webhook")))

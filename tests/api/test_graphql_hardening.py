@@ -208,12 +208,12 @@ def test_a_missing_purpose_is_400_purpose_required(gateway: Gateway, purpose: st
     assert response.json()["errors"][0]["message"] == "name the purpose in the X-Purpose header"
 
 
-def test_an_unknown_purpose_is_403_and_audited_without_echo(vault: Vault, gateway: Gateway) -> None:
-    """A purpose outside the registry is 403 FORBIDDEN; the refusal is audited as purpose
-    'unknown', never with the header's text."""
+def test_an_unknown_purpose_is_400_and_audited_without_echo(vault: Vault, gateway: Gateway) -> None:
+    """A purpose outside the registry is 400 UNKNOWN_PURPOSE; the refusal is audited as
+    purpose 'unknown', never with the header's text."""
     response = gateway.post(CUSTOMERS, purpose="gossip_about_jane")
     denials = _audit(vault, "access.denied")
-    assert _code(response) == (403, "FORBIDDEN")
+    assert _code(response) == (400, "UNKNOWN_PURPOSE")
     assert "gossip" not in response.text
     assert [(d["purpose"], d["outcome"], d["detail"]) for d in denials] == [
         ("unknown", "denied", {"stage": "purpose"})

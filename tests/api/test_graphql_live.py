@@ -264,16 +264,18 @@ def test_gql_sees_field_errors_with_their_codes(vault: Vault, live: LiveServer) 
     [
         (None, "support", "UNAUTHENTICATED"),
         (Role.SUPPORT_AGENT, None, "PURPOSE_REQUIRED"),
-        (Role.SUPPORT_AGENT, "sales", "FORBIDDEN"),
+        (Role.SUPPORT_AGENT, "sales", "UNKNOWN_PURPOSE"),
+        (Role.SUPPORT_AGENT, "marketing_email", "FORBIDDEN"),
     ],
-    ids=["no-token", "no-purpose", "unknown-purpose"],
+    ids=["no-token", "no-purpose", "unknown-purpose", "forbidden-purpose"],
 )
 def test_gql_sees_the_code_of_a_refused_request(
     live: LiveServer, role: Role | None, purpose: str | None, code: str
 ) -> None:
     """Requests refused before execution (HTTP 401, 400, 403 with a GraphQL error body)
     reach gql as a TransportQueryError carrying the code: UNAUTHENTICATED without a token,
-    PURPOSE_REQUIRED without a purpose, FORBIDDEN for a purpose outside the registry."""
+    PURPOSE_REQUIRED without a purpose, UNKNOWN_PURPOSE for a purpose outside the registry,
+    FORBIDDEN for one the role may not use."""
     with pytest.raises(TransportQueryError) as refused:
         _execute(live.client(role, purpose), "{ customers { edges { node { id } } } }")
     assert refused.value.errors is not None

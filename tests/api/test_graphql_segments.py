@@ -135,12 +135,13 @@ def test_a_withdrawn_consent_hides_the_member_at_once_and_leaves_at_refresh(
 def test_a_bad_rule_names_the_path_and_two_fields_in_one_node_are_refused(
     gateway: Gateway,
 ) -> None:
-    """A zero-day window is refused naming its path; a node with two fields breaks @oneOf."""
+    """A zero-day window is refused naming its path as the schema spells it (withinDays);
+    a node with two fields breaks @oneOf."""
     bad = {"behaviour": {"aggregate": "COUNT", "op": "GTE", "value": 1,
                          "window": {"withinDays": 0}}}  # fmt: skip
     body = _marketing(gateway, "query($r: SegmentRuleInput!) { previewSegment(rule: $r) }", r=bad)
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
-    assert body["errors"][0]["message"].startswith("rule.behaviour.window.within_days")
+    assert body["errors"][0]["message"].startswith("rule.behaviour.window.withinDays:")
     two = {"consent": {"purpose": "marketing_email"}, "not": {"consent": {"purpose": "x"}}}
     body = _marketing(gateway, "query($r: SegmentRuleInput!) { previewSegment(rule: $r) }", r=two)
     assert body.get("data") is None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from audit.checkpoint import Checkpoint, sign_checkpoint, vkey
-from audit.entries import AuditAction, AuditEntry, Outcome
+from audit.entries import AuditAction, AuditEntry, Outcome, canonical_json
 from audit.export import checkpoint_line, end_line, entry_line, header_line
 from audit.merkle import Frontier, leaf_hash
 from audit.verify import VerificationError, verify_file, verify_lines
@@ -134,3 +135,63 @@ def test_the_parallel_file_verifier_names_the_same_bad_entry(tmp_path: Path, lin
     with pytest.raises(VerificationError) as fast:
         verify_file(path, trusted_vkey=VKEY, verify=ed25519_verify, parallel_from=0)
     assert str(fast.value) == str(slow.value)
+
+
+def _rehashed(lines: list[str], line: int) -> list[str]:
+    """The export with the entry on ``line`` edited and its leaf hash recomputed, as a
+    forger with write access to the file (but not the signing key) would do."""
+    obj = json.loads(lines[line])
+    obj["entry"]["actor"] = "someone-else"
+    canonical = canonical_json(obj["entry"])
+    forged = entry_line(obj["position"], leaf_hash(canonical), canonical)
+    return [*lines[:line], forged, *lines[line + 1 :]]
+
+
+def test_an_edited_entry_with_its_hash_kept_is_named() -> None:
+    """An entry edited in place, its recorded leaf hash left alone, is named by position:
+    its bytes no longer match the hash beside it."""
+    lines = _export(4)
+    lines[3] = lines[3].replace('"actor":"a', '"actor":"z')
+    with pytest.raises(VerificationError) as info:
+        _verify(lines)
+    assert (info.value.position, info.value.positions) == (2, None)
+    assert str(info.value).startswith("entry at position 2")
+
+
+def test_an_edited_entry_with_a_recomputed_hash_names_the_interval(tmp_path: Path) -> None:
+    """With its leaf hash recomputed, an edited entry matches itself; only the signed
+    checkpoint refutes it, and the error names the interval that checkpoint covers
+    (positions 0 to 3), not one entry. The parallel file verifier says the same."""
+    lines = _rehashed(_export(4), 3)
+    with pytest.raises(VerificationError) as slow:
+        _verify(lines)
+    with pytest.raises(VerificationError) as fast:
+        verify_file(_write(tmp_path, lines), trusted_vkey=VKEY, verify=ed25519_verify,
+                    parallel_from=0)  # fmt: skip
+    assert (slow.value.position, slow.value.positions) == (None, (0, 3))
+    assert str(slow.value).startswith("entries at positions 0 to 3 do not rebuild")
+    assert "not which entry" in str(slow.value)
+    assert str(fast.value) == str(slow.value)
+
+
+def test_the_interval_starts_after_the_last_checkpoint_that_held() -> None:
+    """In an export with a checkpoint after every two entries, a recomputed entry at
+    position 2 is placed in the interval 2 to 3: the checkpoint at size 2 still holds."""
+    canon = _entries(4)
+    frontier = Frontier()
+    lines = [""]
+    for i, c in enumerate(canon):
+        lines.append(entry_line(i, leaf_hash(c), c))
+        frontier.append(leaf_hash(c))
+        if i == 1:
+            note = sign_checkpoint(Checkpoint("test/audit", 2, frontier.root()), SIGNER)
+            lines.append(checkpoint_line(note))
+    head = sign_checkpoint(Checkpoint("test/audit", 4, frontier.root()), SIGNER)
+    lines[0] = header_line(
+        origin="test/audit", vkey=VKEY, tree_size=4, checkpoint=head, filter_=None,
+        previous=None,
+    )  # fmt: skip
+    lines.append(end_line(4))
+    with pytest.raises(VerificationError) as info:
+        _verify(_rehashed(lines, 4))  # line 4: the entry at position 2
+    assert info.value.positions == (2, 3)

@@ -131,7 +131,9 @@ def test_import_takes_address_parts_and_reports_bad_ones(vault: Vault, tmp_path:
         duplicates=0,
         rejected=[
             RowError(4, "address: give the address as free text or in parts, not both"),
-            RowError(5, "address_country: must be an ISO 3166-1 alpha-2 code (TH)"),
+            RowError(
+                5, "address_country: is not an ISO 3166-1 alpha-2 country code (TH, DE, US, ...)"
+            ),
         ],
     )
     with vault.unit(CTX) as s:

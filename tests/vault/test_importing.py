@@ -106,7 +106,7 @@ def test_csv_import_reports_bad_rows_with_exact_lines(vault: Vault, tmp_path: Pa
             RowError(
                 8, "phone: is not a valid phone number (use international format, e.g. +44...)"
             ),
-            RowError(10, "birth_date: must be an ISO date (YYYY-MM-DD)"),
+            RowError(10, "birth_date: is not a calendar date"),  # 1990-02-30
             RowError(11, "record: has 4 fields; the header has 12"),
             RowError(12, "locale: must be a BCP 47 language tag such as 'fa-IR'"),
             RowError(13, "attributes: must be a JSON object"),

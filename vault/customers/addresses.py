@@ -9,17 +9,16 @@ nothing (``***``).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from vault.customers.countries import COUNTRY_CODES
 from vault.errors import InvalidInput
 from vault.text import check_text
 
 __all__ = ["PostalAddress", "address_from_mapping", "address_text", "parse_address"]
 
-_COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
 _PARTS: Final = ("street", "city", "region", "postal_code", "country")
 _LIMITS: Final = {"street": 1000, "city": 200, "region": 200, "postal_code": 32, "country": 64}
 _VERSION: Final = 1
@@ -65,8 +64,9 @@ def _checked(address: PostalAddress, where: str) -> PostalAddress:
     country = values["country"]
     if country is not None:
         country = values["country"] = country.upper()
-        if not _COUNTRY.match(country):
-            raise InvalidInput(f"{where}.country", "must be an ISO 3166-1 alpha-2 code (TH)")
+        if country not in COUNTRY_CODES:
+            rule = "is not an ISO 3166-1 alpha-2 country code (TH, DE, US, ...)"
+            raise InvalidInput(f"{where}.country", rule)
     if not any(values.values()):
         raise InvalidInput(where, "give at least one part of the address")
     return PostalAddress(**values)

@@ -12,7 +12,7 @@ from datetime import date
 import phonenumbers
 
 from vault.errors import InvalidInput
-from vault.text import normalise_text
+from vault.text import normalise_text, parse_date
 
 __all__ = ["normalise_email", "normalise_phone", "parse_birth_date"]
 
@@ -45,9 +45,8 @@ def normalise_phone(value: str, *, region: str | None = None, field: str = "phon
 
 
 def parse_birth_date(value: str | date, *, field: str = "birth_date") -> date:
+    """A ``YYYY-MM-DD`` date: a malformed one and one the calendar lacks (``2023-02-30``)
+    are refused with different rules."""
     if isinstance(value, date):
         return value
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidInput(field, "must be an ISO date (YYYY-MM-DD)") from None
+    return parse_date(value, field=field)

@@ -50,6 +50,7 @@ from vault.customers.validation import (
     check_attributes,
     check_external_id,
     check_locale,
+    check_not_empty,
     check_tags,
     check_tier,
     patched_resources,
@@ -111,6 +112,7 @@ class CustomerService:
 
     def validate(self, data: CustomerInput) -> None:
         """Apply every rule ``create`` applies, without writing; raises InvalidInput."""
+        check_not_empty(data)
         for name in PiiField:
             value = getattr(data, name.value)
             if value is not None:
@@ -119,14 +121,15 @@ class CustomerService:
         check_tier(data.tier)
         check_tags(data.tags)
         check_attributes(data.attributes)
-        for ref in data.external_ids:
-            check_external_id(ref)
+        for i, ref in enumerate(data.external_ids):
+            check_external_id(ref, f"external_ids[{i}]")
 
     # -- create / read ----------------------------------------------------
 
     def create(self, session: Session, data: CustomerInput) -> Customer:
         audit = buffer_of(session)
         self._authz.check_writes(session, written_resources(data))
+        check_not_empty(data)
         reads = self._authz.reads(session)
         now = self._clock()
         customer_id = uuid.uuid4()
@@ -147,7 +150,7 @@ class CustomerService:
             value = getattr(data, name.value)
             if value is not None:
                 self._set_pii(row, key, name, value)
-        self._add_external_ids(session, customer_id, data.external_ids)
+        self._add_external_ids(session, customer_id, data.external_ids, "external_ids")
         session.flush()
         log.debug("customer.created", customer_id=str(customer_id))
         written = {n.value: "written" for n in PiiField if getattr(data, n.value) is not None}
@@ -296,7 +299,7 @@ class CustomerService:
             row.tags = check_tags(patch.tags)
         if patch.attributes is not UNSET:
             row.attributes = check_attributes(patch.attributes)
-        self._add_external_ids(session, row.id, patch.add_external_ids)
+        self._add_external_ids(session, row.id, patch.add_external_ids, "add_external_ids")
         row.updated_at = self._clock()
         session.flush()
         changed = [
@@ -378,10 +381,10 @@ class CustomerService:
         return self._keys.get(session, row.id)
 
     def _add_external_ids(
-        self, session: Session, customer_id: uuid.UUID, refs: Sequence[ExternalId]
+        self, session: Session, customer_id: uuid.UUID, refs: Sequence[ExternalId], where: str
     ) -> None:
-        for ref in dict.fromkeys(refs):
-            source, ext = check_external_id(ref)
+        checked = [check_external_id(ref, f"{where}[{i}]") for i, ref in enumerate(refs)]
+        for source, ext in dict.fromkeys(checked):
             owner = owner_of(session, source, ext)
             if owner is not None and owner != customer_id:
                 raise Conflict("externalIds: an external id belongs to another customer")

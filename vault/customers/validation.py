@@ -20,7 +20,7 @@ from vault.customers.addresses import PostalAddress, address_text
 from vault.customers.models import PII, UNSET, CustomerInput, CustomerPatch, ExternalId
 from vault.customers.normalize import normalise_email, normalise_phone, parse_birth_date
 from vault.errors import InvalidInput
-from vault.text import check_text
+from vault.text import ISO_DATE_RULE, check_text
 from vault.types import PiiField
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "check_attributes",
     "check_external_id",
     "check_locale",
+    "check_not_empty",
     "check_tags",
     "check_tier",
     "patched_resources",
@@ -63,7 +64,7 @@ class PiiRules:
             return e164, self._bidx.index(name, e164)
         if name is PiiField.BIRTH_DATE:
             if not isinstance(value, date | str):
-                raise InvalidInput(name, "must be an ISO date (YYYY-MM-DD)")
+                raise InvalidInput(name, ISO_DATE_RULE)
             born = parse_birth_date(value)
             if born > self._clock().date() or born.year < 1900:
                 raise InvalidInput(name, "must be a past date after 1900")
@@ -72,6 +73,14 @@ class PiiRules:
             return address_text(value, name), None
         limit = 2000 if name is PiiField.ADDRESS else 200
         return check_text(as_str(value, name), field=name, max_length=limit), None
+
+
+def check_not_empty(data: CustomerInput) -> None:
+    """A customer needs at least one field: a PII value, a profile field or an external id."""
+    given = [getattr(data, name) for name in PII]
+    given += [data.locale, data.tier, data.tags, data.attributes, data.external_ids]
+    if all(value is None or value in ([], {}) for value in given):
+        raise InvalidInput("input", "a customer needs at least one field")
 
 
 def written_resources(data: CustomerInput) -> list[str]:
@@ -89,9 +98,10 @@ def patched_resources(patch: CustomerPatch) -> list[str]:
     return resources
 
 
-def check_external_id(ref: ExternalId) -> tuple[str, str]:
-    source = check_text(ref.source, field="externalIds.source", max_length=64).strip()
-    return source, check_text(ref.external_id, field="externalIds.externalId", max_length=200)
+def check_external_id(ref: ExternalId, where: str = "external_ids") -> tuple[str, str]:
+    """The source and id of one reference; ``where`` names it (``external_ids[2]``)."""
+    source = check_text(ref.source, field=f"{where}.source", max_length=64).strip()
+    return source, check_text(ref.external_id, field=f"{where}.external_id", max_length=200)
 
 
 def as_str(value: object, name: str) -> str:

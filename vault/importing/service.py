@@ -59,8 +59,9 @@ __all__ = ["import_customers", "import_interactions"]
 _ITEM_FIELD = re.compile(r"^interactions\[(\d+)\](?:\.(\w+))?")
 _SERVICE_FIELDS: Final = {
     **{f"address.{part}": f"address_{part}" for part in ADDRESS_PARTS},
-    "externalIds.source": "source",
-    "externalIds.externalId": "external_id",
+    "external_ids[0].source": "source",
+    "external_ids[0].external_id": "external_id",
+    "input": "record",
     "occurredAt": "occurred_at",
     "externalId": "external_id",
     "customerId": "customer_id",

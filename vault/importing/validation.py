@@ -25,6 +25,7 @@ from vault.importing.models import ADDRESS_PARTS, Record
 from vault.importing.reader import reject_constant
 from vault.interactions import InteractionInput
 from vault.money import check_currency, exponent, to_minor
+from vault.text import date_problem
 from vault.types import MONETARY_TYPES, Channel, InteractionType
 
 __all__ = ["customer_input", "interaction_header", "interaction_input", "no_required"]
@@ -179,7 +180,8 @@ def _timestamp(record: Record) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise BadRow("occurred_at", "must be an ISO 8601 date and time") from None
+        rule = date_problem(value, "must be an ISO 8601 date and time")
+        raise BadRow("occurred_at", rule) from None
     if when.tzinfo is None or when.utcoffset() is None:
         raise BadRow("occurred_at", "must carry a time zone offset or Z")
     return when

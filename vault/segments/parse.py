@@ -60,6 +60,7 @@ from vault.segments.rules import (
     Window,
     WithinDays,
 )
+from vault.text import date_problem
 from vault.types import Channel, InteractionType
 
 __all__ = ["parse_rule", "rule_to_json"]
@@ -327,7 +328,8 @@ def _time(raw: object, path: str) -> datetime:
         else:
             if when.tzinfo is not None:
                 return when
-    raise RuleError(path, "must be an ISO 8601 time with a UTC offset")
+    rule = "must be an ISO 8601 time with a UTC offset"
+    raise RuleError(path, date_problem(raw, rule) if isinstance(raw, str) else rule)
 
 
 def _in_values(field: AttributeField, raw: object, path: str) -> tuple[Scalar, ...]:

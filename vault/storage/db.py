@@ -162,6 +162,26 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     event.listen(engine, "checkout", checked_out)
 
 
+def _private_sqlite_file(database: str) -> None:
+    """Create the SQLite file 0600 (its folder 0700) before SQLite opens it, so that no
+    byte is ever written to a file others may read; SQLite gives the ``-wal``, ``-shm``
+    and ``-journal`` files the mode of the database file. A file (or companion) found
+    readable by group or others is narrowed to 0600 before use."""
+    import os  # noqa: PLC0415 - only file databases need them
+    from pathlib import Path  # noqa: PLC0415
+
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for each in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        try:
+            mode = each.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            each.chmod(0o600)
+
+
 def make_engine(
     url: str, *, schema: str | None = None, echo: bool = False, ping_idle_after: float = 5.0
 ) -> Engine:
@@ -172,10 +192,9 @@ def make_engine(
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path  # noqa: PLC0415 - only file databases need it
-
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_sqlite_file(database)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -18,11 +18,15 @@ class PageInfo:
     end_cursor: str | None
 
 
-IdArg = Annotated[strawberry.ID, strawberry.argument(description="A customer id (UUID).")]
+IdArg = Annotated[strawberry.ID, strawberry.argument(description="An id (UUID).")]
 
 
-def parse_id(value: str, field: str = "id") -> uuid.UUID:
+def parse_id(value: str, field: str = "id", kind: str = "customer") -> uuid.UUID:
+    """The UUID in an id argument; a malformed one is refused naming the argument and the
+    kind of id it takes (``id: is not a segment id (a UUID)``). Ids are UUIDs of every
+    kind, so an id of another kind parses, and is then not found: the NOT_FOUND message
+    names the kind looked for (``segment ... not found``)."""
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise InvalidInput(field, "is not a customer id") from None
+        raise InvalidInput(field, f"is not a {kind} id (a UUID)") from None

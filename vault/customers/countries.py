@@ -1,0 +1,28 @@
+"""ISO 3166-1 alpha-2: the 249 officially assigned country codes, shipped as a list.
+
+Shipped rather than taken from pycountry: 249 two-letter codes fit in a screen,
+while pycountry brings megabytes of names and translations the vault never shows; the
+list changes about once a decade (the last additions: BQ, CW, SX in 2010, SS in 2011).
+Taken from the ISO 3166-1 list as the tz database publishes it (iso3166.tab).
+User-assigned codes (XK, XX, AA, QM-QZ, ZZ) and reserved ones
+(UK, EU) are not country codes.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["COUNTRY_CODES"]
+
+_ASSIGNED: Final = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW
+"""
+COUNTRY_CODES: Final = frozenset(_ASSIGNED.split())
