@@ -315,7 +315,7 @@ class GraphQLEndpoint:
         if errors:
             raise _Problem(400, "GRAPHQL_VALIDATION_FAILED", _safe_message(errors[0].message))
         try:
-            check_document(document, self.limits)
+            check_document(document, self.limits, self.schema)
         except LimitExceeded as exc:
             raise _Problem(400, LimitExceeded.code, str(exc)) from None
         with self._documents_lock:

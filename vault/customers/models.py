@@ -112,6 +112,9 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class CustomerFilter:
+    """What a page of customers is limited to; every condition is part of the page's SQL
+    statement (``queries.page_rows``), so a page is cut after filtering."""
+
     tier: str | None = None
     locale: str | None = None
     tag: str | None = None

@@ -21,7 +21,7 @@ from vault.customers.models import READABLE, CustomerFilter, ExternalId
 from vault.errors import CustomerNotFound
 from vault.pagination import decode_cursor
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
-from vault.storage.sql import Prepared, id_in
+from vault.storage.sql import Prepared, id_in, json_array_has
 from vault.types import PiiField
 
 __all__ = [
@@ -160,8 +160,9 @@ def page_rows(
     after: str | None,
 ) -> Sequence[Row[uuid.UUID, datetime]]:
     """Up to ``first + 1`` (id, created_at) of the customers the filter and ``allowed``
-    (the processing gate's clause) let through, in keyset order after the cursor. The
-    tag filter is not applied here (tags are JSON)."""
+    (the processing gate's clause) let through, in keyset order after the cursor. Every
+    condition of the filter is in the statement: the page is cut after filtering, so it
+    is full whenever enough customers match, and only its customers are read."""
     stmt = select(CustomerRow.id, CustomerRow.created_at).where(
         CustomerRow.status.in_([s.value for s in f.statuses] if f.statuses else READABLE)
     )
@@ -170,6 +171,8 @@ def page_rows(
         stmt = stmt.where(CustomerRow.tier == f.tier)
     if f.locale is not None:
         stmt = stmt.where(CustomerRow.locale == f.locale)
+    if f.tag is not None:
+        stmt = stmt.where(json_array_has(CustomerRow.tags, f.tag, session.get_bind().dialect.name))
     if f.created_after is not None:
         stmt = stmt.where(CustomerRow.created_at >= f.created_after)
     if f.created_before is not None:

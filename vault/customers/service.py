@@ -249,8 +249,9 @@ class CustomerService:
         after: str | None = None,
         filter_: CustomerFilter | None = None,
     ) -> Page[Customer]:
-        """Customers oldest first, keyset-paginated on (created_at, id); every one returned
-        is read (and audited) under the caller's policy. Not for data subjects."""
+        """Customers oldest first, keyset-paginated on (created_at, id), filtered in SQL
+        before the page is cut; exactly the customers returned are read (and audited)
+        under the caller's policy. Not for data subjects."""
         self._authz.check_listing(session)
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
@@ -258,8 +259,6 @@ class CustomerService:
         rows = page_rows(session, f, self._gate.clause(session), first=first, after=after)
         page, more = rows[:first], len(rows) > first
         items = self.get_many(session, [r[0] for r in page]) if page else []
-        if f.tag is not None:  # tags are JSON: filtered here, after the page is cut
-            items = [c for c in items if f.tag in c.tags]
         end = encode_cursor(page[-1][1], page[-1][0]) if page else None
         return Page(items=items, end_cursor=end, has_next_page=more)
 

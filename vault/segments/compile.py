@@ -94,6 +94,7 @@ from vault.storage.models import (
     CustomerRow,
     InteractionRow,
 )
+from vault.storage.sql import json_array_has
 from vault.types import ConsentState, CustomerStatus
 
 __all__ = ["compile_rule", "uses_metrics"]
@@ -287,10 +288,7 @@ class _Compiler:
         return self.custom(rule)
 
     def tag(self, tag: str) -> ColumnElement[bool]:
-        if self.dialect == "postgresql":
-            return type_coerce(_C.c.tags, JSONB).contains([tag])
-        each = func.json_each(_C.c.tags).table_valued("value")
-        return exists().select_from(each).where(each.c.value == tag)
+        return json_array_has(_C.c.tags, tag, self.dialect)
 
     def custom(self, rule: Attribute) -> ColumnElement[bool]:
         assert rule.key is not None  # noqa: S101 - the parser requires it for custom

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Uuid, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Row, Select, Uuid, any_, bindparam, exists, func, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-__all__ = ["Prepared", "id_in", "id_in_param", "new_ids"]
+__all__ = ["Prepared", "id_in", "id_in_param", "json_array_has", "new_ids"]
 
 
 def id_in(
@@ -30,6 +30,16 @@ def id_in_param(column: InstrumentedAttribute[uuid.UUID], name: str) -> ColumnEl
     """``column = ANY(:name)`` with a named uuid-array parameter, for a PostgreSQL
     :class:`Prepared` statement run with a list of ids."""
     return column == any_(bindparam(name, type_=ARRAY(Uuid())))
+
+
+def json_array_has(column: Any, value: str, dialect: str) -> ColumnElement[bool]:  # noqa: ANN401 - a JSON column or expression
+    """The JSON array in ``column`` holds the string ``value`` (e.g. a customer's tags):
+    ``@>`` on PostgreSQL's JSONB, ``EXISTS (SELECT FROM json_each(...))`` on SQLite. A
+    condition of the statement, so a filter on it runs before a page is cut."""
+    if dialect == "postgresql":
+        return type_coerce(column, JSONB).contains([value])
+    each = func.json_each(column).table_valued("value")
+    return exists().select_from(each).where(each.c.value == value)
 
 
 def new_ids(count: int) -> list[uuid.UUID]:
