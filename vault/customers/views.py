@@ -1,6 +1,8 @@
 """What a caller sees of a customer row: the ``Customer`` view under the caller's read
 resolutions. Hidden fields are never decrypted; masked ones are decrypted and masked
 here; an address given in parts shows its parts (only the city and country when masked).
+The clear profile (locale, tier, tags) is shown or hidden per resource, and the custom
+attributes per kind (:mod:`vault.customers.custom_attributes`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from typing import Any, Final
 from sqlalchemy import Row
 
 from policies import Resolution
+from policies.attributes import ATTRIBUTE_PREFIX, AttributeRegistry
 from policies.masking import mask, mask_postal_address
 from vault.crypto import DataKey
 from vault.customers.addresses import PostalAddress, parse_address
+from vault.customers.custom_attributes import UNDECLARED, attribute_reads, attributes_view
 from vault.customers.models import PII, Customer, ExternalId
 from vault.storage.models import CustomerRow
 from vault.types import CustomerStatus, PiiField
@@ -21,11 +25,18 @@ from vault.types import CustomerStatus, PiiField
 __all__ = ["address_view", "customer_view", "needs_keys"]
 
 _HIDDEN: Final = Resolution.HIDDEN.value
+_CLEAR: Final = Resolution.CLEAR.value
+# The clear profile's columns, each a read resource of its own (clear or hidden).
+PROFILE_READS: Final = ("locale", "tier", "tags")
 
 
 def needs_keys(reads: Mapping[str, str]) -> bool:
-    """Whether the caller may see some PII field (so the data key is worth fetching)."""
-    return any(reads.get(name, _HIDDEN) != _HIDDEN for name in PII)
+    """Whether the caller may see some PII field or PII attribute (so the data key is worth
+    fetching)."""
+    return any(reads.get(name, _HIDDEN) != _HIDDEN for name in PII) or any(
+        how != _HIDDEN and (name.startswith(ATTRIBUTE_PREFIX) or name == UNDECLARED)
+        for name, how in reads.items()
+    )
 
 
 def customer_view(
@@ -34,10 +45,17 @@ def customer_view(
     external_ids: list[ExternalId],
     *,
     reads: Mapping[str, str],
+    attributes: AttributeRegistry,
 ) -> Customer:
     """The caller's view: hidden fields are None (and never decrypted), masked ones
     are decrypted and masked here; ``resolutions`` says which is which."""
     resolutions = {name: str(reads.get(name, _HIDDEN)) for name in PII}
+    for name in PROFILE_READS:
+        resolutions[name] = _CLEAR if reads.get(name) == _CLEAR else _HIDDEN
+    resolutions.update(attribute_reads(attributes, reads))
+
+    def profile(name: str) -> Any:  # noqa: ANN401 - a column's value
+        return getattr(row, name) if resolutions[name] == _CLEAR else None
 
     def clear(name: PiiField) -> str | None:
         """The decrypted value; None when absent or hidden (then never decrypted)."""
@@ -64,10 +82,12 @@ def customer_view(
         last_name=text(PiiField.LAST_NAME),
         birth_date=text(PiiField.BIRTH_DATE),
         address=address,
-        locale=row.locale,
-        tier=row.tier,
-        tags=list(row.tags or []),
-        attributes=dict(row.attributes or {}),
+        locale=profile("locale"),
+        tier=profile("tier"),
+        tags=list(profile("tags") or []),
+        attributes=attributes_view(
+            attributes, row.attributes, row.sealed_attributes, key, resolutions
+        ),
         external_ids=external_ids,
         created_at=row.created_at,
         updated_at=row.updated_at,
