@@ -76,7 +76,7 @@ def _customer(vault: Vault, **pii: str) -> uuid.UUID:
                 locale="fa-IR",
                 tier="gold",
                 tags=["vip", "newsletter"],
-                attributes={"shoe_size": 42, "favourite": "\u0e2a\u0e35\u0e1f\u0e49\u0e32"},
+                attributes={"shoe_size": 42, "favourite_colour": "\u0e2a\u0e35\u0e1f\u0e49\u0e32"},
                 external_ids=[ExternalId("shop", f"s-{uuid.uuid4().hex[:8]}")],
             ),
         ).id
