@@ -28,16 +28,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 import casbin
 from casbin.effect import AllowOverrideEffector
 from casbin.model import Model
-from casbin.persist import Adapter, load_policy_line
 
+from policies.attributes import ATTRIBUTE_PREFIX, attribute_resource
 from policies.purposes import (
+    CLEAR_ONLY,
     READ_RESOURCES,
     Action,
     Operation,
@@ -45,6 +45,14 @@ from policies.purposes import (
     Resolution,
     Resource,
     Role,
+)
+from policies.sources import (
+    PolicyError,
+    PolicyFile,
+    PolicyLines,
+    default_model_text,
+    default_policy_lines,
+    short_name,
 )
 
 __all__ = [
@@ -61,16 +69,11 @@ __all__ = [
     "default_policy_lines",
 ]
 
-_PACKAGE: Final = "policies"
-MODEL_FILE: Final = "model.conf"
-DEFAULT_POLICY_FILE: Final = "default_policy.csv"
-
 _EFFECTS: Final = frozenset({"allow", "deny"})
 _ROLES: Final = frozenset(r.value for r in Role)
 _PURPOSES: Final = frozenset(p.value for p in Purpose)
 _RESOURCES: Final = frozenset(r.value for r in Resource)
 _OPERATIONS: Final = frozenset(o.value for o in Operation)
-_NAME_LIMIT: Final = 64  # names echoed in messages are cut here
 
 # Who changes the policy, and for which purpose. A policy that takes this purpose away
 # from this role would leave no one able to change it again (every request of every
@@ -78,14 +81,9 @@ _NAME_LIMIT: Final = 64  # names echoed in messages are cut here
 POLICY_ADMINISTRATOR: Final = Role.ADMIN.value
 POLICY_PURPOSE: Final = Purpose.ADMINISTRATION.value
 
+_name = short_name
 Rule = tuple[str, ...] | None  # a policy line with its type in front, or no line at all
 _Answer = tuple[bool, Rule]
-
-
-class PolicyError(Exception):
-    """The policy cannot be loaded, or (in subclasses) an access was refused."""
-
-    code = "POLICY_ERROR"
 
 
 class AccessDenied(PolicyError):
@@ -131,96 +129,6 @@ class Explanation:
     reason: str
 
 
-def _name(value: str) -> str:
-    text = str(value)
-    return text if len(text) <= _NAME_LIMIT else text[:_NAME_LIMIT] + "..."
-
-
-def _data(name: str) -> str:
-    return resources.files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-
-
-def default_model_text() -> str:
-    """The text of the Casbin model shipped in ``policies/model.conf``."""
-    return _data(MODEL_FILE)
-
-
-def default_policy_lines() -> list[str]:
-    """The lines of ``policies/default_policy.csv`` (comments and blank lines included)."""
-    return _data(DEFAULT_POLICY_FILE).splitlines()
-
-
-def _as_line(line: str | Sequence[str]) -> str:
-    if isinstance(line, str):
-        text = line.strip()
-        if "\n" in text or "\r" in text:
-            raise PolicyError("a policy line must not span several lines")
-        return text
-    parts = [str(part).strip() for part in line]
-    if any(("," in part or "\n" in part or "\r" in part) for part in parts):
-        raise PolicyError("a policy line field must not contain a comma or a line break")
-    return ", ".join(parts)
-
-
-class PolicyLines(Adapter):  # type: ignore[misc]  # casbin ships no type information
-    """An in-memory policy source: lines as Casbin's CSV file adapter reads them.
-
-    A line is a string (``"p, admin, email, read:masked, administration, allow"``)
-    or a sequence of its fields (``("p", "admin", ...)``). Blank lines and lines
-    starting with ``#`` are skipped. :meth:`replace` swaps the lines; the
-    enforcer sees them on its next :meth:`PolicyEnforcer.reload`.
-    """
-
-    def __init__(self, lines: Iterable[str | Sequence[str]]) -> None:
-        self._lines = tuple(_as_line(line) for line in lines)
-
-    def __repr__(self) -> str:
-        return f"PolicyLines(<{len(self._lines)} lines>)"
-
-    @property
-    def lines(self) -> tuple[str, ...]:
-        return self._lines
-
-    def replace(self, lines: Iterable[str | Sequence[str]]) -> None:
-        self._lines = tuple(_as_line(line) for line in lines)
-
-    def load_policy(self, model: Any) -> None:  # noqa: ANN401 - a casbin Model
-        _load_lines(self._lines, model)
-
-
-class PolicyFile(Adapter):  # type: ignore[misc]  # casbin ships no type information
-    """Policy lines in a CSV file (the format of ``default_policy.csv``), read on every load."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def __repr__(self) -> str:
-        return f"PolicyFile({str(self._path)!r})"
-
-    def load_policy(self, model: Any) -> None:  # noqa: ANN401 - a casbin Model
-        try:
-            text = self._path.read_text(encoding="utf-8")
-        except OSError:
-            raise PolicyError(f"policy file {self._path} cannot be read") from None
-        _load_lines([_as_line(line) for line in text.splitlines()], model)
-
-
-def _load_lines(lines: Iterable[str], model: Any) -> None:  # noqa: ANN401 - a casbin Model
-    """Hand lines to Casbin, refusing a line of a type the model does not know.
-
-    Casbin itself skips such a line without a word: a mistyped deny line
-    would silently grant more than it should.
-    """
-    known = {ptype for section in ("p", "g") for ptype in model.model.get(section, {})}
-    for number, line in enumerate(lines, start=1):
-        if not line or line.startswith("#"):
-            continue
-        ptype = line.split(",", 1)[0].strip()
-        if ptype not in known:
-            raise PolicyError(f"policy line {number}: unknown line type {_name(ptype)!r}")
-        load_policy_line(line, model)
-
-
 # -- loading and validation ------------------------------------------------------
 
 
@@ -245,6 +153,7 @@ class _State:
     decider: Any
     explainer: Any
     purposes: Any
+    attributes: tuple[str, ...] = ()  # the PII attributes' read resources, attr:<name>
     cache: dict[tuple[str, str], _Grants] = field(default_factory=dict)
 
 
@@ -261,18 +170,27 @@ def _rule_text(kind: str, rule: Sequence[str]) -> str:
     return _name(", ".join([kind, *rule]))
 
 
-def _validate(decider: Any) -> None:  # noqa: ANN401 - a casbin Enforcer
+def _validate(decider: Any, attributes: frozenset[str]) -> None:  # noqa: ANN401 - an Enforcer
+    resources = _RESOURCES | attributes
     for number, rule in enumerate(decider.get_named_policy("p"), start=1):
         where = f"policy line p #{number} ({_rule_text('p', rule)})"
         if len(rule) != 5:
             raise PolicyError(f"{where}: has {len(rule)} fields; p lines need 5")
         role, resource, action, purpose, effect = rule
         _check_name(where, role, _ROLES, "role")
-        _check_name(where, resource, _RESOURCES, "resource")
+        if resource.startswith(ATTRIBUTE_PREFIX) and resource not in resources:
+            _check_attribute(where, resource)
+        else:
+            _check_name(where, resource, resources, "resource")
         _check_name(where, action, _OPERATIONS, "action")
         _check_name(where, purpose, _PURPOSES, "purpose")
         if effect not in _EFFECTS:
             raise PolicyError(f"{where}: effect must be allow or deny")
+        if resource in CLEAR_ONLY and action == Operation.READ_MASKED and effect == "allow":
+            raise PolicyError(
+                f"{where}: resource {resource!r} has no mask (clear or hidden): "
+                "grant read:clear, or nothing"
+            )
     for number, rule in enumerate(decider.get_named_policy("p2"), start=1):
         where = f"policy line p2 #{number} ({_rule_text('p2', rule)})"
         if len(rule) != 3:
@@ -284,11 +202,22 @@ def _validate(decider: Any) -> None:  # noqa: ANN401 - a casbin Enforcer
             raise PolicyError(f"{where}: effect must be allow or deny")
 
 
-def _build(model_text: str, adapter: Any) -> _State:  # noqa: ANN401 - a casbin Adapter
+def _check_attribute(where: str, resource: str) -> None:
+    """An ``attr:`` resource that is not a declared PII attribute: a pattern, or refused."""
+    star = resource.find("*")
+    if star != -1 and star == len(resource) - 1:
+        return
+    raise PolicyError(
+        f"{where}: unknown resource {_name(resource)!r}: not a declared PII attribute "
+        "(policies/attributes.toml, CVAULT_ATTRIBUTES_FILE)"
+    )
+
+
+def _build(model_text: str, adapter: Any, attributes: tuple[str, ...]) -> _State:  # noqa: ANN401
     model = Model()
     model.load_model_from_text(model_text)
     decider = casbin.Enforcer(model, adapter)
-    _validate(decider)
+    _validate(decider, frozenset(attributes))
     # The twin shares the decider's model (and so its lines) but stops at the
     # first matching allow line: after the decider allowed a request, it names
     # the line that granted it. Deny lines are named by the decider itself.
@@ -296,7 +225,7 @@ def _build(model_text: str, adapter: Any) -> _State:  # noqa: ANN401 - a casbin 
     # builds a new state, twin included.
     explainer = casbin.Enforcer(decider.get_model())
     explainer.set_effector(AllowOverrideEffector())
-    return _State(decider, explainer, decider.new_enforce_context("2"))
+    return _State(decider, explainer, decider.new_enforce_context("2"), attributes)
 
 
 # -- the enforcer ------------------------------------------------------------------
@@ -323,7 +252,7 @@ def _read(state: _State, role: str, resource: str, purpose: str) -> Resolution:
         return Resolution.HIDDEN  # a deny line on read:masked hides the field
     if _ask(state, role, resource, Operation.READ_CLEAR, purpose)[0]:
         return Resolution.CLEAR
-    return Resolution.MASKED if masked else Resolution.HIDDEN
+    return Resolution.MASKED if masked and resource not in CLEAR_ONLY else Resolution.HIDDEN
 
 
 class PolicyEnforcer:
@@ -334,29 +263,68 @@ class PolicyEnforcer:
     of their own: nothing grants them, so they are refused like anything else.
     """
 
-    def __init__(self, adapter: Any = None, *, model_text: str | None = None) -> None:  # noqa: ANN401
-        """Load the lines from ``adapter`` (any Casbin adapter); the default policy if none."""
+    def __init__(
+        self,
+        adapter: Any = None,  # noqa: ANN401 - a casbin Adapter
+        *,
+        model_text: str | None = None,
+        attributes: Iterable[str] = (),
+    ) -> None:
+        """Load the lines from ``adapter`` (any Casbin adapter); the default policy if none.
+
+        ``attributes`` names the declared PII attributes: each is a read resource
+        ``attr:<name>``, and a line naming an undeclared ``attr:`` resource is refused.
+        """
         self._adapter = adapter if adapter is not None else PolicyLines(default_policy_lines())
         self._model_text = model_text if model_text is not None else default_model_text()
         self._lock = threading.Lock()
-        self._state = _build(self._model_text, self._adapter)
+        self._attributes = tuple(dict.fromkeys(attribute_resource(n) for n in attributes))
+        self._state = _build(self._model_text, self._adapter, self._attributes)
 
     @classmethod
-    def from_default(cls) -> PolicyEnforcer:
+    def from_default(cls, *, attributes: Iterable[str] = ()) -> PolicyEnforcer:
         """The shipped model and default policy (``policies/default_policy.csv``)."""
-        return cls()
+        return cls(attributes=attributes)
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str | Sequence[str]]) -> PolicyEnforcer:
+    def from_lines(
+        cls, lines: Iterable[str | Sequence[str]], *, attributes: Iterable[str] = ()
+    ) -> PolicyEnforcer:
         """The shipped model and exactly these policy lines."""
-        return cls(PolicyLines(lines))
+        return cls(PolicyLines(lines), attributes=attributes)
 
     @classmethod
-    def from_file(cls, path: Path) -> PolicyEnforcer:
+    def from_file(cls, path: Path, *, attributes: Iterable[str] = ()) -> PolicyEnforcer:
         """The shipped model and the policy lines of a CSV file."""
         if not path.is_file():
             raise PolicyError(f"policy file {path} does not exist")
-        return cls(PolicyFile(path))
+        return cls(PolicyFile(path), attributes=attributes)
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The declared PII attributes' names this policy knows."""
+        return tuple(r.removeprefix(ATTRIBUTE_PREFIX) for r in self._attributes)
+
+    @property
+    def read_resources(self) -> tuple[str, ...]:
+        """Every resource a read resolves: the fields and profile parts, and ``attr:<name>``
+        for each declared PII attribute."""
+        return (*(r.value for r in READ_RESOURCES), *self._attributes)
+
+    def declare_attributes(self, names: Iterable[str]) -> None:
+        """Know these PII attributes from now on (the vault's attribute file): the policy
+        is validated against them and reloaded; on error the old state stays."""
+        wanted = tuple(dict.fromkeys(attribute_resource(n) for n in names))
+        with self._lock:
+            self._state = _build(self._model_text, self._adapter, wanted)
+            self._attributes = wanted
+
+    def with_lines(self, lines: Iterable[str | Sequence[str]]) -> PolicyEnforcer:
+        """An enforcer of the same model and attributes over other lines (to check a
+        policy before it is stored)."""
+        return PolicyEnforcer(
+            PolicyLines(lines), model_text=self._model_text, attributes=self.attributes
+        )
 
     def __repr__(self) -> str:
         return f"PolicyEnforcer(adapter={self._adapter!r})"
@@ -388,7 +356,7 @@ class PolicyEnforcer:
         if loading fails, the error propagates and the old policy stays.
         """
         with self._lock:
-            self._state = _build(self._model_text, self._adapter)
+            self._state = _build(self._model_text, self._adapter, self._attributes)
 
     # -- decisions ---------------------------------------------------------------
 
@@ -401,6 +369,7 @@ class PolicyEnforcer:
         allowed, _ = _ask_purpose(state, role, purpose)
         if allowed:
             reads = {r.value: _read(state, role, r.value, purpose) for r in READ_RESOURCES}
+            reads.update((r, _read(state, role, r, purpose)) for r in state.attributes)
             writes = frozenset(
                 r.value for r in Resource if _ask(state, role, r.value, Operation.WRITE, purpose)[0]
             )
@@ -473,7 +442,10 @@ class PolicyEnforcer:
         if masked:
             rule = _granting(state, role, resource, Operation.READ_MASKED, purpose)
             detail = "read:clear is denied" if clear_rule else "no line grants read:clear"
-            return Explanation(Resolution.MASKED, rule, f"an allow line on read:masked; {detail}")
+            how = Resolution.MASKED
+            if resource in CLEAR_ONLY:  # no mask: shown in clear or not at all
+                how, detail = Resolution.HIDDEN, f"{detail}; {resource} has no mask"
+            return Explanation(how, rule, f"an allow line on read:masked; {detail}")
         if clear_rule is not None:
             return Explanation(
                 Resolution.HIDDEN,

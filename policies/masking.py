@@ -15,6 +15,9 @@ The rules (issue 3):
   hidden, so a short number shows fewer: ``+98 912 345 6789`` -> ``***6789``.
 - names: first character and ``***``: ``زهرا`` -> ``ز***``.
 - birth date: month and day only, in ISO 8601's year-less form ``--MM-DD``.
+- PII custom attributes (policies/attributes.py): a date as a birth date (``--MM-DD``),
+  any other value completely, ``***``: a loyalty number or a household size has no part
+  that is safe to show.
 - address: city and country only, ``Chiang Mai, TH``, for an address stored in
   parts (vault/customers/addresses.py). A free-text address is masked completely as
   ``***``: it comes in any script and order (Persian and Chinese addresses start
@@ -40,6 +43,7 @@ __all__ = [
     "characters",
     "mask",
     "mask_address",
+    "mask_attribute",
     "mask_birth_date",
     "mask_email",
     "mask_name",
@@ -123,6 +127,14 @@ def mask_postal_address(city: str | None, country: str | None) -> str:
     """An address in parts -> its city and country, ``تهران, IR``; ``***`` when it has neither."""
     shown = [part for part in (city, country) if part]
     return ", ".join(shown) if shown else MASK
+
+
+def mask_attribute(kind: str, value: object) -> str:
+    """A PII custom attribute of this type (``string``, ``date``, ...): ``--MM-DD`` for a
+    date, ``***`` for anything else."""
+    if kind == "date" and isinstance(value, str | date):
+        return mask_birth_date(value)
+    return MASK
 
 
 _MASKS: Final[Mapping[str, Callable[[str], str]]] = {

@@ -15,7 +15,9 @@ from functools import cache
 from importlib import resources
 
 __all__ = [
+    "CLEAR_ONLY",
     "DIRECT_MARKETING",
+    "READ_RESOURCES",
     "Action",
     "LegalBasis",
     "Operation",
@@ -69,7 +71,17 @@ class Resource(StrEnum):
     ADDRESS = "address"
     INTERACTIONS = "interactions"
     INTERACTION_PAYLOAD = "interaction_payload"
-    PROFILE = "profile"  # the clear attributes: locale, tier, tags, custom attributes
+    # Writing the clear profile: locale, tier, tags and the non-PII custom attributes (a
+    # PII attribute is written under its own resource, ``attr:<name>``).
+    PROFILE = "profile"
+    # Reading the clear profile, one resource each: clear or hidden, never masked.
+    LOCALE = "locale"
+    TIER = "tier"
+    TAGS = "tags"
+    ATTRIBUTES = "attributes"  # the declared non-PII custom attributes (policies/attributes.toml)
+    # Attributes stored before they had to be declared, or whose declaration was removed:
+    # they may hold anything, so only the data subject and the administrator see them.
+    UNDECLARED_ATTRIBUTES = "undeclared_attributes"
     CONSENT = "consent"  # a customer's consent ledger: read it, record a change
     DATA_REQUESTS = "data_requests"  # data subject requests: file, verify, process, decide
     SEGMENTS = "segments"  # segment definitions, previews and member ids; metrics, analytics
@@ -77,10 +89,24 @@ class Resource(StrEnum):
 
 # Resources that reads resolve per customer field (clear, masked, hidden); the profile is
 # written, never masked, and consent, data requests and segments are granted, not masked.
+# Each PII custom attribute adds a read resource of its own, ``attr:<name>``
+# (policies/attributes.py), which the enforcer resolves like these.
 READ_RESOURCES: tuple[Resource, ...] = tuple(
     r
     for r in Resource
     if r not in (Resource.PROFILE, Resource.CONSENT, Resource.DATA_REQUESTS, Resource.SEGMENTS)
+)
+
+# Read resources that have no mask: shown in clear or not at all. A ``read:masked`` grant
+# alone leaves them hidden, and a policy line granting exactly that is refused.
+CLEAR_ONLY: frozenset[str] = frozenset(
+    {
+        Resource.LOCALE,
+        Resource.TIER,
+        Resource.TAGS,
+        Resource.ATTRIBUTES,
+        Resource.UNDECLARED_ATTRIBUTES,
+    }
 )
 
 

@@ -55,6 +55,7 @@ class Settings:
     controller: str = "customer-vault"
     privacy_policy_url: str = ""
     retention_file: Path | None = None
+    attributes_file: Path | None = None
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -121,6 +122,11 @@ class Settings:
             retention_file=(
                 Path(env["CVAULT_RETENTION_FILE"]).expanduser()
                 if env.get("CVAULT_RETENTION_FILE")
+                else None
+            ),
+            attributes_file=(
+                Path(env["CVAULT_ATTRIBUTES_FILE"]).expanduser()
+                if env.get("CVAULT_ATTRIBUTES_FILE")
                 else None
             ),
         )

@@ -14,6 +14,7 @@ from audit.checkpoint import Signer
 from audit.entries import AuditAction
 from policies import PolicyEnforcer
 from vault import faults
+from vault.attributes import attributes_path, load_attributes
 from vault.audit_trail.log import AuditBuffer, AuditLog
 from vault.audit_trail.queries import AuditQueries
 from vault.authorization.authorizer import Authorizer
@@ -98,18 +99,26 @@ class Vault:
         db = database if database is not None else Database(make_engine(settings.database_url))
         keys = DataKeys(ring)
         audit = AuditLog(audit_signer, origin=settings.audit_origin, clock=clock)
-        enforcer = policy or PolicyEnforcer.from_default()
+        attributes = load_attributes(attributes_path(settings))
+        enforcer = policy or PolicyEnforcer.from_default(attributes=attributes.pii_names)
+        if enforcer.attributes != attributes.pii_names:
+            enforcer.declare_attributes(attributes.pii_names)
         authz = Authorizer(enforcer)
         gate = ProcessingGate(authz, clock)
         secrets = WebhookSecrets.of(ring.provider)
-        segments = SegmentService(authz, gate, clock)
+        segments = SegmentService(authz, gate, clock, attributes=attributes)
         return cls(
             settings=settings,
             db=db,
             keyring=ring,
             keys=keys,
             customers=CustomerService(
-                keys, authz, clock=clock, phone_region=settings.default_phone_region, gate=gate
+                keys,
+                authz,
+                clock=clock,
+                phone_region=settings.default_phone_region,
+                gate=gate,
+                attributes=attributes,
             ),
             interactions=InteractionService(
                 keys, authz, clock=clock, gate=gate, on_recorded=segments.on_customers_changed

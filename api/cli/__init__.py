@@ -12,6 +12,7 @@ import sys
 import typer
 
 from api.cli import setup
+from api.cli.attributes import attributes_app
 from api.cli.audit import audit_app
 from api.cli.backup import backup, restore
 from api.cli.common import EXIT_UNAVAILABLE, err
@@ -42,6 +43,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(token_app, name="token")
 app.add_typer(retention_app, name="retention")
 app.add_typer(policy_app, name="policy")
+app.add_typer(attributes_app, name="attributes")
 
 
 def main() -> None:

@@ -69,8 +69,10 @@ def opened() -> Iterator[Vault]:
     configure_logging(settings.log_level)
     try:
         vault = Vault.open(settings)
-    except CryptoError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (CryptoError, ConfigError) as exc:  # a key, or the attribute file (its line)
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     # Held while the command runs: `cvault restore` refuses to replace a vault in use.
     in_use = InUse(vault.db.engine)

@@ -47,6 +47,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 
 from api.graphql.context import REFUSED, GraphQLContext
 from api.graphql.customers import customer_record, own_record
+from api.graphql.types.customers import profile_value
 from vault.customers import Customer as CustomerRecord
 from vault.interactions import Interaction as InteractionRecord
 from vault.pagination import Page, encode_cursor
@@ -58,6 +59,7 @@ _PII: Final = {
     "email": "email", "phone": "phone", "firstName": "first_name", "lastName": "last_name",
     "birthDate": "birth_date", "address": "address",
 }  # fmt: skip
+_PROFILE: Final = frozenset({"locale", "tier", "tags", "attributes"})
 _INTERACTION: Final[_Shape] = dict.fromkeys(
     ("id", "channel", "type", "occurredAt", "amount", "currency", "externalId", "__typename")
 )
@@ -85,7 +87,7 @@ def _attributes(kind: str, *fields: str) -> dict[tuple[str, str], Callable[[Any]
 # How each plain field is read from what the domain returned, by (type, field).
 _GETTERS: Final[dict[tuple[str, str], Callable[[Any], Any]]] = {
     ("Customer", "id"): lambda c: str(c.id),
-    **_attributes("Customer", "locale", "tier", "tags", "attributes", "status", "createdAt"),
+    **_attributes("Customer", "status", "createdAt"),
     ("InteractionConnection", "edges"): lambda p: p.items,
     ("InteractionConnection", "pageInfo"): lambda p: p,
     ("InteractionEdge", "node"): lambda i: i,
@@ -181,6 +183,8 @@ class _Run:
                 out[child.key] = kind.name
             elif kind.name == "Customer" and child.name in _PII:
                 out[child.key] = self._pii(source, _PII[child.name], where)
+            elif kind.name == "Customer" and child.name in _PROFILE:
+                out[child.key] = self._profile(child, source, where)
             elif kind.name == "Customer" and child.name == "interactions":
                 page = self._interactions(child, source, where)
                 out[child.key] = None if page is None else self._complete(child, page, where)
@@ -214,6 +218,14 @@ class _Run:
             return None
         value: str | None = getattr(record, name)
         return value
+
+    def _profile(self, field: _Field, record: object, path: list[str | int]) -> Any:  # noqa: ANN401
+        assert isinstance(record, CustomerRecord)  # noqa: S101
+        hidden, value = profile_value(record, field.name)
+        if hidden:
+            self.context.redacted.append(".".join(map(str, path)))
+            return None
+        return self._complete(field, value, path)
 
     def _interactions(
         self, field: _Field, record: object, path: list[str | int]

@@ -4,7 +4,9 @@ The domain names what broke in its own (snake_case) words, which are also the co
 names of ``cvault import`` (``first_name``, ``external_ids[0].source``); a GraphQL caller
 sent ``firstName`` and ``externalIds``. :func:`schema_path` turns one into the other, and
 the parts of a postal address, which the domain calls ``address.<part>``, into the
-``postalAddress`` input they came in. Paths already in camel case pass unchanged.
+``postalAddress`` input they came in. Paths already in camel case pass unchanged, and
+so do the names of custom attributes (``attributes.household_size``): they are keys of
+the JSON value, spelled as they were declared, not schema fields.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def _camel(match: re.Match[str]) -> str:
 def schema_path(field: str) -> str:
     """``first_name`` -> ``firstName``, ``external_ids[0].source`` ->
     ``externalIds[0].source``, ``address.postal_code`` -> ``postalAddress.postalCode``."""
+    head, dot, attribute = field.partition("attributes.")
+    if dot and (not head or head.endswith(".")):
+        return _SNAKE.sub(_camel, head) + dot + attribute
     path = _SNAKE.sub(_camel, field)
     if path.startswith("address."):
         path = "postal" + path[0].upper() + path[1:]

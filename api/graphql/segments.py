@@ -52,7 +52,10 @@ class AttributeConditionInput:
     field: AttributeFieldEnum
     op: OpEnum
     value: JSON | None = None
-    key: str | None = strawberry.field(default=None, description="A custom attribute's name.")
+    key: str | None = strawberry.field(
+        default=None,
+        description="A custom attribute's name: declared, and not PII (those are encrypted).",
+    )
 
 
 @strawberry.input(description="The customer has a current grant of this purpose.")

@@ -49,11 +49,14 @@ def create(gateway: Gateway, data: dict[str, Any]) -> tuple[str, str]:
         ("add_external_ids[2].external_id", "addExternalIds[2].externalId"),
         ("interactions[3].occurredAt", "interactions[3].occurredAt"),
         ("details.address.country", "details.address.country"),
+        ("attributes.household_size", "attributes.household_size"),
+        ("patch.attributes.vip_level", "patch.attributes.vip_level"),
     ],
 )
 def test_domain_paths_read_as_the_schema_spells_them(field: str, expected: str) -> None:
     """snake_case paths of the domain become the schema's camelCase; the parts of an
-    address are the postalAddress input's; camelCase paths pass unchanged."""
+    address are the postalAddress input's; camelCase paths and the declared names of custom
+    attributes pass unchanged."""
     assert schema_path(field) == expected
 
 

@@ -76,7 +76,11 @@ def _customer(vault: Vault, **pii: str) -> uuid.UUID:
                 locale="fa-IR",
                 tier="gold",
                 tags=["vip", "newsletter"],
-                attributes={"shoe_size": 42, "favourite": "\u0e2a\u0e35\u0e1f\u0e49\u0e32"},
+                attributes={
+                    "shoe_size": 42,
+                    "favourite_colour": "\u0e2a\u0e35\u0e1f\u0e49\u0e32",
+                    "nickname": "\u0634\u06cc\u0631\u06cc\u0646",  # PII: sealed at rest
+                },
                 external_ids=[ExternalId("shop", f"s-{uuid.uuid4().hex[:8]}")],
             ),
         ).id
@@ -448,6 +452,7 @@ def test_an_access_bundle_holds_every_item_stored_for_the_customer(
         ["vip", "newsletter"],
     )
     assert profile["attributes"] == stored.attributes
+    assert profile["attributes"]["nickname"] == "\u0634\u06cc\u0631\u06cc\u0646"  # in clear
     assert profile["external_ids"] == [
         {"source": e.source, "external_id": e.external_id} for e in stored.external_ids
     ]

@@ -36,22 +36,33 @@ FIELDS = (
     Resource.ADDRESS,
     Resource.INTERACTIONS,
     Resource.INTERACTION_PAYLOAD,
+    Resource.LOCALE,
+    Resource.TIER,
+    Resource.TAGS,
+    Resource.ATTRIBUTES,
+    Resource.UNDECLARED_ATTRIBUTES,
+    "attr:loyalty_number",
 )
+# The declared PII attribute the enforcers below know.
+PII_ATTRIBUTES = ("loyalty_number",)
 
-# Issue 3's table, written out again here rather than read from the CSV:
-# email, phone, first_name, last_name, birth_date, address, interactions, payload.
+# Issue 3's table (and issue 13's clear profile and attributes), written out again here
+# rather than read from the CSV: email, phone, first_name, last_name, birth_date, address,
+# interactions, payload | locale, tier, tags, attributes, undeclared, a PII attribute.
 TABLE: dict[tuple[Role, Purpose], tuple[Resolution, ...]] = {
-    (Role.SUPPORT_AGENT, Purpose.SUPPORT): (M, M, C, C, H, M, C, H),
-    (Role.MARKETING, Purpose.MARKETING_EMAIL): (C, H, C, H, M, H, C, H),
-    (Role.MARKETING, Purpose.MARKETING_SMS): (H, C, C, H, M, H, C, H),
-    (Role.MARKETING, Purpose.PERSONALIZATION): (H, H, C, H, H, H, C, H),
-    (Role.ANALYST, Purpose.ANALYTICS): (H, H, H, H, H, H, C, H),
-    (Role.COMPLIANCE_OFFICER, Purpose.COMPLIANCE): (M, M, M, M, H, H, C, H),
-    (Role.ADMIN, Purpose.ADMINISTRATION): (M, M, M, M, H, H, H, H),
-    (Role.INGEST_SERVICE, Purpose.SERVICE_DELIVERY): (H, H, H, H, H, H, H, H),
-    (Role.DATA_SUBJECT, Purpose.SELF): (C, C, C, C, C, C, C, C),
+    (Role.SUPPORT_AGENT, Purpose.SUPPORT): (M, M, C, C, H, M, C, H, C, C, C, C, H, M),
+    (Role.MARKETING, Purpose.MARKETING_EMAIL): (C, H, C, H, M, H, C, H, C, C, C, C, H, H),
+    (Role.MARKETING, Purpose.MARKETING_SMS): (H, C, C, H, M, H, C, H, C, C, C, C, H, H),
+    (Role.MARKETING, Purpose.PERSONALIZATION): (H, H, C, H, H, H, C, H, C, C, C, C, H, H),
+    (Role.ANALYST, Purpose.ANALYTICS): (H, H, H, H, H, H, C, H, H, C, C, C, H, H),
+    (Role.COMPLIANCE_OFFICER, Purpose.COMPLIANCE): (M, M, M, M, H, H, C, H, C, C, C, C, H, M),
+    (Role.ADMIN, Purpose.ADMINISTRATION): (M, M, M, M, H, H, H, H, C, C, C, C, C, M),
+    (Role.INGEST_SERVICE, Purpose.SERVICE_DELIVERY): (H,) * 14,
+    (Role.DATA_SUBJECT, Purpose.SELF): (C,) * 14,
 }
 WRITERS = {(Role.INGEST_SERVICE, Purpose.SERVICE_DELIVERY)}
+# What a write names: the PII fields, interactions, the clear profile, a PII attribute.
+WRITE_FIELDS = (*FIELDS[:8], Resource.PROFILE, "attr:loyalty_number")
 
 READ_CASES = [
     pytest.param(role, purpose, field, expected, id=f"{role}-{purpose}-{field}")
@@ -61,7 +72,7 @@ READ_CASES = [
 WRITE_CASES = [
     pytest.param(role, purpose, field, (role, purpose) in WRITERS, id=f"{role}-{purpose}-{field}")
     for role, purpose in TABLE
-    for field in FIELDS
+    for field in WRITE_FIELDS
 ]
 REFUSED_PURPOSES = [
     pytest.param(role, purpose, id=f"{role}-{purpose}")
@@ -73,11 +84,11 @@ REFUSED_PURPOSES = [
 
 @pytest.fixture(scope="module")
 def default() -> PolicyEnforcer:
-    return PolicyEnforcer.from_default()
+    return PolicyEnforcer.from_default(attributes=PII_ATTRIBUTES)
 
 
 def _with(*extra: str) -> PolicyEnforcer:
-    return PolicyEnforcer.from_lines([*default_policy_lines(), *extra])
+    return PolicyEnforcer.from_lines([*default_policy_lines(), *extra], attributes=PII_ATTRIBUTES)
 
 
 # -- the default table ------------------------------------------------------------------
@@ -85,7 +96,7 @@ def _with(*extra: str) -> PolicyEnforcer:
 
 @pytest.mark.parametrize(("role", "purpose", "field", "expected"), READ_CASES)
 def test_default_policy_resolves_every_field_as_the_table_says(
-    default: PolicyEnforcer, role: Role, purpose: Purpose, field: Resource, expected: Resolution
+    default: PolicyEnforcer, role: Role, purpose: Purpose, field: str, expected: Resolution
 ) -> None:
     """Every role x allowed purpose x field resolves exactly as issue 3's table says."""
     assert expected == default.resolve(role, purpose, field)
@@ -103,7 +114,7 @@ def test_resolve_all_returns_the_whole_row(
 
 @pytest.mark.parametrize(("role", "purpose", "field", "allowed"), WRITE_CASES)
 def test_only_the_ingest_service_writes(
-    default: PolicyEnforcer, role: Role, purpose: Purpose, field: Resource, allowed: bool
+    default: PolicyEnforcer, role: Role, purpose: Purpose, field: str, allowed: bool
 ) -> None:
     """ingest_service (service_delivery) may write every field; every other row raises."""
     if allowed:
@@ -148,10 +159,11 @@ def test_purpose_not_allowed_is_an_access_denied_without_values() -> None:
 def test_default_constructor_and_default_files_agree(default: PolicyEnforcer) -> None:
     """PolicyEnforcer() and from_file(default_policy.csv) load the same default policy."""
     path = Path(__file__).resolve().parents[2] / "policies" / "default_policy.csv"
-    from_file = PolicyEnforcer.from_file(path)
+    from_file = PolicyEnforcer.from_file(path, attributes=PII_ATTRIBUTES)
+    plain = PolicyEnforcer(attributes=PII_ATTRIBUTES)
     for role, purpose in TABLE:
         assert default.resolve_all(role, purpose) == from_file.resolve_all(role, purpose)
-        assert default.resolve_all(role, purpose) == PolicyEnforcer().resolve_all(role, purpose)
+        assert default.resolve_all(role, purpose) == plain.resolve_all(role, purpose)
 
 
 # -- deny overrides allow ------------------------------------------------------------------
@@ -248,7 +260,9 @@ def test_an_empty_policy_denies_everything() -> None:
 
 def test_a_purpose_alone_grants_no_field() -> None:
     """A p2 line without p lines lets the role in, and every field stays hidden."""
-    enforcer = PolicyEnforcer.from_lines(["p2, analyst, analytics, allow"])
+    enforcer = PolicyEnforcer.from_lines(
+        ["p2, analyst, analytics, allow"], attributes=PII_ATTRIBUTES
+    )
     assert dict.fromkeys(FIELDS, H) == enforcer.resolve_all(Role.ANALYST, Purpose.ANALYTICS)
 
 
@@ -320,14 +334,15 @@ def test_explain_names_the_deny_that_downgrades_to_masked_in_its_reason() -> Non
 
 @pytest.mark.parametrize(("role", "purpose", "field", "expected"), READ_CASES)
 def test_explain_agrees_with_resolve(
-    default: PolicyEnforcer, role: Role, purpose: Purpose, field: Resource, expected: Resolution
+    default: PolicyEnforcer, role: Role, purpose: Purpose, field: str, expected: Resolution
 ) -> None:
     """For every cell of the table, explain reaches the same resolution as resolve."""
     explanation = default.explain(role, field, purpose)
     assert expected == explanation.resolution
     if expected is not H:
         assert explanation.rule is not None
-        assert (role, field) == (explanation.rule[1], explanation.rule[2])
+        granted = "attr:*" if field.startswith("attr:") else field  # one line grants them all
+        assert (role, granted) == (explanation.rule[1], explanation.rule[2])
 
 
 # -- caching and reloading -------------------------------------------------------------------

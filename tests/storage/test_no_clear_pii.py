@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -127,3 +128,30 @@ def test_no_pii_at_rest(vault: Vault) -> None:
     assert CANARY.encode() in stored
     found = [v for v, needle in _needles(values) if needle in stored]
     assert found == []
+
+
+ATTRIBUTE_CANARY = "قناری-canary-attribute"  # a clear attribute, in Persian, must be found
+
+
+def test_no_pii_attribute_at_rest(vault: Vault) -> None:
+    """PII custom attributes (Persian, Thai and Chinese names, a loyalty number, a date)
+    are nowhere in clear at rest, neither as UTF-8 nor JSON-escaped, after a create and an
+    update; a non-PII attribute stored beside them is found in both forms the scan knows."""
+    values = ["شیرین عبادی", "สมชาย ใจดี", "王小明", "LN-0042-7781", "1999-12-31", "小龙女"]
+    with vault.unit(CTX) as s:
+        made = [
+            vault.customers.create(
+                s,
+                CustomerInput(
+                    attributes={"nickname": name, "favourite_colour": ATTRIBUTE_CANARY,
+                                "loyalty_number": "LN-0042-7781", "anniversary": "1999-12-31"},
+                ),
+            )
+            for name in values[:3]
+        ]  # fmt: skip
+        vault.customers.update(s, made[0].id, CustomerPatch(attributes={"nickname": "小龙女"}))
+    stored = _sqlite_bytes(vault) if vault.db.dialect == "sqlite" else _postgres_dump(vault)
+    escaped = json.dumps(ATTRIBUTE_CANARY)[1:-1].encode()
+    assert ATTRIBUTE_CANARY.encode() in stored or escaped in stored
+    needles = _needles(values) + [(v, json.dumps(v)[1:-1].encode()) for v in values]
+    assert [v for v, needle in needles if needle in stored] == []

@@ -36,7 +36,7 @@ def _customer_with_history(vault: Vault) -> uuid.UUID:
                 first_name="พลอย",
                 last_name="وحیدی",
                 tags=["vip", "新客"],
-                attributes={"note": "José", "n": 3},
+                attributes={"favourite_colour": "José", "shoe_size": 3},
                 external_ids=[ExternalId("shopify", "8812"), ExternalId("crm", "A-1")],
             ),
         )

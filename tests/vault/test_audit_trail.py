@@ -128,6 +128,10 @@ def test_reads_of_one_customer_in_one_request_make_one_entry(vault: Vault) -> No
     assert pii_read["fields"] == {
         "address": "masked", "birth_date": "hidden", "email": "masked",
         "first_name": "clear", "last_name": "clear", "phone": "masked",
+        "locale": "clear", "tier": "clear", "tags": "clear", "attributes": "clear",
+        "undeclared_attributes": "hidden", "attr:anniversary": "masked",
+        "attr:household_size": "masked", "attr:loyalty_number": "masked",
+        "attr:nickname": "masked",
     }  # fmt: skip
     assert (pii_read["actor"], pii_read["role"], pii_read["purpose"]) == (
         "agent-7",

@@ -66,7 +66,7 @@ def _clear_extras(i: int) -> dict[str, Any]:
     return {
         "tier": f"erase-tier-{i}",
         "tags": [f"erase-tag-{i}"],
-        "attributes": {"nickname": f"erase-attr-{i}"},
+        "attributes": {"favourite_colour": f"erase-attr-{i}"},
         "external_ids": [ExternalId("shop", f"erase-ext-{i}")],
     }
 

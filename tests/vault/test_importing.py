@@ -177,7 +177,7 @@ def test_jsonl_import_reports_bad_lines(vault: Vault, tmp_path: Path) -> None:
     path = _jsonl(
         tmp_path / "customers.jsonl",
         [
-            {"email": "ada@example.com", "tags": ["vip"], "attributes": {"a": [1, 2]},
+            {"email": "ada@example.com", "tags": ["vip"], "attributes": {"plan": "pro"},
              "source": "crm", "external_id": 1},  # 1 (a numeric id is fine)
             "",  # 2
             '{"email": "broken@example.com", ',  # 3
@@ -208,7 +208,7 @@ def test_jsonl_import_reports_bad_lines(vault: Vault, tmp_path: Path) -> None:
         ],
     )
     ada = _by_ref(vault, "crm", "1")
-    assert (ada.email, ada.tags, ada.attributes) == ("ada@example.com", ["vip"], {"a": [1, 2]})
+    assert (ada.email, ada.tags, ada.attributes) == ("ada@example.com", ["vip"], {"plan": "pro"})
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])

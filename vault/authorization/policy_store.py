@@ -142,7 +142,7 @@ class PolicyStore:
         away from the administrator, is refused with the rule it breaks; nothing is stored."""
         self._require_admin(session)
         try:
-            PolicyEnforcer.from_lines(lines).check_keeps_control()
+            self._enforcer.with_lines(lines).check_keeps_control()
         except PolicyError as exc:
             raise InvalidInput("lines", str(exc)) from None
         newest = session.scalar(select(func.max(PolicyVersionRow.version))) or 0

@@ -7,7 +7,9 @@ operation), ``models`` (the values exchanged: ``CustomerInput``, ``CustomerPatch
 ``validation`` (the input rules and what a write touches), ``queries`` (reading customer
 rows), ``views`` (the caller's view of a row: decrypted, masked or hidden), ``merge``
 (folding a duplicate into the record kept), ``addresses`` (postal addresses in parts),
-``normalize`` (email and phone normal forms for blind indexes).
+``normalize`` (email and phone normal forms for blind indexes), ``custom_attributes``
+(declared attributes checked, PII ones sealed per attribute, the caller's view of them),
+``attribute_upkeep`` (stored names the declarations do not cover; sealing old clear PII).
 The public API is re-exported here: ``from vault.customers import CustomerService``.
 May import: :mod:`vault.privacy` (the processing gate), :mod:`vault.authorization`,
 :mod:`vault.audit_trail`, the kernel, ``policies`` and ``audit``. Never

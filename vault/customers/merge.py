@@ -1,7 +1,7 @@
 """Folding a duplicate customer into the one kept: its empty PII fields filled (re-sealed
-under the kept record's key), tags, attributes, locale and tier combined, interactions
-re-sealed and moved, external ids moved, refusals (objections, withheld consents)
-carried, and the merged record emptied into a redirect.
+under the kept record's key), tags, attributes (PII ones re-sealed), locale and tier
+combined, interactions re-sealed and moved, external ids moved, refusals (objections,
+withheld consents) carried, and the merged record emptied into a redirect.
 
 The service authorizes, loads and locks both rows, destroys the merged record's data key
 and audits; this module moves the data.
@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from vault.crypto import DataKey
+from vault.customers.custom_attributes import open_value, seal_value
 from vault.customers.validation import check_tags
 from vault.storage.models import (
     ConsentStateRow,
@@ -64,7 +65,14 @@ def fold(
             seal(keep, keep_key, name, value)
             filled.append(name.value)
     keep.tags = check_tags([*keep.tags, *gone.tags])
-    keep.attributes = {**gone.attributes, **keep.attributes}
+    clear = {**gone.attributes, **keep.attributes}
+    sealed = dict(keep.sealed_attributes or {})
+    for attr, token in (gone.sealed_attributes or {}).items():
+        if attr not in sealed and attr not in keep.attributes:  # re-sealed under keep's key
+            sealed[attr] = seal_value(keep_key, attr, open_value(gone_key, attr, token))
+            filled.append(f"attr:{attr}")
+    keep.attributes = {k: v for k, v in clear.items() if k not in sealed}
+    keep.sealed_attributes = sealed or None
     keep.locale = keep.locale or gone.locale
     keep.tier = keep.tier or gone.tier
     keep.updated_at = now
@@ -85,6 +93,7 @@ def fold(
         setattr(gone, f"{name}_ct", None)
     gone.email_bidx = None
     gone.phone_bidx = None
+    gone.sealed_attributes = None
     gone.status = CustomerStatus.MERGED.value
     gone.merged_into_id = keep.id
     gone.updated_at = now

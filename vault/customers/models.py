@@ -103,7 +103,9 @@ class Customer:
     external_ids: list[ExternalId] = field(repr=False)
     created_at: datetime = field(repr=False)
     updated_at: datetime = field(repr=False)
-    # How each PII field reached the caller: clear, masked or hidden (then it is None).
+    # How each resource reached the caller: clear, masked or hidden (then it is None, or
+    # empty): the PII fields, locale, tier, tags, attributes, undeclared_attributes and
+    # attr:<name> per declared PII attribute. ``attributes`` holds only what was shown.
     resolutions: dict[str, str] = field(default_factory=dict, repr=False)
     # The address's parts when it was given in parts: all of them in clear, the city and
     # country only when masked.

@@ -19,9 +19,11 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
+from policies.attributes import AttributeRegistry, default_attributes
 from vault.authorization.authorizer import PROFILE, Authorizer
 from vault.authorization.context import buffer_of
 from vault.crypto import DataKey
+from vault.customers.custom_attributes import AttributeRules, CheckedAttributes, seal_value
 from vault.customers.merge import fold
 from vault.customers.models import (
     PII,
@@ -47,7 +49,6 @@ from vault.customers.queries import (
 )
 from vault.customers.validation import (
     PiiRules,
-    check_attributes,
     check_external_id,
     check_locale,
     check_not_empty,
@@ -85,8 +86,11 @@ class CustomerService:
         clock: Callable[[], datetime] = utc_now,
         phone_region: str | None = None,
         gate: ProcessingGate | None = None,
+        attributes: AttributeRegistry | None = None,
     ) -> None:
         self._keys = keys
+        self.attributes = attributes if attributes is not None else default_attributes()
+        self._attribute_rules = AttributeRules(self.attributes)
         self._authz = authz
         self._gate = gate or ProcessingGate(authz, clock)
         self._bidx = keys.keyring.blind_indexer
@@ -120,7 +124,7 @@ class CustomerService:
         check_locale(data.locale)
         check_tier(data.tier)
         check_tags(data.tags)
-        check_attributes(data.attributes)
+        self._attribute_rules.check(data.attributes)
         for i, ref in enumerate(data.external_ids):
             check_external_id(ref, f"external_ids[{i}]")
 
@@ -128,7 +132,10 @@ class CustomerService:
 
     def create(self, session: Session, data: CustomerInput) -> Customer:
         audit = buffer_of(session)
-        self._authz.check_writes(session, written_resources(data))
+        attributes = self._attribute_rules.check(data.attributes)
+        self._authz.check_writes(
+            session, written_resources(data, attributes.resources(self.attributes))
+        )
         check_not_empty(data)
         reads = self._authz.reads(session)
         now = self._clock()
@@ -139,7 +146,7 @@ class CustomerService:
             locale=check_locale(data.locale),
             tier=check_tier(data.tier),
             tags=check_tags(data.tags),
-            attributes=check_attributes(data.attributes),
+            attributes=attributes.clear,
             created_at=now,
             updated_at=now,
         )
@@ -150,10 +157,12 @@ class CustomerService:
             value = getattr(data, name.value)
             if value is not None:
                 self._set_pii(row, key, name, value)
+        self._set_attributes(row, key, attributes)
         self._add_external_ids(session, customer_id, data.external_ids, "external_ids")
         session.flush()
         log.debug("customer.created", customer_id=str(customer_id))
         written = {n.value: "written" for n in PiiField if getattr(data, n.value) is not None}
+        written.update(dict.fromkeys(attributes.resources(self.attributes), "written"))
         audit.add(AuditAction.CUSTOMER_CREATE, customer_id=customer_id, fields=written)
         return self._decrypt(session, row, key, reads=reads)
 
@@ -256,6 +265,9 @@ class CustomerService:
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
         f = filter_ or CustomerFilter()
+        for name in ("tier", "locale", "tag"):  # a filter reads the field: only if shown
+            if getattr(f, name) is not None:
+                self._authz.check_reads(session, "tags" if name == "tag" else name)
         rows = page_rows(session, f, self._gate.clause(session), first=first, after=after)
         page, more = rows[:first], len(rows) > first
         items = self.get_many(session, [r[0] for r in page]) if page else []
@@ -278,7 +290,13 @@ class CustomerService:
 
     def update(self, session: Session, customer_id: uuid.UUID, patch: CustomerPatch) -> Customer:
         audit = buffer_of(session)
-        self._authz.check_writes(session, patched_resources(patch), customer_id)
+        attributes = (
+            CheckedAttributes()
+            if patch.attributes is UNSET
+            else self._attribute_rules.check(patch.attributes, patch=True)
+        )
+        resources = patched_resources(patch, attributes.resources(self.attributes))
+        self._authz.check_writes(session, resources, customer_id)
         reads = self._authz.reads(session)
         row = load(session, customer_id, for_update=True)
         self._authz.check_owner(session, row.id)
@@ -296,8 +314,7 @@ class CustomerService:
             row.tier = check_tier(patch.tier)
         if patch.tags is not UNSET:
             row.tags = check_tags(patch.tags)
-        if patch.attributes is not UNSET:
-            row.attributes = check_attributes(patch.attributes)
+        self._set_attributes(row, key, attributes)
         self._add_external_ids(session, row.id, patch.add_external_ids, "add_external_ids")
         row.updated_at = self._clock()
         session.flush()
@@ -392,8 +409,24 @@ class CustomerService:
                     CustomerExternalIdRow(source=source, external_id=ext, customer_id=customer_id)
                 )
 
-    @staticmethod
+    def _set_attributes(self, row: CustomerRow, key: DataKey, given: CheckedAttributes) -> None:
+        """Apply checked attributes: clear ones set in ``attributes``, PII ones sealed into
+        ``sealed_attributes`` (a clear copy of the name dropped), cleared ones removed."""
+        if not (given.clear or given.pii or given.cleared):
+            return
+        clear = {k: v for k, v in (row.attributes or {}).items() if k not in given.cleared}
+        sealed = {k: v for k, v in (row.sealed_attributes or {}).items() if k not in given.cleared}
+        clear.update(given.clear)
+        for name in given.clear:
+            sealed.pop(name, None)
+        for name, value in given.pii.items():
+            sealed[name] = seal_value(key, name, value)
+            clear.pop(name, None)
+        row.attributes = clear
+        row.sealed_attributes = sealed or None
+
     def _decrypt(
+        self,
         session: Session,
         row: CustomerRow | Row[Any],
         key: DataKey | None,
@@ -406,4 +439,4 @@ class CustomerService:
         external ids read when not given."""
         if ids is None:
             ids = external_ids(session, [row.id]).get(row.id, [])
-        return customer_view(row, key, ids, reads=reads, erased=erased)
+        return customer_view(row, key, ids, reads=reads, attributes=self.attributes, erased=erased)

@@ -1,18 +1,18 @@
 """The rules a customer's input must meet, and what a write touches.
 
 ``PiiRules`` checks one PII value and gives the text to encrypt with its blind index;
-the ``check_*`` functions check (and normalise) the profile fields and external ids;
+the ``check_*`` functions check (and normalise) the profile fields and external ids (custom
+attributes are checked in :mod:`vault.customers.custom_attributes`);
 ``written_resources`` and ``patched_resources`` name what a create or an update writes,
 for the authorizer. Errors name the field and the rule, never the value.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Final
 
 from vault.authorization.authorizer import PROFILE
 from vault.crypto import BlindIndexer
@@ -26,7 +26,6 @@ from vault.types import PiiField
 __all__ = [
     "PiiRules",
     "as_str",
-    "check_attributes",
     "check_external_id",
     "check_locale",
     "check_not_empty",
@@ -38,7 +37,6 @@ __all__ = [
 
 _LOCALE: Final = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _MAX_TAGS: Final = 100
-_MAX_ATTRIBUTES_BYTES: Final = 16_384
 
 
 class PiiRules:
@@ -83,19 +81,24 @@ def check_not_empty(data: CustomerInput) -> None:
         raise InvalidInput("input", "a customer needs at least one field")
 
 
-def written_resources(data: CustomerInput) -> list[str]:
+def written_resources(data: CustomerInput, attributes: Sequence[str] = ()) -> list[str]:
+    """What a create writes; ``attributes`` are the resources of its custom attributes
+    (``profile``, ``attr:<name>``)."""
     resources = [name for name in PII if getattr(data, name) is not None]
-    if data.locale or data.tier or data.tags or data.attributes or data.external_ids:
+    if data.locale or data.tier or data.tags or data.external_ids:
         resources.append(PROFILE)
-    return resources or [PROFILE]
+    resources.extend(attributes)
+    return list(dict.fromkeys(resources)) or [PROFILE]
 
 
-def patched_resources(patch: CustomerPatch) -> list[str]:
+def patched_resources(patch: CustomerPatch, attributes: Sequence[str] = ()) -> list[str]:
+    """What an update writes; ``attributes`` as for :func:`written_resources`."""
     resources = [name for name in PII if getattr(patch, name) is not UNSET]
-    profile = (patch.locale, patch.tier, patch.tags, patch.attributes)
+    profile = (patch.locale, patch.tier, patch.tags)
     if any(v is not UNSET for v in profile) or patch.add_external_ids:
         resources.append(PROFILE)
-    return resources
+    resources.extend(attributes)
+    return list(dict.fromkeys(resources))
 
 
 def check_external_id(ref: ExternalId, where: str = "external_ids") -> tuple[str, str]:
@@ -132,16 +135,3 @@ def check_tags(values: Sequence[str]) -> list[str]:
     if len(unique) > _MAX_TAGS:
         raise InvalidInput("tags", f"must hold at most {_MAX_TAGS} tags")
     return unique
-
-
-def check_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(values, Mapping):
-        raise InvalidInput("attributes", "must be a JSON object")
-    try:
-        encoded = json.dumps(dict(values), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
-        raise InvalidInput("attributes", "must be JSON-serialisable without NaN") from None
-    if len(encoded.encode("utf-8")) > _MAX_ATTRIBUTES_BYTES:
-        raise InvalidInput("attributes", f"must be at most {_MAX_ATTRIBUTES_BYTES} bytes as JSON")
-    result: dict[str, Any] = json.loads(encoded)
-    return result

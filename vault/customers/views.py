@@ -1,6 +1,8 @@
 """What a caller sees of a customer row: the ``Customer`` view under the caller's read
 resolutions. Hidden fields are never decrypted; masked ones are decrypted and masked
 here; an address given in parts shows its parts (only the city and country when masked).
+The clear profile (locale, tier, tags) is shown or hidden per resource, and the custom
+attributes per kind (:mod:`vault.customers.custom_attributes`).
 A record read as erased (a tombstone, or a live row whose key the keyring shredded: an
 erasure a restored backup undid) shows the tombstone, without decrypting anything.
 """
@@ -13,9 +15,11 @@ from typing import Any, Final
 from sqlalchemy import Row
 
 from policies import Resolution
+from policies.attributes import ATTRIBUTE_PREFIX, AttributeRegistry
 from policies.masking import mask, mask_postal_address
 from vault.crypto import DataKey
 from vault.customers.addresses import PostalAddress, parse_address
+from vault.customers.custom_attributes import UNDECLARED, attribute_reads, attributes_view
 from vault.customers.models import PII, Customer, ExternalId
 from vault.storage.models import CustomerRow
 from vault.types import CustomerStatus, PiiField
@@ -23,6 +27,9 @@ from vault.types import CustomerStatus, PiiField
 __all__ = ["ERASED_FIELDS", "address_view", "audited_fields", "customer_view", "needs_keys"]
 
 _HIDDEN: Final = Resolution.HIDDEN.value
+_CLEAR: Final = Resolution.CLEAR.value
+# The clear profile's columns, each a read resource of its own (clear or hidden).
+PROFILE_READS: Final = ("locale", "tier", "tags")
 # How the audit trail records a read of an erased customer: no PII value was read.
 ERASED_FIELDS: Final = dict.fromkeys(PII, "erased")
 
@@ -33,8 +40,12 @@ def audited_fields(customer: Customer) -> dict[str, str]:
 
 
 def needs_keys(reads: Mapping[str, str]) -> bool:
-    """Whether the caller may see some PII field (so the data key is worth fetching)."""
-    return any(reads.get(name, _HIDDEN) != _HIDDEN for name in PII)
+    """Whether the caller may see some PII field or PII attribute (so the data key is worth
+    fetching)."""
+    return any(reads.get(name, _HIDDEN) != _HIDDEN for name in PII) or any(
+        how != _HIDDEN and (name.startswith(ATTRIBUTE_PREFIX) or name == UNDECLARED)
+        for name, how in reads.items()
+    )
 
 
 def customer_view(
@@ -43,14 +54,21 @@ def customer_view(
     external_ids: list[ExternalId],
     *,
     reads: Mapping[str, str],
+    attributes: AttributeRegistry,
     erased: bool = False,
 ) -> Customer:
     """The caller's view: hidden fields are None (and never decrypted), masked ones
     are decrypted and masked here; ``resolutions`` says which is which. ``erased`` reads
     a live row as its tombstone (its erasure was undone by a restored backup)."""
     resolutions = {name: str(reads.get(name, _HIDDEN)) for name in PII}
+    for name in PROFILE_READS:
+        resolutions[name] = _CLEAR if reads.get(name) == _CLEAR else _HIDDEN
+    resolutions.update(attribute_reads(attributes, reads))
     if erased:
         return _tombstone(row, resolutions)
+
+    def profile(name: str) -> Any:  # noqa: ANN401 - a column's value
+        return getattr(row, name) if resolutions[name] == _CLEAR else None
 
     def clear(name: PiiField) -> str | None:
         """The decrypted value; None when absent or hidden (then never decrypted)."""
@@ -77,10 +95,12 @@ def customer_view(
         last_name=text(PiiField.LAST_NAME),
         birth_date=text(PiiField.BIRTH_DATE),
         address=address,
-        locale=row.locale,
-        tier=row.tier,
-        tags=list(row.tags or []),
-        attributes=dict(row.attributes or {}),
+        locale=profile("locale"),
+        tier=profile("tier"),
+        tags=list(profile("tags") or []),
+        attributes=attributes_view(
+            attributes, row.attributes, row.sealed_attributes, key, resolutions
+        ),
         external_ids=external_ids,
         created_at=row.created_at,
         updated_at=row.updated_at,

@@ -173,6 +173,7 @@ class ErasureService:
         row.tier = None
         row.tags = []
         row.attributes = {}
+        row.sealed_attributes = None
         row.status = _ERASED
         row.erased_at = now
         row.erasure_request_id = request_id
@@ -265,7 +266,12 @@ class ErasureService:
                     update(CustomerRow)
                     .where(CustomerRow.merged_into_id == customer_id, _uncleared(CustomerRow))
                     .values(
-                        locale=None, tier=None, tags=[], attributes={}, updated_at=self._clock()
+                        locale=None,
+                        tier=None,
+                        tags=[],
+                        attributes={},
+                        sealed_attributes=None,
+                        updated_at=self._clock(),
                     )
                     .execution_options(synchronize_session=False)
                 )
@@ -427,7 +433,13 @@ _PURGE_UPTO = delete(_interactions).where(
 
 def _uncleared(row: type[CustomerRow]) -> ColumnElement[bool]:
     """A record that still has something in its clear profile columns."""
-    return or_(row.locale.is_not(None), row.tier.is_not(None), row.tags != [], row.attributes != {})
+    return or_(
+        row.locale.is_not(None),
+        row.tier.is_not(None),
+        row.tags != [],
+        row.attributes != {},
+        row.sealed_attributes.is_not(None),
+    )
 
 
 def _detail(result: ErasureResult) -> dict[str, Any]:

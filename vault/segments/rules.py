@@ -6,7 +6,8 @@ A rule is never an evaluated string: it is a tree of the frozen dataclasses belo
 errors every refusal raises (:class:`RuleError` names the path of the bad node, never
 the value) and the walks over segment references: :func:`check_references` refuses
 cycles, :func:`any_node` asks whether a rule (with the segments it refers to) holds a
-node of some kind.
+node of some kind. :func:`check_attributes` holds custom attribute conditions to their
+declarations: a declared, non-PII attribute, compared with a value of its type.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Union
 
+from policies.attributes import AttributeRegistry, AttributeType
 from policies.purposes import Purpose
 from vault.errors import InvalidInput
 from vault.types import Channel, InteractionType
@@ -46,6 +48,7 @@ __all__ = [
     "Window",
     "WithinDays",
     "any_node",
+    "check_attributes",
     "check_references",
 ]
 
@@ -244,3 +247,59 @@ def any_node(rule: Rule, test: Callable[[Rule], bool], resolve: Resolver | None 
         return False
 
     return walk(rule)
+
+
+# -- custom attributes ------------------------------------------------------------------
+
+
+def check_attributes(rule: Rule, registry: AttributeRegistry, path: str = "rule") -> None:
+    """Refuse a condition on a custom attribute that is not declared, that is personal
+    data (encrypted: no rule may read it) or whose value is not of the declared type; the
+    error names the node's path and the attribute, never a value. Referenced segments were
+    checked when they were saved."""
+    match rule:
+        case All(children) | AnyOf(children):
+            kind = "all" if isinstance(rule, All) else "any"
+            for i, child in enumerate(children):
+                check_attributes(child, registry, f"{path}.{kind}[{i}]")
+        case Not(child):
+            check_attributes(child, registry, f"{path}.not")
+        case Attribute(field=AttributeField.CUSTOM, key=str(key)):
+            _check_custom(rule, registry, key, f"{path}.attribute")
+        case _:
+            pass
+
+
+_RULE_TYPES: dict[AttributeType, tuple[type, ...]] = {
+    AttributeType.STRING: (str,),
+    AttributeType.DATE: (str,),
+    AttributeType.INTEGER: (int, float),
+    AttributeType.DECIMAL: (int, float),
+    AttributeType.BOOLEAN: (bool,),
+}
+
+
+def _check_custom(rule: Attribute, registry: AttributeRegistry, key: str, path: str) -> None:
+    info = registry.get(key)
+    if info is None:
+        raise RuleError(
+            f"{path}.key",
+            f"attribute {key!r} is not declared (policies/attributes.toml, CVAULT_ATTRIBUTES_FILE)",
+        )
+    if info.pii:
+        raise RuleError(
+            f"{path}.key",
+            f"attribute {key!r} is personal data (declared pii = true) and stored encrypted: "
+            "segment rules cannot use it",
+        )
+    values = rule.value if isinstance(rule.value, tuple) else (rule.value,)
+    wanted = _RULE_TYPES[info.type]
+    for value in values:
+        if value is None:
+            continue
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, wanted) or (is_bool and info.type is not AttributeType.BOOLEAN):
+            raise RuleError(
+                f"{path}.value", f"attribute {key!r} is declared {info.type.value}: compare it "
+                f"with a {info.type.value} value"
+            )  # fmt: skip

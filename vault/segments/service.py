@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
+from policies.attributes import AttributeRegistry, default_attributes
 from policies.purposes import Resource
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import buffer_of
@@ -36,7 +37,14 @@ from vault.segments.compile import compile_rule, uses_metrics
 from vault.segments.metrics import ChannelStats, CustomerMetrics, MetricsRollup
 from vault.segments.models import RefreshResult, Segment
 from vault.segments.parse import parse_rule, rule_to_json
-from vault.segments.rules import Resolver, Rule, SegmentRef, any_node, check_references
+from vault.segments.rules import (
+    Resolver,
+    Rule,
+    SegmentRef,
+    any_node,
+    check_attributes,
+    check_references,
+)
 from vault.storage.models import CustomerRow, SegmentRow
 from vault.storage.sql import id_in
 from vault.types import CustomerStatus
@@ -88,8 +96,11 @@ class SegmentService:
         gate: ProcessingGate,
         clock: Callable[[], datetime],
         rollup: MetricsRollup | None = None,
+        *,
+        attributes: AttributeRegistry | None = None,
     ) -> None:
         self._authz = authz
+        self._attributes = attributes if attributes is not None else default_attributes()
         self._gate = gate
         self._clock = clock
         self.rollup = rollup if rollup is not None else MetricsRollup()
@@ -150,6 +161,7 @@ class SegmentService:
         clean_name = _text(name, "name", _MAX_NAME, required=True)
         about = _text(description, "description", _MAX_DESCRIPTION, required=False)
         rule = parse_rule(definition)
+        check_attributes(rule, self._attributes)
         segment_id = uuid.uuid4()
         check_references(rule, self.resolver(session), own_id=segment_id)
         now = self._clock()
@@ -187,6 +199,7 @@ class SegmentService:
             row.description = _text(description, "description", _MAX_DESCRIPTION, required=False)
         if definition is not None:
             rule = parse_rule(definition)
+            check_attributes(rule, self._attributes)
             check_references(rule, self.resolver(session), own_id=segment_id)
             row.definition = rule_to_json(rule)
         row.version += 1
@@ -266,6 +279,7 @@ class SegmentService:
         process (metric conditions read the rollup as last refreshed)."""
         self._may_read(session)
         rule = parse_rule(definition)
+        check_attributes(rule, self._attributes)
         matching = self.statement(session, rule).where(self._gate.clause(session)).subquery()
         count = int(session.scalar(select(func.count()).select_from(matching)) or 0)
         self._audit(session, AuditAction.SEGMENT_READ, {"preview": True, "count": count})

@@ -47,7 +47,11 @@ class CustomerInput:
     locale: str | None = None
     tier: str | None = None
     tags: list[str] | None = None
-    attributes: JSON | None = None
+    attributes: JSON | None = strawberry.field(
+        default=None,
+        description="Declared custom attributes only (name: value of the declared type); "
+        "an undeclared name is refused.",
+    )
     external_ids: list[ExternalIdInput] | None = None
 
 
@@ -63,7 +67,11 @@ class CustomerPatchInput:
     locale: str | None = strawberry.UNSET
     tier: str | None = strawberry.UNSET
     tags: list[str] | None = strawberry.UNSET
-    attributes: JSON | None = strawberry.UNSET
+    attributes: JSON | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The attributes named change, the others stay; null as a value "
+        "removes that attribute. Only declared names may be set.",
+    )
     add_external_ids: list[ExternalIdInput] | None = None
 
 

@@ -1,7 +1,9 @@
 """The Customer type and the Segment type, declared together because each lists the
 other: a customer's segments, a segment's members.
 
-A customer's fields resolve under the caller's policy: a PII field the policy hides, and
+A customer's fields resolve under the caller's policy: a PII field the policy hides, the
+locale, tier or tags when the policy does not show them, custom attributes when the caller
+may see none of them (``attributes`` holds only those it may see), and
 a feature's field (consents, segments, metrics, access history, interactions) the caller
 may not see for this customer, is null and listed in ``extensions.redacted``. A
 segment's members are customers read the same way, under the caller's policy and purpose
@@ -48,6 +50,7 @@ __all__ = [
     "PostalAddress",
     "Segment",
     "customer_segments",
+    "profile_value",
 ]
 
 CustomerStatus = strawberry.enum(StatusEnum, name="CustomerStatus")
@@ -59,6 +62,27 @@ def _pii(record: CustomerRecord, field: str, info: Ctx) -> str | None:
         info.context.redacted.append(path_of(info))
         return None
     value: str | None = getattr(record, field)
+    return value
+
+
+def profile_value(record: CustomerRecord, field: str) -> tuple[bool, object]:
+    """(hidden, value) of ``locale``, ``tier``, ``tags`` or ``attributes`` as the policy
+    resolved it; ``attributes`` is hidden when no kind of attribute is shown."""
+    res = record.resolutions
+    if field == "attributes":
+        kinds = [v for k, v in res.items() if k in _ATTRIBUTE_KINDS or k.startswith("attr:")]
+        return all(v == "hidden" for v in kinds), record.attributes
+    return res.get(field, "hidden") == "hidden", getattr(record, field)
+
+
+_ATTRIBUTE_KINDS = frozenset({"attributes", "undeclared_attributes"})
+
+
+def _profile(record: CustomerRecord, field: str, info: Ctx) -> object:
+    hidden, value = profile_value(record, field)
+    if hidden:
+        info.context.redacted.append(path_of(info))
+        return None
     return value
 
 
@@ -117,20 +141,24 @@ class Customer:
         )  # fmt: skip
 
     @strawberry.field
-    def locale(self) -> str | None:
-        return self.record.locale
+    def locale(self, info: Ctx) -> str | None:
+        return cast(str | None, _profile(self.record, "locale", info))
 
     @strawberry.field
-    def tier(self) -> str | None:
-        return self.record.tier
+    def tier(self, info: Ctx) -> str | None:
+        return cast(str | None, _profile(self.record, "tier", info))
 
     @strawberry.field
-    def tags(self) -> list[str]:
-        return self.record.tags
+    def tags(self, info: Ctx) -> list[str] | None:
+        return cast(list[str] | None, _profile(self.record, "tags", info))
 
-    @strawberry.field
-    def attributes(self) -> JSON:
-        return cast(JSON, self.record.attributes)
+    @strawberry.field(
+        description="The declared custom attributes the caller may see: PII ones in clear "
+        "or masked as the policy resolves them, the others in clear; null when it may see "
+        "none."
+    )
+    def attributes(self, info: Ctx) -> JSON | None:
+        return cast(JSON | None, _profile(self.record, "attributes", info))
 
     @strawberry.field
     def status(self) -> StatusEnum:

@@ -7,13 +7,26 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.storage.models.base import Base, JsonType, UTCDateTime, in_enum
 from vault.types import CustomerStatus
 
 __all__ = ["CustomerExternalIdRow", "CustomerRow", "DataKeyRow"]
+
+# JSON where Python's None is SQL NULL (not the JSON value null).
+_NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class CustomerRow(Base):
@@ -29,6 +42,9 @@ class CustomerRow(Base):
     tier: Mapped[str | None] = mapped_column(String(64), index=True)
     tags: Mapped[list[str]] = mapped_column(JsonType, default=list)
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # The PII custom attributes: name -> field token (base64), each sealed under the
+    # customer's data key for the field "attr:<name>". Null when there are none.
+    sealed_attributes: Mapped[dict[str, str] | None] = mapped_column(_NullableJson, nullable=True)
     email_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     email_bidx: Mapped[int | None] = mapped_column(BigInteger, index=True)
     phone_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
