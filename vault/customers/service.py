@@ -199,6 +199,20 @@ class CustomerService:
         wanted = normalise_phone(phone, region=self._region)
         return self._by_blind_index(session, PiiField.PHONE, wanted, lambda value: value == wanted)
 
+    def contact_owners(self, session: Session, field: PiiField, value: str) -> list[uuid.UUID]:
+        """The ids of the live customers whose email or phone equals ``value``, and nothing
+        else of them: for the privacy page's sign-in, which must not read a record before
+        its owner proved who they are. Audited as a lookup (the count, never the value)."""
+        if field is PiiField.EMAIL:
+            wanted = normalise_email(value)
+            return self._matching_ids(
+                session, field, wanted, lambda found: normalise_email(found) == wanted
+            )
+        if field is PiiField.PHONE:
+            wanted = normalise_phone(value, region=self._region)
+            return self._matching_ids(session, field, wanted, lambda found: found == wanted)
+        raise InvalidInput("field", "a contact is an email address or a phone number")
+
     def _by_blind_index(
         self,
         session: Session,
@@ -209,6 +223,16 @@ class CustomerService:
         """Customers whose field equals the value: candidates share its blind index and are
         re-checked on the decrypted value inside the vault (whatever the caller may see),
         then returned as the caller's policy lets them see them. The lookup is audited."""
+        hits = self._matching_ids(session, field, normalised, matches)
+        return self.get_many(session, hits) if hits else []
+
+    def _matching_ids(
+        self,
+        session: Session,
+        field: PiiField,
+        normalised: str,
+        matches: Callable[[str], bool],
+    ) -> list[uuid.UUID]:
         self._authz.check_listing(session)
         self._authz.reads(session)
         index = self._bidx.index(field, normalised)
@@ -224,7 +248,7 @@ class CustomerService:
             fields={field.value: "searched"},
             detail={"by": field.value, "matches": len(hits)},
         )
-        return self.get_many(session, hits) if hits else []
+        return hits
 
     def page(
         self,
