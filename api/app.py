@@ -1,5 +1,6 @@
-"""The ASGI application: /graphql, health, readiness, metrics and JWKS routes, request ids,
-and the background loops (audit sequencing, policy refresh, webhook delivery)."""
+"""The ASGI application: /graphql, the pages (/privacy, static files), health, readiness,
+metrics and JWKS routes, request ids, and the background loops (audit sequencing, policy
+refresh, webhook delivery)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
 from api.graphql.limits import Limits
 from api.graphql.schema import build_schema
 from api.metrics import Metrics, MetricsMiddleware
+from api.pages import Pages, PageSecurityMiddleware
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
@@ -149,6 +151,7 @@ def create_app(
             {
                 "service": "customer-vault",
                 "graphql": "/graphql",
+                "privacy": "/privacy",
                 "health": "/healthz",
                 "ready": "/readyz",
             }
@@ -170,6 +173,7 @@ def create_app(
     )
     issuer = local_issuer
     metrics = Metrics()
+    pages = Pages(vault)
 
     async def jwks(_request: Request) -> JSONResponse:
         if issuer is None:
@@ -198,6 +202,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(graphql.close)  # operations in flight finish first
+            await asyncio.to_thread(pages.close)  # sign-in messages queued are sent
             await asyncio.to_thread(vault.audit.sequence, vault.db)
             vault.close()
 
@@ -209,11 +214,13 @@ def create_app(
             Route("/graphql", graphql.handle, methods=["GET", "POST"]),
             Route("/.well-known/jwks.json", jwks),
             Route("/metrics", metrics.endpoint),
+            *pages.routes(),
         ],
         lifespan=lifespan,
     )
     app.state.vault = vault
     app.state.graphql = graphql
+    app.state.pages = pages
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -221,6 +228,7 @@ def create_app(
             allow_methods=["POST"],
             allow_headers=["authorization", "content-type", "x-purpose", "x-request-id"],
         )
+    app.add_middleware(PageSecurityMiddleware, production=settings.production)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

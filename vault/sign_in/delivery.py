@@ -64,9 +64,10 @@ class OutgoingMessage:
         message["Subject"] = self.subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
-        message["Content-Language"] = self.language.replace("_", "-")
         message["X-CVault-Channel"] = self.channel
         message.set_content(self.body)
+        # After set_content, which drops every Content-* header it finds.
+        message["Content-Language"] = self.language.replace("_", "-")
         return message
 
 
