@@ -153,6 +153,19 @@ def test_every_page_read_is_audited_and_in_the_access_history(
     ]
     history = client.get("/privacy/access").text
     assert history.count("<tr>") >= 3  # a header row and the two reads
+    client.get("/privacy/consents")
+    page = client.get("/privacy/requests").text
+    client.post("/privacy/requests", data={"csrf": csrf_of(page), "type": "access"})
+    read_fields = {
+        name
+        for e in _audit(vault)
+        if e["customer"] == str(cid) and e["action"] == "pii.read" and e["role"] == "data_subject"
+        for name in e["fields"]  # type: ignore[attr-defined]
+    }
+    assert {"email", "consent", "data_requests", "access_history"} <= read_fields
+    listed = client.get("/privacy/access").text
+    for label in ("Consents", "Requests", "Access history"):
+        assert label in listed
 
 
 def test_withdrawing_a_consent_is_one_action_like_granting_it(

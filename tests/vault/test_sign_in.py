@@ -226,3 +226,23 @@ def test_sessions_end_when_idle_revoked_or_erased(vault: Vault, clock: FrozenClo
         assert s.scalars(select(PageSessionRow)).all() == []
         assert s.scalars(select(SignInCodeRow)).all() == []
     assert _request(vault, "ann@example.com") is None
+
+
+def test_a_console_session_acts_as_the_staff_member_it_was_opened_for(
+    vault: Vault, clock: FrozenClock
+) -> None:
+    """A console session names its subject and role, lasts 30 idle minutes, and is not a
+    privacy session (a privacy page refuses its cookie)."""
+    with vault.unit(sign_in_context("c")) as s:
+        cookie = vault.page_sessions.open_for_staff(s, "officer-7", "compliance_officer").cookie
+    clock.advance(minutes=29)
+    with vault.db.transaction() as s:
+        staff = vault.page_sessions.resume(s, cookie, "console")
+        with pytest.raises(SessionInvalid):
+            vault.page_sessions.resume(s, cookie, "privacy")
+    context = staff.context("compliance")
+    assert (context.actor.subject, context.actor.role, context.actor.customer_id) == (
+        "officer-7",
+        "compliance_officer",
+        None,
+    )

@@ -83,6 +83,13 @@ class PageSessions:
             client,
         )  # fmt: skip
 
+    def open_for_staff(
+        self, session: Session, subject: str, role: str, *, client: str | None = None
+    ) -> OpenedSession:
+        """A console session acting as a staff member (``subject`` from the identity
+        provider, ``role`` a vault role mapped from its claims)."""
+        return self._open(session, uuid.uuid4(), "console", subject, role, None, client)
+
     def _open(  # noqa: PLR0917 - two private call sites, every argument named
         self,
         session: Session,
