@@ -325,3 +325,23 @@ def test_a_request_id_that_is_not_the_customers_is_not_found(
     for path in (f"/privacy/consents/{uuid.uuid4()}/receipt", "/privacy/consents/<x>/receipt"):
         answer = client.get(path)
         assert (answer.status_code, "<x>" in answer.text) == (404, False)
+
+
+def test_no_log_line_holds_the_contact_or_the_code(
+    site: tuple[Vault, TestClient], mailbox: Mailbox
+) -> None:
+    """Signing in, reading and failing: the log lines name paths, statuses and classes,
+    never the address typed, a code or a personal value."""
+    import structlog  # noqa: PLC0415
+
+    vault, client = site
+    make_customer(vault)
+    with structlog.testing.capture_logs() as logs:
+        sign_in(client, mailbox)
+        client.get("/privacy/data")
+        form = client.get("/privacy/code").text
+        client.post("/privacy/code", data={"csrf": csrf_of(form), "code": "12345678"})
+    code = code_of(mailbox.wait())
+    text = json.dumps(logs, default=str)
+    assert len(logs) >= 5  # one line per request at least
+    assert [v for v in (*ANN.values(), code, "Bangkok") if v in text] == []
