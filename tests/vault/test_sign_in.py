@@ -64,17 +64,14 @@ def _sign_in_steps(vault: Vault) -> list[tuple[str, str, str | None]]:
 
 
 def test_a_code_goes_to_the_customer_on_record_and_signs_in_once(vault: Vault) -> None:
-    """A code is issued for the one customer with that email (any case), is 8 digits, and
-    signs in exactly once; the database keeps a digest, never the code."""
+    """A code is issued for the one customer with that email (any case), to the address on
+    record; it is 8 digits and signs in exactly once; the database keeps a digest, never
+    the code."""
     cid = _customer(vault)
     issued = _request(vault, "ANN@Example.com")
     assert issued is not None
-    assert (issued.customer_id, issued.channel, len(issued.code), issued.code.isdigit()) == (
-        cid,
-        "email",
-        8,
-        True,
-    )
+    assert (issued.customer_id, issued.channel, issued.address) == (cid, "email", "ann@example.com")
+    assert (len(issued.code), issued.code.isdigit()) == (8, True)
     with vault.db.transaction() as s:
         stored = s.scalars(select(SignInCodeRow.code_digest)).all()
     assert len(stored) == 1
@@ -100,11 +97,12 @@ def test_an_unknown_contact_gets_no_code_and_the_same_kind_of_answer(vault: Vaul
 
 
 def test_a_phone_number_on_record_gets_a_code(vault: Vault) -> None:
-    """The phone on record (E.164, typed with spaces) gets a code on the phone channel."""
+    """The phone on record (typed with spaces) gets a code on the phone channel, sent to the
+    number as recorded."""
     cid = _customer(vault)
     issued = _request(vault, "+66 81 234 5678", channel="phone")
     assert issued is not None
-    assert (issued.customer_id, issued.channel) == (cid, "phone")
+    assert (issued.customer_id, issued.channel, issued.address) == (cid, "phone", "+66812345678")
     assert _verify(vault, issued.code) == cid
 
 

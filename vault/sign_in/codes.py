@@ -82,7 +82,7 @@ def clean_code(typed: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class IssuedCode:
-    """A code to send: to ``address`` (the matched contact, normalised), on ``channel``."""
+    """A code to send: to ``address`` (the email or phone on record), on ``channel``."""
 
     challenge_id: uuid.UUID
     customer_id: uuid.UUID
@@ -142,7 +142,7 @@ class SignInCodes:
                 detail={"step": "requested", "channel": channel, "matched": False},
             )
             return None
-        customer_id = owners[0]
+        customer_id, address = owners[0]
         session.execute(
             update(SignInCodeRow)
             .where(
@@ -169,7 +169,6 @@ class SignInCodes:
             customer_id=customer_id,
             detail={"step": "requested", "channel": channel, "matched": True},
         )
-        address = contact.strip()
         return IssuedCode(
             challenge_id=challenge,
             customer_id=customer_id,
