@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export CVAULT_DATA_DIR ?= .cvault
 
-.PHONY: run test lint typecheck pytest bench clean install dev
+.PHONY: run test lint typecheck pytest bench clean install dev catalogs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ typecheck: dev
 
 pytest: dev
 	$(BIN)/python -m pytest
+
+## make catalogs: add new page messages to the four catalogs (api/pages/locale), to translate.
+## The catalogs are compiled in memory when the server starts: no compile step.
+catalogs: dev
+	$(BIN)/python -m api.pages.catalogs update
+	$(BIN)/python -m api.pages.catalogs check
 
 bench: dev
 	$(BIN)/python -m bench.ingest

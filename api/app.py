@@ -1,5 +1,6 @@
-"""The ASGI application: /graphql, health, readiness, metrics and JWKS routes, request ids,
-and the background loops (audit sequencing, policy refresh, webhook delivery)."""
+"""The ASGI application: /graphql, the pages (/privacy, static files), health, readiness,
+metrics and JWKS routes, request ids, and the background loops (audit sequencing, policy
+refresh, webhook delivery)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
 from api.graphql.limits import Limits
 from api.graphql.schema import build_schema
 from api.metrics import Metrics, MetricsMiddleware
+from api.pages import Pages, PageSecurityMiddleware
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
@@ -123,17 +125,10 @@ def token_verifier(settings: Settings) -> tuple[TokenVerifier, LocalTokenIssuer 
     return issuer.verifier(), issuer
 
 
-def create_app(
-    vault: Vault,
-    *,
-    sequence_every: float = 0.5,
-    policy_every: float = 2.0,
-    webhook_every: float | None = 2.0,
-    verifier: TokenVerifier | None = None,
-    local_issuer: LocalTokenIssuer | None = None,
-    limits: Limits | None = None,
-    rate_limiter: RateLimiter | None = None,
-) -> Starlette:
+def _status_routes(vault: Vault) -> list[Route]:
+    """``/`` (what is served where), ``/healthz`` (the process) and ``/readyz`` (the
+    database, and the erasures a restored backup undid)."""
+
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -158,11 +153,26 @@ def create_app(
             {
                 "service": "customer-vault",
                 "graphql": "/graphql",
+                "privacy": "/privacy",
                 "health": "/healthz",
                 "ready": "/readyz",
             }
         )
 
+    return [Route("/", index), Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+def create_app(
+    vault: Vault,
+    *,
+    sequence_every: float = 0.5,
+    policy_every: float = 2.0,
+    webhook_every: float | None = 2.0,
+    verifier: TokenVerifier | None = None,
+    local_issuer: LocalTokenIssuer | None = None,
+    limits: Limits | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> Starlette:
     settings = vault.settings
     if verifier is None:
         verifier, local_issuer = token_verifier(settings)
@@ -180,6 +190,7 @@ def create_app(
     issuer = local_issuer
     metrics = Metrics()
     in_use = InUse(vault.db.engine)
+    pages = Pages(vault)
 
     async def jwks(_request: Request) -> JSONResponse:
         if issuer is None:
@@ -214,6 +225,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(graphql.close)  # operations in flight finish first
+            await asyncio.to_thread(pages.close)  # sign-in messages queued are sent
             try:
                 await asyncio.to_thread(vault.audit.sequence, vault.db)
             except StorageUnavailable as exc:  # pending entries wait for the next start
@@ -223,17 +235,17 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/", index),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            *_status_routes(vault),
             Route("/graphql", graphql.handle, methods=["GET", "POST"]),
             Route("/.well-known/jwks.json", jwks),
             Route("/metrics", metrics.endpoint),
+            *pages.routes(),
         ],
         lifespan=lifespan,
     )
     app.state.vault = vault
     app.state.graphql = graphql
+    app.state.pages = pages
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -241,6 +253,7 @@ def create_app(
             allow_methods=["POST"],
             allow_headers=["authorization", "content-type", "x-purpose", "x-request-id"],
         )
+    app.add_middleware(PageSecurityMiddleware, production=settings.production)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

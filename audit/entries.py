@@ -54,6 +54,7 @@ class AuditAction(StrEnum):
     WEBHOOK_CHANGE = "webhook.change"  # a webhook registered or disabled
     WEBHOOK_READ = "webhook.read"  # webhooks listed
     WEBHOOK_DELIVERY = "webhook.delivery"  # one delivery run: counts fanned out, sent, failed
+    SIGN_IN = "auth.sign_in"  # a page sign-in: code requested, signed in, failed, signed out
 
 
 class Outcome(StrEnum):

@@ -53,6 +53,7 @@ VAULT_FEATURES = [
     "vault/privacy",
     "vault/audit_trail",
     "vault/authorization",
+    "vault/sign_in",
 ]
 
 

@@ -56,11 +56,27 @@ class Settings:
     privacy_policy_url: str = ""
     retention_file: Path | None = None
     attributes_file: Path | None = None
+    # The pages: where sign-in codes go (SMTP, else in development and test a file outbox
+    # under the data directory) and whether an erasure filed on the privacy page waits for
+    # the compliance desk's approval (``desk``) or is carried out at once (``automatic``).
+    smtp_url: str | None = None
+    mail_from: str = "customer-vault@localhost"
+    erasure_approval: str = "desk"
 
     @property
     def jwt_signing_key(self) -> Path:
         """The local development token-signing key (``cvault token issue``)."""
         return self.keyring_path.parent / "jwt-signing.json"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """The development outbox: one file per sign-in message (mode 0600)."""
+        return self.data_dir / "outbox"
+
+    @property
+    def uses_file_outbox(self) -> bool:
+        """Sign-in messages go to the file outbox: no SMTP server and not production."""
+        return self.smtp_url is None and not self.production
 
     @property
     def production(self) -> bool:
@@ -129,6 +145,9 @@ class Settings:
                 if env.get("CVAULT_ATTRIBUTES_FILE")
                 else None
             ),
+            smtp_url=_smtp_url(env.get("CVAULT_SMTP_URL") or None),
+            mail_from=_address(env.get("CVAULT_MAIL_FROM", "customer-vault@localhost")),
+            erasure_approval=_choice(env, "CVAULT_ERASURE_APPROVAL", "desk", ("desk", "automatic")),
         )
 
     @property
@@ -148,6 +167,33 @@ def _short(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, default).strip()
     if len(value) > 300 or any(ord(ch) < 32 for ch in value):
         raise ConfigError(f"Config '{name}' must be at most 300 printable characters.")
+    return value
+
+
+def _smtp_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("smtp://", "smtps://", "smtp+starttls://")) or any(
+        ch.isspace() for ch in value
+    ):
+        raise ConfigError(
+            "Config 'CVAULT_SMTP_URL' must be smtp://, smtps:// or smtp+starttls://HOST[:PORT]."
+        )
+    return value
+
+
+def _address(value: str) -> str:
+    text = value.strip()
+    local, at, domain = text.partition("@")
+    if not (local and at and domain) or len(text) > 254 or any(ch.isspace() for ch in text):
+        raise ConfigError("Config 'CVAULT_MAIL_FROM' must be an e-mail address.")
+    return text
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ConfigError(f"Config '{name}' must be one of: {', '.join(allowed)}.")
     return value
 
 

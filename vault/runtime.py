@@ -22,17 +22,19 @@ from vault.authorization.context import AccessContext, bind
 from vault.authorization.policy_store import PolicyStore
 from vault.config import Settings
 from vault.crypto import Keyring
+from vault.crypto.pages import PageSecrets
 from vault.crypto.signing import load_signer
 from vault.crypto.webhooks import WebhookSecrets
 from vault.customers import CustomerService
 from vault.errors import LegalHoldActive
 from vault.interactions import InteractionService
 from vault.keys import DataKeys
-from vault.privacy.erasure import ErasureService
+from vault.privacy.erasure import ErasureService, Forgetter
 from vault.privacy.processing import ProcessingGate
 from vault.privacy.retention import RetentionService
 from vault.segments.service import SegmentService
 from vault.segments.webhooks import WebhookDispatcher, WebhookService
+from vault.sign_in import PageSessions, SignInCodes, SignInLimits
 from vault.storage.db import Database, make_engine
 
 __all__ = ["ReapplyReport", "RotationReport", "Vault"]
@@ -78,6 +80,9 @@ class Vault:
     segments: SegmentService
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
+    page_secrets: PageSecrets
+    sign_in: SignInCodes
+    page_sessions: PageSessions
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -107,19 +112,26 @@ class Vault:
         gate = ProcessingGate(authz, clock)
         secrets = WebhookSecrets.of(ring.provider)
         segments = SegmentService(authz, gate, clock, attributes=attributes)
+        customers = CustomerService(
+            keys,
+            authz,
+            clock=clock,
+            phone_region=settings.default_phone_region,
+            gate=gate,
+            attributes=attributes,
+        )
+        page_secrets = PageSecrets.of(ring.provider)
+        sign_in = SignInCodes(
+            customers, page_secrets, SignInLimits(), db=db, audit=audit, clock=clock
+        )
+        page_sessions = PageSessions(page_secrets, clock=clock)
+        forget: list[Forgetter] = [segments, sign_in, page_sessions]
         return cls(
             settings=settings,
             db=db,
             keyring=ring,
             keys=keys,
-            customers=CustomerService(
-                keys,
-                authz,
-                clock=clock,
-                phone_region=settings.default_phone_region,
-                gate=gate,
-                attributes=attributes,
-            ),
+            customers=customers,
             interactions=InteractionService(
                 keys, authz, clock=clock, gate=gate, on_recorded=segments.on_customers_changed
             ),
@@ -129,10 +141,13 @@ class Vault:
             trail=AuditQueries(audit, authz),
             policies=PolicyStore(enforcer, authz, db, clock),
             retention=RetentionService(settings, audit),
-            erasure=ErasureService(keys, authz, clock=clock, audit=audit, forget=[segments]),
+            erasure=ErasureService(keys, authz, clock=clock, audit=audit, forget=forget),
             segments=segments,
             webhooks=WebhookService(authz, secrets, clock, production=settings.production),
             dispatcher=WebhookDispatcher(secrets, gate, audit, clock=clock),
+            page_secrets=page_secrets,
+            sign_in=sign_in,
+            page_sessions=page_sessions,
             clock=clock,
         )
 

@@ -59,6 +59,14 @@ def serve(
     base = f"http://{bind_host}:{bind_port}"
     out.print(f"customer-vault listening on {base}/")
     out.print(f"  GraphQL:  {base}/graphql  (GraphiQL in development mode)")
+    out.print(f"  privacy:  {base}/privacy   (customers sign in with a one-time code)")
+    if settings.smtp_url is not None:
+        out.print("  codes:    sent through CVAULT_SMTP_URL")
+    elif settings.uses_file_outbox:
+        outbox = settings.outbox_dir.resolve()
+        out.print(f"  codes:    {outbox}/  (development outbox: one file per sign-in message)")
+    else:
+        out.print("  codes:    no CVAULT_SMTP_URL set: privacy page sign-in is unavailable")
     out.print(f"  health:   {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics")
     out.print("  a token:  .venv/bin/cvault token issue --role support_agent --sub agent-1")
     out.print('  headers:  {"Authorization": "Bearer <token>", "X-Purpose": "support"}')

@@ -46,7 +46,7 @@ from graphql import (
     validate,
 )
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -56,6 +56,7 @@ from api.graphql.compiled import Plan, compile_plan
 from api.graphql.context import Evidence, GraphQLContext
 from api.graphql.limits import LimitExceeded, Limits, check_document
 from api.graphql.messages import input_message
+from api.pages.graphiql import graphiql_page
 from audit.entries import AuditAction, Outcome
 from consent import Privacy
 from policies import AccessDenied, Role
@@ -184,9 +185,7 @@ class GraphQLEndpoint:
         if request.method == "GET":
             accepts_html = "text/html" in request.headers.get("accept", "")
             if self.graphiql and accepts_html:
-                from strawberry.http.ides import get_graphql_ide_html  # noqa: PLC0415
-
-                return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+                return graphiql_page()
             raise _Problem(405, "METHOD_NOT_ALLOWED", "use POST with application/json",
                            {"Allow": "POST"})  # fmt: skip
         if request.method != "POST":

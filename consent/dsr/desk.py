@@ -118,6 +118,34 @@ class DsrDesk:
 
     def create(self, session: Session, data: DsrInput) -> FiledRequest:
         """File a request (status received, due in one month) and hand out its token."""
+        row, token = self._file(session, data)
+        return FiledRequest(request=self._history.view(session, row), verification_token=token)
+
+    def file_verified(self, session: Session, data: DsrInput) -> DsrView:
+        """File a request for the data subject whose session already proved who they are
+        (the privacy page's one-time code): verified on filing, no token handed out. An
+        erasure then waits for the desk's approval (``result["approval"] == "pending"``)
+        unless ``CVAULT_ERASURE_APPROVAL=automatic``."""
+        ctx = access_of(session)
+        if ctx.actor.role != Role.DATA_SUBJECT.value or ctx.actor.customer_id != data.customer_id:
+            error = AccessDenied(ctx.actor.role, ctx.purpose, _REQUESTS, Action.WRITE)
+            raise self._vault.authz.denied(session, error, data.customer_id)
+        row, _token = self._file(session, data)
+        row.verification_hash = None
+        row.verification_expires_at = None
+        row.verified_at = self._vault.clock()
+        waits = (
+            row.type == DsrType.ERASURE.value and self._vault.settings.erasure_approval == "desk"
+        )
+        if waits:
+            row.result = {**(row.result or {}), "approval": "pending"}
+        self._history.step(
+            session, row, DsrStatus.VERIFIED, note="verified by a signed-in session",
+            detail={"step": "verified_by_session", "approval": "pending" if waits else None},
+        )  # fmt: skip
+        return self._history.view(session, row)
+
+    def _file(self, session: Session, data: DsrInput) -> tuple[DsrRequestRow, str]:
         authz = self._vault.authz
         kind = check_word(DsrType, data.type, field="type")
         authz.check_writes(session, [_REQUESTS], data.customer_id)
@@ -149,7 +177,7 @@ class DsrDesk:
         session.add(row)
         session.flush()  # the request row before its first history row (no ORM relationship)
         self._history.step(session, row, DsrStatus.RECEIVED)
-        return FiledRequest(request=self._history.view(session, row), verification_token=token)
+        return row, token
 
     def verify(self, session: Session, request_id: uuid.UUID, token: str) -> DsrView:
         """Check the one-time token; the request becomes verified and the token is spent."""
@@ -196,6 +224,20 @@ class DsrDesk:
         )  # fmt: skip
         return self._history.view(session, row)
 
+    def approve(self, session: Session, request_id: uuid.UUID) -> DsrView:
+        """Let an erasure filed on the privacy page go ahead: it may be processed now."""
+        self._require_desk(session)
+        row = self._load(session, request_id, write=True)
+        if row.status != DsrStatus.VERIFIED.value or not awaits_approval(row):
+            raise RequestStateError(
+                row.id, row.status, "only a request awaiting approval is approved"
+            )
+        row.result = {**(row.result or {}), "approval": "approved"}
+        self._history.step(
+            session, row, DsrStatus.VERIFIED, note="approved", detail={"step": "approved"}
+        )
+        return self._history.view(session, row)
+
     def reject(self, session: Session, request_id: uuid.UUID, *, reason: str) -> DsrView:
         """Refuse a request that has not been processed (Art. 12(4): with a reason)."""
         self._require_desk(session)
@@ -216,6 +258,8 @@ class DsrDesk:
         row = self._load(session, request_id, write=True)
         if row.status != DsrStatus.VERIFIED.value:
             raise RequestStateError(row.id, row.status, "only a verified request is processed")
+        if awaits_approval(row):
+            raise RequestStateError(row.id, row.status, "it awaits the desk's approval")
         kind = DsrType(row.type)
         if kind is not DsrType.ERASURE:
             status = session.scalar(
@@ -416,6 +460,11 @@ class DsrDesk:
                 )  # fmt: skip
 
         session.info["cvault.after_unit"].append(count)
+
+
+def awaits_approval(row: DsrRequestRow) -> bool:
+    """Whether an erasure filed on the privacy page still waits for the desk's approval."""
+    return (row.result or {}).get("approval") == "pending"
 
 
 def _reason(value: str) -> str:

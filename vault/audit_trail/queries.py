@@ -124,7 +124,9 @@ class AuditQueries:
             self._authz.check_owner(session, customer_id)
         else:
             self._require_compliance(session)
-        return self._entries(session, first, after, AuditFilter(customer_id=customer_id), _ACCESSES)
+        page = self._entries(session, first, after, AuditFilter(customer_id=customer_id), _ACCESSES)
+        buffer_of(session).read(customer_id, {"access_history": "clear"})  # this read, too
+        return page
 
     def _entries(
         self,

@@ -220,6 +220,23 @@ class CustomerService:
         wanted = normalise_phone(phone, region=self._region)
         return self._by_blind_index(session, PiiField.PHONE, wanted, lambda value: value == wanted)
 
+    def contact_owners(
+        self, session: Session, field: PiiField, value: str
+    ) -> list[tuple[uuid.UUID, str]]:
+        """The live customers whose email or phone equals ``value``: each id with the value
+        on record (to send a sign-in code to), and nothing else of them. For the privacy
+        page's sign-in, which must not read a record before its owner proved who they are.
+        Audited as a lookup (the count, never the value)."""
+        if field is PiiField.EMAIL:
+            wanted = normalise_email(value)
+            return self._matching(
+                session, field, wanted, lambda found: normalise_email(found) == wanted
+            )
+        if field is PiiField.PHONE:
+            wanted = normalise_phone(value, region=self._region)
+            return self._matching(session, field, wanted, lambda found: found == wanted)
+        raise InvalidInput("field", "a contact is an email address or a phone number")
+
     def _by_blind_index(
         self,
         session: Session,
@@ -230,6 +247,16 @@ class CustomerService:
         """Customers whose field equals the value: candidates share its blind index and are
         re-checked on the decrypted value inside the vault (whatever the caller may see),
         then returned as the caller's policy lets them see them. The lookup is audited."""
+        hits = [cid for cid, _value in self._matching(session, field, normalised, matches)]
+        return self.get_many(session, hits) if hits else []
+
+    def _matching(
+        self,
+        session: Session,
+        field: PiiField,
+        normalised: str,
+        matches: Callable[[str], bool],
+    ) -> list[tuple[uuid.UUID, str]]:
         self._authz.check_listing(session)
         self._authz.reads(session)
         index = self._bidx.index(field, normalised)
@@ -238,17 +265,18 @@ class CustomerService:
             erased = self._keys.shredded([r[0] for r in rows])
             rows = [r for r in rows if r[0] not in erased]
         keys = self._keys.get_many(session, [r[0] for r in rows]) if rows else {}
-        hits = [
-            cid
+        candidates = [
+            (cid, keys[cid].decrypt_text(token, field=field))
             for cid, token in rows
-            if token is not None and matches(keys[cid].decrypt_text(token, field=field))
+            if token is not None
         ]
+        hits = [(cid, found) for cid, found in candidates if matches(found)]
         buffer_of(session).add(
             AuditAction.CUSTOMER_LOOKUP,
             fields={field.value: "searched"},
             detail={"by": field.value, "matches": len(hits)},
         )
-        return self.get_many(session, hits) if hits else []
+        return hits
 
     def page(
         self,

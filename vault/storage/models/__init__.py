@@ -42,6 +42,7 @@ from vault.storage.models.segments import (
     WebhookDeliveryRow,
     WebhookRow,
 )
+from vault.storage.models.sign_in import PageSessionRow, SignInCodeRow
 
 __all__ = [
     "APPEND_ONLY_TABLES",
@@ -64,10 +65,12 @@ __all__ = [
     "JsonType",
     "LegalHoldRow",
     "ObjectionRow",
+    "PageSessionRow",
     "PolicyVersionRow",
     "SegmentMembershipRow",
     "SegmentOutboxRow",
     "SegmentRow",
+    "SignInCodeRow",
     "UTCDateTime",
     "WebhookDeliveryRow",
     "WebhookRow",

@@ -1,0 +1,173 @@
+"""Page sessions: server-side, so that signing out (or erasure) truly ends them.
+
+The browser holds a signed cookie with a random token; the database holds the token's
+keyed digest, the kind (``privacy`` for a customer, ``console`` for staff), who it
+acts for, and when it was last used. A session ends when idle past its kind's limit
+(15 minutes on the privacy page), at its absolute expiry, when revoked, or when its
+customer is no longer live. Lookups do not need an access context: a session is not
+customer data, and what it may reach is decided afterwards under the context it yields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from audit.entries import AuditAction
+from vault.authorization.context import AccessContext, Actor, buffer_of
+from vault.crypto.pages import PageSecrets, SignatureInvalid
+from vault.sign_in.errors import SessionInvalid
+from vault.storage.models import CustomerRow, PageSessionRow
+from vault.types import CustomerStatus
+
+__all__ = ["IDLE_LIMITS", "OpenedSession", "PageSession", "PageSessions"]
+
+# (idle limit, absolute lifetime) per kind of session.
+IDLE_LIMITS: Final = {
+    "privacy": (timedelta(minutes=15), timedelta(hours=12)),
+    "console": (timedelta(minutes=30), timedelta(hours=10)),
+}
+_COOKIE_LABEL: Final = "session-cookie"
+_DIGEST_LABEL: Final = "session-token"
+_LIVE: Final = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class PageSession:
+    """A live session: whom it acts for. ``context`` is the access context of its requests."""
+
+    id: uuid.UUID
+    kind: str
+    subject: str
+    role: str
+    customer_id: uuid.UUID | None
+    client: str | None = field(default=None, repr=False)
+
+    def context(self, purpose: str, request_id: str | None = None) -> AccessContext:
+        actor = Actor(self.subject, self.role, self.customer_id)
+        if request_id is None:
+            return AccessContext(actor=actor, purpose=purpose, client=self.client)
+        return AccessContext(
+            actor=actor, purpose=purpose, request_id=request_id, client=self.client
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    session: PageSession
+    cookie: str = field(repr=False)
+    expires_at: datetime = field(repr=False)
+
+
+class PageSessions:
+    def __init__(self, secrets: PageSecrets, *, clock: Callable[[], datetime]) -> None:
+        self._secrets = secrets
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "PageSessions()"
+
+    def open_for_customer(
+        self, session: Session, customer_id: uuid.UUID, *, client: str | None = None
+    ) -> OpenedSession:
+        """A privacy-page session acting as the customer (role data_subject)."""
+        session_id = uuid.uuid4()
+        return self._open(
+            session, session_id, "privacy", f"privacy:{session_id}", "data_subject", customer_id,
+            client,
+        )  # fmt: skip
+
+    def open_for_staff(
+        self, session: Session, subject: str, role: str, *, client: str | None = None
+    ) -> OpenedSession:
+        """A console session acting as a staff member (``subject`` from the identity
+        provider, ``role`` a vault role mapped from its claims)."""
+        return self._open(session, uuid.uuid4(), "console", subject, role, None, client)
+
+    def _open(  # noqa: PLR0917 - two private call sites, every argument named
+        self,
+        session: Session,
+        session_id: uuid.UUID,
+        kind: str,
+        subject: str,
+        role: str,
+        customer_id: uuid.UUID | None,
+        client: str | None,
+    ) -> OpenedSession:
+        now = self._clock()
+        token = self._secrets.new_token()
+        expires = now + IDLE_LIMITS[kind][1]
+        session.add(
+            PageSessionRow(
+                id=session_id,
+                token_digest=self._secrets.digest(_DIGEST_LABEL, token),
+                kind=kind,
+                customer_id=customer_id,
+                subject=subject,
+                role=role,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires,
+            )
+        )
+        opened = PageSession(session_id, kind, subject, role, customer_id, client)
+        return OpenedSession(
+            opened, cookie=self._secrets.seal(_COOKIE_LABEL, token), expires_at=expires
+        )
+
+    def resume(
+        self, session: Session, cookie: str | None, kind: str, *, client: str | None = None
+    ) -> PageSession:
+        """The live session of ``cookie``, its idle clock restarted; raises
+        :class:`~vault.sign_in.errors.SessionInvalid` otherwise (the row, if any, is
+        left as it is: an idle session stays ended)."""
+        if not cookie:
+            raise SessionInvalid("no cookie")
+        try:
+            token = self._secrets.unseal(_COOKIE_LABEL, cookie)
+        except SignatureInvalid:
+            raise SessionInvalid("forged cookie") from None
+        row = session.scalar(
+            select(PageSessionRow).where(
+                PageSessionRow.token_digest == self._secrets.digest(_DIGEST_LABEL, token)
+            )
+        )
+        now = self._clock()
+        if row is None or row.kind != kind:
+            raise SessionInvalid("unknown session")
+        if row.revoked_at is not None:
+            raise SessionInvalid("signed out")
+        if now - row.last_seen_at > IDLE_LIMITS[kind][0] or now >= row.expires_at:
+            raise SessionInvalid("expired")
+        if row.customer_id is not None:
+            status = session.scalar(
+                select(CustomerRow.status).where(CustomerRow.id == row.customer_id)
+            )
+            if status not in _LIVE:
+                raise SessionInvalid("customer gone")
+        row.last_seen_at = now
+        return PageSession(row.id, row.kind, row.subject, row.role, row.customer_id, client)
+
+    def revoke(self, session: Session, page_session: PageSession) -> None:
+        """Sign out: the session can never be resumed again; audited (in the unit of work
+        of the session's own context)."""
+        session.execute(
+            update(PageSessionRow)
+            .where(PageSessionRow.id == page_session.id, PageSessionRow.revoked_at.is_(None))
+            .values(revoked_at=self._clock())
+        )
+        buffer_of(session).add(
+            AuditAction.SIGN_IN,
+            customer_id=page_session.customer_id,
+            detail={"step": "signed_out", "kind": page_session.kind},
+        )
+
+    def forget_customer(self, session: Session, customer_id: uuid.UUID) -> None:
+        """For erasure: the customer's sessions go, so none outlives the record."""
+        session.query(PageSessionRow).filter(PageSessionRow.customer_id == customer_id).delete()
