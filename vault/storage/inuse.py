@@ -107,7 +107,9 @@ class InUse:
     def _flock(self, database: Path, *, exclusive: bool) -> None:
         lock = database.with_name(database.name + ".lock")
         lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        # Read-only: flock needs no write access, and a file open for writing would keep the
+        # filesystem from being remounted read-only while a server runs.
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
