@@ -39,7 +39,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 pytest: dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto  # one worker per core (pytest-xdist)
 
 ## make catalogs: add new page messages to the four catalogs (api/pages/locale), to translate.
 ## The catalogs are compiled in memory when the server starts: no compile step.
