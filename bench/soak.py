@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from api.auth import LocalTokenIssuer
 from bench.common import PG_URL, admin_sql, emit
@@ -159,6 +159,8 @@ class Soak:
     stop_at: float
     batch: int
     rss: list[tuple[float, int]] = field(default_factory=list)
+    lock_waits: list[tuple[float, int]] = field(default_factory=list)
+    waiting: Counter[str] = field(default_factory=Counter)
     exported: int = 0
 
     def running(self) -> bool:
@@ -291,7 +293,8 @@ def vault_server(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CVAULT_")} | {
         "CVAULT_DATA_DIR": str(workdir / "data"),
-        "CVAULT_DATABASE_URL": f"{PG_URL}?options={quote(f'-csearch_path={schema}')}",
+        "CVAULT_DATABASE_URL": f"{PG_URL}?options={quote(f'-csearch_path={schema}')}"
+        f"&application_name={schema}",
         "CVAULT_ENV": Environment.PRODUCTION.value,
         "CVAULT_RATE_LIMIT_PER_MINUTE": str(10**7),
         "CVAULT_LOG_LEVEL": "warning",
@@ -335,6 +338,20 @@ def vault_server(
         admin_sql([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'])
 
 
+_WAITING = text(
+    "SELECT wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) FROM pg_stat_activity"
+    " WHERE application_name = :app AND wait_event_type = 'Lock'"
+)
+
+
+def sample_lock_waits(soak: Soak, engine: Engine, app: str, offset: float) -> None:
+    """How many of the vault's connections wait on a lock now, and on what."""
+    with engine.connect() as conn:
+        rows = conn.execute(_WAITING, {"app": app}).all()
+    soak.lock_waits.append((offset, len(rows)))
+    soak.waiting.update(f"{event}: {query}" for event, query in rows)
+
+
 def _customer_ids(env: dict[str, str]) -> list[str]:
     engine = create_engine(env["CVAULT_DATABASE_URL"])
     try:
@@ -370,11 +387,14 @@ def report(soak: Soak, seconds: float, args: argparse.Namespace) -> bool:
         mix = [ms for t, k, ms in rec.samples if lo <= t < hi and k in dict(MIX)]
         floor = [ms for t, k, ms in rec.samples if lo <= t < hi and k == "healthz"]
         rss = [kb for t, kb in soak.rss if lo <= t < hi]
+        waits = [n for t, n in soak.lock_waits if lo <= t < hi]
+        slow = Counter(k for t, k, ms in rec.samples if lo <= t < hi and ms > 5000)
         per_minute.append({
             "bench": "soak", "minute": m + 1, "requests": len(mix),
             "p50_ms": round(_pct(mix, 50), 1), "p99_ms": round(_pct(mix, 99), 1),
             "floor_p50_ms": round(_pct(floor, 50), 2), "floor_p99_ms": round(_pct(floor, 99), 2),
             "rss_mb": round(statistics.median(rss) / 1024, 1) if rss else None,
+            "lock_waiters_max": max(waits, default=0), "over_5s": dict(slow),
         })  # fmt: skip
         emit(per_minute[-1])
     kinds: dict[str, list[float]] = {}
@@ -395,7 +415,10 @@ def report(soak: Soak, seconds: float, args: argparse.Namespace) -> bool:
                "customers_at_end": len(soak.ids), "audit_entries_exported": soak.exported,
                "by_kind": by_kind, "errors": errors, "error_examples": rec.examples,
                "p99_last_over_first": round(p99_ratio, 2),
-               "rss_growth": round(rss_growth, 3), "targets_met": ok}  # fmt: skip
+               "rss_growth": round(rss_growth, 3), "targets_met": ok,
+               "slowest": [{"at_s": round(t, 1), "kind": k, "ms": round(ms)} for t, k, ms
+                           in sorted(rec.samples, key=lambda x: -x[2])[:12]],
+               "lock_waits_seen": dict(soak.waiting.most_common(8))}  # fmt: skip
     emit(summary)
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}), PostgreSQL, "
@@ -410,7 +433,8 @@ def report(soak: Soak, seconds: float, args: argparse.Namespace) -> bool:
     )
     for row in per_minute:
         print(f"| {row['minute']} | {row['requests']:,} | {row['p50_ms']} | {row['p99_ms']} | "
-              f"{row['floor_p50_ms']} | {row['floor_p99_ms']} | {row['rss_mb']} |")  # fmt: skip
+              f"{row['floor_p50_ms']} | {row['floor_p99_ms']} | {row['rss_mb']} | "
+              f"{row['lock_waiters_max']} |")  # fmt: skip
     print(f"\nerrors: {errors} (target 0)"
           f"\np99 last minute / first minute: {p99_ratio:.2f}x (target <= 1.5x)"
           f"\nserver RSS growth first -> last minute: {rss_growth:+.1%} (target < 10%)"
@@ -449,8 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         for thread in threads:
             thread.start()
+        app = env["CVAULT_DATABASE_URL"].rsplit("application_name=", 1)[1]
+        watcher = create_engine(PG_URL, pool_size=1)
         while soak.running():
-            soak.rss.append((time.monotonic() - started, tree_rss_kb(proc.pid)))
+            offset = time.monotonic() - started
+            soak.rss.append((offset, tree_rss_kb(proc.pid)))
+            sample_lock_waits(soak, watcher, app, offset)
             if proc.poll() is not None:
                 soak.recorder.errors["server"] += 1
                 soak.recorder.examples["server"] = f"cvault serve exited {proc.returncode}"
@@ -458,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(5)
         for thread in threads:
             thread.join()
+        watcher.dispose()
         elapsed = time.monotonic() - started
         return 0 if report(soak, elapsed, args) else 1
 
