@@ -338,14 +338,15 @@ def vault_server(
         admin_sql([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'])
 
 
-_WAITING = text(
-    "SELECT wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) FROM pg_stat_activity"
-    " WHERE application_name = :app AND wait_event_type = 'Lock'"
+_WAITING = text(  # waiting on a lock, or running for over 2 s
+    "SELECT coalesce(wait_event, 'cpu'), left(regexp_replace(query, '\\s+', ' ', 'g'), 120)"
+    " FROM pg_stat_activity WHERE application_name = :app AND state = 'active'"
+    " AND (wait_event_type = 'Lock' OR now() - query_start > interval '2 seconds')"
 )
 
 
 def sample_lock_waits(soak: Soak, engine: Engine, app: str, offset: float) -> None:
-    """How many of the vault's connections wait on a lock now, and on what."""
+    """How many of the vault's statements wait on a lock or run long now, and which."""
     with engine.connect() as conn:
         rows = conn.execute(_WAITING, {"app": app}).all()
     soak.lock_waits.append((offset, len(rows)))
@@ -418,7 +419,7 @@ def report(soak: Soak, seconds: float, args: argparse.Namespace) -> bool:
                "rss_growth": round(rss_growth, 3), "targets_met": ok,
                "slowest": [{"at_s": round(t, 1), "kind": k, "ms": round(ms)} for t, k, ms
                            in sorted(rec.samples, key=lambda x: -x[2])[:12]],
-               "lock_waits_seen": dict(soak.waiting.most_common(8))}  # fmt: skip
+               "slow_statements_seen": dict(soak.waiting.most_common(8))}  # fmt: skip
     emit(summary)
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}), PostgreSQL, "
@@ -429,7 +430,7 @@ def report(soak: Soak, seconds: float, args: argparse.Namespace) -> bool:
               f"{k.get('p99_ms', '-')} |")  # fmt: skip
     print(
         "\n| minute | mix requests | p50 ms | p99 ms | floor /healthz p50 ms | floor p99 ms "
-        "| server RSS MB |\n| --- | --- | --- | --- | --- | --- | --- |"
+        "| server RSS MB | slow or waiting SQL |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     for row in per_minute:
         print(f"| {row['minute']} | {row['requests']:,} | {row['p50_ms']} | {row['p99_ms']} | "
