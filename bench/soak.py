@@ -52,12 +52,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 
 from api.auth import LocalTokenIssuer
 from bench.common import PG_URL, admin_sql, emit
 from bench.graphql.client import OUR_QUERY
 from bench.graphql.servers import free_port
+from bench.soak_probes import analyze, slow_statements, tree_rss_kb
 from policies import Role
 from vault.config import Environment, Settings
 
@@ -260,29 +261,6 @@ def cvault() -> list[str]:
     )
 
 
-def tree_rss_kb(root: int) -> int:
-    """VmRSS of ``root`` and every descendant, in kB."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    family, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [p for p, pp in parents.items() if pp == parent and p not in family]
-        family.update(children)
-        frontier.extend(children)
-    total = 0
-    for pid in family:
-        with suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total
-
-
 @contextmanager
 def vault_server(
     workdir: Path, customers: int
@@ -336,21 +314,6 @@ def vault_server(
         if log.exists():
             shutil.copy(log, Path(tempfile.gettempdir()) / f"soak-serve-{port}.log")
         admin_sql([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'])
-
-
-_WAITING = text(  # waiting on a lock, or running for over 2 s
-    "SELECT coalesce(wait_event, 'cpu'), left(regexp_replace(query, '\\s+', ' ', 'g'), 120)"
-    " FROM pg_stat_activity WHERE application_name = :app AND state = 'active'"
-    " AND (wait_event_type = 'Lock' OR now() - query_start > interval '2 seconds')"
-)
-
-
-def sample_lock_waits(soak: Soak, engine: Engine, app: str, offset: float) -> None:
-    """How many of the vault's statements wait on a lock or run long now, and which."""
-    with engine.connect() as conn:
-        rows = conn.execute(_WAITING, {"app": app}).all()
-    soak.lock_waits.append((offset, len(rows)))
-    soak.waiting.update(f"{event}: {query}" for event, query in rows)
 
 
 def _customer_ids(env: dict[str, str]) -> list[str]:
@@ -455,6 +418,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--export-every", type=float, default=60)
     parser.add_argument("--floor-rate", type=float, default=5, help="/healthz per second")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--analyze-every",
+        type=float,
+        default=0,
+        help="ANALYZE the vault's tables every N s (0: leave it to autovacuum)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, vault_server(Path(tmp), args.customers) as (
@@ -472,14 +441,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             threading.Thread(target=soak.every, args=(args.export_every, soak.export)),
             threading.Thread(target=soak.floor, args=(args.floor_rate,)),
         ]
+        app = env["CVAULT_DATABASE_URL"].rsplit("application_name=", 1)[1]
+        if args.analyze_every > 0:
+            threads.append(
+                threading.Thread(
+                    target=soak.every, args=(args.analyze_every, partial(analyze, app))
+                )
+            )
         for thread in threads:
             thread.start()
-        app = env["CVAULT_DATABASE_URL"].rsplit("application_name=", 1)[1]
         watcher = create_engine(PG_URL, pool_size=1)
+        with watcher.connect() as conn:
+            emit({"bench": "soak", "autovacuum": conn.scalar(text("SHOW autovacuum")),
+                  "analyze_every": args.analyze_every})  # fmt: skip
         while soak.running():
             offset = time.monotonic() - started
             soak.rss.append((offset, tree_rss_kb(proc.pid)))
-            sample_lock_waits(soak, watcher, app, offset)
+            slow = slow_statements(watcher, app)
+            soak.lock_waits.append((offset, len(slow)))
+            soak.waiting.update(slow)
             if proc.poll() is not None:
                 soak.recorder.errors["server"] += 1
                 soak.recorder.examples["server"] = f"cvault serve exited {proc.returncode}"
