@@ -16,6 +16,7 @@ from api.cli.attributes import attributes_app
 from api.cli.audit import audit_app
 from api.cli.backup import backup, restore
 from api.cli.common import EXIT_UNAVAILABLE, err
+from api.cli.console import console_app
 from api.cli.data import import_app
 from api.cli.dsr import dsr_app
 from api.cli.erasure import erasure_app
@@ -44,6 +45,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(retention_app, name="retention")
 app.add_typer(policy_app, name="policy")
 app.add_typer(attributes_app, name="attributes")
+app.add_typer(console_app, name="console")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ domain services (policy, consent and audit apply unchanged).
   the choice of language, Babel formats; ``catalogs``: extracting and updating them;
 * ``rendering``: the Jinja2 environment and error pages that echo nothing;
 * ``words``: the vocabulary shown for enum words, marked for translation;
-* ``privacy/``: the customers' page ``/privacy``; a console package joins the same way.
+* ``privacy/``: the customers' page ``/privacy``; ``console/``: the staff's ``/console``.
 
 Static files (``static/``: one hand-written style sheet, a little plain JavaScript,
 vendored GraphiQL) are served by the vault itself; nothing is loaded from another host.
@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from api.pages.console import ConsoleBase, console_routes
 from api.pages.i18n import LANGUAGE_COOKIE, LANGUAGES
 from api.pages.privacy import PrivacyBase, privacy_routes
 from api.pages.rendering import Renderer
@@ -47,7 +48,9 @@ class Pages:
         sender = sender_for(vault.settings)
         self.queue = DeliveryQueue(sender) if sender is not None else None
         self.renderer = Renderer(vault.page_secrets)
-        self.privacy = PrivacyBase(vault, privacy or Privacy.of(vault), self.renderer, self.queue)
+        services = privacy or Privacy.of(vault)
+        self.privacy = PrivacyBase(vault, services, self.renderer, self.queue)
+        self.console = ConsoleBase(vault, services, self.renderer)
 
     def __repr__(self) -> str:
         return f"Pages(queue={self.queue!r})"
@@ -55,6 +58,7 @@ class Pages:
     def routes(self) -> list[BaseRoute]:
         return [
             *privacy_routes(self.privacy),
+            *console_routes(self.console),
             Route("/lang/{code}", self.switch_language, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]

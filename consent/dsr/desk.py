@@ -373,6 +373,7 @@ class DsrDesk:
         *,
         status: str | None = None,
         overdue: bool | None = None,
+        request_type: str | None = None,
         first: int = 20,
         after: str | None = None,
     ) -> Page[DsrView]:
@@ -394,6 +395,8 @@ class DsrDesk:
             stmt = stmt.where(r.customer_id == actor.customer_id)
         if status is not None:
             stmt = stmt.where(r.status == check_word(DsrStatus, status, field="status").value)
+        if request_type is not None:
+            stmt = stmt.where(r.type == check_word(DsrType, request_type, field="type").value)
         if overdue is not None:
             late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < self._vault.clock())
             stmt = stmt.where(late if overdue else not_(late))

@@ -30,12 +30,21 @@ from vault.sign_in.delivery import (
 )
 from vault.sign_in.errors import SessionInvalid, SignInFailed, SignInLimited, SignInUnavailable
 from vault.sign_in.limits import SignInLimits
-from vault.sign_in.sessions import IDLE_LIMITS, OpenedSession, PageSession, PageSessions
+from vault.sign_in.sessions import (
+    IDLE_LIMITS,
+    LINK_LIFETIME,
+    STAFF_PURPOSES,
+    OpenedSession,
+    PageSession,
+    PageSessions,
+)
 
 __all__ = [
     "CODE_LIFETIME",
     "IDLE_LIMITS",
+    "LINK_LIFETIME",
     "MAX_WRONG_TRIES",
+    "STAFF_PURPOSES",
     "DeliveryQueue",
     "FileOutbox",
     "IssuedCode",

@@ -22,19 +22,34 @@ from sqlalchemy.orm import Session
 from audit.entries import AuditAction
 from vault.authorization.context import AccessContext, Actor, buffer_of
 from vault.crypto.pages import PageSecrets, SignatureInvalid
+from vault.errors import InvalidInput
 from vault.sign_in.errors import SessionInvalid
 from vault.storage.models import CustomerRow, PageSessionRow
 from vault.types import CustomerStatus
 
-__all__ = ["IDLE_LIMITS", "OpenedSession", "PageSession", "PageSessions"]
+__all__ = [
+    "IDLE_LIMITS",
+    "LINK_LIFETIME",
+    "STAFF_PURPOSES",
+    "OpenedSession",
+    "PageSession",
+    "PageSessions",
+]
 
 # (idle limit, absolute lifetime) per kind of session.
 IDLE_LIMITS: Final = {
     "privacy": (timedelta(minutes=15), timedelta(hours=12)),
     "console": (timedelta(minutes=30), timedelta(hours=10)),
 }
+# A console sign-in link: valid 5 minutes, once. Only staff roles get one, each acting
+# with its own purpose.
+LINK_LIFETIME: Final = timedelta(minutes=5)
+STAFF_PURPOSES: Final = {"compliance_officer": "compliance", "admin": "administration"}
+_LINK_LABEL: Final = "console-link"
 _COOKIE_LABEL: Final = "session-cookie"
 _DIGEST_LABEL: Final = "session-token"
+_MAX_SUBJECT: Final = 128
+_MAX_TOKEN: Final = 256
 _LIVE: Final = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 
 
@@ -89,6 +104,62 @@ class PageSessions:
         """A console session acting as a staff member (``subject`` from the identity
         provider, ``role`` a vault role mapped from its claims)."""
         return self._open(session, uuid.uuid4(), "console", subject, role, None, client)
+
+    def issue_link(self, session: Session, subject: str, role: str) -> str:
+        """A one-time console sign-in token for ``subject`` acting as ``role`` (a staff
+        role only: :data:`STAFF_PURPOSES`); valid :data:`LINK_LIFETIME`, once. The row is a
+        console session not yet begun: it holds the token's keyed digest under the link's
+        own label, so the token can never be replayed as a session cookie. Audited."""
+        if role not in STAFF_PURPOSES:
+            raise InvalidInput("role", "must be a staff role (compliance_officer or admin)")
+        if not isinstance(subject, str) or not 0 < len(subject.strip()) <= _MAX_SUBJECT:
+            raise InvalidInput("subject", f"must be 1 to {_MAX_SUBJECT} characters")
+        now = self._clock()
+        token = self._secrets.new_token()
+        session.add(
+            PageSessionRow(
+                id=uuid.uuid4(),
+                token_digest=self._secrets.digest(_LINK_LABEL, token),
+                kind="console",
+                customer_id=None,
+                subject=subject.strip(),
+                role=role,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + LINK_LIFETIME,
+            )
+        )
+        buffer_of(session).add(
+            AuditAction.SIGN_IN, detail={"step": "link_issued", "kind": "console", "role": role}
+        )
+        return token
+
+    def redeem_link(
+        self, session: Session, token: str, *, client: str | None = None
+    ) -> OpenedSession:
+        """The console session of an unspent, unexpired link token: the link's digest is
+        replaced by a fresh session token's (so the link works once) and the session's
+        lifetime starts now. Raises :class:`~vault.sign_in.errors.SessionInvalid`."""
+        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN:
+            raise SessionInvalid("no link")
+        row = session.scalar(
+            select(PageSessionRow)
+            .where(PageSessionRow.token_digest == self._secrets.digest(_LINK_LABEL, token))
+            .with_for_update()
+        )
+        now = self._clock()
+        if row is None or row.kind != "console" or row.revoked_at is not None:
+            raise SessionInvalid("unknown link")
+        if now >= row.expires_at or row.role not in STAFF_PURPOSES:
+            raise SessionInvalid("expired link")
+        fresh = self._secrets.new_token()
+        row.token_digest = self._secrets.digest(_DIGEST_LABEL, fresh)
+        row.last_seen_at = now
+        row.expires_at = now + IDLE_LIMITS["console"][1]
+        opened = PageSession(row.id, row.kind, row.subject, row.role, None, client)
+        return OpenedSession(
+            opened, cookie=self._secrets.seal(_COOKIE_LABEL, fresh), expires_at=row.expires_at
+        )
 
     def _open(  # noqa: PLR0917 - two private call sites, every argument named
         self,
