@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
-from consent import Privacy
+from consent import ConsentChange, Privacy
 from consent.dsr.requests import DsrInput
 from tests.api.test_cli import cli_env
 from tests.conftest import FrozenClock
@@ -359,3 +359,40 @@ def test_the_queue_shows_a_legal_hold(site: tuple[Vault, TestClient]) -> None:
     console(vault, client)
     table = list(csv.DictReader(io.StringIO(client.get("/console/requests.csv").text)))
     assert [r["legal_hold"] for r in table] == ["yes"]
+
+
+# -- consent proof and the policy viewer ---------------------------------------------------
+
+
+def test_the_consent_proof_lists_events_with_verified_receipts(
+    site: tuple[Vault, TestClient],
+) -> None:
+    vault, client = site
+    ann = make_customer(vault)
+    ledger = Privacy.of(vault).ledger
+    with vault.unit(AccessContext.system("t", purpose="compliance")) as s:
+        granted = ledger.record(s, ann, ConsentChange("marketing_email", "granted"))
+        withdrawn = ledger.record(s, ann, ConsentChange("marketing_email", "withdrawn"))
+    console(vault, client)
+    before = len(audit(vault))
+    page = client.get(f"/console/consent?customer={ann}").text
+    shown = re.findall(r'data-event="([0-9a-f-]+)" data-receipt="(\w+)"', page)
+    assert shown == [(str(granted.id), "ok"), (str(withdrawn.id), "ok")]
+    receipt = client.get(f"/console/consent/{granted.id}/receipt").json()
+    assert receipt["receipt"]["consentReceiptID"] == str(granted.id)
+    reads = [e for e in audit(vault)[before:] if e["customer"] == str(ann)]
+    assert {e["actor"] for e in reads} == {OFFICER}
+    assert client.get("/console/consent?customer=nobody").status_code == 400
+
+
+def test_the_policy_viewer_explains_a_cell(site: tuple[Vault, TestClient]) -> None:
+    vault, client = site
+    console(vault, client)
+    table = client.get("/console/policy?purpose=support").text
+    assert 'data-cell="support_agent/email"' in table
+    cell = client.get("/console/policy?purpose=support&role=support_agent&field=email").text
+    with vault.unit(AccessContext.system("t")) as s:
+        expected = vault.authz.explain(s, "support_agent", "email", "support")
+    assert 'data-explained="support_agent/email"' in cell
+    assert f"<strong>{expected.resolution.value}</strong>" in cell
+    assert client.get("/console/policy?purpose=nonsense").status_code == 400

@@ -1,9 +1,10 @@
 """The compliance console, ``/console``, for staff: sign-in by a one-time link (``cvault
 console link``), the data subject requests queue, the audit trail (search, export,
-verification of an export, checkpoints).
+verification of an export, checkpoints), consent proof and the policy viewer.
 
 ``base`` (the staff session, failures as pages), ``signin`` (links and sign-out),
-``requests`` (the queue and the desk's actions), ``audit`` (the trail).
+``requests`` (the queue and the desk's actions), ``audit`` (the trail), ``proof``
+(consent proof, the policy viewer).
 :func:`console_routes` lists the routes.
 """
 
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from api.pages.console.audit import AuditHandlers
 from api.pages.console.base import CONSOLE_COOKIE, ConsoleBase
+from api.pages.console.proof import ProofHandlers
 from api.pages.console.requests import RequestHandlers
 from api.pages.console.signin import SignInHandlers
 
@@ -23,6 +25,7 @@ def console_routes(base: ConsoleBase) -> list[BaseRoute]:
     sign_in = SignInHandlers(base)
     requests = RequestHandlers(base)
     audit = AuditHandlers(base)
+    proof = ProofHandlers(base)
     return [
         Route("/console", sign_in.home, methods=["GET"]),
         Route("/console/link/{token}", sign_in.redeem, methods=["GET"]),
@@ -35,4 +38,7 @@ def console_routes(base: ConsoleBase) -> list[BaseRoute]:
         Route("/console/audit/verify", audit.verify_form, methods=["GET"]),
         Route("/console/audit/verify", audit.verify, methods=["POST"]),
         Route("/console/audit/checkpoints", audit.checkpoints, methods=["GET"]),
+        Route("/console/consent", proof.consent, methods=["GET"]),
+        Route("/console/consent/{event_id}/receipt", proof.receipt, methods=["GET"]),
+        Route("/console/policy", proof.policy, methods=["GET"]),
     ]
