@@ -25,6 +25,8 @@ dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/cvault init
 	$(BIN)/cvault demo --customers 200 --if-empty
+	@echo "console sign-in link (5 minutes, once):"
+	@$(BIN)/cvault console link --role compliance_officer --sub officer-1
 	$(BIN)/cvault serve
 
 ## make test: dev extras, lint, types, layer contracts, the whole suite.

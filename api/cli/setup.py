@@ -67,6 +67,10 @@ def serve(
         out.print(f"  codes:    {outbox}/  (development outbox: one file per sign-in message)")
     else:
         out.print("  codes:    no CVAULT_SMTP_URL set: privacy page sign-in is unavailable")
+    out.print(f"  console:  {base}/console   (staff: a one-time link from")
+    out.print(
+        "            .venv/bin/cvault console link --role compliance_officer --sub officer-1)"
+    )
     out.print(f"  health:   {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics")
     out.print("  a token:  .venv/bin/cvault token issue --role support_agent --sub agent-1")
     out.print('  headers:  {"Authorization": "Bearer <token>", "X-Purpose": "support"}')

@@ -28,7 +28,7 @@ from tests.pages import ANN, Mailbox, csrf_of, mailing_vault, make_customer, sig
 from vault.authorization.context import AccessContext
 from vault.errors import InvalidInput
 from vault.runtime import Vault
-from vault.storage.models import AuditEntryRow, DsrRequestRow
+from vault.storage.models import AuditEntryRow, DsrRequestRow, PageSessionRow
 from vault.types import DsrType
 
 OFFICER = "officer-ann"
@@ -396,3 +396,17 @@ def test_the_policy_viewer_explains_a_cell(site: tuple[Vault, TestClient]) -> No
     assert 'data-explained="support_agent/email"' in cell
     assert f"<strong>{expected.resolution.value}</strong>" in cell
     assert client.get("/console/policy?purpose=nonsense").status_code == 400
+
+
+def test_a_link_is_stored_as_a_keyed_digest_and_is_no_session_cookie(
+    site: tuple[Vault, TestClient],
+) -> None:
+    """The database never holds the link's token, and the token presented as a console
+    cookie (sealed or not) opens nothing."""
+    vault, client = site
+    token = link_for(vault).rsplit("/", 1)[1]
+    with vault.db.transaction() as s:
+        digests = s.scalars(select(PageSessionRow.token_digest)).all()
+    assert [token in d for d in digests] == [False]
+    client.cookies.set("cvault_console", token)
+    assert client.get("/console/requests", follow_redirects=False).status_code == 303
