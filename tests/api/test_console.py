@@ -410,3 +410,23 @@ def test_a_link_is_stored_as_a_keyed_digest_and_is_no_session_cookie(
     assert [token in d for d in digests] == [False]
     client.cookies.set("cvault_console", token)
     assert client.get("/console/requests", follow_redirects=False).status_code == 303
+
+
+def test_malformed_query_values_get_a_fixed_error_page(site: tuple[Vault, TestClient]) -> None:
+    """A bad cursor, id or word is a 400 or 404 page whose message does not repeat it."""
+    vault, client = site
+    console(vault, client)
+    canary = "canary-value-7f3"
+    for path in (
+        f"/console/requests?after={canary}",
+        f"/console/audit?after={canary}",
+        f"/console/audit?since={canary}",
+        f"/console/requests?type={canary}",
+        f"/console/consent/{canary}/receipt",
+    ):
+        answer = client.get(path)
+        main = answer.text.split('<main id="main"', 1)[1].split("</main>", 1)[0]
+        assert (answer.status_code in {400, 404}, canary in main) == (True, False), path
+    token = csrf_of(client.get("/console/requests").text)
+    missing = client.post(f"/console/requests/{uuid.uuid4()}/approve", data={"csrf": token})
+    assert missing.status_code == 404
