@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.pages.console import ConsoleBase, console_routes
+from api.pages.console import ConsoleBase, OidcConfig, console_routes
 from api.pages.i18n import LANGUAGE_COOKIE, LANGUAGES
 from api.pages.privacy import PrivacyBase, privacy_routes
 from api.pages.rendering import Renderer
@@ -50,7 +50,7 @@ class Pages:
         self.renderer = Renderer(vault.page_secrets)
         services = privacy or Privacy.of(vault)
         self.privacy = PrivacyBase(vault, services, self.renderer, self.queue)
-        self.console = ConsoleBase(vault, services, self.renderer)
+        self.console = ConsoleBase(vault, services, self.renderer, OidcConfig.from_env())
 
     def __repr__(self) -> str:
         return f"Pages(queue={self.queue!r})"

@@ -1,10 +1,11 @@
 """The compliance console, ``/console``, for staff: sign-in by a one-time link (``cvault
 console link``), the data subject requests queue, the audit trail (search, export,
-verification of an export, checkpoints), consent proof and the policy viewer.
+verification of an export, checkpoints), consent proof and the policy viewer;
+sign-in through OpenID Connect when ``CVAULT_OIDC_ISSUER`` is set.
 
 ``base`` (the staff session, failures as pages), ``signin`` (links and sign-out),
-``requests`` (the queue and the desk's actions), ``audit`` (the trail), ``proof``
-(consent proof, the policy viewer).
+``oidc`` and ``settings`` (OpenID Connect), ``requests`` (the queue and the desk's
+actions), ``audit`` (the trail), ``proof`` (consent proof, the policy viewer).
 :func:`console_routes` lists the routes.
 """
 
@@ -14,11 +15,13 @@ from starlette.routing import BaseRoute, Route
 
 from api.pages.console.audit import AuditHandlers
 from api.pages.console.base import CONSOLE_COOKIE, ConsoleBase
+from api.pages.console.oidc import OidcHandlers
 from api.pages.console.proof import ProofHandlers
 from api.pages.console.requests import RequestHandlers
+from api.pages.console.settings import OidcConfig
 from api.pages.console.signin import SignInHandlers
 
-__all__ = ["CONSOLE_COOKIE", "ConsoleBase", "console_routes"]
+__all__ = ["CONSOLE_COOKIE", "ConsoleBase", "OidcConfig", "console_routes"]
 
 
 def console_routes(base: ConsoleBase) -> list[BaseRoute]:
@@ -26,9 +29,13 @@ def console_routes(base: ConsoleBase) -> list[BaseRoute]:
     requests = RequestHandlers(base)
     audit = AuditHandlers(base)
     proof = ProofHandlers(base)
+    oidc = OidcHandlers(base)
+    oidc.configure(base.oidc)
     return [
         Route("/console", sign_in.home, methods=["GET"]),
         Route("/console/link/{token}", sign_in.redeem, methods=["GET"]),
+        Route("/console/oidc/login", oidc.login, methods=["GET"]),
+        Route("/console/oidc/callback", oidc.callback, name="console_oidc_callback"),
         Route("/console/sign-out", sign_in.sign_out, methods=["POST"]),
         Route("/console/requests", requests.queue, methods=["GET"]),
         Route("/console/requests.csv", requests.export_csv, methods=["GET"]),

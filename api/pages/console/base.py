@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 
+from api.pages.console.settings import OidcConfig
 from api.pages.privacy.base import request_id
 from api.pages.rendering import PageContext, Renderer
 from api.pages.security import cookie_header, read_form, secure_cookies
@@ -59,8 +60,15 @@ class Staff:
 
 
 class ConsoleBase:
-    def __init__(self, vault: Vault, privacy: Privacy, renderer: Renderer) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        privacy: Privacy,
+        renderer: Renderer,
+        oidc: OidcConfig | None = None,
+    ) -> None:
         self.vault = vault
+        self.oidc = oidc  # None: OpenID Connect sign-in is off
         self.privacy = privacy
         self.renderer = renderer
 

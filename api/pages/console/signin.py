@@ -27,7 +27,7 @@ class SignInHandlers(ConsoleHandlers):
         found = await self.base.current(request)
         if found is None:
             page = self.renderer.context(request)
-            return self.renderer.render(page, "console/sign_in.html", {"failed": False})
+            return self.renderer.render(page, "console/sign_in.html", self._values(False))
         staff = await self.base.staff(request)
         return self.renderer.render(staff.page, "console/home.html", {"staff": staff.session})
 
@@ -51,10 +51,14 @@ class SignInHandlers(ConsoleHandlers):
         except SessionInvalid:
             await self.base.run(lambda: self._failed(client))
             page = self.renderer.context(request)
-            return self.renderer.render(page, "console/sign_in.html", {"failed": True}, status=400)
+            values = self._values(True)
+            return self.renderer.render(page, "console/sign_in.html", values, status=400)
         response = RedirectResponse("/console", status_code=303)
         response.headers.append("set-cookie", self.base.session_cookie(request, cookie))
         return response
+
+    def _values(self, failed: bool) -> dict[str, bool]:
+        return {"failed": failed, "refused": False, "oidc": self.base.oidc is not None}
 
     def _failed(self, client: str | None) -> None:
         with self.vault.unit(sign_in_context(client)) as s:
