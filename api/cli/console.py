@@ -38,4 +38,4 @@ def console_link(
         except InvalidInput as exc:
             err.print(f"error: {exc}", markup=False, highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
-    typer.echo(f"{base_url.rstrip('/')}/console/link/{token}")
+    typer.echo(f"{base_url.rstrip('/')}/console/link?t={token}")

@@ -49,7 +49,7 @@ def site(vault: Vault, mailbox: Mailbox) -> Iterator[tuple[Vault, TestClient]]:
 
 def link_for(vault: Vault, role: str = "compliance_officer", sub: str = OFFICER) -> str:
     with vault.unit(AccessContext.system("console-link")) as s:
-        return f"/console/link/{vault.page_sessions.issue_link(s, sub, role)}"
+        return f"/console/link?t={vault.page_sessions.issue_link(s, sub, role)}"
 
 
 def console(vault: Vault, client: TestClient, role: str = "compliance_officer") -> str:
@@ -80,9 +80,12 @@ def file_request(vault: Vault, customer_id: uuid.UUID, kind: DsrType) -> uuid.UU
 # -- sign-in ---------------------------------------------------------------------------
 
 
-def test_a_link_signs_in_once_and_acts_as_its_role(site: tuple[Vault, TestClient]) -> None:
+def test_a_link_signs_in_once_and_acts_as_its_role(
+    site: tuple[Vault, TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
     """The link opens a console session as the officer; the same link a second time (even
-    from a fresh browser) is refused, and the sign-in is audited under the officer."""
+    from a fresh browser) is refused, the sign-in is audited under the officer, and no log
+    line holds the link's token."""
     vault, client = site
     link = link_for(vault)
     home = client.get(link)
@@ -95,6 +98,9 @@ def test_a_link_signs_in_once_and_acts_as_its_role(site: tuple[Vault, TestClient
     assert [(e["actor"], e["role"], e["purpose"]) for e in signed] == [
         (OFFICER, "compliance_officer", "compliance")
     ]
+    logged = capsys.readouterr()
+    assert '"path":"/console/link"' in logged.err
+    assert link.rsplit("=", 1)[1] not in logged.out + logged.err
 
 
 def test_a_link_expires_after_five_minutes(
@@ -128,7 +134,7 @@ def test_the_cli_prints_a_link_and_refuses_other_roles(
     )
     assert printed.exit_code == 0
     assert re.fullmatch(
-        r"http://127\.0\.0\.1:8000/console/link/[A-Za-z0-9_-]{43}\n", printed.stdout
+        r"http://127\.0\.0\.1:8000/console/link\?t=[A-Za-z0-9_-]{43}\n", printed.stdout
     )
     assert refused.exit_code == 2
 
@@ -404,7 +410,7 @@ def test_a_link_is_stored_as_a_keyed_digest_and_is_no_session_cookie(
     """The database never holds the link's token, and the token presented as a console
     cookie (sealed or not) opens nothing."""
     vault, client = site
-    token = link_for(vault).rsplit("/", 1)[1]
+    token = link_for(vault).rsplit("=", 1)[1]
     with vault.db.transaction() as s:
         digests = s.scalars(select(PageSessionRow.token_digest)).all()
     assert [token in d for d in digests] == [False]

@@ -33,7 +33,7 @@ def console_routes(base: ConsoleBase) -> list[BaseRoute]:
     oidc.configure(base.oidc)
     return [
         Route("/console", sign_in.home, methods=["GET"]),
-        Route("/console/link/{token}", sign_in.redeem, methods=["GET"]),
+        Route("/console/link", sign_in.redeem, methods=["GET"]),
         Route("/console/oidc/login", oidc.login, methods=["GET"]),
         Route("/console/oidc/callback", oidc.callback, name="console_oidc_callback"),
         Route("/console/sign-out", sign_in.sign_out, methods=["POST"]),
