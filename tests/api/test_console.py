@@ -29,7 +29,7 @@ from vault.authorization.context import AccessContext
 from vault.errors import InvalidInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, DsrRequestRow, PageSessionRow
-from vault.types import DsrType
+from vault.types import CustomerStatus, DsrType
 
 OFFICER = "officer-ann"
 
@@ -207,6 +207,9 @@ def test_approve_then_process_a_page_filed_erasure(
         )
     assert status == "completed"
     assert customer.get("/privacy/data", follow_redirects=False).status_code == 303
+    with vault.unit(AccessContext.system("t")) as s:
+        seen = vault.customers.get(s, customer_id)
+    assert (seen.status, seen.email, seen.first_name) == (CustomerStatus.ERASED, None, None)
     start = customer.get("/privacy").text
     customer.post(
         "/privacy/sign-in",
