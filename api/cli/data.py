@@ -25,7 +25,12 @@ class FileFormat(StrEnum):
 
 
 def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
-    from vault.importing import ImportFileError, import_customers, import_interactions
+    from vault.importing import (
+        IMPORTED_TABLES,
+        ImportFileError,
+        import_customers,
+        import_interactions,
+    )
     from vault.storage.db import StorageUnavailable
 
     runner = import_customers if kind == "customers" else import_interactions
@@ -51,6 +56,8 @@ def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
             )
             err.print(message, markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_UNAVAILABLE) from None
+        if report.accepted:  # a vault just filled has no statistics: gather them
+            vault.db.analyze(IMPORTED_TABLES[kind])
     for problem in report.rejected:
         err.print(
             f"{path.name}:{problem.line}: {problem.reason}",

@@ -94,7 +94,7 @@ def demo(
     from consent import Privacy
     from consent.demo import grant_demo_consents
     from vault.bootstrap import customer_count
-    from vault.demo.service import load_demo
+    from vault.demo.service import DEMO_TABLES, load_demo
 
     settings = load_settings()
     if if_empty and customer_count(settings) > 0:
@@ -105,6 +105,7 @@ def demo(
         with bar:
             summary = load_demo(vault, customers=customers, seed=seed, progress=advance)
         consents = grant_demo_consents(vault, Privacy.of(vault).ledger, seed=seed)
+        vault.db.analyze(DEMO_TABLES)
     out.print(f"loaded {summary.customers} customers and {summary.interactions} interactions")
     out.print(f"{consents.granted} consents granted ({consents.withdrawn} later withdrawn)")
 

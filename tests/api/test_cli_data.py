@@ -12,9 +12,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner, Result
 
 from api.cli import app
+from vault.demo.service import DEMO_TABLES
 
 
 class Cli:
@@ -63,6 +65,52 @@ def test_demo_loads_and_reports_counts(cli: Cli) -> None:
         0,
         "loaded 0 customers and 0 interactions\n0 consents granted (0 later withdrawn)",
     )
+
+
+def _analysed(database_url: tuple[str, str | None]) -> set[str]:
+    """The vault's tables with planner statistics: analysed since created (PostgreSQL:
+    ``pg_stat_user_tables.last_analyze``; SQLite: rows in ``sqlite_stat1``)."""
+    url, schema = database_url
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if schema is not None:
+                query = "SELECT relname FROM pg_stat_user_tables WHERE schemaname = :schema "
+                query += "AND last_analyze IS NOT NULL"
+                return set(conn.scalars(text(query), {"schema": schema}))
+            stat = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            if not conn.scalar(text(stat)):
+                return set()
+            return set(conn.scalars(text("SELECT DISTINCT tbl FROM sqlite_stat1")))
+    finally:
+        engine.dispose()
+
+
+def test_demo_gathers_statistics_of_the_tables_it_loaded(
+    cli: Cli, database_url: tuple[str, str | None]
+) -> None:
+    """`cvault demo` ends with ANALYZE of the tables it filled, so a fresh demo vault is
+    planned on statistics (none before it)."""
+    assert _analysed(database_url) == set()
+    assert cli("demo", "--customers", "15").exit_code == 0
+    assert set(DEMO_TABLES) <= _analysed(database_url)
+
+
+def test_import_gathers_statistics_of_the_tables_it_loaded(
+    cli: Cli, tmp_path: Path, database_url: tuple[str, str | None]
+) -> None:
+    """`cvault import` ends with ANALYZE of the tables it filled, when it accepted rows."""
+    customers = tmp_path / "c.jsonl"
+    customers.write_text(json.dumps({"source": "shop", "external_id": "C1"}) + "\n")
+    assert cli("import", "customers", str(customers)).exit_code == 0
+    assert {"customers", "customer_external_ids"} <= _analysed(database_url)
+    assert "interactions" not in _analysed(database_url)
+    row = {"source": "shop", "customer_external_id": "C1", "channel": "web", "type": "page_view",
+           "occurred_at": "2026-11-01T09:00:00Z"}  # fmt: skip
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(row) + "\n")
+    assert cli("import", "interactions", str(events)).exit_code == 0
+    assert "interactions" in _analysed(database_url)
 
 
 def test_demo_if_empty_skips_a_vault_with_customers(cli: Cli) -> None:

@@ -488,6 +488,25 @@ def test_every_rule_selects_what_the_reference_selects(vault: Vault, world: Worl
     assert nonempty >= 15  # the dataset exercises the rules, not only empty answers
 
 
+def test_the_batch_shape_selects_what_the_reference_selects_of_the_batch(
+    vault: Vault, world: World
+) -> None:
+    """Every rule compiled for a batch of customers (the ingest hook's shape: correlated
+    probes per customer) selects exactly the batch's customers the reference selects."""
+    now = vault.clock()
+    with vault.unit(CTX) as s:
+        vault.segments.refresh_metrics(s)
+    everyone = sorted(world.people)
+    batches = [everyone[i::3] for i in range(3)]
+    with vault.unit(CTX) as s:
+        for name, document in RULES.items():
+            expected = reference(document, world, now, {})
+            for batch in batches:
+                stmt = vault.segments.statement(s, parse_rule(document), now, among=batch)
+                actual = set(s.scalars(stmt))
+                assert (name, expected & set(batch)) == (name, actual)
+
+
 def test_metrics_equal_their_documented_formulas(vault: Vault, world: World) -> None:
     """Every rollup column equals the reference formula; scores by quintile 1-5."""
     now = vault.clock()

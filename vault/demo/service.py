@@ -24,9 +24,17 @@ from vault.runtime import Vault
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
 from vault.types import CustomerStatus
 
-__all__ = ["CHUNK_CUSTOMERS", "DemoSummary", "load_demo"]
+__all__ = ["CHUNK_CUSTOMERS", "DEMO_TABLES", "DemoSummary", "load_demo"]
 
 CHUNK_CUSTOMERS = 100
+# The tables a demo load (with its consents) fills: ``cvault demo`` analyses them after.
+DEMO_TABLES = (
+    "customers",
+    "customer_external_ids",
+    "interactions",
+    "consent_events",
+    "consent_state",
+)
 _LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 
 

@@ -14,11 +14,18 @@ May import: :mod:`vault.runtime` and every feature below it, the kernel.
 from __future__ import annotations
 
 from vault.importing.errors import ImportFileError
-from vault.importing.models import CUSTOMER_COLUMNS, INTERACTION_COLUMNS, ImportReport, RowError
+from vault.importing.models import (
+    CUSTOMER_COLUMNS,
+    IMPORTED_TABLES,
+    INTERACTION_COLUMNS,
+    ImportReport,
+    RowError,
+)
 from vault.importing.service import import_customers, import_interactions
 
 __all__ = [
     "CUSTOMER_COLUMNS",
+    "IMPORTED_TABLES",
     "INTERACTION_COLUMNS",
     "ImportFileError",
     "ImportReport",

@@ -10,6 +10,7 @@ from typing import Final
 __all__ = [
     "ADDRESS_PARTS",
     "CUSTOMER_COLUMNS",
+    "IMPORTED_TABLES",
     "INTERACTION_COLUMNS",
     "ImportReport",
     "Record",
@@ -26,6 +27,11 @@ INTERACTION_COLUMNS: Final = (
     "customer_id", "source", "customer_external_id", "channel", "type", "occurred_at",
     "amount", "currency", "external_id", "payload",
 )  # fmt: skip
+# The tables an import of each kind fills: ``cvault import`` analyses them after.
+IMPORTED_TABLES: Final = {
+    "customers": ("customers", "customer_external_ids"),
+    "interactions": ("interactions",),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,9 +63,9 @@ def refresh_among(
     customer_ids: Sequence[uuid.UUID],
     now: datetime,
 ) -> RefreshResult:
-    """The same for these customers only; everyone else's stays are left as they are."""
-    dialect = session.get_bind().dialect.name
-    target = set(session.scalars(members.where(id_in(CustomerRow.id, customer_ids, dialect))))
+    """The same for these customers only (``members`` is the rule compiled for them,
+    ``among=customer_ids``); everyone else's stays are left as they are."""
+    target = set(session.scalars(members))
     current = open_members(session, segment_id, customer_ids)
     return apply_diff(session, segment_id, target, current, now)
 

@@ -268,10 +268,22 @@ class SegmentService:
 
     # -- evaluation -----------------------------------------------------------------
 
-    def statement(self, session: Session, rule: Rule, now: datetime | None = None) -> Any:  # noqa: ANN401 - a Select of customer ids
+    def statement(
+        self,
+        session: Session,
+        rule: Rule,
+        now: datetime | None = None,
+        among: Sequence[uuid.UUID] | None = None,
+    ) -> Any:  # noqa: ANN401 - a Select of customer ids
+        """The rule's compiled statement: for every customer, or in the batch shape for
+        the customers ``among`` only (see :mod:`vault.segments.compile`)."""
         dialect = session.get_bind().dialect.name
         return compile_rule(
-            rule, now=now or self._clock(), dialect=dialect, resolve=self.resolver(session)
+            rule,
+            now=now or self._clock(),
+            dialect=dialect,
+            resolve=self.resolver(session),
+            among=among,
         )
 
     def preview(self, session: Session, definition: Mapping[str, Any]) -> int:
@@ -445,7 +457,7 @@ class SegmentService:
             return []
         results = []
         for row, rule in rules:
-            stmt = self.statement(session, rule, now)
+            stmt = self.statement(session, rule, now, among=ids)
             result = membership.refresh_among(session, row.id, stmt, ids, now)
             if result.entered or result.left:
                 results.append(result)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -249,6 +249,16 @@ class Database:
             if failure is None or failure is exc:
                 raise
             raise failure from None
+
+    def analyze(self, tables: Sequence[str]) -> None:
+        """Gather the planner's statistics of these tables (``ANALYZE``), for the loaders
+        that fill them in bulk: a vault just filled has none, and a PostgreSQL without
+        autovacuum would never gather them, planning the segment queries blind (see the
+        Soak section of docs/reliability.md)."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        with self.transaction() as session:
+            for table in tables:
+                session.execute(text(f"ANALYZE {quote(table)}"))
 
     def dispose(self) -> None:
         self.engine.dispose()
