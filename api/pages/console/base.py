@@ -10,24 +10,21 @@ audit apply unchanged: every console action is an audit entry under that actor.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import RedirectResponse, Response
 
 from api.pages.console.settings import OidcConfig
+from api.pages.handlers import SectionHandlers, SignedOut, section_cookie, section_handler
 from api.pages.privacy.base import request_id
 from api.pages.rendering import PageContext, Renderer
-from api.pages.security import cookie_header, read_form, secure_cookies
+from api.pages.security import read_form
 from consent import Privacy
-from policies import AccessDenied
 from vault.authorization.context import AccessContext
-from vault.errors import CustomerNotFound, InvalidInput, ProcessingRefused, VaultError
+from vault.errors import CustomerNotFound, InvalidInput, ProcessingRefused
 from vault.logs import get_logger
 from vault.runtime import Vault
 from vault.sign_in import STAFF_PURPOSES, PageSession, SessionInvalid
@@ -38,10 +35,6 @@ CONSOLE_COOKIE: Final = "cvault_console"
 log = get_logger("api.pages.console")
 T = TypeVar("T")
 H = TypeVar("H", bound="ConsoleHandlers")
-
-
-class SignedOut(Exception):
-    """No valid console session: the handler answers with the sign-in page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,22 +106,11 @@ class ConsoleBase:
         return {k: v for k, v in form.items() if isinstance(v, str)}
 
     def session_cookie(self, request: Request, value: str, *, clear: bool = False) -> str:
-        secure = secure_cookies(request, production=self.vault.settings.production)
-        if clear:
-            return cookie_header(CONSOLE_COOKIE, "", secure=secure, max_age=0)
-        return cookie_header(CONSOLE_COOKIE, value, secure=secure)
+        return section_cookie(request, self.vault, CONSOLE_COOKIE, value, clear=clear)
 
 
-class ConsoleHandlers:
+class ConsoleHandlers(SectionHandlers[ConsoleBase]):
     """Base of the handler groups: each holds the shared :class:`ConsoleBase`."""
-
-    def __init__(self, base: ConsoleBase) -> None:
-        self.base = base
-        self.vault = base.vault
-        self.renderer = base.renderer
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 _STATUS: Final = [
@@ -138,34 +120,6 @@ _STATUS: Final = [
 ]
 
 
-def console_handler(
-    handler: Callable[[H, Request], Awaitable[Response]],
-) -> Callable[[H, Request], Awaitable[Response]]:
-    """Signed-out requests go to the console's sign-in page; HTTP errors and domain
-    refusals become error pages with a fixed sentence; anything else is a 500."""
-
-    @functools.wraps(handler)
-    async def wrapped(self: H, request: Request) -> Response:
-        try:
-            return await handler(self, request)
-        except SignedOut:
-            response = RedirectResponse("/console", status_code=303)
-            if request.cookies.get(CONSOLE_COOKIE):
-                response.headers.append(
-                    "set-cookie", self.base.session_cookie(request, "", clear=True)
-                )
-            return response
-        except HTTPException as exc:
-            status = exc.status_code
-        except AccessDenied:
-            status = 403
-        except VaultError as exc:
-            status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
-            if getattr(exc, "code", "") == "NOT_FOUND":
-                status = 404
-        except Exception as exc:  # noqa: BLE001 - the page says sorry; the log names the class
-            log.error("console page failed", error=type(exc).__name__, path=request.url.path)  # noqa: TRY400
-            status = 500
-        return self.renderer.error(self.renderer.context(request), status)
-
-    return wrapped
+console_handler = section_handler(
+    home="/console", cookie=CONSOLE_COOKIE, statuses=_STATUS, name="console"
+)

@@ -9,24 +9,20 @@ shows in the customer's access history.
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
 import structlog
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import RedirectResponse, Response
 
+from api.pages.handlers import SectionHandlers, SignedOut, section_cookie, section_handler
 from api.pages.rendering import PageContext, Renderer
-from api.pages.security import cookie_header, secure_cookies
 from consent import Privacy
-from policies import AccessDenied
 from vault.authorization.context import AccessContext
-from vault.errors import CustomerNotFound, InvalidInput, ProcessingRefused, VaultError
+from vault.errors import CustomerNotFound, InvalidInput, ProcessingRefused
 from vault.logs import get_logger
 from vault.runtime import Vault
 from vault.sign_in import DeliveryQueue, PageSession, SessionInvalid, SignInLimited
@@ -71,10 +67,6 @@ def request_id() -> str:
     """The request id the request-id middleware bound (a fresh one outside a request)."""
     bound = structlog.contextvars.get_contextvars().get("request_id")
     return str(bound) if bound else uuid.uuid4().hex
-
-
-class SignedOut(Exception):
-    """No valid session: the handler answers with the sign-in page."""
 
 
 class PrivacyBase:
@@ -129,22 +121,11 @@ class PrivacyBase:
         return Signed(found, self.renderer.context(request, str(found.id)))
 
     def session_cookie(self, request: Request, value: str, *, clear: bool = False) -> str:
-        secure = secure_cookies(request, production=self.vault.settings.production)
-        if clear:
-            return cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0)
-        return cookie_header(SESSION_COOKIE, value, secure=secure)
+        return section_cookie(request, self.vault, SESSION_COOKIE, value, clear=clear)
 
 
-class PrivacyHandlers:
+class PrivacyHandlers(SectionHandlers[PrivacyBase]):
     """Base of the handler groups: each holds the shared :class:`PrivacyBase`."""
-
-    def __init__(self, base: PrivacyBase) -> None:
-        self.base = base
-        self.vault = base.vault
-        self.renderer = base.renderer
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 _STATUS: Final = [
@@ -155,34 +136,6 @@ _STATUS: Final = [
 ]
 
 
-def page_handler(
-    handler: Callable[[H, Request], Awaitable[Response]],
-) -> Callable[[H, Request], Awaitable[Response]]:
-    """Signed-out requests go to the sign-in page; HTTP errors and domain refusals become
-    error pages with a fixed sentence; anything else is logged by class and is a 500."""
-
-    @functools.wraps(handler)
-    async def wrapped(self: H, request: Request) -> Response:
-        try:
-            return await handler(self, request)
-        except SignedOut:
-            response = RedirectResponse("/privacy", status_code=303)
-            if request.cookies.get(SESSION_COOKIE):
-                response.headers.append(
-                    "set-cookie", self.base.session_cookie(request, "", clear=True)
-                )
-            return response
-        except HTTPException as exc:
-            status = exc.status_code
-        except AccessDenied:
-            status = 403
-        except VaultError as exc:
-            status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
-            if getattr(exc, "code", "") == "NOT_FOUND":
-                status = 404
-        except Exception as exc:  # noqa: BLE001 - the page says sorry; the log names the class
-            log.error("privacy page failed", error=type(exc).__name__, path=request.url.path)  # noqa: TRY400
-            status = 500
-        return self.renderer.error(self.renderer.context(request), status)
-
-    return wrapped
+page_handler = section_handler(
+    home="/privacy", cookie=SESSION_COOKIE, statuses=_STATUS, name="privacy"
+)
