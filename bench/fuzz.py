@@ -29,7 +29,6 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,42 +42,14 @@ from api.auth import LocalTokenIssuer
 from api.graphql.endpoint import RateLimiter
 from api.graphql.schema import build_schema
 from bench.common import BENCH, drop_target, emit, new_target, open_vault
-from consent import Privacy
 from policies import Role
 from policies.enforcer import PolicyLines, default_policy_lines
-from policies.purposes import registry
-from tests.fuzzing import ROLE_PURPOSES, Tally, operations
-from vault.customers import CustomerInput
+from tests.fuzzing import ROLE_PURPOSES, Tally, operations, seed_customers
 from vault.logs import configure_logging
 from vault.runtime import Vault
 
 ISSUER = "customer-vault"
 FLOOR_OPERATIONS = 200
-
-
-def _seeded(vault: Vault) -> list[uuid.UUID]:
-    """A few customers in several scripts, with every consent, so that reads find data."""
-    names = [("Roya", "Karimi"), ("สมชาย", "ใจดี"), ("李", "娜"), ("Zoë", "Façade")]
-    with vault.unit(BENCH) as s:
-        ids = [
-            vault.customers.create(
-                s,
-                CustomerInput(
-                    first_name=first,
-                    last_name=last,
-                    email=f"fuzz{n}@example.com",
-                    tags=["vip"] if n % 2 else [],
-                ),
-            ).id
-            for n, (first, last) in enumerate(names)
-        ]
-    ledger = Privacy.of(vault).ledger
-    with vault.unit(BENCH) as s:
-        for cid in ids:
-            for purpose, info in registry().items():
-                if info.needs_consent:
-                    ledger.grant(s, cid, purpose)
-    return ids
 
 
 def _default_policy_in_force(vault: Vault) -> bool:
@@ -139,7 +110,7 @@ def run(backend: str, count: int, base_seed: int, roles: Sequence[Role]) -> list
         target = new_target(backend, Path(tmp), "fuzz")
         vault = open_vault(target)
         try:
-            customer_ids = _seeded(vault)
+            customer_ids = seed_customers(vault, BENCH)
             issuer = LocalTokenIssuer.load_or_create(Path(tmp) / "jwt.json", ISSUER, ISSUER)
             app = create_app(
                 vault,

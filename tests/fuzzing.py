@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -20,13 +21,19 @@ import graphql
 from hypothesis import strategies as st
 from hypothesis_graphql import mutations, nodes, queries
 
+from consent import Privacy
 from policies import Role
+from policies.purposes import registry
+from vault.authorization.context import AccessContext
+from vault.customers import CustomerInput
+from vault.runtime import Vault
 
 __all__ = [
     "ROLE_PURPOSES",
     "Tally",
     "operations",
     "problems",
+    "seed_customers",
 ]
 
 ROLE_PURPOSES: Mapping[Role, str] = {
@@ -146,3 +153,29 @@ class Tally:
             f"{len(ops)} x {kind}\n" + "\n".join("    " + op[:500] for op in ops[:examples])
             for kind, ops in sorted(groups.items(), key=lambda item: -len(item[1]))
         ]
+
+
+def seed_customers(vault: Vault, context: AccessContext) -> list[uuid.UUID]:
+    """A few customers named in several scripts, each with every consent-based purpose
+    granted, so that generated reads find data."""
+    names = [("Roya", "Karimi"), ("สมชาย", "ใจดี"), ("李", "娜"), ("Zoë", "Façade")]
+    with vault.unit(context) as s:
+        ids = [
+            vault.customers.create(
+                s,
+                CustomerInput(
+                    first_name=first,
+                    last_name=last,
+                    email=f"fuzz{n}@example.com",
+                    tags=["vip"] if n % 2 else [],
+                ),
+            ).id
+            for n, (first, last) in enumerate(names)
+        ]
+    ledger = Privacy.of(vault).ledger
+    with vault.unit(context) as s:
+        for cid in ids:
+            for purpose, info in registry().items():
+                if info.needs_consent:
+                    ledger.grant(s, cid, purpose)
+    return ids

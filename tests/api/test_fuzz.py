@@ -23,40 +23,19 @@ from api.graphql.endpoint import RateLimiter
 from api.graphql.schema import build_schema
 from policies import Role
 from policies.enforcer import PolicyLines, default_policy_lines
-from tests.conftest import CTX, grant_all_consents
-from tests.fuzzing import ROLE_PURPOSES, Tally, operations
-from vault.customers import CustomerInput
+from tests.conftest import CTX
+from tests.fuzzing import ROLE_PURPOSES, Tally, operations, seed_customers
 from vault.runtime import Vault
 
 OPERATIONS = int(os.environ.get("CVAULT_FUZZ_OPERATIONS", "300"))
 ISSUER = "customer-vault"
 
 
-def _seeded(vault: Vault) -> list[str]:
-    """A few customers in several scripts, with consents, so that reads find data."""
-    names = [("Roya", "Karimi"), ("สมชาย", "ใจดี"), ("李", "娜"), ("Zoë", "Façade")]
-    with vault.unit(CTX) as s:
-        ids = [
-            vault.customers.create(
-                s,
-                CustomerInput(
-                    first_name=first,
-                    last_name=last,
-                    email=f"fuzz{n}@example.com",
-                    tags=["vip"] if n % 2 else [],
-                ),
-            ).id
-            for n, (first, last) in enumerate(names)
-        ]
-    grant_all_consents(vault, *ids)
-    return [str(i) for i in ids]
-
-
 @pytest.mark.parametrize("role", list(ROLE_PURPOSES), ids=lambda r: r.value)
 def test_generated_operations_get_clean_answers(vault: Vault, tmp_path: Path, role: Role) -> None:
     """Every generated operation is answered without a 5xx, an INTERNAL error or a leak of
     internals, and the policy in force afterwards is the default one."""
-    customer_ids = _seeded(vault)
+    customer_ids = [str(i) for i in seed_customers(vault, CTX)]
     issuer = LocalTokenIssuer.load_or_create(tmp_path / "jwt.json", ISSUER, ISSUER)
     app = create_app(
         vault,
