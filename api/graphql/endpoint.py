@@ -52,6 +52,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from api.auth import AuthError, Principal, TokenVerifier
+from api.clients import ClientPseudonyms
 from api.graphql.compiled import Plan, compile_plan
 from api.graphql.context import Evidence, GraphQLContext
 from api.graphql.limits import LimitExceeded, Limits, check_document
@@ -160,7 +161,7 @@ class GraphQLEndpoint:
         self._plans: dict[tuple[str, str | None], Plan | None] = {}
         self._documents_lock = threading.Lock()
         self.compiled = compiled
-        self._pseudonyms: dict[str, str] = {}
+        self._clients = ClientPseudonyms(vault.keyring.blind_indexer)
         # Operations run on these threads, one unit of work each; created on first use.
         self._threads = threads
         self._workers: ThreadPoolExecutor | None = None
@@ -228,26 +229,11 @@ class GraphQLEndpoint:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _client(self, request: Request) -> str | None:
-        """The client address as the audit trail records it: a keyed pseudonym,
-        remembered per address (runs on the event loop's thread only)."""
-        host = request.client.host if request.client else None
-        if host is None:
-            return None
-        pseudonym = self._pseudonyms.get(host)
-        if pseudonym is not None:
-            return pseudonym
-        pseudonym = self.vault.keyring.blind_indexer.pseudonym("audit.client", host)
-        self._pseudonyms[host] = pseudonym
-        if len(self._pseudonyms) > 4096:
-            self._pseudonyms.pop(next(iter(self._pseudonyms)))
-        return pseudonym
-
     def _authenticate(self, request: Request) -> Principal:
         try:
             return self.verifier.verify(request.headers.get("authorization"))
         except AuthError as exc:
-            client = self._client(request)
+            client = self._clients.of(request)
             if self.rate_limiter.allow(f"failed:{client}"):
                 raise _Problem(429, "RATE_LIMITED", "too many requests",
                                {"Retry-After": "60"}) from None  # fmt: skip
@@ -278,7 +264,7 @@ class GraphQLEndpoint:
             raise _Problem(401, "UNAUTHENTICATED", "invalid or missing token") from None
         access = AccessContext(
             actor, purpose=purpose if purpose in _PURPOSES else "unknown",
-            request_id=_request_id(), client=self._client(request),
+            request_id=_request_id(), client=self._clients.of(request),
         )  # fmt: skip
         known = purpose in _PURPOSES
         try:

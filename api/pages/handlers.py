@@ -1,25 +1,31 @@
-"""What the privacy page and the console share in their handlers: the signed-out signal,
-the session cookie, the base of handler groups, and the decorator that turns refusals
-into error pages with a fixed sentence (nothing of the request echoed)."""
+"""What the privacy page and the console share in their handlers: the section's state
+(its session cookie, the client's pseudonym, resuming a page session, running domain work
+off the event loop), the signed-out signal, the base of handler groups, and the decorator
+that turns refusals into error pages with a fixed sentence (nothing of the request
+echoed)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 
+from api.clients import ClientPseudonyms
 from api.pages.rendering import Renderer
 from api.pages.security import cookie_header, secure_cookies
+from consent import Privacy
 from policies import AccessDenied
 from vault.errors import VaultError
 from vault.logs import get_logger
 from vault.runtime import Vault
+from vault.sign_in import PageSession, SessionInvalid
 
-__all__ = ["SectionBase", "SectionHandlers", "SignedOut", "section_cookie", "section_handler"]
+__all__ = ["SectionBase", "SectionHandlers", "SignedOut", "section_handler"]
 
 log = get_logger("api.pages")
 
@@ -28,15 +34,54 @@ class SignedOut(Exception):
     """No valid session: the handler answers with the section's sign-in page."""
 
 
-class SectionBase(Protocol):
-    """What a section's shared state offers its handlers."""
+class SectionBase:
+    """A section's shared state (``/privacy``, ``/console``): its session cookie and kind."""
 
-    vault: Vault
-    renderer: Renderer
+    cookie: ClassVar[str]
+    kind: ClassVar[str]  # the page_sessions kind its cookie resumes
 
-    def session_cookie(self, request: Request, value: str, *, clear: bool = False) -> str: ...
+    def __init__(self, vault: Vault, privacy: Privacy, renderer: Renderer) -> None:
+        self.vault = vault
+        self.privacy = privacy
+        self.renderer = renderer
+        self._clients = ClientPseudonyms(vault.keyring.blind_indexer)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Domain work (blocking database calls) off the event loop."""
+        return await run_in_threadpool(work)
+
+    def client(self, connection: HTTPConnection) -> str | None:
+        """The client address as the audit trail records it: a keyed pseudonym."""
+        return self._clients.of(connection)
+
+    async def current(self, request: Request) -> PageSession | None:
+        """The page session the section's cookie names, if it is still valid."""
+        cookie = request.cookies.get(self.cookie)
+        if not cookie:
+            return None
+        client = self.client(request)
+
+        def resume() -> PageSession:
+            with self.vault.db.transaction() as s:
+                return self.vault.page_sessions.resume(s, cookie, self.kind, client=client)
+
+        try:
+            return await self.run(resume)
+        except SessionInvalid:
+            return None
+
+    def session_cookie(self, request: Request, value: str, *, clear: bool = False) -> str:
+        """The section's session cookie (Secure over TLS and in production), or its removal."""
+        secure = secure_cookies(request, production=self.vault.settings.production)
+        if clear:
+            return cookie_header(self.cookie, "", secure=secure, max_age=0)
+        return cookie_header(self.cookie, value, secure=secure)
 
 
+T = TypeVar("T")
 B = TypeVar("B", bound=SectionBase)
 
 
@@ -56,21 +101,11 @@ H = TypeVar("H", bound=SectionHandlers[Any])
 Handler = Callable[[H, Request], Awaitable[Response]]
 
 
-def section_cookie(
-    request: Request, vault: Vault, name: str, value: str, *, clear: bool = False
-) -> str:
-    """The section's session cookie (Secure over TLS and in production), or its removal."""
-    secure = secure_cookies(request, production=vault.settings.production)
-    if clear:
-        return cookie_header(name, "", secure=secure, max_age=0)
-    return cookie_header(name, value, secure=secure)
-
-
 def section_handler(
-    *, home: str, cookie: str, statuses: Sequence[tuple[type[Exception], int]], name: str
+    *, home: str, statuses: Sequence[tuple[type[Exception], int]], name: str
 ) -> Callable[[Handler[H]], Handler[H]]:
     """A decorator for the section at ``home``: signed-out requests go to its sign-in page
-    (the stale ``cookie`` cleared); HTTP errors and domain refusals become error pages with
+    (a stale session cookie cleared); HTTP errors and domain refusals become error pages with
     a fixed sentence (``statuses`` maps refusals to codes); anything else is logged by
     class and is a 500."""
 
@@ -81,7 +116,7 @@ def section_handler(
                 return await handler(self, request)
             except SignedOut:
                 response = RedirectResponse(home, status_code=303)
-                if request.cookies.get(cookie):
+                if request.cookies.get(self.base.cookie):
                     response.headers.append(
                         "set-cookie", self.base.session_cookie(request, "", clear=True)
                     )

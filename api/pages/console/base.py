@@ -10,31 +10,25 @@ audit apply unchanged: every console action is an audit entry under that actor.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 
 from api.pages.console.settings import OidcConfig
-from api.pages.handlers import SectionHandlers, SignedOut, section_cookie, section_handler
+from api.pages.handlers import SectionBase, SectionHandlers, SignedOut, section_handler
 from api.pages.privacy.base import request_id
 from api.pages.rendering import PageContext, Renderer
 from api.pages.security import read_form
 from consent import Privacy
 from vault.authorization.context import AccessContext
 from vault.errors import CustomerNotFound, InvalidInput, ProcessingRefused
-from vault.logs import get_logger
 from vault.runtime import Vault
-from vault.sign_in import STAFF_PURPOSES, PageSession, SessionInvalid
+from vault.sign_in import STAFF_PURPOSES, PageSession
 
 __all__ = ["CONSOLE_COOKIE", "ConsoleBase", "ConsoleHandlers", "Staff", "console_handler"]
 
 CONSOLE_COOKIE: Final = "cvault_console"
-log = get_logger("api.pages.console")
-T = TypeVar("T")
-H = TypeVar("H", bound="ConsoleHandlers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +46,10 @@ class Staff:
         return self.session.context(self.purpose, request_id())
 
 
-class ConsoleBase:
+class ConsoleBase(SectionBase):
+    cookie = CONSOLE_COOKIE
+    kind = "console"
+
     def __init__(
         self,
         vault: Vault,
@@ -60,39 +57,13 @@ class ConsoleBase:
         renderer: Renderer,
         oidc: OidcConfig | None = None,
     ) -> None:
-        self.vault = vault
+        super().__init__(vault, privacy, renderer)
         self.oidc = oidc  # None: OpenID Connect sign-in is off
-        self.privacy = privacy
-        self.renderer = renderer
-
-    def __repr__(self) -> str:
-        return "ConsoleBase()"
-
-    async def run(self, work: Callable[[], T]) -> T:
-        """Domain work (blocking database calls) off the event loop."""
-        return await run_in_threadpool(work)
-
-    def client(self, connection: HTTPConnection) -> str | None:
-        host = connection.client.host if connection.client else None
-        if host is None:
-            return None
-        return self.vault.keyring.blind_indexer.pseudonym("audit.client", host)
 
     async def current(self, request: Request) -> PageSession | None:
-        cookie = request.cookies.get(CONSOLE_COOKIE)
-        if not cookie:
-            return None
-        client = self.client(request)
-
-        def resume() -> PageSession:
-            with self.vault.db.transaction() as s:
-                return self.vault.page_sessions.resume(s, cookie, "console", client=client)
-
-        try:
-            found = await self.run(resume)
-        except SessionInvalid:
-            return None
-        return found if found.role in STAFF_PURPOSES else None
+        """The console session, if valid and held by a staff role."""
+        found = await super().current(request)
+        return found if found is not None and found.role in STAFF_PURPOSES else None
 
     async def staff(self, request: Request) -> Staff:
         found = await self.current(request)
@@ -104,9 +75,6 @@ class ConsoleBase:
         """The POSTed form after its CSRF token verified (403 otherwise): text fields only."""
         form = await read_form(request, self.vault.page_secrets, str(staff.session.id))
         return {k: v for k, v in form.items() if isinstance(v, str)}
-
-    def session_cookie(self, request: Request, value: str, *, clear: bool = False) -> str:
-        return section_cookie(request, self.vault, CONSOLE_COOKIE, value, clear=clear)
 
 
 class ConsoleHandlers(SectionHandlers[ConsoleBase]):
@@ -120,6 +88,4 @@ _STATUS: Final = [
 ]
 
 
-console_handler = section_handler(
-    home="/console", cookie=CONSOLE_COOKIE, statuses=_STATUS, name="console"
-)
+console_handler = section_handler(home="/console", statuses=_STATUS, name="console")
