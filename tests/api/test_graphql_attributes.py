@@ -18,18 +18,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from pathlib import Path
 from typing import Any, Final
 
-import httpx2
 import pytest
 from sqlalchemy import func, select
-from starlette.testclient import TestClient
 
-from api.app import create_app
-from api.auth import LocalTokenIssuer
-from api.graphql.endpoint import RateLimiter
 from policies import Purpose, Role
+from tests.api.test_graphql_policy import Gateway, gateway
 from tests.conftest import CTX, grant_all_consents
 from vault.customers import CustomerInput
 from vault.runtime import Vault
@@ -83,44 +78,13 @@ TABLE: Final[dict[tuple[Role, Purpose], Row]] = {
 }
 DECLARED_PII: Final = ("anniversary", "household_size", "loyalty_number", "nickname")
 
+__all__ = ["gateway"]  # the fixture shared with the policy matrix
+
 COMPILED: Final = "query($id: ID!) { customer(id: $id) { id locale tier tags attributes } }"
 GENERAL: Final = (
     "query($id: ID!) { customer(id: $id) { ...P } } "
     "fragment P on Customer { id locale tier tags attributes }"
 )
-
-
-@dataclasses.dataclass
-class Gateway:
-    client: TestClient
-    issuer: LocalTokenIssuer
-
-    def post(
-        self,
-        query: str,
-        variables: dict[str, Any] | None = None,
-        *,
-        role: Role,
-        purpose: str,
-        customer_id: uuid.UUID | None = None,
-        request_id: str | None = None,
-    ) -> httpx2.Response:
-        token = self.issuer.issue(f"{role.value}-1", role, customer_id=customer_id)
-        headers = {"Authorization": f"Bearer {token}", "X-Purpose": purpose}
-        if request_id is not None:
-            headers["X-Request-ID"] = request_id
-        return self.client.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        )
-
-
-@pytest.fixture
-def gateway(vault: Vault, tmp_path: Path) -> Gateway:
-    issuer = LocalTokenIssuer.load_or_create(tmp_path / "jwt.json", ISSUER, ISSUER)
-    app = create_app(
-        vault, verifier=issuer.verifier(), local_issuer=issuer, rate_limiter=RateLimiter(10_000)
-    )
-    return Gateway(TestClient(app), issuer)
 
 
 @pytest.fixture
