@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -141,7 +141,13 @@ class Renderer:
         return HTMLResponse(html, status_code=status, headers=dict(headers or {}))
 
     def error(self, page: PageContext, status: int) -> HTMLResponse:
+        """An error page with a fixed sentence. Its language links lead back to the
+        section's home, never to the path asked for (which may carry anything)."""
         known = status if status in ERRORS else 500
+        home = "/console" if page.path.startswith("/console") else "/privacy"
         return self.render(
-            page, "error.html", {"status": known, "message": ERRORS[known]}, status=known
+            replace(page, path=home),
+            "error.html",
+            {"status": known, "message": ERRORS[known]},
+            status=known,
         )

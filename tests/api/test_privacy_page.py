@@ -327,6 +327,20 @@ def test_a_request_id_that_is_not_the_customers_is_not_found(
         assert (answer.status_code, "<x>" in answer.text) == (404, False)
 
 
+def test_an_error_page_does_not_carry_the_path_asked_for(
+    site: tuple[Vault, TestClient], mailbox: Mailbox
+) -> None:
+    """A 404 for a made-up path keeps nothing of it, not even in its language links: they
+    lead back to the section's home."""
+    vault, client = site
+    make_customer(vault)
+    sign_in(client, mailbox)
+    answer = client.get("/privacy/consents/zzprobezz/receipt")
+    links = re.findall(r'href="(/lang/[^"]*)"', answer.text)
+    assert (answer.status_code, "zzprobezz" in answer.text) == (404, False)
+    assert links == [f"/lang/{code}?next=/privacy" for code in ("en", "fa", "th", "zh_Hans")]
+
+
 def test_no_log_line_holds_the_contact_or_the_code(
     site: tuple[Vault, TestClient], mailbox: Mailbox
 ) -> None:
