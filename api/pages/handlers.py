@@ -23,7 +23,7 @@ from policies import AccessDenied
 from vault.errors import VaultError
 from vault.logs import get_logger
 from vault.runtime import Vault
-from vault.sign_in import PageSession, SessionInvalid
+from vault.sign_in import PageSession, SessionErased, SessionInvalid
 
 __all__ = ["SectionBase", "SectionHandlers", "SignedOut", "section_handler"]
 
@@ -31,7 +31,12 @@ log = get_logger("api.pages")
 
 
 class SignedOut(Exception):
-    """No valid session: the handler answers with the section's sign-in page."""
+    """No valid session: the handler answers with the section's sign-in page, or, when the
+    session ended because its customer was erased, with the page saying so (once)."""
+
+    def __init__(self, *, erased: bool = False) -> None:
+        super().__init__("signed out")
+        self.erased = erased
 
 
 class SectionBase:
@@ -58,7 +63,8 @@ class SectionBase:
         return self._clients.of(connection)
 
     async def current(self, request: Request) -> PageSession | None:
-        """The page session the section's cookie names, if it is still valid."""
+        """The page session the section's cookie names, if it is still valid; a session
+        its customer's erasure ended raises :class:`SignedOut` (``erased``)."""
         cookie = request.cookies.get(self.cookie)
         if not cookie:
             return None
@@ -70,6 +76,8 @@ class SectionBase:
 
         try:
             return await self.run(resume)
+        except SessionErased:
+            raise SignedOut(erased=True) from None
         except SessionInvalid:
             return None
 
@@ -114,8 +122,12 @@ def section_handler(
         async def wrapped(self: H, request: Request) -> Response:
             try:
                 return await handler(self, request)
-            except SignedOut:
-                response = RedirectResponse(home, status_code=303)
+            except SignedOut as out:
+                response: Response = (
+                    self.renderer.render(self.renderer.context(request), f"{name}/erased.html")
+                    if out.erased
+                    else RedirectResponse(home, status_code=303)
+                )
                 if request.cookies.get(self.base.cookie):
                     response.headers.append(
                         "set-cookie", self.base.session_cookie(request, "", clear=True)

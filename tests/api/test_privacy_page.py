@@ -230,8 +230,8 @@ def test_an_erasure_waits_for_approval_and_the_page_shows_its_state(
     site: tuple[Vault, TestClient], mailbox: Mailbox
 ) -> None:
     """The confirmation page says what happens and what is kept; the request then waits for
-    the desk's approval; once approved and processed the session ends and the address no
-    longer gets a code."""
+    the desk's approval; once approved and processed the session ends, the browser that
+    held it is told once that the data is erased, and the address no longer gets a code."""
     vault, client = site
     make_customer(vault)
     sign_in(client, mailbox)
@@ -245,8 +245,10 @@ def test_an_erasure_waits_for_approval_and_the_page_shows_its_state(
         desk.approve(s, request.id)
         desk.process(s, request.id)
     after = client.get("/privacy/requests", follow_redirects=False)
-    assert (after.status_code, after.headers["location"]) == (303, "/privacy")
+    assert (after.status_code, "Your data is erased" in after.text) == (200, True)
+    assert "cvault_session" not in client.cookies  # told once: the cookie is cleared
     page = client.get("/privacy")
+    assert "Your data is erased" not in page.text
     client.post(
         "/privacy/sign-in",
         data={"csrf": csrf_of(page.text), "channel": "email", "contact": ANN["email"]},

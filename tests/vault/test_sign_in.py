@@ -14,6 +14,7 @@ from vault.runtime import Vault
 from vault.sign_in import (
     MAX_WRONG_TRIES,
     IssuedCode,
+    SessionErased,
     SessionInvalid,
     SignInCodes,
     SignInFailed,
@@ -182,7 +183,8 @@ def test_rate_limits_per_contact_and_per_client(vault: Vault) -> None:
 
 def test_sessions_end_when_idle_revoked_or_erased(vault: Vault, clock: FrozenClock) -> None:
     """A session resumes while used within 15 minutes; it ends after 15 idle minutes, on
-    sign-out, and when its customer is erased (its rows go with the codes)."""
+    sign-out, and when its customer is erased: the codes go, ended sessions go, and a live
+    one ends and says so (SessionErased) until its expiry, never resuming."""
     cid = _customer(vault)
     sessions = vault.page_sessions
 
@@ -218,11 +220,15 @@ def test_sessions_end_when_idle_revoked_or_erased(vault: Vault, clock: FrozenClo
     _request(vault, "ann@example.com")
     with vault.unit(CTX) as s:
         vault.erasure.erase(s, cid)
-    with pytest.raises(SessionInvalid):
+    with pytest.raises(SessionErased):
         resume(cookie)
     with vault.db.transaction() as s:
-        assert s.scalars(select(PageSessionRow)).all() == []
+        kept = s.scalars(select(PageSessionRow)).all()
+        assert [(r.customer_id, r.revoked_at is not None) for r in kept] == [(cid, True)]
         assert s.scalars(select(SignInCodeRow)).all() == []
+    clock.advance(hours=13)
+    with pytest.raises(SessionInvalid, match="signed out"):
+        resume(cookie)  # past its expiry the ended session says nothing more
     assert _request(vault, "ann@example.com") is None
 
 

@@ -28,7 +28,13 @@ from vault.sign_in.delivery import (
     SmtpSender,
     sender_for,
 )
-from vault.sign_in.errors import SessionInvalid, SignInFailed, SignInLimited, SignInUnavailable
+from vault.sign_in.errors import (
+    SessionErased,
+    SessionInvalid,
+    SignInFailed,
+    SignInLimited,
+    SignInUnavailable,
+)
 from vault.sign_in.limits import SignInLimits
 from vault.sign_in.sessions import (
     IDLE_LIMITS,
@@ -53,6 +59,7 @@ __all__ = [
     "PageSession",
     "PageSessions",
     "Sender",
+    "SessionErased",
     "SessionInvalid",
     "SignInCodes",
     "SignInFailed",

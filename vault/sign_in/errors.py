@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from vault.errors import VaultError
 
-__all__ = ["SessionInvalid", "SignInFailed", "SignInLimited", "SignInUnavailable"]
+__all__ = [
+    "SessionErased",
+    "SessionInvalid",
+    "SignInFailed",
+    "SignInLimited",
+    "SignInUnavailable",
+]
 
 
 class SignInFailed(VaultError):
@@ -47,3 +53,11 @@ class SessionInvalid(VaultError):
     def __init__(self, why: str) -> None:
         super().__init__(f"no valid session: {why}")
         self.why = why
+
+
+class SessionErased(SessionInvalid):
+    """The session was live when its customer was erased: the browser that held it may be
+    told that the erasure is done (once; the session never resumes)."""
+
+    def __init__(self) -> None:
+        super().__init__("customer erased")

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from vault.authorization.context import AccessContext, Actor, buffer_of
 from vault.crypto.pages import PageSecrets, SignatureInvalid
 from vault.errors import InvalidInput
-from vault.sign_in.errors import SessionInvalid
+from vault.sign_in.errors import SessionErased, SessionInvalid
 from vault.storage.models import CustomerRow, PageSessionRow
 from vault.types import CustomerStatus
 
@@ -51,6 +51,7 @@ _DIGEST_LABEL: Final = "session-token"
 _MAX_SUBJECT: Final = 128
 _MAX_TOKEN: Final = 256
 _LIVE: Final = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
+_ERASED: Final = CustomerStatus.ERASED.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,16 +213,19 @@ class PageSessions:
         now = self._clock()
         if row is None or row.kind != kind:
             raise SessionInvalid("unknown session")
-        if row.revoked_at is not None:
-            raise SessionInvalid("signed out")
-        if now - row.last_seen_at > IDLE_LIMITS[kind][0] or now >= row.expires_at:
-            raise SessionInvalid("expired")
+        status = None
         if row.customer_id is not None:
             status = session.scalar(
                 select(CustomerRow.status).where(CustomerRow.id == row.customer_id)
             )
-            if status not in _LIVE:
-                raise SessionInvalid("customer gone")
+        if status == _ERASED and row.revoked_at is not None and now < row.expires_at:
+            raise SessionErased  # ended by the erasure (sign-outs before it were deleted)
+        if row.revoked_at is not None:
+            raise SessionInvalid("signed out")
+        if now - row.last_seen_at > IDLE_LIMITS[kind][0] or now >= row.expires_at:
+            raise SessionInvalid("expired")
+        if row.customer_id is not None and status not in _LIVE:
+            raise SessionInvalid("customer gone")
         row.last_seen_at = now
         return PageSession(row.id, row.kind, row.subject, row.role, row.customer_id, client)
 
@@ -240,5 +244,20 @@ class PageSessions:
         )
 
     def forget_customer(self, session: Session, customer_id: uuid.UUID) -> None:
-        """For erasure: the customer's sessions go, so none outlives the record."""
-        session.query(PageSessionRow).filter(PageSessionRow.customer_id == customer_id).delete()
+        """For erasure: no session of the customer outlives the record. Ended ones go; live
+        ones end now and stay until their expiry, so the browser that held one is told,
+        once, that the erasure is done (:class:`SessionErased`), instead of being sent to a
+        sign-in that can no longer work."""
+        mine = PageSessionRow.customer_id == customer_id
+        now = self._clock()
+        session.execute(
+            delete(PageSessionRow).where(
+                mine,
+                or_(
+                    PageSessionRow.revoked_at.is_not(None),
+                    PageSessionRow.expires_at <= now,
+                    PageSessionRow.last_seen_at < now - IDLE_LIMITS["privacy"][0],
+                ),
+            )
+        )
+        session.execute(update(PageSessionRow).where(mine).values(revoked_at=now))
