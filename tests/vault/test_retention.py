@@ -31,6 +31,7 @@ from vault.privacy.retention import (
     policy_path,
 )
 from vault.runtime import Vault
+from vault.sign_in import sign_in_context
 from vault.storage.models import (
     AuditEntryRow,
     Base,
@@ -40,8 +41,10 @@ from vault.storage.models import (
     DsrRequestRow,
     InteractionRow,
     LegalHoldRow,
+    PageSessionRow,
     SegmentMembershipRow,
     SegmentRow,
+    SignInCodeRow,
 )
 from vault.types import CustomerStatus, InteractionType
 
@@ -606,3 +609,30 @@ def test_zero_means_keep_forever_and_cutoffs_are_n_days_back(clock: FrozenClock)
     assert clock.now - timedelta(days=10) == policy.cutoff(clock.now, 10)
     assert policy.days_of(RetentionCategory.INTERACTION_PAYLOAD) == 20
     assert repr(policy) == "RetentionPolicy(source='test.toml')"
+
+
+def test_dead_sign_in_codes_and_page_sessions_go_a_day_after_they_died(
+    vault: Vault, clock: FrozenClock
+) -> None:
+    """A code a day past its expiry and a session a day after its sign-out go; a live
+    session stays until a day past its own expiry; a dry run only counts."""
+    with vault.unit(CTX) as s:
+        cid = vault.customers.create(s, CustomerInput(email="zoe@example.com")).id
+    with vault.unit(sign_in_context("client-a")) as s:
+        assert vault.sign_in.request(s, "email", "zoe@example.com", browser="b") is not None
+        signed_out = vault.page_sessions.open_for_customer(s, cid).session
+        vault.page_sessions.open_for_customer(s, cid)
+    with vault.unit(signed_out.context("self")) as s:
+        vault.page_sessions.revoke(s, signed_out)
+
+    def run(*, dry_run: bool = False) -> dict[str, int]:
+        report = vault.retention.run(vault.db, dry_run=dry_run, now=clock.now, policy=_policy())
+        return dict(report.counts)
+
+    assert run() == {}
+    clock.advance(days=1, minutes=11)  # the code expired at +10 min, the sign-out was at 0
+    dead = {"deleted.sign_in_codes": 1, "deleted.page_sessions": 1}
+    assert (run(dry_run=True), _count(vault, PageSessionRow)) == (dead, 2)
+    assert (run(), _count(vault, PageSessionRow), _count(vault, SignInCodeRow)) == (dead, 1, 0)
+    clock.advance(days=1)  # the live one expired 12 hours after it opened
+    assert (run(), _count(vault, PageSessionRow)) == ({"deleted.page_sessions": 1}, 0)

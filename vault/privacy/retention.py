@@ -16,7 +16,11 @@ large backlog never holds a long lock and an interrupted run simply resumes):
    the database refuses to delete them; customers merged into them): those are kept
    and counted as ``kept``. Segment stays, metrics and webhook deliveries of the
    customer go with the tombstone; the segment outbox (an event log of ids, with no
-   index by customer) is left as it is.
+   index by customer) is left as it is;
+5. sign-in leftovers: one-time codes and page sessions a day past their expiry (or a day
+   after a session was signed out) are deleted, whatever the policy: they prove nothing
+   once dead (the audit trail holds every sign-in step), and a session ended by its
+   customer's erasure has said so by then.
 
 A customer under an active legal hold keeps everything: its expired records are
 counted as ``held``. A dry run counts exactly what a run would do and changes
@@ -30,8 +34,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from sqlalchemy import (
     ColumnElement,
@@ -77,7 +82,9 @@ from vault.storage.models import (
     InteractionRow,
     LegalHoldRow,
     ObjectionRow,
+    PageSessionRow,
     SegmentMembershipRow,
+    SignInCodeRow,
     WebhookDeliveryRow,
 )
 from vault.storage.sql import id_in
@@ -101,6 +108,8 @@ __all__ = [
 log = get_logger("vault.privacy.retention")
 
 DSR_EVENTS = "dsr_events"  # counted beside dsr_requests: the history deleted with them
+SIGN_IN_CODES, PAGE_SESSIONS = "sign_in_codes", "page_sessions"
+SIGN_IN_GRACE: Final = timedelta(days=1)  # how long a dead code or session is kept
 _CLOSED = (DsrStatus.COMPLETED.value, DsrStatus.REJECTED.value)
 _I, _R, _E, _C = InteractionRow, DsrRequestRow, DsrEventRow, CustomerRow
 
@@ -144,6 +153,8 @@ class RetentionReport:
             yield category.value, self.policy.days_of(category)
             if category is RetentionCategory.DSR_REQUESTS:
                 yield DSR_EVENTS, None
+        yield SIGN_IN_CODES, SIGN_IN_GRACE.days
+        yield PAGE_SESSIONS, SIGN_IN_GRACE.days
 
 
 class _Tally:
@@ -210,6 +221,7 @@ class RetentionService:
             self._payloads,
             self._requests,
             self._tombstones,
+            self._sign_in,
         )
         try:
             for step in steps:
@@ -400,6 +412,25 @@ class RetentionService:
             if len(ids) < self.batch_size:
                 return
             after = ids[-1]
+
+    # -- 5. sign-in leftovers ----------------------------------------------------
+
+    def _sign_in(
+        self, db: Database, rules: RetentionPolicy, now: datetime, dry_run: bool, tally: _Tally
+    ) -> None:
+        del rules  # a fixed grace: dead codes and sessions are no one's records
+        dead = now - SIGN_IN_GRACE
+        sessions = or_(PageSessionRow.expires_at < dead, PageSessionRow.revoked_at < dead)
+        for subject, table, where in (
+            (SIGN_IN_CODES, SignInCodeRow, SignInCodeRow.expires_at < dead),
+            (PAGE_SESSIONS, PageSessionRow, sessions),
+        ):
+            if dry_run:
+                done = self._count(db, table, where)
+            else:
+                with db.transaction() as session:
+                    done = session.execute(delete(table).where(where)).rowcount
+            tally.add(RetentionOutcome.DELETED, subject, done)
 
 
 def _delete_tombstone(session: Session, customer_id: uuid.UUID) -> bool:
