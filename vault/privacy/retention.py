@@ -429,7 +429,7 @@ class RetentionService:
                 done = self._count(db, table, where)
             else:
                 with db.transaction() as session:
-                    done = session.execute(delete(table).where(where)).rowcount
+                    done = session.connection().execute(delete(table).where(where)).rowcount
             tally.add(RetentionOutcome.DELETED, subject, done)
 
 
