@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export CVAULT_DATA_DIR ?= .cvault
 
-.PHONY: run test lint typecheck pytest bench clean install dev catalogs
+.PHONY: run test lint typecheck pytest bench clean install dev catalogs screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ pytest: dev
 catalogs: dev
 	$(BIN)/python -m api.pages.catalogs update
 	$(BIN)/python -m api.pages.catalogs check
+
+## make screenshots: the pages in English and Persian, into docs/screenshots (needs /usr/bin/chromium).
+screenshots: dev
+	PYTHONPATH=. $(BIN)/python docs/screenshots/make.py
 
 bench: dev
 	$(BIN)/python -m bench.ingest
