@@ -168,6 +168,8 @@ class TrustedDocumentStore:
                     )
                 )  # fmt: skip
                 stored.add(entry.sha256)
+        session.flush()  # the documents before the events that name them
+        for entry in manifest.entries:
             active, aliases = state.get(entry.sha256, (False, set()))
             key = (entry.sha256, entry.alias)
             if key in added or (active and (entry.alias is None or entry.alias in aliases)):
