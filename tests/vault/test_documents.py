@@ -321,3 +321,16 @@ def test_the_tables_are_append_only(vault: Vault) -> None:
         with pytest.raises(DBAPIError), vault.db.engine.begin() as conn:
             conn.execute(text(statement))
     assert _count(vault, TrustedDocumentEventRow) == 1
+
+
+def test_no_pii_in_a_document_reaches_a_refusal_or_the_audit(vault: Vault) -> None:
+    """A document may hold a literal (an e-mail address): a refusal names the entry and
+    the rule, the audit entry counts; neither shows the literal."""
+    leaky = 'query Leak { customerByEmail(email: "jane.doe@example.org") { emial } }'
+    fine = 'query Fine { customerByEmail(email: "jane.doe@example.org") { id } }'
+    with pytest.raises(ManifestError) as refused:
+        _register(vault, raw({sha256(leaky): leaky}))
+    _register(vault, raw({sha256(fine): fine}))
+    assert "jane" not in str(refused.value)
+    assert "emial" in str(refused.value)
+    assert "jane" not in json.dumps(_audit(vault))
