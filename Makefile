@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export CVAULT_DATA_DIR ?= .cvault
 
-.PHONY: run test lint typecheck pytest bench clean install dev catalogs
+.PHONY: run test lint typecheck pytest bench clean install dev catalogs schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ pytest: dev
 catalogs: dev
 	$(BIN)/python -m api.pages.catalogs update
 	$(BIN)/python -m api.pages.catalogs check
+
+## make schema: regenerate the committed schema.graphql from the code (after a schema change).
+schema: install
+	$(BIN)/cvault schema print > schema.graphql
 
 bench: dev
 	$(BIN)/python -m bench.ingest

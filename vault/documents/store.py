@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -69,9 +68,8 @@ class DocumentFacts:
     operation_name: str | None
 
 
-class DocumentChecker(Protocol):
-    def __call__(self, body: str) -> DocumentFacts:
-        """The document's facts; raises :class:`InvalidDocument`."""
+# The edge's check of one document's text: its facts, or InvalidDocument.
+DocumentChecker = Callable[[str], DocumentFacts]
 
 
 @dataclass(frozen=True, slots=True)
