@@ -293,7 +293,10 @@ class TrustedRegistry:
 
     async def _lookup(self, kind: str, digits: str, blocking: Blocking[bool]) -> _Entry | None:
         entry = self._entry(kind, digits)
-        if entry is None and await blocking(self.refresh):
+        if entry is None:
+            # Looked up again even when this refresh found nothing new: a request that
+            # missed at the same time may have loaded it first.
+            await blocking(self.refresh)
             entry = self._entry(kind, digits)
         return entry
 

@@ -417,3 +417,26 @@ def test_no_pii_of_a_refused_document_reaches_the_logs(seeded: Vault, tmp_path: 
     assert _code(refused) == (400, "TRUSTED_DOCUMENT_REQUIRED")
     assert bad_variable.status_code == 200
     assert "jane" not in refused.text + json.dumps(logs, default=str)
+
+
+def test_a_miss_finds_what_a_concurrent_miss_loaded(seeded: Vault, tmp_path: Path) -> None:
+    """Two requests missing at once: the second one's reload finds nothing new (the
+    first one loaded it meanwhile), and it still runs the document rather than 404."""
+    import asyncio  # noqa: PLC0415
+    from collections.abc import Callable  # noqa: PLC0415
+
+    from api.graphql.trusted import DocumentRequest  # noqa: PLC0415
+
+    gateway = gateway_for(seeded, tmp_path, TrustedDocuments.REQUIRE)
+    registry = gateway.client.app.state.graphql.trusted  # type: ignore[attr-defined]
+    reloads: list[bool] = []
+
+    async def other_request_first(work: Callable[[], bool]) -> bool:
+        reloads.append(registry.refresh())  # the concurrent miss, done first
+        reloads.append(work())
+        return reloads[-1]
+
+    request = DocumentRequest.from_body({"documentId": md5(CUSTOMERS)})
+    resolved = asyncio.run(registry.resolve(request, other_request_first))
+    assert reloads == [True, False]
+    assert resolved.text == CUSTOMERS
