@@ -19,6 +19,7 @@ background loop (so a revocation reaches every process within its period).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ log = get_logger("api.graphql.trusted")
 _T = TypeVar("_T")
 _SEND = "send {query or documentId, variables?, operationName?}"
 Blocking = Callable[[Callable[[], _T]], Awaitable[_T]]
+# Templates: raise _fresh(...) of them (a raised instance keeps its traceback, and a
+# template raised again would grow it with every request).
 _NOT_FOUND = Problem(404, "PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound",
                      {"Cache-Control": "no-store"})  # fmt: skip
 _REQUIRED = Problem(
@@ -80,6 +83,10 @@ _NOT_SUPPORTED = Problem(
 )  # fmt: skip
 _MISMATCH = Problem(400, "PERSISTED_QUERY_HASH_MISMATCH",
                     "the document id is not the hash of the query sent with it")  # fmt: skip
+
+
+def _fresh(problem: Problem) -> Problem:
+    return dataclasses.replace(problem)
 
 
 def validation_rules(*, introspection: bool) -> list[type[ASTValidationRule]]:
@@ -286,9 +293,9 @@ class TrustedRegistry:
             try:
                 entry.document = self._prepare(entry.body)
             except Problem as problem:  # e.g. introspection, refused in production
-                entry.problem = problem
+                entry.problem = _fresh(problem)
         if entry.problem is not None:
-            raise entry.problem
+            raise _fresh(entry.problem)
         return Resolved(entry.body, entry.document)
 
     async def _lookup(self, kind: str, digits: str, blocking: Blocking[bool]) -> _Entry | None:
@@ -311,7 +318,7 @@ class TrustedRegistry:
                 )
         if self.mode is Mode.OFF:
             if request.query is None or request.document_id is not None:
-                raise _NOT_SUPPORTED
+                raise _fresh(_NOT_SUPPORTED)
             return Resolved(request.query, None)  # Apollo's hash beside the text: ignored
         text = request.query
         if named is None:
@@ -320,19 +327,19 @@ class TrustedRegistry:
                 return Resolved(text, None)
             entry = await self._lookup("sha256", document_sha256(text), blocking)
             if entry is None:
-                raise _REQUIRED
+                raise _fresh(_REQUIRED)
             return self._resolved(entry)
         parsed = parse_document_id(named)
         if parsed is None:  # a custom id of someone else's: not one of ours
-            raise _NOT_FOUND
+            raise _fresh(_NOT_FOUND)
         kind, digits = parsed
         if text is not None and not id_matches(text, kind, digits):
-            raise _MISMATCH
+            raise _fresh(_MISMATCH)
         entry = await self._lookup(kind, digits, blocking)
         if entry is not None:
             return self._resolved(entry)
         if text is None:
-            raise _NOT_FOUND
+            raise _fresh(_NOT_FOUND)
         if self.mode is Mode.REQUIRE:
-            raise _REQUIRED
+            raise _fresh(_REQUIRED)
         return Resolved(text, None)  # allow: the text runs; an id sent with it registers nothing

@@ -440,3 +440,31 @@ def test_a_miss_finds_what_a_concurrent_miss_loaded(seeded: Vault, tmp_path: Pat
     resolved = asyncio.run(registry.resolve(request, other_request_first))
     assert reloads == [True, False]
     assert resolved.text == CUSTOMERS
+
+
+def test_refusals_raised_again_and_again_do_not_pile_up(seeded: Vault, tmp_path: Path) -> None:
+    """The same refusal raised for request after request is a new exception each time:
+    its traceback stays as long as the first one's (nothing of old requests is kept)."""
+    import asyncio  # noqa: PLC0415
+    from collections.abc import Callable  # noqa: PLC0415
+
+    from api.graphql.problems import Problem  # noqa: PLC0415
+    from api.graphql.trusted import DocumentRequest  # noqa: PLC0415
+
+    gateway = gateway_for(seeded, tmp_path, TrustedDocuments.REQUIRE)
+    registry = gateway.client.app.state.graphql.trusted  # type: ignore[attr-defined]
+
+    async def inline(work: Callable[[], bool]) -> bool:
+        return work()
+
+    def depth(document_id: str) -> int:
+        request = DocumentRequest.from_body({"documentId": document_id})
+        with pytest.raises(Problem) as refused:
+            asyncio.run(registry.resolve(request, inline))
+        frames, tb = 0, refused.value.__traceback__
+        while tb is not None:
+            frames, tb = frames + 1, tb.tb_next
+        return frames
+
+    depths = [depth(sha256(UNREGISTERED)) for _ in range(3)]
+    assert depths == [depths[0]] * 3
