@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export CVAULT_DATA_DIR ?= .cvault
 
-.PHONY: run test lint typecheck pytest bench clean install dev catalogs screenshots
+.PHONY: run test lint typecheck pytest bench clean install dev catalogs screenshots schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ catalogs: dev
 ## make screenshots: the pages in English and Persian, into docs/screenshots (needs /usr/bin/chromium).
 screenshots: dev
 	PYTHONPATH=. $(BIN)/python docs/screenshots/make.py
+
+## make schema: regenerate the committed schema.graphql from the code (after a schema change).
+schema: install
+	$(BIN)/cvault schema print > schema.graphql
 
 bench: dev
 	$(BIN)/python -m bench.ingest

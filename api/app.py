@@ -1,6 +1,6 @@
 """The ASGI application: /graphql, the pages (/privacy, static files), health, readiness,
 metrics and JWKS routes, request ids, and the background loops (audit sequencing, policy
-refresh, webhook delivery)."""
+and trusted documents refresh, webhook delivery)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from api.auth import LocalTokenIssuer, TokenVerifier
 from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
 from api.graphql.limits import Limits
 from api.graphql.schema import build_schema
+from api.graphql.trusted import TrustedRegistry
 from api.metrics import Metrics, MetricsMiddleware
 from api.pages import Pages, PageSecurityMiddleware
 from vault.config import Environment, Settings
@@ -99,6 +100,16 @@ async def _deliver_webhooks_forever(vault: Vault, every: float) -> None:
         except Exception as exc:  # noqa: BLE001 - the loop survives it
             # The class only: a driver's message can quote statement parameters.
             log.error("webhook delivery run failed", error=type(exc).__name__)  # noqa: TRY400
+
+
+async def _refresh_documents_forever(registry: TrustedRegistry, every: float) -> None:
+    """Pick up trusted documents registered or revoked by another process."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(registry.refresh)
+        except Exception as exc:  # noqa: BLE001 - the loop survives it
+            log.error("trusted documents refresh failed", error=type(exc).__name__)  # noqa: TRY400
 
 
 async def _refresh_policy_forever(vault: Vault, every: float) -> None:
@@ -186,6 +197,7 @@ def create_app(
         introspection=not settings.production,
         max_body_bytes=settings.max_body_bytes,
         threads=settings.graphql_threads,
+        trusted_documents=settings.trusted_documents,
     )
     issuer = local_issuer
     metrics = Metrics()
@@ -203,6 +215,7 @@ def create_app(
         # will not replace a vault in use.
         await asyncio.to_thread(in_use.share)
         await asyncio.to_thread(vault.policies.refresh)  # serve the stored policy, or fail
+        await asyncio.to_thread(graphql.trusted.refresh)  # the trusted documents, loaded once
         # Erasures a restored backup undid: one warning naming `cvault erasure reapply`;
         # such customers read as erased meanwhile, and /readyz counts them.
         await asyncio.to_thread(vault.erasure.scan_restored, vault.db)
@@ -214,6 +227,7 @@ def create_app(
         tasks = [
             asyncio.create_task(_sequence_forever(vault, sequence_every)),
             asyncio.create_task(_refresh_policy_forever(vault, policy_every)),
+            asyncio.create_task(_refresh_documents_forever(graphql.trusted, policy_every)),
         ]
         if webhook_every is not None:
             tasks.append(asyncio.create_task(_deliver_webhooks_forever(vault, webhook_every)))
@@ -250,7 +264,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["POST"],
+            allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type", "x-purpose", "x-request-id"],
         )
     app.add_middleware(PageSecurityMiddleware, production=settings.production)

@@ -55,6 +55,7 @@ class AuditAction(StrEnum):
     WEBHOOK_READ = "webhook.read"  # webhooks listed
     WEBHOOK_DELIVERY = "webhook.delivery"  # one delivery run: counts fanned out, sent, failed
     SIGN_IN = "auth.sign_in"  # a page sign-in: code requested, signed in, failed, signed out
+    DOCUMENTS_CHANGE = "documents.change"  # trusted GraphQL documents registered or revoked
 
 
 class Outcome(StrEnum):

@@ -8,7 +8,12 @@ to the ASGI callable, ``--concurrency`` requests in flight, and prints the CPU t
 per request of this process (the database server's time is not in it). With
 ``--cprofile`` it also prints the 30 most expensive functions by cumulative time.
 
-Run: ``python -m bench.request_cost [--backend sqlite] [--requests 2000] [--cprofile]``
+The query goes as text (``CVAULT_TRUSTED_DOCUMENTS=allow``); with ``--trusted`` the same
+run then registers it and sends ``{"documentId": "sha256:..."}`` to an app under
+``require`` (its AST cached once), and over GET: the floor is the text line before it.
+
+Run: ``python -m bench.request_cost [--backend sqlite] [--requests 2000] [--cprofile]
+[--trusted]``
 """
 
 from __future__ import annotations
@@ -51,12 +56,13 @@ QUERY = (
 SYSTEM = AccessContext.system("bench")
 
 
-def _settings(data_dir: Path, url: str) -> Settings:
+def _settings(data_dir: Path, url: str, trusted: str = "allow") -> Settings:
     return Settings.from_env(
         {
             "CVAULT_DATA_DIR": str(data_dir),
             "CVAULT_DATABASE_URL": url,
             "CVAULT_ENV": Environment.PRODUCTION.value,
+            "CVAULT_TRUSTED_DOCUMENTS": trusted,
             "CVAULT_RATE_LIMIT_PER_MINUTE": str(10**7),
             "CVAULT_LOG_LEVEL": "warning",
         }
@@ -98,9 +104,12 @@ def _load(vault: Vault, customers: int) -> list[uuid.UUID]:
 
 
 def _scope(body: bytes, token: str, purpose: str) -> dict[str, Any]:
+    """POST with ``body``; a body starting with ``?`` is a GET with that query string."""
+    get = body.startswith(b"?")
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/graphql", "raw_path": b"/graphql", "query_string": b"",
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": "GET" if get else "POST", "scheme": "http", "path": "/graphql",
+        "raw_path": b"/graphql", "query_string": body[1:] if get else b"",
         "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
         "headers": [
             (b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
@@ -167,6 +176,60 @@ def _print_statements(app: Any, vault: Vault, body: list[bytes], token: str) -> 
         print("  ", line)
 
 
+def _trusted(
+    vault: Vault,
+    settings: Settings,
+    ids: list[uuid.UUID],
+    token: str,
+    args: Any,  # noqa: ANN401
+) -> None:
+    """The same query registered, sent by documentId (POST) and over GET to an app under
+    require: one line each, as the text line."""
+    import dataclasses  # noqa: PLC0415
+    from urllib.parse import urlencode  # noqa: PLC0415
+
+    from api.graphql.schema import build_schema  # noqa: PLC0415
+    from api.graphql.trusted import schema_checker  # noqa: PLC0415
+    from vault.documents import document_sha256, parse_manifest  # noqa: PLC0415
+
+    sha = document_sha256(QUERY)
+    manifest = parse_manifest(json.dumps({f"sha256:{sha}": QUERY}).encode())
+    with vault.unit(SYSTEM) as session:
+        vault.documents.register(session, manifest, schema_checker(build_schema()._schema))
+    required = Vault.open(
+        dataclasses.replace(settings, trusted_documents_setting=None),  # production: require
+        keyring=vault.keyring, database=vault.db,
+    )  # fmt: skip
+    app = create_app(required, webhook_every=None)
+    rng = random.Random(11)
+
+    def post(n: int) -> list[bytes]:
+        return [
+            json.dumps(
+                {"documentId": f"sha256:{sha}", "variables": {"id": str(rng.choice(ids))}}
+            ).encode()
+            for _ in range(n)
+        ]
+
+    def get(n: int) -> list[bytes]:
+        variables = [json.dumps({"id": str(rng.choice(ids))}) for _ in range(n)]
+        return [
+            b"?" + urlencode({"documentId": f"sha256:{sha}", "variables": v}).encode()
+            for v in variables
+        ]
+
+    for kind, bodies in (("documentId", post), ("GET documentId", get)):
+        asyncio.run(_drive(app, bodies(300), token, args.concurrency))  # warm-up
+        work = bodies(args.requests)
+        cpu, wall = time.process_time(), time.perf_counter()
+        done = asyncio.run(_drive(app, work, token, args.concurrency))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(json.dumps({
+            "backend": args.backend, "document": kind, "requests": done,
+            "req_s": round(done / wall, 1), "cpu_ms_per_req": round(cpu * 1000 / done, 3),
+        }))  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
@@ -176,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--cprofile", action="store_true")
     p.add_argument(
         "--statements", action="store_true", help="print the SQL statements of one request"
+    )
+    p.add_argument(
+        "--trusted", action="store_true", help="then by documentId (require) and over GET"
     )
     args = p.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="cvault-cost-"))
@@ -217,9 +283,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         print(json.dumps({
-            "backend": args.backend, "requests": done, "req_s": round(done / wall, 1),
-            "cpu_ms_per_req": round(cpu * 1000 / done, 3),
+            "backend": args.backend, "document": "text", "requests": done,
+            "req_s": round(done / wall, 1), "cpu_ms_per_req": round(cpu * 1000 / done, 3),
         }))  # fmt: skip
+        if args.trusted:
+            _trusted(vault, settings, ids, token, args)
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         if args.statements:

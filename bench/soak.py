@@ -276,6 +276,7 @@ def vault_server(
         "CVAULT_DATABASE_URL": f"{PG_URL}?options={quote(f'-csearch_path={schema}')}"
         f"&application_name={schema}",
         "CVAULT_ENV": Environment.PRODUCTION.value,
+        "CVAULT_TRUSTED_DOCUMENTS": "allow",  # the mix sends its operations as text
         "CVAULT_RATE_LIMIT_PER_MINUTE": str(10**7),
         "CVAULT_LOG_LEVEL": "warning",
     }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["ConfigError", "Environment", "Settings"]
+__all__ = ["ConfigError", "Environment", "Settings", "TrustedDocuments"]
 
 
 class ConfigError(Exception):
@@ -23,6 +23,16 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+class TrustedDocuments(StrEnum):
+    """Which GraphQL documents the gateway runs: ``off`` (any text; document ids are not
+    accepted), ``allow`` (any text, and registered documents by id), ``require`` (only
+    registered documents, by id or by their exact text)."""
+
+    OFF = "off"
+    ALLOW = "allow"
+    REQUIRE = "require"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,8 @@ class Settings:
     smtp_url: str | None = None
     mail_from: str = "customer-vault@localhost"
     erasure_approval: str = "desk"
+    # CVAULT_TRUSTED_DOCUMENTS; None: ``require`` in production, ``allow`` elsewhere.
+    trusted_documents_setting: TrustedDocuments | None = None
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -81,6 +93,14 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def trusted_documents(self) -> TrustedDocuments:
+        """The trusted documents mode in force: the setting, else ``require`` in
+        production and ``allow`` in development and test."""
+        if self.trusted_documents_setting is not None:
+            return self.trusted_documents_setting
+        return TrustedDocuments.REQUIRE if self.production else TrustedDocuments.ALLOW
 
     @property
     def audit_signing_key(self) -> Path:
@@ -148,6 +168,13 @@ class Settings:
             smtp_url=_smtp_url(env.get("CVAULT_SMTP_URL") or None),
             mail_from=_address(env.get("CVAULT_MAIL_FROM", "customer-vault@localhost")),
             erasure_approval=_choice(env, "CVAULT_ERASURE_APPROVAL", "desk", ("desk", "automatic")),
+            trusted_documents_setting=(
+                TrustedDocuments(
+                    _choice(env, "CVAULT_TRUSTED_DOCUMENTS", "", tuple(TrustedDocuments))
+                )
+                if env.get("CVAULT_TRUSTED_DOCUMENTS")
+                else None
+            ),
         )
 
     @property

@@ -26,6 +26,7 @@ from vault.crypto.pages import PageSecrets
 from vault.crypto.signing import load_signer
 from vault.crypto.webhooks import WebhookSecrets
 from vault.customers import CustomerService
+from vault.documents import TrustedDocumentStore
 from vault.errors import LegalHoldActive
 from vault.interactions import InteractionService
 from vault.keys import DataKeys
@@ -83,6 +84,7 @@ class Vault:
     page_secrets: PageSecrets
     sign_in: SignInCodes
     page_sessions: PageSessions
+    documents: TrustedDocumentStore
     clock: Callable[[], datetime]
 
     def __repr__(self) -> str:
@@ -148,6 +150,7 @@ class Vault:
             page_secrets=page_secrets,
             sign_in=sign_in,
             page_sessions=page_sessions,
+            documents=TrustedDocumentStore(authz, clock),
             clock=clock,
         )
 

@@ -18,11 +18,13 @@ from api.cli.backup import backup, restore
 from api.cli.common import EXIT_UNAVAILABLE, err
 from api.cli.console import console_app
 from api.cli.data import import_app
+from api.cli.documents import documents_app
 from api.cli.dsr import dsr_app
 from api.cli.erasure import erasure_app
 from api.cli.keys import keys_app, token_app
 from api.cli.policy import policy_app
 from api.cli.retention import retention_app
+from api.cli.schema import schema_app
 from api.cli.segments import segments_app
 from api.cli.webhooks import webhooks_app
 
@@ -46,6 +48,8 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(policy_app, name="policy")
 app.add_typer(attributes_app, name="attributes")
 app.add_typer(console_app, name="console")
+app.add_typer(documents_app, name="documents")
+app.add_typer(schema_app, name="schema")
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ session, map the result to the types of :mod:`api.graphql.types.audit`.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from api.graphql.context import Ctx
@@ -16,7 +18,7 @@ from api.graphql.types.audit import (
     AuditInclusionProof,
     audit_connection,
 )
-from api.graphql.types.common import parse_id
+from api.graphql.types.common import After, First, parse_id
 from audit.entries import AuditAction
 from audit.export import b64
 from vault.audit_trail.log import AuditFilter
@@ -31,9 +33,11 @@ class AuditQuery:
     def audit_log(
         self,
         info: Ctx,
-        first: int = 20,
-        after: str | None = None,
-        filter: AuditFilterInput | None = None,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            AuditFilterInput | None, strawberry.argument(description="Which entries.")
+        ] = None,
     ) -> AuditEntryConnection:
         ctx = info.context
         page = ctx.vault.trail.page(
@@ -56,7 +60,11 @@ class AuditQuery:
         )
 
     @strawberry.field(description="An entry's inclusion proof into the latest checkpoint.")
-    def audit_inclusion_proof(self, info: Ctx, entry_id: strawberry.ID) -> AuditInclusionProof:
+    def audit_inclusion_proof(
+        self,
+        info: Ctx,
+        entry_id: Annotated[strawberry.ID, strawberry.argument(description="The entry's id.")],
+    ) -> AuditInclusionProof:
         ctx = info.context
         entry = parse_id(entry_id, "entryId", "audit entry")
         proof = ctx.vault.trail.inclusion_proof(ctx.session, entry)

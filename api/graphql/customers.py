@@ -7,14 +7,14 @@ caller's unit of work, map the result to the types of :mod:`api.graphql.types`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import UNSET
 
 from api.graphql.context import Ctx, GraphQLContext, atomic
 from api.graphql.timelines import prefetch_timelines
-from api.graphql.types.common import IdArg, PageInfo, parse_id
+from api.graphql.types.common import After, First, IdArg, PageInfo, parse_id
 from api.graphql.types.customer_inputs import CustomerFilter, CustomerInput, CustomerPatchInput
 from api.graphql.types.customers import Customer, CustomerConnection, CustomerEdge, MergeResult
 from api.graphql.types.interactions import InteractionInput, RecordResult
@@ -66,18 +66,26 @@ def _record_filter(given: CustomerFilter | None) -> CustomerFilterRecord | None:
 
 @strawberry.type
 class CustomerQuery:
-    @strawberry.field
+    @strawberry.field(description="One customer, by id.")
     def customer(self, info: Ctx, id: IdArg) -> Customer:
         return Customer(record=customer_record(info.context, id))
 
-    @strawberry.field
-    def customer_by_email(self, info: Ctx, email: str) -> Customer | None:
+    @strawberry.field(description="The customer with this e-mail address (exact, by blind index).")
+    def customer_by_email(
+        self,
+        info: Ctx,
+        email: Annotated[str, strawberry.argument(description="The e-mail address.")],
+    ) -> Customer | None:
         ctx = info.context
         found = ctx.vault.customers.find_by_email(ctx.session, email)
         return Customer(record=found[0]) if found else None
 
-    @strawberry.field
-    def customer_by_phone(self, info: Ctx, phone: str) -> Customer | None:
+    @strawberry.field(description="The customer with this phone number (exact, by blind index).")
+    def customer_by_phone(
+        self,
+        info: Ctx,
+        phone: Annotated[str, strawberry.argument(description="The phone number.")],
+    ) -> Customer | None:
         ctx = info.context
         found = ctx.vault.customers.find_by_phone(ctx.session, phone)
         return Customer(record=found[0]) if found else None
@@ -86,9 +94,11 @@ class CustomerQuery:
     def customers(
         self,
         info: Ctx,
-        first: int = 20,
-        after: str | None = None,
-        filter: CustomerFilter | None = None,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            CustomerFilter | None, strawberry.argument(description="Which customers.")
+        ] = None,
     ) -> CustomerConnection:
         ctx = info.context
         page = ctx.vault.customers.page(
@@ -168,26 +178,33 @@ def _customer_patch(data: CustomerPatchInput) -> CustomerPatch:
 
 @strawberry.type
 class CustomerMutation:
-    @strawberry.mutation
-    def create_customer(self, info: Ctx, input: CustomerInput) -> Customer | None:
+    @strawberry.mutation(description="Create a customer; PII is encrypted under a new data key.")
+    def create_customer(
+        self,
+        info: Ctx,
+        input: Annotated[CustomerInput, strawberry.argument(description="The customer.")],
+    ) -> Customer | None:
         ctx = info.context
         record = _customer_input(input)
         with atomic(info) as session:
             return Customer(record=ctx.vault.customers.create(session, record))
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Change a customer: only the fields given change.")
     def update_customer(
         self,
         info: Ctx,
         id: IdArg,
-        input: CustomerPatchInput,
+        input: Annotated[CustomerPatchInput, strawberry.argument(description="What changes.")],
     ) -> Customer | None:
         ctx = info.context
         patch = _customer_patch(input)
         with atomic(info) as session:
             return Customer(record=ctx.vault.customers.update(session, parse_id(id), patch))
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Merge a duplicate (mergeId) into a customer (keepId): interactions move, "
+        "missing fields are filled, the duplicate points to the survivor."
+    )
     def merge_customers(self, info: Ctx, keep_id: IdArg, merge_id: IdArg) -> MergeResult | None:
         ctx = info.context
         with atomic(info) as session:
@@ -219,7 +236,11 @@ def _interaction_records(items: list[InteractionInput]) -> list[InteractionInput
 class InteractionMutation:
     @strawberry.mutation(description=f"At most {MAX_BATCH} per call; idempotent on externalId.")
     def record_interactions(
-        self, info: Ctx, interactions: list[InteractionInput]
+        self,
+        info: Ctx,
+        interactions: Annotated[
+            list[InteractionInput], strawberry.argument(description="The interactions.")
+        ],
     ) -> RecordResult | None:
         if len(interactions) > MAX_BATCH:
             raise InvalidInput("interactions", f"at most {MAX_BATCH} per call")

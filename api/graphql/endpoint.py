@@ -1,12 +1,17 @@
-"""POST /graphql: HTTP checks, authentication, purpose, rate limit, then execution.
+"""/graphql: HTTP checks, authentication, purpose, rate limit, then execution.
 
 The order of the gates: method and content type (405/415), body size (413), JSON
 (400), bearer token (401 UNAUTHENTICATED), rate limit (429 RATE_LIMITED),
 purpose (400 PURPOSE_REQUIRED; 400 UNKNOWN_PURPOSE for a purpose outside the
-registry; 403 FORBIDDEN for one the role may not use), document limits and validation
-(400). Execution runs in a worker thread inside one unit of work for the caller, so
-its reads, writes and audit entries commit together. Input errors name the input as the
-schema spells it (``firstName``, not ``first_name``).
+registry; 403 FORBIDDEN for one the role may not use), the trusted documents rule
+(:mod:`api.graphql.trusted`: 400 TRUSTED_DOCUMENT_REQUIRED, 404
+PERSISTED_QUERY_NOT_FOUND), document limits and validation (400). POST takes
+``application/json`` only; GET runs queries only (405 for a mutation), named by
+``documentId`` or Apollo's ``extensions``, or as text under ``allow``, and its answers
+are never stored by caches (``Cache-Control: no-store``); GET without parameters from a
+browser is GraphiQL in development. Execution runs in a worker thread inside one unit
+of work for the caller, so its reads, writes and audit entries commit together. Input
+errors name the input as the schema spells it (``firstName``, not ``first_name``).
 
 A database that cannot be reached or written (down, restarting, disk full,
 read-only) answers 503 SERVICE_UNAVAILABLE with no data, at whatever gate it
@@ -20,15 +25,12 @@ import asyncio
 import contextvars
 import json
 import math
-import re
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -37,32 +39,36 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
-    NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     execute,
     get_operation_ast,
-    parse,
-    specified_rules,
-    validate,
 )
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from strawberry.exceptions import StrawberryInputCoercionError
-from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
-from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from api.auth import AuthError, Principal, TokenVerifier
 from api.clients import ClientPseudonyms
 from api.graphql.compiled import Plan, compile_plan
 from api.graphql.context import Evidence, GraphQLContext
-from api.graphql.limits import LimitExceeded, Limits, check_document
+from api.graphql.limits import Limits
 from api.graphql.messages import input_message
+from api.graphql.problems import Problem, error_response, safe_message
+from api.graphql.ratelimit import RateLimiter
+from api.graphql.trusted import (
+    DocumentRequest,
+    TrustedRegistry,
+    prepare_document,
+    refuse_mutation_over_get,
+    validation_rules,
+)
 from api.pages.graphiql import graphiql_page
 from audit.entries import AuditAction, Outcome
 from consent import Privacy
 from policies import AccessDenied, Role
 from policies.purposes import registry
 from vault.authorization.context import AccessContext, Actor
+from vault.config import TrustedDocuments
 from vault.crypto import CryptoError
 from vault.errors import InvalidInput, VaultError
 from vault.logs import get_logger
@@ -72,55 +78,10 @@ from vault.storage.db import storage_failure
 __all__ = ["GraphQLEndpoint", "RateLimiter"]
 
 log = get_logger("api.graphql")
-_VARIABLE_VALUE = re.compile(r"^Variable '\$(\w+)' (?:got|has) invalid value.*", re.DOTALL)
-_SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
-# Messages that end by quoting the value sent ("... cannot represent ...: value").
-_ECHOED_VALUE = re.compile(
-    r"^(.*?(?:cannot represent[^:]*|Expected value of type [^,]+))[:,].*$", re.DOTALL
-)
+_T = TypeVar("_T")
 _PURPOSES = frozenset(p.value for p in registry())
 _UNKNOWN_PURPOSE = f"X-Purpose names no registered purpose; one of: {', '.join(sorted(_PURPOSES))}"
-
-
-class RateLimiter:
-    """A token bucket per caller: ``per_minute`` requests, bursts up to a tenth of that."""
-
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = max(1.0, per_minute / 10.0)
-        self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> float:
-        """0 when the request may go ahead, else the seconds until it may."""
-        now = self._clock()
-        with self._lock:
-            tokens, stamp = self._buckets.pop(key, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - stamp) * self._rate)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / self._rate
-            self._buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
-            while len(self._buckets) > 100_000:
-                self._buckets.popitem(last=False)
-        return wait
-
-
-@dataclass(frozen=True, slots=True)
-class _Problem(Exception):
-    status: int
-    code: str
-    message: str
-    headers: Mapping[str, str] | None = None
-
-
-def _error(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
-        status_code=status,
-        headers=dict(headers or {}),
-    )
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class GraphQLEndpoint:
@@ -138,6 +99,7 @@ class GraphQLEndpoint:
         max_batch: int = 5,
         compiled: bool = True,
         threads: int = 16,
+        trusted_documents: TrustedDocuments = TrustedDocuments.ALLOW,
     ) -> None:
         self.vault = vault
         self.privacy = Privacy.of(vault)
@@ -149,12 +111,8 @@ class GraphQLEndpoint:
         self.introspection = introspection
         self.max_body_bytes = max_body_bytes
         self.max_batch = max_batch
-        # graphql-core's rules, and Strawberry's for @oneOf inputs and Maybe fields: an
-        # inline one-of literal with no member, two members or a null member is refused
-        # here, as the same value given as a variable is.
-        self._rules = [*specified_rules, OneOfInputValidationRule, MaybeNullValidationRule]
-        if not introspection:
-            self._rules.append(NoSchemaIntrospectionCustomRule)
+        self._rules = validation_rules(introspection=introspection)
+        self.trusted = TrustedRegistry(vault, trusted_documents, self._prepare)
         # Per query text: the parsed and validated document, and the compiled plan of
         # each of its operations (None: graphql-core executes it).
         self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
@@ -172,60 +130,80 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         try:
             return await self._handle(request)
-        except _Problem as problem:
-            return _error(problem.status, problem.code, problem.message, problem.headers)
+        except Problem as problem:
+            headers = problem.headers
+            if request.method == "GET":
+                headers = {**(headers or {}), **_NO_STORE}
+            return error_response(problem.status, problem.code, problem.message, headers)
         except Exception as exc:  # noqa: BLE001 - every failure gets a JSON answer
             failure = storage_failure(exc)
             if failure is None:  # the class only: a driver's message can quote values
                 log.error("request failed", error=type(exc).__name__)  # noqa: TRY400
-                return _error(500, "INTERNAL", "internal error")
+                return error_response(500, "INTERNAL", "internal error")
             log.warning("database unavailable", reason=failure.reason)
-            return _error(503, failure.code, str(failure), {"Retry-After": "1"})
+            return error_response(503, failure.code, str(failure), {"Retry-After": "1"})
 
     async def _handle(self, request: Request) -> Response:
         if request.method == "GET":
-            accepts_html = "text/html" in request.headers.get("accept", "")
-            if self.graphiql and accepts_html:
-                return graphiql_page()
-            raise _Problem(405, "METHOD_NOT_ALLOWED", "use POST with application/json",
-                           {"Allow": "POST"})  # fmt: skip
+            return await self._get(request)
         if request.method != "POST":
-            raise _Problem(405, "METHOD_NOT_ALLOWED", "use POST", {"Allow": "POST"})
+            raise Problem(405, "METHOD_NOT_ALLOWED", "use POST", {"Allow": "POST"})
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":
-            raise _Problem(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
+            raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
         body = await self._body(request)
         try:
             payload = orjson.loads(body)
         except ValueError:
-            raise _Problem(400, "BAD_REQUEST", "the body is not JSON") from None
+            raise Problem(400, "BAD_REQUEST", "the body is not JSON") from None
+        access, evidence = self._caller(request)
+        if isinstance(payload, list):
+            if not payload or len(payload) > self.max_batch:
+                raise Problem(400, "BATCH_LIMIT", f"send 1 to {self.max_batch} operations")
+            requests = [DocumentRequest.from_body(op) for op in payload]
+            results = [await self._operation(op, access, evidence) for op in requests]
+            return _json(results)
+        return _json(await self._operation(DocumentRequest.from_body(payload), access, evidence))
+
+    async def _get(self, request: Request) -> Response:
+        """GET: GraphiQL for a browser (development), else a query named by its
+        parameters; never a mutation, and never without the trusted documents feature."""
+        named = {"query", "documentId", "extensions"} & set(request.query_params)
+        if not named and self.graphiql and "text/html" in request.headers.get("accept", ""):
+            return graphiql_page()
+        if self.trusted.mode is TrustedDocuments.OFF or not named:
+            raise Problem(405, "METHOD_NOT_ALLOWED", "use POST with application/json",
+                          {"Allow": "POST"})  # fmt: skip
+        document = DocumentRequest.from_params(request.query_params)
+        access, evidence = self._caller(request)
+        body = await self._operation(document, access, evidence, get=True)
+        return _json(body, _NO_STORE)
+
+    def _caller(self, request: Request) -> tuple[AccessContext, Evidence]:
+        """Who asks (401, 429, 400/403 on the purpose), and what the request says of the
+        device (evidence for consent changes)."""
         principal = self._authenticate(request)
         wait = self.rate_limiter.allow(principal.subject)
         if wait:
-            raise _Problem(429, "RATE_LIMITED", "too many requests",
-                           {"Retry-After": str(math.ceil(wait))})  # fmt: skip
+            raise Problem(429, "RATE_LIMITED", "too many requests",
+                          {"Retry-After": str(math.ceil(wait))})  # fmt: skip
         access = self._access(request, principal)
         evidence = Evidence(
             user_agent=request.headers.get("user-agent"),
             client_address=request.client.host if request.client else None,
         )
-        if isinstance(payload, list):
-            if not payload or len(payload) > self.max_batch:
-                raise _Problem(400, "BATCH_LIMIT", f"send 1 to {self.max_batch} operations")
-            results = [await self._operation(op, access, evidence) for op in payload]
-            return _json(results)
-        return _json(await self._operation(payload, access, evidence))
+        return access, evidence
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise _Problem(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+            raise Problem(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise _Problem(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+                raise Problem(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -235,7 +213,7 @@ class GraphQLEndpoint:
         except AuthError as exc:
             client = self._clients.of(request)
             if self.rate_limiter.allow(f"failed:{client}"):
-                raise _Problem(429, "RATE_LIMITED", "too many requests",
+                raise Problem(429, "RATE_LIMITED", "too many requests",
                                {"Retry-After": "60"}) from None  # fmt: skip
             anonymous = AccessContext(
                 Actor(subject="anonymous", role="none"),
@@ -247,13 +225,13 @@ class GraphQLEndpoint:
                 self.vault.db, anonymous, AuditAction.TOKEN_FAILURE, outcome=Outcome.DENIED
             )
             log.info("authentication failed", reason=getattr(exc, "reason", "invalid"))
-            raise _Problem(401, "UNAUTHENTICATED", "invalid or missing token",
+            raise Problem(401, "UNAUTHENTICATED", "invalid or missing token",
                            {"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
 
     def _access(self, request: Request, principal: Principal) -> AccessContext:
         purpose = request.headers.get("x-purpose", "").strip()
         if not purpose:
-            raise _Problem(400, "PURPOSE_REQUIRED", "name the purpose in the X-Purpose header")
+            raise Problem(400, "PURPOSE_REQUIRED", "name the purpose in the X-Purpose header")
         subject = principal.subject
         if principal.role is Role.DATA_SUBJECT:
             subject = f"customer:{principal.customer_id}"  # never an e-mail as the actor
@@ -261,7 +239,7 @@ class GraphQLEndpoint:
             actor = Actor(subject=subject, role=principal.role.value,
                           customer_id=principal.customer_id)  # fmt: skip
         except ValueError:
-            raise _Problem(401, "UNAUTHENTICATED", "invalid or missing token") from None
+            raise Problem(401, "UNAUTHENTICATED", "invalid or missing token") from None
         access = AccessContext(
             actor, purpose=purpose if purpose in _PURPOSES else "unknown",
             request_id=_request_id(), client=self._clients.of(request),
@@ -280,29 +258,23 @@ class GraphQLEndpoint:
                 outcome=Outcome.DENIED, detail={"stage": "purpose"},
             )  # fmt: skip
             if not known:  # named, never echoed: the header's text may be anything
-                raise _Problem(400, "UNKNOWN_PURPOSE", _UNKNOWN_PURPOSE)
-            raise _Problem(403, "FORBIDDEN", "this purpose is not allowed for your role")
+                raise Problem(400, "UNKNOWN_PURPOSE", _UNKNOWN_PURPOSE)
+            raise Problem(403, "FORBIDDEN", "this purpose is not allowed for your role")
         return access
 
+    def _prepare(self, text: str) -> DocumentNode:
+        return prepare_document(
+            text, self.schema, self._rules, self.limits, hide_suggestions=not self.introspection
+        )
+
     def _document(self, query: str) -> DocumentNode:
+        """Free text: prepared once, then kept while it is among the 1,024 last used."""
         with self._documents_lock:
             cached = self._documents.get(query)
             if cached is not None:
                 self._documents.move_to_end(query)
                 return cached
-        try:
-            document = parse(query, max_tokens=self.limits.max_tokens)
-        except GraphQLError as exc:
-            raise _Problem(400, "GRAPHQL_PARSE_FAILED", exc.message) from None
-        errors = validate(
-            self.schema, document, self._rules, hide_suggestions=not self.introspection
-        )
-        if errors:
-            raise _Problem(400, "GRAPHQL_VALIDATION_FAILED", _safe_message(errors[0].message))
-        try:
-            check_document(document, self.limits, self.schema)
-        except LimitExceeded as exc:
-            raise _Problem(400, LimitExceeded.code, str(exc)) from None
+        document = self._prepare(query)
         with self._documents_lock:
             self._documents[query] = document
             while len(self._documents) > 1024:
@@ -326,23 +298,28 @@ class GraphQLEndpoint:
             return plan
 
     async def _operation(
-        self, payload: object, access: AccessContext, evidence: Evidence
+        self,
+        request: DocumentRequest,
+        access: AccessContext,
+        evidence: Evidence,
+        *,
+        get: bool = False,
     ) -> dict[str, Any]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            raise _Problem(400, "BAD_REQUEST", "send {query, variables?, operationName?}")
-        variables = payload.get("variables")
-        name = payload.get("operationName")
-        if variables is not None and not isinstance(variables, dict):
-            raise _Problem(400, "BAD_REQUEST", "variables must be an object")
-        if name is not None and not isinstance(name, str):
-            raise _Problem(400, "BAD_REQUEST", "operationName must be a string")
-        document = self._document(payload["query"])
-        operation = get_operation_ast(document, name)
+        resolved = await self.trusted.resolve(request, self._blocking)
+        document = resolved.document or self._document(resolved.text)
+        operation = get_operation_ast(document, request.operation_name)
         if operation is None:
-            raise _Problem(400, "BAD_REQUEST", "name one operation of the document")
-        plan = self._plan(payload["query"], document, operation)
+            raise Problem(400, "BAD_REQUEST", "name one operation of the document")
+        if get:
+            refuse_mutation_over_get(operation)
+        plan = self._plan(resolved.text, document, operation)
+        variables = request.variables
         work = partial(self._execute, document, operation, variables, access, evidence, plan=plan)
-        # A plain executor hop: anyio's to_thread cost as much as a database round trip.
+        return await self._blocking(work)
+
+    async def _blocking(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` on an operation thread (in this request's context variables). A
+        plain executor hop: anyio's to_thread cost as much as a database round trip."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool(), contextvars.copy_context().run, work)
 
@@ -413,7 +390,7 @@ class GraphQLEndpoint:
         elif error.path is None or isinstance(original, StrawberryInputCoercionError):
             # Raised before any resolver ran, or while Strawberry converted the arguments:
             # a variable or a literal that does not fit its type.
-            code, message = "BAD_USER_INPUT", _safe_message(error.message)
+            code, message = "BAD_USER_INPUT", safe_message(error.message)
         elif isinstance(original, CryptoError):
             code, message = "INTERNAL", "internal error"
             log.error("crypto failure while resolving", path=error.path)
@@ -441,24 +418,14 @@ def _raise_storage_failure(result: ExecutionResult) -> None:
                 raise failure
 
 
-def _json(body: object) -> Response:
+def _json(body: object, headers: dict[str, str] | None = None) -> Response:
     """A JSON response, rendered by orjson (a few times faster than the json module);
     the json module takes what orjson refuses (integers beyond 64 bits in a JSON value)."""
     try:
         content = orjson.dumps(body)
     except TypeError:
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, media_type="application/json")
-
-
-def _safe_message(message: str) -> str:
-    """A validation or coercion message without the value that was sent (it may be PII)
-    and without "Did you mean" suggestions."""
-    match = _VARIABLE_VALUE.match(message)
-    if match:
-        return f"Variable '${match.group(1)}' has an invalid value."
-    message = _SUGGESTION.sub("", message)
-    return _ECHOED_VALUE.sub(r"\1.", message)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def _request_id() -> str:

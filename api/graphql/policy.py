@@ -3,6 +3,8 @@ replacing the policy (administrators; audited)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from api.graphql.context import Ctx, atomic
@@ -10,17 +12,19 @@ from api.graphql.context import Ctx, atomic
 __all__ = ["AccessExplanation", "Policy", "PolicyMutation", "PolicyQuery"]
 
 
-@strawberry.type
+@strawberry.type(description="How a field reaches a role for a purpose, and why.")
 class AccessExplanation:
-    resolution: str
-    rule: list[str] | None
-    reason: str
+    resolution: str = strawberry.field(description="clear, masked or hidden.")
+    rule: list[str] | None = strawberry.field(
+        description="The deciding policy line; null when nothing allows it (default deny)."
+    )
+    reason: str = strawberry.field(description="Why, in words.")
 
 
-@strawberry.type
+@strawberry.type(description="The access policy: Casbin lines, versioned.")
 class Policy:
-    version: int
-    lines: list[str]
+    version: int = strawberry.field(description="0 is the shipped default.")
+    lines: list[str] = strawberry.field(description="The policy lines (CSV).")
 
 
 @strawberry.type
@@ -31,7 +35,13 @@ class PolicyQuery:
         return Policy(version=version, lines=lines)
 
     @strawberry.field(description="Which policy line decides how a field reaches a role.")
-    def explain_access(self, info: Ctx, role: str, field: str, purpose: str) -> AccessExplanation:
+    def explain_access(
+        self,
+        info: Ctx,
+        role: Annotated[str, strawberry.argument(description="A role, e.g. support_agent.")],
+        field: Annotated[str, strawberry.argument(description="A field, e.g. email.")],
+        purpose: Annotated[str, strawberry.argument(description="A purpose, e.g. support.")],
+    ) -> AccessExplanation:
         found = info.context.vault.authz.explain(info.context.session, role, field, purpose)
         return AccessExplanation(
             resolution=found.resolution.value,
@@ -43,7 +53,13 @@ class PolicyQuery:
 @strawberry.type
 class PolicyMutation:
     @strawberry.mutation(description="Replace the access policy (administrators); audited.")
-    def replace_policy(self, info: Ctx, lines: list[str]) -> Policy | None:
+    def replace_policy(
+        self,
+        info: Ctx,
+        lines: Annotated[
+            list[str], strawberry.argument(description="The whole new policy, line by line.")
+        ],
+    ) -> Policy | None:
         ctx = info.context
         with atomic(info) as session:
             version = ctx.vault.policies.replace(session, lines)

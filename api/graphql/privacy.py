@@ -8,7 +8,7 @@ requests live in :mod:`api.graphql.requests`.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -23,6 +23,14 @@ from vault.types import ConsentMethod as ConsentMethodEnum
 from vault.types import ConsentState as ConsentStateEnum
 
 __all__ = ["ConsentMutation", "ConsentQuery"]
+
+PurposeArg = Annotated[
+    str, strawberry.argument(description="A consent-based purpose, e.g. marketing_email.")
+]
+HowArg = Annotated[
+    ConsentChangeInput | None,
+    strawberry.argument(description="How and where the change was made (default: an API call)."),
+]
 
 
 @strawberry.type
@@ -75,18 +83,18 @@ def _change(
 class ConsentMutation:
     @strawberry.mutation(description="Grant a consent-based purpose; returns the receipt.")
     def grant_consent(
-        self, info: Ctx, customer_id: IdArg, purpose: str, how: ConsentChangeInput | None = None
+        self, info: Ctx, customer_id: IdArg, purpose: PurposeArg, how: HowArg = None
     ) -> ConsentEvent | None:
         return _change(info, customer_id, purpose, ConsentStateEnum.GRANTED, how)
 
     @strawberry.mutation(description="Withdraw a consent: one call, as easy as granting.")
     def withdraw_consent(
-        self, info: Ctx, customer_id: IdArg, purpose: str, how: ConsentChangeInput | None = None
+        self, info: Ctx, customer_id: IdArg, purpose: PurposeArg, how: HowArg = None
     ) -> ConsentEvent | None:
         return _change(info, customer_id, purpose, ConsentStateEnum.WITHDRAWN, how)
 
     @strawberry.mutation(description="Record that the customer said no when asked.")
     def deny_consent(
-        self, info: Ctx, customer_id: IdArg, purpose: str, how: ConsentChangeInput | None = None
+        self, info: Ctx, customer_id: IdArg, purpose: PurposeArg, how: HowArg = None
     ) -> ConsentEvent | None:
         return _change(info, customer_id, purpose, ConsentStateEnum.DENIED, how)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.graphql.context import Ctx, atomic, path_of
-from api.graphql.types.common import IdArg, PageInfo, parse_id
+from api.graphql.types.common import After, First, IdArg, PageInfo, described_enum, parse_id
 from consent.dsr.export import ExportBundle
 from consent.dsr.requests import DsrInput, DsrView, HoldView
 from policies import Role
@@ -26,8 +26,32 @@ from vault.types import DsrType as DsrTypeEnum
 
 __all__ = ["RequestMutation", "RequestQuery"]
 
-DsrType = strawberry.enum(DsrTypeEnum, name="DsrType")
-DsrStatus = strawberry.enum(DsrStatusEnum, name="DsrStatus")
+DsrType = described_enum(
+    DsrTypeEnum,
+    "DsrType",
+    "What a data subject asks for (GDPR Art. 15-21).",
+    {
+        "ACCESS": "A copy of their data (Art. 15).",
+        "PORTABILITY": "Their data in a machine-readable form (Art. 20).",
+        "ERASURE": "To be forgotten: crypto-shredding (Art. 17).",
+        "RECTIFICATION": "A correction of their data (Art. 16).",
+        "RESTRICTION": "Processing restricted (Art. 18).",
+        "OBJECTION": "An objection to processing, e.g. direct marketing (Art. 21).",
+    },
+)
+DsrStatus = described_enum(
+    DsrStatusEnum,
+    "DsrStatus",
+    "Where a data subject request stands.",
+    {
+        "RECEIVED": "Filed; the requester's identity is not verified yet.",
+        "VERIFIED": "The one-time token was verified.",
+        "IN_PROGRESS": "Being carried out.",
+        "COMPLETED": "Done.",
+        "REJECTED": "Refused, with a recorded reason.",
+    },
+)
+Reason = Annotated[str, strawberry.argument(description="Why, recorded with the change.")]
 
 
 def _dsr_id(value: str) -> uuid.UUID:
@@ -36,47 +60,49 @@ def _dsr_id(value: str) -> uuid.UUID:
 
 @strawberry.type(description="One step in a request's history.")
 class DsrStep:
-    at: datetime
-    status: DsrStatusEnum
-    actor: str
-    note: str | None
+    at: datetime = strawberry.field(description="When.")
+    status: DsrStatusEnum = strawberry.field(description="The state it moved to.")
+    actor: str = strawberry.field(description="Who moved it.")
+    note: str | None = strawberry.field(description="A reason or remark.")
 
 
 @strawberry.type(description="A data subject request and where it stands.")
 class DsrRequest:
-    id: strawberry.ID
-    customer_id: strawberry.ID
-    type: DsrTypeEnum
-    status: DsrStatusEnum
-    received_at: datetime
-    due_at: datetime
-    overdue: bool
-    extended_at: datetime | None
-    extension_reason: str | None
-    verified_at: datetime | None
-    completed_at: datetime | None
-    rejection_reason: str | None
-    requested_by: str
-    result: JSON
-    history: list[DsrStep]
+    id: strawberry.ID = strawberry.field(description="The request's id.")
+    customer_id: strawberry.ID = strawberry.field(description="The data subject's id.")
+    type: DsrTypeEnum = strawberry.field(description="What is asked.")
+    status: DsrStatusEnum = strawberry.field(description="Where it stands.")
+    received_at: datetime = strawberry.field(description="When it was filed.")
+    due_at: datetime = strawberry.field(description="One calendar month after receipt.")
+    overdue: bool = strawberry.field(description="Whether it is past due and still open.")
+    extended_at: datetime | None = strawberry.field(description="When it was extended.")
+    extension_reason: str | None = strawberry.field(description="Why it was extended.")
+    verified_at: datetime | None = strawberry.field(description="When identity was verified.")
+    completed_at: datetime | None = strawberry.field(description="When it was closed.")
+    rejection_reason: str | None = strawberry.field(description="Why it was refused.")
+    requested_by: str = strawberry.field(description="Who filed it.")
+    result: JSON = strawberry.field(description="What carrying it out did (ids, counts).")
+    history: list[DsrStep] = strawberry.field(description="Every step, oldest first.")
 
 
-@strawberry.type
+@strawberry.type(description="A data subject request in a page, with its cursor.")
 class DsrRequestEdge:
-    node: DsrRequest
-    cursor: str
+    node: DsrRequest = strawberry.field(description="The request.")
+    cursor: str = strawberry.field(description="Pass it as `after` to read on from here.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of data subject requests, most urgent first.")
 class DsrRequestConnection:
-    edges: list[DsrRequestEdge]
-    page_info: PageInfo
+    edges: list[DsrRequestEdge] = strawberry.field(description="The requests.")
+    page_info: PageInfo = strawberry.field(description="Whether more follow.")
 
 
 @strawberry.type(description="A new request; the one-time token is shown this once.")
 class FiledDsrRequest:
-    request: DsrRequest
-    verification_token: str
+    request: DsrRequest = strawberry.field(description="The request filed.")
+    verification_token: str = strawberry.field(
+        description="Give it to the requester: verifyDsrRequest takes it (24 hours, once)."
+    )
 
 
 @strawberry.type(
@@ -84,7 +110,7 @@ class FiledDsrRequest:
     "subject carried out its own access or portability request."
 )
 class ProcessedDsrRequest:
-    request: DsrRequest
+    request: DsrRequest = strawberry.field(description="The request, now completed.")
     bundle: JSON | None = strawberry.field(description="Access and portability: every item.")
     bundle_zip: str | None = strawberry.field(description="The bundle as a zip, base64.")
     receipt: JSON | None = strawberry.field(description="Erasure: the signed receipt.")
@@ -92,7 +118,7 @@ class ProcessedDsrRequest:
 
 @strawberry.type(description="Everything stored about a data subject, as JSON and as a zip.")
 class DsrBundle:
-    bundle: JSON
+    bundle: JSON = strawberry.field(description="Every item, as JSON.")
     bundle_zip: str = strawberry.field(description="bundle.json and one CSV per table, base64.")
 
 
@@ -102,19 +128,19 @@ def _zip(bundle: ExportBundle) -> str:
 
 @strawberry.type(description="A legal hold: while active, the customer cannot be erased.")
 class LegalHold:
-    id: strawberry.ID
-    customer_id: strawberry.ID
-    reason: str
-    placed_by: str
-    placed_at: datetime
-    lifted_at: datetime | None
-    active: bool
+    id: strawberry.ID = strawberry.field(description="The hold's id.")
+    customer_id: strawberry.ID = strawberry.field(description="The customer held.")
+    reason: str = strawberry.field(description="Why.")
+    placed_by: str = strawberry.field(description="Who placed it.")
+    placed_at: datetime = strawberry.field(description="When.")
+    lifted_at: datetime | None = strawberry.field(description="When it was lifted.")
+    active: bool = strawberry.field(description="Whether it is in force.")
 
 
-@strawberry.input
+@strawberry.input(description="A data subject request to file.")
 class DsrRequestInput:
-    type: DsrTypeEnum
-    customer_id: strawberry.ID
+    type: DsrTypeEnum = strawberry.field(description="What is asked.")
+    customer_id: strawberry.ID = strawberry.field(description="The data subject's id.")
     details: JSON | None = strawberry.field(
         default=None,
         description='Rectification: {"field": "new value"}; objection: {"scope": ...}.',
@@ -161,10 +187,15 @@ class RequestQuery:
     def dsr_requests(
         self,
         info: Ctx,
-        status: DsrStatusEnum | None = None,
-        overdue: bool | None = None,
-        first: int = 20,
-        after: str | None = None,
+        status: Annotated[
+            DsrStatusEnum | None, strawberry.argument(description="In this state only.")
+        ] = None,
+        overdue: Annotated[
+            bool | None,
+            strawberry.argument(description="true: only overdue ones; false: only the others."),
+        ] = None,
+        first: First = 20,
+        after: After = None,
     ) -> DsrRequestConnection:
         ctx = info.context
         page = ctx.privacy.desk.list(
@@ -206,7 +237,11 @@ class RequestQuery:
 @strawberry.type
 class RequestMutation:
     @strawberry.mutation(description="File a request; returns the one-time verification token.")
-    def create_dsr_request(self, info: Ctx, input: DsrRequestInput) -> FiledDsrRequest | None:
+    def create_dsr_request(
+        self,
+        info: Ctx,
+        input: Annotated[DsrRequestInput, strawberry.argument(description="The request.")],
+    ) -> FiledDsrRequest | None:
         ctx = info.context
         details: Any = input.details
         data = DsrInput(
@@ -221,7 +256,12 @@ class RequestMutation:
         )
 
     @strawberry.mutation(description="Prove the requester's identity with the one-time token.")
-    def verify_dsr_request(self, info: Ctx, id: IdArg, token: str) -> DsrRequest | None:
+    def verify_dsr_request(
+        self,
+        info: Ctx,
+        id: IdArg,
+        token: Annotated[str, strawberry.argument(description="The token createDsrRequest gave.")],
+    ) -> DsrRequest | None:
         ctx = info.context
         # A wrong token's attempt is counted in a transaction of its own (consent.dsr).
         with atomic(info) as session:
@@ -247,14 +287,18 @@ class RequestMutation:
         )
 
     @strawberry.mutation(description="Refuse a request, with the reason recorded.")
-    def reject_dsr_request(self, info: Ctx, id: IdArg, reason: str) -> DsrRequest | None:
+    def reject_dsr_request(self, info: Ctx, id: IdArg, reason: Reason) -> DsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
             return _request(ctx.privacy.desk.reject(session, _dsr_id(id), reason=reason))
 
     @strawberry.mutation(description="Extend the due date once, by one or two months.")
     def extend_dsr_request(
-        self, info: Ctx, id: IdArg, months: int, reason: str
+        self,
+        info: Ctx,
+        id: IdArg,
+        months: Annotated[int, strawberry.argument(description="1 or 2.")],
+        reason: Reason,
     ) -> DsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
@@ -262,7 +306,7 @@ class RequestMutation:
         return _request(view)
 
     @strawberry.mutation(description="Place a legal hold: the customer cannot be erased.")
-    def place_legal_hold(self, info: Ctx, customer_id: IdArg, reason: str) -> LegalHold | None:
+    def place_legal_hold(self, info: Ctx, customer_id: IdArg, reason: Reason) -> LegalHold | None:
         ctx = info.context
         with atomic(info) as session:
             hold = ctx.privacy.desk.place_hold(session, parse_id(customer_id, "customerId"), reason)

@@ -15,14 +15,19 @@ from api.graphql.segments import SegmentMutation, SegmentQuery, WebhookMutation,
 __all__ = ["Mutation", "Query", "build_schema"]
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every request names its purpose (X-Purpose); fields resolve under "
+    "the caller's policy."
+)
 class Query(
     ConsentQuery, RequestQuery, SegmentQuery, WebhookQuery, CustomerQuery, AuditQuery, PolicyQuery
 ):
     """Every root query field; a field's order is its feature's place in the bases."""
 
 
-@strawberry.type
+@strawberry.type(
+    description="Writes. Each root field is its own unit: if it fails, none of its writes remain."
+)
 class Mutation(
     ConsentMutation,
     RequestMutation,

@@ -12,13 +12,13 @@ and webhooks.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.graphql.context import Ctx, atomic
-from api.graphql.types.common import IdArg, parse_id
+from api.graphql.types.common import IdArg, described_enum, parse_id
 from api.graphql.types.customers import Segment, customer_segments
 from api.graphql.types.insights import ChannelStats, channel_stats
 from vault.segments.rules import Aggregate as AggregateEnum
@@ -31,10 +31,69 @@ from vault.types import InteractionType as InteractionTypeEnum
 
 __all__ = ["SegmentMutation", "SegmentQuery", "WebhookMutation", "WebhookQuery"]
 
-RuleOp = strawberry.enum(OpEnum, name="RuleOp")
-Aggregate = strawberry.enum(AggregateEnum, name="Aggregate")
-AttributeField = strawberry.enum(AttributeFieldEnum, name="AttributeField")
-MetricName = strawberry.enum(MetricNameEnum, name="MetricName")
+RuleOp = described_enum(
+    OpEnum,
+    "RuleOp",
+    "How a condition compares.",
+    {
+        "EQ": "Equal to the value.",
+        "NE": "Not equal to the value.",
+        "LT": "Less than the value.",
+        "LTE": "Less than or equal to the value.",
+        "GT": "Greater than the value.",
+        "GTE": "Greater than or equal to the value.",
+        "IN": "One of the values (a list).",
+        "EXISTS": "Present (no value).",
+        "CONTAINS": "A list holding the value (tags).",
+    },
+)
+Aggregate = described_enum(
+    AggregateEnum,
+    "Aggregate",
+    "What a behaviour condition computes over the matching interactions.",
+    {
+        "COUNT": "How many.",
+        "SUM": "The sum of their amounts.",
+        "AVG": "The average amount.",
+        "MIN": "The smallest amount.",
+        "MAX": "The largest amount.",
+        "FIRST": "Days since the first one.",
+        "LAST": "Days since the last one.",
+    },
+)
+AttributeField = described_enum(
+    AttributeFieldEnum,
+    "AttributeField",
+    "A clear (non-PII) customer attribute a rule may test.",
+    {
+        "TIER": "The loyalty tier.",
+        "LOCALE": "The locale.",
+        "TAGS": "The tags.",
+        "CUSTOM": "A declared, non-PII custom attribute (named by key).",
+        "CREATED_AT": "When the record was created.",
+    },
+)
+MetricName = described_enum(
+    MetricNameEnum,
+    "MetricName",
+    "A per-customer metric of the rollup.",
+    {
+        "RECENCY_DAYS": "Days since the last purchase.",
+        "FREQUENCY": "Purchases in the last 365 days.",
+        "MONETARY": "Purchases less refunds in the last 365 days.",
+        "RFM_R": "Recency score, 1 to 5.",
+        "RFM_F": "Frequency score, 1 to 5.",
+        "RFM_M": "Monetary score, 1 to 5.",
+        "LIFETIME_VALUE": "Purchases less refunds, ever.",
+        "PURCHASE_COUNT": "Purchases, ever.",
+        "DAYS_SINCE_LAST_INTERACTION": "Days since the last interaction of any kind.",
+        "ENGAGEMENT_SCORE": "The last 90 days' interactions weighted by kind.",
+    },
+)
+
+
+def _unset(description: str) -> Any:  # noqa: ANN401 - a field of whatever type it sits on
+    return strawberry.field(default=strawberry.UNSET, description=description)
 
 
 # -- the rule as an input type ------------------------------------------------------
@@ -42,16 +101,18 @@ MetricName = strawberry.enum(MetricNameEnum, name="MetricName")
 
 @strawberry.input(one_of=True, description="A time window: exactly one field.")
 class WindowInput:
-    within_days: int | None = strawberry.UNSET
-    between_days: list[int] | None = strawberry.UNSET
-    ever: bool | None = strawberry.UNSET
+    within_days: int | None = _unset("The last N days.")
+    between_days: list[int] | None = _unset("From N to M days ago: [N, M], N the nearer.")
+    ever: bool | None = _unset("All time (true).")
 
 
 @strawberry.input(description="A condition on a clear attribute (tier, locale, tags, ...).")
 class AttributeConditionInput:
-    field: AttributeFieldEnum
-    op: OpEnum
-    value: JSON | None = None
+    field: AttributeFieldEnum = strawberry.field(description="The attribute.")
+    op: OpEnum = strawberry.field(description="The comparison.")
+    value: JSON | None = strawberry.field(
+        default=None, description="What it is compared with (none for EXISTS)."
+    )
     key: str | None = strawberry.field(
         default=None,
         description="A custom attribute's name: declared, and not PII (those are encrypted).",
@@ -60,42 +121,50 @@ class AttributeConditionInput:
 
 @strawberry.input(description="The customer has a current grant of this purpose.")
 class ConsentConditionInput:
-    purpose: str
+    purpose: str = strawberry.field(description="A consent-based purpose's name.")
 
 
 @strawberry.input(description="An aggregate of matching interactions inside a window.")
 class BehaviourConditionInput:
-    aggregate: AggregateEnum
-    op: OpEnum
-    value: float
-    window: WindowInput
-    types: list[InteractionTypeEnum] | None = None
-    channels: list[ChannelEnum] | None = None
-    currency: str | None = None
+    aggregate: AggregateEnum = strawberry.field(description="What is computed.")
+    op: OpEnum = strawberry.field(description="The comparison.")
+    value: float = strawberry.field(description="What it is compared with.")
+    window: WindowInput = strawberry.field(description="Which interactions, by time.")
+    types: list[InteractionTypeEnum] | None = strawberry.field(
+        default=None, description="Only these types (default: all)."
+    )
+    channels: list[ChannelEnum] | None = strawberry.field(
+        default=None, description="Only these channels (default: all)."
+    )
+    currency: str | None = strawberry.field(
+        default=None, description="Amounts in this currency only (SUM, AVG, MIN, MAX)."
+    )
 
 
 @strawberry.input(description="A per-customer metric (RFM, lifetime value, ...).")
 class MetricConditionInput:
-    name: MetricNameEnum
-    op: OpEnum
-    value: float
+    name: MetricNameEnum = strawberry.field(description="The metric.")
+    op: OpEnum = strawberry.field(description="The comparison.")
+    value: float = strawberry.field(description="What it is compared with.")
 
 
 @strawberry.input(description="Another segment's rule.")
 class SegmentReferenceInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The segment's id.")
 
 
 @strawberry.input(one_of=True, description="A rule node: exactly one field.")
 class SegmentRuleInput:
-    all: list[SegmentRuleInput] | None = strawberry.UNSET
-    any: list[SegmentRuleInput] | None = strawberry.UNSET
-    not_: SegmentRuleInput | None = strawberry.field(name="not", default=strawberry.UNSET)
-    attribute: AttributeConditionInput | None = strawberry.UNSET
-    consent: ConsentConditionInput | None = strawberry.UNSET
-    behaviour: BehaviourConditionInput | None = strawberry.UNSET
-    metric: MetricConditionInput | None = strawberry.UNSET
-    segment: SegmentReferenceInput | None = strawberry.UNSET
+    all: list[SegmentRuleInput] | None = _unset("Every one of these rules holds.")
+    any: list[SegmentRuleInput] | None = _unset("At least one of these rules holds.")
+    not_: SegmentRuleInput | None = strawberry.field(
+        name="not", default=strawberry.UNSET, description="This rule does not hold."
+    )
+    attribute: AttributeConditionInput | None = _unset("A condition on an attribute.")
+    consent: ConsentConditionInput | None = _unset("A current consent grant.")
+    behaviour: BehaviourConditionInput | None = _unset("A condition on interactions.")
+    metric: MetricConditionInput | None = _unset("A condition on a metric.")
+    segment: SegmentReferenceInput | None = _unset("Another segment's rule holds.")
 
 
 def _given(value: object) -> bool:
@@ -160,26 +229,26 @@ def OpValue(member: object) -> str:  # noqa: N802 - reads as a conversion
 # -- inputs and results ---------------------------------------------------------------
 
 
-@strawberry.input
+@strawberry.input(description="A new segment.")
 class SegmentInput:
-    name: str
-    rule: SegmentRuleInput
-    description: str | None = None
+    name: str = strawberry.field(description="Its name.")
+    rule: SegmentRuleInput = strawberry.field(description="Who is in it.")
+    description: str | None = strawberry.field(default=None, description="What it is for.")
 
 
 @strawberry.input(description="Only the fields given change.")
 class SegmentPatchInput:
-    name: str | None = None
-    rule: SegmentRuleInput | None = None
-    description: str | None = None
+    name: str | None = strawberry.field(default=None, description="A new name.")
+    rule: SegmentRuleInput | None = strawberry.field(default=None, description="A new rule.")
+    description: str | None = strawberry.field(default=None, description="A new description.")
 
 
-@strawberry.type
+@strawberry.type(description="What recomputing one segment's membership did.")
 class SegmentRefresh:
-    segment_id: strawberry.ID
-    members: int
-    entered: int
-    left: int
+    segment_id: strawberry.ID = strawberry.field(description="The segment.")
+    members: int = strawberry.field(description="Members now.")
+    entered: int = strawberry.field(description="Customers who entered.")
+    left: int = strawberry.field(description="Customers who left.")
 
 
 # -- fields ---------------------------------------------------------------------------
@@ -192,18 +261,27 @@ class SegmentQuery:
         ctx = info.context
         return customer_segments(ctx.vault.segments.list_segments(ctx.session))
 
-    @strawberry.field
+    @strawberry.field(description="One saved segment.")
     def segment(self, info: Ctx, id: IdArg) -> Segment:
         ctx = info.context
         return Segment(record=ctx.vault.segments.get(ctx.session, parse_id(id, kind="segment")))
 
     @strawberry.field(description="How many customers the caller may process match a rule now.")
-    def preview_segment(self, info: Ctx, rule: SegmentRuleInput) -> int:
+    def preview_segment(
+        self,
+        info: Ctx,
+        rule: Annotated[SegmentRuleInput, strawberry.argument(description="The rule to try.")],
+    ) -> int:
         ctx = info.context
         return ctx.vault.segments.preview(ctx.session, rule_document(rule))
 
     @strawberry.field(description="Visits, conversions and revenue per channel; no PII.")
-    def channel_analytics(self, info: Ctx, since: datetime, until: datetime) -> list[ChannelStats]:
+    def channel_analytics(
+        self,
+        info: Ctx,
+        since: Annotated[datetime, strawberry.argument(description="From (inclusive).")],
+        until: Annotated[datetime, strawberry.argument(description="To (exclusive).")],
+    ) -> list[ChannelStats]:
         ctx = info.context
         return [
             channel_stats(s)
@@ -213,8 +291,12 @@ class SegmentQuery:
 
 @strawberry.type
 class SegmentMutation:
-    @strawberry.mutation
-    def create_segment(self, info: Ctx, input: SegmentInput) -> Segment | None:
+    @strawberry.mutation(description="Save a new segment; membership follows at the refresh.")
+    def create_segment(
+        self,
+        info: Ctx,
+        input: Annotated[SegmentInput, strawberry.argument(description="The segment.")],
+    ) -> Segment | None:
         ctx = info.context
         with atomic(info) as session:
             made = ctx.vault.segments.create(
@@ -223,8 +305,13 @@ class SegmentMutation:
             )  # fmt: skip
         return Segment(record=made)
 
-    @strawberry.mutation
-    def update_segment(self, info: Ctx, id: IdArg, input: SegmentPatchInput) -> Segment | None:
+    @strawberry.mutation(description="Change a segment; its version goes up.")
+    def update_segment(
+        self,
+        info: Ctx,
+        id: IdArg,
+        input: Annotated[SegmentPatchInput, strawberry.argument(description="What changes.")],
+    ) -> Segment | None:
         ctx = info.context
         with atomic(info) as session:
             changed = ctx.vault.segments.update(
@@ -246,7 +333,14 @@ class SegmentMutation:
         "metrics rollup first (by default only when a rule reads it)."
     )
     def refresh_segments(
-        self, info: Ctx, id: strawberry.ID | None = None, metrics: bool | None = None
+        self,
+        info: Ctx,
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One segment (default: all).")
+        ] = None,
+        metrics: Annotated[
+            bool | None, strawberry.argument(description="Rebuild the metrics rollup first.")
+        ] = None,
     ) -> list[SegmentRefresh]:
         ctx = info.context
         with atomic(info) as session:
@@ -267,18 +361,18 @@ class SegmentMutation:
 
 @strawberry.type(description="An endpoint that hears segment enter/leave events.")
 class WebhookEndpoint:
-    id: strawberry.ID
-    url: str
-    purpose: str
-    segment_ids: list[strawberry.ID]
-    created_at: datetime
-    disabled_at: datetime | None
+    id: strawberry.ID = strawberry.field(description="The webhook's id.")
+    url: str = strawberry.field(description="Where events are sent.")
+    purpose: str = strawberry.field(description="The purpose it hears for.")
+    segment_ids: list[strawberry.ID] = strawberry.field(description="The segments it follows.")
+    created_at: datetime = strawberry.field(description="When it was registered.")
+    disabled_at: datetime | None = strawberry.field(description="When deliveries stopped.")
 
 
 @strawberry.type(description="A new webhook and its signing secret, shown this once.")
 class NewWebhookEndpoint:
-    webhook: WebhookEndpoint
-    secret: str
+    webhook: WebhookEndpoint = strawberry.field(description="The webhook.")
+    secret: str = strawberry.field(description="The HMAC-SHA256 signing secret (shown once).")
 
 
 def _webhook(record: WebhookRecord) -> WebhookEndpoint:
@@ -307,7 +401,13 @@ class WebhookMutation:
         "ever hears of customers its purpose may process. Signed with HMAC-SHA256."
     )
     def create_webhook(
-        self, info: Ctx, url: str, segment_ids: list[strawberry.ID], purpose: str
+        self,
+        info: Ctx,
+        url: Annotated[str, strawberry.argument(description="HTTPS in production.")],
+        segment_ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="The segments to follow.")
+        ],
+        purpose: Annotated[str, strawberry.argument(description="The purpose it serves.")],
     ) -> NewWebhookEndpoint | None:
         ctx = info.context
         ids = [parse_id(s, "segmentIds", "segment") for s in segment_ids]

@@ -33,6 +33,8 @@ class Target:
             "CVAULT_DATA_DIR": str(self.data_dir),
             "CVAULT_DATABASE_URL": self.database_url,
             "CVAULT_ENV": Environment.PRODUCTION.value,
+            # The peer runs any text: ours too (production's default is require).
+            "CVAULT_TRUSTED_DOCUMENTS": "allow",
             "CVAULT_RATE_LIMIT_PER_MINUTE": str(10**7),
         }
 

@@ -46,7 +46,13 @@ def test_help_imports_none_of_the_heavy_packages(tmp_path: Path) -> None:
 
 def test_group_help_imports_none_of_the_heavy_packages(tmp_path: Path) -> None:
     """A command group's help (`cvault dsr --help`, `cvault audit export --help`) is as light."""
-    for args in (["dsr", "--help"], ["audit", "export", "--help"], ["policy", "--help"]):
+    for args in (
+        ["dsr", "--help"],
+        ["audit", "export", "--help"],
+        ["policy", "--help"],
+        ["documents", "--help"],
+        ["schema", "--help"],
+    ):
         code, _, heavy = imported(args, tmp_path)
         assert (args, code, heavy) == (args, 0, [])
 

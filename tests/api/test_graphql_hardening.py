@@ -28,7 +28,7 @@ from api.graphql.endpoint import RateLimiter
 from api.graphql.limits import Limits
 from policies import Role
 from tests.conftest import CTX
-from vault.config import Environment
+from vault.config import Environment, TrustedDocuments
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, CustomerRow
@@ -225,24 +225,29 @@ def test_an_unknown_purpose_is_400_and_audited_without_echo(vault: Vault, gatewa
 
 
 @pytest.mark.parametrize("accept", ["application/json", "*/*", "text/html"])
-def test_get_is_405_outside_development(gateway: Gateway, accept: str) -> None:
-    """GET /graphql never runs an operation: 405 with Allow: POST. Outside development
-    mode even a browser (Accept: text/html) gets no GraphiQL page."""
-    response = gateway.client.get(
+def test_get_is_405_when_trusted_documents_are_off(
+    vault: Vault, tmp_path: Path, accept: str
+) -> None:
+    """With CVAULT_TRUSTED_DOCUMENTS=off, GET /graphql never runs an operation: 405 with
+    Allow: POST. Outside development mode even a browser (Accept: text/html) gets no
+    GraphiQL page. (GET of registered queries: tests/api/test_graphql_trusted.py.)"""
+    off = _gateway(_reopened(vault, trusted_documents_setting=TrustedDocuments.OFF), tmp_path)
+    response = off.client.get(
         "/graphql",
         params={"query": CUSTOMERS},
-        headers={**gateway.headers(), "Accept": accept},
+        headers={**off.headers(), "Accept": accept},
     )
     assert _code(response) == (405, "METHOD_NOT_ALLOWED")
     assert response.headers["allow"] == "POST"
 
 
 def test_graphiql_is_served_only_in_development(vault: Vault, tmp_path: Path) -> None:
-    """In development mode a browser GET gets GraphiQL; a GET for JSON is still 405."""
+    """In development mode a browser GET gets GraphiQL; a GET for JSON that names no
+    document is still 405."""
     development = _gateway(_reopened(vault, environment=Environment.DEVELOPMENT), tmp_path)
     page = development.client.get("/graphql", headers={"Accept": "text/html"})
     api = development.client.get(
-        "/graphql", params={"query": CUSTOMERS}, headers={"Accept": "application/json"}
+        "/graphql", headers={**development.headers(), "Accept": "application/json"}
     )
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -366,8 +371,16 @@ def test_production_hides_suggestions_and_refuses_introspection(
     vault: Vault, tmp_path: Path
 ) -> None:
     """In production mode a validation error carries no 'Did you mean' hint, and
-    introspection (__schema, __type) is refused with 400 even for a valid token."""
-    production = _gateway(_reopened(vault, environment=Environment.PRODUCTION), tmp_path)
+    introspection (__schema, __type) is refused with 400 even for a valid token (free
+    text allowed here, as with CVAULT_TRUSTED_DOCUMENTS=allow, to reach validation)."""
+    production = _gateway(
+        _reopened(
+            vault,
+            environment=Environment.PRODUCTION,
+            trusted_documents_setting=TrustedDocuments.ALLOW,
+        ),
+        tmp_path,
+    )
     typo = production.post("{ customers { edges { node { emial firstNme } } } }")
     schema = production.post("{ __schema { types { name } } }")
     one_type = production.post('{ __type(name: "Customer") { fields { name } } }')

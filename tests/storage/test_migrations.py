@@ -78,9 +78,9 @@ def test_migrated_audit_tables_are_append_only(database_url: tuple[str, str | No
 
 
 def test_migration_triggers_match_the_models() -> None:
-    """The frozen trigger DDL of migrations 0002 (audit), 0004 (consent ledger) and 0008
-    (policy versions) equals what the models install today, and together they cover every
-    append-only table."""
+    """The frozen trigger DDL of migrations 0002 (audit), 0004 (consent ledger), 0008
+    (policy versions) and 0011 (trusted documents) equals what the models install today,
+    and together they cover every append-only table."""
     import importlib.util  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
@@ -92,6 +92,7 @@ def test_migration_triggers_match_the_models() -> None:
         ("0002_audit_trail.py", None),
         ("0004_consent_and_dsr.py", ("consent_events",)),
         ("0008_policy_versions_append_only.py", None),
+        ("0011_trusted_documents.py", None),
     ):
         spec = importlib.util.spec_from_file_location(name[:4], versions / name)
         assert spec is not None

@@ -23,11 +23,14 @@ __all__ = [
 ]
 
 
-@strawberry.type
+@strawberry.type(
+    description="One audit log entry: who did what, for which purpose, with what outcome; "
+    "never a PII value."
+)
 class AuditEntry:
     record: strawberry.Private[AuditRecord]
 
-    @strawberry.field
+    @strawberry.field(description="The entry's id (a UUID).")
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.record.entry_id))
 
@@ -35,31 +38,31 @@ class AuditEntry:
     def position(self) -> int | None:
         return self.record.position
 
-    @strawberry.field
+    @strawberry.field(description="When it happened (UTC).")
     def time(self) -> datetime:
         return self.record.time
 
-    @strawberry.field
+    @strawberry.field(description="Who acted: a token subject, or system:<command>.")
     def actor(self) -> str:
         return self.record.actor
 
-    @strawberry.field
+    @strawberry.field(description="The actor's role.")
     def role(self) -> str:
         return self.record.role
 
-    @strawberry.field
+    @strawberry.field(description="The purpose the request named (X-Purpose).")
     def purpose(self) -> str:
         return self.record.purpose
 
-    @strawberry.field
+    @strawberry.field(description="What was done, e.g. pii.read, customer.update.")
     def action(self) -> str:
         return self.record.action
 
-    @strawberry.field
+    @strawberry.field(description="success, denied or failed.")
     def outcome(self) -> str:
         return self.record.outcome
 
-    @strawberry.field
+    @strawberry.field(description="The customer concerned, if any.")
     def customer_id(self) -> strawberry.ID | None:
         cid = self.record.customer_id
         return None if cid is None else strawberry.ID(str(cid))
@@ -68,21 +71,21 @@ class AuditEntry:
     def fields(self) -> JSON:
         return cast(JSON, self.record.fields)
 
-    @strawberry.field
+    @strawberry.field(description="The request the entry belongs to (X-Request-ID).")
     def request_id(self) -> str:
         return self.record.request_id
 
 
-@strawberry.type
+@strawberry.type(description="An audit entry in a page, with its cursor.")
 class AuditEntryEdge:
-    node: AuditEntry
-    cursor: str
+    node: AuditEntry = strawberry.field(description="The entry.")
+    cursor: str = strawberry.field(description="Pass it as `after` to read on from here.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of audit entries.")
 class AuditEntryConnection:
-    edges: list[AuditEntryEdge]
-    page_info: PageInfo
+    edges: list[AuditEntryEdge] = strawberry.field(description="The entries of this page.")
+    page_info: PageInfo = strawberry.field(description="Whether more entries follow.")
 
 
 def audit_connection(page: Page[AuditRecord]) -> AuditEntryConnection:
@@ -92,29 +95,33 @@ def audit_connection(page: Page[AuditRecord]) -> AuditEntryConnection:
     )
 
 
-@strawberry.type
+@strawberry.type(description="A signed tree head of the audit log (RFC 6962, C2SP note).")
 class AuditCheckpoint:
-    tree_size: int
+    tree_size: int = strawberry.field(description="How many entries the tree covers.")
     root_hash: str = strawberry.field(description="Base64 SHA-256 tree head.")
     note: str = strawberry.field(description="The C2SP signed note, verifiable offline.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was signed.")
     public_key: str = strawberry.field(description="The signed-note verifier key.")
 
 
-@strawberry.type
+@strawberry.type(description="Proof that an entry is in the signed log (RFC 6962).")
 class AuditInclusionProof:
-    entry_id: strawberry.ID
-    position: int
-    tree_size: int
-    leaf_hash: str
-    proof: list[str]
-    checkpoint: str
+    entry_id: strawberry.ID = strawberry.field(description="The entry proven.")
+    position: int = strawberry.field(description="Its position in the log.")
+    tree_size: int = strawberry.field(description="The size of the tree proven against.")
+    leaf_hash: str = strawberry.field(description="Base64 leaf hash of the entry's bytes.")
+    proof: list[str] = strawberry.field(description="Base64 sibling hashes, leaf to root.")
+    checkpoint: str = strawberry.field(description="The signed checkpoint of that tree size.")
 
 
-@strawberry.input
+@strawberry.input(description="Which audit entries to list; every given condition holds.")
 class AuditFilterInput:
-    since: datetime | None = None
-    until: datetime | None = None
-    actor: str | None = None
-    customer_id: strawberry.ID | None = None
-    action: str | None = None
+    since: datetime | None = strawberry.field(default=None, description="At or after.")
+    until: datetime | None = strawberry.field(default=None, description="Before.")
+    actor: str | None = strawberry.field(default=None, description="This actor only.")
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="About this customer only."
+    )
+    action: str | None = strawberry.field(
+        default=None, description="This action only, e.g. pii.read."
+    )

@@ -9,6 +9,7 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
+from api.graphql.types.common import described_enum
 from consent import ConsentRecord, ConsentStatus
 from vault.types import ConsentChannel as ConsentChannelEnum
 from vault.types import ConsentMethod as ConsentMethodEnum
@@ -27,50 +28,105 @@ __all__ = [
     "consent_history_entries",
 ]
 
-ConsentState = strawberry.enum(ConsentStateEnum, name="ConsentState")
-ConsentChannel = strawberry.enum(ConsentChannelEnum, name="ConsentChannel")
-ConsentMethod = strawberry.enum(ConsentMethodEnum, name="ConsentMethod")
+ConsentState = described_enum(
+    ConsentStateEnum,
+    "ConsentState",
+    "A consent event, and the state it leaves for its purpose.",
+    {
+        "GRANTED": "Consent given: the purpose may process the customer.",
+        "WITHDRAWN": "Consent taken back: processing stops from the next request.",
+        "DENIED": "Consent refused when asked.",
+    },
+)
+ConsentChannel = described_enum(
+    ConsentChannelEnum,
+    "ConsentChannel",
+    "Where a consent was given or withdrawn.",
+    {
+        "WEB": "A web page.",
+        "EMAIL": "An e-mail (a link in it).",
+        "SMS": "A text message.",
+        "APP": "A mobile app.",
+        "STORE": "In a store.",
+        "PHONE": "A phone call.",
+        "API": "Another system, through the API.",
+    },
+)
+ConsentMethod = described_enum(
+    ConsentMethodEnum,
+    "ConsentMethod",
+    "How a consent was expressed.",
+    {
+        "FORM": "A form submitted.",
+        "CHECKBOX": "A checkbox ticked.",
+        "EMAIL_LINK": "A link followed in an e-mail.",
+        "VERBAL": "Said aloud (recorded by staff).",
+        "IMPORT": "Imported from another system's records.",
+    },
+)
 
 
 @strawberry.type(description="A purpose of the registry and the legal basis it rests on.")
 class Purpose:
-    name: str
-    legal_basis: str
-    description: str
-    direct_marketing: bool
-    needs_consent: bool
+    name: str = strawberry.field(description="The purpose's name, as X-Purpose takes it.")
+    legal_basis: str = strawberry.field(
+        description="consent, contract, legitimate_interest or legal_obligation."
+    )
+    description: str = strawberry.field(description="What the purpose is for.")
+    direct_marketing: bool = strawberry.field(
+        description="Whether it is direct marketing (an objection closes it)."
+    )
+    needs_consent: bool = strawberry.field(
+        description="Whether it reaches only customers who granted consent."
+    )
 
 
 @strawberry.type(description="Where one consent-based purpose stands for a customer.")
 class Consent:
-    purpose: str
-    state: ConsentStateEnum | None
-    changed_at: datetime | None
-    expires_at: datetime | None
-    effective: bool
+    purpose: str = strawberry.field(description="The purpose's name.")
+    state: ConsentStateEnum | None = strawberry.field(
+        description="The last event's state; null if none was ever recorded."
+    )
+    changed_at: datetime | None = strawberry.field(description="When it last changed.")
+    expires_at: datetime | None = strawberry.field(description="When a grant lapses, if ever.")
+    effective: bool = strawberry.field(
+        description="Whether the purpose may process the customer now (granted, unexpired)."
+    )
 
 
 @strawberry.type(description="One change in a customer's consent ledger, with its receipt.")
 class ConsentEvent:
-    id: strawberry.ID
-    customer_id: strawberry.ID
-    purpose: str
-    state: ConsentStateEnum
-    occurred_at: datetime
-    source_channel: ConsentChannelEnum
-    notice_version: str
-    method: ConsentMethodEnum
-    expires_at: datetime | None
-    actor: str
-    receipt: JSON
+    id: strawberry.ID = strawberry.field(description="The event's id.")
+    customer_id: strawberry.ID = strawberry.field(description="The customer's id.")
+    purpose: str = strawberry.field(description="The purpose's name.")
+    state: ConsentStateEnum = strawberry.field(description="What the event recorded.")
+    occurred_at: datetime = strawberry.field(description="When it happened.")
+    source_channel: ConsentChannelEnum = strawberry.field(description="Where it happened.")
+    notice_version: str = strawberry.field(
+        description="The privacy notice version shown at the time."
+    )
+    method: ConsentMethodEnum = strawberry.field(description="How it was expressed.")
+    expires_at: datetime | None = strawberry.field(description="When a grant lapses, if ever.")
+    actor: str = strawberry.field(description="Who recorded it.")
+    receipt: JSON = strawberry.field(
+        description="The signed consent receipt (Kantara fields), verifiable offline."
+    )
 
 
 @strawberry.input(description="How and where the change was made; defaults suit an API call.")
 class ConsentChangeInput:
-    source_channel: ConsentChannelEnum = ConsentChannelEnum.API
-    notice_version: str = "unversioned"
-    method: ConsentMethodEnum = ConsentMethodEnum.FORM
-    expires_at: datetime | None = None
+    source_channel: ConsentChannelEnum = strawberry.field(
+        default=ConsentChannelEnum.API, description="Where the change was made."
+    )
+    notice_version: str = strawberry.field(
+        default="unversioned", description="The privacy notice version the customer saw."
+    )
+    method: ConsentMethodEnum = strawberry.field(
+        default=ConsentMethodEnum.FORM, description="How the customer expressed it."
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When a grant lapses (none: it does not)."
+    )
 
 
 def consent_entries(statuses: list[ConsentStatus]) -> list[Consent]:

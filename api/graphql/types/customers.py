@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -23,7 +23,7 @@ from strawberry.scalars import JSON
 from api.graphql.context import REFUSED, Ctx, path_of
 from api.graphql.timelines import customer_timeline, prefetch_timelines
 from api.graphql.types.audit import AuditEntryConnection, audit_connection
-from api.graphql.types.common import PageInfo
+from api.graphql.types.common import After, First, PageInfo, described_enum
 from api.graphql.types.consent import (
     Consent,
     ConsentEvent,
@@ -53,7 +53,17 @@ __all__ = [
     "profile_value",
 ]
 
-CustomerStatus = strawberry.enum(StatusEnum, name="CustomerStatus")
+CustomerStatus = described_enum(
+    StatusEnum,
+    "CustomerStatus",
+    "Where a customer record stands.",
+    {
+        "ACTIVE": "Processed for every purpose the policy and consents allow.",
+        "RESTRICTED": "Processing restricted (Art. 18): compliance and the customer only.",
+        "ERASED": "Erased: a tombstone, its data key destroyed.",
+        "MERGED": "Merged into another record (mergedInto), kept as a pointer.",
+    },
+)
 
 
 def _pii(record: CustomerRecord, field: str, info: Ctx) -> str | None:
@@ -88,34 +98,37 @@ def _profile(record: CustomerRecord, field: str, info: Ctx) -> object:
 
 @strawberry.type(description="An address in parts; masked, only city and country are given.")
 class PostalAddress:
-    street: str | None
-    city: str | None
-    region: str | None
-    postal_code: str | None
+    street: str | None = strawberry.field(description="Street lines; null when masked.")
+    city: str | None = strawberry.field(description="City or town.")
+    region: str | None = strawberry.field(description="State, province, region; null when masked.")
+    postal_code: str | None = strawberry.field(description="Postal code; null when masked.")
     country: str | None = strawberry.field(description="ISO 3166-1 alpha-2.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A customer profile. PII fields resolve clear, masked or hidden (null, "
+    "listed in extensions.redacted) by the caller's role and purpose."
+)
 class Customer:
     record: strawberry.Private[CustomerRecord]
 
-    @strawberry.field
+    @strawberry.field(description="The customer's pseudonymous id (a UUID).")
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.record.id))
 
-    @strawberry.field
+    @strawberry.field(description="E-mail address (PII).")
     def email(self, info: Ctx) -> str | None:
         return _pii(self.record, "email", info)
 
-    @strawberry.field
+    @strawberry.field(description="Phone number in E.164 (PII).")
     def phone(self, info: Ctx) -> str | None:
         return _pii(self.record, "phone", info)
 
-    @strawberry.field
+    @strawberry.field(description="Given name, in any script (PII).")
     def first_name(self, info: Ctx) -> str | None:
         return _pii(self.record, "first_name", info)
 
-    @strawberry.field
+    @strawberry.field(description="Family name, in any script (PII).")
     def last_name(self, info: Ctx) -> str | None:
         return _pii(self.record, "last_name", info)
 
@@ -140,15 +153,15 @@ class Customer:
             postal_code=parts.postal_code, country=parts.country,
         )  # fmt: skip
 
-    @strawberry.field
+    @strawberry.field(description="Preferred locale (BCP 47).")
     def locale(self, info: Ctx) -> str | None:
         return cast(str | None, _profile(self.record, "locale", info))
 
-    @strawberry.field
+    @strawberry.field(description="Loyalty tier.")
     def tier(self, info: Ctx) -> str | None:
         return cast(str | None, _profile(self.record, "tier", info))
 
-    @strawberry.field
+    @strawberry.field(description="Free labels.")
     def tags(self, info: Ctx) -> list[str] | None:
         return cast(list[str] | None, _profile(self.record, "tags", info))
 
@@ -160,11 +173,11 @@ class Customer:
     def attributes(self, info: Ctx) -> JSON | None:
         return cast(JSON | None, _profile(self.record, "attributes", info))
 
-    @strawberry.field
+    @strawberry.field(description="Active, restricted, erased or merged.")
     def status(self) -> StatusEnum:
         return self.record.status
 
-    @strawberry.field
+    @strawberry.field(description="When the record was created.")
     def created_at(self) -> datetime:
         return self.record.created_at
 
@@ -207,7 +220,7 @@ class Customer:
 
     @strawberry.field(description="Who accessed this customer's data, when and why (Art. 15).")
     def access_history(
-        self, info: Ctx, first: int = 20, after: str | None = None
+        self, info: Ctx, first: First = 20, after: After = None
     ) -> AuditEntryConnection | None:
         ctx = info.context
         try:
@@ -219,16 +232,26 @@ class Customer:
             return None
         return audit_connection(page)
 
-    @strawberry.field
+    @strawberry.field(description="The customer's interactions, newest first.")
     def interactions(  # noqa: PLR0917 - GraphQL arguments
         self,
         info: Ctx,
-        first: int = 10,
-        after: str | None = None,
-        channel: Channel | None = None,  # type: ignore[valid-type]
-        type: InteractionType | None = None,  # type: ignore[valid-type]
-        since: datetime | None = None,
-        until: datetime | None = None,
+        first: First = 10,
+        after: After = None,
+        channel: Annotated[
+            Channel | None,  # type: ignore[valid-type]
+            strawberry.argument(description="On this channel only."),
+        ] = None,
+        type: Annotated[
+            InteractionType | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Of this type only."),
+        ] = None,
+        since: Annotated[
+            datetime | None, strawberry.argument(description="At or after this time.")
+        ] = None,
+        until: Annotated[
+            datetime | None, strawberry.argument(description="Before this time.")
+        ] = None,
     ) -> InteractionConnection | None:
         page = customer_timeline(
             info, self.record.id, first, after,
@@ -239,39 +262,41 @@ class Customer:
         return None if page is None else interaction_connection(page)
 
 
-@strawberry.type
+@strawberry.type(description="A customer in a page, with its cursor.")
 class CustomerEdge:
-    node: Customer
-    cursor: str
+    node: Customer = strawberry.field(description="The customer.")
+    cursor: str = strawberry.field(description="Pass it as `after` to read on from here.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of customers.")
 class CustomerConnection:
-    edges: list[CustomerEdge]
-    page_info: PageInfo
+    edges: list[CustomerEdge] = strawberry.field(description="The customers of this page.")
+    page_info: PageInfo = strawberry.field(description="Whether more customers follow.")
 
 
-@strawberry.type
+@strawberry.type(description="What merging a duplicate into a customer did.")
 class MergeResult:
-    customer: Customer
-    merged_id: strawberry.ID
-    moved_interactions: int
-    filled_fields: list[str]
+    customer: Customer = strawberry.field(description="The surviving customer.")
+    merged_id: strawberry.ID = strawberry.field(description="The duplicate, now merged.")
+    moved_interactions: int = strawberry.field(description="Interactions moved over.")
+    filled_fields: list[str] = strawberry.field(
+        description="Fields the survivor lacked and took from the duplicate."
+    )
 
 
 @strawberry.type(description="A saved segment: its rule, its size and its members.")
 class Segment:
     record: strawberry.Private[SegmentRecord]
 
-    @strawberry.field
+    @strawberry.field(description="The segment's id.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.record.id))
 
-    @strawberry.field
+    @strawberry.field(description="Its name.")
     def name(self) -> str:
         return self.record.name
 
-    @strawberry.field
+    @strawberry.field(description="What it is for.")
     def description(self) -> str | None:
         return self.record.description
 
@@ -279,15 +304,15 @@ class Segment:
     def definition(self) -> JSON:
         return cast(JSON, self.record.definition)
 
-    @strawberry.field
+    @strawberry.field(description="Grows by one with each change of the rule or name.")
     def version(self) -> int:
         return self.record.version
 
-    @strawberry.field
+    @strawberry.field(description="When it was created.")
     def created_at(self) -> datetime:
         return self.record.created_at
 
-    @strawberry.field
+    @strawberry.field(description="When it last changed.")
     def updated_at(self) -> datetime:
         return self.record.updated_at
 
@@ -301,7 +326,7 @@ class Segment:
         return ctx.vault.segments.size(ctx.session, self.record.id)
 
     @strawberry.field(description="Current members, as customers under the caller's policy.")
-    def members(self, info: Ctx, first: int = 20, after: str | None = None) -> CustomerConnection:
+    def members(self, info: Ctx, first: First = 20, after: After = None) -> CustomerConnection:
         ctx = info.context
         page = ctx.vault.segments.members(ctx.session, self.record.id, first=first, after=after)
         ids = list(page.items)

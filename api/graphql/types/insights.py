@@ -18,38 +18,52 @@ __all__ = ["ChannelStats", "CustomerMetrics", "Money", "channel_stats", "custome
 
 @strawberry.type(description="A customer's metrics, as last computed (see docs).")
 class CustomerMetrics:
-    computed_at: datetime
-    currency: str
-    first_interaction_at: datetime | None
-    last_interaction_at: datetime | None
-    last_purchase_at: datetime | None
-    recency_days: int | None
-    days_since_last_interaction: int | None
-    frequency: int
-    monetary: Decimal
-    lifetime_value: Decimal
-    purchase_count: int
-    engagement_score: int
-    r_score: int
-    f_score: int
-    m_score: int
+    computed_at: datetime = strawberry.field(description="When the metrics were computed.")
+    currency: str = strawberry.field(description="The ISO 4217 currency of the amounts.")
+    first_interaction_at: datetime | None = strawberry.field(
+        description="The customer's first interaction."
+    )
+    last_interaction_at: datetime | None = strawberry.field(
+        description="The customer's last interaction."
+    )
+    last_purchase_at: datetime | None = strawberry.field(description="The last purchase.")
+    recency_days: int | None = strawberry.field(
+        description="Whole days since the last purchase (RFM recency)."
+    )
+    days_since_last_interaction: int | None = strawberry.field(
+        description="Whole days since the last interaction of any kind."
+    )
+    frequency: int = strawberry.field(description="Purchases in the last 365 days (RFM frequency).")
+    monetary: Decimal = strawberry.field(
+        description="Purchases less refunds in the last 365 days (RFM monetary)."
+    )
+    lifetime_value: Decimal = strawberry.field(description="Purchases less refunds, ever.")
+    purchase_count: int = strawberry.field(description="Purchases, ever.")
+    engagement_score: int = strawberry.field(
+        description="The last 90 days' interactions weighted by kind (a purchase 5, a view 1)."
+    )
+    r_score: int = strawberry.field(description="Recency quintile, 1 (lowest) to 5.")
+    f_score: int = strawberry.field(description="Frequency quintile, 1 (lowest) to 5.")
+    m_score: int = strawberry.field(description="Monetary quintile, 1 (lowest) to 5.")
 
 
-@strawberry.type
+@strawberry.type(description="An amount of one currency, in major units.")
 class Money:
-    currency: str
-    amount: Decimal
+    currency: str = strawberry.field(description="ISO 4217 code.")
+    amount: Decimal = strawberry.field(description="The amount, in major units (12.50).")
 
 
 @strawberry.type(description="One channel over a time range, across customers; no PII.")
 class ChannelStats:
-    channel: ChannelEnum
-    interactions: int
-    customers: int
-    conversions: int
-    converting_customers: int
-    conversion_rate: float
-    revenue: list[Money]
+    channel: ChannelEnum = strawberry.field(description="The channel.")
+    interactions: int = strawberry.field(description="Interactions on it in the range.")
+    customers: int = strawberry.field(description="Customers who interacted on it.")
+    conversions: int = strawberry.field(description="Purchases on it.")
+    converting_customers: int = strawberry.field(description="Customers who purchased on it.")
+    conversion_rate: float = strawberry.field(
+        description="Converting customers over customers (0 to 1)."
+    )
+    revenue: list[Money] = strawberry.field(description="Purchase amounts, per currency.")
 
 
 def customer_metrics(record: CustomerMetricsRecord) -> CustomerMetrics:

@@ -32,6 +32,7 @@ from vault.storage.models.consent import (
     ObjectionRow,
 )
 from vault.storage.models.customers import CustomerExternalIdRow, CustomerRow, DataKeyRow
+from vault.storage.models.documents import TrustedDocumentEventRow, TrustedDocumentRow
 from vault.storage.models.interactions import InteractionRow
 from vault.storage.models.policy import PolicyVersionRow
 from vault.storage.models.segments import (
@@ -71,6 +72,8 @@ __all__ = [
     "SegmentOutboxRow",
     "SegmentRow",
     "SignInCodeRow",
+    "TrustedDocumentEventRow",
+    "TrustedDocumentRow",
     "UTCDateTime",
     "WebhookDeliveryRow",
     "WebhookRow",

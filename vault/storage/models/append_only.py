@@ -1,9 +1,9 @@
 """Append-only tables: the triggers that make a table refuse UPDATE and DELETE.
 
-The audit trail, the consent ledger and the policy versions mark their tables with
-:func:`append_only`; ``APPEND_ONLY_TABLES`` names them all (the application role's
-grants and the migration tests read it). The DDL is kept in step with migrations 0002,
-0004 and 0008.
+The audit trail, the consent ledger, the policy versions and the trusted documents mark
+their tables with :func:`append_only`; ``APPEND_ONLY_TABLES`` names them all (the
+application role's grants and the migration tests read it). The DDL is kept in step
+with migrations 0002, 0004, 0008 and 0011.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ APPEND_ONLY_TABLES = (
     "audit_checkpoints",
     "consent_events",
     "policy_versions",
+    "trusted_documents",
+    "trusted_document_events",
 )
 
 _Row = TypeVar("_Row", bound=type[Base])
