@@ -35,7 +35,8 @@ def test_the_smoke_run_gets_a_good_answer_to_every_request(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
     measured = {(r["view"], r["concurrency"]): r for r in lines if "view" in r}
-    expected = {(view, c): (8, 8, {}) for view in VIEWS for c in (1, 8)}
+    none: dict[str, int] = {}
+    expected = {(view, c): (8, 8, none) for view in VIEWS for c in (1, 8)}
     actual = {key: (r["requests"], r["ok"], r["failures"]) for key, r in measured.items()}
     assert expected == actual
     loads = [r["concurrency"] for r in lines if "load_before" in r and "view" not in r]
