@@ -155,6 +155,9 @@ class _State:
     purposes: Any
     attributes: tuple[str, ...] = ()  # the PII attributes' read resources, attr:<name>
     cache: dict[tuple[str, str], _Grants] = field(default_factory=dict)
+    # (role, purpose, resource) -> resolution, for the granted resources that are not
+    # customer fields (consent, data_requests, segments): asked on every page view
+    resolved: dict[tuple[str, str, str], Resolution] = field(default_factory=dict)
 
 
 def _check_name(where: str, value: str, known: frozenset[str], what: str) -> None:
@@ -396,14 +399,22 @@ class PolicyEnforcer:
         return dict(grants.reads)
 
     def resolve(self, role: str, purpose: str, resource: str) -> Resolution:
-        """How ``resource`` reaches this role for this purpose; raises if the purpose is refused."""
+        """How ``resource`` reaches this role for this purpose; raises if the purpose is refused.
+        Cached until :meth:`reload` like :meth:`resolve_all`, for every known resource."""
         grants = self._grants(role, purpose)
         if not grants.allowed:
             raise PurposeNotAllowed(role, purpose)
         known = grants.reads.get(str(resource))
         if known is not None:
             return known
-        return _read(self._state, role, resource, purpose)
+        state = self._state
+        key = (str(role), str(purpose), str(resource))
+        found = state.resolved.get(key)
+        if found is None:
+            found = _read(state, role, resource, purpose)
+            if key[0] in _ROLES and key[1] in _PURPOSES and key[2] in _RESOURCES:  # bounded
+                state.resolved[key] = found
+        return found
 
     def check_write(self, role: str, purpose: str, resource: str) -> None:
         """Raise :class:`AccessDenied` unless the role may write ``resource`` for this purpose."""

@@ -1,10 +1,11 @@
 """The compliance console in a real browser, against a real server: an officer signs in with
 a one-time link, processes a request from the queue, searches the audit trail, exports it
-and verifies the export by uploading it. Persian renders right to left. No page breaks its
-own Content-Security-Policy."""
+(JSON lines, and what the search matched as CSV) and verifies the export by uploading it.
+Persian renders right to left. No page breaks its own Content-Security-Policy."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,15 @@ def test_an_officer_works_the_queue_and_verifies_an_export(
         page.get_by_role("link", name="Export the whole trail (JSON lines)").click()
     exported = tmp_path / "audit.jsonl"
     download.value.save_as(exported)
+    with page.expect_download() as csv_download:
+        page.get_by_role("link", name="Export the entries this search matches (CSV)").click()
+    table = tmp_path / "audit.csv"
+    csv_download.value.save_as(table)
+    with table.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    assert {str(customer_id)} == {r["customer_id"] for r in rows}
+    assert "dsr.change" in {r["action"] for r in rows}
     page.goto(f"{served.url}/console/audit/verify")
     page.get_by_label("Export file").set_input_files(exported)
     page.get_by_role("button", name="Verify").click()

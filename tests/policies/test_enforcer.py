@@ -404,6 +404,32 @@ def test_resolve_all_asks_casbin_only_once(monkeypatch: pytest.MonkeyPatch) -> N
     assert (first > 0, len(questions)) == (True, first)
 
 
+def test_granted_resources_are_cached_until_reload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """consent, data_requests and segments (granted, not customer fields) are resolved once
+    per role and purpose: 2,000 more calls ask Casbin nothing; reload() forgets them."""
+    source = PolicyLines(default_policy_lines())
+    enforcer = PolicyEnforcer(source)
+    questions: list[tuple[Any, ...]] = []
+    original = enforcer_module._ask
+
+    def ask(*args: Any) -> Any:
+        questions.append(args[1:])
+        return original(*args)
+
+    monkeypatch.setattr(enforcer_module, "_ask", ask)
+    granted = (Resource.CONSENT, Resource.DATA_REQUESTS, Resource.SEGMENTS)
+    first = [enforcer.resolve(Role.DATA_SUBJECT, Purpose.SELF, r) for r in granted]
+    asked = len(questions)
+    for _ in range(2000):
+        assert first == [enforcer.resolve(Role.DATA_SUBJECT, Purpose.SELF, r) for r in granted]
+    assert (asked > 0, len(questions)) == (True, asked)
+
+    source.replace([*default_policy_lines(), "p, data_subject, consent, read:*, self, deny"])
+    assert C == enforcer.resolve(Role.DATA_SUBJECT, Purpose.SELF, Resource.CONSENT)
+    enforcer.reload()
+    assert H == enforcer.resolve(Role.DATA_SUBJECT, Purpose.SELF, Resource.CONSENT)
+
+
 # -- validation ---------------------------------------------------------------------------------
 
 

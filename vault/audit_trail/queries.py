@@ -1,5 +1,6 @@
-"""Reading the audit trail: for compliance officers, and for a data subject its own
-access history (GDPR Art. 15). Reads of the trail are themselves audited."""
+"""Reading the audit trail: search pages and streamed exports for compliance officers,
+and for a data subject its own access history (GDPR Art. 15). Reads of the trail are
+themselves audited."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
 from audit.export import ProofTree
+from audit.merkle import leaf_hash
 from policies import AccessDenied, Action, Purpose, Role
 from vault.audit_trail.log import AuditFilter, AuditLog, CheckpointInfo
 from vault.authorization.authorizer import SYSTEM_ROLE, Authorizer
@@ -24,7 +27,7 @@ from vault.errors import InvalidInput, VaultError
 from vault.pagination import MAX_PAGE, Page
 from vault.storage.models import AuditEntryRow, AuditLogRow
 
-__all__ = ["AuditQueries", "AuditRecord", "InclusionProof"]
+__all__ = ["AuditQueries", "AuditRecord", "InclusionProof", "RecordSink"]
 
 # What a data subject's access history lists: someone saw or searched for their data.
 _ACCESSES = [
@@ -56,6 +59,11 @@ class AuditRecord:
     request_id: str
     detail: dict[str, Any]
     cursor: str
+
+
+# Takes one entry of an export and its leaf hash (SHA-256(0x00 || canonical entry), what
+# the Merkle tree holds); answers whether it kept the entry.
+RecordSink = Callable[[AuditRecord, bytes], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +121,42 @@ class AuditQueries:
             AuditAction.AUDIT_EXPORT, detail={"entries": len(page.items), "kind": "graphql"}
         )
         return page
+
+    def export(
+        self,
+        session: Session,
+        sink: RecordSink,
+        *,
+        filter_: AuditFilter | None = None,
+        kind: str,
+        batch: int = 1_000,
+    ) -> int:
+        """Every entry the filter selects, oldest first, handed to ``sink`` one at a time
+        (constant memory: rows are fetched ``batch`` at a time), for compliance officers.
+        The export is audited in the same unit of work (``kind`` and how many entries the
+        sink kept); returns that count. Entries not sequenced yet come without a position
+        but with their leaf hash."""
+        self._require_compliance(session)
+        filter_ = filter_ or AuditFilter()
+        e = AuditEntryRow
+        stmt = filter_.apply(
+            select(e.id, AuditLogRow.position, AuditLogRow.leaf_hash, e.canonical).outerjoin(
+                AuditLogRow, AuditLogRow.entry_pk == e.id
+            )
+        ).order_by(e.id)
+        kept = 0
+        for row_id, position, digest, canonical in session.execute(
+            stmt.execution_options(yield_per=batch)
+        ):
+            record = _record(row_id, position, canonical)
+            if sink(record, digest if digest is not None else leaf_hash(canonical)):
+                kept += 1
+        buffer_of(session).add(
+            AuditAction.AUDIT_EXPORT,
+            customer_id=filter_.customer_id,
+            detail={"kind": kind, "entries": kept, "filtered": not filter_.empty},
+        )
+        return kept
 
     def access_history(
         self, session: Session, customer_id: uuid.UUID, *, first: int = 20, after: str | None = None

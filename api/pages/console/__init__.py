@@ -5,7 +5,8 @@ sign-in through OpenID Connect when ``CVAULT_OIDC_ISSUER`` is set.
 
 ``base`` (the staff session, failures as pages), ``signin`` (links and sign-out),
 ``oidc`` and ``settings`` (OpenID Connect), ``requests`` (the queue and the desk's
-actions), ``audit`` (the trail), ``proof`` (consent proof, the policy viewer).
+actions), ``audit`` (the trail), ``trail_csv`` (the trail as CSV rows), ``proof``
+(consent proof, the policy viewer).
 :func:`console_routes` lists the routes.
 """
 
@@ -42,6 +43,7 @@ def console_routes(base: ConsoleBase) -> list[BaseRoute]:
         Route("/console/requests/{request_id}/{action}", requests.act, methods=["POST"]),
         Route("/console/audit", audit.search, methods=["GET"]),
         Route("/console/audit/export.jsonl", audit.export, methods=["GET"]),
+        Route("/console/audit/export.csv", audit.export_csv, methods=["GET"]),
         Route("/console/audit/verify", audit.verify_form, methods=["GET"]),
         Route("/console/audit/verify", audit.verify, methods=["POST"]),
         Route("/console/audit/checkpoints", audit.checkpoints, methods=["GET"]),

@@ -1,7 +1,8 @@
 """The audit trail in the console: search (time range, actor, action, customer id,
 purpose, outcome; newest first, paginated), the streamed JSONL export (the format of
-``cvault audit export``), verifying an uploaded export against the vault's public key,
-and the checkpoint history.
+``cvault audit export``), the streamed CSV export of what a search matches (oldest first,
+:mod:`api.pages.console.trail_csv`), verifying an uploaded export against the vault's
+public key, and the checkpoint history.
 
 Search reads through :class:`vault.audit_trail.queries.AuditQueries` as the signed-in
 officer (compliance officers only; the read is itself audited). Purpose and outcome are
@@ -14,11 +15,12 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -26,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from api.pages.console.base import ConsoleHandlers, Staff, console_handler
+from api.pages.console.trail_csv import TrailCsv
 from api.pages.security import browser_id
 from audit.entries import AuditAction, Outcome
 from audit.verify import VerificationError, verify_lines
@@ -82,9 +85,10 @@ class SearchFilter:
             not self.outcome or record.outcome == self.outcome
         )
 
-    def query(self, after: str) -> str:
+    def query(self, after: str | None = None) -> str:
+        """The filters (and a cursor) as a query string, values percent-encoded."""
         pairs = [(n, getattr(self, n)) for n in self.__slots__ if getattr(self, n)]
-        return "&".join(f"{n}={v}" for n, v in [*pairs, ("after", after)])
+        return urlencode([*pairs, ("after", after)] if after else pairs)
 
 
 def _time(value: str) -> datetime | None:
@@ -136,6 +140,7 @@ class AuditHandlers(ConsoleHandlers):
             "actions": [a.value for a in AuditAction],
             "outcomes": [o.value for o in Outcome],
             "latest": latest,
+            "csv_query": wanted.query(),
         }
         return self.renderer.render(staff.page, "console/audit.html", values)
 
@@ -148,22 +153,48 @@ class AuditHandlers(ConsoleHandlers):
         self._require_officer(staff)
         context = staff.context()
 
-        def write() -> Path:
-            fd, name = tempfile.mkstemp(prefix="cvault-audit-", suffix=".jsonl")
-            path = Path(name)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                    export_audit(self.vault, fh, context=context, filter_=filter_)
-            except BaseException:
-                path.unlink()
-                raise
-            return path
+        def write(fh: TextIO) -> None:
+            export_audit(self.vault, fh, context=context, filter_=filter_)
 
-        path = await self.base.run(write)
+        path = await self.base.run(lambda: _spool(".jsonl", write))
         return StreamingResponse(
             _stream(path),
             media_type="application/x-ndjson",
             headers={"content-disposition": 'attachment; filename="audit.jsonl"'},
+        )
+
+    @console_handler
+    async def export_csv(self, request: Request) -> Response:
+        """The entries the search's filters match (purpose and outcome included), oldest
+        first, one CSV row each. Written to a private temporary file inside the unit of work
+        that audits the export (so the entry is committed before a byte leaves), then
+        streamed and deleted: constant memory, no transaction held open while the browser
+        downloads. A role without the audit grant is refused (403, audited)."""
+        staff = await self.base.staff(request)
+        wanted = SearchFilter.of(request)
+        filter_ = wanted.audit_filter()
+        context = staff.context()
+
+        def write(fh: TextIO) -> None:
+            table = TrailCsv(fh)
+
+            def sink(record: AuditRecord, entry_hash: bytes) -> bool:
+                if not wanted.keeps(record):
+                    return False
+                table.row(record, entry_hash)
+                return True
+
+            with self.vault.unit(context) as s:
+                self.vault.trail.export(s, sink, filter_=filter_, kind="console-csv")
+
+        path = await self.base.run(lambda: _spool(".csv", write, newline=""))
+        return StreamingResponse(
+            _stream(path),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "content-disposition": 'attachment; filename="audit.csv"',
+                "cache-control": "no-store",
+            },
         )
 
     @console_handler
@@ -249,6 +280,20 @@ class AuditHandlers(ConsoleHandlers):
     def _require_officer(self, staff: Staff) -> None:
         if staff.session.role != "compliance_officer":
             raise HTTPException(403)
+
+
+def _spool(suffix: str, write: Callable[[TextIO], None], *, newline: str = "\n") -> Path:
+    """What ``write`` writes, in a temporary file only this process's user can read
+    (removed again when writing fails)."""
+    fd, name = tempfile.mkstemp(prefix="cvault-audit-", suffix=suffix)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            write(fh)
+    except BaseException:
+        path.unlink()
+        raise
+    return path
 
 
 def _stream(path: Path) -> Iterator[bytes]:
