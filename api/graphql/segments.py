@@ -44,6 +44,9 @@ MetricName = strawberry.enum(MetricNameEnum, name="MetricName")
 class WindowInput:
     within_days: int | None = strawberry.UNSET
     between_days: list[int] | None = strawberry.UNSET
+    since: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="From this time (with its UTC offset) to now."
+    )
     ever: bool | None = strawberry.UNSET
 
 
@@ -74,6 +77,34 @@ class BehaviourConditionInput:
     currency: str | None = None
 
 
+@strawberry.input(one_of=True, description="How long after a step the next may come: one field.")
+class GapInput:
+    days: int | None = strawberry.UNSET
+    hours: int | None = strawberry.UNSET
+    minutes: int | None = strawberry.UNSET
+
+
+@strawberry.input(
+    description="A step: an interaction of these types on these channels (none: any)."
+)
+class SequenceStepInput:
+    types: list[InteractionTypeEnum] | None = None
+    channels: list[ChannelEnum] | None = None
+    absent: bool = strawberry.field(
+        default=False, description="The last step only: no such interaction came within the gap."
+    )
+
+
+@strawberry.input(
+    description="Interactions in order: the first step's inside the window, each next one at "
+    "or up to `within` after the previous (2-8 steps; the last may be absent)."
+)
+class SequenceConditionInput:
+    steps: list[SequenceStepInput]
+    within: GapInput
+    window: WindowInput
+
+
 @strawberry.input(description="A per-customer metric (RFM, lifetime value, ...).")
 class MetricConditionInput:
     name: MetricNameEnum
@@ -94,6 +125,7 @@ class SegmentRuleInput:
     attribute: AttributeConditionInput | None = strawberry.UNSET
     consent: ConsentConditionInput | None = strawberry.UNSET
     behaviour: BehaviourConditionInput | None = strawberry.UNSET
+    sequence: SequenceConditionInput | None = strawberry.UNSET
     metric: MetricConditionInput | None = strawberry.UNSET
     segment: SegmentReferenceInput | None = strawberry.UNSET
 
@@ -111,7 +143,48 @@ def _window(window: WindowInput) -> object:
         return {"within_days": window.within_days}
     if _given(window.between_days):
         return {"between_days": window.between_days}
+    if _given(window.since):
+        return {"since": cast(datetime, window.since).isoformat()}
     return "ever"
+
+
+def _gap(gap: GapInput) -> dict[str, Any]:
+    return {unit: getattr(gap, unit) for unit in ("days", "hours", "minutes")
+            if _given(getattr(gap, unit))}  # fmt: skip
+
+
+def _step(step: SequenceStepInput) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if step.types:
+        doc["types"] = [OpValue(t) for t in step.types]
+    if step.channels:
+        doc["channels"] = [OpValue(c) for c in step.channels]
+    if step.absent:
+        doc["absent"] = True
+    return doc
+
+
+def _attribute(a: AttributeConditionInput) -> dict[str, Any]:
+    body: dict[str, Any] = {"field": OpValue(a.field), "op": OpValue(a.op)}
+    if a.value is not None:
+        body["value"] = a.value
+    if a.key is not None:
+        body["key"] = a.key
+    return body
+
+
+def _behaviour(b: BehaviourConditionInput) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "aggregate": OpValue(b.aggregate), "op": OpValue(b.op), "value": _number(b.value),
+        "window": _window(b.window),
+    }  # fmt: skip
+    if b.types:
+        doc["types"] = [OpValue(t) for t in b.types]
+    if b.channels:
+        doc["channels"] = [OpValue(c) for c in b.channels]
+    if b.currency is not None:
+        doc["currency"] = b.currency
+    return doc
 
 
 def rule_document(node: SegmentRuleInput) -> dict[str, Any]:  # noqa: PLR0911 - one per node kind
@@ -123,28 +196,15 @@ def rule_document(node: SegmentRuleInput) -> dict[str, Any]:  # noqa: PLR0911 - 
     if _given(node.not_):
         return {"not": rule_document(cast(SegmentRuleInput, node.not_))}
     if _given(node.attribute):
-        a = cast(AttributeConditionInput, node.attribute)
-        body: dict[str, Any] = {"field": OpValue(a.field), "op": OpValue(a.op)}
-        if a.value is not None:
-            body["value"] = a.value
-        if a.key is not None:
-            body["key"] = a.key
-        return {"attribute": body}
+        return {"attribute": _attribute(cast(AttributeConditionInput, node.attribute))}
     if _given(node.consent):
         return {"consent": {"purpose": cast(ConsentConditionInput, node.consent).purpose}}
     if _given(node.behaviour):
-        b = cast(BehaviourConditionInput, node.behaviour)
-        doc: dict[str, Any] = {
-            "aggregate": OpValue(b.aggregate), "op": OpValue(b.op), "value": _number(b.value),
-            "window": _window(b.window),
-        }  # fmt: skip
-        if b.types:
-            doc["types"] = [OpValue(t) for t in b.types]
-        if b.channels:
-            doc["channels"] = [OpValue(c) for c in b.channels]
-        if b.currency is not None:
-            doc["currency"] = b.currency
-        return {"behaviour": doc}
+        return {"behaviour": _behaviour(cast(BehaviourConditionInput, node.behaviour))}
+    if _given(node.sequence):
+        q = cast(SequenceConditionInput, node.sequence)
+        return {"sequence": {"steps": [_step(step) for step in q.steps],
+                             "within": _gap(q.within), "window": _window(q.window)}}  # fmt: skip
     if _given(node.metric):
         m = cast(MetricConditionInput, node.metric)
         return {"metric": {"name": OpValue(m.name), "op": OpValue(m.op), "value": _number(m.value)}}
