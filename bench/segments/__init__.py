@@ -33,7 +33,10 @@ The rules (:mod:`bench.segments.rules`; time windows end at a fixed ``now``):
 6. a sequence: an abandoned cart in the last 30 days with no purchase within 2 days
    after it;
 7. a sequence: a page view in the last 30 days, then a cart addition, then a
-   purchase, each within an hour of the step before.
+   purchase, each within an hour of the step before;
+   6 and 7 are hand-written twice (as one would at first; with the later steps also
+   bounded by the window's start, as the compiler does) and also timed in the ingest
+   hook's batch shape (``among=``: the 1,000 customers with the latest interactions).
 
 ``--keep`` leaves the database for a later ``--reuse`` run (which skips the load);
 ``--only 6,7`` times some rules only.

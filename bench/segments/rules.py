@@ -129,28 +129,40 @@ def _plus(dialect: str, column: str, seconds: int) -> str:
     return f"(datetime(substr({column}, 1, 19), '+{seconds} seconds') || substr({column}, 20))"
 
 
-def hand(dialect: str) -> dict[str, list[tuple[str, str]]]:
-    """The hand-written SQL of every rule for ``dialect``."""
-    two_days, hour = _plus(dialect, "a.occurred_at", 172_800), 3_600
-    return {**_HAND,
-        ABANDONED: [("hand", f"""
+def _abandoned(dialect: str, bound: str) -> str:
+    return f"""
         SELECT DISTINCT a.customer_id FROM interactions a
         JOIN customers c ON c.id = a.customer_id AND c.status = 'active'
         WHERE a.type = 'cart_abandon' AND a.occurred_at >= :d30 AND a.occurred_at <= :d2
           AND NOT EXISTS (SELECT 1 FROM interactions p WHERE p.customer_id = a.customer_id
                           AND p.type = 'purchase' AND p.occurred_at >= a.occurred_at
-                          AND p.occurred_at <= {two_days})""")],  # noqa: S608 - constant SQL
-        FUNNEL: [("hand", f"""
+                          AND p.occurred_at <= {_plus(dialect, "a.occurred_at", 172_800)}
+                          {bound.format("p")})"""  # noqa: S608 - constant SQL
+
+
+def _funnel(dialect: str, bound: str) -> str:
+    return f"""
         SELECT DISTINCT v.customer_id FROM interactions v
         JOIN customers c ON c.id = v.customer_id AND c.status = 'active'
         WHERE v.type = 'page_view' AND v.occurred_at >= :d30 AND v.occurred_at <= :now
           AND EXISTS (SELECT 1 FROM interactions a WHERE a.customer_id = v.customer_id
                       AND a.type = 'cart_add' AND a.occurred_at >= v.occurred_at
-                      AND a.occurred_at <= {_plus(dialect, "v.occurred_at", hour)}
-                      AND a.occurred_at <= :now
+                      AND a.occurred_at <= {_plus(dialect, "v.occurred_at", 3_600)}
+                      AND a.occurred_at <= :now {bound.format("a")}
                       AND EXISTS (SELECT 1 FROM interactions p
                                   WHERE p.customer_id = a.customer_id AND p.type = 'purchase'
                                     AND p.occurred_at >= a.occurred_at
-                                    AND p.occurred_at <= {_plus(dialect, "a.occurred_at", hour)}
-                                    AND p.occurred_at <= :now))""")],  # noqa: S608 - constant SQL
-    }  # fmt: skip
+                                    AND p.occurred_at <= {_plus(dialect, "a.occurred_at", 3_600)}
+                                    AND p.occurred_at <= :now {bound.format("p")}))"""  # noqa: S608 - constant SQL
+
+
+def hand(dialect: str) -> dict[str, list[tuple[str, str]]]:
+    """The hand-written SQL of every rule for ``dialect``. The sequences are written twice:
+    as one would at first, and with the later steps also bounded by the window's start
+    (implied by the first step's window, but a constant range the planner can use)."""
+    variants = [("hand", ""), ("hand, later steps bounded", "AND {}.occurred_at >= :d30")]
+    return {
+        **_HAND,
+        ABANDONED: [(label, _abandoned(dialect, bound)) for label, bound in variants],
+        FUNNEL: [(label, _funnel(dialect, bound)) for label, bound in variants],
+    }

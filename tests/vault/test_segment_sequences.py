@@ -259,6 +259,22 @@ def test_the_window_selects_the_first_step_and_channels_filter_each_step(vault: 
     assert expected == (inside, wrong_channel, too_recent)
 
 
+def test_a_sequence_may_start_on_the_first_instant_of_its_window(vault: Vault) -> None:
+    """within_days 3 and a cart exactly 3 days old: a purchase a second later follows it
+    (and cancels it for "then no purchase"); a cart a microsecond older is outside."""
+    start = vault.clock() - 3 * DAY
+    window = {"within_days": 3}
+    followed = {"sequence": {**FOLLOWED["sequence"], "window": window}}
+    abandoned = {"sequence": {**ABANDONED["sequence"], "window": window}}
+    outcomes = [
+        _one(vault, rule, Event("cart_abandon", "web", at), Event("purchase", "web", at + SECOND))
+        for rule in (followed, abandoned)
+        for at in (start, start - MICRO)
+    ]
+    expected = [True, False, False, False]
+    assert expected == outcomes
+
+
 def test_a_chain_of_three_steps_each_within_d_of_the_previous(vault: Vault) -> None:
     """Browse, then add to cart, then purchase, each within an hour of the step before:
     a purchase 1 h after the cart but 2 h after the view still counts; a cart 61 minutes

@@ -1,6 +1,8 @@
 """The segment rule language: its vocabulary and the typed, immutable rule tree.
 
-A rule is never an evaluated string: it is a tree of the frozen dataclasses below.
+A rule is never an evaluated string: it is a tree of the frozen dataclasses below
+(conditions on attributes, consent, behaviour aggregates, sequences of interactions
+(:class:`EventSequence`), metrics, other segments).
 :mod:`vault.segments.parse` reads one from its JSON document (and writes it back),
 :mod:`vault.segments.compile` turns it into one SQL statement. Here also live the
 errors every refusal raises (:class:`RuleError` names the path of the bad node, never

@@ -87,6 +87,17 @@ def _filters(step: Step, row: Any, *, probe: bool) -> list[ColumnElement[bool]]:
     return parts
 
 
+def _edges(window: Window, now: datetime) -> tuple[datetime | None, datetime]:
+    """(the earliest time inside ``window``, or None; a time no later than its end)."""
+    if isinstance(window, WithinDays):
+        return now - timedelta(days=window.days), now
+    if isinstance(window, BetweenDays):
+        return now - timedelta(days=window.far), now - timedelta(days=window.near)
+    if isinstance(window, Since):
+        return window.at, now
+    return None, now
+
+
 def sequence_rows(
     rule: EventSequence, now: datetime, dialect: str, *, probe: bool = False
 ) -> tuple[Any, list[ColumnElement[bool]]]:
@@ -102,6 +113,11 @@ def sequence_rows(
     bounds = [
         now - rule.within.delta if absent and i == last_present else now for i in range(len(steps))
     ]
+    # Implied, not required: step i lies between the window's start and its end + i x D
+    # (and now). Stated as constants they let the planner read only that range of a
+    # step's interactions (an index range of ix_interactions_segment_scan) when it joins
+    # them whole rather than probing per anchor.
+    start, end = _edges(rule.window, now)
     nested: ColumnElement[bool] | None = None
     for i in range(len(steps) - 1, 0, -1):
         row, prev = rows[i], rows[i - 1]
@@ -109,10 +125,11 @@ def sequence_rows(
             row.customer_id == prev.customer_id,
             row.occurred_at >= prev.occurred_at,
             row.occurred_at <= after(prev.occurred_at, rule.within, dialect),
+            row.occurred_at <= min(bounds[i], end + i * rule.within.delta),
             *_filters(steps[i], row, probe=False),
         ]
-        if not steps[i].absent:
-            where.append(row.occurred_at <= bounds[i])
+        if start is not None:
+            where.append(row.occurred_at >= start)
         where += [row.id != rows[k].id for k in range(i) if steps[k].may_be(steps[i])]
         if nested is not None:
             where.append(nested)
