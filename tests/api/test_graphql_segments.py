@@ -353,14 +353,19 @@ def test_a_sequence_rule_selects_the_abandoned_carts_without_a_purchase(
         ({"steps": []}, "rule.sequence.steps: must be a list of 2-8 steps"),
         ({"steps": [{"types": ["PURCHASE"], "absent": True}, {}]},
          "rule.sequence.steps[0].absent: only the last step may be absent"),
+        (
+            {"window": {"since": "2026-11-01T00:00:00"}},
+            "rule.sequence.window.since: must be an ISO 8601 time with a UTC offset",
+        ),
     ],
-    ids=["negative gap", "zero gap", "empty chain", "absent first"],
+    ids=["negative gap", "zero gap", "empty chain", "absent first", "since without offset"],
 )  # fmt: skip
 def test_a_bad_sequence_is_refused_naming_its_path(
     gateway: Gateway, change: dict[str, Any], message: str
 ) -> None:
-    """A negative or zero gap, an empty chain or an absent step before the last: one
-    BAD_USER_INPUT error that names the path and the rule."""
+    """A negative or zero gap, an empty chain, an absent step before the last or a since
+    time without its UTC offset: one BAD_USER_INPUT error that names the path and the
+    rule."""
     rule = {"sequence": {**ABANDONED["sequence"], **change}}
     body = _marketing(gateway, PREVIEW, r=rule)
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]

@@ -248,6 +248,16 @@ BAD: list[tuple[object, str, str]] = [
     (_sequence(steps=[{}, {"type": ["purchase"]}]), "rule.sequence.steps[1]", "unknown keys: type"),
     (_sequence(window={"since": "2026-11-01"}), "rule.sequence.window.since", "UTC offset"),
     (_sequence(window={"last_days": 3}), "rule.sequence.window", '{"since": TIME}'),
+    (
+        _sequence(window={"since": "0001-01-01T00:00:00+14:00"}),
+        "rule.sequence.window.since",
+        "out of range",
+    ),
+    (
+        {"attribute": {"field": "created_at", "op": "lt", "value": "9999-12-31T23:00:00-14:00"}},
+        "rule.attribute.value",
+        "out of range",
+    ),
     ({"sequence": {"steps": [{}, {}], "window": "ever"}}, "rule.sequence.within", "is required"),
     ({"consent": {"purpose": "support", "extra": 1}}, "rule.consent", "unknown keys: extra"),
 ]

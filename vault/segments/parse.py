@@ -34,7 +34,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -386,9 +386,17 @@ def _time(raw: object, path: str) -> datetime:
             pass
         else:
             if when.tzinfo is not None:
-                return when
+                return _in_utc_range(when, path)
     rule = "must be an ISO 8601 time with a UTC offset"
     raise RuleError(path, date_problem(raw, rule) if isinstance(raw, str) else rule)
+
+
+def _in_utc_range(when: datetime, path: str) -> datetime:
+    try:
+        when.astimezone(UTC)  # stored and compared in UTC: year 1 at +14:00 has no UTC time
+    except OverflowError:
+        raise RuleError(path, "is out of range: its UTC time must lie in years 1-9999") from None
+    return when
 
 
 def _in_values(field: AttributeField, raw: object, path: str) -> tuple[Scalar, ...]:
