@@ -28,7 +28,11 @@ One statement on both backends: the first step's interactions are the anchors, a
 later step is an ``EXISTS`` (``NOT EXISTS`` when absent) nested in the previous step's,
 correlated on the customer and bounded in time by the previous step's ``occurred_at``,
 so that each one is a range probe of ``ix_interactions_customer_timeline``
-(``customer_id, occurred_at``). Rows must differ only between steps that one interaction
+(``customer_id, occurred_at``). Each later step also states, as constants, the range it
+inherits from the window (from its start to its end plus i x D, and ``now``): implied,
+so no answer changes, but when PostgreSQL hashes a step's interactions rather than
+probing per anchor it reads only that range of ``ix_interactions_segment_scan``
+(docs/benchmarks.md). Rows must differ only between steps that one interaction
 could match both of (overlapping types and channels); otherwise the condition is left
 out, which spares the anchors a heap read for their id on PostgreSQL. ``D`` is added in
 SQL: an interval on PostgreSQL; on SQLite, which stores these times as
