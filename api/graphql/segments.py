@@ -103,6 +103,7 @@ def _unset(description: str) -> Any:  # noqa: ANN401 - a field of whatever type 
 class WindowInput:
     within_days: int | None = _unset("The last N days.")
     between_days: list[int] | None = _unset("From N to M days ago: [N, M], N the nearer.")
+    since: datetime | None = _unset("From this time (with its UTC offset) to now.")
     ever: bool | None = _unset("All time (true).")
 
 
@@ -141,6 +142,38 @@ class BehaviourConditionInput:
     )
 
 
+@strawberry.input(one_of=True, description="How long after a step the next may come: one field.")
+class GapInput:
+    days: int | None = _unset("So many days.")
+    hours: int | None = _unset("So many hours.")
+    minutes: int | None = _unset("So many minutes.")
+
+
+@strawberry.input(
+    description="A step: an interaction of these types on these channels (none: any)."
+)
+class SequenceStepInput:
+    types: list[InteractionTypeEnum] | None = strawberry.field(
+        default=None, description="Interactions of these types (none: any type)."
+    )
+    channels: list[ChannelEnum] | None = strawberry.field(
+        default=None, description="Interactions on these channels (none: any channel)."
+    )
+    absent: bool = strawberry.field(
+        default=False, description="The last step only: no such interaction came within the gap."
+    )
+
+
+@strawberry.input(
+    description="Interactions in order: the first step's inside the window, each next one at "
+    "or up to `within` after the previous (2-8 steps; the last may be absent)."
+)
+class SequenceConditionInput:
+    steps: list[SequenceStepInput] = strawberry.field(description="The steps, in order.")
+    within: GapInput = strawberry.field(description="The most time between two steps.")
+    window: WindowInput = strawberry.field(description="When the first step happened.")
+
+
 @strawberry.input(description="A per-customer metric (RFM, lifetime value, ...).")
 class MetricConditionInput:
     name: MetricNameEnum = strawberry.field(description="The metric.")
@@ -163,6 +196,10 @@ class SegmentRuleInput:
     attribute: AttributeConditionInput | None = _unset("A condition on an attribute.")
     consent: ConsentConditionInput | None = _unset("A current consent grant.")
     behaviour: BehaviourConditionInput | None = _unset("A condition on interactions.")
+    sequence: SequenceConditionInput | None = _unset(
+        "Interactions in order: each step within the gap of the one before (or, for an "
+        "absent last step, none within it)."
+    )
     metric: MetricConditionInput | None = _unset("A condition on a metric.")
     segment: SegmentReferenceInput | None = _unset("Another segment's rule holds.")
 
@@ -180,7 +217,48 @@ def _window(window: WindowInput) -> object:
         return {"within_days": window.within_days}
     if _given(window.between_days):
         return {"between_days": window.between_days}
+    if _given(window.since):
+        return {"since": cast(datetime, window.since).isoformat()}
     return "ever"
+
+
+def _gap(gap: GapInput) -> dict[str, Any]:
+    return {unit: getattr(gap, unit) for unit in ("days", "hours", "minutes")
+            if _given(getattr(gap, unit))}  # fmt: skip
+
+
+def _step(step: SequenceStepInput) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if step.types:
+        doc["types"] = [OpValue(t) for t in step.types]
+    if step.channels:
+        doc["channels"] = [OpValue(c) for c in step.channels]
+    if step.absent:
+        doc["absent"] = True
+    return doc
+
+
+def _attribute(a: AttributeConditionInput) -> dict[str, Any]:
+    body: dict[str, Any] = {"field": OpValue(a.field), "op": OpValue(a.op)}
+    if a.value is not None:
+        body["value"] = a.value
+    if a.key is not None:
+        body["key"] = a.key
+    return body
+
+
+def _behaviour(b: BehaviourConditionInput) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "aggregate": OpValue(b.aggregate), "op": OpValue(b.op), "value": _number(b.value),
+        "window": _window(b.window),
+    }  # fmt: skip
+    if b.types:
+        doc["types"] = [OpValue(t) for t in b.types]
+    if b.channels:
+        doc["channels"] = [OpValue(c) for c in b.channels]
+    if b.currency is not None:
+        doc["currency"] = b.currency
+    return doc
 
 
 def rule_document(node: SegmentRuleInput) -> dict[str, Any]:  # noqa: PLR0911 - one per node kind
@@ -192,28 +270,15 @@ def rule_document(node: SegmentRuleInput) -> dict[str, Any]:  # noqa: PLR0911 - 
     if _given(node.not_):
         return {"not": rule_document(cast(SegmentRuleInput, node.not_))}
     if _given(node.attribute):
-        a = cast(AttributeConditionInput, node.attribute)
-        body: dict[str, Any] = {"field": OpValue(a.field), "op": OpValue(a.op)}
-        if a.value is not None:
-            body["value"] = a.value
-        if a.key is not None:
-            body["key"] = a.key
-        return {"attribute": body}
+        return {"attribute": _attribute(cast(AttributeConditionInput, node.attribute))}
     if _given(node.consent):
         return {"consent": {"purpose": cast(ConsentConditionInput, node.consent).purpose}}
     if _given(node.behaviour):
-        b = cast(BehaviourConditionInput, node.behaviour)
-        doc: dict[str, Any] = {
-            "aggregate": OpValue(b.aggregate), "op": OpValue(b.op), "value": _number(b.value),
-            "window": _window(b.window),
-        }  # fmt: skip
-        if b.types:
-            doc["types"] = [OpValue(t) for t in b.types]
-        if b.channels:
-            doc["channels"] = [OpValue(c) for c in b.channels]
-        if b.currency is not None:
-            doc["currency"] = b.currency
-        return {"behaviour": doc}
+        return {"behaviour": _behaviour(cast(BehaviourConditionInput, node.behaviour))}
+    if _given(node.sequence):
+        q = cast(SequenceConditionInput, node.sequence)
+        return {"sequence": {"steps": [_step(step) for step in q.steps],
+                             "within": _gap(q.within), "window": _window(q.window)}}  # fmt: skip
     if _given(node.metric):
         m = cast(MetricConditionInput, node.metric)
         return {"metric": {"name": OpValue(m.name), "op": OpValue(m.op), "value": _number(m.value)}}

@@ -294,3 +294,97 @@ def test_membership_follows_ingest_without_a_refresh(
             )
         ).all()
     assert [(cid, event) for cid, event in events] == [(people["win"], "entered")]
+
+
+ABANDONED = {
+    "sequence": {
+        "steps": [{"types": ["CART_ABANDON"], "channels": ["WEB"]},
+                  {"types": ["PURCHASE"], "absent": True}],
+        "within": {"days": 2},
+        "window": {"withinDays": 30},
+    }
+}  # fmt: skip
+PREVIEW = "query($r: SegmentRuleInput!) { previewSegment(rule: $r) }"
+
+
+def test_a_sequence_rule_selects_the_abandoned_carts_without_a_purchase(
+    vault: Vault, gateway: Gateway, clock: FrozenClock
+) -> None:
+    """ "Abandoned a cart on the web, no purchase within 2 days after it" as a rule input:
+    the definition is stored as the JSON rule; of two consenting customers who abandoned a
+    cart 3 days ago, the one who bought a day later is not a member; a since window
+    selects the same."""
+    people = _people(vault, clock)
+    with vault.unit(CTX) as s:
+        vault.interactions.record_many(s, [
+            InteractionInput(customer_id=people[name], channel="web", type="cart_abandon",
+                             occurred_at=clock.now - timedelta(days=3))
+            for name in ("win", "visited")
+        ] + [InteractionInput(customer_id=people["visited"], channel="web", type="purchase",
+                              occurred_at=clock.now - timedelta(days=2), amount=Decimal(5),
+                              currency="EUR")])  # fmt: skip
+    made = _marketing(gateway, CREATE, input={"name": "Abandoned", "rule": ABANDONED})
+    segment = made["data"]["createSegment"]
+    assert segment["definition"] == {
+        "sequence": {
+            "steps": [{"types": ["cart_abandon"], "channels": ["web"]},
+                      {"types": ["purchase"], "absent": True}],
+            "within": {"days": 2},
+            "window": {"within_days": 30},
+        }
+    }  # fmt: skip
+    _marketing(gateway, REFRESH, id=segment["id"])
+    members = _marketing(gateway, MEMBERS, id=segment["id"])["data"]["segment"]["members"]
+    assert [e["node"]["id"] for e in members["edges"]] == [str(people["win"])]
+    since = {
+        "sequence": {
+            **ABANDONED["sequence"],
+            "window": {"since": (clock.now - timedelta(days=4)).isoformat()},
+        }
+    }
+    assert _marketing(gateway, PREVIEW, r=since)["data"] == {"previewSegment": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"within": {"days": -2}}, "rule.sequence.within.days: must be a positive integer"),
+        ({"within": {"minutes": 0}}, "rule.sequence.within.minutes: must be a positive integer"),
+        ({"steps": []}, "rule.sequence.steps: must be a list of 2-8 steps"),
+        ({"steps": [{"types": ["PURCHASE"], "absent": True}, {}]},
+         "rule.sequence.steps[0].absent: only the last step may be absent"),
+        (
+            {"window": {"since": "2026-11-01T00:00:00"}},
+            "rule.sequence.window.since: must be an ISO 8601 time with a UTC offset",
+        ),
+    ],
+    ids=["negative gap", "zero gap", "empty chain", "absent first", "since without offset"],
+)  # fmt: skip
+def test_a_bad_sequence_is_refused_naming_its_path(
+    gateway: Gateway, change: dict[str, Any], message: str
+) -> None:
+    """A negative or zero gap, an empty chain, an absent step before the last or a since
+    time without its UTC offset: one BAD_USER_INPUT error that names the path and the
+    rule."""
+    rule = {"sequence": {**ABANDONED["sequence"], **change}}
+    body = _marketing(gateway, PREVIEW, r=rule)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"].startswith(message)
+
+
+def test_an_unknown_channel_in_a_sequence_is_refused(gateway: Gateway) -> None:
+    """A channel the Channel enum does not know is refused before any resolver runs:
+    written inline, the error names the enum; sent in a variable, BAD_USER_INPUT (the
+    endpoint never echoes a variable's value)."""
+    steps = [{"types": ["CART_ABANDON"], "channels": ["FAX"]}, {"types": ["PURCHASE"]}]
+    rule = {"sequence": {**ABANDONED["sequence"], "steps": steps}}
+    variable = _marketing(gateway, PREVIEW, r=rule)
+    inline = _marketing(
+        gateway,
+        "{ previewSegment(rule: {sequence: {steps: [{channels: [FAX]}, {}], "
+        "within: {days: 2}, window: {ever: true}}}) }",
+    )
+    assert variable.get("data") is None
+    assert [e["extensions"]["code"] for e in variable["errors"]] == ["BAD_USER_INPUT"]
+    assert [e["extensions"]["code"] for e in inline["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "'Channel' enum" in inline["errors"][0]["message"]

@@ -4,6 +4,7 @@ the bad node (never its value), round trips, and cycle detection over references
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -15,16 +16,21 @@ from vault.segments.rules import (
     All,
     Behaviour,
     BetweenDays,
+    EventSequence,
     Ever,
+    Gap,
+    GapUnit,
     Op,
     Rule,
     RuleError,
     SegmentCycle,
     SegmentRef,
+    Since,
+    Step,
     WithinDays,
     check_references,
 )
-from vault.types import InteractionType
+from vault.types import Channel, InteractionType
 
 DONE_MEANS: dict[str, Any] = {
     "all": [
@@ -86,7 +92,31 @@ ROUND_TRIPS: list[dict[str, Any]] = [
     {"behaviour": {"aggregate": "last", "window": "ever", "op": "gt", "value": 60}},
     {"metric": {"name": "rfm_m", "op": "eq", "value": 5}},
     {"segment": {"id": "8c7ad6a4-2b8e-4d5c-9a57-7b8f1f0e9d11"}},
-]
+    {
+        "sequence": {
+            "steps": [{"types": ["cart_abandon"], "channels": ["web"]},
+                      {"types": ["purchase"], "absent": True}],
+            "within": {"days": 2},
+            "window": {"within_days": 30},
+        }
+    },
+    {
+        "sequence": {
+            "steps": [{"types": ["page_view"]}, {}, {"types": ["purchase"], "channels": ["app"]}],
+            "within": {"minutes": 90},
+            "window": {"since": "2026-11-01T00:00:00+00:00"},
+        }
+    },
+]  # fmt: skip
+
+
+def _sequence(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "steps": [{"types": ["cart_abandon"]}, {"types": ["purchase"], "absent": True}],
+        "within": {"days": 2},
+        "window": {"within_days": 30},
+    }
+    return {"sequence": {**body, **changes}}
 
 
 @pytest.mark.parametrize("document", ROUND_TRIPS)
@@ -196,6 +226,39 @@ BAD: list[tuple[object, str, str]] = [
         "one type",
     ),
     ({"segment": {"id": "nope"}}, "rule.segment.id", "UUID"),
+    (_sequence(within={"days": -2}), "rule.sequence.within.days", "must be a positive integer"),
+    (_sequence(within={"hours": 0}), "rule.sequence.within.hours", "must be a positive integer"),
+    (_sequence(within={"minutes": 1.5}), "rule.sequence.within.minutes", "positive integer"),
+    (_sequence(within={"weeks": 1}), "rule.sequence.within", '{"days": N}, {"hours": N}'),
+    (_sequence(within={"days": 40_000}), "rule.sequence.within.days", "at most 36500"),
+    (_sequence(steps=[]), "rule.sequence.steps", "must be a list of 2-8 steps"),
+    (_sequence(steps=[{"types": ["purchase"]}]), "rule.sequence.steps", "2-8 steps"),
+    (_sequence(steps=[{}] * 9), "rule.sequence.steps", "2-8 steps"),
+    (
+        _sequence(steps=[{"types": ["cart_abandon"]}, {"channels": ["web", "fax"]}]),
+        "rule.sequence.steps[1].channels[1]",
+        "must be one of: web, email, sms",
+    ),
+    (
+        _sequence(steps=[{"types": ["cart_abandon"], "absent": True}, {"types": ["purchase"]}]),
+        "rule.sequence.steps[0].absent",
+        "only the last step may be absent",
+    ),
+    (_sequence(steps=[{}, {"absent": "yes"}]), "rule.sequence.steps[1].absent", "true or false"),
+    (_sequence(steps=[{}, {"type": ["purchase"]}]), "rule.sequence.steps[1]", "unknown keys: type"),
+    (_sequence(window={"since": "2026-11-01"}), "rule.sequence.window.since", "UTC offset"),
+    (_sequence(window={"last_days": 3}), "rule.sequence.window", '{"since": TIME}'),
+    (
+        _sequence(window={"since": "0001-01-01T00:00:00+14:00"}),
+        "rule.sequence.window.since",
+        "out of range",
+    ),
+    (
+        {"attribute": {"field": "created_at", "op": "lt", "value": "9999-12-31T23:00:00-14:00"}},
+        "rule.attribute.value",
+        "out of range",
+    ),
+    ({"sequence": {"steps": [{}, {}], "window": "ever"}}, "rule.sequence.within", "is required"),
     ({"consent": {"purpose": "support", "extra": 1}}, "rule.consent", "unknown keys: extra"),
 ]
 
@@ -221,6 +284,11 @@ def test_a_refusal_never_echoes_the_value() -> None:
     with pytest.raises(RuleError) as caught:
         parse_rule({"consent": {"purpose": secret}})
     assert secret not in str(caught.value)
+    for bad in ({"steps": [{}, {"channels": [secret]}]}, {"within": {secret: 1}},
+                {"window": {"since": secret}}):  # fmt: skip
+        with pytest.raises(RuleError) as caught:
+            parse_rule(_sequence(**bad))
+        assert secret not in str(caught.value)
 
 
 def test_deep_or_huge_rules_are_refused() -> None:
@@ -235,8 +303,8 @@ def test_deep_or_huge_rules_are_refused() -> None:
         parse_rule(wide)
 
 
-def test_windows_parse_into_their_three_kinds() -> None:
-    """within_days, between_days and ever."""
+def test_windows_parse_into_their_four_kinds() -> None:
+    """within_days, between_days, since and ever."""
 
     def window(raw: object) -> object:
         body = {"aggregate": "count", "window": raw, "op": "gt", "value": 0}
@@ -247,6 +315,25 @@ def test_windows_parse_into_their_three_kinds() -> None:
     assert WithinDays(7) == window({"within_days": 7})
     assert BetweenDays(0, 7) == window({"between_days": [0, 7]})
     assert Ever() == window("ever")
+    since = datetime(2026, 11, 1, 12, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert Since(since) == window({"since": "2026-11-01T12:00:00+01:00"})
+
+
+def test_a_sequence_parses_into_steps_a_gap_and_a_window() -> None:
+    """Abandoned cart, then no purchase within 2 days, in the last 30 days."""
+    expected = EventSequence(
+        (Step((InteractionType.CART_ABANDON,), (Channel.WEB,)),
+         Step((InteractionType.PURCHASE,), absent=True)),
+        Gap(2, GapUnit.DAYS),
+        WithinDays(30),
+    )  # fmt: skip
+    document = _sequence(
+        steps=[{"types": ["cart_abandon"], "channels": ["web"]},
+               {"types": ["purchase"], "absent": True}]
+    )  # fmt: skip
+    actual = parse_rule(document)
+    assert expected == actual
+    assert timedelta(days=2) == Gap(2, GapUnit.DAYS).delta == Gap(48, GapUnit.HOURS).delta
 
 
 def _resolver(rules: dict[uuid.UUID, Rule]) -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy import update
 
 from consent import Privacy
 from tests.conftest import CTX, FrozenClock
+from tests.vault.test_segment_sequences import in_window, sequence_holds
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
@@ -161,15 +162,6 @@ def _build(vault: Vault, clock: FrozenClock, seed: int = 6, size: int = 48) -> W
 # -- the reference: a straightforward reading of the documented semantics ---------------
 
 
-def _in_window(at: datetime, window: Any, now: datetime) -> bool:
-    if window == "ever":
-        return at <= now
-    if "within_days" in window:
-        return bool(now - window["within_days"] * DAY <= at <= now)
-    near, far = window["between_days"]
-    return bool(now - far * DAY <= at < now - near * DAY)
-
-
 def _same_type(stored: Any, wanted: Any) -> bool:
     if isinstance(wanted, bool):
         return isinstance(stored, bool)
@@ -214,7 +206,7 @@ def _behaviour(b: dict[str, Any], touches: list[Touch], now: datetime) -> bool:
     rows = [
         t
         for t in touches
-        if _in_window(t.occurred_at, b["window"], now)
+        if in_window(t.occurred_at, b["window"], now)
         and (not b.get("types") or t.type in b["types"])
         and (not b.get("channels") or t.channel in b["channels"])
     ]
@@ -312,6 +304,8 @@ def reference(
             return expiry is None or expiry > now
         if kind == "behaviour":
             return _behaviour(body, world.of(p.id), now)
+        if kind == "sequence":
+            return sequence_holds(body, world.of(p.id), now)
         if kind == "segment":
             return holds(segments[uuid.UUID(body["id"])], p)
         m = metrics[p.id]
@@ -458,6 +452,44 @@ RULES: dict[str, dict[str, Any]] = {
         ]
     },
     "rfm_f_and_monetary": {"all": [metric("rfm_f", "gte", 3), metric("monetary", "gt", 0)]},
+    "bought_since_a_date": count(["purchase"], {"since": "2026-09-01T00:00:00+00:00"}, "gte", 1),
+    "viewed_then_bought_within_two_months_consented": {
+        "all": [
+            {
+                "sequence": {
+                    "steps": [{"types": ["page_view"]}, {"types": ["purchase"]}],
+                    "within": {"days": 60},
+                    "window": "ever",
+                }
+            },
+            {"consent": {"purpose": "marketing_email"}},
+        ]
+    },
+    "opened_clicked_then_no_visit_or_gold": {
+        "any": [
+            {
+                "sequence": {
+                    "steps": [
+                        {"types": ["email_open"]},
+                        {"channels": ["email"]},
+                        {"types": ["store_visit", "app_open"], "absent": True},
+                    ],
+                    "within": {"days": 20},
+                    "window": {"between_days": [10, 300]},
+                }
+            },
+            attr("tier", "eq", "gold"),
+        ]
+    },
+    "not_abandoned_without_purchase": {
+        "not": {
+            "sequence": {
+                "steps": [{"types": ["cart_abandon"]}, {"types": ["purchase"], "absent": True}],
+                "within": {"hours": 72},
+                "window": "ever",
+            }
+        }
+    },
     "consent_and_not_segment_any": {
         "all": [
             {"consent": {"purpose": "marketing_email"}},

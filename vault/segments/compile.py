@@ -14,8 +14,8 @@ What a rule means (every time is relative to the ``now`` passed in):
 * **Windows**: ``within_days N`` is ``now - N days <= occurred_at <= now``: an
   interaction exactly N x 24 h old is inside. ``between_days [N, M]`` is
   ``now - M days <= occurred_at < now - N days`` (the older edge inclusive, the
-  nearer one belongs to "within N"). ``ever`` is ``occurred_at <= now``.
-  Interactions stamped after ``now`` never count.
+  nearer one belongs to "within N"). ``since T`` is ``T <= occurred_at <= now``.
+  ``ever`` is ``occurred_at <= now``. Interactions stamped after ``now`` never count.
 * **count** is the number of matching interactions, 0 when there are none, so
   ``count eq 0`` is "did not occur". **sum** adds ``amount_minor`` of matching
   interactions *in the rule's currency* (amounts in other currencies are
@@ -36,6 +36,9 @@ What a rule means (every time is relative to the ``now`` passed in):
   as of its last refresh; ``recency_days`` and ``days_since_last_interaction``
   compare exact elapsed time from the stored timestamps at ``now``. A customer
   without a rollup row matches no metric condition.
+* **sequence**: "A, then B within D (then C ...)" and "A, then no B within D", each
+  step with its types and channels; the window selects the first step. Semantics,
+  edges and the SQL: :mod:`vault.segments.sequences`.
 * **segment** references are inlined (evaluated at the same ``now``); a cycle
   raises :class:`~vault.segments.rules.SegmentCycle`.
 
@@ -83,8 +86,8 @@ from vault.segments.rules import (
     Attribute,
     AttributeField,
     Behaviour,
-    BetweenDays,
     Consent,
+    EventSequence,
     Metric,
     MetricName,
     Not,
@@ -94,10 +97,9 @@ from vault.segments.rules import (
     RuleError,
     SegmentCycle,
     SegmentRef,
-    Window,
-    WithinDays,
     any_node,
 )
+from vault.segments.sequences import sequence_rows, window_clause
 from vault.storage.models import (
     ConsentStateRow,
     CustomerMetricsRow,
@@ -138,16 +140,6 @@ def _ago(when: Any, op: Op, days: float, now: datetime) -> ColumnElement[bool]: 
     edge = now - timedelta(days=days)
     flipped = {Op.GT: Op.LT, Op.GTE: Op.LTE, Op.LT: Op.GT, Op.LTE: Op.GTE}.get(op, op)
     return _present(when, flipped, edge)
-
-
-def window_clause(window: Window, now: datetime) -> ColumnElement[bool]:
-    """The interactions inside ``window`` (see the module docstring for the edges)."""
-    at = _I.occurred_at
-    if isinstance(window, WithinDays):
-        return and_(at >= now - timedelta(days=window.days), at <= now)
-    if isinstance(window, BetweenDays):
-        return and_(at >= now - timedelta(days=window.far), at < now - timedelta(days=window.near))
-    return at <= now
 
 
 class _Compiler:
@@ -203,6 +195,8 @@ class _Compiler:
                 return exists().where(s.customer_id == _C.c.id, *granted)
             case Behaviour():
                 return self.behaviour(rule, positive)
+            case EventSequence():
+                return self.sequence(rule, positive)
             case Metric():
                 return self.metric(rule)
             case SegmentRef(segment_id):
@@ -296,6 +290,16 @@ class _Compiler:
         self.joins.append((grouped, grouped.c.customer_id == _C.c.id))
         value = func.coalesce(grouped.c.v, 0) if zero_counts else grouped.c.v
         return self._test(rule, value)
+
+    def sequence(self, rule: EventSequence, positive: bool) -> ColumnElement[bool]:
+        """Customers with a row that starts the sequence (:mod:`vault.segments.sequences`):
+        a semi-join, an ``EXISTS`` under a ``not``, a probe in the batch shape."""
+        first, where = sequence_rows(rule, self.now, self.dialect, probe=self.probe)
+        if self.probe:
+            return _found(first, first.customer_id == _C.c.id, *where)
+        if positive:
+            return _C.c.id.in_(select(first.customer_id).where(*where))
+        return exists().where(first.customer_id == _C.c.id, *where)
 
     # -- metrics --------------------------------------------------------------------
 

@@ -15,13 +15,17 @@ value. The shapes (each node is an object with exactly one key)::
     {"consent": {"purpose": "marketing_email"}}          a current, unexpired grant
     {"behaviour": {"aggregate": AGG, "types": [...], "channels": [...], "window": WINDOW,
                    "op": CMP, "value": number, "currency": "EUR"}}
+    {"sequence": {"steps": [STEP, STEP, ...], "within": GAP, "window": WINDOW}}
     {"metric": {"name": METRIC, "op": CMP, "value": number}}
     {"segment": {"id": "<segment uuid>"}}                the rule of another segment
 
 ``CMP`` is one of eq, ne, lt, lte, gt, gte. ``WINDOW`` is ``{"within_days": N}``,
-``{"between_days": [N, M]}`` (N < M) or ``"ever"``. Semantics (edges, money, missing
-values) are documented in :mod:`vault.segments.compile`. Limits: 16 levels, 200 nodes,
-lists of 100.
+``{"between_days": [N, M]}`` (N < M), ``{"since": "<ISO time with offset>"}`` or
+``"ever"``. A sequence has 2-8 steps ``{"types": [...], "channels": [...]}``, the last
+one may add ``"absent": true``; ``GAP`` is ``{"days": N}``, ``{"hours": N}`` or
+``{"minutes": N}``. Semantics (edges, money, missing values) are documented in
+:mod:`vault.segments.compile` and :mod:`vault.segments.sequences`. Limits: 16 levels,
+200 nodes, lists of 100.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -48,7 +52,10 @@ from vault.segments.rules import (
     Behaviour,
     BetweenDays,
     Consent,
+    EventSequence,
     Ever,
+    Gap,
+    GapUnit,
     Metric,
     MetricName,
     Not,
@@ -57,6 +64,8 @@ from vault.segments.rules import (
     RuleError,
     Scalar,
     SegmentRef,
+    Since,
+    Step,
     Window,
     WithinDays,
 )
@@ -69,6 +78,9 @@ MAX_DEPTH = 16
 MAX_NODES = 200
 MAX_LIST = 100
 MAX_DAYS = 36_500
+MAX_STEPS = 8
+_GAP_LIMITS = {GapUnit.DAYS: MAX_DAYS, GapUnit.HOURS: MAX_DAYS * 24,
+               GapUnit.MINUTES: MAX_DAYS * 1440}  # fmt: skip
 _KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _MAX_TEXT = 200
 
@@ -155,6 +167,21 @@ class _Parser:
             value = _integer(obj["value"], f"{path}.value", minimum=0, maximum=MAX_DAYS)
         return Behaviour(aggregate, op, value, window, types, channels, currency)
 
+    def sequence(self, body: object, path: str, _depth: int) -> Rule:
+        obj = _object(body, path, required=("steps", "within", "window"))
+        raw = obj["steps"]
+        where = f"{path}.steps"
+        if not isinstance(raw, list) or not 2 <= len(raw) <= MAX_STEPS:
+            raise RuleError(
+                where, f"must be a list of 2-{MAX_STEPS} steps (a first step, then more)"
+            )
+        steps = tuple(_step(item, f"{where}[{i}]") for i, item in enumerate(raw))
+        for i, step in enumerate(steps[:-1]):
+            if step.absent:
+                raise RuleError(f"{where}[{i}].absent", "only the last step may be absent")
+        return EventSequence(steps, _gap(obj["within"], f"{path}.within"),
+                             _window(obj["window"], f"{path}.window"))  # fmt: skip
+
     def metric(self, body: object, path: str, _depth: int) -> Rule:
         obj = _object(body, path, required=("name", "op", "value"))
         name = _enum(MetricName, obj["name"], f"{path}.name")
@@ -183,6 +210,7 @@ _NODES: dict[str, Callable[[_Parser, object, str, int], Rule]] = {
     "attribute": _Parser.attribute,
     "consent": _Parser.consent,
     "behaviour": _Parser.behaviour,
+    "sequence": _Parser.sequence,
     "metric": _Parser.metric,
     "segment": _Parser.segment,
 }
@@ -266,12 +294,17 @@ def _days(raw: object, path: str) -> int:
     return raw
 
 
+_WINDOWS = 'must be "ever", {"within_days": N}, {"between_days": [N, M]} or {"since": TIME}'
+
+
 def _window(raw: object, path: str) -> Window:
     if raw == "ever":
         return Ever()
     if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise RuleError(path, 'must be "ever", {"within_days": N} or {"between_days": [N, M]}')
+        raise RuleError(path, _WINDOWS)
     ((kind, value),) = raw.items()
+    if kind == "since":
+        return Since(_time(value, f"{path}.since"))
     if kind == "within_days":
         return WithinDays(_days(value, f"{path}.within_days"))
     if kind == "between_days":
@@ -283,7 +316,33 @@ def _window(raw: object, path: str) -> Window:
         if near >= far:
             raise RuleError(where, "must name the nearer edge first: N < M")
         return BetweenDays(near, far)
-    raise RuleError(path, 'must be "ever", {"within_days": N} or {"between_days": [N, M]}')
+    raise RuleError(path, _WINDOWS)
+
+
+def _step(raw: object, path: str) -> Step:
+    obj = _object(raw, path, required=(), optional=("types", "channels", "absent"))
+    absent = obj.get("absent", False)
+    if not isinstance(absent, bool):
+        raise RuleError(f"{path}.absent", "must be true or false")
+    types = _enum_list(InteractionType, obj.get("types", []), f"{path}.types")
+    channels = _enum_list(Channel, obj.get("channels", []), f"{path}.channels")
+    return Step(types, channels, absent)
+
+
+def _gap(raw: object, path: str) -> Gap:
+    rule = 'must be {"days": N}, {"hours": N} or {"minutes": N}'
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise RuleError(path, rule)
+    ((kind, value),) = raw.items()
+    unit = next((u for u in GapUnit if u.value == kind), None)
+    if unit is None:
+        raise RuleError(path, rule)
+    where = f"{path}.{unit.value}"
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RuleError(where, "must be a positive integer (a time after the previous step)")
+    if value > _GAP_LIMITS[unit]:
+        raise RuleError(where, f"must be at most {_GAP_LIMITS[unit]}")
+    return Gap(value, unit)
 
 
 def _scalar(raw: object, path: str) -> Scalar:
@@ -327,9 +386,17 @@ def _time(raw: object, path: str) -> datetime:
             pass
         else:
             if when.tzinfo is not None:
-                return when
+                return _in_utc_range(when, path)
     rule = "must be an ISO 8601 time with a UTC offset"
     raise RuleError(path, date_problem(raw, rule) if isinstance(raw, str) else rule)
+
+
+def _in_utc_range(when: datetime, path: str) -> datetime:
+    try:
+        when.astimezone(UTC)  # stored and compared in UTC: year 1 at +14:00 has no UTC time
+    except OverflowError:
+        raise RuleError(path, "is out of range: its UTC time must lie in years 1-9999") from None
+    return when
 
 
 def _in_values(field: AttributeField, raw: object, path: str) -> tuple[Scalar, ...]:
@@ -361,6 +428,10 @@ def rule_to_json(rule: Rule) -> dict[str, Any]:  # noqa: PLR0911 - one return pe
             return {"attribute": _attribute_json(rule)}
         case Behaviour():
             return {"behaviour": _behaviour_json(rule)}
+        case EventSequence(steps, within, window):
+            return {"sequence": {"steps": [_step_json(s) for s in steps],
+                                 "within": {within.unit.value: within.amount},
+                                 "window": _window_json(window)}}  # fmt: skip
         case Consent(purpose):
             return {"consent": {"purpose": purpose.value}}
         case Metric(name, op, value):
@@ -397,10 +468,23 @@ def _behaviour_json(rule: Behaviour) -> dict[str, Any]:
     return out
 
 
+def _step_json(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if step.types:
+        out["types"] = [t.value for t in step.types]
+    if step.channels:
+        out["channels"] = [c.value for c in step.channels]
+    if step.absent:
+        out["absent"] = True
+    return out
+
+
 def _window_json(window: Window) -> object:
     match window:
         case WithinDays(days):
             return {"within_days": days}
         case BetweenDays(near, far):
             return {"between_days": [near, far]}
+        case Since(at):
+            return {"since": at.isoformat()}
     return "ever"

@@ -1,6 +1,8 @@
 """The segment rule language: its vocabulary and the typed, immutable rule tree.
 
-A rule is never an evaluated string: it is a tree of the frozen dataclasses below.
+A rule is never an evaluated string: it is a tree of the frozen dataclasses below
+(conditions on attributes, consent, behaviour aggregates, sequences of interactions
+(:class:`EventSequence`), metrics, other segments).
 :mod:`vault.segments.parse` reads one from its JSON document (and writes it back),
 :mod:`vault.segments.compile` turns it into one SQL statement. Here also live the
 errors every refusal raises (:class:`RuleError` names the path of the bad node, never
@@ -15,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Union
 
@@ -35,7 +37,10 @@ __all__ = [
     "Behaviour",
     "BetweenDays",
     "Consent",
+    "EventSequence",
     "Ever",
+    "Gap",
+    "GapUnit",
     "Metric",
     "MetricName",
     "Not",
@@ -45,6 +50,8 @@ __all__ = [
     "RuleError",
     "SegmentCycle",
     "SegmentRef",
+    "Since",
+    "Step",
     "Window",
     "WithinDays",
     "any_node",
@@ -157,11 +164,16 @@ class BetweenDays:
 
 
 @dataclass(frozen=True, slots=True)
+class Since:
+    at: datetime  # aware; the window is ``at <= occurred_at <= now``
+
+
+@dataclass(frozen=True, slots=True)
 class Ever:
     pass
 
 
-Window = WithinDays | BetweenDays | Ever
+Window = WithinDays | BetweenDays | Since | Ever
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +191,68 @@ class Behaviour:
     currency: str | None = None
 
 
+class GapUnit(StrEnum):
+    DAYS = "days"
+    HOURS = "hours"
+    MINUTES = "minutes"
+
+
+_UNIT_SECONDS = {GapUnit.DAYS: 86_400, GapUnit.HOURS: 3_600, GapUnit.MINUTES: 60}
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """How long after one step of a sequence the next may come: ``amount`` whole units."""
+
+    amount: int
+    unit: GapUnit
+
+    @property
+    def seconds(self) -> int:
+        return self.amount * _UNIT_SECONDS[self.unit]
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a sequence: an interaction of ``types`` on ``channels`` (empty: any);
+    ``absent`` (the last step only): no such interaction follows in time."""
+
+    types: tuple[InteractionType, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    absent: bool = False
+
+    def may_be(self, other: Step) -> bool:
+        """Whether one interaction could match both steps (then the two must differ)."""
+        types = not self.types or not other.types or bool(set(self.types) & set(other.types))
+        channels = (
+            not self.channels
+            or not other.channels
+            or bool(set(self.channels) & set(other.channels))
+        )
+        return types and channels
+
+
+def _overlap(mine: tuple[StrEnum, ...], theirs: tuple[StrEnum, ...]) -> bool:
+    """Whether one value could be in both lists, an empty list standing for any value."""
+    return not mine or not theirs or bool(set(mine) & set(theirs))
+
+
+@dataclass(frozen=True, slots=True)
+class EventSequence:
+    """Interactions in order: the first step's inside ``window``, each next one at the
+    same time as the previous or up to ``within`` after it; a last step marked
+    ``absent`` says that none came within that time (the semantics and the edges are in
+    :mod:`vault.segments.sequences`)."""
+
+    steps: tuple[Step, ...]
+    within: Gap
+    window: Window
+
+
 @dataclass(frozen=True, slots=True)
 class Metric:
     name: MetricName
@@ -191,7 +265,7 @@ class SegmentRef:
     segment_id: uuid.UUID
 
 
-Rule = Union[All, AnyOf, Not, Attribute, Consent, Behaviour, Metric, SegmentRef]  # noqa: UP007
+Rule = Union[All, AnyOf, Not, Attribute, Consent, Behaviour, EventSequence, Metric, SegmentRef]  # noqa: UP007
 
 # -- walking references ---------------------------------------------------------------
 
