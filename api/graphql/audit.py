@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import strawberry
 
-from api.graphql.context import Ctx
+from api.graphql.context import Ctx, GraphQLContext
 from api.graphql.types.audit import (
     AuditCheckpoint,
     AuditEntryConnection,
@@ -16,7 +16,7 @@ from api.graphql.types.audit import (
     AuditInclusionProof,
     audit_connection,
 )
-from api.graphql.types.common import parse_id
+from api.graphql.types.common import AfterArg, BeforeArg, FirstArg, LastArg, page_sizes, parse_id
 from audit.entries import AuditAction
 from audit.export import b64
 from vault.audit_trail.log import AuditFilter
@@ -28,18 +28,22 @@ __all__ = ["AuditQuery"]
 @strawberry.type
 class AuditQuery:
     @strawberry.field(description="The audit trail, newest first (compliance officers).")
-    def audit_log(
+    def audit_log(  # noqa: PLR0917 - GraphQL arguments
         self,
         info: Ctx,
-        first: int = 20,
-        after: str | None = None,
+        first: FirstArg = 20,
+        after: AfterArg = None,
         filter: AuditFilterInput | None = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
     ) -> AuditEntryConnection:
         ctx = info.context
+        first_, last_ = page_sizes(info, first, last)
+        wanted = _audit_filter(ctx, filter)
         page = ctx.vault.trail.page(
-            ctx.session, first=first, after=after, filter_=_audit_filter(filter)
+            ctx.session, first=first_, after=after, last=last_, before=before, filter_=wanted
         )
-        return audit_connection(page)
+        return audit_connection(page, lambda: ctx.vault.trail.count(ctx.session, filter_=wanted))
 
     @strawberry.field(description="The latest signed tree head of the audit log.")
     def audit_checkpoint(self, info: Ctx) -> AuditCheckpoint | None:
@@ -58,7 +62,7 @@ class AuditQuery:
     @strawberry.field(description="An entry's inclusion proof into the latest checkpoint.")
     def audit_inclusion_proof(self, info: Ctx, entry_id: strawberry.ID) -> AuditInclusionProof:
         ctx = info.context
-        entry = parse_id(entry_id, "entryId", "audit entry")
+        entry = parse_id(ctx, entry_id, "entryId", "audit entry")
         proof = ctx.vault.trail.inclusion_proof(ctx.session, entry)
         return AuditInclusionProof(
             entry_id=strawberry.ID(str(proof.entry_id)),
@@ -70,7 +74,7 @@ class AuditQuery:
         )
 
 
-def _audit_filter(given: AuditFilterInput | None) -> AuditFilter | None:
+def _audit_filter(ctx: GraphQLContext, given: AuditFilterInput | None) -> AuditFilter | None:
     if given is None:
         return None
     try:
@@ -82,7 +86,9 @@ def _audit_filter(given: AuditFilterInput | None) -> AuditFilter | None:
         until=given.until,
         actor=given.actor,
         customer_id=(
-            None if given.customer_id is None else parse_id(given.customer_id, "filter.customerId")
+            None
+            if given.customer_id is None
+            else parse_id(ctx, given.customer_id, "filter.customerId")
         ),
         action=action,
     )

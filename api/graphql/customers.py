@@ -14,9 +14,22 @@ from strawberry import UNSET
 
 from api.graphql.context import Ctx, GraphQLContext, atomic
 from api.graphql.timelines import prefetch_timelines
-from api.graphql.types.common import IdArg, PageInfo, parse_id
+from api.graphql.types.common import (
+    AfterArg,
+    BeforeArg,
+    FirstArg,
+    IdArg,
+    LastArg,
+    page_sizes,
+    parse_id,
+)
 from api.graphql.types.customer_inputs import CustomerFilter, CustomerInput, CustomerPatchInput
-from api.graphql.types.customers import Customer, CustomerConnection, CustomerEdge, MergeResult
+from api.graphql.types.customers import (
+    Customer,
+    CustomerConnection,
+    MergeResult,
+    customer_connection,
+)
 from api.graphql.types.interactions import InteractionInput, RecordResult
 from vault.customers import UNSET as DOMAIN_UNSET
 from vault.customers import Customer as CustomerRecord
@@ -27,7 +40,7 @@ from vault.customers.addresses import PostalAddress
 from vault.errors import Forbidden, InvalidInput
 from vault.interactions import MAX_BATCH
 from vault.interactions import InteractionInput as InteractionInputRecord
-from vault.pagination import MAX_PAGE, encode_cursor
+from vault.pagination import MAX_PAGE
 
 __all__ = [
     "CustomerMutation",
@@ -40,7 +53,7 @@ __all__ = [
 
 def customer_record(ctx: GraphQLContext, customer_id: str) -> CustomerRecord:
     """``customer(id:)``: the customer as the caller's policy lets it see the record."""
-    return ctx.vault.customers.get(ctx.session, parse_id(customer_id))
+    return ctx.vault.customers.get(ctx.session, parse_id(ctx, customer_id))
 
 
 def own_record(ctx: GraphQLContext) -> CustomerRecord:
@@ -82,25 +95,27 @@ class CustomerQuery:
         found = ctx.vault.customers.find_by_phone(ctx.session, phone)
         return Customer(record=found[0]) if found else None
 
-    @strawberry.field(description=f"A page of customers, at most {MAX_PAGE} at a time.")
-    def customers(
+    @strawberry.field(
+        description=f"A page of customers, oldest first, at most {MAX_PAGE} at a time."
+    )
+    def customers(  # noqa: PLR0917 - GraphQL arguments
         self,
         info: Ctx,
-        first: int = 20,
-        after: str | None = None,
+        first: FirstArg = 20,
+        after: AfterArg = None,
         filter: CustomerFilter | None = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
     ) -> CustomerConnection:
         ctx = info.context
+        first_, last_ = page_sizes(info, first, last)
+        wanted = _record_filter(filter)
         page = ctx.vault.customers.page(
-            ctx.session, first=first, after=after, filter_=_record_filter(filter)
+            ctx.session, first=first_, after=after, last=last_, before=before, filter_=wanted
         )
         prefetch_timelines(info, [c.id for c in page.items])
-        return CustomerConnection(
-            edges=[
-                CustomerEdge(node=Customer(record=c), cursor=encode_cursor(c.created_at, c.id))
-                for c in page.items
-            ],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        return customer_connection(
+            page, lambda: ctx.vault.customers.count(ctx.session, filter_=wanted)
         )
 
     @strawberry.field(description="A data subject's own record.")
@@ -185,14 +200,15 @@ class CustomerMutation:
         ctx = info.context
         patch = _customer_patch(input)
         with atomic(info) as session:
-            return Customer(record=ctx.vault.customers.update(session, parse_id(id), patch))
+            changed = ctx.vault.customers.update(session, parse_id(ctx, id), patch)
+            return Customer(record=changed)
 
     @strawberry.mutation
     def merge_customers(self, info: Ctx, keep_id: IdArg, merge_id: IdArg) -> MergeResult | None:
         ctx = info.context
         with atomic(info) as session:
             result = ctx.vault.customers.merge(
-                session, parse_id(keep_id, "keepId"), parse_id(merge_id, "mergeId")
+                session, parse_id(ctx, keep_id, "keepId"), parse_id(ctx, merge_id, "mergeId")
             )
         return MergeResult(
             customer=Customer(record=result.customer),
@@ -202,11 +218,15 @@ class CustomerMutation:
         )
 
 
-def _interaction_records(items: list[InteractionInput]) -> list[InteractionInputRecord]:
+def _interaction_records(
+    ctx: GraphQLContext, items: list[InteractionInput]
+) -> list[InteractionInputRecord]:
     return [
         InteractionInputRecord(
             channel=i.channel.value, type=i.type.value, occurred_at=i.occurred_at,
-            customer_id=None if i.customer_id is None else parse_id(i.customer_id, "customerId"),
+            customer_id=(
+                None if i.customer_id is None else parse_id(ctx, i.customer_id, "customerId")
+            ),
             customer_source=i.source, customer_external_id=i.customer_external_id,
             amount=i.amount, currency=i.currency, external_id=i.external_id,
             payload=None if i.payload is None else _object(i.payload, "payload"),
@@ -224,7 +244,7 @@ class InteractionMutation:
         if len(interactions) > MAX_BATCH:
             raise InvalidInput("interactions", f"at most {MAX_BATCH} per call")
         ctx = info.context
-        records = _interaction_records(interactions)
+        records = _interaction_records(ctx, interactions)
         with atomic(info) as session:
             result = ctx.vault.interactions.record_many(session, records)
         return RecordResult(inserted=result.inserted, duplicates=result.duplicates)
