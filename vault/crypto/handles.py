@@ -79,7 +79,7 @@ class Handles:
         if base64.urlsafe_b64encode(raw).rstrip(b"=") != handle.encode("ascii"):
             raise HandleInvalid("the handle is malformed")  # not in the canonical spelling
         payload, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
-        if len(raw) <= _TAG_BYTES or not hmac.compare_digest(tag, self._tag(use, payload)):
+        if len(raw) < _TAG_BYTES or not hmac.compare_digest(tag, self._tag(use, payload)):
             raise HandleInvalid("the handle does not verify")
         try:
             return payload.decode("ascii")
