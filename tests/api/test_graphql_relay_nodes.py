@@ -191,7 +191,7 @@ def _as_item(timeline: Answer, gid: str) -> Answer:
         return dataclasses.replace(timeline, audited=audited)
     interactions = timeline.value["interactions"]
     if interactions is None:  # redacted: the policy hides interactions from this caller
-        refusal = [("FORBIDDEN", "access denied", [])]
+        refusal: list[tuple[str, str, list[Any]]] = [("FORBIDDEN", "access denied", [])]
         return Answer(200, None, refusal, [], audited)
     edges = interactions["edges"]
     (index,) = [n for n, e in enumerate(edges) if e["node"]["id"] == gid]
