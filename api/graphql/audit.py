@@ -16,7 +16,17 @@ from api.graphql.types.audit import (
     AuditInclusionProof,
     audit_connection,
 )
-from api.graphql.types.common import AfterArg, BeforeArg, FirstArg, LastArg, page_sizes, parse_id
+from api.graphql.types.common import (
+    NO_PAGE,
+    AfterArg,
+    BeforeArg,
+    FirstArg,
+    LastArg,
+    count_only,
+    page_sizes,
+    parse_id,
+    taken,
+)
 from audit.entries import AuditAction
 from audit.export import b64
 from vault.audit_trail.log import AuditFilter
@@ -40,10 +50,16 @@ class AuditQuery:
         ctx = info.context
         first_, last_ = page_sizes(info, first, last)
         wanted = _audit_filter(ctx, filter)
+
+        def count() -> int:
+            return ctx.vault.trail.count(ctx.session, filter_=wanted)
+
+        if count_only(info, first_, last_):
+            return audit_connection(NO_PAGE, taken(count()))
         page = ctx.vault.trail.page(
             ctx.session, first=first_, after=after, last=last_, before=before, filter_=wanted
         )
-        return audit_connection(page, lambda: ctx.vault.trail.count(ctx.session, filter_=wanted))
+        return audit_connection(page, count)
 
     @strawberry.field(description="The latest signed tree head of the audit log.")
     def audit_checkpoint(self, info: Ctx) -> AuditCheckpoint | None:

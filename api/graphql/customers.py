@@ -15,13 +15,16 @@ from strawberry import UNSET
 from api.graphql.context import Ctx, GraphQLContext, atomic
 from api.graphql.timelines import prefetch_timelines
 from api.graphql.types.common import (
+    NO_PAGE,
     AfterArg,
     BeforeArg,
     FirstArg,
     IdArg,
     LastArg,
+    count_only,
     page_sizes,
     parse_id,
+    taken,
 )
 from api.graphql.types.customer_inputs import CustomerFilter, CustomerInput, CustomerPatchInput
 from api.graphql.types.customers import (
@@ -110,13 +113,17 @@ class CustomerQuery:
         ctx = info.context
         first_, last_ = page_sizes(info, first, last)
         wanted = _record_filter(filter)
+
+        def count() -> int:
+            return ctx.vault.customers.count(ctx.session, filter_=wanted)
+
+        if count_only(info, first_, last_):
+            return customer_connection(NO_PAGE, taken(count()))
         page = ctx.vault.customers.page(
             ctx.session, first=first_, after=after, last=last_, before=before, filter_=wanted
         )
         prefetch_timelines(info, [c.id for c in page.items])
-        return customer_connection(
-            page, lambda: ctx.vault.customers.count(ctx.session, filter_=wanted)
-        )
+        return customer_connection(page, count)
 
     @strawberry.field(description="A data subject's own record.")
     def me(self, info: Ctx) -> Customer:

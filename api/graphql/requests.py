@@ -18,20 +18,24 @@ from strawberry.scalars import JSON
 
 from api.graphql.context import Ctx, GraphQLContext, atomic, path_of
 from api.graphql.types.common import (
+    NO_PAGE,
     AfterArg,
     BeforeArg,
     FirstArg,
     IdArg,
     LastArg,
     PageInfo,
+    count_only,
     page_info,
     page_sizes,
     parse_id,
+    taken,
 )
 from api.graphql.types.node import Node
 from consent.dsr.export import ExportBundle
 from consent.dsr.requests import DsrInput, DsrView, HoldView
 from policies import Role
+from vault.pagination import Page
 from vault.types import DsrStatus as DsrStatusEnum
 from vault.types import DsrType as DsrTypeEnum
 
@@ -169,6 +173,17 @@ def dsr_request(view: DsrView) -> DsrRequest:
     )
 
 
+def _request_connection(page: Page[DsrView], counter: Callable[[], int]) -> DsrRequestConnection:
+    return DsrRequestConnection(
+        edges=[
+            DsrRequestEdge(node=dsr_request(v), cursor=page.cursor(n))
+            for n, v in enumerate(page.items)
+        ],
+        page_info=page_info(page),
+        counter=counter,
+    )
+
+
 def _hold(view: HoldView) -> LegalHold:
     return LegalHold(
         id=strawberry.ID(str(view.id)),
@@ -197,19 +212,17 @@ class RequestQuery:
         ctx = info.context
         first_, last_ = page_sizes(info, first, last)
         wanted = None if status is None else DsrStatusEnum(status).value
+
+        def count() -> int:
+            return ctx.privacy.desk.count(ctx.session, status=wanted, overdue=overdue)
+
+        if count_only(info, first_, last_):
+            return _request_connection(NO_PAGE, taken(count()))
         page = ctx.privacy.desk.list(
             ctx.session, status=wanted, overdue=overdue,
             first=first_, after=after, last=last_, before=before,
         )  # fmt: skip
-        edges = [
-            DsrRequestEdge(node=dsr_request(v), cursor=page.cursor(n))
-            for n, v in enumerate(page.items)
-        ]
-        return DsrRequestConnection(
-            edges=edges,
-            page_info=page_info(page),
-            counter=lambda: ctx.privacy.desk.count(ctx.session, status=wanted, overdue=overdue),
-        )
+        return _request_connection(page, count)
 
     @strawberry.field(description="One data subject request with its history.")
     def dsr_request(self, info: Ctx, id: IdArg) -> DsrRequest:

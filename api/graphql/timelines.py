@@ -12,9 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from strawberry.types.nodes import SelectedField
-
-from api.graphql.context import REFUSED, Ctx, path_of
+from api.graphql.context import REFUSED, Ctx, path_of, spread_fields
 from vault.errors import InvalidInput
 from vault.interactions import Interaction
 from vault.pagination import Page
@@ -124,18 +122,7 @@ def _selected(selections: list[Any], path: tuple[str, ...]) -> list[Any]:
         selections = [
             child
             for selection in selections
-            for child in _fields(getattr(selection, "selections", None) or [])
+            for child in spread_fields(getattr(selection, "selections", None) or [])
             if child.name == name
         ]
     return selections
-
-
-def _fields(selections: list[Any]) -> list[Any]:
-    """Fields of a selection set, with named and inline fragments spread out."""
-    found = []
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            found.append(selection)
-        else:  # FragmentSpread or InlineFragment
-            found.extend(_fields(getattr(selection, "selections", None) or []))
-    return found

@@ -37,8 +37,10 @@ _ACCESSES = [
     AuditAction.ACCESS_DENIED.value,
     AuditAction.INTERACTIONS_COUNT.value,
 ]
-# The trail newest first, by the row's sequence number.
-ENTRIES: Final = Listing("audit", (KeyPart.INT,), descending=True)
+# The trail newest first, by the row's sequence number; the log's cursors and an access
+# history's are kept apart (each opens only in the list that gave it out).
+LOG: Final = Listing("audit_log", (KeyPart.INT,), descending=True)
+HISTORY: Final = Listing("access_history", (KeyPart.INT,), descending=True)
 
 
 class EntryNotFound(VaultError):
@@ -113,7 +115,7 @@ class AuditQueries:
         :class:`~vault.pagination.Window`; 20 by default)."""
         self._require_compliance(session)
         window = Window.of(first=first, after=after, last=last, before=before, default=20)
-        page = self._entries(session, window, _listed(filter_ or AuditFilter(), None))
+        page = self._entries(session, window, _listed(filter_ or AuditFilter(), None), LOG)
         buffer_of(session).add(
             AuditAction.AUDIT_EXPORT, detail={"entries": len(page.items), "kind": "graphql"}
         )
@@ -141,9 +143,8 @@ class AuditQueries:
         compliance officer; newest first, in either direction (20 by default)."""
         self._may_see_history(session, customer_id)
         window = Window.of(first=first, after=after, last=last, before=before, default=20)
-        page = self._entries(
-            session, window, _listed(AuditFilter(customer_id=customer_id), _ACCESSES)
-        )
+        listed = _listed(AuditFilter(customer_id=customer_id), _ACCESSES)
+        page = self._entries(session, window, listed, HISTORY)
         buffer_of(session).read(customer_id, {"access_history": "clear"})  # this read, too
         return page
 
@@ -183,10 +184,10 @@ class AuditQueries:
         return record
 
     def _entries(
-        self, session: Session, window: Window, stmt: Select[*tuple[Any, ...]]
+        self, session: Session, window: Window, stmt: Select[*tuple[Any, ...]], listing: Listing
     ) -> Page[AuditRecord]:
         rows = keyset_rows(
-            session, stmt, (AuditEntryRow.id,), listing=ENTRIES, handles=self._handles,
+            session, stmt, (AuditEntryRow.id,), listing=listing, handles=self._handles,
             window=window, key=lambda r: (r.id,),
         )  # fmt: skip
         return rows.with_items([_record(row[0], row[1], row[2]) for row in rows.items])

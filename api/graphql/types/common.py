@@ -11,29 +11,33 @@ A global id is the handle (:mod:`vault.crypto.handles`, use ``node``) of
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from api.graphql.context import Ctx, GraphQLContext
+from api.graphql.context import Ctx, GraphQLContext, selects
 from vault.crypto.handles import HandleInvalid
 from vault.errors import InvalidInput
-from vault.pagination import Page
+from vault.pagination import Page, Window
 
 __all__ = [
     "NODE_TYPES",
+    "NO_PAGE",
     "AfterArg",
     "BeforeArg",
     "FirstArg",
     "IdArg",
     "LastArg",
     "PageInfo",
+    "count_only",
     "global_id",
     "open_global_id",
     "page_info",
     "page_sizes",
     "parse_id",
+    "taken",
 ]
 
 # The kinds of id an argument names, and the GraphQL type whose global id is one.
@@ -97,6 +101,25 @@ def page_sizes(info: Ctx, first: int, last: int | None) -> tuple[int | None, int
     if isinstance(here, SelectedField) and here.arguments.get("first") is not None:
         raise InvalidInput("last", "give first or last, not both")
     return None, last
+
+
+# The page of a connection asked for its totalCount alone: nothing was read.
+NO_PAGE: Final[Page[Any]] = Page([], [], has_next_page=False, has_previous_page=False)
+
+
+def count_only(info: Ctx, first: int | None, last: int | None) -> bool:
+    """Whether the connection being resolved is asked for its totalCount and neither its
+    edges nor its pageInfo: then it reads no page (no record is read, or audited as
+    read), only the count; its page sizes are still checked."""
+    if not selects(info, "totalCount") or selects(info, "edges", "pageInfo"):
+        return False
+    Window.of(first=first, last=last)
+    return True
+
+
+def taken(count: int) -> Callable[[], int]:
+    """A connection's counter for a count already taken."""
+    return lambda: count
 
 
 def global_id(ctx: GraphQLContext, type_name: str, local: uuid.UUID) -> strawberry.ID:

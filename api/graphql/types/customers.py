@@ -24,13 +24,16 @@ from api.graphql.context import REFUSED, Ctx, path_of
 from api.graphql.timelines import customer_timeline, prefetch_timelines
 from api.graphql.types.audit import AuditEntryConnection, audit_connection
 from api.graphql.types.common import (
+    NO_PAGE,
     AfterArg,
     BeforeArg,
     FirstArg,
     LastArg,
     PageInfo,
+    count_only,
     page_info,
     page_sizes,
+    taken,
 )
 from api.graphql.types.consent import (
     Consent,
@@ -232,19 +235,22 @@ class Customer(Node):
         last: LastArg = None,
         before: BeforeArg = None,
     ) -> AuditEntryConnection | None:
-        ctx = info.context
+        ctx, customer_id = info.context, self.record.id
+        first_, last_ = page_sizes(info, first, last)
+
+        def count() -> int:
+            return ctx.vault.trail.access_history_count(ctx.session, customer_id)
+
         try:
-            first_, last_ = page_sizes(info, first, last)
+            if count_only(info, first_, last_):
+                return audit_connection(NO_PAGE, taken(count()))
             page = ctx.vault.trail.access_history(
-                ctx.session, self.record.id, first=first_, after=after, last=last_, before=before
+                ctx.session, customer_id, first=first_, after=after, last=last_, before=before
             )
         except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
-        customer_id = self.record.id
-        return audit_connection(
-            page, lambda: ctx.vault.trail.access_history_count(ctx.session, customer_id)
-        )
+        return audit_connection(page, count)
 
     @strawberry.field
     def interactions(  # noqa: PLR0917 - GraphQL arguments
@@ -259,16 +265,10 @@ class Customer(Node):
         last: LastArg = None,
         before: BeforeArg = None,
     ) -> InteractionConnection | None:
+        ctx, customer_id = info.context, self.record.id
         first_, last_ = page_sizes(info, first, last)
         channel_value = None if channel is None else channel.value
         type_value = None if type is None else type.value
-        page = customer_timeline(
-            info, self.record.id, (first_, after, last_, before),
-            channel_value, type_value, since, until,
-        )  # fmt: skip
-        if page is None:
-            return None
-        ctx, customer_id = info.context, self.record.id
 
         def count() -> int:
             return ctx.vault.interactions.count(
@@ -276,7 +276,17 @@ class Customer(Node):
                 since=since, until=until,
             )  # fmt: skip
 
-        return interaction_connection(page, count)
+        if count_only(info, first_, last_):
+            try:
+                return interaction_connection(NO_PAGE, taken(count()))
+            except REFUSED:
+                ctx.redacted.append(path_of(info))
+                return None
+        page = customer_timeline(
+            info, customer_id, (first_, after, last_, before),
+            channel_value, type_value, since, until,
+        )  # fmt: skip
+        return None if page is None else interaction_connection(page, count)
 
 
 @strawberry.type
@@ -377,15 +387,19 @@ class Segment(Node):
         ctx = info.context
         first_, last_ = page_sizes(info, first, last)
         segment_id = self.record.id
+
+        def count() -> int:
+            return ctx.vault.segments.size(ctx.session, segment_id)
+
+        if count_only(info, first_, last_):
+            return customer_connection(NO_PAGE, taken(count()))
         page = ctx.vault.segments.members(
             ctx.session, segment_id, first=first_, after=after, last=last_, before=before
         )
         ids = list(page.items)
         prefetch_timelines(info, ids)
         customers = ctx.vault.customers.get_many(ctx.session, ids) if ids else []
-        return customer_connection(
-            page.with_items(customers), lambda: ctx.vault.segments.size(ctx.session, segment_id)
-        )
+        return customer_connection(page.with_items(customers), count)
 
 
 def customer_segments(records: list[SegmentRecord]) -> list[Segment]:
