@@ -49,7 +49,7 @@ _PROFILE = (
 )
 GLOBAL = _PROFILE.format(cid="id", cursor="cursor", iid="id")
 UUIDS = _PROFILE.format(cid="customerId", cursor="", iid="interactionId")
-_PAGE = "edges {{ node {{ customerId email }} }} pageInfo {{ hasNextPage hasPreviousPage }}"
+_PAGE = "edges { node { customerId email } } pageInfo { hasNextPage hasPreviousPage }"
 FORWARD = "query($c: String) { customers(first: 20, after: $c) { " + _PAGE + " } }"
 BACKWARD = "query($c: String) { customers(last: 20, before: $c) { " + _PAGE + " } }"
 COUNTED = "query($c: String) { customers(first: 20, after: $c) { totalCount " + _PAGE + " } }"
