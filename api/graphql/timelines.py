@@ -61,6 +61,9 @@ def prefetch_timelines(info: Ctx, customer_ids: list[uuid.UUID]) -> None:
         return
     ctx = info.context
     for selection in _selected(info.selected_fields, ("edges", "node", "interactions")):
+        asked = {f.name for f in spread_fields(selection.selections)}
+        if not asked & {"edges", "pageInfo"}:
+            continue  # totalCount alone: no page is read (each field counts its own)
         args = _timeline_args(selection.arguments)
         if args is None:
             continue  # a cursor, or an argument to check one by one: resolved per customer

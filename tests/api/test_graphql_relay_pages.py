@@ -489,3 +489,43 @@ def test_bad_page_arguments_and_cursors_are_bad_user_input(
         assert (given, _refusal(body)) == (given, [expected])
         assert "garbled" not in json.dumps(body["errors"])
         assert flipped not in json.dumps(body)
+
+
+def test_counting_a_lists_timelines_reads_none_of_them(
+    vault: Vault, gateway: Gateway, clock: FrozenClock
+) -> None:
+    """customers { edges { node { interactions(type: CART_ADD) { totalCount } } } } counts
+    each customer's timeline (one interactions.count entry each, with its number) and
+    reads no interaction: no interactions.read entry is written."""
+    spec = _customers(vault, clock)
+    with vault.unit(CTX) as s:
+        cids = [c.id for c in vault.customers.page(s, first=3).items]
+        vault.interactions.record_many(
+            s,
+            [
+                InteractionInput(customer_id=cid, channel="web", type="cart_add",
+                                 occurred_at=clock.now - timedelta(hours=n))
+                for n, cid in enumerate(cids)
+                for _ in range(n + 1)
+            ],
+        )  # fmt: skip
+    before = _last_entry(vault)
+    body = gateway.post(
+        "{ customers(first: 3) { edges { node { customerId "
+        "interactions(type: CART_ADD) { totalCount } } } } }",
+        {}, spec.as_,
+    )  # fmt: skip
+    counts = {
+        e["node"]["customerId"]: e["node"]["interactions"]["totalCount"]
+        for e in _connection(body, ("customers",))["edges"]
+    }
+    with vault.db.transaction() as s:
+        rows = s.scalars(select(AuditEntryRow.canonical).where(AuditEntryRow.id > before)).all()
+    entries = [json.loads(r) for r in rows]
+    assert counts == {str(cid): n + 1 for n, cid in enumerate(cids)}
+    assert sorted(
+        (e["customer"], e["detail"]["count"])
+        for e in entries
+        if e["action"] == "interactions.count"
+    ) == sorted((str(cid), n + 1) for n, cid in enumerate(cids))
+    assert [e for e in entries if e["action"] == "interactions.read"] == []
