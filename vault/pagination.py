@@ -70,10 +70,6 @@ class Window:
         assert size is not None  # noqa: S101 - Window.of gives one of them
         return size
 
-    @property
-    def cursors(self) -> bool:
-        return self.after is not None or self.before is not None
-
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
