@@ -56,6 +56,11 @@ class AuditAction(StrEnum):
     WEBHOOK_DELIVERY = "webhook.delivery"  # one delivery run: counts fanned out, sent, failed
     SIGN_IN = "auth.sign_in"  # a page sign-in: code requested, signed in, failed, signed out
     DOCUMENTS_CHANGE = "documents.change"  # trusted GraphQL documents registered or revoked
+    # A listing's totalCount: how many records match, counted without reading any of them.
+    CUSTOMERS_COUNT = "customers.count"
+    INTERACTIONS_COUNT = "interactions.count"  # one customer's timeline
+    AUDIT_COUNT = "audit.count"  # the audit log, or one customer's access history
+    DSR_COUNT = "dsr.count"  # data subject requests
 
 
 class Outcome(StrEnum):

@@ -17,7 +17,8 @@ Features (highest first; each may import those below it and the kernel):
   authorizer and the policy store.
 
 Kernel (imports no feature): :mod:`vault.config`, :mod:`vault.errors`,
-:mod:`vault.types`, :mod:`vault.text`, :mod:`vault.money`, :mod:`vault.pagination`,
+:mod:`vault.types`, :mod:`vault.text`, :mod:`vault.money`, :mod:`vault.pagination`
+(Relay windows and pages), :mod:`vault.keyset` (ordered lists over SQL, sealed cursors),
 :mod:`vault.logs`, :mod:`vault.keys` (per-customer data keys), :mod:`vault.storage`
 and :mod:`vault.crypto` (the only code that imports ``cryptography``).
 """

@@ -10,6 +10,7 @@ __all__ = [
     "CustomerErased",
     "CustomerNotFound",
     "Forbidden",
+    "InteractionNotFound",
     "InvalidInput",
     "LegalHoldActive",
     "ObjectionInForce",
@@ -49,6 +50,14 @@ class CustomerNotFound(VaultError):
     def __init__(self, customer_id: UUID | str) -> None:
         super().__init__(f"customer {customer_id} not found")
         self.customer_id = customer_id
+
+
+class InteractionNotFound(VaultError):
+    code = "NOT_FOUND"
+
+    def __init__(self, interaction_id: UUID) -> None:
+        super().__init__(f"interaction {interaction_id} not found")
+        self.interaction_id = interaction_id
 
 
 class CustomerErased(VaultError):

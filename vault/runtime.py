@@ -22,6 +22,7 @@ from vault.authorization.context import AccessContext, bind
 from vault.authorization.policy_store import PolicyStore
 from vault.config import Settings
 from vault.crypto import Keyring
+from vault.crypto.handles import Handles
 from vault.crypto.pages import PageSecrets
 from vault.crypto.signing import load_signer
 from vault.crypto.webhooks import WebhookSecrets
@@ -82,6 +83,7 @@ class Vault:
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
     page_secrets: PageSecrets
+    handles: Handles  # global ids and page cursors: opaque, tamper-evident
     sign_in: SignInCodes
     page_sessions: PageSessions
     documents: TrustedDocumentStore
@@ -113,10 +115,12 @@ class Vault:
         authz = Authorizer(enforcer)
         gate = ProcessingGate(authz, clock)
         secrets = WebhookSecrets.of(ring.provider)
-        segments = SegmentService(authz, gate, clock, attributes=attributes)
+        handles = Handles.of(ring.provider)
+        segments = SegmentService(authz, gate, clock, handles=handles, attributes=attributes)
         customers = CustomerService(
             keys,
             authz,
+            handles=handles,
             clock=clock,
             phone_region=settings.default_phone_region,
             gate=gate,
@@ -135,12 +139,17 @@ class Vault:
             keys=keys,
             customers=customers,
             interactions=InteractionService(
-                keys, authz, clock=clock, gate=gate, on_recorded=segments.on_customers_changed
+                keys,
+                authz,
+                handles=handles,
+                clock=clock,
+                gate=gate,
+                on_recorded=segments.on_customers_changed,
             ),
             gate=gate,
             audit=audit,
             authz=authz,
-            trail=AuditQueries(audit, authz),
+            trail=AuditQueries(audit, authz, handles=handles),
             policies=PolicyStore(enforcer, authz, db, clock),
             retention=RetentionService(settings, audit),
             erasure=ErasureService(keys, authz, clock=clock, audit=audit, forget=forget),
@@ -148,6 +157,7 @@ class Vault:
             webhooks=WebhookService(authz, secrets, clock, production=settings.production),
             dispatcher=WebhookDispatcher(secrets, gate, audit, clock=clock),
             page_secrets=page_secrets,
+            handles=handles,
             sign_in=sign_in,
             page_sessions=page_sessions,
             documents=TrustedDocumentStore(authz, clock),

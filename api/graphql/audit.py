@@ -10,7 +10,7 @@ from typing import Annotated
 
 import strawberry
 
-from api.graphql.context import Ctx
+from api.graphql.context import Ctx, GraphQLContext
 from api.graphql.types.audit import (
     AuditCheckpoint,
     AuditEntryConnection,
@@ -18,7 +18,17 @@ from api.graphql.types.audit import (
     AuditInclusionProof,
     audit_connection,
 )
-from api.graphql.types.common import After, First, parse_id
+from api.graphql.types.common import (
+    NO_PAGE,
+    AfterArg,
+    BeforeArg,
+    FirstArg,
+    LastArg,
+    count_only,
+    page_sizes,
+    parse_id,
+    taken,
+)
 from audit.entries import AuditAction
 from audit.export import b64
 from vault.audit_trail.log import AuditFilter
@@ -30,20 +40,30 @@ __all__ = ["AuditQuery"]
 @strawberry.type
 class AuditQuery:
     @strawberry.field(description="The audit trail, newest first (compliance officers).")
-    def audit_log(
+    def audit_log(  # noqa: PLR0917 - GraphQL arguments
         self,
         info: Ctx,
-        first: First = 20,
-        after: After = None,
+        first: FirstArg = 20,
+        after: AfterArg = None,
         filter: Annotated[
             AuditFilterInput | None, strawberry.argument(description="Which entries.")
         ] = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
     ) -> AuditEntryConnection:
         ctx = info.context
+        first_, last_ = page_sizes(info, first, last)
+        wanted = _audit_filter(ctx, filter)
+
+        def count() -> int:
+            return ctx.vault.trail.count(ctx.session, filter_=wanted)
+
+        if count_only(info, first_, last_):
+            return audit_connection(NO_PAGE, taken(count()))
         page = ctx.vault.trail.page(
-            ctx.session, first=first, after=after, filter_=_audit_filter(filter)
+            ctx.session, first=first_, after=after, last=last_, before=before, filter_=wanted
         )
-        return audit_connection(page)
+        return audit_connection(page, count)
 
     @strawberry.field(description="The latest signed tree head of the audit log.")
     def audit_checkpoint(self, info: Ctx) -> AuditCheckpoint | None:
@@ -66,7 +86,7 @@ class AuditQuery:
         entry_id: Annotated[strawberry.ID, strawberry.argument(description="The entry's id.")],
     ) -> AuditInclusionProof:
         ctx = info.context
-        entry = parse_id(entry_id, "entryId", "audit entry")
+        entry = parse_id(ctx, entry_id, "entryId", "audit entry")
         proof = ctx.vault.trail.inclusion_proof(ctx.session, entry)
         return AuditInclusionProof(
             entry_id=strawberry.ID(str(proof.entry_id)),
@@ -78,7 +98,7 @@ class AuditQuery:
         )
 
 
-def _audit_filter(given: AuditFilterInput | None) -> AuditFilter | None:
+def _audit_filter(ctx: GraphQLContext, given: AuditFilterInput | None) -> AuditFilter | None:
     if given is None:
         return None
     try:
@@ -90,7 +110,9 @@ def _audit_filter(given: AuditFilterInput | None) -> AuditFilter | None:
         until=given.until,
         actor=given.actor,
         customer_id=(
-            None if given.customer_id is None else parse_id(given.customer_id, "filter.customerId")
+            None
+            if given.customer_id is None
+            else parse_id(ctx, given.customer_id, "filter.customerId")
         ),
         action=action,
     )

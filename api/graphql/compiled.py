@@ -8,10 +8,11 @@ query text, into a :class:`Plan` that builds the same response directly:
 * only ``query`` operations without fragments, directives or repeated response keys;
 * root fields ``customer(id:)``, ``me`` and ``__typename``;
 * below them only plain customer fields, ``interactions(first:)`` and, inside it,
-  ``edges { cursor node { id channel type occurredAt amount currency externalId } }``
-  and ``pageInfo`` (``__typename`` anywhere).
+  ``edges { cursor node { id interactionId channel type occurredAt amount currency
+  externalId } }`` and ``pageInfo`` (``__typename`` anywhere).
 
-Anything else (and any variable that does not coerce) goes to graphql-core. A plan
+Anything else goes to graphql-core: any variable that does not coerce, and the other
+page arguments (``after``, ``last``, ``before``) and ``totalCount`` of issue 16. A plan
 calls the same resolver helpers and domain services as the schema's resolvers, so
 policy, consent, masking and audit are decided in the same place; leaves are
 serialised by the schema's own scalar and enum types, errors are located and
@@ -47,10 +48,11 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 
 from api.graphql.context import REFUSED, GraphQLContext
 from api.graphql.customers import customer_record, own_record
+from api.graphql.types.common import global_id
 from api.graphql.types.customers import profile_value
 from vault.customers import Customer as CustomerRecord
 from vault.interactions import Interaction as InteractionRecord
-from vault.pagination import Page, encode_cursor
+from vault.pagination import Page
 
 __all__ = ["Plan", "compile_plan"]
 
@@ -61,16 +63,20 @@ _PII: Final = {
 }  # fmt: skip
 _PROFILE: Final = frozenset({"locale", "tier", "tags", "attributes"})
 _INTERACTION: Final[_Shape] = dict.fromkeys(
-    ("id", "channel", "type", "occurredAt", "amount", "currency", "externalId", "__typename")
-)
+    ("id", "interactionId", "channel", "type", "occurredAt", "amount", "currency", "externalId",
+     "__typename")
+)  # fmt: skip
+_PAGE_INFO: Final = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename")
 _CONNECTION: Final[_Shape] = {
     "edges": {"node": _INTERACTION, "cursor": None, "__typename": None},
-    "pageInfo": dict.fromkeys(("hasNextPage", "endCursor", "__typename")),
+    "pageInfo": dict.fromkeys(_PAGE_INFO),
     "__typename": None,
 }
 _CUSTOMER: Final[_Shape] = {
     **dict.fromkeys(_PII),
-    **dict.fromkeys(("id", "locale", "tier", "tags", "attributes", "status", "createdAt")),
+    **dict.fromkeys(
+        ("id", "customerId", "locale", "tier", "tags", "attributes", "status", "createdAt")
+    ),
     "interactions": _CONNECTION,
     "__typename": None,
 }
@@ -78,25 +84,41 @@ _ROOT: Final[_Shape] = {"customer": _CUSTOMER, "me": _CUSTOMER, "__typename": No
 _ARGUMENTS: Final = {"customer": {"id"}, "interactions": {"first"}}
 
 
-def _attributes(kind: str, *fields: str) -> dict[tuple[str, str], Callable[[Any], Any]]:
+_Getter = Callable[[GraphQLContext, Any], Any]
+
+
+def _attributes(kind: str, *fields: str) -> dict[tuple[str, str], _Getter]:
     """Getters of plain fields that are the domain attribute of the same name (the
     GraphQL name is the attribute's, in camel case)."""
-    return {(kind, f): attrgetter(re.sub("([A-Z])", r"_\1", f).lower()) for f in fields}
+    return {(kind, f): _attribute(re.sub("([A-Z])", r"_\1", f).lower()) for f in fields}
 
 
-# How each plain field is read from what the domain returned, by (type, field).
-_GETTERS: Final[dict[tuple[str, str], Callable[[Any], Any]]] = {
-    ("Customer", "id"): lambda c: str(c.id),
+def _attribute(name: str) -> _Getter:
+    get = attrgetter(name)
+
+    def getter(_context: GraphQLContext, value: object) -> object:
+        return get(value)
+
+    return getter
+
+
+# How each plain field is read from what the domain returned, by (type, field): a
+# customer or an interaction is its record, a connection its page, an edge the page and
+# the edge's index in it (its cursor is sealed only when asked for).
+_GETTERS: Final[dict[tuple[str, str], _Getter]] = {
+    ("Customer", "id"): lambda ctx, c: global_id(ctx, "Customer", c.id),
+    ("Customer", "customerId"): lambda _ctx, c: str(c.id),
     **_attributes("Customer", "status", "createdAt"),
-    ("InteractionConnection", "edges"): lambda p: p.items,
-    ("InteractionConnection", "pageInfo"): lambda p: p,
-    ("InteractionEdge", "node"): lambda i: i,
-    ("InteractionEdge", "cursor"): lambda i: encode_cursor(i.occurred_at, i.id),
-    ("Interaction", "id"): lambda i: str(i.id),
+    ("InteractionConnection", "edges"): lambda _ctx, p: [(p, n) for n in range(len(p.items))],
+    ("InteractionConnection", "pageInfo"): lambda _ctx, p: p,
+    ("InteractionEdge", "node"): lambda _ctx, e: e[0].items[e[1]],
+    ("InteractionEdge", "cursor"): lambda _ctx, e: e[0].cursor(e[1]),
+    ("Interaction", "id"): lambda ctx, i: global_id(ctx, "Interaction", i.id),
+    ("Interaction", "interactionId"): lambda _ctx, i: str(i.id),
     **_attributes(
         "Interaction", "channel", "type", "occurredAt", "amount", "currency", "externalId"
     ),
-    **_attributes("PageInfo", "hasNextPage", "endCursor"),
+    **_attributes("PageInfo", *_PAGE_INFO[:-1]),
 }
 
 
@@ -189,7 +211,7 @@ class _Run:
                 page = self._interactions(child, source, where)
                 out[child.key] = None if page is None else self._complete(child, page, where)
             else:
-                value = _GETTERS[kind.name, child.name](source)
+                value = _GETTERS[kind.name, child.name](self.context, source)
                 out[child.key] = self._complete(child, value, where)
         return out
 

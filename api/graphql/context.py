@@ -11,6 +11,7 @@ from typing import Any
 from graphql.pyutils import Path
 from sqlalchemy.orm import Session
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from consent import Privacy
 from policies import AccessDenied
@@ -20,7 +21,17 @@ from vault.interactions import Interaction
 from vault.pagination import Page
 from vault.runtime import Vault
 
-__all__ = ["REFUSED", "Ctx", "Evidence", "GraphQLContext", "Info", "atomic", "path_of"]
+__all__ = [
+    "REFUSED",
+    "Ctx",
+    "Evidence",
+    "GraphQLContext",
+    "Info",
+    "atomic",
+    "path_of",
+    "selects",
+    "spread_fields",
+]
 
 # A field the caller may not see for this customer resolves to null and is listed in
 # extensions.redacted: a policy refusal, or consent, restriction or an objection.
@@ -80,3 +91,23 @@ def path_of(info: Ctx) -> str:
         keys.append(str(node.key))
         node = node.prev
     return ".".join(reversed(keys))
+
+
+def spread_fields(selections: list[Any]) -> list[SelectedField]:
+    """Fields of a selection set, with named and inline fragments spread out."""
+    found: list[SelectedField] = []
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            found.append(selection)
+        else:  # FragmentSpread or InlineFragment
+            found.extend(spread_fields(getattr(selection, "selections", None) or []))
+    return found
+
+
+def selects(info: Ctx, *names: str) -> bool:
+    """Whether the field being resolved selects any of ``names`` (through fragments)."""
+    return any(
+        child.name in names
+        for here in spread_fields(info.selected_fields)
+        for child in spread_fields(here.selections)
+    )

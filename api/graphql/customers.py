@@ -14,9 +14,25 @@ from strawberry import UNSET
 
 from api.graphql.context import Ctx, GraphQLContext, atomic
 from api.graphql.timelines import prefetch_timelines
-from api.graphql.types.common import After, First, IdArg, PageInfo, parse_id
+from api.graphql.types.common import (
+    NO_PAGE,
+    AfterArg,
+    BeforeArg,
+    FirstArg,
+    IdArg,
+    LastArg,
+    count_only,
+    page_sizes,
+    parse_id,
+    taken,
+)
 from api.graphql.types.customer_inputs import CustomerFilter, CustomerInput, CustomerPatchInput
-from api.graphql.types.customers import Customer, CustomerConnection, CustomerEdge, MergeResult
+from api.graphql.types.customers import (
+    Customer,
+    CustomerConnection,
+    MergeResult,
+    customer_connection,
+)
 from api.graphql.types.interactions import InteractionInput, RecordResult
 from vault.customers import UNSET as DOMAIN_UNSET
 from vault.customers import Customer as CustomerRecord
@@ -27,7 +43,7 @@ from vault.customers.addresses import PostalAddress
 from vault.errors import Forbidden, InvalidInput
 from vault.interactions import MAX_BATCH
 from vault.interactions import InteractionInput as InteractionInputRecord
-from vault.pagination import MAX_PAGE, encode_cursor
+from vault.pagination import MAX_PAGE
 
 __all__ = [
     "CustomerMutation",
@@ -40,7 +56,7 @@ __all__ = [
 
 def customer_record(ctx: GraphQLContext, customer_id: str) -> CustomerRecord:
     """``customer(id:)``: the customer as the caller's policy lets it see the record."""
-    return ctx.vault.customers.get(ctx.session, parse_id(customer_id))
+    return ctx.vault.customers.get(ctx.session, parse_id(ctx, customer_id))
 
 
 def own_record(ctx: GraphQLContext) -> CustomerRecord:
@@ -90,28 +106,34 @@ class CustomerQuery:
         found = ctx.vault.customers.find_by_phone(ctx.session, phone)
         return Customer(record=found[0]) if found else None
 
-    @strawberry.field(description=f"A page of customers, at most {MAX_PAGE} at a time.")
-    def customers(
+    @strawberry.field(
+        description=f"A page of customers, oldest first, at most {MAX_PAGE} at a time."
+    )
+    def customers(  # noqa: PLR0917 - GraphQL arguments
         self,
         info: Ctx,
-        first: First = 20,
-        after: After = None,
+        first: FirstArg = 20,
+        after: AfterArg = None,
         filter: Annotated[
             CustomerFilter | None, strawberry.argument(description="Which customers.")
         ] = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
     ) -> CustomerConnection:
         ctx = info.context
+        first_, last_ = page_sizes(info, first, last)
+        wanted = _record_filter(filter)
+
+        def count() -> int:
+            return ctx.vault.customers.count(ctx.session, filter_=wanted)
+
+        if count_only(info, first_, last_):
+            return customer_connection(NO_PAGE, taken(count()))
         page = ctx.vault.customers.page(
-            ctx.session, first=first, after=after, filter_=_record_filter(filter)
+            ctx.session, first=first_, after=after, last=last_, before=before, filter_=wanted
         )
         prefetch_timelines(info, [c.id for c in page.items])
-        return CustomerConnection(
-            edges=[
-                CustomerEdge(node=Customer(record=c), cursor=encode_cursor(c.created_at, c.id))
-                for c in page.items
-            ],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )
+        return customer_connection(page, count)
 
     @strawberry.field(description="A data subject's own record.")
     def me(self, info: Ctx) -> Customer:
@@ -199,7 +221,8 @@ class CustomerMutation:
         ctx = info.context
         patch = _customer_patch(input)
         with atomic(info) as session:
-            return Customer(record=ctx.vault.customers.update(session, parse_id(id), patch))
+            changed = ctx.vault.customers.update(session, parse_id(ctx, id), patch)
+            return Customer(record=changed)
 
     @strawberry.mutation(
         description="Merge a duplicate (mergeId) into a customer (keepId): interactions move, "
@@ -209,7 +232,7 @@ class CustomerMutation:
         ctx = info.context
         with atomic(info) as session:
             result = ctx.vault.customers.merge(
-                session, parse_id(keep_id, "keepId"), parse_id(merge_id, "mergeId")
+                session, parse_id(ctx, keep_id, "keepId"), parse_id(ctx, merge_id, "mergeId")
             )
         return MergeResult(
             customer=Customer(record=result.customer),
@@ -219,11 +242,15 @@ class CustomerMutation:
         )
 
 
-def _interaction_records(items: list[InteractionInput]) -> list[InteractionInputRecord]:
+def _interaction_records(
+    ctx: GraphQLContext, items: list[InteractionInput]
+) -> list[InteractionInputRecord]:
     return [
         InteractionInputRecord(
             channel=i.channel.value, type=i.type.value, occurred_at=i.occurred_at,
-            customer_id=None if i.customer_id is None else parse_id(i.customer_id, "customerId"),
+            customer_id=(
+                None if i.customer_id is None else parse_id(ctx, i.customer_id, "customerId")
+            ),
             customer_source=i.source, customer_external_id=i.customer_external_id,
             amount=i.amount, currency=i.currency, external_id=i.external_id,
             payload=None if i.payload is None else _object(i.payload, "payload"),
@@ -245,7 +272,7 @@ class InteractionMutation:
         if len(interactions) > MAX_BATCH:
             raise InvalidInput("interactions", f"at most {MAX_BATCH} per call")
         ctx = info.context
-        records = _interaction_records(interactions)
+        records = _interaction_records(ctx, interactions)
         with atomic(info) as session:
             result = ctx.vault.interactions.record_many(session, records)
         return RecordResult(inserted=result.inserted, duplicates=result.duplicates)

@@ -11,10 +11,12 @@ The cost comes from the schema, so a new field cannot forget it. Every field cos
 times the product of the multipliers of the fields it is nested in:
 
 * a field with a page-size argument (``first`` or ``last``) multiplies its subtree by
-  that argument: the literal given, :data:`~vault.pagination.MAX_PAGE` when it is a
-  variable (or null), the argument's default when it is absent (``MAX_PAGE`` if it has
-  none). The lists of the connection it returns (``edges``) are that page and do not
-  multiply again;
+  the argument given: the literal, :data:`~vault.pagination.MAX_PAGE` when it is a
+  variable (or null), the larger if both are given; when neither is given, by the
+  default of the first such argument (``MAX_PAGE`` if it has none). The lists of the
+  connection it returns (``edges``) are that page and do not multiply again;
+* a field taking a list of ids (``nodes(ids:)``) multiplies its subtree by the number
+  of ids given (``MAX_PAGE`` when they are a variable);
 * any other field that returns a list multiplies its subtree by :data:`LIST_COST`;
 * introspection (``__schema``, ``__type``) is costed flat: one per field, bounded by
   its own depth limit.
@@ -42,17 +44,20 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     NamedTypeNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     Undefined,
+    ValueNode,
     get_named_type,
 )
 
 from vault.pagination import MAX_PAGE
 
 __all__ = [
+    "ID_LISTS",
     "LIST_COST",
     "PAGE_ARGUMENTS",
     "LimitExceeded",
@@ -63,6 +68,8 @@ __all__ = [
 
 # The arguments that set how many items a field returns.
 PAGE_ARGUMENTS: Final = ("first", "last")
+# The list arguments whose length is how many items a field returns.
+ID_LISTS: Final = ("ids",)
 # What a list without a page-size argument (segments, consents, a request's history)
 # multiplies its subtree by: none of them is bounded by the caller, and few are long.
 LIST_COST: Final = 10
@@ -127,10 +134,15 @@ def field_multiplier(field: GraphQLField, node: FieldNode | None, *, page: bool)
     """What a field multiplies its subtree by (see the module's docstring); ``node`` is
     the field as the document asks for it (None: with no arguments given), ``page``
     whether the field is on the connection a paged field returned."""
-    for name in PAGE_ARGUMENTS:
-        argument = field.args.get(name)
-        if argument is not None:
-            return _page_size(node, name, _default(argument))
+    given = {a.name.value: a.value for a in (node.arguments if node is not None else None) or ()}
+    paged = [name for name in PAGE_ARGUMENTS if name in field.args]
+    if paged:
+        sizes = [_page_size(given[name]) for name in paged if name in given]
+        return max(sizes) if sizes else _default_size(_default(field.args[paged[0]]))
+    for name in ID_LISTS:
+        if name in field.args and name in given:
+            value = given[name]
+            return max(1, len(value.values)) if isinstance(value, ListValueNode) else MAX_PAGE
     if _is_list(field.type) and not page:
         return LIST_COST
     return 1
@@ -264,15 +276,15 @@ class _Walk:
         return part
 
 
-def _page_size(node: FieldNode | None, name: str, default: object) -> int:
-    for argument in (node.arguments if node is not None else None) or ():
-        if argument.name.value == name:
-            if isinstance(argument.value, IntValueNode):
-                return max(1, int(argument.value.value))
-            return MAX_PAGE  # a variable (or null): the caller may ask for the most
-    if isinstance(default, int):
-        return max(1, default)
-    return MAX_PAGE
+def _page_size(value: ValueNode) -> int:
+    """The page a page-size argument asks for as written."""
+    if isinstance(value, IntValueNode):
+        return max(1, int(value.value))
+    return MAX_PAGE  # a variable (or null): the caller may ask for the most
+
+
+def _default_size(default: object) -> int:
+    return max(1, default) if isinstance(default, int) else MAX_PAGE
 
 
 def _default(argument: GraphQLArgument) -> object:

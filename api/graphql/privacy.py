@@ -51,7 +51,7 @@ class ConsentQuery:
     @strawberry.field(description="A consent receipt (signed JSON), by consent event id.")
     def consent_receipt(self, info: Ctx, id: IdArg) -> JSON:
         ctx = info.context
-        receipt_id = parse_id(id, kind="consent receipt")
+        receipt_id = parse_id(ctx, id, kind="consent receipt")
         return cast(JSON, ctx.privacy.ledger.receipt(ctx.session, receipt_id))
 
 
@@ -75,7 +75,8 @@ def _change(
         expires_at=given.expires_at,
     )
     with atomic(info) as session:
-        record = ctx.privacy.ledger.record(session, parse_id(customer_id, "customerId"), change)
+        subject = parse_id(ctx, customer_id, "customerId")
+        record = ctx.privacy.ledger.record(session, subject, change)
     return consent_event(record)
 
 

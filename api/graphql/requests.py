@@ -9,22 +9,38 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, ClassVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.context import Ctx, atomic, path_of
-from api.graphql.types.common import After, First, IdArg, PageInfo, described_enum, parse_id
+from api.graphql.context import Ctx, GraphQLContext, atomic, path_of
+from api.graphql.types.common import (
+    NO_PAGE,
+    AfterArg,
+    BeforeArg,
+    FirstArg,
+    IdArg,
+    LastArg,
+    PageInfo,
+    count_only,
+    described_enum,
+    page_info,
+    page_sizes,
+    parse_id,
+    taken,
+)
+from api.graphql.types.node import Node
 from consent.dsr.export import ExportBundle
 from consent.dsr.requests import DsrInput, DsrView, HoldView
 from policies import Role
-from vault.pagination import encode_cursor
+from vault.pagination import Page
 from vault.types import DsrStatus as DsrStatusEnum
 from vault.types import DsrType as DsrTypeEnum
 
-__all__ = ["RequestMutation", "RequestQuery"]
+__all__ = ["DsrRequest", "RequestMutation", "RequestQuery", "dsr_request"]
 
 DsrType = described_enum(
     DsrTypeEnum,
@@ -54,8 +70,8 @@ DsrStatus = described_enum(
 Reason = Annotated[str, strawberry.argument(description="Why, recorded with the change.")]
 
 
-def _dsr_id(value: str) -> uuid.UUID:
-    return parse_id(value, kind="data subject request")
+def _dsr_id(ctx: GraphQLContext, value: str) -> uuid.UUID:
+    return parse_id(ctx, value, kind="data subject request")
 
 
 @strawberry.type(description="One step in a request's history.")
@@ -67,8 +83,11 @@ class DsrStep:
 
 
 @strawberry.type(description="A data subject request and where it stands.")
-class DsrRequest:
-    id: strawberry.ID = strawberry.field(description="The request's id.")
+class DsrRequest(Node):
+    NODE_TYPE: ClassVar[str] = "DsrRequest"
+    request_id: strawberry.ID = strawberry.field(
+        description="The request's id (a UUID), as the CLI and the privacy page name it."
+    )
     customer_id: strawberry.ID = strawberry.field(description="The data subject's id.")
     type: DsrTypeEnum = strawberry.field(description="What is asked.")
     status: DsrStatusEnum = strawberry.field(description="Where it stands.")
@@ -84,6 +103,9 @@ class DsrRequest:
     result: JSON = strawberry.field(description="What carrying it out did (ids, counts).")
     history: list[DsrStep] = strawberry.field(description="Every step, oldest first.")
 
+    def node_uuid(self) -> uuid.UUID:
+        return uuid.UUID(str(self.request_id))
+
 
 @strawberry.type(description="A data subject request in a page, with its cursor.")
 class DsrRequestEdge:
@@ -95,6 +117,14 @@ class DsrRequestEdge:
 class DsrRequestConnection:
     edges: list[DsrRequestEdge] = strawberry.field(description="The requests.")
     page_info: PageInfo = strawberry.field(description="Whether more follow.")
+    counter: strawberry.Private[Callable[[], int]]
+
+    @strawberry.field(
+        description="How many requests the whole list holds for the caller (the same "
+        "filters), counted without reading any; audited as dsr.count."
+    )
+    def total_count(self) -> int:
+        return self.counter()
 
 
 @strawberry.type(description="A new request; the one-time token is shown this once.")
@@ -147,9 +177,10 @@ class DsrRequestInput:
     )
 
 
-def _request(view: DsrView) -> DsrRequest:
+def dsr_request(view: DsrView) -> DsrRequest:
+    """The GraphQL type of a request the desk returned."""
     return DsrRequest(
-        id=strawberry.ID(str(view.id)),
+        request_id=strawberry.ID(str(view.id)),
         customer_id=strawberry.ID(str(view.customer_id)),
         type=view.type,
         status=view.status,
@@ -169,6 +200,17 @@ def _request(view: DsrView) -> DsrRequest:
     )
 
 
+def _request_connection(page: Page[DsrView], counter: Callable[[], int]) -> DsrRequestConnection:
+    return DsrRequestConnection(
+        edges=[
+            DsrRequestEdge(node=dsr_request(v), cursor=page.cursor(n))
+            for n, v in enumerate(page.items)
+        ],
+        page_info=page_info(page),
+        counter=counter,
+    )
+
+
 def _hold(view: HoldView) -> LegalHold:
     return LegalHold(
         id=strawberry.ID(str(view.id)),
@@ -184,7 +226,7 @@ def _hold(view: HoldView) -> LegalHold:
 @strawberry.type
 class RequestQuery:
     @strawberry.field(description="Data subject requests, most urgent first.")
-    def dsr_requests(
+    def dsr_requests(  # noqa: PLR0917 - GraphQL arguments
         self,
         info: Ctx,
         status: Annotated[
@@ -194,43 +236,43 @@ class RequestQuery:
             bool | None,
             strawberry.argument(description="true: only overdue ones; false: only the others."),
         ] = None,
-        first: First = 20,
-        after: After = None,
+        first: FirstArg = 20,
+        after: AfterArg = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
     ) -> DsrRequestConnection:
         ctx = info.context
+        first_, last_ = page_sizes(info, first, last)
+        wanted = None if status is None else DsrStatusEnum(status).value
+
+        def count() -> int:
+            return ctx.privacy.desk.count(ctx.session, status=wanted, overdue=overdue)
+
+        if count_only(info, first_, last_):
+            return _request_connection(NO_PAGE, taken(count()))
         page = ctx.privacy.desk.list(
-            ctx.session,
-            status=None if status is None else DsrStatusEnum(status).value,
-            overdue=overdue,
-            first=first,
-            after=after,
-        )
-        edges = [
-            DsrRequestEdge(node=_request(v), cursor=encode_cursor(v.due_at, v.id))
-            for v in page.items
-        ]
-        return DsrRequestConnection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )
+            ctx.session, status=wanted, overdue=overdue,
+            first=first_, after=after, last=last_, before=before,
+        )  # fmt: skip
+        return _request_connection(page, count)
 
     @strawberry.field(description="One data subject request with its history.")
     def dsr_request(self, info: Ctx, id: IdArg) -> DsrRequest:
         ctx = info.context
-        return _request(ctx.privacy.desk.get(ctx.session, _dsr_id(id)))
+        return dsr_request(ctx.privacy.desk.get(ctx.session, _dsr_id(ctx, id)))
 
     @strawberry.field(
         description="The bundle of your completed access or portability request (data subjects)."
     )
     def dsr_bundle(self, info: Ctx, id: IdArg) -> DsrBundle:
         ctx = info.context
-        bundle = ctx.privacy.desk.bundle(ctx.session, _dsr_id(id))
+        bundle = ctx.privacy.desk.bundle(ctx.session, _dsr_id(ctx, id))
         return DsrBundle(bundle=cast(JSON, bundle.document()), bundle_zip=_zip(bundle))
 
     @strawberry.field(description="A customer's legal holds (compliance officers).")
     def legal_holds(self, info: Ctx, customer_id: IdArg) -> list[LegalHold]:
         ctx = info.context
-        holds = ctx.privacy.desk.holds(ctx.session, parse_id(customer_id, "customerId"))
+        holds = ctx.privacy.desk.holds(ctx.session, parse_id(ctx, customer_id, "customerId"))
         return [_hold(h) for h in holds]
 
 
@@ -246,13 +288,13 @@ class RequestMutation:
         details: Any = input.details
         data = DsrInput(
             type=DsrTypeEnum(input.type).value,
-            customer_id=parse_id(input.customer_id, "customerId"),
+            customer_id=parse_id(ctx, input.customer_id, "customerId"),
             details=details,
         )
         with atomic(info) as session:
             filed = ctx.privacy.desk.create(session, data)
         return FiledDsrRequest(
-            request=_request(filed.request), verification_token=filed.verification_token
+            request=dsr_request(filed.request), verification_token=filed.verification_token
         )
 
     @strawberry.mutation(description="Prove the requester's identity with the one-time token.")
@@ -265,13 +307,13 @@ class RequestMutation:
         ctx = info.context
         # A wrong token's attempt is counted in a transaction of its own (consent.dsr).
         with atomic(info) as session:
-            return _request(ctx.privacy.desk.verify(session, _dsr_id(id), token))
+            return dsr_request(ctx.privacy.desk.verify(session, _dsr_id(ctx, id), token))
 
     @strawberry.mutation(description="Carry out a verified request (compliance officers).")
     def process_dsr_request(self, info: Ctx, id: IdArg) -> ProcessedDsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
-            outcome = ctx.privacy.desk.process(session, _dsr_id(id))
+            outcome = ctx.privacy.desk.process(session, _dsr_id(ctx, id))
         bundle = outcome.bundle
         if bundle is not None and ctx.access.actor.role != Role.DATA_SUBJECT.value:
             # The desk carries the request out; the data itself goes to its subject only,
@@ -280,7 +322,7 @@ class RequestMutation:
             ctx.redacted.extend((f"{path}.bundle", f"{path}.bundleZip"))
             bundle = None
         return ProcessedDsrRequest(
-            request=_request(outcome.request),
+            request=dsr_request(outcome.request),
             bundle=None if bundle is None else cast(JSON, bundle.document()),
             bundle_zip=None if bundle is None else _zip(bundle),
             receipt=None if outcome.receipt is None else cast(JSON, outcome.receipt),
@@ -290,7 +332,8 @@ class RequestMutation:
     def reject_dsr_request(self, info: Ctx, id: IdArg, reason: Reason) -> DsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
-            return _request(ctx.privacy.desk.reject(session, _dsr_id(id), reason=reason))
+            view = ctx.privacy.desk.reject(session, _dsr_id(ctx, id), reason=reason)
+        return dsr_request(view)
 
     @strawberry.mutation(description="Extend the due date once, by one or two months.")
     def extend_dsr_request(
@@ -302,25 +345,26 @@ class RequestMutation:
     ) -> DsrRequest | None:
         ctx = info.context
         with atomic(info) as session:
-            view = ctx.privacy.desk.extend(session, _dsr_id(id), months=months, reason=reason)
-        return _request(view)
+            view = ctx.privacy.desk.extend(session, _dsr_id(ctx, id), months=months, reason=reason)
+        return dsr_request(view)
 
     @strawberry.mutation(description="Place a legal hold: the customer cannot be erased.")
     def place_legal_hold(self, info: Ctx, customer_id: IdArg, reason: Reason) -> LegalHold | None:
         ctx = info.context
         with atomic(info) as session:
-            hold = ctx.privacy.desk.place_hold(session, parse_id(customer_id, "customerId"), reason)
+            customer = parse_id(ctx, customer_id, "customerId")
+            hold = ctx.privacy.desk.place_hold(session, customer, reason)
         return _hold(hold)
 
     @strawberry.mutation(description="Lift a legal hold.")
     def lift_legal_hold(self, info: Ctx, id: IdArg) -> LegalHold | None:
         ctx = info.context
         with atomic(info) as session:
-            return _hold(ctx.privacy.desk.lift_hold(session, parse_id(id, kind="legal hold")))
+            return _hold(ctx.privacy.desk.lift_hold(session, parse_id(ctx, id, kind="legal hold")))
 
     @strawberry.mutation(description="End a restriction of processing (Art. 18(3)).")
     def lift_restriction(self, info: Ctx, customer_id: IdArg) -> bool | None:
         ctx = info.context
         with atomic(info) as session:
-            ctx.privacy.desk.lift_restriction(session, parse_id(customer_id, "customerId"))
+            ctx.privacy.desk.lift_restriction(session, parse_id(ctx, customer_id, "customerId"))
         return True

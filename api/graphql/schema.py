@@ -7,6 +7,7 @@ import strawberry
 
 from api.graphql.audit import AuditQuery
 from api.graphql.customers import CustomerMutation, CustomerQuery, InteractionMutation
+from api.graphql.nodes import NodeQuery
 from api.graphql.policy import PolicyMutation, PolicyQuery
 from api.graphql.privacy import ConsentMutation, ConsentQuery
 from api.graphql.requests import RequestMutation, RequestQuery
@@ -20,7 +21,14 @@ __all__ = ["Mutation", "Query", "build_schema"]
     "the caller's policy."
 )
 class Query(
-    ConsentQuery, RequestQuery, SegmentQuery, WebhookQuery, CustomerQuery, AuditQuery, PolicyQuery
+    ConsentQuery,
+    RequestQuery,
+    SegmentQuery,
+    WebhookQuery,
+    CustomerQuery,
+    AuditQuery,
+    PolicyQuery,
+    NodeQuery,
 ):
     """Every root query field; a field's order is its feature's place in the bases."""
 

@@ -17,10 +17,11 @@ from typing import Annotated, Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.context import Ctx, atomic
+from api.graphql.context import Ctx, GraphQLContext, atomic
 from api.graphql.types.common import IdArg, described_enum, parse_id
 from api.graphql.types.customers import Segment, customer_segments
 from api.graphql.types.insights import ChannelStats, channel_stats
+from vault.segments.models import Segment as SegmentRecord
 from vault.segments.rules import Aggregate as AggregateEnum
 from vault.segments.rules import AttributeField as AttributeFieldEnum
 from vault.segments.rules import MetricName as MetricNameEnum
@@ -29,7 +30,13 @@ from vault.segments.webhooks import Webhook as WebhookRecord
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum
 
-__all__ = ["SegmentMutation", "SegmentQuery", "WebhookMutation", "WebhookQuery"]
+__all__ = [
+    "SegmentMutation",
+    "SegmentQuery",
+    "WebhookMutation",
+    "WebhookQuery",
+    "segment_record",
+]
 
 RuleOp = described_enum(
     OpEnum,
@@ -319,6 +326,11 @@ class SegmentRefresh:
 # -- fields ---------------------------------------------------------------------------
 
 
+def segment_record(ctx: GraphQLContext, segment_id: str) -> SegmentRecord:
+    """``segment(id:)``: the segment, for a caller who may read segments."""
+    return ctx.vault.segments.get(ctx.session, parse_id(ctx, segment_id, kind="segment"))
+
+
 @strawberry.type
 class SegmentQuery:
     @strawberry.field(description="Every saved segment.")
@@ -329,7 +341,7 @@ class SegmentQuery:
     @strawberry.field(description="One saved segment.")
     def segment(self, info: Ctx, id: IdArg) -> Segment:
         ctx = info.context
-        return Segment(record=ctx.vault.segments.get(ctx.session, parse_id(id, kind="segment")))
+        return Segment(record=segment_record(ctx, id))
 
     @strawberry.field(description="How many customers the caller may process match a rule now.")
     def preview_segment(
@@ -380,7 +392,7 @@ class SegmentMutation:
         ctx = info.context
         with atomic(info) as session:
             changed = ctx.vault.segments.update(
-                session, parse_id(id, kind="segment"), name=input.name,
+                session, parse_id(ctx, id, kind="segment"), name=input.name,
                 definition=None if input.rule is None else rule_document(input.rule),
                 description=input.description,
             )  # fmt: skip
@@ -390,7 +402,7 @@ class SegmentMutation:
     def delete_segment(self, info: Ctx, id: IdArg) -> bool | None:
         ctx = info.context
         with atomic(info) as session:
-            ctx.vault.segments.delete(session, parse_id(id, kind="segment"))
+            ctx.vault.segments.delete(session, parse_id(ctx, id, kind="segment"))
         return True
 
     @strawberry.mutation(
@@ -410,7 +422,7 @@ class SegmentMutation:
         ctx = info.context
         with atomic(info) as session:
             done = ctx.vault.segments.refresh(
-                session, None if id is None else parse_id(id, kind="segment"), metrics=metrics
+                session, None if id is None else parse_id(ctx, id, kind="segment"), metrics=metrics
             )
         return [
             SegmentRefresh(
@@ -475,7 +487,7 @@ class WebhookMutation:
         purpose: Annotated[str, strawberry.argument(description="The purpose it serves.")],
     ) -> NewWebhookEndpoint | None:
         ctx = info.context
-        ids = [parse_id(s, "segmentIds", "segment") for s in segment_ids]
+        ids = [parse_id(ctx, s, "segmentIds", "segment") for s in segment_ids]
         with atomic(info) as session:
             made = ctx.vault.webhooks.create(session, url=url, segment_ids=ids, purpose=purpose)
         return NewWebhookEndpoint(webhook=_webhook(made.webhook), secret=made.secret)
@@ -484,4 +496,4 @@ class WebhookMutation:
     def disable_webhook(self, info: Ctx, id: IdArg) -> WebhookEndpoint | None:
         ctx = info.context
         with atomic(info) as session:
-            return _webhook(ctx.vault.webhooks.disable(session, parse_id(id, kind="webhook")))
+            return _webhook(ctx.vault.webhooks.disable(session, parse_id(ctx, id, kind="webhook")))

@@ -12,9 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from strawberry.types.nodes import SelectedField
-
-from api.graphql.context import REFUSED, Ctx, path_of
+from api.graphql.context import REFUSED, Ctx, path_of, spread_fields
 from vault.errors import InvalidInput
 from vault.interactions import Interaction
 from vault.pagination import Page
@@ -31,24 +29,24 @@ def _args_key(*args: Any) -> tuple[Any, ...]:  # noqa: ANN401
 def customer_timeline(  # noqa: PLR0917 - the GraphQL field's arguments, in order
     info: Ctx,
     customer_id: uuid.UUID,
-    first: int,
-    after: str | None,
+    window: tuple[int | None, str | None, int | None, str | None],
     channel: str | None,
     kind: str | None,
     since: datetime | None,
     until: datetime | None,
 ) -> Page[Interaction] | None:
-    """A customer's timeline (None when refused: the field is redacted); when a list of
-    customers was asked for, the whole list's were fetched beforehand (see
-    :func:`prefetch_timelines`)."""
+    """A customer's timeline (None when refused: the field is redacted); ``window`` is
+    (first, after, last, before). When a list of customers was asked for, the whole
+    list's first pages were fetched beforehand (see :func:`prefetch_timelines`)."""
     ctx = info.context
-    key = (customer_id, _args_key(first, after, channel, kind, since, until))
+    first, after, last, before = window
+    key = (customer_id, _args_key(first, after, last, before, channel, kind, since, until))
     page = ctx.timelines.get(key)
     if page is None:
         try:
             page = ctx.vault.interactions.timeline(
-                ctx.session, customer_id, first=first, after=after, channel=channel,
-                type=kind, since=since, until=until,
+                ctx.session, customer_id, first=first, after=after, last=last, before=before,
+                channel=channel, type=kind, since=since, until=until,
             )  # fmt: skip
         except REFUSED:
             ctx.redacted.append(path_of(info))
@@ -63,6 +61,9 @@ def prefetch_timelines(info: Ctx, customer_ids: list[uuid.UUID]) -> None:
         return
     ctx = info.context
     for selection in _selected(info.selected_fields, ("edges", "node", "interactions")):
+        asked = {f.name for f in spread_fields(selection.selections)}
+        if not asked & {"edges", "pageInfo"}:
+            continue  # totalCount alone: no page is read (each field counts its own)
         args = _timeline_args(selection.arguments)
         if args is None:
             continue  # a cursor, or an argument to check one by one: resolved per customer
@@ -77,7 +78,8 @@ def prefetch_timelines(info: Ctx, customer_ids: list[uuid.UUID]) -> None:
         except InvalidInput:
             continue  # each customer's field reports the problem itself
         for cid, page in pages.items():
-            ctx.timelines[(cid, _args_key(first, None, channel, kind, since, until))] = page
+            key = _args_key(first, None, None, None, channel, kind, since, until)
+            ctx.timelines[(cid, key)] = page
 
 
 def _timeline_args(
@@ -85,8 +87,8 @@ def _timeline_args(
 ) -> tuple[int, str | None, str | None, datetime | None, datetime | None] | None:
     """The arguments as the field resolver will see them; None if they cannot be
     normalised here (the per-customer resolver then validates and reports them)."""
-    if raw.get("after") is not None:
-        return None
+    if any(raw.get(name) is not None for name in ("after", "last", "before")):
+        return None  # only first pages are fetched for a whole list
     try:
         first = int(raw.get("first", 10))
         channel = _enum_value(ChannelEnum, raw.get("channel"))
@@ -123,18 +125,7 @@ def _selected(selections: list[Any], path: tuple[str, ...]) -> list[Any]:
         selections = [
             child
             for selection in selections
-            for child in _fields(getattr(selection, "selections", None) or [])
+            for child in spread_fields(getattr(selection, "selections", None) or [])
             if child.name == name
         ]
     return selections
-
-
-def _fields(selections: list[Any]) -> list[Any]:
-    """Fields of a selection set, with named and inline fragments spread out."""
-    found = []
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            found.append(selection)
-        else:  # FragmentSpread or InlineFragment
-            found.extend(_fields(getattr(selection, "selections", None) or []))
-    return found

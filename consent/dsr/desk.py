@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, not_, select, tuple_
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -42,6 +42,7 @@ from consent.dsr.history import RequestHistory
 from consent.dsr.requests import (
     CLOSED,
     MAX_VERIFICATION_ATTEMPTS,
+    REQUESTS,
     DsrEvent,
     DsrInput,
     DsrView,
@@ -51,6 +52,7 @@ from consent.dsr.requests import (
     VerificationFailed,
     add_months,
     hold_view,
+    listed_requests,
     request_view,
 )
 from consent.ledger import ConsentLedger
@@ -58,7 +60,8 @@ from policies import AccessDenied, Action, Resource, Role
 from vault.authorization.context import access_of, buffer_of
 from vault.crypto.tokens import TokenMismatch, new_verification_token, verification_matches
 from vault.errors import CustomerErased, CustomerNotFound, InvalidInput
-from vault.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
+from vault.keyset import keyset_rows
+from vault.pagination import Page, Window
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, DsrEventRow, DsrRequestRow, LegalHoldRow
 from vault.text import check_text, check_word
@@ -374,44 +377,60 @@ class DsrDesk:
         status: str | None = None,
         overdue: bool | None = None,
         request_type: str | None = None,
-        first: int = 20,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Page[DsrView]:
-        """Requests by due date, most urgent first: every request for compliance, a data
-        subject's own for a data subject."""
-        authz = self._vault.authz
-        authz.check_reads(session, _REQUESTS)
-        if not 1 <= first <= MAX_PAGE:
-            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
+        """Requests by due date, most urgent first, in either direction (20 by default):
+        every request for compliance, a data subject's own for a data subject."""
+        self._vault.authz.check_reads(session, _REQUESTS)
+        window = Window.of(first=first, after=after, last=last, before=before, default=20)
+        stmt = self._listed(session, status, overdue, request_type)
         r = DsrRequestRow
-        stmt = select(r)
-        actor = access_of(session).actor
-        if actor.role == Role.DATA_SUBJECT.value:
-            if actor.customer_id is None:
-                raise authz.denied(
-                    session,
-                    AccessDenied(actor.role, access_of(session).purpose, _REQUESTS, Action.READ),
-                )
-            stmt = stmt.where(r.customer_id == actor.customer_id)
-        if status is not None:
-            stmt = stmt.where(r.status == check_word(DsrStatus, status, field="status").value)
-        if request_type is not None:
-            stmt = stmt.where(r.type == check_word(DsrType, request_type, field="type").value)
-        if overdue is not None:
-            late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < self._vault.clock())
-            stmt = stmt.where(late if overdue else not_(late))
-        if after is not None:
-            when, row_id = decode_cursor(after)
-            stmt = stmt.where(tuple_(r.due_at, r.id) > tuple_(when, row_id))
-        rows = session.scalars(stmt.order_by(r.due_at, r.id).limit(first + 1)).all()
-        shown = rows[:first]
+        rows = keyset_rows(
+            session, stmt, (r.due_at, r.id), listing=REQUESTS, handles=self._vault.handles,
+            window=window, key=lambda row: (row[0].due_at, row[0].id),
+        )  # fmt: skip
+        shown = [row[0] for row in rows.items]
         events = self._history.events(session, [row.id for row in shown])
         now = self._vault.clock()
         items = [request_view(row, events.get(row.id, []), now) for row in shown]
         for customer_id in dict.fromkeys(row.customer_id for row in shown):
             buffer_of(session).read(customer_id, {_REQUESTS: "clear"})
-        end = encode_cursor(shown[-1].due_at, shown[-1].id) if shown else None
-        return Page(items=items, end_cursor=end, has_next_page=len(rows) > first)
+        return rows.with_items(items)
+
+    def count(
+        self,
+        session: Session,
+        *,
+        status: str | None = None,
+        overdue: bool | None = None,
+        request_type: str | None = None,
+    ) -> int:
+        """How many requests :meth:`list` holds under these filters for the caller,
+        without reading any: audited as one ``dsr.count`` entry with the number."""
+        self._vault.authz.check_reads(session, _REQUESTS)
+        stmt = self._listed(session, status, overdue, request_type).subquery()
+        found = int(session.scalar(select(func.count()).select_from(stmt)) or 0)
+        buffer_of(session).add(AuditAction.DSR_COUNT, detail={"count": found})
+        return found
+
+    def _listed(
+        self, session: Session, status: str | None, overdue: bool | None, request_type: str | None
+    ) -> Select[Any]:
+        """The requests the caller may list under the filters, unordered."""
+        actor = access_of(session).actor
+        if actor.role == Role.DATA_SUBJECT.value and actor.customer_id is None:
+            raise self._vault.authz.denied(
+                session,
+                AccessDenied(actor.role, access_of(session).purpose, _REQUESTS, Action.READ),
+            )
+        owner = actor.customer_id if actor.role == Role.DATA_SUBJECT.value else None
+        return listed_requests(
+            owner=owner, status=status, overdue=overdue, request_type=request_type,
+            now=self._vault.clock(),
+        )  # fmt: skip
 
     # -- helpers --------------------------------------------------------------------
 

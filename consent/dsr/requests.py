@@ -1,6 +1,6 @@
 """Data subject requests: the vocabulary the desk (:mod:`consent.dsr.desk`), its helpers
-and the export bundle (:mod:`consent.dsr.export`) share: inputs, views, errors and the
-due-date rule.
+and the export bundle (:mod:`consent.dsr.export`) share: inputs, views, errors, the
+due-date rule and the listing of requests (its filters and its order).
 
 Views carry ids, times, enum words and the desk's own notes (reasons written by
 a compliance officer). What a request asks for (the new values of a
@@ -14,15 +14,20 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
+
+from sqlalchemy import Select, and_, not_, select
 
 from vault.errors import VaultError
+from vault.keyset import KeyPart, Listing
 from vault.storage.models import DsrEventRow, DsrRequestRow, LegalHoldRow
+from vault.text import check_word
 from vault.types import DsrStatus, DsrType
 
 __all__ = [
     "CLOSED",
     "MAX_VERIFICATION_ATTEMPTS",
+    "REQUESTS",
     "DsrEvent",
     "DsrInput",
     "DsrView",
@@ -32,11 +37,14 @@ __all__ = [
     "VerificationFailed",
     "add_months",
     "hold_view",
+    "listed_requests",
     "request_view",
 ]
 
 MAX_VERIFICATION_ATTEMPTS = 5
 CLOSED = frozenset({DsrStatus.COMPLETED, DsrStatus.REJECTED})
+# Requests by due date, most urgent first, ties broken by id.
+REQUESTS: Final = Listing("dsr_requests", (KeyPart.TIME, KeyPart.UUID))
 
 
 class RequestNotFound(VaultError):
@@ -174,3 +182,27 @@ def hold_view(row: LegalHoldRow) -> HoldView:
         lifted_by=row.lifted_by,
         lifted_at=row.lifted_at,
     )
+
+
+def listed_requests(
+    *,
+    owner: uuid.UUID | None,
+    status: str | None,
+    overdue: bool | None,
+    request_type: str | None,
+    now: datetime,
+) -> Select[Any]:
+    """The requests under the filters (``owner``: only that customer's), unordered; a
+    status or type outside the vocabulary raises :class:`~vault.errors.InvalidInput`."""
+    r = DsrRequestRow
+    stmt = select(r)
+    if owner is not None:
+        stmt = stmt.where(r.customer_id == owner)
+    if status is not None:
+        stmt = stmt.where(r.status == check_word(DsrStatus, status, field="status").value)
+    if request_type is not None:
+        stmt = stmt.where(r.type == check_word(DsrType, request_type, field="type").value)
+    if overdue is not None:
+        late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < now)
+        stmt = stmt.where(late if overdue else not_(late))
+    return stmt

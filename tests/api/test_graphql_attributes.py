@@ -80,10 +80,10 @@ DECLARED_PII: Final = ("anniversary", "household_size", "loyalty_number", "nickn
 
 __all__ = ["gateway"]  # the fixture shared with the policy matrix
 
-COMPILED: Final = "query($id: ID!) { customer(id: $id) { id locale tier tags attributes } }"
+COMPILED: Final = "query($id: ID!) { customer(id: $id) { customerId locale tier tags attributes } }"
 GENERAL: Final = (
     "query($id: ID!) { customer(id: $id) { ...P } } "
-    "fragment P on Customer { id locale tier tags attributes }"
+    "fragment P on Customer { customerId locale tier tags attributes }"
 )
 
 
@@ -101,7 +101,7 @@ def person(vault: Vault) -> uuid.UUID:
 
 
 def _expected(person: uuid.UUID, row: Row) -> dict[str, Any]:
-    customer: dict[str, Any] = {"id": str(person)}
+    customer: dict[str, Any] = {"customerId": str(person)}
     redacted: list[str] = []
     for field, value in (("locale", "fa-IR"), ("tier", "gold"), ("tags", ["vip", "新客"])):
         shown = getattr(row, field) == C
@@ -183,16 +183,18 @@ def test_a_listing_filter_reads_the_field_it_filters_on(
 ) -> None:
     """Filtering customers by locale reads the locale: refused (FORBIDDEN) for the analyst,
     whose policy hides it; the support agent, who sees it, gets the customer."""
-    query = 'query { customers(first: 5, filter: {locale: "fa-IR"}) { edges { node { id } } } }'
+    query = (
+        'query { customers(first: 5, filter: {locale: "fa-IR"}) { edges { node { customerId } } } }'
+    )
     refused = gateway.post(query, role=Role.ANALYST, purpose="analytics").json()
     assert ["FORBIDDEN"] == [e["extensions"]["code"] for e in refused["errors"]]
     found = gateway.post(query, role=Role.SUPPORT_AGENT, purpose="support").json()
-    assert [{"node": {"id": str(person)}}] == found["data"]["customers"]["edges"]
+    assert [{"node": {"customerId": str(person)}}] == found["data"]["customers"]["edges"]
 
 
 # -- writes -------------------------------------------------------------------------------
 
-CREATE: Final = "mutation($v: CustomerInput!) { createCustomer(input: $v) { id } }"
+CREATE: Final = "mutation($v: CustomerInput!) { createCustomer(input: $v) { customerId } }"
 UPDATE: Final = (
     "mutation($id: ID!, $v: CustomerPatchInput!) { updateCustomer(id: $id, input: $v) { id } }"
 )
@@ -302,7 +304,7 @@ def test_the_data_subject_reads_names_in_any_script_back_exactly(
             {"v": {"attributes": {"nickname": value, "favourite_colour": value}}},
             role=Role.INGEST_SERVICE,
             purpose="service_delivery",
-        ).json()["data"]["createCustomer"]["id"]
+        ).json()["data"]["createCustomer"]["customerId"]
         mine = gateway.post(
             "query { me { attributes } }",
             role=Role.DATA_SUBJECT,

@@ -7,6 +7,9 @@ their ids, times and request ids). The cases cover the shapes a plan accepts, ev
 role's view of PII (clear, masked, hidden and redacted), refusals, errors at the
 root and inside ``interactions``, unknown and malformed ids, restricted and erased
 customers, variables and their defaults, and shapes a plan must leave to graphql-core.
+Issue 16: global ids (``id``) beside the UUIDs (``customerId``, ``interactionId``) and
+the whole pageInfo are compiled; ``after``, ``last``, ``before`` and ``totalCount``
+are left to graphql-core, and answer the same either way.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from api.graphql.compiled import compile_plan
 from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
 from policies import Role
 from tests.conftest import CTX, grant_all_consents
+from tests.relay import global_id
 from vault.customers import CustomerInput, ExternalId
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
@@ -40,13 +44,13 @@ PROFILE = """query Profile($id: ID!) {
 EVERYTHING = """query Everything($id: ID!, $n: Int!) {
   __typename
   who: customer(id: $id) {
-    __typename id email phone firstName lastName birthDate address locale tier tags
+    __typename id customerId email phone firstName lastName birthDate address locale tier tags
     attributes status createdAt
     recent: interactions(first: $n) {
       __typename
-      edges { __typename cursor node { __typename id channel type occurredAt amount currency
-        externalId } }
-      pageInfo { __typename hasNextPage endCursor } } } }"""
+      edges { __typename cursor node { __typename id interactionId channel type occurredAt
+        amount currency externalId } }
+      pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor } } } }"""
 TWO = """query Two($a: ID!, $b: ID!) {
   a: customer(id: $a) { id firstName interactions { pageInfo { hasNextPage } } }
   b: customer(id: $b) { id lastName } }"""
@@ -212,9 +216,16 @@ def test_the_profile_query_is_compiled_and_answers_in_full(
     )
     edges = who["recent"]["edges"]
     assert len(edges) == 4
-    assert {"hasNextPage": True, "endCursor": edges[-1]["cursor"], "__typename": "PageInfo"} == (
-        who["recent"]["pageInfo"]
-    )
+    assert {
+        "hasNextPage": True, "hasPreviousPage": False, "startCursor": edges[0]["cursor"],
+        "endCursor": edges[-1]["cursor"], "__typename": "PageInfo",
+    } == who["recent"]["pageInfo"]  # fmt: skip
+    assert (who["id"], who["customerId"]) == (
+        global_id(harness.vault, "Customer", people.full), str(people.full),
+    )  # fmt: skip
+    assert [e["node"]["id"] for e in edges] == [
+        global_id(harness.vault, "Interaction", e["node"]["interactionId"]) for e in edges
+    ]
     assert body["extensions"] == {"redacted": ["who.birthDate"]}
     document = harness.endpoint._document(EVERYTHING)
     assert compile_plan(harness.endpoint.schema, document, document.definitions[0]) is not None  # type: ignore[arg-type]
@@ -261,6 +272,9 @@ def test_errors_are_located_and_formatted_alike(harness: Harness, people: People
         "query($id: ID!) { customer(id: $id) { id interactions { edges { node { payload } } } } }",
         "query($id: ID!) { customer(id: $id) { id consents { purpose } } }",
         "query($id: ID!) { customer(id: $id) { id } purposes { name } }",
+        "query($id: ID!) { customer(id: $id) { interactions(last: 3) { edges { cursor } } } }",
+        "query($id: ID!) { customer(id: $id) { interactions(first: 2) { totalCount } } }",
+        "query($id: ID!) { node(id: $id) { id } }",
     ],
 )
 def test_other_shapes_are_left_to_graphql_core(
@@ -285,3 +299,37 @@ def test_a_json_value_beyond_64_bits_still_renders(harness: Harness, vault: Vaul
     query = "query($id: ID!) { customer(id: $id) { attributes } }"
     body = _same(harness, query, {"id": str(big.id)}, (Role.SUPPORT_AGENT, "support"))
     assert json.loads(body)["data"]["customer"]["attributes"] == BIG
+
+
+RELAY = """query Relay($id: ID!, $after: String, $last: Int, $before: String) {
+  customer(id: $id) { id customerId
+    page: interactions(first: 3, after: $after) { totalCount
+      edges { cursor node { id interactionId occurredAt } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }
+    tail: interactions(last: $last, before: $before) {
+      edges { cursor node { interactionId } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }"""
+
+
+@pytest.mark.parametrize(("role", "purpose"), CALLERS)
+def test_relay_arguments_answer_alike_on_both_paths(
+    harness: Harness, people: People, role: Role, purpose: str
+) -> None:
+    """Pages taken with after, last and before, totalCount, a global id given back as the
+    customer's id, and a forged cursor or id: the same answer and audit with plans on and
+    off (these shapes go to graphql-core; the first page of the compiled shape stays
+    compiled and its cursors lead on to the same pages)."""
+    gid = global_id(harness.vault, "Customer", people.full)
+    first = json.loads(_same(harness, EVERYTHING, {"id": gid, "n": 4}, (role, purpose)))
+    recent = (first["data"] or {}).get("who") or {}
+    cursors = [e["cursor"] for e in (recent.get("recent") or {}).get("edges", [])]
+    after = cursors[-1] if cursors else None
+    for variables in (
+        {"id": str(people.full), "after": after, "last": 2, "before": after},
+        {"id": gid, "after": None, "last": 5},
+        {"id": str(people.bare), "last": 1},
+        {"id": str(people.full), "after": "forged", "last": 1},
+        {"id": str(people.full), "last": 2, "before": (after or "x")[:-2] + "AA"},
+        {"id": gid[:-3] + "AAA", "last": 1},
+    ):
+        _same(harness, RELAY, variables, (role, purpose))

@@ -33,7 +33,7 @@ mutation Withdraw($id: ID!, $purpose: String!) {
   withdrawConsent(customerId: $id, purpose: $purpose) { id state }
 }
 """
-LIST = "{ customers(first: 50) { edges { node { id firstName email } } } }"
+LIST = "{ customers(first: 50) { edges { node { customerId firstName email } } } }"
 ME = "{ me { consents { purpose state effective } consentHistory { purpose state } } }"
 
 
@@ -53,7 +53,7 @@ def _subject(gw: Gateway, cid: uuid.UUID, query: str, **variables: Any) -> dict[
 
 def _marketing_ids(gw: Gateway) -> list[str]:
     body = gw.post(LIST, role=Role.MARKETING, purpose="marketing_email").json()
-    return [edge["node"]["id"] for edge in body["data"]["customers"]["edges"]]
+    return [edge["node"]["customerId"] for edge in body["data"]["customers"]["edges"]]
 
 
 def test_grant_and_withdraw_steer_the_next_marketing_request(

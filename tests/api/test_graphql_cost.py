@@ -115,8 +115,11 @@ def _list_fields(schema: GraphQLSchema) -> Iterator[tuple[GraphQLObjectType, str
 class Document:
     """Documents that reach one field of the schema, with its selection varied."""
 
-    def __init__(self, schema: GraphQLSchema, owner: GraphQLObjectType, name: str) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, owner: GraphQLObjectType, name: str, page_argument: str
+    ) -> None:
         self.schema = schema
+        self.page_argument = page_argument  # the page-size argument the page is given to
         self.operation, self.path = _paths(schema)[owner.name]
         self.path = [*self.path, Step(owner.name, name)]
         self.variables: list[str] = []
@@ -126,7 +129,7 @@ class Document:
         assert isinstance(owner, GraphQLObjectType)
         given = []
         for arg_name, arg in owner.fields[step.field_name].args.items():
-            if arg_name in PAGE_ARGUMENTS and page is not None:
+            if arg_name == self.page_argument and page is not None:
                 given.append(f"{arg_name}: {page}")
                 if page.startswith("$"):
                     self.variables.append(f"{page}: Int")
@@ -175,9 +178,9 @@ def test_every_list_field_of_the_schema_multiplies_its_subtree() -> None:
     """For every field returning a connection or a list of objects, reached from its root
     by the shortest path: one more field on each item costs the field's multiple of one
     more field beside it: the page size given (7), the largest page for a variable, the
-    argument's default when absent; LIST_COST for a list without a page size; 1 for the
-    edges of a connection (they are the page its field counted). The paged and plain
-    lists the issue names are among those walked."""
+    argument's default when absent, for first and for last alike; LIST_COST for a list
+    without a page size; 1 for the edges of a connection (they are the page its field
+    counted). The paged and plain lists the issue names are among those walked."""
     paged: set[str] = set()
     pages: set[str] = set()
     plain: set[str] = set()
@@ -187,7 +190,7 @@ def test_every_list_field_of_the_schema_multiplies_its_subtree() -> None:
         if _paged(f) and not _is_list(f.type)
     }
     for owner, name, field in _list_fields(SCHEMA):
-        doc = Document(SCHEMA, owner, name)
+        doc = Document(SCHEMA, owner, name, "first")
         where = f"{owner.name}.{name}"
         if owner.name in connections:  # the connection's edges: the page itself
             pages.add(where)
@@ -195,9 +198,13 @@ def test_every_list_field_of_the_schema_multiplies_its_subtree() -> None:
         elif _paged(field):
             paged.add(where)
             default = next(field.args[a].default_value for a in PAGE_ARGUMENTS if a in field.args)
-            assert (where, _factor(doc, field, "7")) == (where, 7)
-            assert (where, _factor(doc, field, "$n")) == (where, MAX_PAGE)
             assert (where, _factor(doc, field, None)) == (where, default or MAX_PAGE)
+            for argument in (a for a in PAGE_ARGUMENTS if a in field.args):
+                doc = Document(SCHEMA, owner, name, argument)
+                assert (where, argument, _factor(doc, field, "7")) == (where, argument, 7)
+                assert (where, argument, _factor(doc, field, "$n")) == (
+                    where, argument, MAX_PAGE,
+                )  # fmt: skip
         else:
             plain.add(where)
             assert (where, _factor(doc, field, None)) == (where, LIST_COST)
@@ -235,6 +242,18 @@ def test_a_new_list_field_is_costed_without_being_named_anywhere() -> None:
     assert _cost("{ gadgets { edges { node { id name } } } }", schema) == 1 + 5 * 4
     assert _cost("{ parts { id } }", schema) == 1 + LIST_COST
     assert _cost("{ parts { id name } }", schema) == 1 + 2 * LIST_COST
+
+
+def test_last_costs_what_it_asks_for_not_the_default_of_first() -> None:
+    """customers(last: 100) costs a hundred customers (not first's default of 20); first
+    and last together (refused when run) cost the larger; nodes(ids:) costs one per id
+    given, the largest page when the ids are a variable."""
+    item = "{ edges { node { email } } }"
+    assert _cost(f"{{ customers(last: 100) {item} }}") == 1 + 100 * 3
+    assert _cost(f"{{ customers {item} }}") == 1 + 20 * 3
+    assert _cost(f"{{ customers(first: 5, last: 40) {item} }}") == 1 + 40 * 3
+    assert _cost('{ nodes(ids: ["a", "b", "c"]) { id } }') == 1 + 3 * 1
+    assert _cost("query($i: [ID!]!) { nodes(ids: $i) { id } }") == 1 + MAX_PAGE * 1
 
 
 # -- the shape of the issue ------------------------------------------------------------------

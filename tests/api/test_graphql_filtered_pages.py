@@ -135,7 +135,7 @@ def _pages(
     raise AssertionError("the pages never ended")
 
 
-def _check_paging(pages: list[Page], expected: set[str], key: str = "id") -> None:
+def _check_paging(pages: list[Page], expected: set[str], key: str = "customerId") -> None:
     """Full pages up to the last, endCursor the last edge's cursor, and the union of the
     pages exactly the filtered set, each once."""
     sizes = [len(p.edges) for p in pages]
@@ -151,7 +151,7 @@ def _check_paging(pages: list[Page], expected: set[str], key: str = "id") -> Non
 
 
 def _ids(page: Page) -> list[str]:
-    return sorted(e["node"]["id"] for e in page.edges)
+    return sorted(e["node"]["customerId"] for e in page.edges)
 
 
 # -- customers --------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def _hundred_customers(vault: Vault, clock: FrozenClock) -> dict[str, set[str]]:
 CUSTOMERS = """
 query($after: String, $filter: CustomerFilter) {
   customers(first: 7, after: $after, filter: $filter) {
-    edges { cursor node { id tags interactions(first: 5, type: CART_ADD) {
+    edges { cursor node { customerId tags interactions(first: 5, type: CART_ADD) {
       edges { node { type } } } } }
     pageInfo { hasNextPage endCursor }
   }
@@ -219,12 +219,12 @@ def test_the_tag_filter_of_the_issue_fills_the_first_page(
     sets = _hundred_customers(vault, clock)
     before = _last_entry(vault)
     found = gateway.data(
-        '{ customers(first: 5, filter: {tag: "vip"}) { edges { node { id tags } } '
+        '{ customers(first: 5, filter: {tag: "vip"}) { edges { node { customerId tags } } '
         "pageInfo { hasNextPage } } }",
         {},
         SUPPORT,
     )["customers"]
-    ids = [e["node"]["id"] for e in found["edges"]]
+    ids = [e["node"]["customerId"] for e in found["edges"]]
     read = [e["customer"] for e in _entries_after(vault, before) if e["action"] == "pii.read"]
     assert (len(ids), found["pageInfo"]["hasNextPage"]) == (5, True)
     assert set(ids) <= sets["tag"]
@@ -317,7 +317,7 @@ query($id: ID!, $after: String) {
   segment(id: $id) {
     size
     members(first: 7, after: $after) {
-      edges { cursor node { id email } } pageInfo { hasNextPage endCursor }
+      edges { cursor node { customerId email } } pageInfo { hasNextPage endCursor }
     }
   }
 }
@@ -389,7 +389,7 @@ ACCESS_HISTORY = """
 query($id: ID!, $after: String) {
   customer(id: $id) {
     accessHistory(first: 7, after: $after) {
-      edges { cursor node { id action customerId } } pageInfo { hasNextPage endCursor }
+      edges { cursor node { entryId action customerId } } pageInfo { hasNextPage endCursor }
     }
   }
 }
@@ -408,7 +408,7 @@ def test_access_history_lists_only_accesses_of_the_customer_in_full_pages(
         vault, gateway, ACCESS_HISTORY, path=("customer", "accessHistory"),
         variables={"id": str(x)}, as_=COMPLIANCE,
     )  # fmt: skip
-    _check_paging(pages, reads)
+    _check_paging(pages, reads, key="entryId")
     assert {e["node"]["customerId"] for p in pages for e in p.edges} == {str(x)}
     for page in pages:
         assert page.audited_customers(AuditAction.PII_READ) == [str(x)]
@@ -417,7 +417,7 @@ def test_access_history_lists_only_accesses_of_the_customer_in_full_pages(
 AUDIT_LOG = """
 query($after: String, $filter: AuditFilterInput) {
   auditLog(first: 7, after: $after, filter: $filter) {
-    edges { cursor node { id action customerId } } pageInfo { hasNextPage endCursor }
+    edges { cursor node { entryId action customerId } } pageInfo { hasNextPage endCursor }
   }
 }
 """
@@ -434,7 +434,7 @@ def test_the_audit_log_filter_runs_before_the_page_is_cut(vault: Vault, gateway:
         vault, gateway, AUDIT_LOG, path=("auditLog",), variables={"filter": wanted},
         as_=COMPLIANCE,
     )  # fmt: skip
-    _check_paging(pages, reads)
+    _check_paging(pages, reads, key="entryId")
     for page in pages:
         exports = [e for e in page.audited if e["action"] == AuditAction.AUDIT_EXPORT.value]
         assert [e["detail"]["entries"] for e in exports] == [len(page.edges)]
@@ -446,7 +446,7 @@ def test_the_audit_log_filter_runs_before_the_page_is_cut(vault: Vault, gateway:
 DSR_REQUESTS = """
 query($after: String, $overdue: Boolean) {
   dsrRequests(first: 7, after: $after, overdue: $overdue) {
-    edges { cursor node { id customerId overdue } } pageInfo { hasNextPage endCursor }
+    edges { cursor node { requestId customerId overdue } } pageInfo { hasNextPage endCursor }
   }
 }
 """
@@ -473,7 +473,7 @@ def test_overdue_requests_are_filtered_before_the_page_is_cut(
         vault, gateway, DSR_REQUESTS, path=("dsrRequests",), variables={"overdue": True},
         as_=COMPLIANCE,
     )  # fmt: skip
-    _check_paging(pages, overdue)
+    _check_paging(pages, overdue, key="requestId")
     for page in pages:
         assert all(e["node"]["overdue"] for e in page.edges)
         customers = sorted(e["node"]["customerId"] for e in page.edges)

@@ -110,7 +110,7 @@ def _execute(
 
 CREATE = """
 mutation Create($input: CustomerInput!) {
-  createCustomer(input: $input) { id email tier }
+  createCustomer(input: $input) { id customerId email tier }
 }
 """
 RECORD = """
@@ -193,7 +193,8 @@ def test_a_mutation_and_queries_through_the_gql_client(live: LiveServer) -> None
         "redacted": ["customer.birthDate", "customer.interactions.edges.0.node.payload"]
     }
 
-    subject = live.client(Role.DATA_SUBJECT, "self", uuid.UUID(customer_id))
+    # The global id goes back into arguments as it is; a token names the customer's UUID.
+    subject = live.client(Role.DATA_SUBJECT, "self", uuid.UUID(made["customerId"]))
     own = _execute(subject, PROFILE, {"id": customer_id})
     assert own.errors is None
     assert own.extensions is None

@@ -15,6 +15,7 @@ from api.graphql.messages import schema_path
 from policies import Role
 from tests.api.test_graphql_hardening import Gateway, _audit, _gateway
 from tests.conftest import CTX
+from tests.relay import global_id
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 
@@ -150,9 +151,9 @@ def test_me_without_a_data_subject_token_is_forbidden(vault: Vault, gateway: Gat
 
 
 def test_an_id_of_the_wrong_kind_names_the_kind_expected(vault: Vault, gateway: Gateway) -> None:
-    """A malformed id names the kind the argument takes; a segment's id given to
+    """A malformed id names the kind the argument takes; a segment's UUID given to
     customer(id:), and a customer's given to segment(id:), are NOT_FOUND naming the kind
-    looked for."""
+    looked for; a global id of the wrong type is refused naming the kind it takes."""
     with vault.unit(CTX) as s:
         person = vault.customers.create(s, CustomerInput(first_name="Noor", tier="gold"))
         segment = vault.segments.create(s, name="gold", definition=GOLD)
@@ -167,10 +168,14 @@ def test_an_id_of_the_wrong_kind_names_the_kind_expected(vault: Vault, gateway: 
         read("segment", "nope", **analyst),
         read("customer", str(segment.id)),
         read("segment", str(person.id), **analyst),
+        read("customer", global_id(vault, "Segment", segment.id)),
+        read("segment", global_id(vault, "Customer", person.id), **analyst),
     ]
     assert answers == [
-        ("BAD_USER_INPUT", "id: is not a customer id (a UUID)"),
-        ("BAD_USER_INPUT", "id: is not a segment id (a UUID)"),
+        ("BAD_USER_INPUT", "id: is not a customer id (a UUID or a Customer's global id)"),
+        ("BAD_USER_INPUT", "id: is not a segment id (a UUID or a Segment's global id)"),
         ("NOT_FOUND", f"customer {segment.id} not found"),
         ("NOT_FOUND", f"segment {person.id} not found"),
+        ("BAD_USER_INPUT", "id: is not a customer id (a UUID or a Customer's global id)"),
+        ("BAD_USER_INPUT", "id: is not a segment id (a UUID or a Segment's global id)"),
     ]

@@ -38,6 +38,7 @@ from policies.masking import (
     mask_postal_address,
 )
 from tests.conftest import CTX, grant_all_consents
+from tests.relay import global_id
 from vault.customers import Customer, CustomerInput
 from vault.customers.addresses import PostalAddress
 from vault.interactions import InteractionInput
@@ -264,7 +265,7 @@ def test_the_profile_follows_the_policy_table(
         request_id=request_id,
     )
 
-    customer: dict[str, Any] = {"id": str(person.id)}
+    customer: dict[str, Any] = {"id": global_id(vault, "Customer", person.id)}
     redacted: list[str] = []
     for field, how in zip(FIELDS, row.fields, strict=True):
         customer[field] = person.expected(field, how)
@@ -382,7 +383,7 @@ def test_lookups_by_email_and_phone_follow_the_table(
         role=role,
         purpose=purpose.value,
     )
-    expected = {"id": str(person.id)} | {
+    expected = {"id": global_id(vault, "Customer", person.id)} | {
         field: person.expected(field, how) for field, how in zip(FIELDS, row.fields, strict=True)
     }
     body = response.json()
@@ -409,7 +410,9 @@ def test_a_data_subject_reaches_its_own_record_through_me(
         purpose="self",
         customer_id=person.id,
     )
-    me: dict[str, Any] = {"id": str(person.id)} | {f: person.clear(f) for f in FIELDS}
+    me: dict[str, Any] = {"id": global_id(vault, "Customer", person.id)} | {
+        f: person.clear(f) for f in FIELDS
+    }
     me["interactions"] = {"edges": [{"node": {"type": "CHAT_MESSAGE", "payload": PAYLOAD}}]}
     assert response.json() == {"data": {"me": me}}
     _assert_no_pii(vault, person)
@@ -528,12 +531,12 @@ def test_every_purpose_a_role_may_not_use_is_403(
 
 CREATE: Final = """
 mutation Create($input: CustomerInput!) {
-  createCustomer(input: $input) { id email firstName tier }
+  createCustomer(input: $input) { customerId email firstName tier }
 }
 """
 UPDATE: Final = """
 mutation Update($id: ID!, $input: CustomerPatchInput!) {
-  updateCustomer(id: $id, input: $input) { id tier }
+  updateCustomer(id: $id, input: $input) { customerId tier }
 }
 """
 RECORD: Final = """
@@ -575,7 +578,7 @@ def test_the_ingest_service_writes_and_reads_nothing_back(
     made = created.json()["data"]["createCustomer"]
     updated = gateway.post(
         UPDATE,
-        {"id": made["id"], "input": {"tier": "gold", "lastName": "王"}},
+        {"id": made["customerId"], "input": {"tier": "gold", "lastName": "王"}},
         role=ingest,
         purpose=purpose,
     )
@@ -584,19 +587,24 @@ def test_the_ingest_service_writes_and_reads_nothing_back(
     )
     assert created.json() == {
         "data": {
-            "createCustomer": {"id": made["id"], "email": None, "firstName": None, "tier": None}
+            "createCustomer": {
+                "customerId": made["customerId"],
+                "email": None,
+                "firstName": None,
+                "tier": None,
+            }
         },
         "extensions": {
             "redacted": ["createCustomer.email", "createCustomer.firstName", "createCustomer.tier"]
         },
     }
     assert updated.json() == {
-        "data": {"updateCustomer": {"id": made["id"], "tier": None}},
+        "data": {"updateCustomer": {"customerId": made["customerId"], "tier": None}},
         "extensions": {"redacted": ["updateCustomer.tier"]},
     }
     assert recorded.json() == {"data": {"recordInteractions": {"inserted": 1, "duplicates": 0}}}
     with vault.unit(CTX) as s:
-        stored = vault.customers.get(s, uuid.UUID(made["id"]))
+        stored = vault.customers.get(s, uuid.UUID(made["customerId"]))
         timeline = vault.interactions.timeline(s, person.id)
     assert (stored.email, stored.phone, stored.first_name, stored.last_name, stored.tier) == (
         "li.wei@example.cn",
@@ -612,8 +620,8 @@ def test_the_ingest_service_writes_and_reads_nothing_back(
         if e["role"] == "ingest_service"
     ]
     assert written == [
-        ("customer.create", "success", made["id"]),
-        ("customer.update", "success", made["id"]),
+        ("customer.create", "success", made["customerId"]),
+        ("customer.update", "success", made["customerId"]),
         ("interactions.record", "success", None),
     ]
     raw = b"\n".join(_raw_audit(vault)).decode("utf-8")

@@ -142,7 +142,9 @@ def _signatures(type_: GraphQLObjectType) -> dict[str, tuple[dict[str, str], str
 
 def test_the_sdl_names_the_contract() -> None:
     """The printed SDL (parsed back) has the queries, Customer fields, the interactions
-    connection arguments and the four mutations of issue 3 under their contract names."""
+    connection arguments and the four mutations of issue 3 under their contract names,
+    with issue 16's Relay additions: last/before beside first/after, totalCount on every
+    connection, customerId beside the global id."""
     sdl = build_schema().as_str()
     schema = parse_sdl(sdl)
     assert schema.query_type is not None
@@ -157,15 +159,21 @@ def test_the_sdl_names_the_contract() -> None:
         "customerByEmail": ({"email": "String!"}, "Customer"),
         "customerByPhone": ({"phone": "String!"}, "Customer"),
         "customers": (
-            {"first": "Int!", "after": "String", "filter": "CustomerFilter"},
+            {
+                "first": "Int!",
+                "after": "String",
+                "filter": "CustomerFilter",
+                "last": "Int",
+                "before": "String",
+            },
             "CustomerConnection!",
         ),
         "me": ({}, "Customer!"),
     }
     assert {name: query.get(name) for name in contract} == contract
     assert set(customer.fields) >= {
-        "id", "email", "phone", "firstName", "lastName", "birthDate", "address", "locale",
-        "tier", "tags", "attributes", "status", "createdAt", "interactions",
+        "id", "customerId", "email", "phone", "firstName", "lastName", "birthDate", "address",
+        "locale", "tier", "tags", "attributes", "status", "createdAt", "interactions",
     }  # fmt: skip
     assert _signatures(customer)["interactions"] == (
         {
@@ -175,6 +183,8 @@ def test_the_sdl_names_the_contract() -> None:
             "type": "InteractionType",
             "since": "DateTime",
             "until": "DateTime",
+            "last": "Int",
+            "before": "String",
         },
         "InteractionConnection",
     )
@@ -195,6 +205,7 @@ def test_the_sdl_names_the_contract() -> None:
         assert _signatures(conn_type) == {
             "edges": ({}, f"[{edge}!]!"),
             "pageInfo": ({}, "PageInfo!"),
+            "totalCount": ({}, "Int!"),
         }
         assert _signatures(edge_type) == {"node": ({}, node), "cursor": ({}, "String!")}
 
@@ -222,11 +233,11 @@ def test_an_interactions_page_over_100_is_refused(vault: Vault, gateway: Gateway
     """interactions(first: 101) on a customer is BAD_USER_INPUT; the field is null."""
     (cid,) = _customers(vault, 1, interactions=1)
     response = gateway.post(
-        "query($id: ID!) { customer(id: $id) { id "
+        "query($id: ID!) { customer(id: $id) { customerId "
         "interactions(first: 101) { edges { cursor } } } }",
         {"id": str(cid)},
     )
-    assert response.json()["data"] == {"customer": {"id": str(cid), "interactions": None}}
+    assert response.json()["data"] == {"customer": {"customerId": str(cid), "interactions": None}}
     assert _codes(response) == ["BAD_USER_INPUT"]
 
 
@@ -245,11 +256,11 @@ def test_pagination_walks_every_customer_exactly_once(
     while True:
         page = gateway.data(
             "query($after: String) { customers(first: 3, after: $after) { "
-            "edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }",
+            "edges { cursor node { customerId } } pageInfo { hasNextPage endCursor } } }",
             {"after": after},
         )["customers"]
         pages += 1
-        seen += [edge["node"]["id"] for edge in page["edges"]]
+        seen += [edge["node"]["customerId"] for edge in page["edges"]]
         if page["edges"]:
             assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
         if not page["pageInfo"]["hasNextPage"]:
@@ -413,30 +424,30 @@ def test_merge_customers_folds_one_record_into_another(vault: Vault, gateway: Ga
         )  # fmt: skip
     merged = gateway.data(
         "mutation($k: ID!, $m: ID!) { mergeCustomers(keepId: $k, mergeId: $m) { "
-        "customer { id } mergedId movedInteractions filledFields } }",
+        "customer { customerId } mergedId movedInteractions filledFields } }",
         {"k": str(keep.id), "m": str(gone.id)},
         as_=INGEST,
     )["mergeCustomers"]
     assert merged == {
-        "customer": {"id": str(keep.id)},
+        "customer": {"customerId": str(keep.id)},
         "mergedId": str(gone.id),
         "movedInteractions": 1,
         "filledFields": ["phone", "last_name"],
     }
     followed = gateway.data(
-        "query($id: ID!) { customer(id: $id) { id lastName "
+        "query($id: ID!) { customer(id: $id) { customerId lastName "
         "interactions { edges { node { type } } } } }",
         {"id": str(gone.id)},
     )
     assert followed == {
         "customer": {
-            "id": str(keep.id),
+            "customerId": str(keep.id),
             "lastName": "Gone",
             "interactions": {"edges": [{"node": {"type": "STORE_VISIT"}}]},
         }
     }
-    listed = gateway.data("{ customers { edges { node { id } } } }")
-    assert listed == {"customers": {"edges": [{"node": {"id": str(keep.id)}}]}}
+    listed = gateway.data("{ customers { edges { node { customerId } } } }")
+    assert listed == {"customers": {"edges": [{"node": {"customerId": str(keep.id)}}]}}
 
 
 def test_merge_is_refused_to_a_support_agent(vault: Vault, gateway: Gateway) -> None:
@@ -463,11 +474,11 @@ def test_names_in_any_script_round_trip(vault: Vault, gateway: Gateway, script: 
     back to the data subject exactly as written."""
     first, last, address = SCRIPTS[script]
     made = gateway.data(
-        "mutation($i: CustomerInput!) { createCustomer(input: $i) { id } }",
+        "mutation($i: CustomerInput!) { createCustomer(input: $i) { customerId } }",
         {"i": {"firstName": first, "lastName": last, "address": address, "locale": "fa-IR"}},
         as_=INGEST,
     )["createCustomer"]
-    cid = uuid.UUID(made["id"])
+    cid = uuid.UUID(made["customerId"])
     seen = gateway.data(
         "query($id: ID!) { customer(id: $id) { firstName lastName address } }",
         {"id": str(cid)},

@@ -35,12 +35,14 @@ RULE = {
     ]
 }  # fmt: skip
 CREATE = """
-mutation($input: SegmentInput!) { createSegment(input: $input) { id name version definition } }
+mutation($input: SegmentInput!) {
+  createSegment(input: $input) { id segmentId name version definition }
+}
 """
 REFRESH = "mutation($id: ID) { refreshSegments(id: $id) { segmentId members entered left } }"
 MEMBERS = """
 query($id: ID!) { segment(id: $id) { size members(first: 10) {
-  edges { node { id email firstName lastName segments { name } } } } } }
+  edges { node { customerId email firstName lastName segments { name } } } } } }
 """
 
 
@@ -102,13 +104,13 @@ def test_the_marketing_audience_of_the_issue(
     assert segment["definition"]["all"][2] == {"consent": {"purpose": "marketing_email"}}
     refreshed = _marketing(gateway, REFRESH, id=segment["id"])
     assert refreshed["data"]["refreshSegments"] == [
-        {"segmentId": segment["id"], "members": 1, "entered": 1, "left": 0}
+        {"segmentId": segment["segmentId"], "members": 1, "entered": 1, "left": 0}
     ]
     body = _marketing(gateway, MEMBERS, id=segment["id"])
     assert body["data"]["segment"]["size"] == 1
     nodes = [e["node"] for e in body["data"]["segment"]["members"]["edges"]]
     assert nodes == [
-        {"id": str(people["win"]), "email": "win@example.com", "firstName": "Win",
+        {"customerId": str(people["win"]), "email": "win@example.com", "firstName": "Win",
          "lastName": None, "segments": [{"name": "Win back"}]}
     ]  # fmt: skip
     assert "segment.members.edges.0.node.lastName" in body["extensions"]["redacted"]
@@ -129,7 +131,7 @@ def test_a_withdrawn_consent_hides_the_member_at_once_and_leaves_at_refresh(
     shown = _marketing(gateway, MEMBERS, id=segment["id"])["data"]["segment"]
     assert (shown["size"], shown["members"]["edges"]) == (0, [])
     again = _marketing(gateway, REFRESH, id=segment["id"])["data"]["refreshSegments"]
-    assert again == [{"segmentId": segment["id"], "members": 0, "entered": 0, "left": 1}]
+    assert again == [{"segmentId": segment["segmentId"], "members": 0, "entered": 0, "left": 1}]
 
 
 def test_a_bad_rule_names_the_path_and_two_fields_in_one_node_are_refused(
@@ -243,7 +245,7 @@ def test_the_marketing_tools_webhook_hears_who_enters_and_leaves(
         u=receiver.url("/hook"),
         s=[segment["id"]],
     )["data"]["createWebhook"]
-    assert made["webhook"]["segmentIds"] == [segment["id"]]
+    assert made["webhook"]["segmentIds"] == [segment["segmentId"]]
     receiver.secrets["/hook"] = made["secret"]
     _marketing(gateway, REFRESH, id=segment["id"])
     dispatcher = vault.dispatcher
@@ -286,11 +288,11 @@ def test_membership_follows_ingest_without_a_refresh(
     ).json()  # fmt: skip
     assert recorded["data"] == {"recordInteractions": {"inserted": 1}}
     shown = _marketing(gateway, MEMBERS, id=segment["id"])["data"]["segment"]
-    assert [e["node"]["id"] for e in shown["members"]["edges"]] == [str(people["win"])]
+    assert [e["node"]["customerId"] for e in shown["members"]["edges"]] == [str(people["win"])]
     with vault.db.transaction() as s:
         events = s.execute(
             select(SegmentOutboxRow.customer_id, SegmentOutboxRow.event).where(
-                SegmentOutboxRow.segment_id == uuid.UUID(segment["id"])
+                SegmentOutboxRow.segment_id == uuid.UUID(segment["segmentId"])
             )
         ).all()
     assert [(cid, event) for cid, event in events] == [(people["win"], "entered")]

@@ -53,10 +53,12 @@ GOLD = {"attribute": {"field": "tier", "op": "eq", "value": "gold"}}
 PII = "email phone firstName lastName birthDate address"
 ONE = f"query($id: ID!) {{ customer(id: $id) {{ id status {PII} tier tags attributes"
 ONE += " interactions(first: 5) { edges { node { id type } } } } }"
-LIST = f"{{ customers(first: 10) {{ edges {{ node {{ id status {PII} tier }} }} }} }}"
+LIST = f"{{ customers(first: 10) {{ edges {{ node {{ customerId status {PII} tier }} }} }} }}"
 BY_EMAIL = "query($e: String!) { customerByEmail(email: $e) { id } }"
-MEMBERS = f"query($id: ID!) {{ segment(id: $id) {{ members(first: 10) {{ edges {{ node {{ id status {PII} }} }} }} }} }}"  # noqa: E501
-ME = f"{{ me {{ id status {PII} interactions(first: 3) {{ edges {{ node {{ id }} }} }} }} }}"
+MEMBERS = f"query($id: ID!) {{ segment(id: $id) {{ members(first: 10) {{ edges {{ node {{ customerId status {PII} }} }} }} }} }}"  # noqa: E501
+ME = (
+    f"{{ me {{ customerId status {PII} interactions(first: 3) {{ edges {{ node {{ id }} }} }} }} }}"
+)
 ERASED_NODE = {
     "status": "ERASED", "email": None, "phone": None, "firstName": None, "lastName": None,
     "birthDate": None, "address": None,
@@ -179,9 +181,11 @@ def test_single_reads_answer_the_tombstone(
     back, _kept, _segment = restored
     gw, _logs = served
     gw.client.app.state.graphql.compiled = compiled  # type: ignore[attr-defined]
-    simple = f"query($id: ID!) {{ customer(id: $id) {{ id status {PII} "
+    simple = f"query($id: ID!) {{ customer(id: $id) {{ customerId status {PII} "
     simple += "interactions(first: 5) { edges { node { id } } } } }"
-    expected: dict[str, Any] = {"id": str(back), **ERASED_NODE, "interactions": {"edges": []}}
+    expected: dict[str, Any] = {
+        "customerId": str(back), **ERASED_NODE, "interactions": {"edges": []},
+    }  # fmt: skip
     assert {"customer": expected} == _ask(gw, simple, id=str(back))
     assert {"me": expected} == _ask(gw, ME, Role.DATA_SUBJECT, owner=back)
     full = _ask(gw, ONE, id=str(back))["customer"]
@@ -205,12 +209,12 @@ def test_lists_carry_on_with_the_other_customers(
     other customer as usual: the page does not fail."""
     back, kept, segment = restored
     gw, _logs = served
-    nodes = {e["node"]["id"]: e["node"] for e in _ask(gw, LIST)["customers"]["edges"]}
+    nodes = {e["node"]["customerId"]: e["node"] for e in _ask(gw, LIST)["customers"]["edges"]}
     assert {str(back), str(kept)} == set(nodes)
-    assert {"id": str(back), **ERASED_NODE, "tier": None} == nodes[str(back)]
+    assert {"customerId": str(back), **ERASED_NODE, "tier": None} == nodes[str(back)]
     assert (nodes[str(kept)]["status"], nodes[str(kept)]["firstName"]) == ("ACTIVE", "Arash")
     members = _ask(gw, MEMBERS, Role.MARKETING, id=str(segment))["segment"]["members"]["edges"]
-    shown = {e["node"]["id"]: e["node"]["status"] for e in members}
+    shown = {e["node"]["customerId"]: e["node"]["status"] for e in members}
     assert {str(back): "ERASED", str(kept): "ACTIVE"} == shown
 
 

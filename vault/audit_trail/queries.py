@@ -1,19 +1,17 @@
-"""Reading the audit trail: search pages and streamed exports for compliance officers,
-and for a data subject its own access history (GDPR Art. 15). Reads of the trail are
-themselves audited."""
+"""Reading the audit trail: for compliance officers, search pages in either direction,
+one entry by id, counts and streamed exports; for a data subject its own access history
+(GDPR Art. 15). Reads of the trail are themselves audited (a count as ``audit.count``)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -23,8 +21,10 @@ from policies import AccessDenied, Action, Purpose, Role
 from vault.audit_trail.log import AuditFilter, AuditLog, CheckpointInfo
 from vault.authorization.authorizer import SYSTEM_ROLE, Authorizer
 from vault.authorization.context import access_of, buffer_of
-from vault.errors import InvalidInput, VaultError
-from vault.pagination import MAX_PAGE, Page
+from vault.crypto.handles import Handles
+from vault.errors import VaultError
+from vault.keyset import KeyPart, Listing, keyset_rows
+from vault.pagination import Page, Window
 from vault.storage.models import AuditEntryRow, AuditLogRow
 
 __all__ = ["AuditQueries", "AuditRecord", "InclusionProof", "RecordSink"]
@@ -37,7 +37,12 @@ _ACCESSES = [
     AuditAction.CUSTOMER_UPDATE.value,
     AuditAction.CUSTOMER_MERGE.value,
     AuditAction.ACCESS_DENIED.value,
+    AuditAction.INTERACTIONS_COUNT.value,
 ]
+# The trail newest first, by the row's sequence number; the log's cursors and an access
+# history's are kept apart (each opens only in the list that gave it out).
+LOG: Final = Listing("audit_log", (KeyPart.INT,), descending=True)
+HISTORY: Final = Listing("access_history", (KeyPart.INT,), descending=True)
 
 
 class EntryNotFound(VaultError):
@@ -58,7 +63,6 @@ class AuditRecord:
     fields: dict[str, str]
     request_id: str
     detail: dict[str, Any]
-    cursor: str
 
 
 # Takes one entry of an export and its leaf hash (SHA-256(0x00 || canonical entry), what
@@ -76,21 +80,11 @@ class InclusionProof:
     checkpoint: str
 
 
-def _cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(str(row_id).encode()).decode()
-
-
-def _uncursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("after", "is not a cursor this API returned") from None
-
-
 class AuditQueries:
-    def __init__(self, audit: AuditLog, authz: Authorizer) -> None:
+    def __init__(self, audit: AuditLog, authz: Authorizer, *, handles: Handles) -> None:
         self._audit = audit
         self._authz = authz
+        self._handles = handles
 
     def __repr__(self) -> str:
         return "AuditQueries()"
@@ -105,22 +99,6 @@ class AuditQueries:
         ):
             error = AccessDenied(ctx.actor.role, ctx.purpose, "audit_log", Action.READ)
             raise self._authz.denied(session, error)
-
-    def page(
-        self,
-        session: Session,
-        *,
-        first: int = 20,
-        after: str | None = None,
-        filter_: AuditFilter | None = None,
-    ) -> Page[AuditRecord]:
-        """Entries newest first, for compliance officers."""
-        self._require_compliance(session)
-        page = self._entries(session, first, after, filter_ or AuditFilter(), None)
-        buffer_of(session).add(
-            AuditAction.AUDIT_EXPORT, detail={"entries": len(page.items), "kind": "graphql"}
-        )
-        return page
 
     def export(
         self,
@@ -158,45 +136,104 @@ class AuditQueries:
         )
         return kept
 
-    def access_history(
-        self, session: Session, customer_id: uuid.UUID, *, first: int = 20, after: str | None = None
-    ) -> Page[AuditRecord]:
-        """Who accessed this customer's data, when and why: the customer's own, or for a
-        compliance officer."""
+    def _may_see_history(self, session: Session, customer_id: uuid.UUID) -> None:
+        """A customer's access history: the customer's own, or for a compliance officer."""
         ctx = access_of(session)
         if ctx.actor.role == Role.DATA_SUBJECT.value:
             self._authz.check_owner(session, customer_id)
         else:
             self._require_compliance(session)
-        page = self._entries(session, first, after, AuditFilter(customer_id=customer_id), _ACCESSES)
+
+    def page(
+        self,
+        session: Session,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter_: AuditFilter | None = None,
+    ) -> Page[AuditRecord]:
+        """Entries newest first, for compliance officers, in either direction (see
+        :class:`~vault.pagination.Window`; 20 by default)."""
+        self._require_compliance(session)
+        window = Window.of(first=first, after=after, last=last, before=before, default=20)
+        page = self._entries(session, window, _listed(filter_ or AuditFilter(), None), LOG)
+        buffer_of(session).add(
+            AuditAction.AUDIT_EXPORT, detail={"entries": len(page.items), "kind": "graphql"}
+        )
+        return page
+
+    def count(self, session: Session, *, filter_: AuditFilter | None = None) -> int:
+        """How many entries :meth:`page` lists under the filter (compliance officers);
+        audited as ``audit.count`` with the number."""
+        self._require_compliance(session)
+        found = _count(session, _listed(filter_ or AuditFilter(), None))
+        buffer_of(session).add(AuditAction.AUDIT_COUNT, detail={"count": found, "kind": "log"})
+        return found
+
+    def access_history(
+        self,
+        session: Session,
+        customer_id: uuid.UUID,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[AuditRecord]:
+        """Who accessed this customer's data, when and why: the customer's own, or for a
+        compliance officer; newest first, in either direction (20 by default)."""
+        self._may_see_history(session, customer_id)
+        window = Window.of(first=first, after=after, last=last, before=before, default=20)
+        listed = _listed(AuditFilter(customer_id=customer_id), _ACCESSES)
+        page = self._entries(session, window, listed, HISTORY)
         buffer_of(session).read(customer_id, {"access_history": "clear"})  # this read, too
         return page
 
-    def _entries(
-        self,
-        session: Session,
-        first: int,
-        after: str | None,
-        filter_: AuditFilter,
-        actions: list[str] | None,
-    ) -> Page[AuditRecord]:
-        if not 1 <= first <= MAX_PAGE:
-            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
-        e = AuditEntryRow
-        stmt = filter_.apply(
-            select(e.id, AuditLogRow.position, e.canonical).outerjoin(
-                AuditLogRow, AuditLogRow.entry_pk == e.id
+    def access_history_count(self, session: Session, customer_id: uuid.UUID) -> int:
+        """How many entries the customer's access history holds, under the checks of
+        :meth:`access_history`; audited as ``audit.count`` for the customer."""
+        self._may_see_history(session, customer_id)
+        found = _count(session, _listed(AuditFilter(customer_id=customer_id), _ACCESSES))
+        buffer_of(session).add(
+            AuditAction.AUDIT_COUNT, customer_id=customer_id,
+            detail={"count": found, "kind": "access_history"},
+        )  # fmt: skip
+        return found
+
+    def entry(self, session: Session, entry_id: uuid.UUID) -> AuditRecord:
+        """One entry, as the listings show it: to a compliance officer any entry (audited
+        like a page of one), to a data subject one of its own access history (audited
+        like reading it); another customer's entry is refused as that customer's
+        access history would be, any other is not found."""
+        subject = access_of(session).actor.role == Role.DATA_SUBJECT.value
+        if not subject:
+            self._require_compliance(session)
+        found = session.execute(_columns().where(AuditEntryRow.entry_id == entry_id)).first()
+        record = None if found is None else _record(found[0], found[1], found[2])
+        if record is None or (subject and record.customer_id is None):
+            raise EntryNotFound("the audit entry is not found")
+        if not subject:
+            buffer_of(session).add(
+                AuditAction.AUDIT_EXPORT, detail={"entries": 1, "kind": "graphql"}
             )
-        )
-        if actions is not None:
-            stmt = stmt.where(e.action.in_(actions))
-        if after is not None:
-            stmt = stmt.where(e.id < _uncursor(after))
-        rows = session.execute(stmt.order_by(e.id.desc()).limit(first + 1)).all()
-        shown = rows[:first]
-        items = [_record(row_id, position, canonical) for row_id, position, canonical in shown]
-        end = items[-1].cursor if items else None
-        return Page(items=items, end_cursor=end, has_next_page=len(rows) > first)
+            return record
+        assert record.customer_id is not None  # noqa: S101 - checked above
+        self._authz.check_owner(session, record.customer_id)
+        if record.action not in _ACCESSES:
+            raise EntryNotFound("the audit entry is not found")
+        buffer_of(session).read(record.customer_id, {"access_history": "clear"})
+        return record
+
+    def _entries(
+        self, session: Session, window: Window, stmt: Select[*tuple[Any, ...]], listing: Listing
+    ) -> Page[AuditRecord]:
+        rows = keyset_rows(
+            session, stmt, (AuditEntryRow.id,), listing=listing, handles=self._handles,
+            window=window, key=lambda r: (r.id,),
+        )  # fmt: skip
+        return rows.with_items([_record(row[0], row[1], row[2]) for row in rows.items])
 
     def checkpoint(self, session: Session) -> CheckpointInfo | None:
         self._require_compliance(session)
@@ -231,6 +268,25 @@ class AuditQueries:
         )
 
 
+def _columns() -> Select[*tuple[Any, ...]]:
+    e = AuditEntryRow
+    return select(e.id, AuditLogRow.position, e.canonical).outerjoin(
+        AuditLogRow, AuditLogRow.entry_pk == e.id
+    )
+
+
+def _listed(filter_: AuditFilter, actions: list[str] | None) -> Select[*tuple[Any, ...]]:
+    """The entries the filter (and, for an access history, the actions) let through."""
+    stmt = filter_.apply(_columns())
+    if actions is not None:
+        stmt = stmt.where(AuditEntryRow.action.in_(actions))
+    return stmt
+
+
+def _count(session: Session, stmt: Select[*tuple[Any, ...]]) -> int:
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
 def _record(row_id: int, position: int | None, canonical: bytes) -> AuditRecord:
     raw = json.loads(canonical)
     return AuditRecord(
@@ -246,5 +302,4 @@ def _record(row_id: int, position: int | None, canonical: bytes) -> AuditRecord:
         fields=dict(raw["fields"]),
         request_id=raw["request"],
         detail=dict(raw["detail"]),
-        cursor=_cursor(row_id),
     )

@@ -11,22 +11,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from vault.crypto.handles import Handles
 from vault.customers.models import READABLE, CustomerFilter, ExternalId
 from vault.errors import CustomerNotFound
-from vault.pagination import decode_cursor
+from vault.keyset import KeyPart, Listing, keyset_rows
+from vault.pagination import Page, Window
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
 from vault.storage.sql import Prepared, id_in, json_array_has
 from vault.types import PiiField
 
 __all__ = [
+    "CUSTOMERS",
     "ROW_BY_ID",
     "by_blind_index",
+    "count_rows",
     "external_ids",
     "load",
     "owner_of",
@@ -151,19 +154,21 @@ def by_blind_index(
     ).all()
 
 
-def page_rows(
+# Customers oldest first, ties broken by id.
+CUSTOMERS: Final = Listing("customers", (KeyPart.TIME, KeyPart.UUID))
+_KEY: Final = (CustomerRow.created_at, CustomerRow.id)
+
+
+def _listed(
     session: Session,
     f: CustomerFilter,
     allowed: ColumnElement[bool],
-    *,
-    first: int,
-    after: str | None,
-) -> Sequence[Row[uuid.UUID, datetime]]:
-    """Up to ``first + 1`` (id, created_at) of the customers the filter and ``allowed``
-    (the processing gate's clause) let through, in keyset order after the cursor. Every
-    condition of the filter is in the statement: the page is cut after filtering, so it
-    is full whenever enough customers match, and only its customers are read."""
-    stmt = select(CustomerRow.id, CustomerRow.created_at).where(
+    *columns: InstrumentedAttribute[Any],
+) -> Select[Any]:
+    """The customers the filter and ``allowed`` (the processing gate's clause) let
+    through, unordered: every condition of the filter is in the statement, so a page is
+    cut (or a count taken) after filtering."""
+    stmt = select(*columns).where(
         CustomerRow.status.in_([s.value for s in f.statuses] if f.statuses else READABLE)
     )
     stmt = stmt.where(allowed)
@@ -177,12 +182,31 @@ def page_rows(
         stmt = stmt.where(CustomerRow.created_at >= f.created_after)
     if f.created_before is not None:
         stmt = stmt.where(CustomerRow.created_at < f.created_before)
-    if after is not None:
-        when, row_id = decode_cursor(after)
-        stmt = stmt.where(tuple_(CustomerRow.created_at, CustomerRow.id) > tuple_(when, row_id))
-    return session.execute(
-        stmt.order_by(CustomerRow.created_at, CustomerRow.id).limit(first + 1)
-    ).all()
+    return stmt
+
+
+def page_rows(
+    session: Session,
+    f: CustomerFilter,
+    allowed: ColumnElement[bool],
+    *,
+    handles: Handles,
+    window: Window,
+) -> Page[Row[Any]]:
+    """The (id, created_at) rows of the customers the filter and ``allowed`` let
+    through, in the window (oldest first): the page is full whenever enough customers
+    match, and only its customers are read afterwards."""
+    stmt = _listed(session, f, allowed, CustomerRow.id, CustomerRow.created_at)
+    return keyset_rows(
+        session, stmt, _KEY, listing=CUSTOMERS, handles=handles, window=window,
+        key=lambda r: (r.created_at, r.id),
+    )  # fmt: skip
+
+
+def count_rows(session: Session, f: CustomerFilter, allowed: ColumnElement[bool]) -> int:
+    """How many customers the filter and ``allowed`` let through (nothing is read)."""
+    stmt = _listed(session, f, allowed, CustomerRow.id).subquery()
+    return int(session.scalar(select(func.count()).select_from(stmt)) or 0)
 
 
 def owner_of(session: Session, source: str, external_id: str) -> uuid.UUID | None:

@@ -23,6 +23,7 @@ from policies.attributes import AttributeRegistry, default_attributes
 from vault.authorization.authorizer import PROFILE, Authorizer
 from vault.authorization.context import buffer_of
 from vault.crypto import DataKey
+from vault.crypto.handles import Handles
 from vault.customers.custom_attributes import AttributeRules, CheckedAttributes, seal_value
 from vault.customers.merge import fold
 from vault.customers.models import (
@@ -39,6 +40,7 @@ from vault.customers.models import (
 from vault.customers.normalize import normalise_email, normalise_phone
 from vault.customers.queries import (
     by_blind_index,
+    count_rows,
     external_ids,
     load,
     owner_of,
@@ -61,7 +63,7 @@ from vault.customers.views import audited_fields, customer_view, needs_keys
 from vault.errors import Conflict, CustomerNotFound, InvalidInput
 from vault.keys import DataKeys
 from vault.logs import get_logger
-from vault.pagination import MAX_PAGE, Page, encode_cursor
+from vault.pagination import Page, Window
 from vault.privacy.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
 from vault.types import CustomerStatus, PiiField
@@ -83,6 +85,7 @@ class CustomerService:
         keys: DataKeys,
         authz: Authorizer,
         *,
+        handles: Handles,
         clock: Callable[[], datetime] = utc_now,
         phone_region: str | None = None,
         gate: ProcessingGate | None = None,
@@ -92,6 +95,7 @@ class CustomerService:
         self.attributes = attributes if attributes is not None else default_attributes()
         self._attribute_rules = AttributeRules(self.attributes)
         self._authz = authz
+        self._handles = handles
         self._gate = gate or ProcessingGate(authz, clock)
         self._bidx = keys.keyring.blind_indexer
         self._rules = PiiRules(self._bidx, clock, phone_region)
@@ -282,25 +286,42 @@ class CustomerService:
         self,
         session: Session,
         *,
-        first: int = 20,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter_: CustomerFilter | None = None,
     ) -> Page[Customer]:
-        """Customers oldest first, keyset-paginated on (created_at, id), filtered in SQL
-        before the page is cut; exactly the customers returned are read (and audited)
-        under the caller's policy. Not for data subjects."""
+        """Customers oldest first, keyset-paginated on (created_at, id) in either
+        direction (see :class:`~vault.pagination.Window`; 20 from the start by default),
+        filtered in SQL before the page is cut; exactly the customers returned are read
+        (and audited) under the caller's policy. Not for data subjects."""
         self._authz.check_listing(session)
-        if not 1 <= first <= MAX_PAGE:
-            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
-        f = filter_ or CustomerFilter()
+        window = Window.of(first=first, after=after, last=last, before=before, default=20)
+        f = self._listing_filter(session, filter_)
+        rows = page_rows(
+            session, f, self._gate.clause(session), handles=self._handles, window=window
+        )
+        ids = [r.id for r in rows.items]
+        return rows.with_items(self.get_many(session, ids) if ids else [])
+
+    def count(self, session: Session, *, filter_: CustomerFilter | None = None) -> int:
+        """How many customers :meth:`page` would list under this filter for the caller
+        (the same policy, filter and processing gate), without reading any of them:
+        audited as one ``customers.count`` entry with the number, not as reads."""
+        self._authz.check_listing(session)
+        f = self._listing_filter(session, filter_)
+        found = count_rows(session, f, self._gate.clause(session))
+        buffer_of(session).add(AuditAction.CUSTOMERS_COUNT, detail={"count": found})
+        return found
+
+    def _listing_filter(self, session: Session, given: CustomerFilter | None) -> CustomerFilter:
+        """The filter of a listing, once the caller may read what it filters on."""
+        f = given or CustomerFilter()
         for name in ("tier", "locale", "tag"):  # a filter reads the field: only if shown
             if getattr(f, name) is not None:
                 self._authz.check_reads(session, "tags" if name == "tag" else name)
-        rows = page_rows(session, f, self._gate.clause(session), first=first, after=after)
-        page, more = rows[:first], len(rows) > first
-        items = self.get_many(session, [r[0] for r in page]) if page else []
-        end = encode_cursor(page[-1][1], page[-1][0]) if page else None
-        return Page(items=items, end_cursor=end, has_next_page=more)
+        return f
 
     def find_by_external_id(self, session: Session, ref: ExternalId) -> Customer:
         buffer_of(session)

@@ -57,8 +57,10 @@ class TimelineOptions(TypedDict, total=False):
     """The keyword options of a timeline read (defaults in
     :meth:`~vault.interactions.service.InteractionService.timelines`)."""
 
-    first: int
+    first: int | None
     after: str | None
+    last: int | None
+    before: str | None
     channel: str | None
     type: str | None
     since: datetime | None

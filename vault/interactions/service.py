@@ -24,21 +24,29 @@ from audit.entries import AuditAction
 from policies import AccessDenied, Action, Resolution
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import access_of, buffer_of
-from vault.errors import InvalidInput
+from vault.crypto.handles import Handles
+from vault.errors import InteractionNotFound, InvalidInput
 from vault.interactions.copy import insert_rows
 from vault.interactions.models import IngestResult, Interaction, InteractionInput, TimelineOptions
 from vault.interactions.timeline import (
+    KEY,
     LIVE,
+    TIMELINE,
+    any_beside,
+    count_of,
     customer_statuses,
     interaction_of,
+    one_row,
     one_timeline,
+    owner_of,
     ranked,
     timeline_filters,
 )
 from vault.interactions.validation import validate
 from vault.keys import DataKeys
+from vault.keyset import Bounds, keyset_page
 from vault.logs import get_logger
-from vault.pagination import MAX_PAGE, Page, encode_cursor
+from vault.pagination import Page, Window
 from vault.privacy.processing import ProcessingGate
 from vault.storage.models import CustomerExternalIdRow, CustomerRow
 from vault.storage.sql import Prepared, id_in, id_in_param, new_ids
@@ -66,12 +74,14 @@ class InteractionService:
         keys: DataKeys,
         authz: Authorizer,
         *,
+        handles: Handles,
         clock: Callable[[], datetime],
         gate: ProcessingGate | None = None,
         on_recorded: Callable[[Session, Sequence[uuid.UUID]], object] | None = None,
     ) -> None:
         self._keys = keys
         self._authz = authz
+        self._handles = handles
         self._clock = clock
         self._gate = gate or ProcessingGate(authz, clock)
         # Derived state that follows new interactions (segment memberships, metrics), in
@@ -237,17 +247,49 @@ class InteractionService:
         customer_id: uuid.UUID,
         **options: Unpack[TimelineOptions],
     ) -> Page[Interaction]:
-        """One customer's interactions, newest first, keyset-paginated on (occurred_at, id);
-        the options and their defaults are those of :meth:`timelines`."""
+        """One customer's interactions, newest first, keyset-paginated on (occurred_at, id)
+        in either direction; the options and their defaults are those of :meth:`timelines`."""
         return self.timelines(session, [customer_id], **options)[customer_id]
+
+    def _may_read(self, session: Session, ids: list[uuid.UUID]) -> bool:
+        """Refuse a caller who may not read these customers' timelines (ownership, the
+        policy's ``interactions``); whether it may see their payloads."""
+        reads = self._authz.reads(session)
+        for cid in ids:
+            self._authz.check_owner(session, cid)
+        if reads.get("interactions") == Resolution.HIDDEN:
+            ctx = access_of(session)
+            error = AccessDenied(ctx.actor.role, ctx.purpose, "interactions", Action.READ)
+            raise self._authz.denied(session, error, ids[0] if len(ids) == 1 else None)
+        return reads.get("interaction_payload") == Resolution.CLEAR
+
+    def _live(self, session: Session, known: dict[uuid.UUID, str]) -> list[uuid.UUID]:
+        """The customers whose timelines are read, once the processing gate let the
+        caller's purpose through: not erased or merged (their rows wait for the purge),
+        nor erased again after a restored backup undid it (on the keyring's shred list)."""
+        live = [cid for cid, status in known.items() if status in LIVE]
+        erased = self._keys.shredded(live) if live else set()
+        live = [cid for cid in live if cid not in erased]
+        self._gate.check(session, [(cid, known[cid]) for cid in live])
+        return live
+
+    @staticmethod
+    def _audit_read(session: Session, customer_id: uuid.UUID, with_payload: bool) -> None:
+        buffer_of(session).read(
+            customer_id,
+            {"interactions": "clear", "interaction_payload": "clear" if with_payload else "hidden"},
+            action=AuditAction.INTERACTIONS_READ,
+        )
 
     def timelines(
         self,
         session: Session,
         customer_ids: Sequence[uuid.UUID],
         *,
-        first: int = 20,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         channel: str | None = None,
         type: str | None = None,
         since: datetime | None = None,
@@ -256,60 +298,96 @@ class InteractionService:
     ) -> dict[uuid.UUID, Page[Interaction]]:
         """The first page of several customers' timelines in one statement (a window
         function per customer), so a list of customers with their interactions costs a
-        bounded number of queries. ``after`` applies to a single customer only."""
-        audit = buffer_of(session)
-        reads = self._authz.reads(session)
+        bounded number of queries; 20 by default. ``after``, ``before`` and ``last``
+        apply to a single customer only (see :class:`~vault.pagination.Window`)."""
         ids = list(dict.fromkeys(customer_ids))
-        for cid in ids:
-            self._authz.check_owner(session, cid)
-        if reads.get("interactions") == Resolution.HIDDEN:
-            ctx = access_of(session)
-            error = AccessDenied(ctx.actor.role, ctx.purpose, "interactions", Action.READ)
-            raise self._authz.denied(session, error, ids[0] if len(ids) == 1 else None)
-        with_payload = with_payload and reads.get("interaction_payload") == Resolution.CLEAR
-        if not 1 <= first <= MAX_PAGE:
-            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
-        if after is not None and len(ids) != 1:
-            raise InvalidInput("after", "applies to one customer's timeline at a time")
-        filters = timeline_filters(channel, type, since, until, after)
-        rows: list[Any] = []
+        with_payload = self._may_read(session, ids) and with_payload
+        window = Window.of(first=first, after=after, last=last, before=before, default=20)
+        if len(ids) != 1:
+            for name in ("after", "before", "last"):
+                if getattr(window, name) is not None:
+                    raise InvalidInput(name, "applies to one customer's timeline at a time")
+        filters = timeline_filters(channel, type, since, until)
+        bounds = Bounds.of(TIMELINE, self._handles, window, KEY)
+        size, rows = window.size, list[Any]()
         if len(ids) == 1:
             # The status and the page in one statement; rows are used only if the gate
             # below lets this purpose process the customer.
-            status, rows = one_timeline(session, ids[0], filters, first, with_payload)
+            status, rows = one_timeline(
+                session, ids[0], [*filters, *bounds.where], size, with_payload,
+                oldest=window.backward,
+            )  # fmt: skip
             known = {ids[0]: status}
         else:
             known = customer_statuses(session, ids)
-        # An erased (or merged) customer has no timeline: rows waiting for the purge are
-        # never read again. Nor has one whose erasure a restored backup undid (its id is
-        # on the keyring's shred list): it reads as erased until `erasure reapply`.
-        live = [cid for cid in ids if known[cid] in LIVE]
-        erased = self._keys.shredded(live) if live else set()
-        live = [cid for cid in live if cid not in erased]
-        self._gate.check(session, [(cid, known[cid]) for cid in live])
+        live = self._live(session, known)
         if len(ids) > 1 and live:
-            rows = ranked(session, live, filters, first, with_payload=with_payload)
+            rows = ranked(session, live, filters, size, with_payload=with_payload)
         grouped: dict[uuid.UUID, list[Any]] = {cid: [] for cid in ids}
         for row in rows:
-            if row.customer_id not in erased:
+            if row.customer_id in live:
                 grouped[row.customer_id].append(row)
-        needs_keys = [c for c, rs in grouped.items() if any(r.payload_ct for r in rs[:first])]
+        needs_keys = [c for c, rs in grouped.items() if any(r.payload_ct for r in rs[:size])]
         keys = self._keys.get_many(session, needs_keys) if needs_keys else {}
+        other = bounds.other_side(TIMELINE, window, KEY)
         pages: dict[uuid.UUID, Page[Interaction]] = {}
         for cid, group in grouped.items():
-            shown = group[:first]
+            shown, more = group[:size], len(group) > size
+            if window.backward:
+                shown.reverse()
             key = keys.get(cid)
-            items = [interaction_of(r, key, hidden=not with_payload) for r in shown]
-            end = encode_cursor(shown[-1].occurred_at, shown[-1].id) if shown else None
-            pages[cid] = Page(items=items, end_cursor=end, has_next_page=len(group) > first)
-            if known[cid] not in LIVE or cid in erased:
-                continue
-            audit.read(
-                cid,
-                {
-                    "interactions": "clear",
-                    "interaction_payload": "clear" if with_payload else "hidden",
-                },
-                action=AuditAction.INTERACTIONS_READ,
+            beside = (
+                other is not None and cid in live and any_beside(session, cid, [*filters, other])
             )
+            pages[cid] = keyset_page(
+                [interaction_of(r, key, hidden=not with_payload) for r in shown],
+                [(r.occurred_at, r.id) for r in shown],
+                listing=TIMELINE, handles=self._handles,
+                has_next_page=beside if window.backward else more,
+                has_previous_page=more if window.backward else beside,
+            )  # fmt: skip
+            if cid in live:
+                self._audit_read(session, cid, with_payload)
         return pages
+
+    def get(self, session: Session, interaction_id: uuid.UUID) -> Interaction:
+        """One interaction, under exactly the checks and audit of its customer's
+        timeline: ownership, the policy's ``interactions`` (and ``interaction_payload``
+        for the payload), the processing gate, an ``interactions.read`` entry for the
+        customer. Not found when its customer is erased or merged away."""
+        owner = owner_of(session, interaction_id)
+        if owner is None:
+            raise InteractionNotFound(interaction_id)
+        with_payload = self._may_read(session, [owner])
+        if not self._live(session, customer_statuses(session, [owner])):
+            raise InteractionNotFound(interaction_id)
+        row = one_row(session, interaction_id, with_payload)
+        if row is None:  # pragma: no cover - deleted between two statements of the unit
+            raise InteractionNotFound(interaction_id)
+        key = self._keys.get_many(session, [owner]).get(owner) if row.payload_ct else None
+        found = interaction_of(row, key, hidden=not with_payload)
+        self._audit_read(session, owner, with_payload)
+        return found
+
+    def count(
+        self,
+        session: Session,
+        customer_id: uuid.UUID,
+        *,
+        channel: str | None = None,
+        type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many interactions :meth:`timeline` lists for the customer under these
+        filters, under the same checks, without reading any: audited as one
+        ``interactions.count`` entry for the customer (none when it is erased: 0)."""
+        self._may_read(session, [customer_id])
+        filters = timeline_filters(channel, type, since, until)
+        if not self._live(session, customer_statuses(session, [customer_id])):
+            return 0
+        found = count_of(session, customer_id, filters)
+        buffer_of(session).add(
+            AuditAction.INTERACTIONS_COUNT, customer_id=customer_id, detail={"count": found}
+        )
+        return found

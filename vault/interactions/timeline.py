@@ -3,9 +3,12 @@
 :class:`~vault.interactions.models.Interaction` each row becomes.
 
 One customer's newest page comes with the customer's status in one prepared statement
-(the common case); several customers' first pages come from one ranked statement (a
-window function per customer). Both are keyset-paginated on (``occurred_at``, ``id``),
-newest first. Policy, the processing gate and audit stay with the service.
+(the common case; a page from the other end, or bounded by cursors, is the same
+statement in the other order or with the cursors' conditions); several customers' first
+pages come from one ranked statement (a window function per customer). Every timeline
+is the :data:`TIMELINE` listing, keyset-paginated on (``occurred_at``, ``id``), newest
+first. One interaction by id and a timeline's count read here too. Policy, the
+processing gate and audit stay with the service.
 """
 
 from __future__ import annotations
@@ -16,30 +19,39 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from vault.crypto import DataKey
 from vault.errors import CustomerNotFound, InvalidInput
 from vault.interactions.models import Interaction
+from vault.keyset import KeyPart, Listing
 from vault.money import from_minor
-from vault.pagination import decode_cursor
 from vault.storage.models import CustomerRow, InteractionRow
 from vault.storage.sql import Prepared, id_in
 from vault.text import check_word
 from vault.types import PAYLOAD_FIELD, Channel, CustomerStatus, InteractionType
 
 __all__ = [
+    "KEY",
     "LIVE",
+    "TIMELINE",
+    "any_beside",
+    "count_of",
     "customer_statuses",
     "interaction_of",
+    "one_row",
     "one_timeline",
+    "owner_of",
     "ranked",
     "timeline_filters",
 ]
 
 # The statuses whose interactions are read (an erased or merged customer has none).
 LIVE = frozenset({CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value})
+# A customer's interactions, newest first, ties broken by id.
+TIMELINE = Listing("interactions", (KeyPart.TIME, KeyPart.UUID), descending=True)
+KEY = (InteractionRow.occurred_at, InteractionRow.id)
 
 
 def _columns(with_payload: bool) -> list[Any]:
@@ -51,17 +63,20 @@ def _columns(with_payload: bool) -> list[Any]:
     ]  # fmt: skip
 
 
-def _newest(with_payload: bool, filters: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
-    """One customer's status and newest interactions (``:id``, at most ``:n``): the
-    customer left-joined to its matching rows, so an empty page still has a row (with
-    a null interaction). Rows of a customer who is not live are not joined."""
+def _newest(
+    with_payload: bool, filters: Sequence[ColumnElement[bool]] = (), *, oldest: bool = False
+) -> Select[Any]:
+    """One customer's status and newest interactions (``:id``, at most ``:n``; the
+    oldest with ``oldest``): the customer left-joined to its matching rows, so an empty
+    page still has a row (with a null interaction). Rows of a customer who is not live
+    are not joined."""
     t, c = InteractionRow, CustomerRow
     joined = and_(t.customer_id == c.id, c.status.in_(sorted(LIVE)), *filters)
     return (
         select(c.status.label("customer_status"), *_columns(with_payload))
         .select_from(c.__table__.outerjoin(t.__table__, joined))
         .where(c.id == bindparam("id"))
-        .order_by(t.occurred_at.desc(), t.id.desc())
+        .order_by(*TIMELINE.order(KEY, reverse=oldest))
         .limit(bindparam("n"))
     )
 
@@ -77,12 +92,16 @@ def one_timeline(
     filters: list[ColumnElement[bool]],
     first: int,
     with_payload: bool,
+    *,
+    oldest: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The customer's status and its newest ``first + 1`` matching rows (none unless the
-    customer is live), in one statement; an unknown id raises :class:`CustomerNotFound`."""
+    """The customer's status and its newest ``first + 1`` matching rows (the oldest,
+    oldest first, with ``oldest``; none unless the customer is live), in one statement;
+    an unknown id raises :class:`CustomerNotFound`."""
     params = {"id": customer_id, "n": first + 1}
-    if filters:
-        found = list(session.execute(_newest(with_payload, filters), params).all())
+    if filters or oldest:
+        statement = _newest(with_payload, filters, oldest=oldest)
+        found = list(session.execute(statement, params).all())
     else:
         found = _NEWEST[with_payload].rows(session, params)
     if not found:
@@ -138,10 +157,9 @@ def timeline_filters(
     kind: str | None,
     since: datetime | None,
     until: datetime | None,
-    after: str | None,
 ) -> list[ColumnElement[bool]]:
-    """The conditions of a timeline's filters and its cursor; bad names or naive times
-    raise :class:`InvalidInput` naming the argument."""
+    """The conditions of a timeline's filters; bad names or naive times raise
+    :class:`InvalidInput` naming the argument."""
     t = InteractionRow
     where: list[ColumnElement[bool]] = []
     if channel is not None:
@@ -155,10 +173,35 @@ def timeline_filters(
         where.append(t.occurred_at >= since)
     if until is not None:
         where.append(t.occurred_at < until)
-    if after is not None:
-        when, row_id = decode_cursor(after)
-        where.append(tuple_(t.occurred_at, t.id) < tuple_(when, row_id))
     return where
+
+
+def any_beside(
+    session: Session, customer_id: uuid.UUID, filters: list[ColumnElement[bool]]
+) -> bool:
+    """Whether the customer has a matching interaction (one ``LIMIT 1`` probe)."""
+    t = InteractionRow
+    stmt = select(t.id).where(t.customer_id == customer_id, *filters).limit(1)
+    return session.execute(stmt).first() is not None
+
+
+def count_of(session: Session, customer_id: uuid.UUID, filters: list[ColumnElement[bool]]) -> int:
+    """How many of the customer's interactions match (nothing is decrypted)."""
+    t = InteractionRow
+    stmt = select(func.count()).select_from(t).where(t.customer_id == customer_id, *filters)
+    return int(session.scalar(stmt) or 0)
+
+
+def owner_of(session: Session, interaction_id: uuid.UUID) -> uuid.UUID | None:
+    """The customer an interaction belongs to (None: no such interaction)."""
+    t = InteractionRow
+    return session.scalar(select(t.customer_id).where(t.id == interaction_id))
+
+
+def one_row(session: Session, interaction_id: uuid.UUID, with_payload: bool) -> Any:  # noqa: ANN401 - a row
+    """One interaction's row, its payload ciphertext only ``with_payload``."""
+    stmt = select(*_columns(with_payload)).where(InteractionRow.id == interaction_id)
+    return session.execute(stmt).first()
 
 
 def interaction_of(row: Any, key: DataKey | None, *, hidden: bool) -> Interaction:  # noqa: ANN401

@@ -11,18 +11,17 @@ only active customers. No policy check or audit entry here:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from vault.errors import InvalidInput
-from vault.pagination import Page
+from vault.crypto.handles import Handles
+from vault.keyset import KeyPart, Listing, keyset_rows
+from vault.pagination import Page, Window
 from vault.segments.models import RefreshResult, SegmentEvent
 from vault.storage.models import (
     CustomerRow,
@@ -181,28 +180,30 @@ def count_members(session: Session, segment_id: uuid.UUID, clause: ColumnElement
     )
 
 
+# A segment's current members, by customer id.
+MEMBERS: Final = Listing("members", (KeyPart.UUID,))
+
+
 def member_page(
     session: Session,
     segment_id: uuid.UUID,
     clause: ColumnElement[bool],
     *,
-    first: int,
-    after: str | None,
+    handles: Handles,
+    window: Window,
 ) -> Page[uuid.UUID]:
     """A page of current member ids (ordered by id) that ``clause`` lets through."""
+    member = SegmentMembershipRow.customer_id
     stmt = (
-        select(SegmentMembershipRow.customer_id)
-        .join(CustomerRow, CustomerRow.id == SegmentMembershipRow.customer_id)
+        select(member)
+        .join(CustomerRow, CustomerRow.id == member)
         .where(*_member_filters(segment_id, clause))
-        .order_by(SegmentMembershipRow.customer_id)
-        .limit(first + 1)
     )
-    if after is not None:
-        stmt = stmt.where(SegmentMembershipRow.customer_id > _after(after))
-    ids = list(session.scalars(stmt))
-    more = len(ids) > first
-    ids = ids[:first]
-    return Page(ids, _cursor(ids[-1]) if ids else None, more)
+    rows = keyset_rows(
+        session, stmt, (member,), listing=MEMBERS, handles=handles, window=window,
+        key=lambda r: (r.customer_id,),
+    )  # fmt: skip
+    return rows.with_items([r.customer_id for r in rows.items])
 
 
 def segments_of(session: Session, customer_id: uuid.UUID) -> list[SegmentRow]:
@@ -219,14 +220,3 @@ def segments_of(session: Session, customer_id: uuid.UUID) -> list[SegmentRow]:
             .order_by(SegmentRow.created_at, SegmentRow.id)
         )
     )
-
-
-def _cursor(customer_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(customer_id.bytes).decode("ascii")
-
-
-def _after(cursor: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("after", "is not a cursor this API returned") from None

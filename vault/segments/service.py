@@ -29,8 +29,9 @@ from policies.attributes import AttributeRegistry, default_attributes
 from policies.purposes import Resource
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import buffer_of
+from vault.crypto.handles import Handles
 from vault.errors import CustomerNotFound, InvalidInput, VaultError
-from vault.pagination import MAX_PAGE, Page
+from vault.pagination import Page, Window
 from vault.privacy.processing import ProcessingGate
 from vault.segments import membership
 from vault.segments.compile import compile_rule, uses_metrics
@@ -97,9 +98,11 @@ class SegmentService:
         clock: Callable[[], datetime],
         rollup: MetricsRollup | None = None,
         *,
+        handles: Handles,
         attributes: AttributeRegistry | None = None,
     ) -> None:
         self._authz = authz
+        self._handles = handles
         self._attributes = attributes if attributes is not None else default_attributes()
         self._gate = gate
         self._clock = clock
@@ -310,16 +313,20 @@ class SegmentService:
         session: Session,
         segment_id: uuid.UUID,
         *,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Page[uuid.UUID]:
-        """A page of member ids (ordered by id) that the caller's purpose may process."""
+        """A page of member ids (ordered by id) that the caller's purpose may process,
+        in either direction (see :class:`~vault.pagination.Window`; 50 by default)."""
         self._may_read(session)
-        if not 1 <= first <= MAX_PAGE:
-            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
+        window = Window.of(first=first, after=after, last=last, before=before, default=50)
         self._row(session, segment_id)
         clause = self._gate.clause(session)
-        page = membership.member_page(session, segment_id, clause, first=first, after=after)
+        page = membership.member_page(
+            session, segment_id, clause, handles=self._handles, window=window
+        )
         self._audit(
             session,
             AuditAction.SEGMENT_READ,

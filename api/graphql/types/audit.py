@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import cast
+from typing import ClassVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.types.common import PageInfo
+from api.graphql.types.common import PageInfo, page_info
+from api.graphql.types.node import Node
 from vault.audit_trail.queries import AuditRecord
 from vault.pagination import Page
 
@@ -23,15 +26,16 @@ __all__ = [
 ]
 
 
-@strawberry.type(
-    description="One audit log entry: who did what, for which purpose, with what outcome; "
-    "never a PII value."
-)
-class AuditEntry:
+@strawberry.type(description="One entry of the audit trail: who did what, when, why.")
+class AuditEntry(Node):
     record: strawberry.Private[AuditRecord]
+    NODE_TYPE: ClassVar[str] = "AuditEntry"
 
-    @strawberry.field(description="The entry's id (a UUID).")
-    def id(self) -> strawberry.ID:
+    def node_uuid(self) -> uuid.UUID:
+        return self.record.entry_id
+
+    @strawberry.field(description="The entry's id (a UUID), as exports and proofs name it.")
+    def entry_id(self) -> strawberry.ID:
         return strawberry.ID(str(self.record.entry_id))
 
     @strawberry.field(description="Log position; null until the sequencer has ordered it.")
@@ -86,12 +90,24 @@ class AuditEntryEdge:
 class AuditEntryConnection:
     edges: list[AuditEntryEdge] = strawberry.field(description="The entries of this page.")
     page_info: PageInfo = strawberry.field(description="Whether more entries follow.")
+    counter: strawberry.Private[Callable[[], int]]
+
+    @strawberry.field(
+        description="How many entries the whole list holds (the same filter), counted "
+        "without reading any; audited as audit.count."
+    )
+    def total_count(self) -> int:
+        return self.counter()
 
 
-def audit_connection(page: Page[AuditRecord]) -> AuditEntryConnection:
+def audit_connection(page: Page[AuditRecord], counter: Callable[[], int]) -> AuditEntryConnection:
     return AuditEntryConnection(
-        edges=[AuditEntryEdge(node=AuditEntry(record=r), cursor=r.cursor) for r in page.items],
-        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        edges=[
+            AuditEntryEdge(node=AuditEntry(record=r), cursor=page.cursor(n))
+            for n, r in enumerate(page.items)
+        ],
+        page_info=page_info(page),
+        counter=counter,
     )
 
 

@@ -1,28 +1,81 @@
-"""What every type and resolver shares: page info, the id argument and its parsing, and
-enums of the domain's vocabulary described value by value."""
+"""What every type and resolver shares: page info, Relay's page arguments, global ids,
+the parsing of id arguments, and enums of the domain's vocabulary described value by
+value.
+
+A global id is the handle (:mod:`vault.crypto.handles`, use ``node``) of
+``<GraphQL type>:<UUID>``: opaque and tamper-evident, so a garbled or forged one is
+``BAD_USER_INPUT``. An id argument (``customer(id:)``, ``legalHolds(customerId:)``,
+...) takes either the object's global id or its UUID (the ``customerId``,
+``segmentId``, ... fields and everything outside GraphQL: tokens, webhooks, the CLI).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
+from api.graphql.context import Ctx, GraphQLContext, selects
+from vault.crypto.handles import HandleInvalid
 from vault.errors import InvalidInput
+from vault.pagination import Page, Window
 
-__all__ = ["After", "First", "IdArg", "PageInfo", "described_enum", "parse_id"]
+__all__ = [
+    "NODE_TYPES",
+    "NO_PAGE",
+    "AfterArg",
+    "BeforeArg",
+    "FirstArg",
+    "IdArg",
+    "LastArg",
+    "PageInfo",
+    "count_only",
+    "described_enum",
+    "global_id",
+    "open_global_id",
+    "page_info",
+    "page_sizes",
+    "parse_id",
+    "taken",
+]
+
+# The kinds of id an argument names, and the GraphQL type whose global id is one.
+NODE_TYPES: Final = {
+    "customer": "Customer",
+    "interaction": "Interaction",
+    "segment": "Segment",
+    "data subject request": "DsrRequest",
+    "audit entry": "AuditEntry",
+}
+_USE: Final = "node"
+
+
+@strawberry.type(description="Where a page sits in its list (Relay's PageInfo).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(
+        description="More items follow the page (with before: they follow it)."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="More items precede the page (with after: they precede it)."
+    )
+    start_cursor: str | None = strawberry.field(description="The first edge's cursor.")
+    end_cursor: str | None = strawberry.field(description="The last edge's cursor.")
+
+
+def page_info(page: Page[Any]) -> PageInfo:
+    return PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=page.start_cursor,
+        end_cursor=page.end_cursor,
+    )
+
 
 _E = TypeVar("_E", bound=type[Enum])
-
-
-@strawberry.type(description="Where a page of a list ends, and whether more follows.")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="Whether another page follows this one.")
-    end_cursor: str | None = strawberry.field(
-        description="The cursor of the last item: pass it as `after` for the next page."
-    )
 
 
 def described_enum(enum: _E, name: str, description: str, values: Mapping[str, str]) -> _E:
@@ -46,20 +99,92 @@ def described_enum(enum: _E, name: str, description: str, values: Mapping[str, s
     return wrapped
 
 
-IdArg = Annotated[strawberry.ID, strawberry.argument(description="An id (UUID).")]
-First = Annotated[int, strawberry.argument(description="How many items to return.")]
-After = Annotated[
-    str | None,
-    strawberry.argument(description="Start after this cursor (a page's endCursor)."),
+IdArg = Annotated[
+    strawberry.ID, strawberry.argument(description="An id: the global id, or the UUID.")
 ]
+FirstArg = Annotated[
+    int,
+    strawberry.argument(
+        description="The first items (1-100) of the list the cursors bound; the default "
+        "applies unless last is given."
+    ),
+]
+AfterArg = Annotated[str | None, strawberry.argument(description="Only items after this cursor.")]
+LastArg = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The last items (1-100) of the list the cursors bound; not with first."
+    ),
+]
+BeforeArg = Annotated[str | None, strawberry.argument(description="Only items before this cursor.")]
 
 
-def parse_id(value: str, field: str = "id", kind: str = "customer") -> uuid.UUID:
-    """The UUID in an id argument; a malformed one is refused naming the argument and the
-    kind of id it takes (``id: is not a segment id (a UUID)``). Ids are UUIDs of every
-    kind, so an id of another kind parses, and is then not found: the NOT_FOUND message
-    names the kind looked for (``segment ... not found``)."""
+def page_sizes(info: Ctx, first: int, last: int | None) -> tuple[int | None, int | None]:
+    """``first`` and ``last`` as the list takes them: ``first`` has a default in the
+    schema, which does not apply when ``last`` is given; both given is refused."""
+    if last is None:
+        return first, None
+    here = info.selected_fields[0]
+    if isinstance(here, SelectedField) and here.arguments.get("first") is not None:
+        raise InvalidInput("last", "give first or last, not both")
+    return None, last
+
+
+# The page of a connection asked for its totalCount alone: nothing was read.
+NO_PAGE: Final[Page[Any]] = Page([], [], has_next_page=False, has_previous_page=False)
+
+
+def count_only(info: Ctx, first: int | None, last: int | None) -> bool:
+    """Whether the connection being resolved is asked for its totalCount and neither its
+    edges nor its pageInfo: then it reads no page (no record is read, or audited as
+    read), only the count; its page sizes are still checked."""
+    if not selects(info, "totalCount") or selects(info, "edges", "pageInfo"):
+        return False
+    Window.of(first=first, last=last)
+    return True
+
+
+def taken(count: int) -> Callable[[], int]:
+    """A connection's counter for a count already taken."""
+    return lambda: count
+
+
+def global_id(ctx: GraphQLContext, type_name: str, local: uuid.UUID) -> strawberry.ID:
+    """The global id of the object of type ``type_name`` whose UUID is ``local``."""
+    return strawberry.ID(ctx.vault.handles.seal(_USE, f"{type_name}:{local}"))
+
+
+def open_global_id(ctx: GraphQLContext, value: str, field: str = "id") -> tuple[str, uuid.UUID]:
+    """The type name and UUID of a global id; ``InvalidInput(field)`` for anything the
+    API did not give out."""
     try:
-        return uuid.UUID(str(value))
+        type_name, _, local = ctx.vault.handles.open(_USE, str(value)).partition(":")
+        return type_name, uuid.UUID(local)
+    except (HandleInvalid, ValueError):
+        raise InvalidInput(field, "is not an id this API returned") from None
+
+
+def parse_id(
+    ctx: GraphQLContext, value: str, field: str = "id", kind: str = "customer"
+) -> uuid.UUID:
+    """The UUID an id argument names: given as the UUID itself, or as the global id of
+    an object of the kind asked for. Anything else is refused naming the argument and
+    the kind (``id: is not a segment id (a UUID or a Segment's global id)``). A UUID of
+    another kind parses, and is then not found: the NOT_FOUND message names the kind
+    looked for (``segment ... not found``)."""
+    text = str(value)
+    try:
+        return uuid.UUID(text)
     except ValueError:
-        raise InvalidInput(field, f"is not a {kind} id (a UUID)") from None
+        pass
+    wanted = NODE_TYPES.get(kind)
+    rule = f"is not a {kind} id (a UUID" + (f" or a {wanted}'s global id)" if wanted else ")")
+    if wanted is None:
+        raise InvalidInput(field, rule)
+    try:
+        type_name, local = open_global_id(ctx, text, field)
+    except InvalidInput:
+        raise InvalidInput(field, rule) from None
+    if type_name != wanted:
+        raise InvalidInput(field, rule)
+    return local

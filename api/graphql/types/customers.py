@@ -12,10 +12,10 @@ segment's members are customers read the same way, under the caller's policy and
 
 from __future__ import annotations
 
-import base64
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, ClassVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -23,7 +23,19 @@ from strawberry.scalars import JSON
 from api.graphql.context import REFUSED, Ctx, path_of
 from api.graphql.timelines import customer_timeline, prefetch_timelines
 from api.graphql.types.audit import AuditEntryConnection, audit_connection
-from api.graphql.types.common import After, First, PageInfo, described_enum
+from api.graphql.types.common import (
+    NO_PAGE,
+    AfterArg,
+    BeforeArg,
+    FirstArg,
+    LastArg,
+    PageInfo,
+    count_only,
+    described_enum,
+    page_info,
+    page_sizes,
+    taken,
+)
 from api.graphql.types.consent import (
     Consent,
     ConsentEvent,
@@ -37,7 +49,9 @@ from api.graphql.types.interactions import (
     InteractionType,
     interaction_connection,
 )
+from api.graphql.types.node import Node
 from vault.customers import Customer as CustomerRecord
+from vault.pagination import Page
 from vault.segments.models import Segment as SegmentRecord
 from vault.types import CustomerStatus as StatusEnum
 
@@ -49,6 +63,7 @@ __all__ = [
     "MergeResult",
     "PostalAddress",
     "Segment",
+    "customer_connection",
     "customer_segments",
     "profile_value",
 ]
@@ -105,15 +120,19 @@ class PostalAddress:
     country: str | None = strawberry.field(description="ISO 3166-1 alpha-2.")
 
 
-@strawberry.type(
-    description="A customer profile. PII fields resolve clear, masked or hidden (null, "
-    "listed in extensions.redacted) by the caller's role and purpose."
-)
-class Customer:
+@strawberry.type(description="A customer, its PII resolved under the caller's policy.")
+class Customer(Node):
     record: strawberry.Private[CustomerRecord]
+    NODE_TYPE: ClassVar[str] = "Customer"
 
-    @strawberry.field(description="The customer's pseudonymous id (a UUID).")
-    def id(self) -> strawberry.ID:
+    def node_uuid(self) -> uuid.UUID:
+        return self.record.id
+
+    @strawberry.field(
+        description="The customer's pseudonymous id (a UUID): what tokens, webhooks, the "
+        "audit trail and the CLI name it by."
+    )
+    def customer_id(self) -> strawberry.ID:
         return strawberry.ID(str(self.record.id))
 
     @strawberry.field(description="E-mail address (PII).")
@@ -220,24 +239,36 @@ class Customer:
 
     @strawberry.field(description="Who accessed this customer's data, when and why (Art. 15).")
     def access_history(
-        self, info: Ctx, first: First = 20, after: After = None
+        self,
+        info: Ctx,
+        first: FirstArg = 20,
+        after: AfterArg = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
     ) -> AuditEntryConnection | None:
-        ctx = info.context
+        ctx, customer_id = info.context, self.record.id
+        first_, last_ = page_sizes(info, first, last)
+
+        def count() -> int:
+            return ctx.vault.trail.access_history_count(ctx.session, customer_id)
+
         try:
+            if count_only(info, first_, last_):
+                return audit_connection(NO_PAGE, taken(count()))
             page = ctx.vault.trail.access_history(
-                ctx.session, self.record.id, first=first, after=after
+                ctx.session, customer_id, first=first_, after=after, last=last_, before=before
             )
         except REFUSED:
             ctx.redacted.append(path_of(info))
             return None
-        return audit_connection(page)
+        return audit_connection(page, count)
 
     @strawberry.field(description="The customer's interactions, newest first.")
     def interactions(  # noqa: PLR0917 - GraphQL arguments
         self,
         info: Ctx,
-        first: First = 10,
-        after: After = None,
+        first: FirstArg = 10,
+        after: AfterArg = None,
         channel: Annotated[
             Channel | None,  # type: ignore[valid-type]
             strawberry.argument(description="On this channel only."),
@@ -252,14 +283,31 @@ class Customer:
         until: Annotated[
             datetime | None, strawberry.argument(description="Before this time.")
         ] = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
     ) -> InteractionConnection | None:
+        ctx, customer_id = info.context, self.record.id
+        first_, last_ = page_sizes(info, first, last)
+        channel_value = None if channel is None else channel.value
+        type_value = None if type is None else type.value
+
+        def count() -> int:
+            return ctx.vault.interactions.count(
+                ctx.session, customer_id, channel=channel_value, type=type_value,
+                since=since, until=until,
+            )  # fmt: skip
+
+        if count_only(info, first_, last_):
+            try:
+                return interaction_connection(NO_PAGE, taken(count()))
+            except REFUSED:
+                ctx.redacted.append(path_of(info))
+                return None
         page = customer_timeline(
-            info, self.record.id, first, after,
-            None if channel is None else channel.value,
-            None if type is None else type.value,
-            since, until,
+            info, customer_id, (first_, after, last_, before),
+            channel_value, type_value, since, until,
         )  # fmt: skip
-        return None if page is None else interaction_connection(page)
+        return None if page is None else interaction_connection(page, count)
 
 
 @strawberry.type(description="A customer in a page, with its cursor.")
@@ -272,6 +320,27 @@ class CustomerEdge:
 class CustomerConnection:
     edges: list[CustomerEdge] = strawberry.field(description="The customers of this page.")
     page_info: PageInfo = strawberry.field(description="Whether more customers follow.")
+    counter: strawberry.Private[Callable[[], int]]
+
+    @strawberry.field(
+        description="How many customers the whole list holds for the caller (the same "
+        "filter, policy and consent), counted without reading any; audited as a count."
+    )
+    def total_count(self) -> int:
+        return self.counter()
+
+
+def customer_connection(
+    page: Page[CustomerRecord], counter: Callable[[], int]
+) -> CustomerConnection:
+    return CustomerConnection(
+        edges=[
+            CustomerEdge(node=Customer(record=c), cursor=page.cursor(n))
+            for n, c in enumerate(page.items)
+        ],
+        page_info=page_info(page),
+        counter=counter,
+    )
 
 
 @strawberry.type(description="What merging a duplicate into a customer did.")
@@ -285,11 +354,15 @@ class MergeResult:
 
 
 @strawberry.type(description="A saved segment: its rule, its size and its members.")
-class Segment:
+class Segment(Node):
     record: strawberry.Private[SegmentRecord]
+    NODE_TYPE: ClassVar[str] = "Segment"
 
-    @strawberry.field(description="The segment's id.")
-    def id(self) -> strawberry.ID:
+    def node_uuid(self) -> uuid.UUID:
+        return self.record.id
+
+    @strawberry.field(description="The segment's id (a UUID).")
+    def segment_id(self) -> strawberry.ID:
         return strawberry.ID(str(self.record.id))
 
     @strawberry.field(description="Its name.")
@@ -326,22 +399,30 @@ class Segment:
         return ctx.vault.segments.size(ctx.session, self.record.id)
 
     @strawberry.field(description="Current members, as customers under the caller's policy.")
-    def members(self, info: Ctx, first: First = 20, after: After = None) -> CustomerConnection:
+    def members(
+        self,
+        info: Ctx,
+        first: FirstArg = 20,
+        after: AfterArg = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
+    ) -> CustomerConnection:
         ctx = info.context
-        page = ctx.vault.segments.members(ctx.session, self.record.id, first=first, after=after)
+        first_, last_ = page_sizes(info, first, last)
+        segment_id = self.record.id
+
+        def count() -> int:
+            return ctx.vault.segments.size(ctx.session, segment_id)
+
+        if count_only(info, first_, last_):
+            return customer_connection(NO_PAGE, taken(count()))
+        page = ctx.vault.segments.members(
+            ctx.session, segment_id, first=first_, after=after, last=last_, before=before
+        )
         ids = list(page.items)
         prefetch_timelines(info, ids)
         customers = ctx.vault.customers.get_many(ctx.session, ids) if ids else []
-        return CustomerConnection(
-            edges=[CustomerEdge(node=Customer(record=c), cursor=_member_cursor(c.id))
-                   for c in customers],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )  # fmt: skip
-
-
-def _member_cursor(customer_id: uuid.UUID) -> str:
-    """The members cursor of :meth:`vault.segments.service.SegmentService.members`."""
-    return base64.urlsafe_b64encode(customer_id.bytes).decode("ascii")
+        return customer_connection(page.with_items(customers), count)
 
 
 def customer_segments(records: list[SegmentRecord]) -> list[Segment]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import cast
+from typing import ClassVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.graphql.context import Ctx, path_of
-from api.graphql.types.common import PageInfo, described_enum
+from api.graphql.types.common import PageInfo, described_enum, page_info
+from api.graphql.types.node import Node
 from vault.interactions import Interaction as InteractionRecord
-from vault.pagination import Page, encode_cursor
+from vault.pagination import Page
 from vault.types import Channel as ChannelEnum
 from vault.types import InteractionType as InteractionTypeEnum
 
@@ -70,11 +73,15 @@ InteractionType = described_enum(
 
 
 @strawberry.type(description="Something a customer did, on one channel, at one time.")
-class Interaction:
+class Interaction(Node):
     record: strawberry.Private[InteractionRecord]
+    NODE_TYPE: ClassVar[str] = "Interaction"
 
-    @strawberry.field(description="The interaction's id.")
-    def id(self) -> strawberry.ID:
+    def node_uuid(self) -> uuid.UUID:
+        return self.record.id
+
+    @strawberry.field(description="The interaction's id (a UUID).")
+    def interaction_id(self) -> strawberry.ID:
         return strawberry.ID(str(self.record.id))
 
     @strawberry.field(description="Where it happened.")
@@ -123,15 +130,26 @@ class InteractionEdge:
 class InteractionConnection:
     edges: list[InteractionEdge] = strawberry.field(description="The interactions.")
     page_info: PageInfo = strawberry.field(description="Whether more follow.")
+    counter: strawberry.Private[Callable[[], int]]
+
+    @strawberry.field(
+        description="How many interactions the customer's timeline holds under the same "
+        "filters, counted without reading any; audited as interactions.count."
+    )
+    def total_count(self) -> int:
+        return self.counter()
 
 
-def interaction_connection(page: Page[InteractionRecord]) -> InteractionConnection:
+def interaction_connection(
+    page: Page[InteractionRecord], counter: Callable[[], int]
+) -> InteractionConnection:
     return InteractionConnection(
         edges=[
-            InteractionEdge(node=Interaction(record=i), cursor=encode_cursor(i.occurred_at, i.id))
-            for i in page.items
+            InteractionEdge(node=Interaction(record=i), cursor=page.cursor(n))
+            for n, i in enumerate(page.items)
         ],
-        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        page_info=page_info(page),
+        counter=counter,
     )
 
 

@@ -116,8 +116,8 @@ class AuditHandlers(ConsoleHandlers):
             with self.vault.unit(context) as s:
                 for _ in range(_SCAN_PAGES):
                     page = trail.page(s, first=MAX_PAGE, after=cursor, filter_=filter_)
-                    for record in page.items:
-                        cursor = record.cursor
+                    for n, record in enumerate(page.items):
+                        cursor = page.cursor(n)
                         if wanted.keeps(record):
                             found.append(record)
                             if len(found) == _PAGE:
