@@ -59,6 +59,7 @@ __all__ = [
     "login",
     "make_keys",
     "module_for",
+    "open_sessions",
     "settings_template",
 ]
 
@@ -115,6 +116,17 @@ def module_for(path: str) -> Module:
         if module is None:
             module = _MODULES[path] = Module(path)
         return module
+
+
+def open_sessions(path: str) -> list[str]:
+    """The labels of the tokens this process holds a session with through module ``path``
+    (the providers not closed yet)."""
+    with _REGISTRY:
+        module = _MODULES.get(path)
+    if module is None:
+        return []
+    with module.lock:
+        return sorted(module.shared)
 
 
 def login(module: Module, label: str, pin: str | None) -> Shared:
