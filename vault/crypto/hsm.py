@@ -247,7 +247,8 @@ class Pkcs11KeyProvider:
 
         return self._call("list its key-encryption keys", scan)
 
-    def _exists(self, label: str) -> int:
+    def _count(self, label: str) -> int:
+        """How many secret keys the token holds under ``label`` (one C_FindObjects)."""
         template = {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label}
         return self._call("look a key up", lambda s: len(list(s.get_objects(template))))
 
@@ -255,7 +256,7 @@ class Pkcs11KeyProvider:
         """The highest version in the token (one look-up: is there a newer one?)."""
         with self._module.lock:
             current = self._current
-            if current is None or self._exists(kek_label(current + 1)):
+            if current is None or self._count(kek_label(current + 1)):
                 versions = self._scan_versions()
                 if not versions:
                     raise KeyringError(f"PKCS#11 token {self._label!r} holds no key-encryption key")
@@ -294,7 +295,7 @@ class Pkcs11KeyProvider:
         label = kek_label(version)
         with self._module.lock:
             cached = self._shared is not None and label in self._shared.keys
-            if not cached and not self._exists(label):
+            if not cached and not self._count(label):
                 raise DecryptionError("key-encryption key version is not in the token")
             key = self._with_key(
                 label,
@@ -308,17 +309,18 @@ class Pkcs11KeyProvider:
         with file_lock(self._path), self._module.lock:
             version = max(self._scan_versions(), default=0) + 1
             made = self._call("generate a key", lambda s: generate_kek(s, version))
-            if self._exists(kek_label(version)) != 1:  # another host rotated at once
+            if self._count(kek_label(version)) != 1:  # another host rotated at once
                 self._call("destroy a key", lambda _s: made.destroy())
                 raise KeyringError("another process rotated the token's keys; run it again")
             self._current = version
             return version
 
     def retire(self, version: int) -> None:
+        """Destroy an old KEK version in the token (never the current one)."""
         with file_lock(self._path), self._module.lock:
             if version == self.current_version():
                 raise KeyringError("the current key-encryption key cannot be retired")
-            if not self._exists(kek_label(version)):
+            if not self._count(kek_label(version)):
                 raise KeyringError(f"key-encryption key version {version} is not in the token")
             self._with_key(kek_label(version), destroy, self._failed("destroy a key"))
             if self._shared is not None:
@@ -330,11 +332,16 @@ class Pkcs11KeyProvider:
         return self._bits
 
     def blind_mac(self, field: str, data: bytes) -> bytes:
+        """``HMAC-SHA256(token key, "cvault/blind-index/v1/" | len(field) | field | data)``,
+        computed by the token."""
         name = field.encode("utf-8")
+        if len(name) > 0xFFFF:
+            raise ValueError("field name too long")
         message = BLIND_INDEX_LABEL + struct.pack(">H", len(name)) + name + data
         return self._sign(BLIND, message, "compute a blind index")
 
     def derive_secret(self, label: bytes) -> bytes:
+        """``HMAC-SHA256(token derivation key, label)``, computed by the token."""
         check_derive_label(label)
         return self._sign(DERIVE, label, "derive a secret")
 
