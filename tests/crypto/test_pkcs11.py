@@ -180,6 +180,40 @@ def test_a_rotation_in_another_process_is_seen_at_once(
     assert 2 == wrapped.kek_version
 
 
+def test_another_keyring_wraps_under_the_new_version_once_rotate_returns(
+    ring: Keyring, path: Path, hsm_token: HsmToken
+) -> None:
+    """Each process looks for a newer version at most once a second; rotate returns a
+    second after making it, so a keyring that wrapped under version 1 just before wraps
+    under version 2 right after."""
+    server = Keyring.open(path, pin=hsm_token.pin)
+    try:
+        assert 1 == server.new_data_key(CUSTOMER)[1].kek_version
+        assert 2 == ring.rotate()
+        assert 2 == server.new_data_key(CUSTOMER)[1].kek_version
+    finally:
+        server.close()
+
+
+def test_retire_looks_at_the_token_not_a_stale_view(ring: Keyring, hsm_token: HsmToken) -> None:
+    """A version made in the token a moment ago (this process may still wrap under 1 for
+    up to a second) is the current one: retire refuses it, whatever this process saw."""
+    assert 1 == ring.current_version()
+    lib = pkcs11.lib(hsm_token.module)
+    with lib.get_token(token_label=hsm_token.label).open(rw=True) as session:
+        session.generate_key(
+            KeyType.AES,
+            256,
+            id=b"cvault-kek",
+            label="cvault-kek-2",
+            store=True,
+            template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+        )
+    with pytest.raises(KeyringError, match="current"):
+        ring.retire(2)
+    assert [1, 2] == ring.versions()
+
+
 def test_blind_indexes_are_the_tokens_and_deterministic(
     ring: Keyring, path: Path, hsm_token: HsmToken, tmp_path: Path
 ) -> None:

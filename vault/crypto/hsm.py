@@ -12,7 +12,8 @@ it holds no key. The token holds (every key ``CKA_TOKEN``, ``CKA_PRIVATE``,
     moved to another customer or key id does not open. Stored blob:
     ``0x02 | KEK version (u32) | IV (12) | ciphertext (32) | tag (16)``. The current
     version is the highest in the token: several hosts sharing one HSM agree without
-    sharing a file (each wrap asks the token whether version current + 1 exists).
+    sharing a file (each process asks the token at most once a second whether version
+    current + 1 exists; ``rotate`` returns a second after making it).
 ``cvault-blind-index``
     a 256-bit generic secret, sign only: blind-index MACs, ``CKM_SHA256_HMAC`` over
     ``"cvault/blind-index/v1/" | len(field) (u16) | field | value``, one ``C_Sign`` per
@@ -36,6 +37,7 @@ import contextlib
 import json
 import os
 import struct
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -84,6 +86,11 @@ _HEADER = struct.Struct(">BI")
 _IV_BYTES = 12
 _TAG_BITS = 128
 _DATA_KEY_BYTES = 32
+# How stale a process's idea of the current KEK version may be (seconds): a C_FindObjects
+# per wrap costs more than the wrap itself (~110 us on SoftHSM2, a round trip on a
+# network HSM), so each process asks the token at most this often, and rotate() waits
+# this long before it returns.
+_CURRENT_TTL = 1.0
 
 
 class Pkcs11KeyProvider:
@@ -101,6 +108,7 @@ class Pkcs11KeyProvider:
             shared.refs += 1
         self._shared: Shared | None = shared
         self._current: int | None = None
+        self._checked = 0.0  # time.monotonic() of the last look-up for a newer version
         self._shreds = ShredList(shred_list_path(path))
         try:
             self._bits = self._read_bits()
@@ -253,15 +261,22 @@ class Pkcs11KeyProvider:
         return self._call("look a key up", lambda s: len(list(s.get_objects(template))))
 
     def current_version(self) -> int:
-        """The highest version in the token (one look-up: is there a newer one?)."""
+        """The highest version in the token, as seen at most ``_CURRENT_TTL`` ago: a look-up
+        (is there a newer one?) at most once a second, not on every wrap."""
         with self._module.lock:
-            current = self._current
+            current, now = self._current, time.monotonic()
+            if current is not None and now - self._checked < _CURRENT_TTL:
+                return current
             if current is None or self._count(kek_label(current + 1)):
-                versions = self._scan_versions()
-                if not versions:
-                    raise KeyringError(f"PKCS#11 token {self._label!r} holds no key-encryption key")
-                current = self._current = versions[-1]
+                current = self._current = self._newest()
+            self._checked = now
             return current
+
+    def _newest(self) -> int:
+        versions = self._scan_versions()
+        if not versions:
+            raise KeyringError(f"PKCS#11 token {self._label!r} holds no key-encryption key")
+        return versions[-1]
 
     def versions(self) -> list[int]:
         return self._scan_versions()
@@ -305,20 +320,25 @@ class Pkcs11KeyProvider:
         return bytes(key)
 
     def rotate(self) -> int:
-        """Generate the next KEK version in the token; it is current from now on."""
-        with file_lock(self._path), self._module.lock:
-            version = max(self._scan_versions(), default=0) + 1
-            made = self._call("generate a key", lambda s: generate_kek(s, version))
-            if self._count(kek_label(version)) != 1:  # another host rotated at once
-                self._call("destroy a key", lambda _s: made.destroy())
-                raise KeyringError("another process rotated the token's keys; run it again")
-            self._current = version
+        """Generate the next KEK version in the token; it is current from now on. Returns
+        ``_CURRENT_TTL`` after making it: by then every process wraps under it, so the
+        re-wrap that follows sees every data key wrapped under an older version."""
+        with file_lock(self._path):
+            with self._module.lock:
+                version = max(self._scan_versions(), default=0) + 1
+                made = self._call("generate a key", lambda s: generate_kek(s, version))
+                if self._count(kek_label(version)) != 1:  # another host rotated at once
+                    self._call("destroy a key", lambda _s: made.destroy())
+                    raise KeyringError("another process rotated the token's keys; run it again")
+                self._current, self._checked = version, time.monotonic()
+            time.sleep(_CURRENT_TTL)  # the module stays free for other threads meanwhile
             return version
 
     def retire(self, version: int) -> None:
-        """Destroy an old KEK version in the token (never the current one)."""
+        """Destroy an old KEK version in the token (never the current one: the token's
+        newest, looked up now)."""
         with file_lock(self._path), self._module.lock:
-            if version == self.current_version():
+            if version == self._newest():
                 raise KeyringError("the current key-encryption key cannot be retired")
             if not self._count(kek_label(version)):
                 raise KeyringError(f"key-encryption key version {version} is not in the token")
