@@ -35,6 +35,7 @@ BACKENDS = [
     if b.strip()
 ]
 CTX = AccessContext.system("test")
+pytest_plugins = ["tests.hsm"]  # SoftHSM2 tokens for the PKCS#11 key provider's tests
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _pg_state: dict[str, str | None] = {}
 

@@ -32,6 +32,18 @@ def test_only_vault_crypto_imports_cryptography() -> None:
     assert offenders == []
 
 
+def test_only_vault_crypto_imports_the_pkcs11_binding() -> None:
+    """No module outside vault/crypto imports python-pkcs11 (bench included)."""
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "vault/crypto" not in path.as_posix()
+        and any(n == "pkcs11" or n.startswith("pkcs11.") for n in _imports(path))
+    )
+    assert offenders == []
+
+
 def test_only_one_module_touches_the_aead_primitive() -> None:
     """Inside vault/crypto only _aead.py imports the AEAD primitive."""
     users = sorted(

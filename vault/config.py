@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -74,6 +74,10 @@ class Settings:
     erasure_approval: str = "desk"
     # CVAULT_TRUSTED_DOCUMENTS; None: ``require`` in production, ``allow`` elsewhere.
     trusted_documents_setting: TrustedDocuments | None = None
+    # The user PIN of a PKCS#11 token holding the keys (a keyring made with `cvault init
+    # --key-provider pkcs11`): from the environment only, never on a command line; kept
+    # out of repr so that no log line or traceback that prints the settings shows it.
+    pkcs11_pin: str | None = field(default=None, repr=False)
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -175,6 +179,7 @@ class Settings:
                 if env.get("CVAULT_TRUSTED_DOCUMENTS")
                 else None
             ),
+            pkcs11_pin=_pin(env.get("CVAULT_PKCS11_PIN")),
         )
 
     @property
@@ -221,6 +226,14 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     value = env.get(name) or default
     if value not in allowed:
         raise ConfigError(f"Config '{name}' must be one of: {', '.join(allowed)}.")
+    return value
+
+
+def _pin(value: str | None) -> str | None:
+    if not value:
+        return None
+    if len(value) > 256 or any(ord(ch) < 32 for ch in value):
+        raise ConfigError("Config 'CVAULT_PKCS11_PIN' must be at most 256 printable characters.")
     return value
 
 

@@ -88,6 +88,7 @@ class Vault:
     page_sessions: PageSessions
     documents: TrustedDocumentStore
     clock: Callable[[], datetime]
+    owns_keyring: bool = False  # opened here (closed by close), not handed in
 
     def __repr__(self) -> str:
         return f"Vault(db={self.db!r})"
@@ -103,7 +104,32 @@ class Vault:
         policy: PolicyEnforcer | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> Vault:
-        ring = keyring if keyring is not None else Keyring.open(settings.keyring_path)
+        if keyring is not None:
+            return cls._assemble(
+                settings, keyring, database=database, signer=signer, policy=policy, clock=clock
+            )
+        ring = Keyring.open(settings.keyring_path, pin=settings.pkcs11_pin)
+        try:
+            return cls._assemble(
+                settings, ring, database=database, signer=signer, policy=policy, clock=clock,
+                own=True,
+            )  # fmt: skip
+        except BaseException:
+            ring.close()  # a token session is not left open by a vault that did not open
+            raise
+
+    @classmethod
+    def _assemble(
+        cls,
+        settings: Settings,
+        ring: Keyring,
+        *,
+        database: Database | None,
+        signer: Signer | None,
+        policy: PolicyEnforcer | None,
+        clock: Callable[[], datetime],
+        own: bool = False,
+    ) -> Vault:
         audit_signer = signer if signer is not None else load_signer(settings.audit_signing_key)
         db = database if database is not None else Database(make_engine(settings.database_url))
         keys = DataKeys(ring)
@@ -162,6 +188,7 @@ class Vault:
             page_sessions=page_sessions,
             documents=TrustedDocumentStore(authz, clock),
             clock=clock,
+            owns_keyring=own,
         )
 
     def rotate_keys(
@@ -246,3 +273,5 @@ class Vault:
 
     def close(self) -> None:
         self.db.dispose()
+        if self.owns_keyring:
+            self.keyring.close()

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import EXIT_USAGE, err, load_settings, opened, out, progress
+from api.cli.common import EXIT_USAGE, err, fail, load_settings, opened, out, progress
 from vault.errors import VaultError
 
 __all__ = ["db_app", "demo", "init", "migrate", "serve"]
@@ -17,20 +17,57 @@ __all__ = ["db_app", "demo", "init", "migrate", "serve"]
 db_app = typer.Typer(help="Database set-up helpers.", no_args_is_help=True)
 
 
-def init() -> None:
+def init(
+    key_provider: Annotated[
+        str | None,
+        typer.Option(
+            "--key-provider",
+            help="What holds the keys of a new keyring: file (the default) or pkcs11.",
+        ),
+    ] = None,
+    pkcs11_module: Annotated[
+        str | None,
+        typer.Option(
+            "--pkcs11-module", help="The PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)."
+        ),
+    ] = None,
+    pkcs11_token: Annotated[
+        str | None,
+        typer.Option("--pkcs11-token", help="The token's label; its user PIN: CVAULT_PKCS11_PIN."),
+    ] = None,
+) -> None:
     """Create the data directory, the keyring (mode 0600) and the schema, if missing."""
     from vault.bootstrap import initialise
-    from vault.crypto import CryptoError
+    from vault.crypto import CryptoError, KeyringSource
 
     settings = load_settings()
+    source = None
+    if key_provider == "pkcs11":
+        if not (pkcs11_module and pkcs11_token):
+            raise fail("--key-provider pkcs11 needs --pkcs11-module and --pkcs11-token", EXIT_USAGE)
+        if settings.pkcs11_pin is None:
+            raise fail("set the token's user PIN in CVAULT_PKCS11_PIN", EXIT_USAGE)
+        source = KeyringSource("pkcs11", pkcs11_module, pkcs11_token)
+    elif key_provider == "file":
+        if pkcs11_module or pkcs11_token:
+            raise fail(
+                "--pkcs11-module and --pkcs11-token go with --key-provider pkcs11", EXIT_USAGE
+            )
+        source = KeyringSource("file")
+    elif key_provider is not None:
+        raise fail("--key-provider must be file or pkcs11", EXIT_USAGE)
+    elif pkcs11_module or pkcs11_token:
+        raise fail("--pkcs11-module and --pkcs11-token go with --key-provider pkcs11", EXIT_USAGE)
     try:
-        report = initialise(settings)
+        report = initialise(settings, source=source)
     except (CryptoError, VaultError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(str(exc), EXIT_USAGE) from None
     out.print(f"data directory  {settings.data_dir}")
     made = "created" if report.keyring_created else "kept"
     out.print(f"keyring         {settings.keyring_path} ({made})")
+    if report.source.provider == "pkcs11":
+        keys = "made in the token" if report.token_keys_made else "kept in the token"
+        out.print(f"keys            PKCS#11 token {report.source.token!r} ({keys})")
     out.print(f"database        {settings.database_url.split('@')[-1]}")
     out.print(f"schema          {report.revision_before or 'empty'} -> {report.revision_after}")
 

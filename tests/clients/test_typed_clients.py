@@ -232,10 +232,8 @@ def allow_server(vaults: Vaults) -> Iterator[Server]:
 def callers(vaults: Vaults, allow_server: Server) -> Callers:
     """Tokens minted with ``cvault token issue``; the data subject is a demo customer,
     found by e-mail address (the same in both copies)."""
-    found = allow_server.graphql(
-        vaults.support, "support", "query($e: String!) { customerByEmail(email: $e) { customerId } }",
-        {"e": SUBJECT_EMAIL},
-    ).json()  # fmt: skip
+    by_email = "query($e: String!) { customerByEmail(email: $e) { customerId } }"
+    found = allow_server.graphql(vaults.support, "support", by_email, {"e": SUBJECT_EMAIL}).json()
     subject_id = found["data"]["customerByEmail"]["customerId"]
     subject = _token(vaults.allow, "data_subject", "subject-1", "--customer-id", subject_id)
     return Callers(support=vaults.support, ingest=vaults.ingest, subject=subject)

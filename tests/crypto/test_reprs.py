@@ -51,7 +51,7 @@ def test_aead_repr_hides_the_key() -> None:
 
 def test_blind_indexer_repr_hides_the_key() -> None:
     """A BlindIndexer shows its bit count only, also after it has derived field sub-keys."""
-    indexer = BlindIndexer(SECRET, 18)
+    indexer = BlindIndexer.local(SECRET, 18)
     indexer.index("email", "ada@example.com")
     for text in (repr(indexer), str(indexer)):
         assert [] == _leaks(text, [SECRET])

@@ -18,7 +18,7 @@ import pytest
 from vault.crypto import DataKey, FileKeyProvider, WrappedKey, token_key_id
 from vault.crypto._aead import NONCE_BYTES, TAG_BYTES, Aead
 from vault.crypto.datakeys import TOKEN_VERSION, field_associated_data
-from vault.crypto.keyring import _wrap_ad
+from vault.crypto.keyring import wrap_associated_data
 
 KEY = bytes(range(32))
 CUSTOMER = uuid.UUID("6f1c2a4e-8b3d-4c5e-9f70-123456789abc")
@@ -155,13 +155,13 @@ def test_wrap_associated_data_layout() -> None:
     || kek version u32 BE``."""
     assert bytes.fromhex(
         "637661756c742f64656b2f76316f1c2a4e8b3d4c5e9f70123456789abc0000000100000003"
-    ) == _wrap_ad(CUSTOMER, 1, 3)
+    ) == wrap_associated_data(CUSTOMER, 1, 3)
 
 
 def test_wrapping_known_answer() -> None:
     """A wrapped data key is ``0x01 || kek version u32 BE || nonce || AES-256-GCM(key)``."""
     blob = Aead(KEK)._seal_with_nonce(
-        DATA_KEY, _wrap_ad(CUSTOMER, 1, 3), prefix=HEADER.pack(0x01, 3), nonce=NONCE
+        DATA_KEY, wrap_associated_data(CUSTOMER, 1, 3), prefix=HEADER.pack(0x01, 3), nonce=NONCE
     )
     assert blob.hex() == WRAPPED_V3
 

@@ -78,7 +78,11 @@ def _vault_version() -> str:
 def backup(settings: Settings, folder: Path, *, engine: Engine | None = None) -> BackupReport:
     """Copy the database into ``folder`` (new or empty; 0700) with its manifest (written
     last). The keyring is opened for its key ids only and is not copied."""
-    keyring = Keyring.open(settings.keyring_path)
+    keyring = Keyring.open(settings.keyring_path, pin=settings.pkcs11_pin)
+    try:
+        kek_versions, current_kek = keyring.versions(), keyring.current_version()
+    finally:
+        keyring.close()
     own = engine is None
     engine = engine if engine is not None else make_engine(settings.database_url)
     try:
@@ -99,8 +103,8 @@ def backup(settings: Settings, folder: Path, *, engine: Engine | None = None) ->
         alembic_revision=revision,
         files=[FileEntry(dump.name, sha256_of(dump), dump.stat().st_size)],
         schema=schema,
-        kek_versions=keyring.versions(),
-        current_kek_version=keyring.current_version(),
+        kek_versions=kek_versions,
+        current_kek_version=current_kek,
     )
     write_manifest(folder, manifest)
     return BackupReport(
@@ -126,7 +130,7 @@ def restore(settings: Settings, folder: Path, *, force: bool = False) -> Restore
     of the other database kind or of an unknown schema revision; a target that holds
     tables unless ``force``; and (``VaultInUse``) a vault a server or command has open."""
     manifest = checked(folder)
-    keyring = Keyring.open(settings.keyring_path)  # needed to re-apply erasures
+    keyring = Keyring.open(settings.keyring_path, pin=settings.pkcs11_pin)  # re-applies erasures
     engine = make_engine(settings.database_url)
     in_use = InUse(engine)
     try:
@@ -156,9 +160,11 @@ def restore(settings: Settings, folder: Path, *, force: bool = False) -> Restore
         after = current_revision(engine)
         vault = Vault.open(settings, keyring=keyring, database=Database(engine))
         reapplied = vault.reapply_erasures()
+        kept_versions = set(keyring.versions())
     finally:
         in_use.release()
         engine.dispose()
+        keyring.close()
     return RestoreReport(
         manifest=manifest,
         replaced_tables=held_tables,
@@ -167,5 +173,5 @@ def restore(settings: Settings, folder: Path, *, force: bool = False) -> Restore
         erased_again=reapplied.erased,
         held=reapplied.held,
         interactions_purged=reapplied.purged,
-        missing_kek_versions=sorted(set(manifest.kek_versions) - set(keyring.versions())),
+        missing_kek_versions=sorted(set(manifest.kek_versions) - kept_versions),
     )

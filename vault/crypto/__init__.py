@@ -1,8 +1,11 @@
 """The vault's only crypto. A safe recipe on top, the primitive behind ``_aead``.
 
-* :class:`Keyring` creates, opens, re-wraps and shreds per-customer data keys.
+* :class:`Keyring` creates, opens, re-wraps and shreds per-customer data keys, over a
+  :class:`KeyProvider`: the key file (:class:`FileKeyProvider`, the default) or a PKCS#11
+  token (:mod:`vault.crypto.hsm`, loaded only when a keyring file names it).
 * :class:`DataKey` encrypts and decrypts field values bound to customer, field and record.
-* :class:`BlindIndexer` computes short keyed indexes for exact lookup.
+* :class:`BlindIndexer` computes short keyed indexes for exact lookup with the
+  provider's MAC.
 * Every failure to open is a :class:`DecryptionError`.
 """
 
@@ -16,13 +19,14 @@ from vault.crypto._aead import random_key
 from vault.crypto.blind import BlindIndexer
 from vault.crypto.datakeys import DataKey, token_key_id
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
-from vault.crypto.keyring import (
-    FileKeyProvider,
-    KeyProvider,
-    WrappedKey,
-    blind_index_bits,
-    shred_list_path,
+from vault.crypto.keyring import FileKeyProvider, KeyProvider, WrappedKey, blind_index_bits
+from vault.crypto.providers import (
+    KeyringSource,
+    create_pkcs11_provider,
+    keyring_source,
+    open_provider,
 )
+from vault.crypto.shredding import shred_list_path
 
 __all__ = [
     "BlindIndexer",
@@ -33,8 +37,10 @@ __all__ = [
     "KeyProvider",
     "Keyring",
     "KeyringError",
+    "KeyringSource",
     "WrappedKey",
     "blind_index_bits",
+    "keyring_source",
     "shred_list_path",
     "token_key_id",
 ]
@@ -45,19 +51,36 @@ class Keyring:
 
     def __init__(self, provider: KeyProvider) -> None:
         self._provider = provider
-        secret, bits = provider.blind_index_secret()
-        self._indexer = BlindIndexer(secret, bits)
+        self._indexer = BlindIndexer(provider, provider.blind_index_bits())
 
     def __repr__(self) -> str:
         return f"Keyring(provider={self._provider!r})"
 
     @classmethod
-    def open(cls, path: Path) -> Keyring:
-        return cls(FileKeyProvider(path))
+    def open(cls, path: Path, *, pin: str | None = None) -> Keyring:
+        """The keyring at ``path``: a key file, or a file naming a PKCS#11 token whose user
+        ``pin`` logs in (not kept)."""
+        return cls(open_provider(path, pin=pin))
 
     @classmethod
     def create(cls, path: Path, *, population: int) -> Keyring:
+        """A new key file (the embedded default)."""
         return cls(FileKeyProvider.create(path, population=population))
+
+    @classmethod
+    def create_pkcs11(
+        cls, path: Path, *, module: str, token: str, pin: str | None, population: int
+    ) -> tuple[Keyring, bool]:
+        """Keys made in a PKCS#11 token (kept if the token holds them already) and a
+        keyring file at ``path`` naming it. Returns the keyring and whether keys were made."""
+        provider, made = create_pkcs11_provider(
+            path, module=module, token=token, pin=pin, population=population
+        )
+        return cls(provider), made
+
+    def close(self) -> None:
+        """Let go of the provider's session (a PKCS#11 token); a key file holds none."""
+        self._provider.close()
 
     @property
     def provider(self) -> KeyProvider:

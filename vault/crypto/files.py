@@ -8,16 +8,19 @@ key by accident.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import stat
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vault.crypto.errors import KeyringError
 
-__all__ = ["create_private_json", "read_private_json", "write_private_json"]
+__all__ = ["create_private_json", "file_lock", "read_private_json", "write_private_json"]
 
 _MAX_BYTES = 1_048_576
 
@@ -76,3 +79,16 @@ def create_private_json(path: Path, data: Any) -> bool:  # noqa: ANN401 - any JS
     finally:
         tmp.unlink(missing_ok=True)
     return True
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes while ``path`` is rewritten (``<path>.lock``)."""
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

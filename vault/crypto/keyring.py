@@ -1,25 +1,28 @@
 """Key-encryption keys, kept apart from the database, and the provider interface.
 
-The default provider is a JSON key file (mode 0600, in a directory of mode
-0700). A KMS provider implements :class:`KeyProvider`: it wraps and unwraps
-data keys and never hands its key-encryption keys out.
+A :class:`KeyProvider` holds the key-encryption keys (KEKs), the blind-index key and a
+derivation key, and never hands one out: it wraps and unwraps data keys, computes
+blind-index MACs and derives the secrets that must live in memory (the pages' MAC root,
+webhook secrets shown to their owner), each under a label of its own. A KMS or an HSM
+can implement it with keys that never leave the device (:mod:`vault.crypto.pkcs11`).
 
-Beside the key file, a shred list (``<keyring>.shredded.list``, one customer id
-per line, append-only, mode 0600) names every erased customer: ``unwrap``
-refuses their wrapped keys even when an older database backup brings one back.
+The default provider is a JSON key file (mode 0600, in a directory of mode 0700). Its
+blind-index key also serves as its derivation key, under labels that never meet the
+blind indexes' (``cvault/blind-index/v1/``): outputs are those of earlier releases.
+
+Beside the keyring, a shred list (:mod:`vault.crypto.shredding`) names every erased
+customer: ``unwrap`` refuses their wrapped keys even when an older database backup
+brings one back.
 """
 
 from __future__ import annotations
 
 import base64
-import fcntl
-import os
-import re
-import stat
+import hashlib
+import hmac
 import struct
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,18 +30,30 @@ from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from vault.crypto._aead import KEY_BYTES, Aead, random_key
+from vault.crypto.blind import BLIND_INDEX_LABEL, LocalBlindMac
 from vault.crypto.errors import DecryptionError, KeyringError
-from vault.crypto.files import create_private_json, read_private_json, write_private_json
+from vault.crypto.files import (
+    create_private_json,
+    file_lock,
+    read_private_json,
+    write_private_json,
+)
+from vault.crypto.shredding import ShredList, shred_list_path
 
-__all__ = ["FileKeyProvider", "KeyProvider", "WrappedKey", "shred_list_path"]
+__all__ = [
+    "FileKeyProvider",
+    "KeyProvider",
+    "WrappedKey",
+    "blind_index_bits",
+    "check_derive_label",
+    "wrap_associated_data",
+]
 
 _FORMAT = 1
 _WRAP_VERSION = 0x01
 _WRAP_HEADER = struct.Struct(">BI")
 _WRAP_AD_TAG = b"cvault/dek/v1"
-_SHRED_SUFFIX = ".shredded.list"
-# What a write torn by a crash can leave of one line: a proper prefix of a UUID.
-_TORN_LINE = re.compile(r"^[0-9a-f-]{0,35}$")
+_BLIND_PREFIX = BLIND_INDEX_LABEL.rsplit(b"/", 2)[0] + b"/"  # b"cvault/blind-index/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +69,7 @@ class WrappedKey:
 
 @runtime_checkable
 class KeyProvider(Protocol):
-    """Where key-encryption keys live. Keys never leave the provider."""
+    """Where the vault's keys live. No key leaves the provider: it does the work."""
 
     def current_version(self) -> int: ...
 
@@ -68,7 +83,20 @@ class KeyProvider(Protocol):
 
     def retire(self, version: int) -> None: ...
 
-    def blind_index_secret(self) -> tuple[bytes, int]: ...
+    def blind_index_bits(self) -> int:
+        """How many bits a blind index keeps (fixed when the keyring was made)."""
+        ...
+
+    def blind_mac(self, field: str, data: bytes) -> bytes:
+        """A 32-byte MAC of ``data`` under the blind-index key, separated per ``field``:
+        the same inputs give the same bytes, in every process, for good."""
+        ...
+
+    def derive_secret(self, label: bytes) -> bytes:
+        """A 32-byte secret for ``label``, derived from a key that stays with the provider,
+        for keys that must live in memory. Labels under ``cvault/blind-index/`` are
+        refused: no derived secret may stand in for the blind indexes' key."""
+        ...
 
     def shred(self, customer_id: UUID) -> None:
         """Refuse this customer's data key from now on, in every process, for good."""
@@ -78,9 +106,20 @@ class KeyProvider(Protocol):
         """The ids among ``customer_ids`` whose data keys were shredded."""
         ...
 
+    def close(self) -> None:
+        """Let go of what the provider holds open (a session with a token)."""
+        ...
 
-def _wrap_ad(customer_id: UUID, key_id: int, kek_version: int) -> bytes:
+
+def wrap_associated_data(customer_id: UUID, key_id: int, kek_version: int) -> bytes:
+    """What a wrapped data key is bound to: its customer, its key id, its KEK version."""
     return _WRAP_AD_TAG + customer_id.bytes + struct.pack(">II", key_id, kek_version)
+
+
+def check_derive_label(label: bytes) -> None:
+    """Refuse a derivation label that could yield a blind-index sub-key."""
+    if not label or label.startswith(_BLIND_PREFIX):
+        raise KeyringError("a derived secret needs a label of its own (not a blind index's)")
 
 
 def _b64(data: bytes) -> str:
@@ -123,9 +162,9 @@ class FileKeyProvider:
         self._stamp: tuple[int, int, int] = (0, 0, 0)
         self._data: dict[str, Any] = {}
         self._keks: dict[int, Aead] = {}
-        self._shred_path = shred_list_path(path)
-        self._shred_stamp: tuple[int, int, int] | None = None
-        self._shred_ids: frozenset[UUID] = frozenset()
+        self._blind: LocalBlindMac
+        self._blind_key = b""
+        self._shreds = ShredList(shred_list_path(path))
         self._load()
 
     def __repr__(self) -> str:
@@ -166,6 +205,8 @@ class FileKeyProvider:
             raise KeyringError(f"keyring {self._path} cannot be read ({exc.strerror})") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise KeyringError(f"keyring {self._path} has an unknown format")
+        if data.get("provider", "file") != "file":
+            raise KeyringError(f"keyring {self._path} names another key provider, not a key file")
         keks_raw = data.get("keks")
         if not isinstance(keks_raw, dict) or not keks_raw:
             raise KeyringError(f"keyring {self._path} holds no key-encryption keys")
@@ -182,7 +223,9 @@ class FileKeyProvider:
             raise KeyringError(f"keyring {self._path} has no blind index key")
         if not 1 <= bidx["bits"] <= 63:
             raise KeyringError(f"keyring {self._path} has blind index bits outside 1..63")
-        _unb64(bidx.get("key"), "blind_index")
+        blind_key = _unb64(bidx.get("key"), "blind_index")
+        if blind_key != self._blind_key:
+            self._blind, self._blind_key = LocalBlindMac(blind_key), blind_key
         self._data = data
         self._keks = keks
         self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -211,13 +254,13 @@ class FileKeyProvider:
         version = self.current_version()
         blob = self._keks[version].seal(
             key,
-            _wrap_ad(customer_id, key_id, version),
+            wrap_associated_data(customer_id, key_id, version),
             prefix=_WRAP_HEADER.pack(_WRAP_VERSION, version),
         )
         return WrappedKey(version, blob)
 
     def unwrap(self, customer_id: UUID, key_id: int, wrapped: WrappedKey) -> bytes:
-        if customer_id in self._shredded_now():
+        if customer_id in self._shreds.current():
             raise DecryptionError("data key belongs to an erased customer and is shredded")
         blob = wrapped.blob
         if len(blob) < _WRAP_HEADER.size or blob[0] != _WRAP_VERSION:
@@ -232,10 +275,12 @@ class FileKeyProvider:
             kek = self._keks.get(version)
             if kek is None:
                 raise DecryptionError("key-encryption key version is not in the keyring")
-        return kek.open(blob[_WRAP_HEADER.size :], _wrap_ad(customer_id, key_id, version))
+        return kek.open(
+            blob[_WRAP_HEADER.size :], wrap_associated_data(customer_id, key_id, version)
+        )
 
     def rotate(self) -> int:
-        with self._lock, _file_lock(self._path):
+        with self._lock, file_lock(self._path):
             self._load()
             version = max(self._keks) + 1
             self._data["keks"][str(version)] = {"key": _b64(random_key()), "created_at": _now()}
@@ -245,7 +290,7 @@ class FileKeyProvider:
             return version
 
     def retire(self, version: int) -> None:
-        with self._lock, _file_lock(self._path):
+        with self._lock, file_lock(self._path):
             self._load()
             if version == self.current_version():
                 raise KeyringError("the current key-encryption key cannot be retired")
@@ -255,131 +300,29 @@ class FileKeyProvider:
             write_private_json(self._path, self._data)
             self._load()
 
-    def blind_index_secret(self) -> tuple[bytes, int]:
-        bidx = self._data["blind_index"]
-        return _unb64(bidx["key"], "blind_index"), int(bidx["bits"])
+    def blind_index_bits(self) -> int:
+        return int(self._data["blind_index"]["bits"])
+
+    def blind_mac(self, field: str, data: bytes) -> bytes:
+        return self._blind.blind_mac(field, data)
+
+    def derive_secret(self, label: bytes) -> bytes:
+        """``HMAC-SHA256(blind-index key, label)``: the derivation earlier releases made."""
+        check_derive_label(label)
+        return hmac.new(self._blind_key, label, hashlib.sha256).digest()
+
+    def close(self) -> None:
+        """Nothing to let go of: the key file is read, not held open."""
 
     # -- shred list ---------------------------------------------------------
 
     @property
     def shred_list_path(self) -> Path:
-        return self._shred_path
+        return self._shreds.path
 
     def shred(self, customer_id: UUID) -> None:
         """Append the id to the shred list and fsync it before returning."""
-        with self._lock:
-            if customer_id in self._shredded_locked():
-                return
-            _append_line(self._shred_path, f"{customer_id}\n".encode("ascii"))
-            self._shred_stamp = None  # re-read on next use: other processes append too
+        self._shreds.add(customer_id)
 
     def shredded(self, customer_ids: Iterable[UUID]) -> set[UUID]:
-        ids = self._shredded_now()
-        if not ids:  # the common case, on every key look-up: nothing to compare
-            return set()
-        return {cid for cid in customer_ids if cid in ids}
-
-    def _shredded_now(self) -> frozenset[UUID]:
-        """The shred list, re-read when its size, mtime or inode changed (one stat call)."""
-        stamp = _stamp_of(self._shred_path)
-        if stamp is not None and stamp == self._shred_stamp:
-            return self._shred_ids
-        with self._lock:
-            return self._shredded_locked()
-
-    def _shredded_locked(self) -> frozenset[UUID]:
-        stamp = _stamp_of(self._shred_path)
-        if stamp is None:
-            self._shred_stamp, self._shred_ids = None, frozenset()
-        elif stamp != self._shred_stamp:
-            self._shred_ids = _read_shred_list(self._shred_path)
-            self._shred_stamp = stamp
-        return self._shred_ids
-
-
-def shred_list_path(keyring_path: Path) -> Path:
-    """Where the shred list of a keyring lives: beside it, ``<stem>.shredded.list``."""
-    return keyring_path.with_name(keyring_path.stem + _SHRED_SUFFIX)
-
-
-def _stamp_of(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _check_private(fd: int, path: Path) -> os.stat_result:
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        raise KeyringError(f"shred list {path} is not a regular file")
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyringError(f"shred list {path} is readable by group or others; run 'chmod 600'")
-    return st
-
-
-def _append_line(path: Path, line: bytes) -> None:
-    """One ``write`` with O_APPEND (whole lines never interleave), then fsync. A line
-    torn by an earlier crash is closed first, so the new id stands on a line of its own."""
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        raise KeyringError(f"shred list {path} cannot be written ({exc.strerror})") from None
-    created = False
-    try:
-        st = _check_private(fd, path)
-        created = st.st_size == 0
-        if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
-            line = b"\n" + line
-        if os.write(fd, line) != len(line):
-            raise KeyringError(f"shred list {path} took a short write")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:  # make the new directory entry durable too
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _read_shred_list(path: Path) -> frozenset[UUID]:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return frozenset()
-    except OSError as exc:
-        raise KeyringError(f"shred list {path} cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        _check_private(fh.fileno(), path)
-        raw = fh.read()
-    ids: set[UUID] = set()
-    lines = raw.decode("ascii", errors="replace").split("\n")
-    for number, line in enumerate(lines, start=1):
-        if not line:
-            continue
-        try:
-            ids.add(UUID(line))
-        except ValueError:
-            # A crash mid-append leaves a UUID prefix (its erasure never committed);
-            # anything else means the file was damaged or edited: refuse to guess.
-            if _TORN_LINE.match(line):
-                continue
-            raise KeyringError(f"shred list {path} line {number} is not a customer id") from None
-    return frozenset(ids)
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock across processes while the keyring file is rewritten."""
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        return self._shreds.among(customer_ids)

@@ -1,9 +1,10 @@
 """Secrets of the pages: one-time sign-in codes, session tokens, signed cookies, CSRF tokens.
 
-Everything here is keyed by one root derived from the keyring's blind-index key under
-its own label (``cvault/pages/v1/``), then by a label per use, so a MAC made for one use
-never passes for another and nothing is stored that would let someone holding a
-database dump search the 10^8 possible codes offline.
+Everything here is keyed by one root that the key provider derives under its own label
+(``cvault/pages/v1/``; :meth:`~vault.crypto.keyring.KeyProvider.derive_secret`, once per
+process, so a PKCS#11 token is asked once, not per request), then by a label per use, so
+a MAC made for one use never passes for another and nothing is stored that would let
+someone holding a database dump search the 10^8 possible codes offline.
 
 * A sign-in code is 8 decimal digits from :mod:`secrets`; only ``HMAC(code, challenge
   id)`` is stored, compared in constant time; a mismatch raises :class:`CodeMismatch`.
@@ -48,6 +49,7 @@ class PageSecrets:
     __slots__ = ("_keys", "_root")
 
     def __init__(self, root_key: bytes) -> None:
+        """Page secrets under ``root_key`` (tests): the root is HMAC(root_key, label)."""
         if len(root_key) < 32:
             raise ValueError("page secrets need a root key of at least 32 bytes")
         self._root = hmac.new(root_key, _ROOT_LABEL, hashlib.sha256).digest()
@@ -58,7 +60,12 @@ class PageSecrets:
 
     @classmethod
     def of(cls, provider: KeyProvider) -> PageSecrets:
-        return cls(provider.blind_index_secret()[0])
+        """The page secrets of a keyring: its provider derives the root (with the key file,
+        the same root as ``PageSecrets(blind-index key)``)."""
+        secrets = cls.__new__(cls)
+        secrets._root = provider.derive_secret(_ROOT_LABEL)
+        secrets._keys = {}
+        return secrets
 
     def _mac(self, label: str, value: str) -> bytes:
         key = self._keys.get(label)

@@ -2,11 +2,12 @@
 by a helper that raises.
 
 Secret
-    ``whsec_`` + base64url(HMAC-SHA256(root, "cvault/webhook/v1/" + webhook id + "/" +
-    version)). ``root`` is the keyring's blind-index key (the only symmetric secret a
-    :class:`~vault.crypto.keyring.KeyProvider` hands out); the label keeps the two uses
-    apart, since the blind indexes derive their per-field keys from the label
-    ``cvault/blind-index/v1/``. The vault stores only the webhook id and the version, so
+    ``whsec_`` + base64url(the key provider's derived secret for the label
+    "cvault/webhook/v1/" + webhook id + "/" + version), asked of the provider each time
+    (:meth:`~vault.crypto.keyring.KeyProvider.derive_secret`: with the key file,
+    HMAC-SHA256 under its blind-index key, as in earlier releases; a PKCS#11 token computes
+    it inside the token). The label keeps the uses apart: no derivation label may start
+    with ``cvault/blind-index/``. The vault stores only the webhook id and the version, so
     a database dump reveals no secret; raising the version gives a new secret.
 
 Signature
@@ -24,7 +25,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from uuid import UUID
 
 from vault.crypto.errors import CryptoError
@@ -58,26 +59,31 @@ class SignatureError(CryptoError):
 class WebhookSecrets:
     """Derives each webhook's signing secret from the keyring, on demand."""
 
-    __slots__ = ("_root",)
+    __slots__ = ("_derive",)
 
     def __init__(self, root_key: bytes) -> None:
+        """Secrets under ``root_key`` held here (tests): HMAC-SHA256(root_key, label)."""
         if len(root_key) < 32:
             raise ValueError("webhook secrets need a root key of at least 32 bytes")
-        self._root = root_key
+        self._derive: Callable[[bytes], bytes] = lambda label: hmac.new(
+            root_key, label, hashlib.sha256
+        ).digest()
 
     def __repr__(self) -> str:
         return "WebhookSecrets()"
 
     @classmethod
     def of(cls, provider: KeyProvider) -> WebhookSecrets:
-        return cls(provider.blind_index_secret()[0])
+        """The webhook secrets of a keyring, derived by its provider on demand."""
+        secrets = cls.__new__(cls)
+        secrets._derive = provider.derive_secret
+        return secrets
 
     def secret(self, webhook_id: UUID, version: int) -> str:
         """The secret a receiver checks signatures with (shown to its owner once)."""
         if version < 1:
             raise ValueError("secret versions start at 1")
-        label = _LABEL + f"{webhook_id}/{version}".encode("ascii")
-        digest = hmac.new(self._root, label, hashlib.sha256).digest()
+        digest = self._derive(_LABEL + f"{webhook_id}/{version}".encode("ascii"))
         return _PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
