@@ -50,7 +50,7 @@ class Handles:
 
     @classmethod
     def of(cls, provider: KeyProvider) -> Handles:
-        return cls(provider.blind_index_secret()[0])
+        return cls(provider.derive_secret(b"cvault/handles/v1"))
 
     def _key(self, use: str) -> bytes:
         key = self._keys.get(use)
