@@ -113,7 +113,9 @@ class Vault:
         authz = Authorizer(enforcer)
         gate = ProcessingGate(authz, clock)
         secrets = WebhookSecrets.of(ring.provider)
-        segments = SegmentService(authz, gate, clock, attributes=attributes)
+        segments = SegmentService(
+            authz, gate, clock, attributes=attributes, min_group=settings.analytics_min_group
+        )
         customers = CustomerService(
             keys,
             authz,
