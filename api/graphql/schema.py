@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from api.graphql.analytics import AnalyticsQuery
 from api.graphql.audit import AuditQuery
 from api.graphql.customers import CustomerMutation, CustomerQuery, InteractionMutation
 from api.graphql.policy import PolicyMutation, PolicyQuery
@@ -20,7 +21,14 @@ __all__ = ["Mutation", "Query", "build_schema"]
     "the caller's policy."
 )
 class Query(
-    ConsentQuery, RequestQuery, SegmentQuery, WebhookQuery, CustomerQuery, AuditQuery, PolicyQuery
+    ConsentQuery,
+    RequestQuery,
+    SegmentQuery,
+    AnalyticsQuery,
+    WebhookQuery,
+    CustomerQuery,
+    AuditQuery,
+    PolicyQuery,
 ):
     """Every root query field; a field's order is its feature's place in the bases."""
 

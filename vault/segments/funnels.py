@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Real, and_, cast, exists, func, literal, select
+from sqlalchemy import REAL, ColumnElement, Integer, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from vault.segments.rules import Gap, Step
@@ -67,7 +67,7 @@ def _seconds(earlier: Any, later: Any, dialect: str) -> ColumnElement[Any]:  # n
         return cast(func.strftime("%s", func.substr(at, 1, 19)), Integer)
 
     def fraction(at: Any) -> ColumnElement[Any]:  # noqa: ANN401
-        return cast(literal("0").concat(func.substr(at, 20)), Real)
+        return cast(literal("0").concat(func.substr(at, 20)), REAL)
 
     return (whole(later) - whole(earlier)) + (fraction(later) - fraction(earlier))
 
