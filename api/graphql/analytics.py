@@ -49,6 +49,7 @@ class AnalyticsQuery:
     def funnel(
         self,
         info: Ctx,
+        *,
         steps: Annotated[
             list[FunnelStepInput], strawberry.argument(description="The steps, in order.")
         ],
@@ -66,5 +67,5 @@ class AnalyticsQuery:
         parsed = [Step(tuple(s.types or ()), tuple(s.channels or ())) for s in steps]
         gap = parse_gap(_window(window), "window")
         service = ctx.vault.segments.analytics
-        report = service.funnel(ctx.session, parsed, gap, since, until, channel)
+        report = service.funnel(ctx.session, parsed, gap, since=since, until=until, channel=channel)
         return funnel(report, service.min_group)

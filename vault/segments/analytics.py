@@ -195,6 +195,7 @@ class Analytics:
         session: Session,
         steps: Sequence[Step],
         window: Gap,
+        *,
         since: datetime,
         until: datetime,
         channel: Channel | None = None,
@@ -208,10 +209,12 @@ class Analytics:
         if window.amount < 1:
             raise InvalidInput("window", "must be a positive time")
         allowed = self._gate.clause(session)
-        first = population(session, since, until, allowed, steps[0], channel)
+        first = population(session, since, until, allowed, step=steps[0], channel=channel)
         if _hidden(first, self.min_group):
             raise GroupTooSmall(self.min_group)
-        counts = funnel_counts(session, steps, window, since, until, allowed, channel)
+        counts = funnel_counts(
+            session, steps, window, since=since, until=until, allowed=allowed, channel=channel
+        )
         report = suppress_funnel(counts, self.min_group)
         detail = {"funnel_steps": len(steps), "suppressed": sum(s.suppressed for s in report.steps)}
         buffer_of(session).add(AuditAction.INSIGHTS_READ, customer_id=None, detail=detail)

@@ -61,6 +61,7 @@ def _seconds(earlier: Any, later: Any, dialect: str) -> ColumnElement[Any]:  # n
     """``later - earlier`` in seconds (a number) on both backends."""
     if dialect == "postgresql":
         return func.extract("epoch", later - earlier)
+
     # SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff``: whole seconds by strftime('%s'), the
     # fraction as it is written.
     def whole(at: Any) -> ColumnElement[Any]:  # noqa: ANN401
@@ -81,6 +82,7 @@ class _Chain:
         within: Gap,
         since: datetime,
         until: datetime,
+        *,
         channel: Channel | None,
         dialect: str,
     ) -> None:
@@ -128,6 +130,7 @@ def population(
     since: datetime,
     until: datetime,
     allowed: ColumnElement[bool],
+    *,
     step: Step | None = None,
     channel: Channel | None = None,
 ) -> int:
@@ -145,6 +148,7 @@ def funnel_counts(
     session: Session,
     steps: Sequence[Step],
     within: Gap,
+    *,
     since: datetime,
     until: datetime,
     allowed: ColumnElement[bool],
@@ -153,7 +157,7 @@ def funnel_counts(
     """Per step: the customers ``allowed`` keeps who reach it, and (after the first) the
     median seconds from the previous step; raw, before any suppression."""
     dialect = session.get_bind().dialect.name
-    chain = _Chain(steps, within, since, until, channel, dialect)
+    chain = _Chain(steps, within, since, until, channel=channel, dialect=dialect)
     first = chain.rows[0]
     counted = (
         select(func.count(func.distinct(first.customer_id)))

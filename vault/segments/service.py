@@ -33,8 +33,8 @@ from vault.errors import CustomerNotFound, InvalidInput, VaultError
 from vault.pagination import MAX_PAGE, Page
 from vault.privacy.processing import ProcessingGate
 from vault.segments import membership
-from vault.segments.compile import compile_rule, uses_metrics
 from vault.segments.analytics import DEFAULT_MIN_GROUP, Analytics, ChannelReport
+from vault.segments.compile import compile_rule, uses_metrics
 from vault.segments.metrics import CustomerMetrics, MetricsRollup
 from vault.segments.models import RefreshResult, Segment
 from vault.segments.parse import parse_rule, rule_to_json
