@@ -72,6 +72,9 @@ class Settings:
     smtp_url: str | None = None
     mail_from: str = "customer-vault@localhost"
     erasure_approval: str = "desk"
+    # Channel analytics and funnels: cells of fewer customers are suppressed, queries
+    # whose population is under it refused (vault/segments/analytics.py).
+    analytics_min_group: int = 10
     # CVAULT_TRUSTED_DOCUMENTS; None: ``require`` in production, ``allow`` elsewhere.
     trusted_documents_setting: TrustedDocuments | None = None
     # The user PIN of a PKCS#11 token holding the keys (a keyring made with `cvault init
@@ -172,6 +175,9 @@ class Settings:
             smtp_url=_smtp_url(env.get("CVAULT_SMTP_URL") or None),
             mail_from=_address(env.get("CVAULT_MAIL_FROM", "customer-vault@localhost")),
             erasure_approval=_choice(env, "CVAULT_ERASURE_APPROVAL", "desk", ("desk", "automatic")),
+            analytics_min_group=_int(
+                env, "CVAULT_ANALYTICS_MIN_GROUP", 10, minimum=2, maximum=1_000_000
+            ),
             trusted_documents_setting=(
                 TrustedDocuments(
                     _choice(env, "CVAULT_TRUSTED_DOCUMENTS", "", tuple(TrustedDocuments))

@@ -142,7 +142,14 @@ class Vault:
         gate = ProcessingGate(authz, clock)
         secrets = WebhookSecrets.of(ring.provider)
         handles = Handles.of(ring.provider)
-        segments = SegmentService(authz, gate, clock, handles=handles, attributes=attributes)
+        segments = SegmentService(
+            authz,
+            gate,
+            clock,
+            handles=handles,
+            attributes=attributes,
+            min_group=settings.analytics_min_group,
+        )
         customers = CustomerService(
             keys,
             authz,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from api.graphql.analytics import AnalyticsQuery
 from api.graphql.audit import AuditQuery
 from api.graphql.customers import CustomerMutation, CustomerQuery, InteractionMutation
 from api.graphql.nodes import NodeQuery
@@ -24,6 +25,7 @@ class Query(
     ConsentQuery,
     RequestQuery,
     SegmentQuery,
+    AnalyticsQuery,
     WebhookQuery,
     CustomerQuery,
     AuditQuery,

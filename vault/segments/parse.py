@@ -345,6 +345,11 @@ def _gap(raw: object, path: str) -> Gap:
     return Gap(value, unit)
 
 
+def parse_gap(raw: object, path: str) -> Gap:
+    """A gap document (``{"hours": 2}``) as a :class:`Gap`; :class:`RuleError` if bad."""
+    return _gap(raw, path)
+
+
 def _scalar(raw: object, path: str) -> Scalar:
     if isinstance(raw, bool | int):
         return raw

@@ -34,8 +34,9 @@ from vault.errors import CustomerNotFound, InvalidInput, VaultError
 from vault.pagination import Page, Window
 from vault.privacy.processing import ProcessingGate
 from vault.segments import membership
+from vault.segments.analytics import DEFAULT_MIN_GROUP, Analytics, ChannelReport
 from vault.segments.compile import compile_rule, uses_metrics
-from vault.segments.metrics import ChannelStats, CustomerMetrics, MetricsRollup
+from vault.segments.metrics import CustomerMetrics, MetricsRollup
 from vault.segments.models import RefreshResult, Segment
 from vault.segments.parse import parse_rule, rule_to_json
 from vault.segments.rules import (
@@ -100,6 +101,7 @@ class SegmentService:
         *,
         handles: Handles,
         attributes: AttributeRegistry | None = None,
+        min_group: int = DEFAULT_MIN_GROUP,
     ) -> None:
         self._authz = authz
         self._handles = handles
@@ -107,6 +109,7 @@ class SegmentService:
         self._gate = gate
         self._clock = clock
         self.rollup = rollup if rollup is not None else MetricsRollup()
+        self.analytics = Analytics(authz, gate, self.rollup, clock, min_group)
 
     def __repr__(self) -> str:
         return f"SegmentService(rollup={self.rollup!r})"
@@ -371,14 +374,9 @@ class SegmentService:
 
     def channel_analytics(
         self, session: Session, since: datetime, until: datetime
-    ) -> list[ChannelStats]:
-        """Counts and revenue per channel over customers the purpose may process."""
-        self._may_read(session)
-        if since.tzinfo is None or until.tzinfo is None or since >= until:
-            raise InvalidInput("since", "must be an aware time before until")
-        stats = self.rollup.channel_analytics(session, since, until, self._gate.clause(session))
-        self._audit(session, AuditAction.INSIGHTS_READ, {"channels": len(stats)})
-        return stats
+    ) -> list[ChannelReport]:
+        """Counts and revenue per channel, suppressed under k (:mod:`.analytics`)."""
+        return self.analytics.channel_analytics(session, since, until)
 
     def refresh_metrics(self, session: Session) -> int:
         """Rebuild the metrics rollup for every active customer."""

@@ -9,11 +9,20 @@ from decimal import Decimal
 import strawberry
 
 from vault.money import from_minor
-from vault.segments.metrics import ChannelStats as ChannelStatsRecord
+from vault.segments.analytics import ChannelReport, FunnelReport
 from vault.segments.metrics import CustomerMetrics as CustomerMetricsRecord
 from vault.types import Channel as ChannelEnum
 
-__all__ = ["ChannelStats", "CustomerMetrics", "Money", "channel_stats", "customer_metrics"]
+__all__ = [
+    "ChannelStats",
+    "CustomerMetrics",
+    "Funnel",
+    "FunnelStep",
+    "Money",
+    "channel_stats",
+    "customer_metrics",
+    "funnel",
+]
 
 
 @strawberry.type(description="A customer's metrics, as last computed (see docs).")
@@ -53,17 +62,94 @@ class Money:
     amount: Decimal = strawberry.field(description="The amount, in major units (12.50).")
 
 
-@strawberry.type(description="One channel over a time range, across customers; no PII.")
+_OLD = "0 when suppressed (see suppressed); use {} instead."
+
+
+@strawberry.type(
+    description="One channel over a time range, across customers; no PII. Cells of fewer "
+    "customers than the analytics minimum group are null (docs/segments.md)."
+)
 class ChannelStats:
     channel: ChannelEnum = strawberry.field(description="The channel.")
-    interactions: int = strawberry.field(description="Interactions on it in the range.")
-    customers: int = strawberry.field(description="Customers who interacted on it.")
-    conversions: int = strawberry.field(description="Purchases on it.")
-    converting_customers: int = strawberry.field(description="Customers who purchased on it.")
-    conversion_rate: float = strawberry.field(
-        description="Converting customers over customers (0 to 1)."
+    suppressed: bool = strawberry.field(
+        description="Its customers are under the minimum group (or it hides a complement): "
+        "every figure is null."
     )
-    revenue: list[Money] = strawberry.field(description="Purchase amounts, per currency.")
+    conversions_suppressed: bool = strawberry.field(
+        description="Its converting customers are under the minimum group: the conversion "
+        "figures and revenue are null."
+    )
+    interaction_count: int | None = strawberry.field(
+        description="Interactions on it in the range; null when suppressed."
+    )
+    customer_count: int | None = strawberry.field(
+        description="Customers who interacted on it; null when suppressed."
+    )
+    conversion_count: int | None = strawberry.field(
+        description="Purchases on it; null when suppressed."
+    )
+    converting_customer_count: int | None = strawberry.field(
+        description="Customers who purchased on it; null when suppressed."
+    )
+    conversion_ratio: float | None = strawberry.field(
+        description="Converting customers over customers (0 to 1); null when suppressed."
+    )
+    revenue_by_currency: list[Money] | None = strawberry.field(
+        description="Purchase amounts, per currency; null when suppressed."
+    )
+    interactions: int = strawberry.field(
+        description="Interactions on it in the range.",
+        deprecation_reason=_OLD.format("interactionCount"),
+    )
+    customers: int = strawberry.field(
+        description="Customers who interacted on it.",
+        deprecation_reason=_OLD.format("customerCount"),
+    )
+    conversions: int = strawberry.field(
+        description="Purchases on it.", deprecation_reason=_OLD.format("conversionCount")
+    )
+    converting_customers: int = strawberry.field(
+        description="Customers who purchased on it.",
+        deprecation_reason=_OLD.format("convertingCustomerCount"),
+    )
+    conversion_rate: float = strawberry.field(
+        description="Converting customers over customers (0 to 1).",
+        deprecation_reason=_OLD.format("conversionRatio"),
+    )
+    revenue: list[Money] = strawberry.field(
+        description="Purchase amounts, per currency.",
+        deprecation_reason="Empty when suppressed (see suppressed); use revenueByCurrency.",
+    )
+
+
+@strawberry.type(description="One step of a funnel; null figures are suppressed.")
+class FunnelStep:
+    index: int = strawberry.field(description="The step's place, from 1.")
+    suppressed: bool = strawberry.field(
+        description="Its customers are under the minimum group: its figures are null."
+    )
+    customers: int | None = strawberry.field(description="Customers who reached it.")
+    conversion_from_previous: float | None = strawberry.field(
+        description="Its customers over the previous step's (0 to 1; 1 for step 1)."
+    )
+    conversion_from_start: float | None = strawberry.field(
+        description="Its customers over step 1's (0 to 1)."
+    )
+    median_seconds_from_previous: float | None = strawberry.field(
+        description="The median over its customers of the shortest time from the previous "
+        "step, in seconds (null for step 1)."
+    )
+
+
+@strawberry.type(description="Customers reaching each step of a funnel; no PII.")
+class Funnel:
+    population: int = strawberry.field(
+        description="Customers who did step 1 in the range (0, or at least the minimum group)."
+    )
+    min_group: int = strawberry.field(
+        description="The minimum group: cells of fewer customers are suppressed."
+    )
+    steps: list[FunnelStep] = strawberry.field(description="The steps, in order.")
 
 
 def customer_metrics(record: CustomerMetricsRecord) -> CustomerMetrics:
@@ -87,16 +173,45 @@ def customer_metrics(record: CustomerMetricsRecord) -> CustomerMetrics:
     )
 
 
-def channel_stats(stats: ChannelStatsRecord) -> ChannelStats:
+def _money(minor: dict[str, int] | None) -> list[Money] | None:
+    if minor is None:
+        return None
+    return [Money(currency=c, amount=from_minor(m, c)) for c, m in sorted(minor.items())]
+
+
+def channel_stats(stats: ChannelReport) -> ChannelStats:
     return ChannelStats(
         channel=stats.channel,
-        interactions=stats.interactions,
-        customers=stats.customers,
-        conversions=stats.conversions,
-        converting_customers=stats.converting_customers,
-        conversion_rate=stats.conversion_rate,
-        revenue=[
-            Money(currency=c, amount=from_minor(minor, c))
-            for c, minor in sorted(stats.revenue_minor.items())
+        suppressed=stats.suppressed,
+        conversions_suppressed=stats.conversions_suppressed,
+        interaction_count=stats.interactions,
+        customer_count=stats.customers,
+        conversion_count=stats.conversions,
+        converting_customer_count=stats.converting_customers,
+        conversion_ratio=stats.conversion_rate,
+        revenue_by_currency=_money(stats.revenue_minor),
+        interactions=stats.interactions or 0,
+        customers=stats.customers or 0,
+        conversions=stats.conversions or 0,
+        converting_customers=stats.converting_customers or 0,
+        conversion_rate=stats.conversion_rate or 0.0,
+        revenue=_money(stats.revenue_minor) or [],
+    )
+
+
+def funnel(report: FunnelReport, min_group: int) -> Funnel:
+    return Funnel(
+        population=report.population,
+        min_group=min_group,
+        steps=[
+            FunnelStep(
+                index=s.index,
+                suppressed=s.suppressed,
+                customers=s.customers,
+                conversion_from_previous=s.conversion_from_previous,
+                conversion_from_start=s.conversion_from_start,
+                median_seconds_from_previous=s.median_seconds_from_previous,
+            )
+            for s in report.steps
         ],
     )
