@@ -74,6 +74,13 @@ class Settings:
     erasure_approval: str = "desk"
     # CVAULT_TRUSTED_DOCUMENTS; None: ``require`` in production, ``allow`` elsewhere.
     trusted_documents_setting: TrustedDocuments | None = None
+    # Many processes (docs/propagation.md): how often each process polls for a policy or
+    # trusted documents changed elsewhere (the fallback of LISTEN/NOTIFY on PostgreSQL),
+    # whether it listens at all (off behind a pooler that cannot LISTEN), and the Redis
+    # that holds the rate limits when set (else PostgreSQL's table, or, on SQLite, memory).
+    refresh_seconds: int = 2
+    listen: bool = True
+    redis_url: str | None = None
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -175,6 +182,9 @@ class Settings:
                 if env.get("CVAULT_TRUSTED_DOCUMENTS")
                 else None
             ),
+            refresh_seconds=_int(env, "CVAULT_REFRESH_SECONDS", 2, minimum=1, maximum=3600),
+            listen=_choice(env, "CVAULT_LISTEN", "on", ("on", "off")) == "on",
+            redis_url=_redis_url(env.get("CVAULT_REDIS_URL") or None),
         )
 
     @property
@@ -205,6 +215,19 @@ def _smtp_url(value: str | None) -> str | None:
     ):
         raise ConfigError(
             "Config 'CVAULT_SMTP_URL' must be smtp://, smtps:// or smtp+starttls://HOST[:PORT]."
+        )
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("redis://", "rediss://", "redis+unix://")) or any(
+        ch.isspace() for ch in value
+    ):
+        raise ConfigError(
+            "Config 'CVAULT_REDIS_URL' must be redis://HOST[:PORT][/DB], rediss://... or "
+            "redis+unix:///PATH."
         )
     return value
 
