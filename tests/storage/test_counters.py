@@ -41,9 +41,9 @@ def test_a_window_allows_its_limit_and_refuses_the_next(database: Database) -> N
     counters = DatabaseCounters(database, clock=clock)
     taken = [counters.acquire_sliding_window_entry("k", 3, 60) for _ in range(4)]
     other = counters.acquire_sliding_window_entry("other", 3, 60)
-    assert [True, True, True, False] == taken
+    assert taken == [True, True, True, False]
     assert other is True
-    assert (0, 0.0, 3, 120.0) == counters.get_sliding_window("k", 60)
+    assert counters.get_sliding_window("k", 60) == (0, 0.0, 3, 120.0)
 
 
 def test_the_previous_window_counts_by_its_overlap(database: Database) -> None:
@@ -58,10 +58,10 @@ def test_the_previous_window_counts_by_its_overlap(database: Database) -> None:
     window = counters.get_sliding_window("k", 60)
     clock.now += 120  # two windows on: nothing left
     later = [counters.acquire_sliding_window_entry("k", 4, 60) for _ in range(5)]
-    assert [True, True, True] == first
-    assert [True, True, False] == quarter
-    assert (3, 45.0, 2, 105.0) == window
-    assert [True, True, True, True, False] == later
+    assert first == [True, True, True]
+    assert quarter == [True, True, False]
+    assert window == (3, 45.0, 2, 105.0)
+    assert later == [True, True, True, True, False]
 
 
 def test_concurrent_hits_never_take_more_than_the_limit(database: Database) -> None:
@@ -71,8 +71,8 @@ def test_concurrent_hits_never_take_more_than_the_limit(database: Database) -> N
     with ThreadPoolExecutor(8) as pool:
         taken = list(pool.map(lambda _: counters.acquire_sliding_window_entry("k", 25, 60),
                               range(40)))  # fmt: skip
-    assert 25 == sum(taken)
-    assert [("k/100000", 25)] == _rows(database)
+    assert sum(taken) == 25
+    assert _rows(database) == [("k/100000", 25)]
 
 
 def test_fixed_windows_count_expire_and_clear(database: Database) -> None:
@@ -88,11 +88,11 @@ def test_fixed_windows_count_expire_and_clear(database: Database) -> None:
     counters.clear("f")
     cleared = counters.get("f")
     removed = counters.reset()
-    assert [1, 3] == counted
-    assert 1010.0 == expiry
-    assert (0, 1) == after
-    assert 0 == cleared
-    assert 1 == removed
+    assert counted == [1, 3]
+    assert expiry == 1010.0
+    assert after == (0, 1)
+    assert cleared == 0
+    assert removed == 1
     assert counters.check() is True
 
 
@@ -103,9 +103,9 @@ def test_expired_rows_are_swept(database: Database) -> None:
     counters = DatabaseCounters(database, clock=clock)
     counters.acquire_sliding_window_entry("old", 5, 60)
     clock.now += 600
-    counters._swept -= 120  # noqa: SLF001 - the last sweep was two minutes ago
+    counters._swept -= 120
     counters.acquire_sliding_window_entry("new", 5, 60)
-    assert [("new/100010", 1)] == _rows(database)
+    assert _rows(database) == [("new/100010", 1)]
 
 
 def test_limits_strategies_run_on_the_counters(database: Database) -> None:
@@ -115,8 +115,8 @@ def test_limits_strategies_run_on_the_counters(database: Database) -> None:
     item = parse("2/hour")
     hits = [limiter.hit(item, "ns", "who") for _ in range(3)]
     stats = limiter.get_window_stats(item, "ns", "who")
-    assert [True, True, False] == hits
-    assert 0 == stats.remaining
+    assert hits == [True, True, False]
+    assert stats.remaining == 0
 
 
 def test_the_shared_store_is_redis_postgresql_or_none(
