@@ -243,6 +243,7 @@ def create_app(
     app.state.vault = vault
     app.state.graphql = graphql
     app.state.pages = pages
+    app.state.changes = changes
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -18,7 +18,9 @@ Two ways, both running in every server process:
 
 Metrics (no label is an id): ``cvault_changes_applied_total{kind, via}`` counts changes
 applied (``via``: notify, poll, reconnect), ``cvault_change_listener_connected`` is 1
-while the listener is connected, and ``cvault_data_keys_cached`` is the cache's size.
+while the listener is connected, ``cvault_change_listener_connects_total`` counts its
+connections (more than one: it lost some), and ``cvault_data_keys_cached`` is the
+cache's size.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class Propagation:
         self.applied = Counter(
             "cvault_changes_applied", "Changes from other processes applied here",
             ["kind", "via"], registry=registry,
+        )  # fmt: skip
+        self.connects = Counter(
+            "cvault_change_listener_connects", "Connections the change listener opened",
+            registry=registry,
         )  # fmt: skip
         self.connected = Gauge(
             "cvault_change_listener_connected",
@@ -151,6 +157,7 @@ class Propagation:
             try:
                 async with listener:
                     self.connected.set(1)
+                    self.connects.inc()
                     await self.refresh_all("reconnect")
                     pause = _FIRST_PAUSE
                     async for change in listener.changes(idle=max(1.0, self.every)):

@@ -30,7 +30,14 @@ from sqlalchemy.orm import Session
 
 from vault.storage.inuse import current_schema
 
-__all__ = ["Change", "ChangeKind", "ChangeListener", "announce", "channel_of"]
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "ChangeListener",
+    "announce",
+    "application_name",
+    "channel_of",
+]
 
 # The same name in SQL, computed by the sending connection from its own schema.
 _NOTIFY = text(
@@ -100,6 +107,11 @@ def channel_of(schema: str) -> str:
     return "cvault_" + hashlib.sha256(schema.encode("utf-8")).hexdigest()[:16]
 
 
+def application_name(channel: str) -> str:
+    """The ``application_name`` of a listener's connection on ``channel``."""
+    return f"cvault listener {channel}"
+
+
 def announce(session: Session, change: Change) -> None:
     """Announce ``change`` in the session's transaction: delivered to every listener when
     the transaction commits, never if it rolls back. Nothing on SQLite."""
@@ -138,7 +150,10 @@ class ChangeListener:
         channel = channel_of(schema)
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = await psycopg.AsyncConnection.connect(
-            conninfo, autocommit=True, connect_timeout=max(1, round(timeout))
+            conninfo,
+            autocommit=True,
+            connect_timeout=max(1, round(timeout)),
+            application_name=application_name(channel),  # pg_stat_activity tells it apart
         )
         try:
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
