@@ -7,6 +7,8 @@ change seen within the few seconds a test waits; on SQLite polling is the only w
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,11 +20,15 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.auth import LocalTokenIssuer
+from api.graphql.schema import build_schema
+from api.graphql.trusted import schema_checker
 from api.propagation import Propagation
 from policies import default_policy_lines
 from tests.conftest import CTX
+from vault.authorization.context import AccessContext, Actor
 from vault.crypto import DecryptionError
 from vault.customers import CustomerInput
+from vault.documents import parse_manifest
 from vault.runtime import Vault
 from vault.storage.inuse import current_schema
 from vault.storage.notify import application_name, channel_of
@@ -180,3 +186,23 @@ def _applied(client: TestClient, kind: str) -> set[str]:
         if counted and float(line.rsplit(" ", 1)[1]) > 0:
             found.add(line.split('via="', 1)[1].split('"', 1)[0])
     return found
+
+
+def test_trusted_documents_registered_elsewhere_are_reloaded_on_the_notify(
+    vault: Vault, serving: TestClient
+) -> None:
+    """PostgreSQL: a manifest registered by another process (``cvault documents
+    register``) is reloaded by the running server within a few seconds (polling every
+    60 s); SQLite waits for its poll."""
+    body = "query Customers { customers(first: 5) { edges { node { id } } } }"
+    manifest = parse_manifest(json.dumps({hashlib.sha256(body.encode()).hexdigest(): body})
+                              .encode())  # fmt: skip
+    other = _other(vault)
+    operator = AccessContext(Actor("operator:alice", "system"), "administration")
+    with other.unit(operator) as s:
+        other.documents.register(s, manifest, schema_checker(build_schema()._schema))
+    if vault.db.dialect == "postgresql":
+        _eventually(lambda: "notify" in _applied(serving, "documents"), "the documents reload")
+    else:
+        time.sleep(0.5)
+        assert _applied(serving, "documents") == set()
