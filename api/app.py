@@ -1,6 +1,6 @@
 """The ASGI application: /graphql, the pages (/privacy, static files), health, readiness,
-metrics and JWKS routes, request ids, and the background loops (audit sequencing, policy
-and trusted documents refresh, webhook delivery)."""
+metrics and JWKS routes, request ids, and the background loops (audit sequencing,
+webhook delivery, and the changes other processes made: ``api.propagation``)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import LocalTokenIssuer, TokenVerifier
-from api.graphql.endpoint import GraphQLEndpoint, RateLimiter
+from api.graphql.endpoint import GraphQLEndpoint
 from api.graphql.limits import Limits
+from api.graphql.ratelimit import Limiter, rate_limiter_for
 from api.graphql.schema import build_schema
-from api.graphql.trusted import TrustedRegistry
 from api.metrics import Metrics, MetricsMiddleware
 from api.pages import Pages, PageSecurityMiddleware
+from api.propagation import Propagation
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
@@ -102,27 +103,6 @@ async def _deliver_webhooks_forever(vault: Vault, every: float) -> None:
             log.error("webhook delivery run failed", error=type(exc).__name__)  # noqa: TRY400
 
 
-async def _refresh_documents_forever(registry: TrustedRegistry, every: float) -> None:
-    """Pick up trusted documents registered or revoked by another process."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await asyncio.to_thread(registry.refresh)
-        except Exception as exc:  # noqa: BLE001 - the loop survives it
-            log.error("trusted documents refresh failed", error=type(exc).__name__)  # noqa: TRY400
-
-
-async def _refresh_policy_forever(vault: Vault, every: float) -> None:
-    """Pick up a policy changed by another process."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            if await asyncio.to_thread(vault.policies.refresh):
-                log.info("policy reloaded", version=vault.policies.version)
-        except Exception:
-            log.exception("policy refresh failed")
-
-
 def token_verifier(settings: Settings) -> tuple[TokenVerifier, LocalTokenIssuer | None]:
     """A JWKS URL when one is configured; otherwise the vault's local signing key."""
     if settings.jwks_url:
@@ -177,12 +157,13 @@ def create_app(
     vault: Vault,
     *,
     sequence_every: float = 0.5,
-    policy_every: float = 2.0,
+    policy_every: float | None = None,
     webhook_every: float | None = 2.0,
     verifier: TokenVerifier | None = None,
     local_issuer: LocalTokenIssuer | None = None,
     limits: Limits | None = None,
-    rate_limiter: RateLimiter | None = None,
+    rate_limiter: Limiter | None = None,
+    listen: bool | None = None,
 ) -> Starlette:
     settings = vault.settings
     if verifier is None:
@@ -192,7 +173,7 @@ def create_app(
         build_schema()._schema,
         verifier,
         limits=limits,
-        rate_limiter=rate_limiter or RateLimiter(settings.rate_limit_per_minute),
+        rate_limiter=rate_limiter or rate_limiter_for(vault),
         graphiql=settings.environment is Environment.DEVELOPMENT,
         introspection=not settings.production,
         max_body_bytes=settings.max_body_bytes,
@@ -201,6 +182,9 @@ def create_app(
     )
     issuer = local_issuer
     metrics = Metrics()
+    changes = Propagation(
+        vault, graphql.trusted, metrics.registry, every=policy_every, listen=listen
+    )
     in_use = InUse(vault.db.engine)
     pages = Pages(vault)
 
@@ -226,8 +210,7 @@ def create_app(
         gc.freeze()
         tasks = [
             asyncio.create_task(_sequence_forever(vault, sequence_every)),
-            asyncio.create_task(_refresh_policy_forever(vault, policy_every)),
-            asyncio.create_task(_refresh_documents_forever(graphql.trusted, policy_every)),
+            *changes.start(),  # policy, erasures, trusted documents: api/propagation.py
         ]
         if webhook_every is not None:
             tasks.append(asyncio.create_task(_deliver_webhooks_forever(vault, webhook_every)))
@@ -260,6 +243,7 @@ def create_app(
     app.state.vault = vault
     app.state.graphql = graphql
     app.state.pages = pages
+    app.state.changes = changes
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

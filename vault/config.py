@@ -81,6 +81,13 @@ class Settings:
     # --key-provider pkcs11`): from the environment only, never on a command line; kept
     # out of repr so that no log line or traceback that prints the settings shows it.
     pkcs11_pin: str | None = field(default=None, repr=False)
+    # Many processes (docs/propagation.md): how often each process polls for a policy or
+    # trusted documents changed elsewhere (the fallback of LISTEN/NOTIFY on PostgreSQL),
+    # whether it listens at all (off behind a pooler that cannot LISTEN), and the Redis
+    # that holds the rate limits when set (else PostgreSQL's table, or, on SQLite, memory).
+    refresh_seconds: int = 2
+    listen: bool = True
+    redis_url: str | None = None
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -186,6 +193,9 @@ class Settings:
                 else None
             ),
             pkcs11_pin=_pin(env.get("CVAULT_PKCS11_PIN")),
+            refresh_seconds=_int(env, "CVAULT_REFRESH_SECONDS", 2, minimum=1, maximum=3600),
+            listen=_choice(env, "CVAULT_LISTEN", "on", ("on", "off")) == "on",
+            redis_url=_redis_url(env.get("CVAULT_REDIS_URL") or None),
         )
 
     @property
@@ -216,6 +226,19 @@ def _smtp_url(value: str | None) -> str | None:
     ):
         raise ConfigError(
             "Config 'CVAULT_SMTP_URL' must be smtp://, smtps:// or smtp+starttls://HOST[:PORT]."
+        )
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("redis://", "rediss://", "redis+unix://")) or any(
+        ch.isspace() for ch in value
+    ):
+        raise ConfigError(
+            "Config 'CVAULT_REDIS_URL' must be redis://HOST[:PORT][/DB], rediss://... or "
+            "redis+unix:///PATH."
         )
     return value
 

@@ -2,7 +2,9 @@
 
 A key shredded in the keyring (an erased customer) is refused even from this
 process's cache or from another process's: every lookup checks the keyring's
-shred list (one ``stat`` call while it is unchanged).
+shred list (one ``stat`` call while it is unchanged). On PostgreSQL a destroyed key is
+also announced (:mod:`vault.storage.notify`): every server drops its cached copy when
+the erasure commits, whether or not it shares the keyring file.
 
 A live record whose id is on the shred list is an erasure that a restored database
 backup undid: readers ask :meth:`DataKeys.shredded` first and read such a record as
@@ -29,6 +31,7 @@ from vault.crypto import DataKey, DecryptionError, Keyring, WrappedKey
 from vault.errors import CustomerErased
 from vault.logs import get_logger
 from vault.storage.models import DataKeyRow
+from vault.storage.notify import Change, announce
 from vault.storage.sql import Prepared, id_in, id_in_param
 
 __all__ = ["REAPPLY", "DataKeys", "KeyShredded", "KeyStatus"]
@@ -96,6 +99,17 @@ class DataKeys:
     def forget(self, customer_id: UUID) -> None:
         with self._lock:
             self._cache.pop(customer_id, None)
+
+    def forget_all(self) -> None:
+        """Empty the cache: erasures announced while this process was not listening may
+        have been missed (keys are unwrapped again on demand)."""
+        with self._lock:
+            self._cache.clear()
+
+    @property
+    def cached(self) -> int:
+        """How many unwrapped keys the cache holds (a count: for metrics)."""
+        return len(self._cache)
 
     def shredded(self, live_ids: Iterable[UUID]) -> set[UUID]:
         """Those of ``live_ids`` (records live in the database) whose key the keyring
@@ -205,6 +219,8 @@ class DataKeys:
     def destroy(self, session: Session, customer_id: UUID, now: datetime) -> None:
         """Crypto-shredding: the wrapped key is overwritten; every token of the customer is dead."""
         session.connection().execute(_DESTROY, {"cid": customer_id, "now": now})
+        # Every other process drops its cached copy when this commits (PostgreSQL).
+        announce(session, Change.erasure(customer_id))
         self.forget(customer_id)
 
     def shred(self, session: Session, customer_id: UUID, now: datetime) -> None:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from limits.storage import Storage
 from sqlalchemy.orm import Session
 
 from audit.checkpoint import Signer
@@ -37,6 +38,7 @@ from vault.privacy.retention import RetentionService
 from vault.segments.service import SegmentService
 from vault.segments.webhooks import WebhookDispatcher, WebhookService
 from vault.sign_in import PageSessions, SignInCodes, SignInLimits
+from vault.storage.counters import shared_limits_storage
 from vault.storage.db import Database, make_engine
 
 __all__ = ["ReapplyReport", "RotationReport", "Vault"]
@@ -87,6 +89,8 @@ class Vault:
     sign_in: SignInCodes
     page_sessions: PageSessions
     documents: TrustedDocumentStore
+    # Rate limit counters every process shares (Redis or PostgreSQL); None: in memory.
+    shared_limits: Storage | None
     clock: Callable[[], datetime]
     owns_keyring: bool = False  # opened here (closed by close), not handed in
 
@@ -160,9 +164,11 @@ class Vault:
             attributes=attributes,
         )
         page_secrets = PageSecrets.of(ring.provider)
+        shared_limits = shared_limits_storage(settings, db)
         sign_in = SignInCodes(
-            customers, page_secrets, SignInLimits(), db=db, audit=audit, clock=clock
-        )
+            customers, page_secrets, SignInLimits(storage=shared_limits), db=db, audit=audit,
+            clock=clock,
+        )  # fmt: skip
         page_sessions = PageSessions(page_secrets, clock=clock)
         forget: list[Forgetter] = [segments, sign_in, page_sessions]
         return cls(
@@ -194,6 +200,7 @@ class Vault:
             sign_in=sign_in,
             page_sessions=page_sessions,
             documents=TrustedDocumentStore(authz, clock),
+            shared_limits=shared_limits,
             clock=clock,
             owns_keyring=own,
         )

@@ -54,7 +54,7 @@ from api.graphql.context import Evidence, GraphQLContext
 from api.graphql.limits import Limits
 from api.graphql.messages import input_message
 from api.graphql.problems import Problem, error_response, safe_message
-from api.graphql.ratelimit import RateLimiter
+from api.graphql.ratelimit import Limiter, RateLimiter
 from api.graphql.trusted import (
     DocumentRequest,
     TrustedRegistry,
@@ -92,7 +92,7 @@ class GraphQLEndpoint:
         verifier: TokenVerifier,
         *,
         limits: Limits | None = None,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
         graphiql: bool = False,
         introspection: bool = True,
         max_body_bytes: int = 1_048_576,
@@ -106,7 +106,7 @@ class GraphQLEndpoint:
         self.schema = schema
         self.verifier = verifier
         self.limits = limits or Limits()
-        self.rate_limiter = rate_limiter or RateLimiter(600)
+        self.rate_limiter: Limiter = rate_limiter or RateLimiter(600)
         self.graphiql = graphiql
         self.introspection = introspection
         self.max_body_bytes = max_body_bytes
@@ -156,7 +156,7 @@ class GraphQLEndpoint:
             payload = orjson.loads(body)
         except ValueError:
             raise Problem(400, "BAD_REQUEST", "the body is not JSON") from None
-        access, evidence = self._caller(request)
+        access, evidence = await self._caller(request)
         if isinstance(payload, list):
             if not payload or len(payload) > self.max_batch:
                 raise Problem(400, "BATCH_LIMIT", f"send 1 to {self.max_batch} operations")
@@ -175,15 +175,15 @@ class GraphQLEndpoint:
             raise Problem(405, "METHOD_NOT_ALLOWED", "use POST with application/json",
                           {"Allow": "POST"})  # fmt: skip
         document = DocumentRequest.from_params(request.query_params)
-        access, evidence = self._caller(request)
+        access, evidence = await self._caller(request)
         body = await self._operation(document, access, evidence, get=True)
         return _json(body, _NO_STORE)
 
-    def _caller(self, request: Request) -> tuple[AccessContext, Evidence]:
+    async def _caller(self, request: Request) -> tuple[AccessContext, Evidence]:
         """Who asks (401, 429, 400/403 on the purpose), and what the request says of the
         device (evidence for consent changes)."""
-        principal = self._authenticate(request)
-        wait = self.rate_limiter.allow(principal.subject)
+        principal = await self._authenticate(request)
+        wait = await self._wait(principal.subject)
         if wait:
             raise Problem(429, "RATE_LIMITED", "too many requests",
                           {"Retry-After": str(math.ceil(wait))})  # fmt: skip
@@ -207,12 +207,19 @@ class GraphQLEndpoint:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _authenticate(self, request: Request) -> Principal:
+    async def _wait(self, key: str) -> float:
+        """The rate limiter's answer for ``key``; a shared limiter (a round trip to its
+        store) answers off the event loop."""
+        if self.rate_limiter.blocking:
+            return await asyncio.to_thread(self.rate_limiter.allow, key)
+        return self.rate_limiter.allow(key)
+
+    async def _authenticate(self, request: Request) -> Principal:
         try:
             return self.verifier.verify(request.headers.get("authorization"))
         except AuthError as exc:
             client = self._clients.of(request)
-            if self.rate_limiter.allow(f"failed:{client}"):
+            if await self._wait(f"failed:{client}"):
                 raise Problem(429, "RATE_LIMITED", "too many requests",
                                {"Retry-After": "60"}) from None  # fmt: skip
             anonymous = AccessContext(

@@ -1,4 +1,13 @@
-"""The gateway's rate limit: a token bucket per caller."""
+"""The gateway's rate limits: per token subject, and per client for failed tokens.
+
+:class:`RateLimiter` is a token bucket per caller in this process's memory (one process
+on SQLite). :class:`SharedRateLimiter` counts in the vault's shared store (Redis, or
+PostgreSQL's table: ``vault.storage.counters``), so N processes together allow what one
+would: the same ``per_minute`` as two sliding window counters, a minute and a burst
+window of 6 seconds holding a tenth of it (the bucket's burst). Its keys are keyed
+digests of the caller (``ratelimit`` pseudonyms under the vault's blind-index key), never
+a subject or an address. :func:`rate_limiter_for` picks the one the vault calls for.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,34 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["RateLimiter"]
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import Storage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from vault.runtime import Vault
+from vault.storage.db import StorageUnavailable
+
+__all__ = ["Limiter", "RateLimiter", "SharedRateLimiter", "rate_limiter_for"]
+
+_REMEMBERED = 10_000  # digests kept per process (the blind-index key may live in a KMS)
+
+
+class Limiter(Protocol):
+    """What the endpoint asks: ``allow(key)`` is 0 when the request may go ahead, else
+    the seconds until it may. ``blocking``: it does I/O (run it off the event loop)."""
+
+    blocking: bool
+
+    def allow(self, key: str) -> float: ...
 
 
 class RateLimiter:
     """A token bucket per caller: ``per_minute`` requests, bursts up to a tenth of that."""
+
+    blocking = False
 
     def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = per_minute / 60.0
@@ -19,6 +50,9 @@ class RateLimiter:
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(per_minute={round(self._rate * 60)})"
 
     def allow(self, key: str) -> float:
         """0 when the request may go ahead, else the seconds until it may."""
@@ -31,3 +65,60 @@ class RateLimiter:
             while len(self._buckets) > 100_000:
                 self._buckets.popitem(last=False)
         return wait
+
+
+class SharedRateLimiter:
+    """``per_minute`` requests per caller across every process sharing ``storage``: a
+    burst window (a tenth of it in 6 seconds) and a minute window, both sliding window
+    counters. ``digest`` turns a caller's key into the stored one."""
+
+    blocking = True
+
+    def __init__(self, storage: Storage, per_minute: int, digest: Callable[[str], str]) -> None:
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._windows: tuple[RateLimitItem, ...] = (
+            RateLimitItemPerSecond(max(1, per_minute // 10), 6),
+            RateLimitItemPerMinute(per_minute),
+        )
+        self._digest = digest
+        self._known: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SharedRateLimiter(per_minute={self._windows[1].amount})"
+
+    def allow(self, key: str) -> float:
+        """0 when the request may go ahead (it is counted), else the seconds until it may
+        (at least 1). Raises ``StorageUnavailable`` when the store cannot be reached."""
+        stored = self._stored(key)
+        try:
+            for window in self._windows:
+                if not self._limiter.hit(window, "graphql", stored):
+                    reset = self._limiter.get_window_stats(window, "graphql", stored).reset_time
+                    return max(1.0, reset - time.time())
+        except StorageError:
+            raise StorageUnavailable("the rate limit store is unreachable") from None
+        return 0.0
+
+    def _stored(self, key: str) -> str:
+        with self._lock:
+            known = self._known.get(key)
+        if known is not None:
+            return known
+        stored = self._digest(key)
+        with self._lock:
+            self._known[key] = stored
+            while len(self._known) > _REMEMBERED:
+                self._known.popitem(last=False)
+        return stored
+
+
+def rate_limiter_for(vault: Vault) -> Limiter:
+    """The vault's shared limiter when it has a shared store, else one in memory."""
+    per_minute = vault.settings.rate_limit_per_minute
+    if vault.shared_limits is None:
+        return RateLimiter(per_minute)
+    indexer = vault.keyring.blind_indexer
+    return SharedRateLimiter(
+        vault.shared_limits, per_minute, lambda key: indexer.pseudonym("ratelimit", key)
+    )

@@ -7,9 +7,10 @@ tables. A policy that would leave no one able to change it again (the administra
 losing the administration purpose), or that names an unknown role, resource, action or
 purpose, is refused whole with the rule it breaks. ``reset`` stores the shipped default
 as a new version: the operator's way back (``cvault policy reset``). A process loads the
-newest version at start and again whenever :meth:`PolicyStore.refresh` sees a newer one
-(the server checks every few seconds), so a change reaches every process without a
-restart.
+newest version at start and again whenever :meth:`PolicyStore.refresh` sees a newer one,
+so a change reaches every process without a restart: on PostgreSQL a stored version is
+announced (NOTIFY, on commit) and servers reload at once; they also poll every few
+seconds, the fallback and SQLite's only way.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from vault.authorization.context import access_of, buffer_of
 from vault.errors import InvalidInput
 from vault.storage.db import Database
 from vault.storage.models import PolicyVersionRow
+from vault.storage.notify import Change, announce
 
 __all__ = ["PolicyStore", "PolicyVersion"]
 
@@ -156,6 +158,7 @@ class PolicyStore:
             )
         )
         session.flush()
+        announce(session, Change.policy(version))  # other processes reload on commit
         buffer_of(session).add(
             AuditAction.POLICY_CHANGE,
             detail={"version": version, "lines": len(lines)},

@@ -28,6 +28,7 @@ from vault.documents.manifest import Manifest, ManifestError, parse_document_id
 from vault.errors import VaultError
 from vault.storage.db import Database
 from vault.storage.models import TrustedDocumentEventRow, TrustedDocumentRow
+from vault.storage.notify import Change, announce
 
 __all__ = [
     "DocumentChecker",
@@ -186,6 +187,8 @@ class TrustedDocumentStore:
             if entry.sha256 not in registered:
                 registered.append(entry.sha256)
         session.flush()
+        if registered:
+            announce(session, Change.documents())  # servers reload on commit
         buffer_of(session).add(
             AuditAction.DOCUMENTS_CHANGE,
             detail={
@@ -211,6 +214,7 @@ class TrustedDocumentStore:
             )
         )  # fmt: skip
         session.flush()
+        announce(session, Change.documents())  # servers stop serving it on commit
         buffer_of(session).add(
             AuditAction.DOCUMENTS_CHANGE,
             detail={"step": "revoke", "document": document.sha256},

@@ -1,17 +1,32 @@
-"""Rate limits of the sign-in, with the ``limits`` library (moving windows).
+"""Rate limits of the sign-in, with the ``limits`` library.
 
 Keys are keyed digests (of the contact, of the client address), never the values. The
-storage is in memory, per process, for now (``limits`` has Redis and Memcached storages
-for many processes: pass one as ``storage``).
+storage is the vault's shared one (``vault.storage.counters``: Redis, or PostgreSQL's
+table), so the limits hold across every server process; on SQLite without Redis, memory
+(one process). Moving windows where the storage keeps them (memory, Redis); the sliding
+window counter on PostgreSQL's table (the previous fixed window weighted by its overlap:
+an approximation that may let a hit or so more through at a window's edge). A storage
+that cannot be reached raises ``StorageUnavailable``: the sign-in fails closed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage
+from limits.strategies import (
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 
 from vault.sign_in.errors import SignInLimited
+from vault.storage.db import StorageUnavailable
+
+_T = TypeVar("_T")
 
 __all__ = ["SignInLimits"]
 
@@ -27,7 +42,12 @@ class SignInLimits:
         tries_per_client: str = "30/10 minutes",
         storage: Storage | None = None,
     ) -> None:
-        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+        chosen = storage or MemoryStorage()
+        self._limiter: RateLimiter = (
+            MovingWindowRateLimiter(chosen)
+            if isinstance(chosen, MovingWindowSupport)
+            else SlidingWindowCounterRateLimiter(chosen)
+        )
         self._contact: RateLimitItem = parse(per_contact)
         self._client: RateLimitItem = parse(per_client)
         self._tries: RateLimitItem = parse(tries_per_client)
@@ -38,14 +58,26 @@ class SignInLimits:
     def request(self, contact_key: str, client_key: str) -> None:
         """Count one code request; raise :class:`SignInLimited` past either limit. Neither
         window is charged when the other refuses."""
-        if not self._limiter.test(self._client, "request-client", client_key):
+        limiter = self._limiter
+        if not _reached(lambda: limiter.test(self._client, "request-client", client_key)):
             raise SignInLimited("client")
-        if not self._limiter.test(self._contact, "request-contact", contact_key):
+        if not _reached(lambda: limiter.test(self._contact, "request-contact", contact_key)):
             raise SignInLimited("contact")
-        self._limiter.hit(self._client, "request-client", client_key)
-        self._limiter.hit(self._contact, "request-contact", contact_key)
+        if not _reached(lambda: limiter.hit(self._client, "request-client", client_key)):
+            raise SignInLimited("client")  # another process took the last one meanwhile
+        if not _reached(lambda: limiter.hit(self._contact, "request-contact", contact_key)):
+            raise SignInLimited("contact")
 
     def attempt(self, client_key: str) -> None:
         """Count one code typed in; raise :class:`SignInLimited` past the client's limit."""
-        if not self._limiter.hit(self._tries, "try-client", client_key):
+        if not _reached(lambda: self._limiter.hit(self._tries, "try-client", client_key)):
             raise SignInLimited("client")
+
+
+def _reached(call: Callable[[], _T]) -> _T:
+    """``call()``; a storage that cannot be reached is the vault's storage trouble (the
+    storage's own message stays out: it may name the server)."""
+    try:
+        return call()
+    except StorageError:
+        raise StorageUnavailable("the rate limit store is unreachable") from None

@@ -31,6 +31,7 @@ from vault.storage.models.consent import (
     LegalHoldRow,
     ObjectionRow,
 )
+from vault.storage.models.counters import RateLimitCounterRow
 from vault.storage.models.customers import CustomerExternalIdRow, CustomerRow, DataKeyRow
 from vault.storage.models.documents import TrustedDocumentEventRow, TrustedDocumentRow
 from vault.storage.models.interactions import InteractionRow
@@ -68,6 +69,7 @@ __all__ = [
     "ObjectionRow",
     "PageSessionRow",
     "PolicyVersionRow",
+    "RateLimitCounterRow",
     "SegmentMembershipRow",
     "SegmentOutboxRow",
     "SegmentRow",

@@ -1,0 +1,185 @@
+"""Rate limit counters every server process shares (decision 15): a ``limits`` storage.
+
+:func:`shared_limits_storage` picks where the counters live: Redis when
+``CVAULT_REDIS_URL`` is set (``limits``' own Redis storage), else PostgreSQL's
+``rate_limit_counters`` table (:class:`DatabaseCounters`), else, on SQLite, nothing
+shared (None: each process counts in memory; one host).
+
+:class:`DatabaseCounters` implements the sliding window counter of ``limits`` (a
+counter per key and fixed window; a hit is allowed while the previous window's count,
+weighted by how much of it still overlaps the sliding window, plus the current one stays
+within the limit). Each hit is one statement: an UPSERT whose condition is checked
+against the row it locks, so concurrent processes never both take the last slot. The
+fixed window operations (``incr``, ``get``...) work too. Keys are what the caller gives:
+callers pass keyed digests, never a token, an address or a contact. The table is
+portable (SQLite passes the same tests) but only PostgreSQL vaults use it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from limits.storage import RedisStorage, SlidingWindowCounterSupport, Storage
+from limits.storage.base import TimestampedSlidingWindow
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from vault.config import Settings
+from vault.storage.db import Database
+
+__all__ = ["DatabaseCounters", "shared_limits_storage"]
+
+_ACQUIRE = text(
+    "INSERT INTO rate_limit_counters (key, hits, expires_at) "
+    "SELECT :current, :amount, :expires "
+    "WHERE coalesce((SELECT hits FROM rate_limit_counters WHERE key = :previous "
+    "AND expires_at > :now), 0) * :weight + :amount < :limit + 1 "
+    "ON CONFLICT (key) DO UPDATE SET hits = rate_limit_counters.hits + excluded.hits "
+    "WHERE coalesce((SELECT p.hits FROM rate_limit_counters AS p WHERE p.key = :previous "
+    "AND p.expires_at > :now), 0) * :weight + rate_limit_counters.hits + excluded.hits "
+    "< :limit + 1 "
+    "RETURNING hits"
+)
+_INCR = text(
+    "INSERT INTO rate_limit_counters (key, hits, expires_at) VALUES (:key, :amount, :expires) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "hits = CASE WHEN rate_limit_counters.expires_at > :now "
+    "THEN rate_limit_counters.hits + excluded.hits ELSE excluded.hits END, "
+    "expires_at = CASE WHEN rate_limit_counters.expires_at > :now "
+    "THEN rate_limit_counters.expires_at ELSE excluded.expires_at END "
+    "RETURNING hits"
+)
+_ROW = text(
+    "SELECT hits, expires_at FROM rate_limit_counters WHERE key = :key AND expires_at > :now"
+)
+_DELETE = text("DELETE FROM rate_limit_counters WHERE key = :key")
+_EXPIRED = text("DELETE FROM rate_limit_counters WHERE expires_at <= :now")
+_ALL = text("DELETE FROM rate_limit_counters")
+_SWEEP_EVERY = 60.0  # seconds between deletions of expired rows, per process
+
+
+class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
+    """``limits`` counters in the vault's database (one short transaction per call)."""
+
+    STORAGE_SCHEME = None  # built by the vault, never from a URI
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(None, wrap_exceptions=False)
+        self._db = db
+        self._clock = clock
+        self._swept = time.monotonic()
+        self._sweep_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "DatabaseCounters(dialect={self._db.dialect!r})"
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return SQLAlchemyError
+
+    # -- the sliding window counter -------------------------------------------------
+
+    def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        if amount > limit:
+            return False
+        now = self._clock()
+        previous, current = self.sliding_window_keys(key, expiry, now)
+        params = {
+            "previous": previous,
+            "current": current,
+            "amount": amount,
+            "limit": limit,
+            "now": now,
+            # The share of the previous window still inside the sliding one.
+            "weight": 1.0 - (now / expiry) % 1.0,
+            # The current window counts while it is itself the previous one.
+            "expires": (math.floor(now / expiry) + 2) * expiry,
+        }
+        with self._db.engine.begin() as conn:
+            taken = conn.execute(_ACQUIRE, params).first() is not None
+        self._sweep(now)
+        return taken
+
+    def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        now = self._clock()
+        previous, current = self.sliding_window_keys(key, expiry, now)
+        with self._db.engine.connect() as conn:
+            before = conn.execute(_ROW, {"key": previous, "now": now}).first()
+            this = conn.execute(_ROW, {"key": current, "now": now}).first()
+        previous_hits = int(before.hits) if before is not None else 0
+        previous_ttl = (1.0 - (now / expiry) % 1.0) * expiry if previous_hits else 0.0
+        current_ttl = (1.0 - (now / expiry) % 1.0) * expiry + expiry
+        return previous_hits, previous_ttl, int(this.hits) if this else 0, current_ttl
+
+    def clear_sliding_window(self, key: str, expiry: int) -> None:
+        for each in self.sliding_window_keys(key, expiry, self._clock()):
+            self.clear(each)
+
+    # -- fixed windows (``limits``' base interface) -----------------------------------
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = self._clock()
+        params = {"key": key, "amount": amount, "expires": now + expiry, "now": now}
+        with self._db.engine.begin() as conn:
+            hits = conn.execute(_INCR, params).scalar_one()
+        return int(hits)
+
+    def get(self, key: str) -> int:
+        row = self._row(key)
+        return int(row.hits) if row is not None else 0
+
+    def get_expiry(self, key: str) -> float:
+        row = self._row(key)
+        return float(row.expires_at) if row is not None else self._clock()
+
+    def clear(self, key: str) -> None:
+        with self._db.engine.begin() as conn:
+            conn.execute(_DELETE, {"key": key})
+
+    def reset(self) -> int | None:
+        with self._db.engine.begin() as conn:
+            return int(getattr(conn.execute(_ALL), "rowcount", 0) or 0)
+
+    def check(self) -> bool:
+        try:
+            with self._db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def _row(self, key: str) -> Any:  # noqa: ANN401 - a result row
+        with self._db.engine.connect() as conn:
+            return conn.execute(_ROW, {"key": key, "now": self._clock()}).first()
+
+    def _sweep(self, now: float) -> None:
+        """Delete expired rows, at most once a minute per process."""
+        if time.monotonic() - self._swept < _SWEEP_EVERY or not self._sweep_lock.acquire(
+            blocking=False
+        ):
+            return
+        try:
+            self._swept = time.monotonic()
+            with self._db.engine.begin() as conn:
+                conn.execute(_EXPIRED, {"now": now})
+        finally:
+            self._sweep_lock.release()
+
+
+def shared_limits_storage(
+    settings: Settings, db: Database, *, redis_prefix: str = "cvault"
+) -> Storage | None:
+    """Where this vault's rate limits are counted across processes: Redis when
+    ``CVAULT_REDIS_URL`` is set, else the database's table on PostgreSQL; None on SQLite
+    without Redis (each process counts in memory)."""
+    if settings.redis_url is not None:
+        return RedisStorage(settings.redis_url, key_prefix=redis_prefix, wrap_exceptions=True)
+    if db.dialect == "postgresql":
+        return DatabaseCounters(db)
+    return None
