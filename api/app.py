@@ -1,6 +1,7 @@
 """The ASGI application: /graphql, the pages (/privacy, static files), health, readiness,
-metrics and JWKS routes, request ids, and the background loops (audit sequencing, policy
-and trusted documents refresh, webhook delivery)."""
+metrics and JWKS routes, request ids, the background loops (policy and trusted documents
+refresh) and the scheduled jobs (``vault.scheduling``: audit sequencing, webhook delivery,
+segment refresh, metrics rollup, retention; each led by one process)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from api.pages import Pages, PageSecurityMiddleware
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
+from vault.scheduling import Schedule, start_scheduler
 from vault.storage.db import StorageUnavailable
 from vault.storage.inuse import InUse
 
@@ -75,31 +77,6 @@ class RequestIdMiddleware:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
-
-
-async def _sequence_forever(vault: Vault, every: float) -> None:
-    """Order and sign pending audit entries in the background. Many processes may run
-    this: the sequencer's database lock lets one at a time do the work."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await asyncio.to_thread(vault.audit.sequence, vault.db)
-        except StorageUnavailable as exc:  # entries stay pending; the next run takes them
-            log.warning("audit sequencer waits for the database", reason=exc.reason)
-        except Exception:
-            log.exception("audit sequencer failed")
-
-
-async def _deliver_webhooks_forever(vault: Vault, every: float) -> None:
-    """Fan segment enter/leave events out to webhooks and send what is due. Many
-    processes may run this: deliveries are claimed, so no two runs send the same one."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await asyncio.to_thread(vault.dispatcher.run_once, vault.db)
-        except Exception as exc:  # noqa: BLE001 - the loop survives it
-            # The class only: a driver's message can quote statement parameters.
-            log.error("webhook delivery run failed", error=type(exc).__name__)  # noqa: TRY400
 
 
 async def _refresh_documents_forever(registry: TrustedRegistry, every: float) -> None:
@@ -183,7 +160,12 @@ def create_app(
     local_issuer: LocalTokenIssuer | None = None,
     limits: Limits | None = None,
     rate_limiter: RateLimiter | None = None,
+    schedule: Schedule | None = None,
 ) -> Starlette:
+    """The app of one server process. ``schedule``: the scheduled jobs it may lead (see
+    ``vault.scheduling``); by default only the audit sequencer every ``sequence_every``
+    and webhook delivery every ``webhook_every`` seconds (None: off), as tests want;
+    ``cvault serve`` passes every job as the settings say."""
     settings = vault.settings
     if verifier is None:
         verifier, local_issuer = token_verifier(settings)
@@ -200,7 +182,7 @@ def create_app(
         trusted_documents=settings.trusted_documents,
     )
     issuer = local_issuer
-    metrics = Metrics()
+    metrics = Metrics(vault)
     in_use = InUse(vault.db.engine)
     pages = Pages(vault)
 
@@ -225,15 +207,18 @@ def create_app(
         gc.collect()
         gc.freeze()
         tasks = [
-            asyncio.create_task(_sequence_forever(vault, sequence_every)),
             asyncio.create_task(_refresh_policy_forever(vault, policy_every)),
             asyncio.create_task(_refresh_documents_forever(graphql.trusted, policy_every)),
         ]
-        if webhook_every is not None:
-            tasks.append(asyncio.create_task(_deliver_webhooks_forever(vault, webhook_every)))
+        # The scheduled jobs, each run by the one process that leads it (vault.scheduling).
+        scheduler = start_scheduler(
+            vault, schedule or Schedule.default(sequence_every, webhook_every)
+        )
         try:
             yield
         finally:
+            await scheduler.stop()  # a run in progress finishes first; leads are given up
+            metrics.close()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -277,4 +262,4 @@ def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory``: each worker process opens its own vault."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    return create_app(Vault.open(settings))
+    return create_app(Vault.open(settings), schedule=Schedule.of(settings))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, not_, select, tuple_
+from sqlalchemy import and_, func, not_, select, tuple_
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -412,6 +412,14 @@ class DsrDesk:
             buffer_of(session).read(customer_id, {_REQUESTS: "clear"})
         end = encode_cursor(shown[-1].due_at, shown[-1].id) if shown else None
         return Page(items=items, end_cursor=end, has_next_page=len(rows) > first)
+
+    def overdue_count(self, session: Session) -> int:
+        """How many open requests are past their due date: a count, no request read (the
+        ``cvault_dsr_requests_overdue`` metric)."""
+        self._vault.authz.check_reads(session, _REQUESTS)
+        r = DsrRequestRow
+        late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < self._vault.clock())
+        return int(session.scalar(select(func.count()).select_from(r).where(late)) or 0)
 
     # -- helpers --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from vault.crypto._aead import random_key
 from vault.crypto.blind import BlindIndexer
-from vault.crypto.datakeys import DataKey, token_key_id
+from vault.crypto.datakeys import DataKey, decryption_counts, token_key_id
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
 from vault.crypto.keyring import (
     FileKeyProvider,
@@ -35,6 +35,7 @@ __all__ = [
     "KeyringError",
     "WrappedKey",
     "blind_index_bits",
+    "decryption_counts",
     "shred_list_path",
     "token_key_id",
 ]

@@ -34,6 +34,7 @@ from vault.storage.models.consent import (
 from vault.storage.models.customers import CustomerExternalIdRow, CustomerRow, DataKeyRow
 from vault.storage.models.documents import TrustedDocumentEventRow, TrustedDocumentRow
 from vault.storage.models.interactions import InteractionRow
+from vault.storage.models.jobs import JobRunRow
 from vault.storage.models.policy import PolicyVersionRow
 from vault.storage.models.segments import (
     CustomerMetricsRow,
@@ -63,6 +64,7 @@ __all__ = [
     "DsrEventRow",
     "DsrRequestRow",
     "InteractionRow",
+    "JobRunRow",
     "JsonType",
     "LegalHoldRow",
     "ObjectionRow",
