@@ -171,17 +171,21 @@ def kill(process: subprocess.Popen[bytes]) -> None:
 
 
 class Server:
-    """``cvault serve`` on a free port of 127.0.0.1, one worker, its log in a file."""
+    """``cvault serve`` on a free port of 127.0.0.1 (one worker unless ``args`` say
+    ``--workers N``), its log in a file."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, *args: str) -> None:
         self.env = dict(env)
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
-        self.process = start_cli(self.env, "serve", "--port", str(self.port), log=self.log)
+        self.process = start_cli(
+            self.env, "serve", "--port", str(self.port), *self.args, log=self.log
+        )
         wait_for(self.ready, f"{self.url}/readyz", alive=self.process)
         return self
 

@@ -94,6 +94,7 @@ class Scheduler:
     async def _drive(self, job: Job) -> None:
         due: float | None = None  # monotonic time of the next run; None: to be worked out
         led = False
+        telemetry.leading(job.name, led=False)  # a follower shows 0, not nothing
         while True:
             now_led = await self._in_thread(lambda: self._locks.lead(job.name))
             if now_led != led:
