@@ -8,10 +8,11 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -56,7 +57,7 @@ def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
 
 
 def graphql(client: TestClient, token: str, purpose: str, query: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}", "X-Purpose": purpose.encode()}
+    headers = {b"authorization": f"Bearer {token}".encode(), b"x-purpose": purpose.encode()}
     answer: dict[str, Any] = client.post("/graphql", json={"query": query}, headers=headers).json()
     return answer
 
@@ -175,18 +176,15 @@ def test_no_label_value_comes_from_input(
     for text in pii:
         client.get(f"/privacy/{text}")
         client.get(f"/{text}")
-        forged = {"Authorization": f"Bearer {text}".encode(), "X-Purpose": text.encode()}
+        forged = {b"authorization": f"Bearer {text}".encode(), b"x-purpose": text.encode()}
         client.post("/graphql", json={"query": "{ __typename }"}, headers=forged)
         graphql(client, agent, text, "{ __typename }")
         graphql(client, agent, "support", f'{{ customerByEmail(email: "{text}") {{ id }} }}')
         graphql(client, agent, "support", f"{{ {text} }}")
     telemetry.refused(EMAIL)  # an unknown code from anywhere
     body = client.get("/metrics").text
-    templates = {"other"} | {
-        r.path
-        for r in client.app.router.routes
-        if isinstance(r, Route)  # type: ignore[attr-defined]
-    }
+    app = cast(Starlette, client.app)
+    templates = {"other"} | {r.path for r in app.router.routes if isinstance(r, Route)}
     strays = []
     for family in text_string_to_metric_families(body):
         base = re.sub(r"_(created|total|bucket|count|sum)$", "", family.name)
