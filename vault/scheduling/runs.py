@@ -19,7 +19,7 @@ from vault.storage.db import Database, StorageUnavailable
 from vault.storage.models import JobRunRow
 from vault.types import JobName
 
-__all__ = ["LastRun", "job_run", "last_runs", "runner_name", "utc_now"]
+__all__ = ["LastRun", "command_run", "job_run", "last_runs", "runner_name", "utc_now"]
 
 log = get_logger("vault.scheduling")
 

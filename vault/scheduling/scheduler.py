@@ -96,7 +96,12 @@ class Scheduler:
         led = False
         telemetry.leading(job.name, led=False)  # a follower shows 0, not nothing
         while True:
-            now_led = await self._in_thread(lambda: self._locks.lead(job.name))
+            try:
+                now_led = await self._in_thread(lambda: self._locks.lead(job.name))
+            except Exception as exc:  # noqa: BLE001 - a lock that cannot be asked is not held
+                log.error("scheduler cannot ask for the lead", job=job.name.value,  # noqa: TRY400
+                          error=type(exc).__name__)  # fmt: skip
+                now_led = False
             if now_led != led:
                 led = now_led
                 telemetry.leading(job.name, led=led)
@@ -128,6 +133,9 @@ class Scheduler:
         except StorageUnavailable as exc:
             log.warning("scheduler waits for the database", job=job.name.value, reason=exc.reason)
             return time.monotonic() + min(job.every, self._poll)
+        except Exception as exc:  # noqa: BLE001 - the job's loop must outlive it
+            log.error("job record unreadable", job=job.name.value, error=type(exc).__name__)  # noqa: TRY400
+            return time.monotonic() + min(job.every, RETRY_AFTER)
         if last is None:
             return time.monotonic()
         # A run that failed, or never finished (its process died), is tried again soon.
