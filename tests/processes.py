@@ -99,7 +99,10 @@ def cli_command() -> list[str]:
 
 def vault_env(data_dir: Path, database_url: tuple[str, str | None], **extra: str) -> dict[str, str]:
     """The environment of a ``cvault`` process on ``data_dir`` and the database (a
-    PostgreSQL schema goes into the URL as ``options=-csearch_path``)."""
+    PostgreSQL schema goes into the URL as ``options=-csearch_path``). The server's
+    hourly and daily jobs (segment refresh, metrics rollup, retention) are off unless
+    ``extra`` turns them on: a crash test counts units of work, and a job's run at start
+    would take some."""
     url, schema = database_url
     if schema is not None:
         url = f"{url}?options={quote(f'-csearch_path={schema}')}"
@@ -111,6 +114,9 @@ def vault_env(data_dir: Path, database_url: tuple[str, str | None], **extra: str
         CVAULT_DATABASE_URL=url,
         CVAULT_LOG_LEVEL="warning",
         CVAULT_RATE_LIMIT_PER_MINUTE="1000000",
+        CVAULT_SEGMENT_REFRESH_EVERY="off",
+        CVAULT_METRICS_ROLLUP_EVERY="off",
+        CVAULT_RETENTION_EVERY="off",
     )
     env.update(extra)
     return env

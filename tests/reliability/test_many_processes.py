@@ -122,7 +122,12 @@ def test_when_the_leader_is_killed_another_server_takes_the_job_over_and_runs_it
     leader the other server leads (its gauge turns 1) and runs retention itself: the
     job's record names its process."""
     env = vault_env(
-        tmp_path / "data", database_url, CVAULT_RETENTION_EVERY="1s", CVAULT_LEADER_POLL="0.2"
+        tmp_path / "data",
+        database_url,
+        CVAULT_RETENTION_EVERY="1s",
+        CVAULT_SEGMENT_REFRESH_EVERY="1h",
+        CVAULT_METRICS_ROLLUP_EVERY="1h",
+        CVAULT_LEADER_POLL="0.2",
     )
     run_cli(env, "init")
     servers = [Server(env, tmp_path).start(), Server(env, tmp_path).start()]
