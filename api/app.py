@@ -1,6 +1,8 @@
 """The ASGI application: /graphql, the pages (/privacy, static files), health, readiness,
-metrics and JWKS routes, request ids, and the background loops (audit sequencing,
-webhook delivery, and the changes other processes made: ``api.propagation``)."""
+metrics and JWKS routes, request ids, the changes other processes made
+(``api.propagation``: policy, erasures, trusted documents) and the scheduled jobs
+(``vault.scheduling``: audit sequencing, webhook delivery, segment refresh, metrics
+rollup, retention; each led by one process)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from api.propagation import Propagation
 from vault.config import Environment, Settings
 from vault.logs import configure_logging, get_logger
 from vault.runtime import Vault
+from vault.scheduling import Schedule, start_scheduler
 from vault.storage.db import StorageUnavailable
 from vault.storage.inuse import InUse
 
@@ -76,31 +79,6 @@ class RequestIdMiddleware:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
-
-
-async def _sequence_forever(vault: Vault, every: float) -> None:
-    """Order and sign pending audit entries in the background. Many processes may run
-    this: the sequencer's database lock lets one at a time do the work."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await asyncio.to_thread(vault.audit.sequence, vault.db)
-        except StorageUnavailable as exc:  # entries stay pending; the next run takes them
-            log.warning("audit sequencer waits for the database", reason=exc.reason)
-        except Exception:
-            log.exception("audit sequencer failed")
-
-
-async def _deliver_webhooks_forever(vault: Vault, every: float) -> None:
-    """Fan segment enter/leave events out to webhooks and send what is due. Many
-    processes may run this: deliveries are claimed, so no two runs send the same one."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await asyncio.to_thread(vault.dispatcher.run_once, vault.db)
-        except Exception as exc:  # noqa: BLE001 - the loop survives it
-            # The class only: a driver's message can quote statement parameters.
-            log.error("webhook delivery run failed", error=type(exc).__name__)  # noqa: TRY400
 
 
 def token_verifier(settings: Settings) -> tuple[TokenVerifier, LocalTokenIssuer | None]:
@@ -164,7 +142,12 @@ def create_app(
     limits: Limits | None = None,
     rate_limiter: Limiter | None = None,
     listen: bool | None = None,
+    schedule: Schedule | None = None,
 ) -> Starlette:
+    """The app of one server process. ``schedule``: the scheduled jobs it may lead (see
+    ``vault.scheduling``); by default only the audit sequencer every ``sequence_every``
+    and webhook delivery every ``webhook_every`` seconds (None: off), as tests want;
+    ``cvault serve`` passes every job as the settings say."""
     settings = vault.settings
     if verifier is None:
         verifier, local_issuer = token_verifier(settings)
@@ -181,7 +164,7 @@ def create_app(
         trusted_documents=settings.trusted_documents,
     )
     issuer = local_issuer
-    metrics = Metrics()
+    metrics = Metrics(vault)
     changes = Propagation(
         vault, graphql.trusted, metrics.registry, every=policy_every, listen=listen
     )
@@ -209,14 +192,17 @@ def create_app(
         gc.collect()
         gc.freeze()
         tasks = [
-            asyncio.create_task(_sequence_forever(vault, sequence_every)),
             *changes.start(),  # policy, erasures, trusted documents: api/propagation.py
         ]
-        if webhook_every is not None:
-            tasks.append(asyncio.create_task(_deliver_webhooks_forever(vault, webhook_every)))
+        # The scheduled jobs, each run by the one process that leads it (vault.scheduling).
+        scheduler = start_scheduler(
+            vault, schedule or Schedule.default(sequence_every, webhook_every)
+        )
         try:
             yield
         finally:
+            await scheduler.stop()  # a run in progress finishes first; leads are given up
+            metrics.close()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -261,4 +247,4 @@ def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory``: each worker process opens its own vault."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    return create_app(Vault.open(settings))
+    return create_app(Vault.open(settings), schedule=Schedule.of(settings))

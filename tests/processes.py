@@ -99,7 +99,10 @@ def cli_command() -> list[str]:
 
 def vault_env(data_dir: Path, database_url: tuple[str, str | None], **extra: str) -> dict[str, str]:
     """The environment of a ``cvault`` process on ``data_dir`` and the database (a
-    PostgreSQL schema goes into the URL as ``options=-csearch_path``)."""
+    PostgreSQL schema goes into the URL as ``options=-csearch_path``). The server's
+    hourly and daily jobs (segment refresh, metrics rollup, retention) are off unless
+    ``extra`` turns them on: a crash test counts units of work, and a job's run at start
+    would take some."""
     url, schema = database_url
     if schema is not None:
         url = f"{url}?options={quote(f'-csearch_path={schema}')}"
@@ -111,6 +114,9 @@ def vault_env(data_dir: Path, database_url: tuple[str, str | None], **extra: str
         CVAULT_DATABASE_URL=url,
         CVAULT_LOG_LEVEL="warning",
         CVAULT_RATE_LIMIT_PER_MINUTE="1000000",
+        CVAULT_SEGMENT_REFRESH_EVERY="off",
+        CVAULT_METRICS_ROLLUP_EVERY="off",
+        CVAULT_RETENTION_EVERY="off",
     )
     env.update(extra)
     return env
@@ -171,17 +177,21 @@ def kill(process: subprocess.Popen[bytes]) -> None:
 
 
 class Server:
-    """``cvault serve`` on a free port of 127.0.0.1, one worker, its log in a file."""
+    """``cvault serve`` on a free port of 127.0.0.1 (one worker unless ``args`` say
+    ``--workers N``), its log in a file."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, *args: str) -> None:
         self.env = dict(env)
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
-        self.process = start_cli(self.env, "serve", "--port", str(self.port), log=self.log)
+        self.process = start_cli(
+            self.env, "serve", "--port", str(self.port), *self.args, log=self.log
+        )
         wait_for(self.ready, f"{self.url}/readyz", alive=self.process)
         return self
 

@@ -7,6 +7,7 @@ naming the variable and the rule it broke; no value is ever echoed back.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -88,6 +89,15 @@ class Settings:
     refresh_seconds: int = 2
     listen: bool = True
     redis_url: str | None = None
+    # The server's scheduled jobs (vault.scheduling): seconds between runs, None when off.
+    # Each runs in one process at a time (the job's leader); followers try to take over
+    # every ``leader_poll`` seconds.
+    audit_sequence_every: float | None = 0.5
+    webhook_delivery_every: float | None = 2.0
+    segment_refresh_every: float | None = 3600.0
+    metrics_rollup_every: float | None = 3600.0
+    retention_every: float | None = 86400.0
+    leader_poll: float = 1.0
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -196,6 +206,12 @@ class Settings:
             refresh_seconds=_int(env, "CVAULT_REFRESH_SECONDS", 2, minimum=1, maximum=3600),
             listen=_choice(env, "CVAULT_LISTEN", "on", ("on", "off")) == "on",
             redis_url=_redis_url(env.get("CVAULT_REDIS_URL") or None),
+            audit_sequence_every=_every(env, "CVAULT_AUDIT_SEQUENCE_EVERY", 0.5),
+            webhook_delivery_every=_every(env, "CVAULT_WEBHOOK_DELIVERY_EVERY", 2.0),
+            segment_refresh_every=_every(env, "CVAULT_SEGMENT_REFRESH_EVERY", 3600.0),
+            metrics_rollup_every=_every(env, "CVAULT_METRICS_ROLLUP_EVERY", 3600.0),
+            retention_every=_every(env, "CVAULT_RETENTION_EVERY", 86400.0),
+            leader_poll=_duration(env, "CVAULT_LEADER_POLL", 1.0, minimum=0.1, maximum=30.0),
         )
 
     @property
@@ -283,3 +299,33 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maxim
     if not minimum <= value <= maximum:
         raise ConfigError(f"Config '{name}' must be between {minimum} and {maximum}.")
     return value
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
+
+
+def _every(env: Mapping[str, str], name: str, default: float) -> float | None:
+    """A job's period: a duration, or ``off`` (None)."""
+    if env.get(name, "").strip().lower() == "off":
+        return None
+    return _duration(env, name, default, minimum=0.05, maximum=30 * 86400.0)
+
+
+def _duration(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float
+) -> float:
+    """Seconds from ``500ms``, ``2s``, ``15m``, ``1h``, ``1d`` or a bare number of seconds."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    found = _DURATION.match(raw)
+    if found is None:
+        raise ConfigError(
+            f"Config '{name}' must be a duration such as 500ms, 2s, 15m, 1h or 1d"
+            + (", or off." if name.endswith("_EVERY") else ".")
+        )
+    seconds = float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    if not minimum <= seconds <= maximum:
+        raise ConfigError(f"Config '{name}' must be between {minimum:g} s and {maximum:g} s.")
+    return seconds

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from audit.checkpoint import Signer
 from audit.entries import AuditAction
 from policies import PolicyEnforcer
-from vault import faults
+from vault import faults, telemetry
 from vault.attributes import attributes_path, load_attributes
 from vault.audit_trail.log import AuditBuffer, AuditLog
 from vault.audit_trail.queries import AuditQueries
@@ -284,6 +284,7 @@ class Vault:
         finally:
             for callback in after_unit:
                 callback()
+            telemetry.flush()  # the decryptions of this unit, into the metric at once
 
     def close(self) -> None:
         self.db.dispose()

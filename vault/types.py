@@ -13,6 +13,7 @@ __all__ = [
     "DsrStatus",
     "DsrType",
     "InteractionType",
+    "JobName",
     "PiiField",
 ]
 
@@ -121,3 +122,13 @@ class DsrStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     REJECTED = "rejected"
+
+
+class JobName(StrEnum):
+    """The jobs the server runs on a schedule (``vault.scheduling``), one process each."""
+
+    AUDIT_SEQUENCER = "audit_sequencer"
+    WEBHOOK_DELIVERY = "webhook_delivery"
+    SEGMENT_REFRESH = "segment_refresh"
+    METRICS_ROLLUP = "metrics_rollup"
+    RETENTION = "retention"

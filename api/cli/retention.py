@@ -1,16 +1,21 @@
 """``cvault retention``: the retention policy from the shell. Run it (delete expired
 interactions, payloads, closed requests and tombstones, legal holds respected; audited),
 or dry-run it, and show the policy in force with where each period comes from.
+
+A run takes the retention job's run lock, as the server's scheduler does (daily by
+default): while a server runs retention the command refuses (exit 1) rather than run
+beside it. A dry run changes nothing and takes no lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from api.cli.common import EXIT_USAGE, err, load_settings, opened, out
+from api.cli.common import EXIT_REJECTED, EXIT_USAGE, err, fail, load_settings, opened, out
 
 __all__ = ["retention_app"]
 
@@ -31,6 +36,8 @@ def retention_run(
     from rich.markup import escape
 
     from vault.privacy.retention import RetentionConfigError, RetentionOutcome
+    from vault.scheduling import JobBusy, command_run
+    from vault.types import JobName
 
     with opened() as vault:
         try:
@@ -38,7 +45,15 @@ def retention_run(
         except RetentionConfigError as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from None
-        report = vault.retention.run(vault.db, dry_run=dry_run, now=vault.clock(), policy=policy)
+        try:
+            with contextlib.ExitStack() as lock:
+                if not dry_run:
+                    lock.enter_context(command_run(vault.db, JobName.RETENTION))
+                report = vault.retention.run(
+                    vault.db, dry_run=dry_run, now=vault.clock(), policy=policy
+                )
+        except JobBusy as exc:
+            raise fail(str(exc), EXIT_REJECTED) from None
     done = "would delete" if dry_run else "deleted"
     out.print(f"policy: {policy.source}", markup=False, highlight=False, soft_wrap=True)
     table = Table("subject", "keep (days)", done, "held", "kept")

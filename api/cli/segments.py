@@ -3,7 +3,9 @@
 Runs as the operator (``system:segments``, purpose administration) through
 :class:`vault.segments.service.SegmentService`; enter/leave events land in the
 outbox in the same transaction. Exit codes: 0 done, 1 refused or invalid (the
-message names ids and rules), 2 a usage error (a malformed id).
+message names ids and rules, or the server's scheduler is running the same job right
+now: each command takes the job's run lock, as the scheduler does), 2 a usage error (a
+malformed id).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def refresh(
     """Recompute memberships in SQL, diff them, and write enter/leave events."""
     from policies import AccessDenied
     from vault.authorization.context import AccessContext
+    from vault.scheduling import command_run
+    from vault.types import JobName
 
     try:
         wanted = None if segment_id is None else uuid.UUID(segment_id)
@@ -50,7 +54,10 @@ def refresh(
     started = time.perf_counter()
     with opened() as vault:
         try:
-            with vault.unit(AccessContext.system("segments")) as session:
+            with (
+                command_run(vault.db, JobName.SEGMENT_REFRESH),
+                vault.unit(AccessContext.system("segments")) as session,
+            ):
                 results = vault.segments.refresh(session, wanted, metrics=metrics)
         except (VaultError, AccessDenied) as exc:
             raise fail(str(exc), EXIT_REJECTED) from None
@@ -65,7 +72,16 @@ def refresh(
 def metrics_refresh() -> None:
     """Rebuild the per-customer metrics rollup (recency, frequency, money, RFM, ...)."""
     from vault.authorization.context import AccessContext
+    from vault.scheduling import command_run
+    from vault.types import JobName
 
-    with opened() as vault, vault.unit(AccessContext.system("segments")) as session:
-        rows = vault.segments.refresh_metrics(session)
+    with opened() as vault:
+        try:
+            with (
+                command_run(vault.db, JobName.METRICS_ROLLUP),
+                vault.unit(AccessContext.system("segments")) as session,
+            ):
+                rows = vault.segments.refresh_metrics(session)
+        except VaultError as exc:  # JobBusy: the server's scheduler runs it right now
+            raise fail(str(exc), EXIT_REJECTED) from None
     out.print(f"metrics computed for {rows} active customers")

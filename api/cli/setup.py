@@ -87,8 +87,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the vault over HTTP (uvicorn)."""
+    """Serve the vault over HTTP (uvicorn); the scheduled jobs run inside (one process
+    leads each: docs/operations.md)."""
     import uvicorn
+
+    from api.multiprocess import metrics_folder
 
     settings = load_settings()
     bind_host = host or settings.host
@@ -111,15 +114,17 @@ def serve(
     out.print(f"  health:   {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics")
     out.print("  a token:  .venv/bin/cvault token issue --role support_agent --sub agent-1")
     out.print('  headers:  {"Authorization": "Bearer <token>", "X-Purpose": "support"}')
-    uvicorn.run(
-        "api.app:create_app_from_env",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    # Every worker's metrics in one folder of this run: /metrics adds them up.
+    with metrics_folder(settings.data_dir):
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
 
 
 def demo(

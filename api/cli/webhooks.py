@@ -1,7 +1,8 @@
 """``cvault webhooks``: deliver segment events now, list the registered webhooks.
 
-``deliver`` runs what the server's background loop runs every two seconds (fan-out of
-the outbox, then every due delivery; one audit entry) and prints the counts. ``list``
+``deliver`` runs what the server's ``webhook_delivery`` job runs every two seconds (fan-out
+of the outbox, then every due delivery; one audit entry) and prints the counts. It takes
+no lock: deliveries are claimed, so it may run beside a server's scheduler. ``list``
 acts as the operator (``system:webhooks``, purpose administration) and prints ids,
 purposes, segments and state, never a secret (the vault does not store one).
 """

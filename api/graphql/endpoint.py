@@ -67,6 +67,7 @@ from audit.entries import AuditAction, Outcome
 from consent import Privacy
 from policies import AccessDenied, Role
 from policies.purposes import registry
+from vault import telemetry
 from vault.authorization.context import AccessContext, Actor
 from vault.config import TrustedDocuments
 from vault.crypto import CryptoError
@@ -131,6 +132,7 @@ class GraphQLEndpoint:
         try:
             return await self._handle(request)
         except Problem as problem:
+            telemetry.refused(problem.code)  # the gateway's refusals (the domain's: authz)
             headers = problem.headers
             if request.method == "GET":
                 headers = {**(headers or {}), **_NO_STORE}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
@@ -431,6 +431,14 @@ class DsrDesk:
             owner=owner, status=status, overdue=overdue, request_type=request_type,
             now=self._vault.clock(),
         )  # fmt: skip
+
+    def overdue_count(self, session: Session) -> int:
+        """How many open requests are past their due date: a count, no request read (the
+        ``cvault_dsr_requests_overdue`` metric)."""
+        self._vault.authz.check_reads(session, _REQUESTS)
+        r = DsrRequestRow
+        late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < self._vault.clock())
+        return int(session.scalar(select(func.count()).select_from(r).where(late)) or 0)
 
     # -- helpers --------------------------------------------------------------------
 

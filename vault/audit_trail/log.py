@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from audit.checkpoint import Checkpoint, Signer, sign_checkpoint, vkey
 from audit.entries import AuditAction, AuditEntry, Outcome
 from audit.merkle import Frontier, leaf_hash
+from vault import telemetry
 from vault.authorization.context import AccessContext
 from vault.storage.db import Database
 from vault.storage.models import (
@@ -208,6 +210,11 @@ class AuditLog:
         """Insert entries (and their queue rows) in the session's transaction."""
         if not entries:
             return
+        started = time.perf_counter()
+        self._append(session, entries)
+        telemetry.audit_appended(time.perf_counter() - started, len(entries))
+
+    def _append(self, session: Session, entries: Sequence[AuditEntry]) -> None:
         conn = session.connection()
         if conn.dialect.name == "postgresql":
             # One short statement whatever the batch size: arrays in, the queue rows filled

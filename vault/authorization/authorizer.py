@@ -27,6 +27,7 @@ from policies import (
     Resource,
     Role,
 )
+from vault import telemetry
 from vault.authorization.context import access_of, buffer_of
 
 __all__ = ["SYSTEM_ROLE", "Authorizer"]
@@ -53,6 +54,7 @@ class Authorizer:
         """Note the refusal in the unit's audit buffer: ``Vault.unit`` writes it even when
         the refused unit of work rolls back."""
         buffer_of(session).deny(customer_id, dict.fromkeys(fields, "denied"))
+        telemetry.refused(str(getattr(error, "code", telemetry.OTHER)))
         return error
 
     def denied(self, session: Session, error: _E, customer_id: uuid.UUID | None = None) -> _E:

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from vault.crypto._aead import random_key
 from vault.crypto.blind import BlindIndexer
-from vault.crypto.datakeys import DataKey, token_key_id
+from vault.crypto.datakeys import DataKey, decryption_counts, token_key_id
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
 from vault.crypto.keyring import FileKeyProvider, KeyProvider, WrappedKey, blind_index_bits
 from vault.crypto.providers import (
@@ -40,6 +40,7 @@ __all__ = [
     "KeyringSource",
     "WrappedKey",
     "blind_index_bits",
+    "decryption_counts",
     "keyring_source",
     "shred_list_path",
     "token_key_id",

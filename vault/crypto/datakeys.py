@@ -8,13 +8,21 @@ a token copied to another customer, field or record does not open.
 
 from __future__ import annotations
 
+import itertools
 import struct
+import threading
 from uuid import UUID
 
 from vault.crypto._aead import Aead
 from vault.crypto.errors import DecryptionError
 
-__all__ = ["TOKEN_VERSION", "DataKey", "field_associated_data", "token_key_id"]
+__all__ = [
+    "TOKEN_VERSION",
+    "DataKey",
+    "decryption_counts",
+    "field_associated_data",
+    "token_key_id",
+]
 
 TOKEN_VERSION = 0x01
 _HEADER = struct.Struct(">BI")
@@ -45,6 +53,36 @@ def token_key_id(token: bytes) -> int:
     return int(_HEADER.unpack_from(token)[1])
 
 
+class _Tally:
+    """A count that threads add to without a lock (``next`` on an ``itertools.count`` is
+    one atomic step) and that is read under one: cheap enough for every field opened."""
+
+    __slots__ = ("_count", "_lock", "_reads")
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+        self._lock = threading.Lock()
+        self._reads = 0
+
+    def add(self) -> None:
+        next(self._count)
+
+    def total(self) -> int:
+        with self._lock:  # each read takes one number too: subtract those
+            value = next(self._count) - self._reads
+            self._reads += 1
+            return value
+
+
+_OPENED, _REFUSED = _Tally(), _Tally()
+
+
+def decryption_counts() -> tuple[int, int]:
+    """Field tokens this process opened, and tokens it refused to open, since it started
+    (``vault.telemetry`` turns them into metrics)."""
+    return _OPENED.total(), _REFUSED.total()
+
+
 class DataKey:
     """One customer's unwrapped data key. Callers never see the key or pick a nonce."""
 
@@ -71,9 +109,19 @@ class DataKey:
         return self._aead.seal(plaintext, self._ad(field, record_id), prefix=self._header)
 
     def decrypt(self, token: bytes, *, field: str, record_id: UUID | None = None) -> bytes:
-        if token_key_id(token) != self.key_id:
+        try:
+            ours = token_key_id(token) == self.key_id
+            plain = (
+                self._aead.open(token[_HEADER.size :], self._ad(field, record_id)) if ours else None
+            )
+        except DecryptionError:
+            _REFUSED.add()
+            raise
+        if plain is None:
+            _REFUSED.add()
             raise DecryptionError("token was sealed under another data key")
-        return self._aead.open(token[_HEADER.size :], self._ad(field, record_id))
+        _OPENED.add()
+        return plain
 
     def encrypt_text(self, value: str, *, field: str, record_id: UUID | None = None) -> bytes:
         return self.encrypt(value.encode("utf-8"), field=field, record_id=record_id)

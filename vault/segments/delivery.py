@@ -42,6 +42,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from audit.entries import AuditAction
+from vault import telemetry
 from vault.audit_trail.log import AuditLog
 from vault.authorization.context import AccessContext
 from vault.crypto.webhooks import WebhookSecrets, sign_payload
@@ -362,7 +363,7 @@ class WebhookDispatcher:
         claimed: Sequence[_Claimed],
         results: Sequence[tuple[int | None, str | None]],
     ) -> DeliveryReport:
-        delivered = retrying = failed = 0
+        delivered = retrying = failed = refused = unanswered = 0
         with db.transaction() as session:
             now = self._clock()
             for item, (status, error) in zip(claimed, results, strict=True):
@@ -375,6 +376,8 @@ class WebhookDispatcher:
                     row.state, row.delivered_at = DeliveryState.DELIVERED.value, now
                     delivered += 1
                     continue
+                refused += status is not None
+                unanswered += status is None
                 log.warning(
                     "webhook delivery attempt failed",
                     webhook=str(item.webhook_id),
@@ -390,6 +393,9 @@ class WebhookDispatcher:
                     wait = self.backoff(row.attempts) * (0.5 + 0.5 * self._jitter())
                     row.next_attempt_at = now + wait
                     retrying += 1
+        telemetry.webhook_failed("http_status", refused)
+        telemetry.webhook_failed("transport", unanswered)
+        telemetry.webhook_failed("gave_up", failed)
         return DeliveryReport(delivered=delivered, retrying=retrying, failed=failed)
 
     def _record(self, db: Database, report: DeliveryReport) -> None:

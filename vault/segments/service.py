@@ -16,6 +16,7 @@ the next refresh.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from audit.entries import AuditAction
 from policies.attributes import AttributeRegistry, default_attributes
 from policies.purposes import Resource
+from vault import telemetry
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import buffer_of
 from vault.crypto.handles import Handles
@@ -398,6 +400,7 @@ class SegmentService:
         against the open stays, outbox rows for every entry and leave. ``metrics``:
         rebuild the rollup first (default: when a rule reads it)."""
         self._may_write(session)
+        started = time.perf_counter()
         rows = [self._row(session, segment_id)] if segment_id else self._live(session)
         resolve = self.resolver(session)
         rules = [(row, parse_rule(row.definition)) for row in rows]
@@ -422,6 +425,7 @@ class SegmentService:
                 },
             )
         session.flush()
+        telemetry.segment_refreshed("one" if segment_id else "all", time.perf_counter() - started)
         return results
 
     def refresh_customers(
@@ -452,6 +456,7 @@ class SegmentService:
             return []
         if not metrics and not self._any_live(session):
             return []  # nothing follows these customers: one cheap look, per ingest batch
+        started = time.perf_counter()
         live = self._live(session)
         now = self._clock()
         resolve = self.resolver(session)
@@ -471,6 +476,7 @@ class SegmentService:
             AuditAction.SEGMENT_REFRESH,
             {"customers": len(ids), "changed": sum(r.entered + r.left for r in results)},
         )
+        telemetry.segment_refreshed("customers", time.perf_counter() - started)
         return results
 
     def forget_customer(self, session: Session, customer_id: uuid.UUID) -> None:

@@ -35,6 +35,7 @@ from vault.storage.models.counters import RateLimitCounterRow
 from vault.storage.models.customers import CustomerExternalIdRow, CustomerRow, DataKeyRow
 from vault.storage.models.documents import TrustedDocumentEventRow, TrustedDocumentRow
 from vault.storage.models.interactions import InteractionRow
+from vault.storage.models.jobs import JobRunRow
 from vault.storage.models.policy import PolicyVersionRow
 from vault.storage.models.segments import (
     CustomerMetricsRow,
@@ -64,6 +65,7 @@ __all__ = [
     "DsrEventRow",
     "DsrRequestRow",
     "InteractionRow",
+    "JobRunRow",
     "JsonType",
     "LegalHoldRow",
     "ObjectionRow",
