@@ -1,6 +1,12 @@
 """Reading the audit trail: search pages and streamed exports for compliance officers,
 and for a data subject its own access history (GDPR Art. 15). Reads of the trail are
-themselves audited."""
+themselves audited.
+
+The access history lists the recipients of the customer's data too (Art. 15(1)(c)): each
+``webhook.delivered`` entry names a webhook by id only, and a page resolves it to a
+:class:`Recipient` (the webhook's purpose and the host of its URL, never its path or
+query, which may carry a token) from the ``webhooks`` table when it is read.
+Webhooks are never deleted and their URL never changes, so the answer is stable."""
 
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,23 +32,41 @@ from vault.authorization.authorizer import SYSTEM_ROLE, Authorizer
 from vault.authorization.context import access_of, buffer_of
 from vault.errors import InvalidInput, VaultError
 from vault.pagination import MAX_PAGE, Page
-from vault.storage.models import AuditEntryRow, AuditLogRow
+from vault.storage.models import AuditEntryRow, AuditLogRow, WebhookRow
 
-__all__ = ["AuditQueries", "AuditRecord", "InclusionProof", "RecordSink"]
+__all__ = [
+    "ACCESS_ACTIONS",
+    "AuditQueries",
+    "AuditRecord",
+    "InclusionProof",
+    "Recipient",
+    "RecordSink",
+]
 
 # What a data subject's access history lists: someone saw or searched for their data.
-_ACCESSES = [
+ACCESS_ACTIONS = [
     AuditAction.PII_READ.value,
     AuditAction.INTERACTIONS_READ.value,
     AuditAction.CUSTOMER_EXPORT.value,
     AuditAction.CUSTOMER_UPDATE.value,
     AuditAction.CUSTOMER_MERGE.value,
     AuditAction.ACCESS_DENIED.value,
+    AuditAction.WEBHOOK_DELIVERED.value,  # a recipient received the customer's data
 ]
 
 
 class EntryNotFound(VaultError):
     code = "NOT_FOUND"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who received a customer's data: a webhook, its purpose and its URL's host (not PII;
+    the rest of the URL is never shown). ``host`` is None if the webhook is unknown."""
+
+    webhook_id: uuid.UUID
+    purpose: str
+    host: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +84,7 @@ class AuditRecord:
     request_id: str
     detail: dict[str, Any]
     cursor: str
+    recipient: Recipient | None = None  # on a webhook.delivered entry read as a page
 
 
 # Takes one entry of an export and its leaf hash (SHA-256(0x00 || canonical entry), what
@@ -168,7 +194,9 @@ class AuditQueries:
             self._authz.check_owner(session, customer_id)
         else:
             self._require_compliance(session)
-        page = self._entries(session, first, after, AuditFilter(customer_id=customer_id), _ACCESSES)
+        page = self._entries(
+            session, first, after, AuditFilter(customer_id=customer_id), ACCESS_ACTIONS
+        )
         buffer_of(session).read(customer_id, {"access_history": "clear"})  # this read, too
         return page
 
@@ -194,7 +222,9 @@ class AuditQueries:
             stmt = stmt.where(e.id < _uncursor(after))
         rows = session.execute(stmt.order_by(e.id.desc()).limit(first + 1)).all()
         shown = rows[:first]
-        items = [_record(row_id, position, canonical) for row_id, position, canonical in shown]
+        items = _with_recipients(
+            session, [_record(row_id, position, canonical) for row_id, position, canonical in shown]
+        )
         end = items[-1].cursor if items else None
         return Page(items=items, end_cursor=end, has_next_page=len(rows) > first)
 
@@ -229,6 +259,29 @@ class AuditQueries:
             proof=ProofTree(hashes).inclusion_proof(position),
             checkpoint=latest.note,
         )
+
+
+def _with_recipients(session: Session, records: list[AuditRecord]) -> list[AuditRecord]:
+    """The records, each ``webhook.delivered`` one with its :class:`Recipient` (one query
+    for the page's webhooks)."""
+    wanted = {
+        uuid.UUID(r.detail["webhook"])
+        for r in records
+        if r.action == AuditAction.WEBHOOK_DELIVERED.value and "webhook" in r.detail
+    }
+    if not wanted:
+        return records
+    w = WebhookRow
+    urls = dict(session.execute(select(w.id, w.url).where(w.id.in_(sorted(wanted)))).tuples())
+    out = []
+    for r in records:
+        if r.action == AuditAction.WEBHOOK_DELIVERED.value and "webhook" in r.detail:
+            webhook_id = uuid.UUID(r.detail["webhook"])
+            url = urls.get(webhook_id)
+            host = None if url is None else urlsplit(url).hostname
+            r = replace(r, recipient=Recipient(webhook_id, r.purpose, host))  # noqa: PLW2901
+        out.append(r)
+    return out
 
 
 def _record(row_id: int, position: int | None, canonical: bytes) -> AuditRecord:
