@@ -272,7 +272,8 @@ def _with_recipients(session: Session, records: list[AuditRecord]) -> list[Audit
     if not wanted:
         return records
     w = WebhookRow
-    urls = dict(session.execute(select(w.id, w.url).where(w.id.in_(sorted(wanted)))).tuples())
+    found = session.execute(select(w.id, w.url).where(w.id.in_(sorted(wanted))))
+    urls: dict[uuid.UUID, str] = {webhook_id: url for webhook_id, url in found}
     out = []
     for r in records:
         if r.action == AuditAction.WEBHOOK_DELIVERED.value and "webhook" in r.detail:
