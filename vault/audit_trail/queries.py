@@ -273,7 +273,7 @@ def _with_recipients(session: Session, records: list[AuditRecord]) -> list[Audit
         return records
     w = WebhookRow
     found = session.execute(select(w.id, w.url).where(w.id.in_(sorted(wanted))))
-    urls: dict[uuid.UUID, str] = {webhook_id: url for webhook_id, url in found}
+    urls: dict[uuid.UUID, str] = dict(found.all())
     out = []
     for r in records:
         if r.action == AuditAction.WEBHOOK_DELIVERED.value and "webhook" in r.detail:
