@@ -54,6 +54,7 @@ class AuditAction(StrEnum):
     WEBHOOK_CHANGE = "webhook.change"  # a webhook registered or disabled
     WEBHOOK_READ = "webhook.read"  # webhooks listed
     WEBHOOK_DELIVERY = "webhook.delivery"  # one delivery run: counts fanned out, sent, failed
+    WEBHOOK_DELIVERED = "webhook.delivered"  # one customer's event received by a webhook
     SIGN_IN = "auth.sign_in"  # a page sign-in: code requested, signed in, failed, signed out
     DOCUMENTS_CHANGE = "documents.change"  # trusted GraphQL documents registered or revoked
     # A listing's totalCount: how many records match, counted without reading any of them.

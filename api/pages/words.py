@@ -92,6 +92,11 @@ ACTIONS: Final = {
     "customer.update": _("Changed your details"),
     "customer.merge": _("Merged a duplicate record into yours"),
     "access.denied": _("Tried to read your data and was refused"),
+    "webhook.delivered": _("Sent to another service"),
+}
+WEBHOOK_EVENTS: Final = {
+    "segment.entered": _("You joined a customer group"),
+    "segment.left": _("You left a customer group"),
 }
 ROLES: Final = {
     "support_agent": _("Support agent"),
@@ -128,6 +133,7 @@ FIELDS: Final = {
     "access_history": _("Access history"),
     "customer": _("Your record"),
     "customers": _("Customer list"),
+    "segments": _("The customer groups you are in"),
 }
 
 
@@ -142,5 +148,6 @@ class Words:
     REQUEST_TYPES = REQUEST_TYPES
     REQUEST_STATES = REQUEST_STATES
     ACTIONS = ACTIONS
+    WEBHOOK_EVENTS = WEBHOOK_EVENTS
     ROLES = ROLES
     FIELDS = FIELDS

@@ -8,8 +8,12 @@ to it) and every read is written to the trail. The bundle holds the profile with
 its external ids, every interaction with its payload, the consent history with
 its signed receipts, objections, the customer's data subject requests with
 their history, every segment membership (each stay, with the segment's name,
-when the customer entered and left) and the access history from the audit log
-(who saw the data, when and why).
+when the customer entered and left), the access history from the audit log
+(who saw the data, when and why) and the recipients it was sent to (GDPR Art.
+15(1)(c)): every webhook that received one of the customer's segment events, with its
+purpose, the host of its URL, how many events and when the first and last arrived
+(from the access history's ``webhook.delivered`` entries, which carry the recipient
+on their row too).
 
 The policy grants a data subject no read of segment definitions; the membership
 section is read under the subject's right of access (its ``data_requests``
@@ -39,7 +43,7 @@ from sqlalchemy.orm import Session
 from consent.dsr.requests import DsrView
 from consent.ledger import ConsentLedger, ConsentRecord
 from policies import Resource
-from vault.audit_trail.queries import AuditRecord
+from vault.audit_trail.queries import AuditRecord, Recipient
 from vault.authorization.context import buffer_of
 from vault.customers import Customer
 from vault.interactions import Interaction
@@ -70,8 +74,9 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "segments.csv": ("segment_id", "segment", "entered_at", "left_at", "segment_deleted"),
     "access_history.csv": (
         "time", "actor", "role", "purpose", "action", "outcome", "fields", "detail",
-        "request_id", "entry_id",
+        "request_id", "entry_id", "recipient",
     ),
+    "recipients.csv": ("webhook_id", "purpose", "host", "events", "first_at", "last_at"),
 }  # fmt: skip
 _SECTIONS = {
     "profile.csv": "profile",
@@ -81,6 +86,7 @@ _SECTIONS = {
     "requests.csv": "requests",
     "segments.csv": "segments",
     "access_history.csv": "access_history",
+    "recipients.csv": "recipients",
 }
 
 
@@ -100,6 +106,7 @@ class ExportBundle:
     requests: list[dict[str, Any]] = field(repr=False)
     segments: list[dict[str, Any]] = field(repr=False)
     access_history: list[dict[str, Any]] = field(repr=False)
+    recipients: list[dict[str, Any]] = field(repr=False)
 
     def counts(self) -> dict[str, int]:
         """How many items each section holds (what the request's result records)."""
@@ -110,6 +117,7 @@ class ExportBundle:
             "requests": len(self.requests),
             "segments": len(self.segments),
             "access_history": len(self.access_history),
+            "recipients": len(self.recipients),
         }
 
     def document(self) -> dict[str, Any]:
@@ -127,6 +135,7 @@ class ExportBundle:
             "requests": self.requests,
             "segments": self.segments,
             "access_history": self.access_history,
+            "recipients": self.recipients,
             "counts": self.counts(),
         }
 
@@ -174,6 +183,7 @@ class Exporter:
     ) -> ExportBundle:
         vault = self._vault
         customer = vault.customers.get(session, customer_id)
+        history = list(self._access_history(session, customer.id))
         return ExportBundle(
             customer_id=customer.id,
             request_id=request_id,
@@ -186,7 +196,8 @@ class Exporter:
             objections=self._objections(session, customer.id),
             requests=[_request(r) for r in requests],
             segments=self._segments(session, customer.id),
-            access_history=[_access(a) for a in self._access_history(session, customer.id)],
+            access_history=[_access(a) for a in history],
+            recipients=_recipients(history),
         )
 
     def _interactions(self, session: Session, customer_id: uuid.UUID) -> Iterator[Interaction]:
@@ -336,7 +347,26 @@ def _access(a: AuditRecord) -> dict[str, Any]:
         "detail": dict(a.detail),
         "request_id": a.request_id,
         "entry_id": str(a.entry_id),
+        "recipient": None if a.recipient is None else _recipient(a.recipient),
     }
+
+
+def _recipient(r: Recipient) -> dict[str, Any]:
+    return {"webhook_id": str(r.webhook_id), "purpose": r.purpose, "host": r.host}
+
+
+def _recipients(history: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+    """One row per recipient: how many of the customer's events it received, first and
+    last (the history is newest first), oldest recipient first."""
+    found: dict[Recipient, list[datetime]] = {}
+    for a in history:
+        if a.recipient is not None:
+            found.setdefault(a.recipient, []).append(a.time)
+    rows = [
+        {**_recipient(r), "events": len(t), "first_at": _time(min(t)), "last_at": _time(max(t))}
+        for r, t in found.items()
+    ]
+    return sorted(rows, key=lambda row: (row["first_at"], row["webhook_id"]))
 
 
 # -- files ----------------------------------------------------------------------------

@@ -23,8 +23,10 @@ from api.pages.security import csrf_token
 from api.pages.words import Words
 from policies.purposes import Role, registry
 from tests.pages import ANN, code_of, csrf_of, make_customer
+from vault.audit_trail.queries import ACCESS_ACTIONS
 from vault.config import Environment
 from vault.runtime import Vault
+from vault.segments.delivery import WebhookEventType
 from vault.types import Channel, ConsentState, DsrStatus, DsrType, InteractionType
 
 STATIC = Path(TEMPLATES).parent / "static"
@@ -150,7 +152,8 @@ def test_every_message_is_translated_in_the_four_catalogs() -> None:
 
 def test_every_vault_word_a_page_shows_has_a_label() -> None:
     """Channels, interaction types, request types and states, consent states, purposes,
-    legal bases and roles: each value of the vault's vocabularies has a label to translate."""
+    legal bases, roles, the actions an access history lists and webhook events: each value
+    of the vault's vocabularies has a label to translate."""
     missing = {
         "channels": {c.value for c in Channel} - set(Words.CHANNELS),
         "interactions": {t.value for t in InteractionType} - set(Words.INTERACTIONS),
@@ -160,6 +163,8 @@ def test_every_vault_word_a_page_shows_has_a_label() -> None:
         "purposes": {p.value for p in registry()} - set(Words.PURPOSES),
         "legal bases": {i.legal_basis.value for i in registry().values()} - set(Words.LEGAL_BASES),
         "roles": {r.value for r in Role} - set(Words.ROLES),
+        "access history": set(ACCESS_ACTIONS) - set(Words.ACTIONS),
+        "webhook events": {e.value for e in WebhookEventType} - set(Words.WEBHOOK_EVENTS),
     }
     assert missing == {name: set() for name in missing}
 

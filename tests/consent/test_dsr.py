@@ -537,6 +537,7 @@ def test_the_zip_holds_the_json_bundle_and_one_csv_per_table(vault: Vault) -> No
         "requests.csv",
         "segments.csv",
         "access_history.csv",
+        "recipients.csv",
     }
     assert json.loads(archive.read("bundle.json")) == json.loads(bundle.to_json())
 

@@ -1,15 +1,22 @@
 """Reading the audit trail: for compliance officers, search pages in either direction,
 one entry by id, counts and streamed exports; for a data subject its own access history
-(GDPR Art. 15). Reads of the trail are themselves audited (a count as ``audit.count``)."""
+(GDPR Art. 15). Reads of the trail are themselves audited (a count as ``audit.count``).
+
+The access history lists the recipients of the customer's data too (Art. 15(1)(c)): each
+``webhook.delivered`` entry names a webhook by id only, and a page resolves it to a
+:class:`Recipient` (the webhook's purpose and the host of its URL, never its path or
+query, which may carry a token) from the ``webhooks`` table when it is read.
+Webhooks are never deleted and their URL never changes, so the answer is stable."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -25,12 +32,19 @@ from vault.crypto.handles import Handles
 from vault.errors import VaultError
 from vault.keyset import KeyPart, Listing, keyset_rows
 from vault.pagination import Page, Window
-from vault.storage.models import AuditEntryRow, AuditLogRow
+from vault.storage.models import AuditEntryRow, AuditLogRow, WebhookRow
 
-__all__ = ["AuditQueries", "AuditRecord", "InclusionProof", "RecordSink"]
+__all__ = [
+    "ACCESS_ACTIONS",
+    "AuditQueries",
+    "AuditRecord",
+    "InclusionProof",
+    "Recipient",
+    "RecordSink",
+]
 
 # What a data subject's access history lists: someone saw or searched for their data.
-_ACCESSES = [
+ACCESS_ACTIONS = [
     AuditAction.PII_READ.value,
     AuditAction.INTERACTIONS_READ.value,
     AuditAction.CUSTOMER_EXPORT.value,
@@ -38,6 +52,7 @@ _ACCESSES = [
     AuditAction.CUSTOMER_MERGE.value,
     AuditAction.ACCESS_DENIED.value,
     AuditAction.INTERACTIONS_COUNT.value,
+    AuditAction.WEBHOOK_DELIVERED.value,  # a recipient received the customer's data
 ]
 # The trail newest first, by the row's sequence number; the log's cursors and an access
 # history's are kept apart (each opens only in the list that gave it out).
@@ -47,6 +62,16 @@ HISTORY: Final = Listing("access_history", (KeyPart.INT,), descending=True)
 
 class EntryNotFound(VaultError):
     code = "NOT_FOUND"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who received a customer's data: a webhook, its purpose and its URL's host (not PII;
+    the rest of the URL is never shown). ``host`` is None if the webhook is unknown."""
+
+    webhook_id: uuid.UUID
+    purpose: str
+    host: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +88,7 @@ class AuditRecord:
     fields: dict[str, str]
     request_id: str
     detail: dict[str, Any]
+    recipient: Recipient | None = None  # on a webhook.delivered entry read as a page
 
 
 # Takes one entry of an export and its leaf hash (SHA-256(0x00 || canonical entry), what
@@ -186,7 +212,7 @@ class AuditQueries:
         compliance officer; newest first, in either direction (20 by default)."""
         self._may_see_history(session, customer_id)
         window = Window.of(first=first, after=after, last=last, before=before, default=20)
-        listed = _listed(AuditFilter(customer_id=customer_id), _ACCESSES)
+        listed = _listed(AuditFilter(customer_id=customer_id), ACCESS_ACTIONS)
         page = self._entries(session, window, listed, HISTORY)
         buffer_of(session).read(customer_id, {"access_history": "clear"})  # this read, too
         return page
@@ -195,7 +221,7 @@ class AuditQueries:
         """How many entries the customer's access history holds, under the checks of
         :meth:`access_history`; audited as ``audit.count`` for the customer."""
         self._may_see_history(session, customer_id)
-        found = _count(session, _listed(AuditFilter(customer_id=customer_id), _ACCESSES))
+        found = _count(session, _listed(AuditFilter(customer_id=customer_id), ACCESS_ACTIONS))
         buffer_of(session).add(
             AuditAction.AUDIT_COUNT, customer_id=customer_id,
             detail={"count": found, "kind": "access_history"},
@@ -221,7 +247,7 @@ class AuditQueries:
             return record
         assert record.customer_id is not None  # noqa: S101 - checked above
         self._authz.check_owner(session, record.customer_id)
-        if record.action not in _ACCESSES:
+        if record.action not in ACCESS_ACTIONS:
             raise EntryNotFound("the audit entry is not found")
         buffer_of(session).read(record.customer_id, {"access_history": "clear"})
         return record
@@ -233,7 +259,8 @@ class AuditQueries:
             session, stmt, (AuditEntryRow.id,), listing=listing, handles=self._handles,
             window=window, key=lambda r: (r.id,),
         )  # fmt: skip
-        return rows.with_items([_record(row[0], row[1], row[2]) for row in rows.items])
+        records = [_record(row[0], row[1], row[2]) for row in rows.items]
+        return rows.with_items(_with_recipients(session, records))
 
     def checkpoint(self, session: Session) -> CheckpointInfo | None:
         self._require_compliance(session)
@@ -285,6 +312,30 @@ def _listed(filter_: AuditFilter, actions: list[str] | None) -> Select[*tuple[An
 
 def _count(session: Session, stmt: Select[*tuple[Any, ...]]) -> int:
     return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
+def _with_recipients(session: Session, records: list[AuditRecord]) -> list[AuditRecord]:
+    """The records, each ``webhook.delivered`` one with its :class:`Recipient` (one query
+    for the page's webhooks)."""
+    wanted = {
+        uuid.UUID(r.detail["webhook"])
+        for r in records
+        if r.action == AuditAction.WEBHOOK_DELIVERED.value and "webhook" in r.detail
+    }
+    if not wanted:
+        return records
+    w = WebhookRow
+    found = session.execute(select(w.id, w.url).where(w.id.in_(sorted(wanted))))
+    urls: dict[uuid.UUID, str] = dict(found.all())
+    out = []
+    for r in records:
+        if r.action == AuditAction.WEBHOOK_DELIVERED.value and "webhook" in r.detail:
+            webhook_id = uuid.UUID(r.detail["webhook"])
+            url = urls.get(webhook_id)
+            host = None if url is None else urlsplit(url).hostname
+            r = replace(r, recipient=Recipient(webhook_id, r.purpose, host))  # noqa: PLW2901
+        out.append(r)
+    return out
 
 
 def _record(row_id: int, position: int | None, canonical: bytes) -> AuditRecord:

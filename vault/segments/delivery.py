@@ -1,7 +1,25 @@
 """Delivery of segment enter/leave events to webhooks: fan-out, signed POSTs, retries.
 
-Runs outside any request (the server's background loop, ``cvault webhooks deliver``)
-and writes one ``webhook.delivery`` audit entry per run that did anything (counts only).
+Runs outside any request (the server's background loop, ``cvault webhooks deliver``).
+Audit, per run (one request id shared by its entries):
+
+* one ``webhook.delivered`` entry per delivered event, about its customer (GDPR Art.
+  15(1)(c): the recipients of the customer's data). Actor ``webhook:<id>``, role
+  ``system``, purpose the webhook's, fields ``{"segments": "disclosed"}``, detail the
+  webhook, delivery and segment ids, the event type, the attempt and the HTTP status.
+  Never the URL: a path or query may carry a token; the access history shows the
+  recipient's host, looked up from the webhook id when it is read
+  (:mod:`vault.audit_trail.queries`). The entries are appended in bulk in the same
+  transaction that marks the deliveries delivered: no delivery is marked without its
+  entry. The POST happens before that transaction, so if the commit fails the rows stay
+  pending, the retry sends the same ``Idempotency-Key`` again and writes the entry then.
+  A failed attempt (non-2xx, network error, timeout) writes no per-customer entry: the
+  receiver did not accept the data; a timeout the receiver did act on is retried until
+  it is acknowledged, and recorded then. A 2xx that arrives after the webhook was
+  disabled mid-run is recorded as delivered all the same: the data was received.
+* one ``webhook.delivery`` entry per run that did anything, under ``administration``:
+  the batch summary (counts fanned out, attempted, delivered, retrying, failed, skipped),
+  no customer.
 
 * :meth:`WebhookDispatcher.fan_out` turns outbox rows (``segment_outbox``, written with
   the membership change) into one delivery row per webhook that follows the segment,
@@ -33,7 +51,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -41,7 +59,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from audit.entries import AuditAction
+from audit.entries import AuditAction, AuditEntry, Outcome
 from vault import telemetry
 from vault.audit_trail.log import AuditLog
 from vault.authorization.context import AccessContext
@@ -152,6 +170,7 @@ def _error_name(exc: BaseException) -> str:
 class _Claimed:
     id: uuid.UUID
     webhook_id: uuid.UUID
+    purpose: str
     url: str
     secret_version: int
     body: bytes
@@ -279,25 +298,29 @@ class WebhookDispatcher:
     # -- delivery -----------------------------------------------------------------------
 
     def deliver_due(self, db: Database, *, limit: int = 500) -> DeliveryReport:
-        """Send what is due (up to ``limit``), record each outcome; one audit entry."""
-        report = self._deliver(db, limit)
-        self._record(db, report)
+        """Send what is due (up to ``limit``), record each outcome: one entry per delivered
+        event and customer, one summary entry for the run."""
+        run = _run_context()
+        report = self._deliver(db, limit, run.request_id)
+        self._record(db, run, report)
         return report
 
     def run_once(self, db: Database) -> DeliveryReport:
-        """Fan out, then deliver what is due; one audit entry for the whole run."""
+        """Fan out, then deliver what is due; audited as :meth:`deliver_due`."""
+        run = _run_context()
         events, created = self._fan_out(db)
-        report = DeliveryReport(events=events, fanned_out=created) + self._deliver(db, 500)
-        self._record(db, report)
+        report = DeliveryReport(events=events, fanned_out=created)
+        report += self._deliver(db, 500, run.request_id)
+        self._record(db, run, report)
         return report
 
-    def _deliver(self, db: Database, limit: int) -> DeliveryReport:
+    def _deliver(self, db: Database, limit: int, request_id: str) -> DeliveryReport:
         claimed, skipped = self._claim(db, limit)
         if not claimed:
             return DeliveryReport(skipped=skipped)
         with ThreadPoolExecutor(max_workers=min(self._concurrency, len(claimed))) as pool:
             results = list(pool.map(self._attempt, claimed))
-        outcome = self._settle(db, claimed, results)
+        outcome = self._settle(db, claimed, results, request_id)
         return outcome + DeliveryReport(attempted=len(claimed), skipped=skipped)
 
     def _claim(self, db: Database, limit: int) -> tuple[list[_Claimed], int]:
@@ -338,7 +361,13 @@ class WebhookDispatcher:
                 row.next_attempt_at = lease
                 claimed.append(
                     _Claimed(
-                        row.id, hook.id, hook.url, hook.secret_version, _body(row), row.attempts
+                        row.id,
+                        hook.id,
+                        hook.purpose,
+                        hook.url,
+                        hook.secret_version,
+                        _body(row),
+                        row.attempts,
                     )
                 )
         return claimed, skipped
@@ -362,18 +391,25 @@ class WebhookDispatcher:
         db: Database,
         claimed: Sequence[_Claimed],
         results: Sequence[tuple[int | None, str | None]],
+        request_id: str,
     ) -> DeliveryReport:
+        """Record each attempt's outcome, and the delivered events' audit entries in one
+        bulk append, in one transaction."""
         delivered = retrying = failed = refused = unanswered = 0
+        entries: list[AuditEntry] = []
         with db.transaction() as session:
             now = self._clock()
             for item, (status, error) in zip(claimed, results, strict=True):
                 row = session.get(WebhookDeliveryRow, item.id)
-                if row is None or row.state != DeliveryState.PENDING.value:
-                    continue  # disabled meanwhile: already skipped
+                ok = status is not None and 200 <= status < 300
+                if row is None or row.state not in _SETTLEABLE[ok]:
+                    continue  # disabled meanwhile and not received: stays skipped
                 row.attempts = item.attempts + 1
                 row.last_status, row.last_error = status, error
-                if status is not None and 200 <= status < 300:
+                if ok:
                     row.state, row.delivered_at = DeliveryState.DELIVERED.value, now
+                    row.skipped_at = None
+                    entries.append(_delivered_entry(item, row, request_id, now))
                     delivered += 1
                     continue
                 refused += status is not None
@@ -393,19 +429,56 @@ class WebhookDispatcher:
                     wait = self.backoff(row.attempts) * (0.5 + 0.5 * self._jitter())
                     row.next_attempt_at = now + wait
                     retrying += 1
+            self._audit.write(session, entries)
         telemetry.webhook_failed("http_status", refused)
         telemetry.webhook_failed("transport", unanswered)
         telemetry.webhook_failed("gave_up", failed)
         return DeliveryReport(delivered=delivered, retrying=retrying, failed=failed)
 
-    def _record(self, db: Database, report: DeliveryReport) -> None:
+    def _record(self, db: Database, run: AccessContext, report: DeliveryReport) -> None:
         """One ``webhook.delivery`` audit entry per run that created, sent or skipped a
         delivery (counts only); consuming events no webhook follows is not recorded."""
         counts = report.counts()
         if any(value for key, value in counts.items() if key != "events"):
-            self._audit.record_now(
-                db, DISPATCH_CONTEXT, AuditAction.WEBHOOK_DELIVERY, detail=counts
-            )
+            self._audit.record_now(db, run, AuditAction.WEBHOOK_DELIVERY, detail=counts)
+
+
+# The states a claimed delivery may be settled from: a 2xx is recorded even if the webhook
+# was disabled while the POST was in flight (the data was received); a failure is not.
+_SETTLEABLE = {
+    True: (DeliveryState.PENDING.value, DeliveryState.SKIPPED.value),
+    False: (DeliveryState.PENDING.value,),
+}
+
+
+def _run_context() -> AccessContext:
+    """The dispatcher's context with a request id of its own for one run."""
+    return replace(DISPATCH_CONTEXT, request_id=uuid.uuid4().hex)
+
+
+def _delivered_entry(
+    item: _Claimed, row: WebhookDeliveryRow, request_id: str, now: datetime
+) -> AuditEntry:
+    """The disclosure of one customer's event to one webhook: ids only, never the URL."""
+    return AuditEntry(
+        action=AuditAction.WEBHOOK_DELIVERED,
+        outcome=Outcome.SUCCESS,
+        actor=f"webhook:{item.webhook_id}",
+        role=DISPATCH_CONTEXT.actor.role,
+        purpose=item.purpose,
+        request_id=request_id,
+        time=now,
+        customer_id=row.customer_id,
+        fields={"segments": "disclosed"},
+        detail={
+            "webhook": str(item.webhook_id),
+            "delivery": str(row.id),
+            "segment": str(row.segment_id),
+            "event": _EVENT_TYPES[row.event].value,
+            "attempt": row.attempts,
+            "status": row.last_status,
+        },
+    )
 
 
 def _body(row: WebhookDeliveryRow) -> bytes:

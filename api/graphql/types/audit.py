@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from api.graphql.types.common import PageInfo, page_info
 from api.graphql.types.node import Node
-from vault.audit_trail.queries import AuditRecord
+from vault.audit_trail.queries import AuditRecord, Recipient
 from vault.pagination import Page
 
 __all__ = [
@@ -22,8 +22,29 @@ __all__ = [
     "AuditEntryEdge",
     "AuditFilterInput",
     "AuditInclusionProof",
+    "AuditRecipient",
     "audit_connection",
 ]
+
+
+@strawberry.type(
+    description="Who received a customer's data (GDPR Art. 15(1)(c)): a webhook, by id, "
+    "with its purpose and the host of its URL (never the rest of the URL)."
+)
+class AuditRecipient:
+    recipient: strawberry.Private[Recipient]
+
+    @strawberry.field(description="The webhook's id (a UUID).")
+    def webhook_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.recipient.webhook_id))
+
+    @strawberry.field(description="The purpose the webhook receives data for.")
+    def purpose(self) -> str:
+        return self.recipient.purpose
+
+    @strawberry.field(description="The host the data was sent to; null if unknown.")
+    def host(self) -> str | None:
+        return self.recipient.host
 
 
 @strawberry.type(description="One entry of the audit trail: who did what, when, why.")
@@ -78,6 +99,13 @@ class AuditEntry(Node):
     @strawberry.field(description="The request the entry belongs to (X-Request-ID).")
     def request_id(self) -> str:
         return self.record.request_id
+
+    @strawberry.field(
+        description="On a webhook.delivered entry: who received the data; null otherwise."
+    )
+    def recipient(self) -> AuditRecipient | None:
+        found = self.record.recipient
+        return None if found is None else AuditRecipient(recipient=found)
 
 
 @strawberry.type(description="An audit entry in a page, with its cursor.")
