@@ -14,6 +14,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from api.graphql.schema import build_schema
+from api.graphql.trusted import schema_checker
 from audit.checkpoint import open_checkpoint
 from audit.entries import AuditAction
 from audit.merkle import root
@@ -23,6 +25,7 @@ from vault.audit_trail.export import AuditFilter, export_audit
 from vault.authorization.context import AccessContext, AccessContextMissing, Actor
 from vault.crypto.signing import ed25519_verify
 from vault.customers import CustomerInput, CustomerPatch
+from vault.documents import document_sha256, parse_manifest
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
 from vault.storage.models import (
@@ -210,17 +213,24 @@ def test_sequencer_orders_entries_and_signs_the_tree(vault: Vault) -> None:
     assert vault.audit.sequence(vault.db) == 0
 
 
+OPERATOR = AccessContext(Actor("operator:alice", "system"), "administration")
+_DOCUMENT = "query Few { customers(first: 1) { edges { cursor } } }"
+
+
 @pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
 def test_audit_tables_refuse_update_delete_and_truncate(vault: Vault, table: str) -> None:
-    """The database itself refuses to change or remove audit rows, consent events and
-    policy versions (TRUNCATE too, on PostgreSQL, even with session_replication_role =
-    replica)."""
+    """The database itself refuses to change or remove audit rows, consent events, policy
+    versions and trusted documents (TRUNCATE too, on PostgreSQL, even with
+    session_replication_role = replica)."""
     _activity(vault, 1)
     with vault.unit(CTX) as s:
         someone = vault.customers.create(s, CustomerInput(first_name="Ledger"))
     grant_all_consents(vault, someone.id)  # a row in the consent ledger, append-only too
     with vault.unit(CTX) as s:
         vault.policies.reset(s)  # a stored policy version, append-only too
+    with vault.unit(OPERATOR) as s:  # a trusted document and its event, append-only too
+        manifest = parse_manifest(json.dumps({document_sha256(_DOCUMENT): _DOCUMENT}).encode())
+        vault.documents.register(s, manifest, schema_checker(build_schema()._schema))
     vault.audit.sequence(vault.db)
     statements = [f"UPDATE {table} SET {_column(table)} = {_column(table)}", f"DELETE FROM {table}"]
     if vault.db.dialect == "postgresql":
@@ -247,6 +257,8 @@ def _column(table: str) -> str:
         "audit_checkpoints": "note",
         "consent_events": "purpose",
         "policy_versions": "actor",
+        "trusted_documents": "body",
+        "trusted_document_events": "actor",
     }[table]
 
 
