@@ -51,8 +51,10 @@ from consent.dsr.requests import (
     RequestStateError,
     VerificationFailed,
     add_months,
+    awaits_approval,
     hold_view,
     listed_requests,
+    reason_text,
     request_view,
 )
 from consent.ledger import ConsentLedger
@@ -64,7 +66,7 @@ from vault.keyset import keyset_rows
 from vault.pagination import Page, Window
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, DsrEventRow, DsrRequestRow, LegalHoldRow
-from vault.text import check_text, check_word
+from vault.text import check_word
 from vault.types import CustomerStatus, DsrStatus, DsrType
 
 __all__ = [
@@ -84,7 +86,6 @@ __all__ = [
 TOKEN_LIFETIME = timedelta(hours=24)
 _REQUESTS = Resource.DATA_REQUESTS.value
 _RESTRICTED = CustomerStatus.RESTRICTED.value
-_MAX_REASON = 1000
 _EXPORTS = (DsrType.ACCESS, DsrType.PORTABILITY)
 
 
@@ -217,7 +218,7 @@ class DsrDesk:
             raise RequestStateError(row.id, row.status, "a request is extended once only")
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 2:
             raise InvalidInput("months", "must be 1 or 2")
-        text = _reason(reason)
+        text = reason_text(reason)
         row.due_at = add_months(row.received_at, 1 + months)
         row.extended_at = self._vault.clock()
         row.extension_reason = text
@@ -247,7 +248,7 @@ class DsrDesk:
         row = self._load(session, request_id, write=True)
         if row.status not in (DsrStatus.RECEIVED.value, DsrStatus.VERIFIED.value):
             raise RequestStateError(row.id, row.status, "only an open request is rejected")
-        text = _reason(reason)
+        text = reason_text(reason)
         row.rejection_reason = text
         row.verification_hash = None
         row.completed_at = self._vault.clock()
@@ -315,7 +316,7 @@ class DsrDesk:
     def place_hold(self, session: Session, customer_id: uuid.UUID, reason: str) -> HoldView:
         """Block erasure of the customer until the hold is lifted; the reason is recorded."""
         self._require_desk(session, customer_id)
-        text = _reason(reason)
+        text = reason_text(reason)
         customer = customer_for_update(session, customer_id)
         row = LegalHoldRow(
             id=uuid.uuid4(),
@@ -490,14 +491,3 @@ class DsrDesk:
                 )  # fmt: skip
 
         session.info["cvault.after_unit"].append(count)
-
-
-def awaits_approval(row: DsrRequestRow) -> bool:
-    """Whether an erasure filed on the privacy page still waits for the desk's approval."""
-    return (row.result or {}).get("approval") == "pending"
-
-
-def _reason(value: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput("reason", "is required")
-    return check_text(value, field="reason", max_length=_MAX_REASON).strip()

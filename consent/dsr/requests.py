@@ -18,10 +18,10 @@ from typing import Any, Final
 
 from sqlalchemy import Select, and_, not_, select
 
-from vault.errors import VaultError
+from vault.errors import InvalidInput, VaultError
 from vault.keyset import KeyPart, Listing
 from vault.storage.models import DsrEventRow, DsrRequestRow, LegalHoldRow
-from vault.text import check_word
+from vault.text import check_text, check_word
 from vault.types import DsrStatus, DsrType
 
 __all__ = [
@@ -36,12 +36,15 @@ __all__ = [
     "RequestStateError",
     "VerificationFailed",
     "add_months",
+    "awaits_approval",
     "hold_view",
     "listed_requests",
+    "reason_text",
     "request_view",
 ]
 
 MAX_VERIFICATION_ATTEMPTS = 5
+MAX_REASON = 1000  # characters of a rejection, extension or hold reason
 CLOSED = frozenset({DsrStatus.COMPLETED, DsrStatus.REJECTED})
 # Requests by due date, most urgent first, ties broken by id.
 REQUESTS: Final = Listing("dsr_requests", (KeyPart.TIME, KeyPart.UUID))
@@ -206,3 +209,15 @@ def listed_requests(
         late = and_(r.status.not_in([s.value for s in CLOSED]), r.due_at < now)
         stmt = stmt.where(late if overdue else not_(late))
     return stmt
+
+
+def awaits_approval(row: DsrRequestRow) -> bool:
+    """Whether an erasure filed on the privacy page still waits for the desk's approval."""
+    return (row.result or {}).get("approval") == "pending"
+
+
+def reason_text(value: str) -> str:
+    """A desk action's reason, checked (required, text, at most ``MAX_REASON``)."""
+    if not isinstance(value, str):
+        raise InvalidInput("reason", "is required")
+    return check_text(value, field="reason", max_length=MAX_REASON).strip()
