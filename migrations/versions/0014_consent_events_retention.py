@@ -35,7 +35,7 @@ _SUPERSEDED = (
 def _append_only(dialect: str, table: str) -> list[str]:
     ledger = table == "consent_events"
     if dialect == "sqlite":
-        unlocked = f"EXISTS (SELECT 1 FROM retention_unlocks) AND {_SUPERSEDED}"
+        unlocked = f"EXISTS (SELECT 1 FROM retention_unlocks) AND {_SUPERSEDED}"  # noqa: S608 - constants
         return [
             f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
             + (f"WHEN NOT ({unlocked}) " if ledger and op == "DELETE" else "")

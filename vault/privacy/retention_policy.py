@@ -9,8 +9,9 @@ The file is checked strictly: an unknown section, interaction type or category, 
 missing one, a value that is not a whole number of days or is negative raises
 :class:`RetentionConfigError` naming the key (and its line when it can be found);
 values are never echoed. ``0`` means keep forever; the categories added later
-(``inactive_customers``, ``consent_events``) may be left out and then keep forever. A record is kept while it is
-younger than its period: kept when ``occurred_at >= now - N days``.
+(``inactive_customers``, ``consent_events``) may be left out and then keep forever. A
+record is kept while it is younger than its period: kept when ``occurred_at >= now - N
+days``.
 """
 
 from __future__ import annotations

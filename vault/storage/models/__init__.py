@@ -90,6 +90,6 @@ __all__ = [
     "WebhookRow",
     "append_only",
     "append_only_ddl",
-    "retention_unlocked",
     "in_enum",
+    "retention_unlocked",
 ]

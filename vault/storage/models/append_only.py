@@ -90,7 +90,7 @@ def append_only_ddl(dialect: str, table: str) -> list[str]:
     """
     ledger = table == "consent_events"  # superseded events: deletable by retention
     if dialect == "sqlite":
-        unlocked = f"EXISTS (SELECT 1 FROM retention_unlocks) AND {_SUPERSEDED}"
+        unlocked = f"EXISTS (SELECT 1 FROM retention_unlocks) AND {_SUPERSEDED}"  # noqa: S608 - constants
         return [
             f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
             + (f"WHEN NOT ({unlocked}) " if ledger and op == "DELETE" else "")
