@@ -171,7 +171,7 @@ class Vault:
         )  # fmt: skip
         page_sessions = PageSessions(page_secrets, clock=clock)
         forget: list[Forgetter] = [segments, sign_in, page_sessions]
-        return cls(
+        vault = cls(
             settings=settings,
             db=db,
             keyring=ring,
@@ -204,6 +204,8 @@ class Vault:
             clock=clock,
             owns_keyring=own,
         )
+        vault.retention.connect(vault.unit, vault.erasure)  # inactive customers: erased
+        return vault
 
     def rotate_keys(
         self,

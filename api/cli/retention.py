@@ -74,6 +74,11 @@ def retention_run(
     else:
         out.print(f"deleted {deleted} rows, dropped {dropped} payloads")
     out.print(f"{held_all} expired rows held by legal holds; audited as retention.run")
+    if report.customers:  # pseudonymous ids, no PII: who the inactive_customers step erases
+        erased = "would erase" if dry_run else "erased"
+        out.print(f"inactive customers {erased} ({len(report.customers)}):")
+        for customer_id in report.customers:
+            out.print(f"  {customer_id}", markup=False, highlight=False)
 
 
 @retention_app.command("show")

@@ -543,7 +543,13 @@ def test_built_in_policy() -> None:
         days["refund"], days["cart_add"],
     ) == (395, 395, 730, 3650, 3650, 1095)  # fmt: skip
     categories = {c.value: d for c, d in policy.categories.items()}
-    assert categories == {"interaction_payload": 365, "dsr_requests": 1095, "tombstones": 0}
+    assert categories == {
+        "interaction_payload": 365,
+        "dsr_requests": 1095,
+        "tombstones": 0,
+        "inactive_customers": 0,
+        "consent_events": 0,
+    }
 
 
 def test_policy_file_comes_from_the_setting_then_the_data_dir(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
@@ -78,7 +79,14 @@ from vault.storage.models import (
 )
 from vault.types import CustomerStatus, PiiField
 
-__all__ = ["AFTER_COMMIT", "PENDING_COUNT_LIMIT", "ErasureResult", "ErasureService", "Forgetter"]
+__all__ = [
+    "AFTER_COMMIT",
+    "PENDING_COUNT_LIMIT",
+    "ErasureReason",
+    "ErasureResult",
+    "ErasureService",
+    "Forgetter",
+]
 
 # Vault.unit runs the callables under this session.info key after its commit.
 AFTER_COMMIT = "cvault.after_commit"
@@ -89,6 +97,12 @@ _LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 PENDING_COUNT_LIMIT = 10_000
 _ERASED_FIELDS = {f.value: "erased" for f in PiiField}
 log = get_logger("vault.privacy.erasure")
+
+
+class ErasureReason(StrEnum):
+    """Why a customer was erased, when it was not a data subject request."""
+
+    RETENTION = "retention"  # inactive for the retention policy's period
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +153,16 @@ class ErasureService:
     # -- erase ----------------------------------------------------------------
 
     def erase(
-        self, session: Session, customer_id: uuid.UUID, *, request_id: uuid.UUID | None = None
+        self,
+        session: Session,
+        customer_id: uuid.UUID,
+        *,
+        request_id: uuid.UUID | None = None,
+        reason: ErasureReason | None = None,
     ) -> ErasureResult:
-        """Crypto-shred and tombstone one customer in the caller's unit of work.
+        """Crypto-shred and tombstone one customer in the caller's unit of work; ``reason``
+        (when given) goes into the audit entry's detail (``retention``: the policy erased
+        an inactive customer).
 
         Raises :class:`CustomerNotFound` for an unknown id, :class:`InvalidInput` for a
         record merged into another (erase the surviving record), :class:`LegalHoldActive`
@@ -197,6 +218,8 @@ class ErasureService:
             interactions_pending_exact=exact,
         )
         detail = _detail(result)
+        if reason is not None:
+            detail["reason"] = reason.value
         audit.add(
             AuditAction.CUSTOMER_ERASE, customer_id=customer_id, fields=_ERASED_FIELDS,
             detail=detail,

@@ -20,7 +20,11 @@ large backlog never holds a long lock and an interrupted run simply resumes):
 5. sign-in leftovers: one-time codes and page sessions a day past their expiry (or a day
    after a session was signed out) are deleted, whatever the policy: they prove nothing
    once dead (the audit trail holds every sign-in step), and a session ended by its
-   customer's erasure has said so by then.
+   customer's erasure has said so by then;
+6. inactive customers (no interaction for the ``inactive_customers`` period) are erased
+   through the erasure path, reason ``retention`` (the report lists their ids);
+7. consent events past the ``consent_events`` period (superseded, the latest always
+   kept) are deleted: both in :mod:`vault.privacy.retention_stale`.
 
 A customer under an active legal hold keeps everything: its expired records are
 counted as ``held``. A dry run counts exactly what a run would do and changes
@@ -49,14 +53,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from audit.entries import AuditAction, Outcome
 from vault.audit_trail.log import AuditLog
 from vault.authorization.context import AccessContext
 from vault.config import Settings
 from vault.logs import get_logger
+from vault.privacy.erasure import ErasureService
 from vault.privacy.retention_policy import (
     BUILT_IN,
     KEEP_FOREVER,
@@ -68,24 +72,23 @@ from vault.privacy.retention_policy import (
     parse_policy,
     policy_path,
 )
+from vault.privacy.retention_stale import (
+    Units,
+    delete_tombstone,
+    expired_consent_events,
+    inactive_customers,
+)
 from vault.storage.db import Database
 from vault.storage.models import (
     Base,
     ConsentEventRow,
-    ConsentStateRow,
-    CustomerExternalIdRow,
-    CustomerMetricsRow,
     CustomerRow,
-    DataKeyRow,
     DsrEventRow,
     DsrRequestRow,
     InteractionRow,
     LegalHoldRow,
-    ObjectionRow,
     PageSessionRow,
-    SegmentMembershipRow,
     SignInCodeRow,
-    WebhookDeliveryRow,
 )
 from vault.storage.sql import id_in
 from vault.types import CustomerStatus, DsrStatus, InteractionType
@@ -132,6 +135,7 @@ class RetentionReport:
     ran_at: datetime
     counts: Mapping[str, int]
     policy: RetentionPolicy = field(repr=False)
+    customers: tuple[uuid.UUID, ...] = ()  # inactive customers erased (dry run: would be)
 
     def count(self, outcome: RetentionOutcome, subject: str) -> int:
         return self.counts.get(f"{outcome.value}.{subject}", 0)
@@ -160,6 +164,10 @@ class RetentionReport:
 class _Tally:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.customers: list[uuid.UUID] = []
+
+    def report(self, dry_run: bool, now: datetime, policy: RetentionPolicy) -> RetentionReport:
+        return RetentionReport(dry_run, now, dict(self.counts), policy, tuple(self.customers))
 
     def add(self, outcome: RetentionOutcome, subject: str, n: int) -> None:
         if n:
@@ -194,6 +202,12 @@ class RetentionService:
         self._settings = settings
         self._audit = audit
         self.batch_size = batch_size
+        self._eraser: tuple[Units, ErasureService] | None = None
+
+    def connect(self, units: Units, erasure: ErasureService) -> None:
+        """Wire the erasure path in (the vault's units of work): inactive customers are
+        erased through it. A run with an ``inactive_customers`` period refuses without."""
+        self._eraser = (units, erasure)
 
     def __repr__(self) -> str:
         return f"RetentionService(batch_size={self.batch_size})"
@@ -222,19 +236,21 @@ class RetentionService:
             self._requests,
             self._tombstones,
             self._sign_in,
+            self._inactive,
+            self._consent_events,
         )
         try:
             for step in steps:
                 step(db, rules, now, dry_run, tally)
         except BaseException:
-            report = RetentionReport(dry_run, now, dict(tally.counts), rules)
+            report = tally.report(dry_run, now, rules)
             self._audit.record_now(
                 db, context, AuditAction.RETENTION_RUN, outcome=Outcome.FAILED,
                 detail=report.detail(),
             )  # fmt: skip
             log.warning("retention.failed", **report.detail())
             raise
-        report = RetentionReport(dry_run, now, dict(tally.counts), rules)
+        report = tally.report(dry_run, now, rules)
         self._audit.record_now(db, context, AuditAction.RETENTION_RUN, detail=report.detail())
         log.info("retention.run", **report.detail())
         return report
@@ -406,7 +422,7 @@ class RetentionService:
                     stmt = stmt.where(_C.id > after)
                 ids = list(session.connection().scalars(stmt))
                 for customer_id in ids:
-                    gone = _delete_tombstone(session, customer_id)
+                    gone = delete_tombstone(session, customer_id)
                     tally.add(RetentionOutcome.DELETED if gone else RetentionOutcome.KEPT,
                               subject, 1)  # fmt: skip
             if len(ids) < self.batch_size:
@@ -432,33 +448,32 @@ class RetentionService:
                     done = session.connection().execute(delete(table).where(where)).rowcount
             tally.add(RetentionOutcome.DELETED, subject, done)
 
+    # -- 6. inactive customers, 7. consent events (vault.privacy.retention_stale) ------
 
-def _delete_tombstone(session: Session, customer_id: uuid.UUID) -> bool:
-    """Delete an erased customer's tombstone and every row left pointing at it, in a
-    savepoint; False (and nothing deleted) when a row the database protects refers to it."""
-    requests = select(_R.id).where(_R.customer_id == customer_id)
-    statements = [
-        delete(_I).where(_I.customer_id == customer_id),
-        delete(DataKeyRow).where(DataKeyRow.customer_id == customer_id),
-        delete(CustomerExternalIdRow).where(CustomerExternalIdRow.customer_id == customer_id),
-        delete(ConsentStateRow).where(ConsentStateRow.customer_id == customer_id),
-        delete(ObjectionRow).where(ObjectionRow.customer_id == customer_id),
-        delete(LegalHoldRow).where(LegalHoldRow.customer_id == customer_id),
-        delete(_E).where(_E.request_id.in_(requests)),
-        delete(_R).where(_R.customer_id == customer_id),
-        # Derived rows without a foreign key (indexed by customer): history of its stays in
-        # segments, its metrics, deliveries about it.
-        delete(SegmentMembershipRow).where(SegmentMembershipRow.customer_id == customer_id),
-        delete(CustomerMetricsRow).where(CustomerMetricsRow.customer_id == customer_id),
-        delete(WebhookDeliveryRow).where(WebhookDeliveryRow.customer_id == customer_id),
-        delete(_C).where(_C.id == customer_id, _C.status == CustomerStatus.ERASED.value),
-    ]
-    try:
-        with session.begin_nested():
-            conn = session.connection()
-            for statement in statements:
-                conn.execute(statement)
-    except IntegrityError:  # a table added later still refers to it; keep the tombstone
-        log.warning("retention.tombstone_kept", customer_id=str(customer_id))
-        return False
-    return True
+    def _inactive(
+        self, db: Database, rules: RetentionPolicy, now: datetime, dry_run: bool, tally: _Tally
+    ) -> None:
+        subject = RetentionCategory.INACTIVE_CUSTOMERS
+        cutoff = rules.cutoff(now, rules.days_of(subject))
+        if cutoff is None:
+            return
+        if self._eraser is None:
+            raise RuntimeError("retention of inactive customers needs the erasure path")
+        units, erasure = self._eraser
+        ids, held = inactive_customers(
+            db, units, erasure, cutoff, dry_run=dry_run, batch_size=self.batch_size
+        )
+        tally.customers += ids
+        tally.add(RetentionOutcome.DELETED, subject.value, len(ids))
+        tally.add(RetentionOutcome.HELD, subject.value, held)
+
+    def _consent_events(
+        self, db: Database, rules: RetentionPolicy, now: datetime, dry_run: bool, tally: _Tally
+    ) -> None:
+        subject = RetentionCategory.CONSENT_EVENTS
+        cutoff = rules.cutoff(now, rules.days_of(subject))
+        if cutoff is None:
+            return
+        done, held = expired_consent_events(db, cutoff, dry_run=dry_run, batch_size=self.batch_size)
+        tally.add(RetentionOutcome.DELETED, subject.value, done)
+        tally.add(RetentionOutcome.HELD, subject.value, held)

@@ -8,8 +8,10 @@ never a silent fallback to the default.
 The file is checked strictly: an unknown section, interaction type or category, a
 missing one, a value that is not a whole number of days or is negative raises
 :class:`RetentionConfigError` naming the key (and its line when it can be found);
-values are never echoed. ``0`` means keep forever. A record is kept while it is
-younger than its period: kept when ``occurred_at >= now - N days``.
+values are never echoed. ``0`` means keep forever; the categories added later
+(``inactive_customers``, ``consent_events``) may be left out and then keep forever. A
+record is kept while it is younger than its period: kept when ``occurred_at >= now - N
+days``.
 """
 
 from __future__ import annotations
@@ -57,9 +59,13 @@ class RetentionCategory(StrEnum):
     INTERACTION_PAYLOAD = "interaction_payload"  # payload dropped, the interaction row stays
     DSR_REQUESTS = "dsr_requests"  # closed data subject requests and their history
     TOMBSTONES = "tombstones"  # erased customers' tombstones
+    INACTIVE_CUSTOMERS = "inactive_customers"  # no interaction for N days: erased
+    CONSENT_EVENTS = "consent_events"  # superseded consent events, N days after superseded
 
 
 _CATEGORIES = frozenset(c.value for c in RetentionCategory)
+# Categories added after policy files were in use: a file without them keeps forever.
+_OPTIONAL = frozenset({RetentionCategory.INACTIVE_CUSTOMERS, RetentionCategory.CONSENT_EVENTS})
 
 
 class RetentionConfigError(ConfigError):
@@ -154,7 +160,9 @@ def parse_policy(text: str, *, source: str) -> RetentionPolicy:
             check.fail(f"categories.{key}", f"is not a data category (one of: {allowed})")
         kept[RetentionCategory(key)] = check.days(f"categories.{key}", value)
     for category in RetentionCategory:
-        if category not in kept:
+        if category in _OPTIONAL:
+            kept.setdefault(category, KEEP_FOREVER)
+        elif category not in kept:
             check.fail(f"categories.{category.value}", "is missing")
     return RetentionPolicy(
         default_days=check.days("interactions.default", interactions[DEFAULT_KEY]),

@@ -8,7 +8,13 @@ types) and ``append_only`` (the triggers of the audit trail and the consent ledg
 Importing this package defines every table on ``Base.metadata``.
 """
 
-from vault.storage.models.append_only import APPEND_ONLY_TABLES, append_only, append_only_ddl
+from vault.storage.models.append_only import (
+    APPEND_ONLY_TABLES,
+    RetentionUnlockRow,
+    append_only,
+    append_only_ddl,
+    retention_unlocked,
+)
 from vault.storage.models.audit import (
     AuditCheckpointRow,
     AuditEntryRow,
@@ -72,6 +78,7 @@ __all__ = [
     "PageSessionRow",
     "PolicyVersionRow",
     "RateLimitCounterRow",
+    "RetentionUnlockRow",
     "SegmentMembershipRow",
     "SegmentOutboxRow",
     "SegmentRow",
@@ -84,4 +91,5 @@ __all__ = [
     "append_only",
     "append_only_ddl",
     "in_enum",
+    "retention_unlocked",
 ]
