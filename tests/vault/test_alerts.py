@@ -73,6 +73,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def watched(
+    *,
     settings: Settings,
     database: Database,
     session_keyring: Keyring,
