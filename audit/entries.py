@@ -62,6 +62,8 @@ class AuditAction(StrEnum):
     INTERACTIONS_COUNT = "interactions.count"  # one customer's timeline
     AUDIT_COUNT = "audit.count"  # the audit log, or one customer's access history
     DSR_COUNT = "dsr.count"  # data subject requests
+    # An access anomaly the detector found: kind, principal, hour, count, threshold.
+    SECURITY_ALERT = "security.alert"
 
 
 class Outcome(StrEnum):

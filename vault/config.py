@@ -98,6 +98,16 @@ class Settings:
     metrics_rollup_every: float | None = 3600.0
     retention_every: float | None = 86400.0
     leader_poll: float = 1.0
+    # Access anomaly alerts (vault.alerts, docs/alerts.md): how often the detector scans
+    # the audit trail, its thresholds, the hours exports are expected in (None: any hour)
+    # and the zone they are read in, and the security endpoint that hears of each alert.
+    anomaly_scan_every: float | None = 60.0
+    alert_distinct_customers_per_hour: int = 200
+    alert_baseline_factor: float = 3.0
+    alert_refusals_per_hour: int = 20
+    alert_export_hours: tuple[int, int] | None = None
+    alert_time_zone: str = "UTC"
+    security_webhook_url: str | None = None
 
     @property
     def jwt_signing_key(self) -> Path:
@@ -212,6 +222,19 @@ class Settings:
             metrics_rollup_every=_every(env, "CVAULT_METRICS_ROLLUP_EVERY", 3600.0),
             retention_every=_every(env, "CVAULT_RETENTION_EVERY", 86400.0),
             leader_poll=_duration(env, "CVAULT_LEADER_POLL", 1.0, minimum=0.1, maximum=30.0),
+            anomaly_scan_every=_every(env, "CVAULT_ANOMALY_SCAN_EVERY", 60.0),
+            alert_distinct_customers_per_hour=_int(
+                env, "CVAULT_ALERT_DISTINCT_CUSTOMERS_PER_HOUR", 200, minimum=1, maximum=10**9
+            ),
+            alert_baseline_factor=_factor(env, "CVAULT_ALERT_BASELINE_FACTOR", 3.0),
+            alert_refusals_per_hour=_int(
+                env, "CVAULT_ALERT_REFUSALS_PER_HOUR", 20, minimum=1, maximum=10**9
+            ),
+            alert_export_hours=_hours(env.get("CVAULT_ALERT_EXPORT_HOURS", "off")),
+            alert_time_zone=_zone(env.get("CVAULT_ALERT_TIME_ZONE") or "UTC"),
+            security_webhook_url=_http_url(
+                "CVAULT_SECURITY_WEBHOOK_URL", env.get("CVAULT_SECURITY_WEBHOOK_URL") or None
+            ),
         )
 
     @property
@@ -256,6 +279,58 @@ def _redis_url(value: str | None) -> str | None:
             "Config 'CVAULT_REDIS_URL' must be redis://HOST[:PORT][/DB], rediss://... or "
             "redis+unix:///PATH."
         )
+    return value
+
+
+def _http_url(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    bad = any(ch.isspace() or ord(ch) < 32 for ch in value) or len(value) > 2000
+    if bad or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"Config '{name}' must be an http:// or https:// URL.")
+    return value
+
+
+_HOURS = re.compile(r"^([01]?[0-9]|2[0-4])-([01]?[0-9]|2[0-4])$")
+
+
+def _hours(value: str) -> tuple[int, int] | None:
+    """``08-18``: from 08:00 up to 18:00 (``22-06`` wraps past midnight); ``off``: any hour."""
+    raw = value.strip().lower()
+    if raw in ("", "off"):
+        return None
+    found = _HOURS.match(raw)
+    if found is None or int(found.group(1)) % 24 == int(found.group(2)) % 24:
+        raise ConfigError(
+            "Config 'CVAULT_ALERT_EXPORT_HOURS' must be two different hours such as 08-18 "
+            "(0-24), or off."
+        )
+    return int(found.group(1)) % 24, int(found.group(2)) % 24 or 24
+
+
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - rarely needed
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            "Config 'CVAULT_ALERT_TIME_ZONE' must be an IANA time zone such as UTC or "
+            "Europe/Berlin."
+        ) from None
+    return value
+
+
+def _factor(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"Config '{name}' must be a number.") from None
+    if not 1.0 <= value <= 1000.0:
+        raise ConfigError(f"Config '{name}' must be between 1 and 1000.")
     return value
 
 

@@ -15,6 +15,8 @@ from audit.checkpoint import Signer
 from audit.entries import AuditAction
 from policies import PolicyEnforcer
 from vault import faults, telemetry
+from vault.alerts import AccessAlerts, Thresholds
+from vault.alerts.delivery import AlertDelivery
 from vault.attributes import attributes_path, load_attributes
 from vault.audit_trail.log import AuditBuffer, AuditLog
 from vault.audit_trail.queries import AuditQueries
@@ -89,6 +91,7 @@ class Vault:
     sign_in: SignInCodes
     page_sessions: PageSessions
     documents: TrustedDocumentStore
+    alerts: AccessAlerts  # access anomaly detector (the anomaly_scan job)
     # Rate limit counters every process shares (Redis or PostgreSQL); None: in memory.
     shared_limits: Storage | None
     clock: Callable[[], datetime]
@@ -200,6 +203,12 @@ class Vault:
             sign_in=sign_in,
             page_sessions=page_sessions,
             documents=TrustedDocumentStore(authz, clock),
+            alerts=AccessAlerts(
+                Thresholds.of(settings),
+                audit,
+                AlertDelivery(settings.security_webhook_url, secrets.security_secret, clock=clock),
+                clock=clock,
+            ),
             shared_limits=shared_limits,
             clock=clock,
             owns_keyring=own,

@@ -1,10 +1,11 @@
 """The vault's domain metrics (Prometheus), with every label value from a fixed vocabulary.
 
 What is measured: audit appends (latency, entries per append), field decryptions (opened,
-refused), refusals by error code, webhook delivery failures, segment refresh duration,
-and the scheduler (which job this process leads, runs by outcome, run duration). The
-edge (``api.metrics``) exposes them beside the HTTP metrics and the figures read from
-the database at scrape time (overdue data subject requests, last job runs).
+refused), refusals by error code, access anomaly alerts by kind, webhook delivery
+failures, segment refresh duration, and the scheduler (which job this process leads,
+runs by outcome, run duration). The edge (``api.metrics``) exposes them beside the HTTP
+metrics and the figures read from the database at scrape time (overdue data subject
+requests, last job runs).
 
 No label value ever comes from input: each labelled metric declares its vocabulary in
 :data:`VOCABULARY`, and :func:`_label` maps anything outside it to ``other``, so an id,
@@ -31,6 +32,7 @@ __all__ = [
     "REFUSAL_CODES",
     "REGISTRY",
     "VOCABULARY",
+    "alert_raised",
     "audit_appended",
     "flush",
     "job_ran",
@@ -77,6 +79,7 @@ _SCOPES = frozenset({"all", "one", "customers"})
 _FAILURES = frozenset({"http_status", "transport", "gave_up"})
 _RUN_OUTCOMES = frozenset({"ok", "failed", "busy"})
 _DECRYPTION_OUTCOMES = frozenset({"opened", "refused"})
+_ALERT_KINDS = frozenset({"distinct_customers", "refusals", "export_off_hours"})
 
 # metric name -> label -> the values it may take (OTHER is always allowed)
 VOCABULARY: Mapping[str, Mapping[str, frozenset[str]]] = {
@@ -87,6 +90,7 @@ VOCABULARY: Mapping[str, Mapping[str, frozenset[str]]] = {
     "cvault_scheduler_leader": {"job": _JOBS},
     "cvault_scheduler_runs": {"job": _JOBS, "outcome": _RUN_OUTCOMES},
     "cvault_scheduler_run_seconds": {"job": _JOBS},
+    "cvault_access_alerts": {"kind": _ALERT_KINDS},
 }
 
 REGISTRY = CollectorRegistry()
@@ -134,6 +138,11 @@ _RUN_SECONDS = Histogram(
     ["job"], buckets=(0.001, 0.01, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 7200),
     registry=REGISTRY,
 )  # fmt: skip
+_ALERTS = Counter(
+    "cvault_access_alerts",
+    "Access anomaly alerts raised (distinct customers read, refusals, exports off hours)",
+    ["kind"], registry=REGISTRY,
+)  # fmt: skip
 
 
 def _label(metric: str, label: str, value: str) -> str:
@@ -160,6 +169,11 @@ def segment_refreshed(scope: str, seconds: float) -> None:
     _SEGMENT_SECONDS.labels(_label("cvault_segment_refresh_seconds", "scope", scope)).observe(
         seconds
     )
+
+
+def alert_raised(kind: str) -> None:
+    """One access anomaly alert of this kind raised."""
+    _ALERTS.labels(_label("cvault_access_alerts", "kind", kind)).inc()
 
 
 def leading(job: JobName, led: bool) -> None:

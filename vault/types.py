@@ -132,3 +132,4 @@ class JobName(StrEnum):
     SEGMENT_REFRESH = "segment_refresh"
     METRICS_ROLLUP = "metrics_rollup"
     RETENTION = "retention"
+    ANOMALY_SCAN = "anomaly_scan"

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from api.cli import setup
+from api.cli.alerts import alerts_app
 from api.cli.attributes import attributes_app
 from api.cli.audit import audit_app
 from api.cli.backup import backup, restore
@@ -50,6 +51,7 @@ app.add_typer(attributes_app, name="attributes")
 app.add_typer(console_app, name="console")
 app.add_typer(documents_app, name="documents")
 app.add_typer(schema_app, name="schema")
+app.add_typer(alerts_app, name="alerts")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ COMMANDS = {
     JobName.RETENTION: ["retention", "run"],
     JobName.SEGMENT_REFRESH: ["segments", "refresh"],
     JobName.METRICS_ROLLUP: ["segments", "metrics"],
+    JobName.ANOMALY_SCAN: ["alerts", "scan"],
 }
 
 

@@ -151,7 +151,7 @@ def test_the_server_runs_every_job_as_a_system_actor_audited_as_the_commands_are
         every=dict.fromkeys(JobName, 3600.0) | {JobName.AUDIT_SEQUENCER: 0.05},
         leader_poll=0.02,
     )
-    recorded = {JobName.SEGMENT_REFRESH, JobName.METRICS_ROLLUP, RETENTION}
+    recorded = {JobName.SEGMENT_REFRESH, JobName.METRICS_ROLLUP, RETENTION, JobName.ANOMALY_SCAN}
     with TestClient(create_app(vault, schedule=schedule)):
         deadline = time.monotonic() + WAIT
         while {j for j, r in last_runs(vault.db).items() if r.outcome == "ok"} != recorded:
@@ -198,6 +198,7 @@ def test_job_periods_come_from_the_settings(tmp_path: Path) -> None:
             JobName.SEGMENT_REFRESH: 3600.0,
             JobName.METRICS_ROLLUP: 3600.0,
             RETENTION: 86400.0,
+            JobName.ANOMALY_SCAN: 60.0,
         },
         1.0,
     )
@@ -207,6 +208,7 @@ def test_job_periods_come_from_the_settings(tmp_path: Path) -> None:
             JobName.SEGMENT_REFRESH: 900.0,
             JobName.METRICS_ROLLUP: 7200.0,
             RETENTION: 604800.0,
+            JobName.ANOMALY_SCAN: 60.0,
         },
         3.0,
     )

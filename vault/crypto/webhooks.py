@@ -8,7 +8,9 @@ Secret
     HMAC-SHA256 under its blind-index key, as in earlier releases; a PKCS#11 token computes
     it inside the token). The label keeps the uses apart: no derivation label may start
     with ``cvault/blind-index/``. The vault stores only the webhook id and the version, so
-    a database dump reveals no secret; raising the version gives a new secret.
+    a database dump reveals no secret; raising the version gives a new secret. The security
+    endpoint that hears of access alerts (``vault.alerts``) has one secret of its own,
+    derived for the label "cvault/security-webhook/v1" (``cvault alerts secret``).
 
 Signature
     ``X-CVault-Timestamp: <unix seconds>`` and ``X-CVault-Signature: v1=<hex>``, where
@@ -45,6 +47,7 @@ SIGNATURE_HEADER = "X-CVault-Signature"
 TIMESTAMP_HEADER = "X-CVault-Timestamp"
 TOLERANCE_SECONDS = 300
 _LABEL = b"cvault/webhook/v1/"
+_SECURITY_LABEL = b"cvault/security-webhook/v1"
 _PREFIX = "whsec_"
 _SCHEME = "v1"
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
@@ -83,7 +86,14 @@ class WebhookSecrets:
         """The secret a receiver checks signatures with (shown to its owner once)."""
         if version < 1:
             raise ValueError("secret versions start at 1")
-        digest = self._derive(_LABEL + f"{webhook_id}/{version}".encode("ascii"))
+        return self._encode(self._derive(_LABEL + f"{webhook_id}/{version}".encode("ascii")))
+
+    def security_secret(self) -> str:
+        """The secret the security endpoint checks access alerts' signatures with."""
+        return self._encode(self._derive(_SECURITY_LABEL))
+
+    @staticmethod
+    def _encode(digest: bytes) -> str:
         return _PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

@@ -1,7 +1,7 @@
 """The server's scheduled jobs, each run by exactly one process at a time.
 
 Owns: the jobs and their periods (``jobs``: audit sequencer, webhook delivery, segment
-refresh, metrics rollup, retention), the locks that elect one leader per job and keep
+refresh, metrics rollup, retention, anomaly scan), the locks that elect one leader per job and keep
 a run and a command apart (``locks``: PostgreSQL session advisory locks, ``flock`` on
 SQLite), the record of each recorded job's last run (``runs``, table ``job_runs``) and
 the asyncio scheduler a server process runs (``scheduler``). docs/operations.md tells

@@ -8,10 +8,12 @@ webhook_delivery    fan segment events out, send what is due            every 2 
 segment_refresh     recompute every segment's membership (outbox)       hourly        yes
 metrics_rollup      rebuild the per-customer metrics rollup             hourly        yes
 retention           delete what has outlived its retention period       daily         yes
+anomaly_scan        access anomaly alerts over the new audit entries    every minute  yes
 ==================  ==================================================  ============  ========
 
 Each runs its domain service as a system actor and is audited as the matching command
-is (``segment.refresh``, ``retention.run``, ``webhook.delivery``). A recorded job takes
+is (``segment.refresh``, ``retention.run``, ``webhook.delivery``; the anomaly scan writes
+a ``security.alert`` entry per alert it raises). A recorded job takes
 its run lock and writes its start and end to ``job_runs``: the ``cvault`` command that
 runs it by hand does the same, so the two never overlap, and a new leader knows when
 the job is next due. The audit sequencer and webhook delivery run too often to record;
@@ -33,7 +35,9 @@ from vault.types import JobName
 __all__ = ["RECORDED", "Job", "Schedule", "vault_jobs"]
 
 # Jobs whose runs take the run lock and are recorded in job_runs.
-RECORDED = frozenset({JobName.SEGMENT_REFRESH, JobName.METRICS_ROLLUP, JobName.RETENTION})
+RECORDED = frozenset(
+    {JobName.SEGMENT_REFRESH, JobName.METRICS_ROLLUP, JobName.RETENTION, JobName.ANOMALY_SCAN}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class Schedule:
                 JobName.SEGMENT_REFRESH: settings.segment_refresh_every,
                 JobName.METRICS_ROLLUP: settings.metrics_rollup_every,
                 JobName.RETENTION: settings.retention_every,
+                JobName.ANOMALY_SCAN: settings.anomaly_scan_every,
             },
             leader_poll=settings.leader_poll,
         )
@@ -96,6 +101,7 @@ def vault_jobs(vault: Vault, schedule: Schedule) -> list[Job]:
         JobName.SEGMENT_REFRESH: lambda: _refresh_segments(vault),
         JobName.METRICS_ROLLUP: lambda: _rollup(vault),
         JobName.RETENTION: lambda: _retention(vault),
+        JobName.ANOMALY_SCAN: lambda: vault.alerts.run(vault.db),
     }
     return [Job(job, every, runs[job]) for job, every in schedule.enabled().items()]
 

@@ -8,6 +8,7 @@ types) and ``append_only`` (the triggers of the audit trail and the consent ledg
 Importing this package defines every table on ``Base.metadata``.
 """
 
+from vault.storage.models.alerts import AccessAlertRow, AlertScanRow
 from vault.storage.models.append_only import (
     APPEND_ONLY_TABLES,
     RetentionUnlockRow,
@@ -56,6 +57,8 @@ from vault.storage.models.sign_in import PageSessionRow, SignInCodeRow
 __all__ = [
     "APPEND_ONLY_TABLES",
     "NAMING_CONVENTION",
+    "AccessAlertRow",
+    "AlertScanRow",
     "AuditCheckpointRow",
     "AuditEntryRow",
     "AuditLogRow",
