@@ -338,7 +338,7 @@ def test_a_sequence_rule_selects_the_abandoned_carts_without_a_purchase(
     }  # fmt: skip
     _marketing(gateway, REFRESH, id=segment["id"])
     members = _marketing(gateway, MEMBERS, id=segment["id"])["data"]["segment"]["members"]
-    assert [e["node"]["id"] for e in members["edges"]] == [str(people["win"])]
+    assert [e["node"]["customerId"] for e in members["edges"]] == [str(people["win"])]
     since = {
         "sequence": {
             **ABANDONED["sequence"],
