@@ -39,7 +39,7 @@ from vault.segments.service import SegmentService
 from vault.segments.webhooks import WebhookDispatcher, WebhookService
 from vault.sign_in import PageSessions, SignInCodes, SignInLimits
 from vault.storage.counters import shared_limits_storage
-from vault.storage.db import Database, make_engine
+from vault.storage.db import Database, open_database
 
 __all__ = ["ReapplyReport", "RotationReport", "Vault"]
 
@@ -135,7 +135,7 @@ class Vault:
         own: bool = False,
     ) -> Vault:
         audit_signer = signer if signer is not None else load_signer(settings.audit_signing_key)
-        db = database if database is not None else Database(make_engine(settings.database_url))
+        db = database if database is not None else open_database(settings)
         keys = DataKeys(ring)
         audit = AuditLog(audit_signer, origin=settings.audit_origin, clock=clock)
         attributes = load_attributes(attributes_path(settings))
