@@ -85,7 +85,8 @@ def test_a_failed_audit_append_fails_the_read_and_returns_no_data(
 
 def test_a_read_unit_on_postgresql_refuses_writes(vault: Vault) -> None:
     """On PostgreSQL the read unit's transaction is READ ONLY (with or without a replica):
-    a write in it raises (SQLSTATE 25006: read-only storage). SQLite has no read-only transaction: nothing to check there."""
+    a write in it raises (SQLSTATE 25006: read-only storage). SQLite has no read-only
+    transaction: there the read unit reads."""
     if vault.db.dialect != "postgresql":
         with vault.read_unit(CTX) as s:
             assert s.execute(text("SELECT 1")).scalar() == 1
