@@ -16,6 +16,7 @@ from audit.entries import AuditAction
 from policies import Role
 from tests.api.test_graphql_audit import LOG, Api
 from tests.conftest import CTX
+from vault.config import ConfigError, Settings
 from vault.runtime import Vault
 from vault.storage.db import StorageUnavailable
 from vault.storage.models import AuditEntryRow
@@ -94,3 +95,19 @@ def test_a_read_unit_on_postgresql_refuses_writes(vault: Vault) -> None:
     with pytest.raises(StorageUnavailable) as raised, vault.read_unit(CTX) as s:
         s.execute(text("CREATE TABLE read_only_probe (x int)"))
     assert raised.value.reason == "read-only storage"
+
+
+@pytest.mark.parametrize("name", ["CVAULT_DATABASE_DIRECT_URL", "CVAULT_DATABASE_REPLICA_URL"])
+def test_a_second_database_url_needs_postgresql(name: str, tmp_path: Path) -> None:
+    """A direct or replica URL beside a SQLite database, or naming SQLite, is refused with
+    the setting's name; beside PostgreSQL it is kept (mapped onto psycopg 3)."""
+    base = {"CVAULT_DATA_DIR": str(tmp_path)}
+    pg = {**base, "CVAULT_DATABASE_URL": "postgresql://db/vault"}
+    with pytest.raises(ConfigError) as beside_sqlite:
+        Settings.from_env({**base, name: "postgresql://db/vault"})
+    with pytest.raises(ConfigError):
+        Settings.from_env({**pg, name: "sqlite:///x.db"})
+    kept = Settings.from_env({**pg, name: "postgresql://other/vault"})
+    assert name in str(beside_sqlite.value)
+    attribute = "database_direct_url" if "DIRECT" in name else "database_replica_url"
+    assert getattr(kept, attribute) == "postgresql+psycopg://other/vault"
