@@ -168,7 +168,7 @@ def create_app(
     changes = Propagation(
         vault, graphql.trusted, metrics.registry, every=policy_every, listen=listen
     )
-    in_use = InUse(vault.db.engine)
+    in_use = InUse(vault.db.direct)
     pages = Pages(vault)
 
     async def jwks(_request: Request) -> JSONResponse:

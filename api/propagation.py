@@ -148,7 +148,7 @@ class Propagation:
         pause = _FIRST_PAUSE
         while True:
             try:
-                listener = await ChangeListener.connect(self.vault.db.engine)
+                listener = await ChangeListener.connect(self.vault.db.direct)
             except Exception as exc:  # noqa: BLE001 - the database may be down: retry
                 log.warning("change listener cannot connect", error=type(exc).__name__)
                 await asyncio.sleep(pause)

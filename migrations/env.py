@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from vault.config import Settings
-from vault.storage.db import make_engine
+from vault.storage.db import direct_url, make_engine
 from vault.storage.models import Base
 
 config = context.config
@@ -31,7 +31,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(Settings.from_env().database_url)
+    engine = make_engine(direct_url(Settings.from_env()))
     with engine.connect() as conn:
         _run(conn)
         conn.commit()

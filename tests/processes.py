@@ -280,6 +280,15 @@ class PostgresCluster:
             except (LookupError, PermissionError) as exc:
                 unavailable(f"no postgres system user to own the cluster: {exc}")
 
+    @property
+    def run_as(self) -> list[str]:
+        """The command prefix that runs a program as the cluster's user (empty: as us)."""
+        return list(self._as)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a program (a PostgreSQL binary) as the cluster's user; its result."""
+        return self._run(*args)
+
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*self._as, *args], capture_output=True, text=True, timeout=120, check=False

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from vault.config import Settings
 from vault.crypto import Keyring, KeyringError, KeyringSource, keyring_source
 from vault.crypto.signing import Ed25519Signer, load_signer, save_signer
-from vault.storage.db import make_engine
+from vault.storage.db import direct_url, make_engine
 from vault.storage.migrate import current_revision, upgrade
 from vault.storage.models import CustomerRow
 
@@ -80,8 +80,9 @@ def initialise(settings: Settings, *, source: KeyringSource | None = None) -> In
 
 
 def migrate(settings: Settings) -> tuple[str | None, str | None]:
-    """Apply pending migrations; return the revisions before and after."""
-    engine = make_engine(settings.database_url)
+    """Apply pending migrations (over the direct URL when one is set: DDL and long
+    transactions stay off the pooler); return the revisions before and after."""
+    engine = make_engine(direct_url(settings))
     try:
         before = current_revision(engine)
         upgrade(engine)

@@ -43,6 +43,14 @@ class Settings:
     data_dir: Path
     database_url: str
     keyring_path: Path
+    # CVAULT_DATABASE_DIRECT_URL: the same database without a pooler in between, for what
+    # needs a session of its own (LISTEN, session advisory locks, migrations). When set,
+    # ``database_url`` is taken to go through a transaction-pooling PgBouncer: its
+    # connections prepare no statements on the server. None: ``database_url`` is direct.
+    database_direct_url: str | None = None
+    # CVAULT_DATABASE_REPLICA_URL: a streaming replica of the database, for the reads that
+    # tolerate lag (segment preview and members, analytics, audit search and export).
+    database_replica_url: str | None = None
     environment: Environment = Environment.DEVELOPMENT
     host: str = "127.0.0.1"
     port: int = 8000
@@ -163,6 +171,8 @@ class Settings:
         return cls(
             data_dir=data_dir,
             database_url=normalise_database_url(database_url),
+            database_direct_url=_postgresql_url(env, "CVAULT_DATABASE_DIRECT_URL", database_url),
+            database_replica_url=_postgresql_url(env, "CVAULT_DATABASE_REPLICA_URL", database_url),
             keyring_path=keyring_path,
             environment=environment,
             host=env.get("CVAULT_HOST", "127.0.0.1"),
@@ -247,6 +257,23 @@ def normalise_database_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _postgresql_url(env: Mapping[str, str], name: str, database_url: str) -> str | None:
+    """A second URL of a PostgreSQL database (direct or replica); only beside a
+    PostgreSQL ``CVAULT_DATABASE_URL``."""
+    value = env.get(name) or None
+    if value is None:
+        return None
+    url = normalise_database_url(value)
+    if not url.startswith("postgresql") or not normalise_database_url(database_url).startswith(
+        "postgresql"
+    ):
+        raise ConfigError(
+            f"Config '{name}' needs PostgreSQL: a postgresql:// URL beside a PostgreSQL "
+            "CVAULT_DATABASE_URL."
+        )
     return url
 
 

@@ -41,7 +41,7 @@ from vault.segments.service import SegmentService
 from vault.segments.webhooks import WebhookDispatcher, WebhookService
 from vault.sign_in import PageSessions, SignInCodes, SignInLimits
 from vault.storage.counters import shared_limits_storage
-from vault.storage.db import Database, make_engine
+from vault.storage.db import Database, open_database
 
 __all__ = ["ReapplyReport", "RotationReport", "Vault"]
 
@@ -138,7 +138,7 @@ class Vault:
         own: bool = False,
     ) -> Vault:
         audit_signer = signer if signer is not None else load_signer(settings.audit_signing_key)
-        db = database if database is not None else Database(make_engine(settings.database_url))
+        db = database if database is not None else open_database(settings)
         keys = DataKeys(ring)
         audit = AuditLog(audit_signer, origin=settings.audit_origin, clock=clock)
         attributes = load_attributes(attributes_path(settings))
@@ -296,6 +296,31 @@ class Vault:
             for callback in after_unit:
                 callback()
             telemetry.flush()  # the decryptions of this unit, into the metric at once
+
+    @contextmanager
+    def read_unit(self, context: AccessContext) -> Iterator[Session]:
+        """A unit of work for reads that tolerate lag (segment preview and members,
+        analytics, audit search and export): a read-only transaction on the replica
+        (``CVAULT_DATABASE_REPLICA_URL``; the primary when none is set, read-only too on
+        PostgreSQL). Its audit entries go to the primary, in a transaction of their own
+        once the reads are done and before the caller answers: fail-closed, a failed
+        audit append fails the unit, and nothing read is handed out."""
+        buffer = AuditBuffer(context, self.clock)
+        after_unit: list[Callable[[], None]] = []
+        try:
+            with self.db.read_transaction() as session:
+                bind(session, context, buffer)
+                session.info["cvault.after_unit"] = after_unit
+                yield session
+            self.audit.write_now(self.db, buffer.drain())
+        except BaseException:
+            if buffer.denials:  # a refusal is recorded even though its request fails
+                self.audit.write_now(self.db, buffer.denials)
+            raise
+        finally:
+            for callback in after_unit:
+                callback()
+            telemetry.flush()
 
     def close(self) -> None:
         self.db.dispose()

@@ -75,7 +75,7 @@ def opened() -> Iterator[Vault]:
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     # Held while the command runs: `cvault restore` refuses to replace a vault in use.
-    in_use = InUse(vault.db.engine)
+    in_use = InUse(vault.db.direct)
     try:
         in_use.share()
     except VaultInUse as exc:

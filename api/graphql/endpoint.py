@@ -55,6 +55,7 @@ from api.graphql.limits import Limits
 from api.graphql.messages import input_message
 from api.graphql.problems import Problem, error_response, safe_message
 from api.graphql.ratelimit import Limiter, RateLimiter
+from api.graphql.routing import tolerates_lag
 from api.graphql.trusted import (
     DocumentRequest,
     TrustedRegistry,
@@ -360,7 +361,8 @@ class GraphQLEndpoint:
         plan: Plan | None = None,
     ) -> dict[str, Any]:
         with structlog.contextvars.bound_contextvars(request_id=access.request_id):
-            with self.vault.unit(access) as session:
+            unit = self.vault.read_unit if tolerates_lag(operation) else self.vault.unit
+            with unit(access) as session:
                 context = GraphQLContext(
                     vault=self.vault,
                     session=session,

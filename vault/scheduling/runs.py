@@ -108,7 +108,7 @@ def job_run(
 def command_run(db: Database, job: JobName) -> Iterator[None]:
     """A ``cvault`` command running ``job`` by hand: the same run lock and record as the
     server's scheduler, so the two never overlap."""
-    locks = JobLocks(db.engine)
+    locks = JobLocks(db.direct)
     try:
         with job_run(db, locks, job, runner=runner_name("command")):
             yield

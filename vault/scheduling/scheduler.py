@@ -54,7 +54,7 @@ class Scheduler:
         self._db = db
         self._jobs = list(jobs)
         self._poll = leader_poll
-        self._locks = locks or JobLocks(db.engine, verify_every=leader_poll)
+        self._locks = locks or JobLocks(db.direct, verify_every=leader_poll)
         self._clock = clock
         self._runner = runner_name("server")
         self._tasks: list[asyncio.Task[None]] = []

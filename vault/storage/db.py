@@ -17,7 +17,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["Database", "StorageUnavailable", "make_engine", "storage_failure"]
+from vault.config import Settings
+
+__all__ = [
+    "Database",
+    "StorageUnavailable",
+    "direct_url",
+    "make_engine",
+    "open_database",
+    "storage_failure",
+]
 
 # Seconds to wait for a PostgreSQL connection, and for a free one in the pool: a
 # database that is down answers a request in about this long instead of hanging it.
@@ -183,12 +192,21 @@ def _private_sqlite_file(database: str) -> None:
 
 
 def make_engine(
-    url: str, *, schema: str | None = None, echo: bool = False, ping_idle_after: float = 5.0
+    url: str,
+    *,
+    schema: str | None = None,
+    echo: bool = False,
+    ping_idle_after: float = 5.0,
+    pooled: bool = False,
 ) -> Engine:
     """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3).
 
     ``schema`` puts a PostgreSQL connection's ``search_path`` on one schema (tests);
     ``ping_idle_after``: seconds in the pool after which a connection is checked before use.
+    ``pooled``: the URL is a PgBouncer in transaction pooling mode (1.18 keeps no prepared
+    statement of one client from another's transactions): psycopg prepares nothing on the
+    server, and no ``jit=off`` startup option is sent (PgBouncer refuses startup options:
+    set ``jit`` and ``search_path`` on the role or database instead).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -200,14 +218,16 @@ def make_engine(
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # Short analytical queries run faster without JIT on small machines (PERFORMANCE.md).
-    options = ["-c jit=off"]
+    options = [] if pooled else ["-c jit=off"]
     given = parsed.query.get("options")
     if given:  # keep options given in the URL, e.g. ?options=-csearch_path%3Dtenant
         options.append(given if isinstance(given, str) else " ".join(given))
         url = parsed.difference_update_query(["options"]).render_as_string(hide_password=False)
     if schema is not None:
         options.append(f"-c search_path={schema}")
-    connect_args: dict[str, Any] = {"options": " ".join(options)}
+    connect_args: dict[str, Any] = {"options": " ".join(options)} if options else {}
+    if pooled:
+        connect_args["prepare_threshold"] = None
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT
     engine = create_engine(
@@ -223,11 +243,24 @@ def make_engine(
 
 
 class Database:
-    """Owns the engine and hands out units of work."""
+    """Owns the engines and hands out units of work.
 
-    def __init__(self, engine: Engine) -> None:
+    ``engine``: the database every unit of work writes to (perhaps through a pooler).
+    ``direct``: the same database without a pooler, for dedicated session-level
+    connections (LISTEN, advisory locks); the main engine when not given.
+    ``replica``: a streaming replica for the reads that tolerate lag
+    (:meth:`read_transaction`); None: those reads go to the main engine too."""
+
+    def __init__(
+        self, engine: Engine, *, direct: Engine | None = None, replica: Engine | None = None
+    ) -> None:
         self.engine = engine
+        self.direct = direct if direct is not None else engine
+        self.replica = replica
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._replica_sessions = (
+            None if replica is None else sessionmaker(replica, expire_on_commit=False)
+        )
 
     def __repr__(self) -> str:
         return f"Database(dialect={self.engine.dialect.name!r})"
@@ -250,6 +283,28 @@ class Database:
                 raise
             raise failure from None
 
+    @contextmanager
+    def read_transaction(self) -> Iterator[Session]:
+        """A read-only transaction for a read that tolerates lag: on the replica when there
+        is one, else on the main engine. On PostgreSQL the transaction is ``READ ONLY``
+        either way (a write raises, whichever server it would reach). Failures as in
+        :meth:`transaction`."""
+        if self._replica_sessions is None:
+            with self.transaction() as session:
+                if self.dialect == "postgresql":
+                    session.execute(text("SET TRANSACTION READ ONLY"))
+                yield session
+            return
+        try:
+            with self._replica_sessions() as session, session.begin():
+                session.execute(text("SET TRANSACTION READ ONLY"))
+                yield session
+        except Exception as exc:
+            failure = storage_failure(exc)
+            if failure is None or failure is exc:
+                raise
+            raise failure from None
+
     def analyze(self, tables: Sequence[str]) -> None:
         """Gather the planner's statistics of these tables (``ANALYZE``), for the loaders
         that fill them in bulk: a vault just filled has none, and a PostgreSQL without
@@ -262,3 +317,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.direct is not self.engine:
+            self.direct.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
+
+
+def direct_url(settings: Settings) -> str:
+    """The URL of a session of its own on the database: the direct URL when the main one
+    goes through a pooler (migrations, LISTEN, session advisory locks)."""
+    return settings.database_direct_url or settings.database_url
+
+
+def open_database(settings: Settings) -> Database:
+    """The vault's database as the settings describe it: the main URL (pooled when a
+    direct URL is set beside it), the direct URL, the replica URL."""
+    given = settings.database_direct_url
+    engine = make_engine(settings.database_url, pooled=given is not None)
+    direct = None if given is None else make_engine(given)
+    replica = (
+        None
+        if settings.database_replica_url is None
+        else make_engine(settings.database_replica_url)
+    )
+    return Database(engine, direct=direct, replica=replica)

@@ -113,7 +113,7 @@ class AuditHandlers(ConsoleHandlers):
             found: list[AuditRecord] = []
             cursor = after
             more = False
-            with self.vault.unit(context) as s:
+            with self.vault.read_unit(context) as s:  # lag tolerated: the replica
                 for _ in range(_SCAN_PAGES):
                     page = trail.page(s, first=MAX_PAGE, after=cursor, filter_=filter_)
                     for n, record in enumerate(page.items):
@@ -184,7 +184,7 @@ class AuditHandlers(ConsoleHandlers):
                 table.row(record, entry_hash)
                 return True
 
-            with self.vault.unit(context) as s:
+            with self.vault.read_unit(context) as s:  # lag tolerated: the replica
                 self.vault.trail.export(s, sink, filter_=filter_, kind="console-csv")
 
         path = await self.base.run(lambda: _spool(".csv", write, newline=""))
