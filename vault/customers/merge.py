@@ -87,7 +87,7 @@ def fold(
     session.execute(
         update(CustomerRow)
         .where(CustomerRow.merged_into_id == gone.id)
-        .values(merged_into_id=keep.id)
+        .values(merged_into_id=keep.id, version=CustomerRow.version + 1)
     )
     for name in PiiField:
         setattr(gone, f"{name}_ct", None)
