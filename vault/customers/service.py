@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from audit.entries import AuditAction
@@ -156,13 +157,13 @@ class CustomerService:
             updated_at=now,
         )
         session.add(row)
-        session.flush()
         key = self._keys.create(session, customer_id, now)
         for name in PiiField:
             value = getattr(data, name.value)
             if value is not None:
                 self._set_pii(row, key, name, value)
         apply_attributes(row, key, attributes)
+        session.flush()  # one INSERT: a new record is at version 1
         self._add_external_ids(session, customer_id, data.external_ids, "external_ids")
         session.flush()
         log.debug("customer.created", customer_id=str(customer_id))
@@ -367,7 +368,7 @@ class CustomerService:
         self._gate.check(session, [(row.id, row.status)])
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(row.id, expected=expected_version, current=row.version)
-        seen = row.version
+        target, seen = row.id, row.version  # what the refusal names, were the write to fail
         key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
@@ -382,10 +383,11 @@ class CustomerService:
         apply_attributes(row, key, attributes)
         self._add_external_ids(session, row.id, patch.add_external_ids, "add_external_ids")
         row.updated_at = self._clock()
+        flag_modified(row, "updated_at")  # an update always moves the version on
         try:
             session.flush()
         except StaleDataError:  # another writer changed the row after it was read
-            raise VersionConflict(row.id, expected=seen, current=None) from None
+            raise VersionConflict(target, expected=seen, current=None) from None
         changed = [
             f.name
             for f in fields(patch)
