@@ -17,6 +17,7 @@ __all__ = [
     "ProcessingRefused",
     "ProcessingRestricted",
     "VaultError",
+    "VersionConflict",
 ]
 
 
@@ -24,6 +25,11 @@ class VaultError(Exception):
     """Base class for domain errors. ``code`` is a stable machine-readable name."""
 
     code = "VAULT_ERROR"
+
+    def extensions(self) -> dict[str, object]:
+        """What an edge may add beside the code (GraphQL ``extensions``): ids and
+        numbers only, never a value."""
+        return {}
 
 
 class InvalidInput(VaultError):
@@ -82,6 +88,24 @@ class Conflict(VaultError):
     """The change contradicts data already stored (a duplicate external id, say)."""
 
     code = "CONFLICT"
+
+
+class VersionConflict(Conflict):
+    """The record changed since the caller read it: the version it expected is not the
+    current one (or a concurrent write got there first). Names the customer id and the
+    versions, never a field or a value; nothing of the refused change is written."""
+
+    def __init__(self, customer_id: UUID, *, expected: int, current: int | None) -> None:
+        now = "" if current is None else f" (it is at version {current})"
+        super().__init__(
+            f"customer {customer_id} changed since version {expected}{now}: read it again"
+        )
+        self.customer_id = customer_id
+        self.expected = expected
+        self.current = current
+
+    def extensions(self) -> dict[str, object]:
+        return {"expectedVersion": self.expected, "currentVersion": self.current}
 
 
 class LegalHoldActive(VaultError):

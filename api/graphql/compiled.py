@@ -75,7 +75,17 @@ _CONNECTION: Final[_Shape] = {
 _CUSTOMER: Final[_Shape] = {
     **dict.fromkeys(_PII),
     **dict.fromkeys(
-        ("id", "customerId", "locale", "tier", "tags", "attributes", "status", "createdAt")
+        (
+            "id",
+            "customerId",
+            "locale",
+            "tier",
+            "tags",
+            "attributes",
+            "status",
+            "createdAt",
+            "version",
+        )
     ),
     "interactions": _CONNECTION,
     "__typename": None,
@@ -108,7 +118,7 @@ def _attribute(name: str) -> _Getter:
 _GETTERS: Final[dict[tuple[str, str], _Getter]] = {
     ("Customer", "id"): lambda ctx, c: global_id(ctx, "Customer", c.id),
     ("Customer", "customerId"): lambda _ctx, c: str(c.id),
-    **_attributes("Customer", "status", "createdAt"),
+    **_attributes("Customer", "status", "createdAt", "version"),
     ("InteractionConnection", "edges"): lambda _ctx, p: [(p, n) for n in range(len(p.items))],
     ("InteractionConnection", "pageInfo"): lambda _ctx, p: p,
     ("InteractionEdge", "node"): lambda _ctx, e: e[0].items[e[1]],

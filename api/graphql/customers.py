@@ -211,17 +211,33 @@ class CustomerMutation:
         with atomic(info) as session:
             return Customer(record=ctx.vault.customers.create(session, record))
 
-    @strawberry.mutation(description="Change a customer: only the fields given change.")
+    @strawberry.mutation(
+        description="Change a customer: only the fields given change. Concurrent updates of "
+        "one customer apply one after the other, each to the record as the previous one "
+        "left it (different fields all apply; the same field: the last one wins). Give "
+        "`expectedVersion` to change only the record you read: when it has changed since, "
+        "the update is refused with the code CONFLICT (`extensions.currentVersion`) and "
+        "nothing is written."
+    )
     def update_customer(
         self,
         info: Ctx,
         id: IdArg,
         input: Annotated[CustomerPatchInput, strawberry.argument(description="What changes.")],
+        expected_version: Annotated[
+            int | None,
+            strawberry.argument(
+                description="The `version` of the customer as the caller read it; the "
+                "update is refused (CONFLICT) when the record is no longer at that version."
+            ),
+        ] = None,
     ) -> Customer | None:
         ctx = info.context
         patch = _customer_patch(input)
         with atomic(info) as session:
-            changed = ctx.vault.customers.update(session, parse_id(ctx, id), patch)
+            changed = ctx.vault.customers.update(
+                session, parse_id(ctx, id), patch, expected_version=expected_version
+            )
             return Customer(record=changed)
 
     @strawberry.mutation(

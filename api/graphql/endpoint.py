@@ -410,6 +410,8 @@ class GraphQLEndpoint:
             failure = type(original).__name__ if original is not None else "GraphQLError"
             log.error("resolver failed", path=error.path, error=failure)
         formatted: dict[str, Any] = {"message": message, "extensions": {"code": code}}
+        if isinstance(original, VaultError):
+            formatted["extensions"].update(original.extensions())
         if error.path:
             formatted["path"] = error.path
         if error.locations:

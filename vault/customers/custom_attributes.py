@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from policies import Resolution
 from policies.attributes import (
@@ -33,7 +33,17 @@ from vault.crypto import DataKey
 from vault.errors import InvalidInput
 from vault.text import check_text
 
-__all__ = ["AttributeRules", "CheckedAttributes", "attributes_view", "open_value", "seal_value"]
+if TYPE_CHECKING:
+    from vault.storage.models import CustomerRow
+
+__all__ = [
+    "AttributeRules",
+    "CheckedAttributes",
+    "apply_attributes",
+    "attributes_view",
+    "open_value",
+    "seal_value",
+]
 
 _MAX_BYTES: Final = 16_384
 _MAX_STRING: Final = 1000
@@ -196,3 +206,21 @@ def attributes_view(
         if key is not None and how(name) != _HIDDEN:
             out[name] = shown(name, open_value(key, name, token))
     return out
+
+
+def apply_attributes(row: CustomerRow, key: DataKey, given: CheckedAttributes) -> None:
+    """Apply checked attributes to a customer row: clear ones set in ``attributes``, PII
+    ones sealed into ``sealed_attributes`` (a clear copy of the name dropped), cleared
+    ones removed."""
+    if not (given.clear or given.pii or given.cleared):
+        return
+    clear = {k: v for k, v in (row.attributes or {}).items() if k not in given.cleared}
+    sealed = {k: v for k, v in (row.sealed_attributes or {}).items() if k not in given.cleared}
+    clear.update(given.clear)
+    for name in given.clear:
+        sealed.pop(name, None)
+    for name, value in given.pii.items():
+        sealed[name] = seal_value(key, name, value)
+        clear.pop(name, None)
+    row.attributes = clear
+    row.sealed_attributes = sealed or None

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from vault.crypto import DataKey
 from vault.customers.custom_attributes import open_value, seal_value
@@ -76,6 +77,7 @@ def fold(
     keep.locale = keep.locale or gone.locale
     keep.tier = keep.tier or gone.tier
     keep.updated_at = now
+    flag_modified(keep, "updated_at")  # written (and the version moved on) even if unchanged
 
     moved = move_interactions(session, gone_key, keep_key)
     stricter = merge_refusals(session, keep.id, gone.id)
@@ -87,7 +89,7 @@ def fold(
     session.execute(
         update(CustomerRow)
         .where(CustomerRow.merged_into_id == gone.id)
-        .values(merged_into_id=keep.id)
+        .values(merged_into_id=keep.id, version=CustomerRow.version + 1)
     )
     for name in PiiField:
         setattr(gone, f"{name}_ct", None)

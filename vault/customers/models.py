@@ -103,6 +103,8 @@ class Customer:
     external_ids: list[ExternalId] = field(repr=False)
     created_at: datetime = field(repr=False)
     updated_at: datetime = field(repr=False)
+    # Grows by one with every change of the record; ``update(expected_version=)`` takes it.
+    version: int
     # How each resource reached the caller: clear, masked or hidden (then it is None, or
     # empty): the PII fields, locale, tier, tags, attributes, undeclared_attributes and
     # attr:<name> per declared PII attribute. ``attributes`` holds only what was shown.

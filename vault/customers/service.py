@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
 from audit.entries import AuditAction
 from policies.attributes import AttributeRegistry, default_attributes
@@ -24,7 +26,7 @@ from vault.authorization.authorizer import PROFILE, Authorizer
 from vault.authorization.context import buffer_of
 from vault.crypto import DataKey
 from vault.crypto.handles import Handles
-from vault.customers.custom_attributes import AttributeRules, CheckedAttributes, seal_value
+from vault.customers.custom_attributes import AttributeRules, CheckedAttributes, apply_attributes
 from vault.customers.merge import fold
 from vault.customers.models import (
     PII,
@@ -60,7 +62,7 @@ from vault.customers.validation import (
     written_resources,
 )
 from vault.customers.views import audited_fields, customer_view, needs_keys
-from vault.errors import Conflict, CustomerNotFound, InvalidInput
+from vault.errors import Conflict, CustomerNotFound, InvalidInput, VersionConflict
 from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.pagination import Page, Window
@@ -155,13 +157,13 @@ class CustomerService:
             updated_at=now,
         )
         session.add(row)
-        session.flush()
         key = self._keys.create(session, customer_id, now)
         for name in PiiField:
             value = getattr(data, name.value)
             if value is not None:
                 self._set_pii(row, key, name, value)
-        self._set_attributes(row, key, attributes)
+        apply_attributes(row, key, attributes)
+        session.flush()  # one INSERT: a new record is at version 1
         self._add_external_ids(session, customer_id, data.external_ids, "external_ids")
         session.flush()
         log.debug("customer.created", customer_id=str(customer_id))
@@ -337,7 +339,19 @@ class CustomerService:
 
     # -- update -----------------------------------------------------------
 
-    def update(self, session: Session, customer_id: uuid.UUID, patch: CustomerPatch) -> Customer:
+    def update(
+        self,
+        session: Session,
+        customer_id: uuid.UUID,
+        patch: CustomerPatch,
+        *,
+        expected_version: int | None = None,
+    ) -> Customer:
+        """Apply the fields the patch sets, on the row locked for the unit of work (FOR
+        UPDATE on PostgreSQL; SQLite runs one writer at a time), so concurrent patches of
+        different fields all apply. With ``expected_version``, a record that moved on since
+        the caller read it is refused (:class:`VersionConflict`, nothing written); the
+        write itself is a compare-and-set on ``version``, which grows by one."""
         audit = buffer_of(session)
         attributes = (
             CheckedAttributes()
@@ -352,6 +366,9 @@ class CustomerService:
         if row.status not in READABLE:
             raise CustomerNotFound(customer_id)
         self._gate.check(session, [(row.id, row.status)])
+        if expected_version is not None and expected_version != row.version:
+            raise VersionConflict(row.id, expected=expected_version, current=row.version)
+        target, seen = row.id, row.version  # what the refusal names, were the write to fail
         key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
@@ -363,10 +380,14 @@ class CustomerService:
             row.tier = check_tier(patch.tier)
         if patch.tags is not UNSET:
             row.tags = check_tags(patch.tags)
-        self._set_attributes(row, key, attributes)
+        apply_attributes(row, key, attributes)
         self._add_external_ids(session, row.id, patch.add_external_ids, "add_external_ids")
         row.updated_at = self._clock()
-        session.flush()
+        flag_modified(row, "updated_at")  # an update always moves the version on
+        try:
+            session.flush()
+        except StaleDataError:  # another writer changed the row after it was read
+            raise VersionConflict(target, expected=seen, current=None) from None
         changed = [
             f.name
             for f in fields(patch)
@@ -457,22 +478,6 @@ class CustomerService:
                 session.add(
                     CustomerExternalIdRow(source=source, external_id=ext, customer_id=customer_id)
                 )
-
-    def _set_attributes(self, row: CustomerRow, key: DataKey, given: CheckedAttributes) -> None:
-        """Apply checked attributes: clear ones set in ``attributes``, PII ones sealed into
-        ``sealed_attributes`` (a clear copy of the name dropped), cleared ones removed."""
-        if not (given.clear or given.pii or given.cleared):
-            return
-        clear = {k: v for k, v in (row.attributes or {}).items() if k not in given.cleared}
-        sealed = {k: v for k, v in (row.sealed_attributes or {}).items() if k not in given.cleared}
-        clear.update(given.clear)
-        for name in given.clear:
-            sealed.pop(name, None)
-        for name, value in given.pii.items():
-            sealed[name] = seal_value(key, name, value)
-            clear.pop(name, None)
-        row.attributes = clear
-        row.sealed_attributes = sealed or None
 
     def _decrypt(
         self,

@@ -104,6 +104,7 @@ def customer_view(
         external_ids=external_ids,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        version=row.version,
         resolutions=resolutions,
         postal_address=postal_address,
     )
@@ -115,7 +116,7 @@ def _tombstone(row: CustomerRow | Row[Any], resolutions: dict[str, str]) -> Cust
         id=row.id, status=CustomerStatus.ERASED, email=None, phone=None, first_name=None,
         last_name=None, birth_date=None, address=None, locale=None, tier=None, tags=[],
         attributes={}, external_ids=[], created_at=row.created_at, updated_at=row.updated_at,
-        resolutions=resolutions,
+        version=row.version, resolutions=resolutions,
     )  # fmt: skip
 
 

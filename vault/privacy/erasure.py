@@ -295,6 +295,7 @@ class ErasureService:
                         attributes={},
                         sealed_attributes=None,
                         updated_at=self._clock(),
+                        version=CustomerRow.version + 1,
                     )
                     .execution_options(synchronize_session=False)
                 )

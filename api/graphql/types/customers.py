@@ -200,6 +200,14 @@ class Customer(Node):
     def created_at(self) -> datetime:
         return self.record.created_at
 
+    @strawberry.field(
+        description="Grows by one with every change of the record (an update, a merge, an "
+        "erasure, a rectification, a restriction). Pass it back as `expectedVersion` to "
+        "`updateCustomer` so that a change made meanwhile by someone else is not overwritten."
+    )
+    def version(self) -> int:
+        return self.record.version
+
     @strawberry.field(description="Where each consent-based purpose stands for this customer.")
     def consents(self, info: Ctx) -> list[Consent] | None:
         ctx = info.context

@@ -58,6 +58,13 @@ class CustomerRow(Base):
     # A tombstone after erasure: when, and by which data subject request.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     erasure_request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Grows by one with every change of the row (update, merge, erasure, rectification,
+    # restriction, attribute sealing): the ORM writes it as a compare-and-set, ``UPDATE
+    # ... WHERE id = :id AND version = :seen``, so a write based on a stale read fails
+    # (StaleDataError) instead of overwriting. Bulk statements bump it themselves.
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class CustomerExternalIdRow(Base):
