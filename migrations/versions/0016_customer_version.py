@@ -4,8 +4,8 @@ Every change of a customer row adds one (the ORM writes it as a compare-and-set)
 ``updateCustomer(expectedVersion:)`` refuses with CONFLICT when the record moved on since
 the caller read it. Existing rows start at 1.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-09 09:00:00.000000
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
