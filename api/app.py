@@ -168,6 +168,7 @@ def create_app(
     changes = Propagation(
         vault, graphql.trusted, metrics.registry, every=policy_every, listen=listen
     )
+    metrics.before_scrape.append(changes.count_cached)
     in_use = InUse(vault.db.direct)
     pages = Pages(vault)
 

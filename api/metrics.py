@@ -14,7 +14,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
@@ -133,6 +133,9 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self._state = None if vault is None else VaultState(vault)
+        # Gauges of this process's own state, set just before a scrape: a function gauge
+        # is not written to the multiprocess folder, a gauge set here is.
+        self.before_scrape: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return "Metrics()"
@@ -141,6 +144,8 @@ class Metrics:
         """The text exposition: this server's processes together in multiprocess mode,
         this process's own otherwise."""
         telemetry.flush()
+        for refresh in self.before_scrape:
+            refresh()
         state = CollectorRegistry()
         if self._state is not None:
             state.register(self._state)

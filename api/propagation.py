@@ -80,11 +80,16 @@ class Propagation:
             "1 while this process listens for changes (PostgreSQL LISTEN)",
             registry=registry,
         )
-        cached = Gauge(
+        self._cached = Gauge(
             "cvault_data_keys_cached", "Unwrapped data keys in this process's cache",
-            registry=registry,
+            registry=registry, multiprocess_mode="livesum",
         )  # fmt: skip
-        cached.set_function(lambda: vault.keys.cached)
+        self.count_cached()
+
+    def count_cached(self) -> None:
+        """Set ``cvault_data_keys_cached`` to this process's cache size (before a scrape:
+        a function gauge would not reach the multiprocess folder)."""
+        self._cached.set(self.vault.keys.cached)
 
     def __repr__(self) -> str:
         return f"Propagation(every={self.every}, listens={self.listens})"

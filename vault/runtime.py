@@ -167,7 +167,7 @@ class Vault:
             attributes=attributes,
         )
         page_secrets = PageSecrets.of(ring.provider)
-        shared_limits = shared_limits_storage(settings, db)
+        shared_limits = shared_limits_storage(settings, db, clock=lambda: clock().timestamp())
         sign_in = SignInCodes(
             customers, page_secrets, SignInLimits(storage=shared_limits), db=db, audit=audit,
             clock=clock,

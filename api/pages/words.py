@@ -88,6 +88,7 @@ REQUEST_STATES: Final = {
 ACTIONS: Final = {
     "pii.read": _("Read your details"),
     "interactions.read": _("Read your activity"),
+    "interactions.count": _("Counted your activity"),
     "customer.export": _("Exported your data"),
     "customer.update": _("Changed your details"),
     "customer.merge": _("Merged a duplicate record into yours"),

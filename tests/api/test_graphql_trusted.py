@@ -36,7 +36,9 @@ from vault.storage.models import CustomerRow
 
 ISSUER = "customer-vault"
 CUSTOMERS = "query Customers { customers(first: 5) { edges { node { firstName } } } }"
-CREATE = "mutation Create($input: CustomerInput!) { createCustomer(input: $input) { id } }"
+CREATE = (
+    "mutation Create($input: CustomerInput!) { createCustomer(input: $input) { customerId } }"
+)
 UNREGISTERED = "query Other { customers(first: 1) { edges { node { id } } } }"
 OPERATOR = AccessContext(Actor("operator:test", "system"), "administration")
 CHECK = schema_checker(build_schema()._schema)
@@ -353,7 +355,7 @@ def test_get_never_runs_a_mutation(seeded: Vault, tmp_path: Path) -> None:
     assert [_code(r) for r in refused] == [(405, "METHOD_NOT_ALLOWED")] * 4
     assert {r.headers["allow"] for r in refused} == {"POST"}
     assert "POST" in refused[0].json()["errors"][0]["message"]
-    created = posted.json()["data"]["createCustomer"]["id"]
+    created = posted.json()["data"]["createCustomer"]["customerId"]
     with seeded.unit(CTX) as s:
         assert seeded.customers.get(s, uuid.UUID(created)).first_name == "Somchai สมชาย"
     assert _customers(seeded) == 2  # the seeded one and the one POST created

@@ -46,7 +46,10 @@ class Served:
         self.thread.join(timeout=30)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its event loop running in the
+# main thread while the browser is open, and a later test of the same worker that calls
+# asyncio.run() would find it there ("cannot be called from a running event loop").
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing (apt-get install chromium)"

@@ -173,13 +173,18 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
 
 
 def shared_limits_storage(
-    settings: Settings, db: Database, *, redis_prefix: str = "cvault"
+    settings: Settings,
+    db: Database,
+    *,
+    redis_prefix: str = "cvault",
+    clock: Callable[[], float] = time.time,
 ) -> Storage | None:
     """Where this vault's rate limits are counted across processes: Redis when
-    ``CVAULT_REDIS_URL`` is set, else the database's table on PostgreSQL; None on SQLite
-    without Redis (each process counts in memory)."""
+    ``CVAULT_REDIS_URL`` is set (Redis keeps its own time), else the database's table on
+    PostgreSQL, on ``clock`` (the vault's clock, so tests can hold time still); None on
+    SQLite without Redis (each process counts in memory)."""
     if settings.redis_url is not None:
         return RedisStorage(settings.redis_url, key_prefix=redis_prefix, wrap_exceptions=True)
     if db.dialect == "postgresql":
-        return DatabaseCounters(db)
+        return DatabaseCounters(db, clock=clock)
     return None
