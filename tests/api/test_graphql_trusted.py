@@ -36,9 +36,7 @@ from vault.storage.models import CustomerRow
 
 ISSUER = "customer-vault"
 CUSTOMERS = "query Customers { customers(first: 5) { edges { node { firstName } } } }"
-CREATE = (
-    "mutation Create($input: CustomerInput!) { createCustomer(input: $input) { customerId } }"
-)
+CREATE = "mutation Create($input: CustomerInput!) { createCustomer(input: $input) { customerId } }"
 UNREGISTERED = "query Other { customers(first: 1) { edges { node { id } } } }"
 OPERATOR = AccessContext(Actor("operator:test", "system"), "administration")
 CHECK = schema_checker(build_schema()._schema)
