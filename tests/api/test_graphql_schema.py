@@ -190,7 +190,7 @@ def test_the_sdl_names_the_contract() -> None:
     )
     writes = {
         "createCustomer": {"input": "CustomerInput!"},
-        "updateCustomer": {"id": "ID!", "input": "CustomerPatchInput!"},
+        "updateCustomer": {"id": "ID!", "input": "CustomerPatchInput!", "expectedVersion": "Int"},
         "mergeCustomers": {"keepId": "ID!", "mergeId": "ID!"},
         "recordInteractions": {"interactions": "[InteractionInput!]!"},
     }
