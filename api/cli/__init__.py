@@ -17,11 +17,14 @@ from api.cli.attributes import attributes_app
 from api.cli.audit import audit_app
 from api.cli.backup import backup, restore
 from api.cli.common import EXIT_UNAVAILABLE, err
+from api.cli.consent import consent_app
 from api.cli.console import console_app
+from api.cli.customers import customers_app
 from api.cli.data import import_app
 from api.cli.documents import documents_app
 from api.cli.dsr import dsr_app
 from api.cli.erasure import erasure_app
+from api.cli.holds import holds_app
 from api.cli.keys import keys_app, token_app
 from api.cli.policy import policy_app
 from api.cli.retention import retention_app
@@ -52,6 +55,9 @@ app.add_typer(console_app, name="console")
 app.add_typer(documents_app, name="documents")
 app.add_typer(schema_app, name="schema")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(customers_app, name="customers")
+app.add_typer(consent_app, name="consent")
+app.add_typer(holds_app, name="holds")
 
 
 def main() -> None:

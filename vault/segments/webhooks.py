@@ -205,6 +205,23 @@ class WebhookService:
         buffer_of(session).add(AuditAction.WEBHOOK_READ, detail={"listed": len(out)})
         return out
 
+    def rotate_secret(self, session: Session, webhook_id: uuid.UUID) -> NewWebhook:
+        """Give a webhook a new signing secret, returned this once (it is derived, never
+        stored): every delivery sent from now on, retries included, is signed with it;
+        the previous secret signs nothing more."""
+        row = session.get(WebhookRow, webhook_id)
+        if row is None:
+            self._may(session, Action.WRITE)
+            raise WebhookNotFound(webhook_id)
+        self._may(session, Action.WRITE, row.purpose)
+        row.secret_version += 1
+        session.flush()
+        buffer_of(session).add(
+            AuditAction.WEBHOOK_CHANGE,
+            detail={"webhook": str(row.id), "op": "rotate_secret", "version": row.secret_version},
+        )
+        return NewWebhook(_webhook(row), self.secrets.secret(row.id, row.secret_version))
+
     def disable(self, session: Session, webhook_id: uuid.UUID) -> Webhook:
         """Stop a webhook: nothing more is fanned out to it and its pending deliveries are
         skipped. Disabling twice changes nothing."""
