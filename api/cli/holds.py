@@ -44,7 +44,8 @@ def _document(hold: HoldView) -> dict[str, Any]:
 
 
 def _line(hold: HoldView) -> str:
-    state = "active" if hold.active else f"released {hold.lifted_at.isoformat()}"  # type: ignore[union-attr]
+    lifted = hold.lifted_at
+    state = "active" if lifted is None else f"released {lifted.isoformat()}"
     return (
         f"{hold.id}  {state}  placed {hold.placed_at.isoformat()} by {hold.placed_by}  "
         f"{hold.reason}"
