@@ -96,7 +96,11 @@ def test_show_by_email_and_find_by_each_key(env: dict[str, str]) -> None:
     by_email = _cli(env, "show", EMAIL.upper(), "--json")
     assert by_email.exit_code == 0, by_email.output
     assert json.loads(by_email.stdout)["id"] == str(cid)
-    for option, value in (("--email", EMAIL), ("--phone", PHONE), ("--external-id", "shopify:8812")):
+    for option, value in (
+        ("--email", EMAIL),
+        ("--phone", PHONE),
+        ("--external-id", "shopify:8812"),
+    ):
         found = _cli(env, "find", option, value)
         assert found.exit_code == 0, found.output
         assert (f"customer    {cid}" in found.stdout, "1 customer(s)" in found.stdout) == (
