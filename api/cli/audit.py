@@ -70,6 +70,10 @@ def audit_export(
     meta_path = output.with_name(output.name + ".meta.jsonl")
     with opened() as vault:
         bar, advance = progress("exporting audit entries", None)
+
+        def total(entries: int) -> None:
+            bar.update(bar.task_ids[0], total=entries)
+
         try:
             with open_private(output) as fh, bar:
                 if fmt == "csv":
@@ -77,12 +81,13 @@ def audit_export(
                         summary = export_audit(
                             vault, fh, context=AccessContext.system("audit-export"),
                             filter_=filter_, fmt=fmt, meta=meta, previous_note=previous,
-                            progress=advance,
+                            progress=advance, total=total,
                         )  # fmt: skip
                 else:
                     summary = export_audit(
                         vault, fh, context=AccessContext.system("audit-export"),
                         filter_=filter_, fmt=fmt, previous_note=previous, progress=advance,
+                        total=total,
                     )  # fmt: skip
         except VaultError as exc:
             err.print(f"[red]error:[/red] {exc}")

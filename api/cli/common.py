@@ -50,6 +50,7 @@ __all__ = [
     "out",
     "parse_uuid",
     "progress",
+    "shown",
 ]
 
 out = Console()
@@ -148,6 +149,11 @@ def progress(description: str, total: int | None) -> tuple[Progress, Callable[[i
     )
     task = bar.add_task(description, total=total)
     return bar, lambda n: bar.advance(task, n)
+
+
+def shown(total: Callable[[], int]) -> int | None:
+    """A progress bar's total, counted only when the bar is drawn (stderr is a terminal)."""
+    return total() if err.is_terminal else None
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -12,7 +12,16 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import EXIT_REJECTED, EXIT_UNAVAILABLE, EXIT_USAGE, err, opened, out, progress
+from api.cli.common import (
+    EXIT_REJECTED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    err,
+    opened,
+    out,
+    progress,
+    shown,
+)
 
 __all__ = ["FileFormat", "import_app"]
 
@@ -31,6 +40,7 @@ def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
         import_customers,
         import_interactions,
     )
+    from vault.importing.reader import count_rows, file_format
     from vault.storage.db import StorageUnavailable
 
     runner = import_customers if kind == "customers" else import_interactions
@@ -41,8 +51,10 @@ def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
         advance(rows)
 
     with opened() as vault:
-        bar, advance = progress(f"import {kind}", None)
         try:
+            # The bar's total: a quick first pass splits the rows (only when a bar is drawn).
+            total = shown(lambda: count_rows(path, file_format(path, fmt.value if fmt else None)))
+            bar, advance = progress(f"import {kind}", total)
             with bar:
                 report = runner(vault, path, fmt=fmt.value if fmt else None, progress=advanced)
         except ImportFileError as exc:

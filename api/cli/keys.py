@@ -51,8 +51,12 @@ def keys_rotate(
 
     with opened() as vault:
         with vault.db.transaction() as session:
-            pending = vault.keys.status(session).pending_rewrap
-        bar, advance = progress("re-wrapping data keys", None if not rewrap_only else pending)
+            status = vault.keys.status(session)
+        # A new version leaves every live data key to re-wrap; --rewrap-only the rest.
+        total = (
+            status.pending_rewrap if rewrap_only else sum(status.data_keys_by_kek_version.values())
+        )
+        bar, advance = progress("re-wrapping data keys", total)
         with bar:
             report = vault.rotate_keys(
                 AccessContext.system("keys-rotate"),

@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli.common import EXIT_REJECTED, EXIT_USAGE, err, fail, load_settings, opened, out
+from api.cli.common import (
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    err,
+    fail,
+    load_settings,
+    opened,
+    out,
+    progress,
+)
 
 __all__ = ["retention_app"]
 
@@ -49,9 +58,12 @@ def retention_run(
             with contextlib.ExitStack() as lock:
                 if not dry_run:
                     lock.enter_context(command_run(vault.db, JobName.RETENTION))
-                report = vault.retention.run(
-                    vault.db, dry_run=dry_run, now=vault.clock(), policy=policy
-                )
+                bar, advance = progress("retention", vault.retention.steps)
+                with bar:
+                    report = vault.retention.run(
+                        vault.db, dry_run=dry_run, now=vault.clock(), policy=policy,
+                        progress=advance,
+                    )  # fmt: skip
         except JobBusy as exc:
             raise fail(str(exc), EXIT_REJECTED) from None
     done = "would delete" if dry_run else "deleted"

@@ -32,6 +32,8 @@ from api.cli.common import (
     operator_unit,
     out,
     parse_uuid,
+    progress,
+    shown,
 )
 from api.cli.rule_lines import RuleSyntaxError, line_of, load_with_lines
 from vault.errors import VaultError
@@ -77,7 +79,12 @@ def refresh(
                 command_run(vault.db, JobName.SEGMENT_REFRESH),
                 vault.unit(AccessContext.system("segments")) as session,
             ):
-                results = vault.segments.refresh(session, wanted, metrics=metrics)
+                total = 1 if wanted else shown(lambda: len(vault.segments.list_segments(session)))
+                bar, advance = progress("refreshing segments", total)
+                with bar:
+                    results = vault.segments.refresh(
+                        session, wanted, metrics=metrics, progress=advance
+                    )
         except (VaultError, AccessDenied) as exc:
             raise fail(str(exc), EXIT_REJECTED) from None
     table = Table("segment", "members", "entered", "left")

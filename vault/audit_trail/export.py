@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from audit.checkpoint import CheckpointError, open_checkpoint
 from audit.entries import AuditAction
@@ -67,10 +68,12 @@ def export_audit(
     meta: TextIO | None = None,
     previous_note: str | None = None,
     progress: Callable[[int], None] | None = None,
+    total: Callable[[int], None] | None = None,
     checkpoint_every: int = 4_096,  # localises tampering to 4,096 entries; few partial chunks
 ) -> ExportSummary:
     """Write an export to ``out`` (JSON lines; for CSV the rows go to ``out`` and the
-    header, checkpoints and end marker to ``meta``)."""
+    header, checkpoints and end marker to ``meta``). ``total`` hears how many entries will
+    be written before the first is (a progress bar's total; one count when filtered)."""
     if fmt not in ("jsonl", "csv"):
         raise InvalidInput("format", "must be jsonl or csv")
     if fmt == "csv" and meta is None:
@@ -118,6 +121,8 @@ def export_audit(
             ]
         )
         mark = next(marks, None)
+        if total is not None:
+            total(size if filter_.empty else _count(session, filter_, size))
         stmt = filter_.apply(
             select(AuditLogRow.position, AuditLogRow.leaf_hash, AuditEntryRow.canonical)
             .join(AuditEntryRow, AuditEntryRow.id == AuditLogRow.entry_pk)
@@ -142,6 +147,17 @@ def export_audit(
         detail={"entries": count, "tree_size": size, "filtered": not filter_.empty},
     )  # fmt: skip
     return ExportSummary(entries=count, tree_size=size, full=filter_.empty)
+
+
+def _count(session: Session, filter_: AuditFilter, size: int) -> int:
+    """How many entries below ``size`` the filter keeps."""
+    stmt = filter_.apply(
+        select(func.count())
+        .select_from(AuditLogRow)
+        .join(AuditEntryRow, AuditEntryRow.id == AuditLogRow.entry_pk)
+        .where(AuditLogRow.position < size)
+    )
+    return int(session.scalar(stmt) or 0)
 
 
 def _previous(vault: HasAuditTrail, note: str, size: int, hashes: list[bytes]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import IO, Final, NoReturn
 from vault.importing.errors import ImportFileError
 from vault.importing.models import Record, RowError
 
-__all__ = ["file_format", "records", "reject_constant"]
+__all__ = ["count_rows", "file_format", "records", "reject_constant"]
 
 _FORMATS: Final = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of invalid UTF-8
@@ -53,8 +53,47 @@ def records(
     required: Callable[[set[str]], list[str]],
 ) -> Iterator[Record | RowError]:
     """Data rows of the file, in order, each with the line it starts on."""
+    with _opened(path) as handle:
+        try:
+            if fmt == "csv":
+                yield from _csv_records(handle, path.name, columns, required)
+            else:
+                yield from _jsonl_records(handle, columns)
+        except OSError:
+            raise ImportFileError(f"{path.name}: reading failed") from None
+
+
+def count_rows(path: Path, fmt: str) -> int:
+    """How many rows :func:`records` yields (records and rejected rows alike), counted in a
+    quick first pass that splits rows and parses nothing: a progress bar's total. A file
+    that cannot be read raises :class:`ImportFileError` as :func:`records` would."""
+    with _opened(path) as handle:
+        try:
+            if fmt != "csv":
+                rows = 0
+                for number, raw in enumerate(handle, start=1):
+                    line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
+                    rows += bool(line.strip())
+                return rows
+            reader = csv.reader(_physical_lines(handle), strict=True)
+            rows = -1  # the header
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return max(rows, 0)
+                except csv.Error:
+                    rows += 1  # a malformed record: a rejected row
+                    continue
+                if rows < 0 or any(cell.strip() for cell in cells):
+                    rows += 1
+        except OSError:
+            raise ImportFileError(f"{path.name}: reading failed") from None
+
+
+def _opened(path: Path) -> IO[bytes]:
     try:
-        handle = path.open("rb")
+        return path.open("rb")
     except FileNotFoundError:
         raise ImportFileError(f"{path.name}: no such file") from None
     except IsADirectoryError:
@@ -63,14 +102,6 @@ def records(
         raise ImportFileError(f"{path.name}: permission denied") from None
     except OSError:
         raise ImportFileError(f"{path.name}: cannot be opened") from None
-    with handle:
-        try:
-            if fmt == "csv":
-                yield from _csv_records(handle, path.name, columns, required)
-            else:
-                yield from _jsonl_records(handle, columns)
-        except OSError:
-            raise ImportFileError(f"{path.name}: reading failed") from None
 
 
 def _physical_lines(handle: IO[bytes]) -> Iterator[str]:

@@ -216,21 +216,15 @@ class RetentionService:
         """The policy in force; raises :class:`RetentionConfigError` naming a bad key."""
         return load_policy(policy_path(self._settings))
 
-    def run(
+    @property
+    def steps(self) -> int:
+        """How many steps a run takes (a progress bar's total)."""
+        return len(self._steps())
+
+    def _steps(
         self,
-        db: Database,
-        *,
-        dry_run: bool,
-        now: datetime,
-        policy: RetentionPolicy | None = None,
-    ) -> RetentionReport:
-        """Delete (or, in a dry run, count) everything expired at ``now``; one audit entry."""
-        rules = policy if policy is not None else self.policy()
-        if now.tzinfo is None:
-            raise ValueError("retention needs a time-zone-aware now")
-        tally = _Tally()
-        context = AccessContext.system("retention")
-        steps: tuple[Callable[[Database, RetentionPolicy, datetime, bool, _Tally], None], ...] = (
+    ) -> tuple[Callable[[Database, RetentionPolicy, datetime, bool, _Tally], None], ...]:
+        return (
             self._interactions,
             self._payloads,
             self._requests,
@@ -239,9 +233,28 @@ class RetentionService:
             self._inactive,
             self._consent_events,
         )
+
+    def run(
+        self,
+        db: Database,
+        *,
+        dry_run: bool,
+        now: datetime,
+        policy: RetentionPolicy | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> RetentionReport:
+        """Delete (or, in a dry run, count) everything expired at ``now``; one audit entry.
+        ``progress`` hears of each of the :attr:`steps` done."""
+        rules = policy if policy is not None else self.policy()
+        if now.tzinfo is None:
+            raise ValueError("retention needs a time-zone-aware now")
+        tally = _Tally()
+        context = AccessContext.system("retention")
         try:
-            for step in steps:
+            for step in self._steps():
                 step(db, rules, now, dry_run, tally)
+                if progress is not None:
+                    progress(1)
         except BaseException:
             report = tally.report(dry_run, now, rules)
             self._audit.record_now(

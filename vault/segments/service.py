@@ -395,10 +395,12 @@ class SegmentService:
         segment_id: uuid.UUID | None = None,
         *,
         metrics: bool | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[RefreshResult]:
         """Recompute the membership of one segment (or all): one statement each, a diff
         against the open stays, outbox rows for every entry and leave. ``metrics``:
-        rebuild the rollup first (default: when a rule reads it)."""
+        rebuild the rollup first (default: when a rule reads it). ``progress`` hears of
+        each segment done."""
         self._may_write(session)
         started = time.perf_counter()
         rows = [self._row(session, segment_id)] if segment_id else self._live(session)
@@ -414,6 +416,8 @@ class SegmentService:
             )
             row.refreshed_at = now
             results.append(result)
+            if progress is not None:
+                progress(1)
             self._audit(
                 session,
                 AuditAction.SEGMENT_REFRESH,
