@@ -1,8 +1,9 @@
 """``cvault``: the operator's command line. Commands call vault services; no SQL here.
 
 This package assembles the typer app from one module per command group; every one of
-them imports only :mod:`api.cli.common` (consoles, exit codes, the opened vault), never
-this package or each other.
+them imports only :mod:`api.cli.common` (consoles, exit codes, the opened vault, the
+operator's unit of work), never this package or each other (``segments`` also imports
+:mod:`api.cli.rule_lines`, a text helper that puts line numbers on rule errors).
 """
 
 from __future__ import annotations
