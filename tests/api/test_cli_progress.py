@@ -94,7 +94,7 @@ def test_long_jobs_show_their_totals(
     env: dict[str, str], tmp_path: Path, terminal: io.StringIO
 ) -> None:
     """segments refresh: 2 segments; retention: its 7 steps; keys rotate: the 3 data
-    keys; audit export: every entry of the checkpointed tree."""
+    keys; audit export: every entry of the checkpointed tree, or those a filter keeps."""
     assert _run(env, "segments", "refresh").exit_code == 0
     assert _final(terminal, "refreshing segments") == (2, 2)
     assert _run(env, "retention", "run", "--dry-run").exit_code == 0
@@ -105,6 +105,10 @@ def test_long_jobs_show_their_totals(
     assert exported.exit_code == 0, exported.output
     done, total = _final(terminal, "exporting audit entries")
     assert (done, f"exported {done} entries" in exported.stdout) == (total, True)
+    filtered = _run(env, "audit", "export", "--action", "customer.create",
+                    "-o", str(tmp_path / "creates.jsonl"))  # fmt: skip
+    assert filtered.exit_code == 0, filtered.output
+    assert _final(terminal, "exporting audit entries") == (3, 3)
 
 
 def test_no_bar_when_stderr_is_not_a_terminal(env: dict[str, str], tmp_path: Path) -> None:
