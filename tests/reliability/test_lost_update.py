@@ -175,11 +175,9 @@ def test_writers_that_reread_and_retry_on_conflict_all_land(vaults: Vaults) -> N
     customer = _customer(vaults.env)
     version = _read(vaults, customer)["version"]
     names = _names(WRITERS)
-    tries = [0] * WRITERS
 
     def persist(i: int) -> int:
         for _ in range(10 * WRITERS):  # each round lets at least one writer through
-            tries[i] += 1
             expected = _read(vaults, customer, i)["version"]
             body = _update(vaults, i, customer, names[i], expected)
             if not _codes(body):
