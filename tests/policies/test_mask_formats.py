@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies import PolicyEnforcer, PolicyError, Resolution, default_policy_lines
+from policies import (
+    PolicyEnforcer,
+    PolicyError,
+    PolicyLines,
+    Resolution,
+    default_model_text,
+    default_policy_lines,
+)
 from policies.mask_formats import (
     FORMATS,
     MaskFormat,
@@ -168,7 +175,11 @@ def test_the_default_policy_masks_every_field_in_its_default_format() -> None:
         ]
     }
     assert {
-        ("support_agent", "support"): {"email": "default", "phone": "default", "address": "default"},
+        ("support_agent", "support"): {
+            "email": "default",
+            "phone": "default",
+            "address": "default",
+        },
         ("compliance_officer", "compliance"): dict.fromkeys(
             ["email", "phone", "first_name", "last_name"], "default"
         ),
@@ -303,8 +314,6 @@ def test_a_policy_file_with_formats_loads(tmp_path: Path) -> None:
 def test_a_model_without_p3_refuses_format_lines() -> None:
     """An older custom model that does not know p3 refuses such a line as an unknown line
     type (it is never skipped without a word), and masks every field by default."""
-    from policies.sources import PolicyLines, default_model_text
-
     old_model = default_model_text().replace("p3 = role, resource, purpose, format\n", "")
     old = PolicyEnforcer(PolicyLines(default_policy_lines()), model_text=old_model)
     with pytest.raises(PolicyError, match="unknown line type 'p3'"):
