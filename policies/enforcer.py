@@ -351,7 +351,7 @@ class PolicyEnforcer:
             formats = {
                 name: _format(state, role, name, purpose)[0]
                 for name, how in reads.items()
-                if how == Resolution.MASKED and not name.startswith(ATTRIBUTE_PREFIX)
+                if how == Resolution.MASKED and name in FORMATS
             }
             grants = _Grants(True, reads, writes, formats)
         else:

@@ -26,12 +26,13 @@ masked completely, as ``***``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import StrEnum
 from typing import Final
 
-import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from policies.masking import MASK, characters, mask, mask_postal_address
 from policies.purposes import Resource
@@ -82,6 +83,7 @@ FORMATS: Final[Mapping[str, tuple[MaskFormat, ...]]] = {
     Resource.ADDRESS.value: (*_EVERY, MaskFormat.COUNTRY_ONLY),
 }
 
+_E164: Final = re.compile(r"\+[1-9][0-9]{6,14}")
 _LAST: Final = 4
 _LAST_HIDDEN: Final = 4  # digits that stay hidden whatever the format
 
@@ -96,13 +98,18 @@ def format_last4(value: str) -> str:
 
 
 def format_country_code(value: str) -> str:
-    """An E.164 number (as the vault stores phones) -> ``+98 ***``; anything else -> ``***``."""
-    try:
-        number = phonenumbers.parse(value.strip(), None)
-    except phonenumbers.NumberParseException:
+    """An E.164 number (as the vault stores phones) -> ``+98 ***``; anything else -> ``***``.
+
+    Calling codes are prefix-free, so the first of the number's 1-3 leading digits that
+    is a known code is its code (phonenumbers' table; no parsing needed)."""
+    text = value.strip()
+    if _E164.fullmatch(text) is None:
         return MASK
-    code = number.country_code
-    return f"+{code} {MASK}" if code else MASK
+    for length in (1, 2, 3):
+        code = int(text[1 : 1 + length])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            return f"+{code} {MASK}"
+    return MASK
 
 
 def _email_parts(value: str) -> tuple[str, str] | None:
@@ -159,7 +166,7 @@ def _redacted(_value: str) -> str:
     return MASK
 
 
-_TEXT: Final[Mapping[MaskFormat, Callable[[str], str]]] = {
+_TEXT: Final[Mapping[str, Callable[[str], str]]] = {
     MaskFormat.REDACTED: _redacted,
     MaskFormat.LAST4: format_last4,
     MaskFormat.COUNTRY_CODE: format_country_code,
@@ -187,7 +194,7 @@ def mask_as(resource: str, value: str | date, fmt: str = MaskFormat.DEFAULT) -> 
         return format_year_only(value)
     if isinstance(value, date):
         return MASK  # redacted: the only other format a date takes
-    return _TEXT[MaskFormat(fmt)](value)
+    return _TEXT[fmt](value)  # StrEnum members hash as their text
 
 
 def mask_postal_address_as(city: str | None, country: str | None, fmt: str) -> str:
