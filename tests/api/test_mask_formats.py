@@ -1,27 +1,32 @@
 """Mask formats through the edges (issue 18, item 4), on SQLite and PostgreSQL:
 ``replacePolicy`` and ``cvault policy replace`` store versions with p3 lines, reads through
-GraphQL show the formats, ``explainAccess`` and ``cvault policy explain`` name them, and
-a bad format is refused with its line (BAD_USER_INPUT; exit 1 and one line)."""
+GraphQL show the formats, ``explainAccess``, ``cvault policy explain`` and the console's
+policy viewer name them, and a bad format is refused with its line (BAD_USER_INPUT; exit 1 and one line)."""
 
 # ruff: noqa: SIM300 - assertions read `expected == actual`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Final
 
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app
 from policies import Role, default_policy_lines
 from tests.api.test_cli import cli_env
+from tests.api.test_console import console, mailbox, site  # noqa: F401 - fixtures
 from tests.api.test_graphql_schema import Gateway, gateway  # noqa: F401 - the fixture
 from tests.conftest import CTX, grant_all_consents
+from vault.authorization.context import AccessContext, Actor
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 
 ADMIN: Final = (Role.ADMIN, "administration")
+ADMIN_CTX: Final = AccessContext(Actor(subject="admin-1", role="admin"), purpose="administration")
 SUPPORT: Final = (Role.SUPPORT_AGENT, "support")
 FORMATS: Final = [
     "p3, support_agent, phone, support, country_code",
@@ -132,4 +137,28 @@ def test_cli_validates_replaces_and_explains_formats(
     assert (
         "mask format: country_code p3, support_agent, phone, support, country_code"
         == explained.output.splitlines()[-1]
+    )
+
+
+def test_the_console_policy_viewer_shows_the_format(
+    site: tuple[Vault, TestClient],  # noqa: F811 - the fixture
+) -> None:
+    """The compliance console's policy table shows a named format beside "masked" (the
+    default adds nothing), and the explained cell its format and p3 line: the same
+    decision as explainAccess."""
+    vault, client = site
+    with vault.unit(ADMIN_CTX) as s:
+        vault.policies.replace(s, [*default_policy_lines(), *FORMATS])
+    console(vault, client)
+    table = client.get("/console/policy?purpose=support").text
+    cell = client.get("/console/policy?purpose=support&role=support_agent&field=phone").text
+    phone = re.search(r'data-cell="support_agent/phone"><a [^>]*>([^<]*)</a>', table)
+    address = re.search(r'data-cell="support_agent/address"><a [^>]*>([^<]*)</a>', table)
+    assert ("masked (country_code)", "masked") == (
+        phone and phone.group(1),
+        address and address.group(1),
+    )
+    assert (
+        "<code>country_code</code> (<code>p3, support_agent, phone, support, country_code</code>)"
+        in cell
     )
