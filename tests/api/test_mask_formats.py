@@ -1,7 +1,8 @@
 """Mask formats through the edges (issue 18, item 4), on SQLite and PostgreSQL:
 ``replacePolicy`` and ``cvault policy replace`` store versions with p3 lines, reads through
 GraphQL show the formats, ``explainAccess``, ``cvault policy explain`` and the console's
-policy viewer name them, and a bad format is refused with its line (BAD_USER_INPUT; exit 1 and one line)."""
+policy viewer name them, and a bad format is refused with its line (BAD_USER_INPUT; exit
+1 and one line)."""
 
 # ruff: noqa: SIM300 - assertions read `expected == actual`.
 
