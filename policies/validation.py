@@ -35,10 +35,11 @@ def _check_name(where: str, value: str, known: frozenset[str], what: str) -> Non
 
 
 def rule_text(kind: str, rule: Sequence[str]) -> str:
+    """A line as messages echo it, its type in front: ``p3, support_agent, phone, ...``."""
     return _name(", ".join([kind, *rule]))
 
 
-def locator(adapter: Any) -> Callable[[str, int, Sequence[str]], str]:  # noqa: ANN401
+def locator(adapter: Any) -> Callable[[str, int, Sequence[str]], str]:  # noqa: ANN401 - Adapter
     """Names a line in a message: its number among the lines given (comments and blank
     lines counted, so a file's line number) when the adapter holds lines, else its number
     among the lines of its type; and its text."""

@@ -319,3 +319,13 @@ def test_a_model_without_p3_refuses_format_lines() -> None:
     with pytest.raises(PolicyError, match="unknown line type 'p3'"):
         PolicyEnforcer(PolicyLines([*default_policy_lines(), SUPPORT_PHONE]), model_text=old_model)
     assert "default" == old.mask_formats("support_agent", "support")["phone"]
+
+
+def test_a_policy_file_names_a_refused_line_by_its_line_number(tmp_path: Path) -> None:
+    """A bad line in a policy file is named by its line number in the file."""
+    path = tmp_path / "policy.csv"
+    lines = [*default_policy_lines(), "", "# support: the last four", SUPPORT_PHONE + "s"]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        PolicyEnforcer.from_file(path)
+    assert str(info.value).startswith(f"policy line {len(lines)} (p3, support_agent, phone,")
