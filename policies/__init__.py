@@ -2,7 +2,9 @@
 
 A bottom layer: it imports nothing from vault, consent, audit or api. The
 vocabulary it decides on (roles, purposes, resources) is defined here in
-:mod:`policies.purposes`; the masks for ``masked`` fields in :mod:`policies.masking`.
+:mod:`policies.purposes`; the masks for ``masked`` fields in :mod:`policies.masking`, and the
+formats a policy may pick per role, field and purpose (``p3`` lines) in
+:mod:`policies.mask_formats` and :mod:`policies.format_lines`.
 """
 
 from policies.enforcer import (

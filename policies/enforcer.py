@@ -36,6 +36,8 @@ from casbin.effect import AllowOverrideEffector
 from casbin.model import Model
 
 from policies.attributes import ATTRIBUTE_PREFIX, attribute_resource
+from policies.format_lines import FormatLine, format_for
+from policies.mask_formats import FORMATS, MaskFormat
 from policies.purposes import (
     CLEAR_ONLY,
     READ_RESOURCES,
@@ -54,6 +56,7 @@ from policies.sources import (
     default_policy_lines,
     short_name,
 )
+from policies.validation import PURPOSES, RESOURCES, ROLES, locator, rule_text, validate
 
 __all__ = [
     "POLICY_ADMINISTRATOR",
@@ -69,11 +72,6 @@ __all__ = [
     "default_policy_lines",
 ]
 
-_EFFECTS: Final = frozenset({"allow", "deny"})
-_ROLES: Final = frozenset(r.value for r in Role)
-_PURPOSES: Final = frozenset(p.value for p in Purpose)
-_RESOURCES: Final = frozenset(r.value for r in Resource)
-_OPERATIONS: Final = frozenset(o.value for o in Operation)
 
 # Who changes the policy, and for which purpose. A policy that takes this purpose away
 # from this role would leave no one able to change it again (every request of every
@@ -122,11 +120,15 @@ class Explanation:
     ``rule`` is the policy line as Casbin holds it, with its type in front:
     ``("p", "support_agent", "email", "read:masked", "support", "allow")``.
     It is ``None`` when no line matched and the default (deny) decided.
+    ``mask_format`` is the format a masked field shows (``default`` unless a ``p3``
+    line names another, then ``format_rule``); ``None`` when the field is not masked.
     """
 
     resolution: Resolution
     rule: tuple[str, ...] | None
     reason: str
+    mask_format: str | None = None
+    format_rule: tuple[str, ...] | None = None
 
 
 # -- loading and validation ------------------------------------------------------
@@ -139,6 +141,7 @@ class _Grants:
     allowed: bool
     reads: Mapping[str, Resolution]
     writes: frozenset[str]
+    formats: Mapping[str, MaskFormat] = field(default_factory=dict)  # masked fields only
 
 
 @dataclass(slots=True)
@@ -154,73 +157,18 @@ class _State:
     explainer: Any
     purposes: Any
     attributes: tuple[str, ...] = ()  # the PII attributes' read resources, attr:<name>
+    formats: tuple[FormatLine, ...] = ()  # the p3 lines: mask formats
     cache: dict[tuple[str, str], _Grants] = field(default_factory=dict)
     # (role, purpose, resource) -> resolution, for the granted resources that are not
     # customer fields (consent, data_requests, segments): asked on every page view
     resolved: dict[tuple[str, str, str], Resolution] = field(default_factory=dict)
 
 
-def _check_name(where: str, value: str, known: frozenset[str], what: str) -> None:
-    if value in known:
-        return
-    star = value.find("*")
-    if star != -1 and star == len(value) - 1:
-        return  # a keyMatch pattern: a prefix followed by one trailing "*"
-    raise PolicyError(f"{where}: unknown {what} {_name(value)!r}")
-
-
-def _rule_text(kind: str, rule: Sequence[str]) -> str:
-    return _name(", ".join([kind, *rule]))
-
-
-def _validate(decider: Any, attributes: frozenset[str]) -> None:  # noqa: ANN401 - an Enforcer
-    resources = _RESOURCES | attributes
-    for number, rule in enumerate(decider.get_named_policy("p"), start=1):
-        where = f"policy line p #{number} ({_rule_text('p', rule)})"
-        if len(rule) != 5:
-            raise PolicyError(f"{where}: has {len(rule)} fields; p lines need 5")
-        role, resource, action, purpose, effect = rule
-        _check_name(where, role, _ROLES, "role")
-        if resource.startswith(ATTRIBUTE_PREFIX) and resource not in resources:
-            _check_attribute(where, resource)
-        else:
-            _check_name(where, resource, resources, "resource")
-        _check_name(where, action, _OPERATIONS, "action")
-        _check_name(where, purpose, _PURPOSES, "purpose")
-        if effect not in _EFFECTS:
-            raise PolicyError(f"{where}: effect must be allow or deny")
-        if resource in CLEAR_ONLY and action == Operation.READ_MASKED and effect == "allow":
-            raise PolicyError(
-                f"{where}: resource {resource!r} has no mask (clear or hidden): "
-                "grant read:clear, or nothing"
-            )
-    for number, rule in enumerate(decider.get_named_policy("p2"), start=1):
-        where = f"policy line p2 #{number} ({_rule_text('p2', rule)})"
-        if len(rule) != 3:
-            raise PolicyError(f"{where}: has {len(rule)} fields; p2 lines need 3")
-        role, purpose, effect = rule
-        _check_name(where, role, _ROLES, "role")
-        _check_name(where, purpose, _PURPOSES, "purpose")
-        if effect not in _EFFECTS:
-            raise PolicyError(f"{where}: effect must be allow or deny")
-
-
-def _check_attribute(where: str, resource: str) -> None:
-    """An ``attr:`` resource that is not a declared PII attribute: a pattern, or refused."""
-    star = resource.find("*")
-    if star != -1 and star == len(resource) - 1:
-        return
-    raise PolicyError(
-        f"{where}: unknown resource {_name(resource)!r}: not a declared PII attribute "
-        "(policies/attributes.toml, CVAULT_ATTRIBUTES_FILE)"
-    )
-
-
 def _build(model_text: str, adapter: Any, attributes: tuple[str, ...]) -> _State:  # noqa: ANN401
     model = Model()
     model.load_model_from_text(model_text)
     decider = casbin.Enforcer(model, adapter)
-    _validate(decider, frozenset(attributes))
+    formats = validate(decider, frozenset(attributes), locator(adapter))
     # The twin shares the decider's model (and so its lines) but stops at the
     # first matching allow line: after the decider allowed a request, it names
     # the line that granted it. Deny lines are named by the decider itself.
@@ -228,7 +176,7 @@ def _build(model_text: str, adapter: Any, attributes: tuple[str, ...]) -> _State
     # builds a new state, twin included.
     explainer = casbin.Enforcer(decider.get_model())
     explainer.set_effector(AllowOverrideEffector())
-    return _State(decider, explainer, decider.new_enforce_context("2"), attributes)
+    return _State(decider, explainer, decider.new_enforce_context("2"), attributes, formats)
 
 
 # -- the enforcer ------------------------------------------------------------------
@@ -247,6 +195,30 @@ def _ask_purpose(state: _State, role: str, purpose: str) -> _Answer:
 def _granting(state: _State, role: str, resource: str, op: Operation, purpose: str) -> Rule:
     _, rule = state.explainer.enforce_ex(str(role), str(resource), op.value, str(purpose))
     return ("p", *rule) if rule else None
+
+
+def _format(state: _State, role: str, resource: str, purpose: str) -> tuple[MaskFormat, Rule]:
+    """The mask format of a masked field, and the p3 line that names it (None: default)."""
+    line = format_for(state.formats, str(role), str(resource), str(purpose))
+    return (MaskFormat.DEFAULT, None) if line is None else (line.fmt, line.rule)
+
+
+def _explain_masked(
+    state: _State, role: str, resource: str, purpose: str, clear_rule: Rule
+) -> Explanation:
+    """A field an allow line masks: hidden if it has no mask, else masked in its format."""
+    rule = _granting(state, role, resource, Operation.READ_MASKED, purpose)
+    detail = "read:clear is denied" if clear_rule else "no line grants read:clear"
+    if resource in CLEAR_ONLY:  # no mask: shown in clear or not at all
+        why = f"an allow line on read:masked; {detail}; {resource} has no mask"
+        return Explanation(Resolution.HIDDEN, rule, why)
+    fmt, fmt_rule = _format(state, role, resource, purpose)
+    if fmt_rule is not None:
+        detail += f"; mask format {fmt.value} ({rule_text(fmt_rule[0], fmt_rule[1:])})"
+    elif resource in FORMATS:
+        detail += "; mask format default (no p3 line names one)"
+    reason = f"an allow line on read:masked; {detail}"
+    return Explanation(Resolution.MASKED, rule, reason, fmt.value, fmt_rule)
 
 
 def _read(state: _State, role: str, resource: str, purpose: str) -> Resolution:
@@ -339,7 +311,7 @@ class PolicyEnforcer:
         if allowed:
             return
         why = (
-            f"the line ({_rule_text(rule[0], rule[1:])}) denies it"
+            f"the line ({rule_text(rule[0], rule[1:])}) denies it"
             if rule
             else f"no p2 line grants it (add 'p2, {POLICY_ADMINISTRATOR}, {POLICY_PURPOSE}, allow')"
         )
@@ -376,10 +348,15 @@ class PolicyEnforcer:
             writes = frozenset(
                 r.value for r in Resource if _ask(state, role, r.value, Operation.WRITE, purpose)[0]
             )
-            grants = _Grants(True, reads, writes)
+            formats = {
+                name: _format(state, role, name, purpose)[0]
+                for name, how in reads.items()
+                if how == Resolution.MASKED and name in FORMATS
+            }
+            grants = _Grants(True, reads, writes, formats)
         else:
             grants = _Grants(False, {}, frozenset())
-        if key[0] in _ROLES and key[1] in _PURPOSES:  # bounded: unknown names are not cached
+        if key[0] in ROLES and key[1] in PURPOSES:  # bounded: unknown names are not cached
             state.cache[key] = grants
         return grants
 
@@ -412,9 +389,18 @@ class PolicyEnforcer:
         found = state.resolved.get(key)
         if found is None:
             found = _read(state, role, resource, purpose)
-            if key[0] in _ROLES and key[1] in _PURPOSES and key[2] in _RESOURCES:  # bounded
+            if key[0] in ROLES and key[1] in PURPOSES and key[2] in RESOURCES:  # bounded
                 state.resolved[key] = found
         return found
+
+    def mask_formats(self, role: str, purpose: str) -> dict[str, MaskFormat]:
+        """The mask format of every customer field that resolves to masked for this role
+        and purpose (``default`` unless a p3 line names another); cached like
+        :meth:`resolve_all`. Raises :class:`PurposeNotAllowed` when the purpose is refused."""
+        grants = self._grants(role, purpose)
+        if not grants.allowed:
+            raise PurposeNotAllowed(role, purpose)
+        return dict(grants.formats)
 
     def check_write(self, role: str, purpose: str, resource: str) -> None:
         """Raise :class:`AccessDenied` unless the role may write ``resource`` for this purpose."""
@@ -424,7 +410,7 @@ class PolicyEnforcer:
         if str(resource) in grants.writes:
             return
         if (
-            str(resource) in _RESOURCES
+            str(resource) in RESOURCES
             or not _ask(self._state, role, resource, Operation.WRITE, purpose)[0]
         ):
             raise AccessDenied(role, purpose, resource, Action.WRITE)
@@ -451,12 +437,7 @@ class PolicyEnforcer:
             rule = _granting(state, role, resource, Operation.READ_CLEAR, purpose)
             return Explanation(Resolution.CLEAR, rule, "an allow line on read:clear")
         if masked:
-            rule = _granting(state, role, resource, Operation.READ_MASKED, purpose)
-            detail = "read:clear is denied" if clear_rule else "no line grants read:clear"
-            how = Resolution.MASKED
-            if resource in CLEAR_ONLY:  # no mask: shown in clear or not at all
-                how, detail = Resolution.HIDDEN, f"{detail}; {resource} has no mask"
-            return Explanation(how, rule, f"an allow line on read:masked; {detail}")
+            return _explain_masked(state, role, resource, purpose, clear_rule)
         if clear_rule is not None:
             return Explanation(
                 Resolution.HIDDEN,

@@ -106,6 +106,14 @@ class PolicyFile(Adapter):  # type: ignore[misc]  # casbin ships no type informa
     def __repr__(self) -> str:
         return f"PolicyFile({str(self._path)!r})"
 
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The file's lines as they stand now (to name a refused line by its number)."""
+        try:
+            return tuple(self._path.read_text(encoding="utf-8").splitlines())
+        except (OSError, UnicodeDecodeError):
+            return ()
+
     def load_policy(self, model: Any) -> None:  # noqa: ANN401 - a casbin Model
         try:
             text = self._path.read_text(encoding="utf-8")

@@ -2,7 +2,8 @@
 
 ``show`` prints the policy in force (the newest stored version, or the shipped default),
 ``explain ROLE FIELD PURPOSE`` names the line that decides a field, ``history`` lists the
-stored versions, ``diff FILE`` shows what replacing the policy with a file would change,
+stored versions, ``validate FILE`` checks a file as ``replace`` would and stores nothing,
+``diff FILE`` shows what replacing the policy with a file would change,
 ``replace FILE`` stores the file as a new version and ``reset`` stores the shipped
 default. They work while servers run: servers pick a new version up on their next
 policy check. Changes are checked like ``replacePolicy`` (a policy that would lock the
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["policy_app"]
 
 policy_app = typer.Typer(
-    help="The access policy: show, explain, history, diff, replace, reset.",
+    help="The access policy: show, explain, history, validate, diff, replace, reset.",
     no_args_is_help=True,
 )
 
@@ -82,6 +83,9 @@ def explain(role: str, field: str, purpose: str) -> None:
     _plain(f"resolution: {found.resolution.value}")
     _plain(f"rule: {', '.join(found.rule) if found.rule else '(none: default deny)'}")
     _plain(f"reason: {found.reason}")
+    if found.mask_format is not None:
+        source = ", ".join(found.format_rule) if found.format_rule else "(no p3 line: default)"
+        _plain(f"mask format: {found.mask_format} {source}")
 
 
 @policy_app.command("history")
@@ -93,6 +97,19 @@ def history() -> None:
         _plain("no stored version: the shipped default (version 0) is in force")
     for v in versions:
         _plain(f"{v.version}  {v.created_at.isoformat()}  {v.actor}  {v.lines} rules")
+
+
+@policy_app.command("validate")
+def validate(file: Path) -> None:
+    """Check FILE as ``replace`` would, without storing it: "valid", or the first rule it
+    breaks (a bad line by its line number in FILE and its text)."""
+    lines = _read(file)
+    with opened() as vault:
+        try:
+            vault.policies.check(lines)
+        except VaultError as exc:
+            raise fail(f"{file}: {exc}", EXIT_REJECTED) from None
+    _plain(f"{file}: valid; nothing stored")
 
 
 @policy_app.command("diff")

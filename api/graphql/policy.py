@@ -19,6 +19,14 @@ class AccessExplanation:
         description="The deciding policy line; null when nothing allows it (default deny)."
     )
     reason: str = strawberry.field(description="Why, in words.")
+    mask_format: str | None = strawberry.field(
+        description="The mask format a masked field shows (default, last4, country_code, "
+        "first_letter, local_hidden, domain_only, initials, year_only, country_only, "
+        "redacted); null when the field is not masked."
+    )
+    format_rule: list[str] | None = strawberry.field(
+        description="The p3 policy line that names the mask format; null for the default."
+    )
 
 
 @strawberry.type(description="The access policy: Casbin lines, versioned.")
@@ -47,6 +55,8 @@ class PolicyQuery:
             resolution=found.resolution.value,
             rule=None if found.rule is None else list(found.rule),
             reason=found.reason,
+            mask_format=found.mask_format,
+            format_rule=None if found.format_rule is None else list(found.format_rule),
         )
 
 

@@ -71,6 +71,18 @@ class Authorizer:
         except AccessDenied as exc:
             raise self._deny(session, exc) from None
 
+    def mask_formats(self, session: Session) -> dict[str, str]:
+        """The mask format of each customer field that reaches this caller masked (the
+        policy's p3 lines; ``default`` where none names one). The system role reads in
+        clear: nothing is masked."""
+        ctx = access_of(session)
+        if ctx.actor.role == SYSTEM_ROLE:
+            return {}
+        try:
+            return dict(self.enforcer.mask_formats(ctx.actor.role, ctx.purpose))
+        except AccessDenied as exc:
+            raise self._deny(session, exc) from None
+
     def check_writes(
         self,
         session: Session,

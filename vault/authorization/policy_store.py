@@ -138,15 +138,21 @@ class PolicyStore:
         """Store the shipped default policy as a new version (administrators only)."""
         return self.replace(session, default_policy_lines())
 
+    def check(self, lines: Sequence[str]) -> None:
+        """Raise :class:`InvalidInput` naming the first rule ``lines`` break (a bad line,
+        by its number and text; an unknown or misplaced mask format; a policy that takes
+        the administration purpose away from the administrator). Stores nothing."""
+        try:
+            self._enforcer.with_lines(lines).check_keeps_control()
+        except PolicyError as exc:
+            raise InvalidInput("lines", str(exc)) from None
+
     def replace(self, session: Session, lines: Sequence[str]) -> int:
         """Store a new policy version (administrators only). It is checked by building an
         enforcer first: a bad line, or a policy that would take the administration purpose
         away from the administrator, is refused with the rule it breaks; nothing is stored."""
         self._require_admin(session)
-        try:
-            self._enforcer.with_lines(lines).check_keeps_control()
-        except PolicyError as exc:
-            raise InvalidInput("lines", str(exc)) from None
+        self.check(lines)
         newest = session.scalar(select(func.max(PolicyVersionRow.version))) or 0
         version = max(newest, self.version) + 1
         session.add(

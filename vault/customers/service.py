@@ -493,4 +493,7 @@ class CustomerService:
         external ids read when not given."""
         if ids is None:
             ids = external_ids(session, [row.id]).get(row.id, [])
-        return customer_view(row, key, ids, reads=reads, attributes=self.attributes, erased=erased)
+        formats = self._authz.mask_formats(session)
+        return customer_view(
+            row, key, ids, reads=reads, formats=formats, attributes=self.attributes, erased=erased
+        )

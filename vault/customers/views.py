@@ -16,7 +16,7 @@ from sqlalchemy import Row
 
 from policies import Resolution
 from policies.attributes import ATTRIBUTE_PREFIX, AttributeRegistry
-from policies.masking import mask, mask_postal_address
+from policies.mask_formats import MaskFormat, mask_as, mask_postal_address_as
 from vault.crypto import DataKey
 from vault.customers.addresses import PostalAddress, parse_address
 from vault.customers.custom_attributes import UNDECLARED, attribute_reads, attributes_view
@@ -28,6 +28,7 @@ __all__ = ["ERASED_FIELDS", "address_view", "audited_fields", "customer_view", "
 
 _HIDDEN: Final = Resolution.HIDDEN.value
 _CLEAR: Final = Resolution.CLEAR.value
+_DEFAULT: Final = MaskFormat.DEFAULT.value
 # The clear profile's columns, each a read resource of its own (clear or hidden).
 PROFILE_READS: Final = ("locale", "tier", "tags")
 # How the audit trail records a read of an erased customer: no PII value was read.
@@ -55,11 +56,15 @@ def customer_view(
     *,
     reads: Mapping[str, str],
     attributes: AttributeRegistry,
+    formats: Mapping[str, str] | None = None,
     erased: bool = False,
 ) -> Customer:
     """The caller's view: hidden fields are None (and never decrypted), masked ones
-    are decrypted and masked here; ``resolutions`` says which is which. ``erased`` reads
-    a live row as its tombstone (its erasure was undone by a restored backup)."""
+    are decrypted and masked here, each in its mask format (``formats``, the policy's
+    p3 lines; ``default`` for a field it does not name); ``resolutions`` says which is
+    which. ``erased`` reads a live row as its tombstone (its erasure was undone by a
+    restored backup)."""
+    formats = formats or {}
     resolutions = {name: str(reads.get(name, _HIDDEN)) for name in PII}
     for name in PROFILE_READS:
         resolutions[name] = _CLEAR if reads.get(name) == _CLEAR else _HIDDEN
@@ -81,10 +86,12 @@ def customer_view(
         value = clear(name)
         if value is None or resolutions[name.value] == Resolution.CLEAR.value:
             return value
-        return mask(name.value, value)
+        return mask_as(name.value, value, formats.get(name.value, _DEFAULT))
 
     address, postal_address = address_view(
-        clear(PiiField.ADDRESS), resolutions[PiiField.ADDRESS.value]
+        clear(PiiField.ADDRESS),
+        resolutions[PiiField.ADDRESS.value],
+        formats.get(PiiField.ADDRESS.value, _DEFAULT),
     )
     return Customer(
         id=row.id,
@@ -120,15 +127,21 @@ def _tombstone(row: CustomerRow | Row[Any], resolutions: dict[str, str]) -> Cust
     )  # fmt: skip
 
 
-def address_view(value: str | None, how: str) -> tuple[str | None, PostalAddress | None]:
+def address_view(
+    value: str | None, how: str, fmt: str = _DEFAULT
+) -> tuple[str | None, PostalAddress | None]:
     """What the caller sees of a decrypted address, as one line and as parts: in clear
-    all of it; masked, the city and country; free text has no parts (and masks whole)."""
+    all of it; masked, the city and country (``country_only``: the country; ``redacted``:
+    nothing); free text has no parts (and masks whole)."""
     if value is None:
         return None, None
     parts = parse_address(value)
     if how == Resolution.CLEAR.value:
         return (value, None) if parts is None else (parts.formatted(), parts)
     if parts is None:
-        return mask(PiiField.ADDRESS.value, value), None
-    shown = PostalAddress(city=parts.city, country=parts.country)
-    return mask_postal_address(parts.city, parts.country), shown
+        return mask_as(PiiField.ADDRESS.value, value, fmt), None
+    if fmt == MaskFormat.REDACTED:
+        return mask_postal_address_as(parts.city, parts.country, fmt), None
+    city = None if fmt == MaskFormat.COUNTRY_ONLY else parts.city
+    shown = PostalAddress(city=city, country=parts.country)
+    return mask_postal_address_as(parts.city, parts.country, fmt), shown
