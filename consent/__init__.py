@@ -43,5 +43,7 @@ class Privacy:
             clock=vault.clock,
             controller=settings.controller,
             policy_url=settings.privacy_policy_url,
+            language=settings.receipt_language,
+            jurisdiction=settings.receipt_jurisdiction,
         )
         return cls(vault=vault, ledger=ledger, desk=DsrDesk(vault, ledger))
