@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from audit.checkpoint import Signer, parse_vkey, vkey
+from audit.checkpoint import CheckpointError, Signer, parse_vkey, vkey
 
 __all__ = [
     "CONSENT_RECEIPT_VERSION",
@@ -148,7 +148,7 @@ def verify_receipt(
         raise ReceiptError("field 'signature.key' is missing or not a string")
     try:
         _name, public_key = parse_vkey(key_text)
-    except ValueError as exc:
+    except (CheckpointError, ValueError) as exc:
         raise ReceiptError(f"field 'signature.key' is not a verifier key ({exc})") from None
     if trusted_key is not None and key_text != trusted_key:
         raise ReceiptError(

@@ -50,7 +50,7 @@ def dsr_verify_receipt(file: ReceiptFile, public_key: PublicKey = None) -> None:
 
 
 def _verify(file: Path, public_key: str | None, kind: ReceiptKind) -> None:
-    from audit.checkpoint import parse_vkey
+    from audit.checkpoint import CheckpointError, parse_vkey
     from consent.receipts import ReceiptError, ReceiptKind, key_label, read_receipt, verify_receipt
     from vault.crypto.signing import ed25519_verify
 
@@ -59,7 +59,7 @@ def _verify(file: Path, public_key: str | None, kind: ReceiptKind) -> None:
         pinned = _pinned_key(public_key)
         try:
             parse_vkey(pinned)
-        except ValueError as exc:
+        except (CheckpointError, ValueError) as exc:
             raise fail(f"--public-key: not a verifier key ({exc})", EXIT_USAGE) from None
     try:
         text = file.read_text(encoding="utf-8")
