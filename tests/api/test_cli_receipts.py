@@ -10,6 +10,8 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from api.cli import app
+from consent.receipts import sign_receipt
+from tests.api.test_cli_dsr import _create, _customer, _dsr, env
 from tests.consent.test_receipt_verification import (
     KEY,
     OTHER,
@@ -17,7 +19,8 @@ from tests.consent.test_receipt_verification import (
     consent_body,
     erasure_body,
 )
-from consent.receipts import sign_receipt
+
+__all__ = ["env"]  # the fixture, shared with `cvault dsr`'s tests
 
 # No CVAULT_* setting at all: verifying must not need the vault's configuration.
 NO_VAULT = {"CVAULT_DATA_DIR": "/nonexistent/cvault", "CVAULT_DATABASE_URL": "sqlite:///:x:"}
@@ -104,3 +107,23 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     bad_key = _run("consent", "verify-receipt", str(receipt), "--public-key", "not-a-key")
     assert (absent.exit_code, "cannot be read" in absent.stderr) == (2, True)
     assert (bad_key.exit_code, "--public-key: not a verifier key" in bad_key.stderr) == (2, True)
+
+
+def test_an_erasure_receipt_from_dsr_process_verifies_with_the_exported_public_key(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """End to end: `dsr process --output`, `audit public-key` into a file, then
+    `dsr verify-receipt --public-key` with no vault settings at all: exit 0."""
+    cid = _customer(env)
+    rid, token = _create(env, "erasure", cid)
+    assert _dsr(env, "verify", rid, "--token", token).exit_code == 0
+    receipt = tmp_path / "erasure-receipt.json"
+    assert _dsr(env, "process", rid, "--output", str(receipt)).exit_code == 0
+    exported = CliRunner().invoke(app, ["audit", "public-key"], env=env)
+    key_file = _write(tmp_path, "vault.pub", exported.stdout)
+    result = _run("dsr", "verify-receipt", str(receipt), "--public-key", str(key_file))
+    assert (result.exit_code, result.stdout.split(",")[0]) == (
+        0, f"valid: erasure receipt {rid}",
+    )  # fmt: skip
+    held = json.loads(receipt.read_text(encoding="utf-8"))["receipt"]["erased"]["piiFields"]
+    assert ["email", "first_name"] == held
