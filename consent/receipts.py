@@ -90,9 +90,7 @@ def read_receipt(text: str) -> dict[str, Any]:
     """A receipt document parsed from JSON text; raises :class:`ReceiptError` naming the
     line and column of a syntax error, or the key that appears twice in one object."""
     try:
-        document = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant
-        )
+        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ReceiptError(f"line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})") from None
     if not isinstance(document, dict):
@@ -160,14 +158,14 @@ def verify_receipt(
         signature = base64.b64decode(str(value), validate=True) if isinstance(value, str) else b""
     except (binascii.Error, ValueError):
         signature = b""
-    if len(signature) != 64:  # noqa: PLR2004 - an Ed25519 signature
+    if len(signature) != 64:
         raise ReceiptError("field 'signature.value' is not the base64 of a 64-byte signature")
     try:
         verify(public_key, _CONTEXT + canonical(body), signature)
-    except Exception:  # every failure is one ReceiptError
+    except Exception as exc:  # every failure is one ReceiptError
         raise ReceiptError(
             "signature does not verify: the receipt was changed after it was signed"
-        ) from None
+        ) from exc
     if kind is not None:
         _check_kind(body, kind)
     return body

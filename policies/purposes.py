@@ -215,17 +215,7 @@ def load_registry(text: str) -> dict[Purpose, PurposeInfo]:
         categories = entry.get("data_categories", [])
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
             raise RegistryError(f"purposes.{name}.data_categories must be a list of names")
-        notice = entry.get("notice_version")
-        if notice is not None and (
-            not isinstance(notice, str)
-            or not notice.strip()
-            or len(notice) > _NOTICE_CHARS
-            or not notice.isprintable()
-        ):
-            raise RegistryError(
-                f"purposes.{name}.notice_version must be a non-empty string of at most "
-                f"{_NOTICE_CHARS} printable characters"
-            )
+        notice = _notice_version(name, entry.get("notice_version"))
         known = {"legal_basis", "description", "data_categories", "notice_version", *flags}
         unknown = set(entry) - known
         if unknown:
@@ -235,13 +225,29 @@ def load_registry(text: str) -> dict[Purpose, PurposeInfo]:
             basis,
             description.strip(),
             data_categories=tuple(categories),
-            notice_version=notice.strip() if notice is not None else None,
+            notice_version=notice,
             **flags,
         )
     missing = [p.value for p in Purpose if p not in out]
     if missing:
         raise RegistryError(f"purpose registry does not describe: {', '.join(missing)}")
     return out
+
+
+def _notice_version(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > _NOTICE_CHARS
+        or not value.isprintable()
+    ):
+        raise RegistryError(
+            f"purposes.{name}.notice_version must be a non-empty string of at most "
+            f"{_NOTICE_CHARS} printable characters"
+        )
+    return value.strip()
 
 
 @cache

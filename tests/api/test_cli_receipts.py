@@ -126,4 +126,4 @@ def test_an_erasure_receipt_from_dsr_process_verifies_with_the_exported_public_k
         0, f"valid: erasure receipt {rid}",
     )  # fmt: skip
     held = json.loads(receipt.read_text(encoding="utf-8"))["receipt"]["erased"]["piiFields"]
-    assert ["email", "first_name"] == held
+    assert held == ["email", "first_name"]

@@ -134,7 +134,7 @@ def test_the_erasure_receipt_lists_the_fields_the_record_held_by_name(local_vaul
         outcome.receipt, ed25519_verify, trusted_key=local_vault.audit.public_vkey,
         kind=ReceiptKind.ERASURE,
     )  # fmt: skip
-    assert ["email", "first_name", "attr:nickname"] == body["erased"]["piiFields"]
+    assert body["erased"]["piiFields"] == ["email", "first_name", "attr:nickname"]
     assert (body["language"], body["jurisdiction"]) == ("fa", "DE")
     text = json.dumps(outcome.receipt, ensure_ascii=False)
     assert [v for v in (EMAIL, NICKNAME) if v in text] == []
@@ -147,7 +147,7 @@ def test_an_erasure_of_a_record_without_pii_lists_no_field(vault: Vault) -> None
     with vault.unit(OFFICER) as s:
         outcome = Privacy.of(vault).desk.process(s, rid)
     assert outcome.receipt is not None
-    assert [] == outcome.receipt["receipt"]["erased"]["piiFields"]
+    assert outcome.receipt["receipt"]["erased"]["piiFields"] == []
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ def test_an_erasure_receipt_verifies_as_an_erasure_receipt() -> None:
     assert erasure_body() == verify_receipt(signed, ed25519_verify, kind=ReceiptKind.ERASURE)
     with pytest.raises(ReceiptError) as caught:
         verify_receipt(signed, ed25519_verify, kind=ReceiptKind.CONSENT)
-    assert "this is an erasure receipt, not a consent receipt" == str(caught.value)
+    assert str(caught.value) == "this is an erasure receipt, not a consent receipt"
 
 
 @pytest.mark.parametrize(
@@ -118,8 +118,9 @@ def test_a_signature_swapped_in_from_another_key_does_not_verify() -> None:
     """The vault's key left in place over another key's signature: it does not verify."""
     signed = sign_receipt(SIGNER, consent_body())
     signed["signature"]["value"] = sign_receipt(OTHER, consent_body())["signature"]["value"]
-    with pytest.raises(ReceiptError, match="^signature does not verify"):
+    with pytest.raises(ReceiptError) as caught:
         verify_receipt(signed, ed25519_verify, trusted_key=KEY)
+    assert str(caught.value).startswith("signature does not verify")
 
 
 def _mangled(change: str) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def test_a_signed_body_missing_a_required_field_is_refused_by_name() -> None:
     del body["noticeVersion"]
     with pytest.raises(ReceiptError) as caught:
         verify_receipt(sign_receipt(SIGNER, body), ed25519_verify, kind=ReceiptKind.CONSENT)
-    assert "field 'receipt.noticeVersion' is missing or not a string" == str(caught.value)
+    assert str(caught.value) == "field 'receipt.noticeVersion' is missing or not a string"
 
 
 @pytest.mark.parametrize(
