@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from consent.dsr.desk import DsrDesk
-from consent.ledger import ConsentChange, ConsentLedger, ConsentRecord, ConsentStatus
-from vault.runtime import Vault
+if TYPE_CHECKING:
+    from consent.dsr.desk import DsrDesk
+    from consent.ledger import ConsentChange, ConsentLedger, ConsentRecord, ConsentStatus
+    from vault.runtime import Vault
 
 __all__ = [
     "ConsentChange",
@@ -35,6 +38,9 @@ class Privacy:
 
     @classmethod
     def of(cls, vault: Vault) -> Privacy:
+        from consent.dsr.desk import DsrDesk  # noqa: PLC0415 - see _LAZY
+        from consent.ledger import ConsentLedger  # noqa: PLC0415
+
         settings = vault.settings
         ledger = ConsentLedger(
             vault.authz,
@@ -43,5 +49,25 @@ class Privacy:
             clock=vault.clock,
             controller=settings.controller,
             policy_url=settings.privacy_policy_url,
+            language=settings.receipt_language,
+            jurisdiction=settings.receipt_jurisdiction,
         )
         return cls(vault=vault, ledger=ledger, desk=DsrDesk(vault, ledger))
+
+
+# Imported on first use, so that what needs one light module of this package (the
+# offline receipt check, ``cvault consent verify-receipt``) does not load the vault.
+_LAZY = {
+    "ConsentChange": "consent.ledger",
+    "ConsentLedger": "consent.ledger",
+    "ConsentRecord": "consent.ledger",
+    "ConsentStatus": "consent.ledger",
+    "DsrDesk": "consent.dsr.desk",
+}
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - a class of this package's API
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'consent' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from audit.checkpoint import Signer
 from audit.entries import AuditAction
-from consent.receipts import sign_receipt
+from consent.receipts import CONSENT_RECEIPT_VERSION, sign_receipt
 from policies.purposes import Purpose, PurposeInfo, RegistryError, purpose_info, registry
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import access_of, buffer_of
@@ -38,7 +38,7 @@ from vault.types import ConsentChannel, ConsentMethod, ConsentState, CustomerSta
 
 __all__ = ["ConsentChange", "ConsentLedger", "ConsentRecord", "ConsentStatus", "ReceiptNotFound"]
 
-RECEIPT_VERSION = "KI-CR-v1.1.0"
+RECEIPT_VERSION = CONSENT_RECEIPT_VERSION
 _EVIDENCE_CHARS = 2000
 _LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 _EXPLICIT = {ConsentMethod.FORM, ConsentMethod.CHECKBOX, ConsentMethod.EMAIL_LINK}
@@ -58,7 +58,8 @@ class ConsentChange:
     purpose: str
     state: str
     source_channel: str = ConsentChannel.API.value
-    notice_version: str = "unversioned"
+    # None: the purpose's current notice version from the registry (purposes.toml).
+    notice_version: str | None = None
     method: str = ConsentMethod.FORM.value
     user_agent: str | None = field(default=None, repr=False)
     client_address: str | None = field(default=None, repr=False)
@@ -103,6 +104,8 @@ class ConsentLedger:
         clock: Callable[[], datetime],
         controller: str,
         policy_url: str = "",
+        language: str = "en",
+        jurisdiction: str = "EU",
     ) -> None:
         self._authz = authz
         self._indexer = indexer
@@ -110,6 +113,8 @@ class ConsentLedger:
         self._clock = clock
         self._controller = controller
         self._policy_url = policy_url
+        self._language = language
+        self._jurisdiction = jurisdiction
 
     def __repr__(self) -> str:
         return "ConsentLedger()"
@@ -126,9 +131,7 @@ class ConsentLedger:
         state = check_word(ConsentState, change.state, field="state")
         channel = check_word(ConsentChannel, change.source_channel, field="sourceChannel")
         method = check_word(ConsentMethod, change.method, field="method")
-        notice = check_text(change.notice_version, field="noticeVersion", max_length=64).strip()
-        if not notice:
-            raise InvalidInput("noticeVersion", "must not be empty")
+        notice = _notice_version(info, change.notice_version)
         now = self._clock()
         expires = change.expires_at
         if expires is not None:
@@ -198,7 +201,7 @@ class ConsentLedger:
         )
 
     def grant(self, session: Session, customer_id: uuid.UUID, purpose: str) -> ConsentRecord:
-        """Grant with the defaults (an API call, an unversioned notice, a form)."""
+        """Grant with the defaults (an API call, the purpose's current notice, a form)."""
         return self.record(session, customer_id, ConsentChange(purpose, ConsentState.GRANTED))
 
     def withdraw(self, session: Session, customer_id: uuid.UUID, purpose: str) -> ConsentRecord:
@@ -293,11 +296,11 @@ class ConsentLedger:
         """Kantara Consent Receipt v1.1 fields; ``piiPrincipalId`` is the pseudonymous id."""
         return {
             "version": RECEIPT_VERSION,
-            "jurisdiction": "EU",
+            "jurisdiction": self._jurisdiction,
             "consentTimestamp": int(now.timestamp()),
             "collectionMethod": f"{method.value} via {channel.value}",
             "consentReceiptID": str(event_id),
-            "language": "en",
+            "language": self._language,
             "piiPrincipalId": str(customer_id),
             "piiControllers": [{"piiController": self._controller, "onBehalf": False}],
             "policyUrl": self._policy_url,
@@ -333,6 +336,23 @@ def _consent_purpose(name: str) -> PurposeInfo:
     if not info.needs_consent:
         raise InvalidInput("purpose", f"rests on {info.legal_basis.value}, not on consent")
     return info
+
+
+def _notice_version(info: PurposeInfo, given: str | None) -> str:
+    """The notice version the change was made under: the one given, else the purpose's
+    current one from the registry; a purpose without one needs it given."""
+    if given is None:
+        if info.notice_version is None:
+            raise InvalidInput(
+                "noticeVersion",
+                f"is required: purpose {info.name.value} has no current notice version "
+                "in purposes.toml",
+            )
+        return info.notice_version
+    notice = check_text(given, field="noticeVersion", max_length=64).strip()
+    if not notice:
+        raise InvalidInput("noticeVersion", "must not be empty")
+    return notice
 
 
 def _record(row: ConsentEventRow) -> ConsentRecord:

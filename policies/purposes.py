@@ -148,6 +148,9 @@ class LegalBasis(StrEnum):
     LEGAL_OBLIGATION = "legal_obligation"
 
 
+# A notice version is stored in a 64-character column (consent_events.notice_version).
+_NOTICE_CHARS = 64
+
 # The scope of an objection to direct marketing as a whole (Art. 21(2)).
 DIRECT_MARKETING = "direct_marketing"
 
@@ -162,6 +165,9 @@ class PurposeInfo:
     direct_marketing: bool = False
     during_restriction: bool = False
     data_categories: tuple[str, ...] = ()
+    # The current version of the notice a consent to this purpose is asked under; a
+    # consent event that names no version of its own takes it (None: every event must).
+    notice_version: str | None = None
 
     @property
     def needs_consent(self) -> bool:
@@ -209,16 +215,39 @@ def load_registry(text: str) -> dict[Purpose, PurposeInfo]:
         categories = entry.get("data_categories", [])
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
             raise RegistryError(f"purposes.{name}.data_categories must be a list of names")
-        unknown = set(entry) - {"legal_basis", "description", "data_categories", *flags}
+        notice = _notice_version(name, entry.get("notice_version"))
+        known = {"legal_basis", "description", "data_categories", "notice_version", *flags}
+        unknown = set(entry) - known
         if unknown:
             raise RegistryError(f"purposes.{name} has unknown keys: {', '.join(sorted(unknown))}")
         out[purpose] = PurposeInfo(
-            purpose, basis, description.strip(), data_categories=tuple(categories), **flags
+            purpose,
+            basis,
+            description.strip(),
+            data_categories=tuple(categories),
+            notice_version=notice,
+            **flags,
         )
     missing = [p.value for p in Purpose if p not in out]
     if missing:
         raise RegistryError(f"purpose registry does not describe: {', '.join(missing)}")
     return out
+
+
+def _notice_version(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > _NOTICE_CHARS
+        or not value.isprintable()
+    ):
+        raise RegistryError(
+            f"purposes.{name}.notice_version must be a non-empty string of at most "
+            f"{_NOTICE_CHARS} printable characters"
+        )
+    return value.strip()
 
 
 @cache

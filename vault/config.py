@@ -73,6 +73,10 @@ class Settings:
     graphql_threads: int = 16
     controller: str = "customer-vault"
     privacy_policy_url: str = ""
+    # What every consent and erasure receipt states: the language its text is in (a BCP 47
+    # tag) and the jurisdiction whose law it is given under (ISO 3166 code, or EU).
+    receipt_language: str = "en"
+    receipt_jurisdiction: str = "EU"
     retention_file: Path | None = None
     attributes_file: Path | None = None
     # The pages: where sign-in codes go (SMTP, else in development and test a file outbox
@@ -199,6 +203,8 @@ class Settings:
             graphql_threads=_int(env, "CVAULT_GRAPHQL_THREADS", 16, minimum=1, maximum=256),
             controller=_short(env, "CVAULT_CONTROLLER", "customer-vault"),
             privacy_policy_url=_short(env, "CVAULT_PRIVACY_POLICY_URL", ""),
+            receipt_language=_language(env.get("CVAULT_RECEIPT_LANGUAGE") or "en"),
+            receipt_jurisdiction=_jurisdiction(env.get("CVAULT_RECEIPT_JURISDICTION") or "EU"),
             retention_file=(
                 Path(env["CVAULT_RETENTION_FILE"]).expanduser()
                 if env.get("CVAULT_RETENTION_FILE")
@@ -281,6 +287,31 @@ def _short(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, default).strip()
     if len(value) > 300 or any(ord(ch) < 32 for ch in value):
         raise ConfigError(f"Config '{name}' must be at most 300 printable characters.")
+    return value
+
+
+_LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+_JURISDICTION_RE = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
+
+
+def _language(value: str) -> str:
+    """A BCP 47 language tag (``en``, ``fa``, ``th``, ``zh-Hans``, ``pt-BR``)."""
+    value = value.strip()
+    if len(value) > 35 or not _LANGUAGE_RE.fullmatch(value):
+        raise ConfigError(
+            "Config 'CVAULT_RECEIPT_LANGUAGE' must be a BCP 47 language tag, e.g. en, fa, zh-Hans."
+        )
+    return value
+
+
+def _jurisdiction(value: str) -> str:
+    """An ISO 3166 country or subdivision code (``DE``, ``US-CA``), or ``EU``."""
+    value = value.strip()
+    if not _JURISDICTION_RE.fullmatch(value):
+        raise ConfigError(
+            "Config 'CVAULT_RECEIPT_JURISDICTION' must be an ISO 3166 code in capitals "
+            "(DE, US-CA) or EU."
+        )
     return value
 
 

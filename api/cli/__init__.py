@@ -28,6 +28,7 @@ from api.cli.erasure import erasure_app
 from api.cli.holds import holds_app
 from api.cli.keys import keys_app, token_app
 from api.cli.policy import policy_app
+from api.cli.receipts import consent_verify_receipt, dsr_verify_receipt
 from api.cli.retention import retention_app
 from api.cli.schema import schema_app
 from api.cli.segments import segments_app
@@ -44,6 +45,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
 app.add_typer(setup.db_app, name="db")
+dsr_app.command("verify-receipt")(dsr_verify_receipt)
 app.add_typer(dsr_app, name="dsr")
 app.add_typer(erasure_app, name="erasure")
 app.add_typer(segments_app, name="segments")
@@ -57,6 +59,7 @@ app.add_typer(documents_app, name="documents")
 app.add_typer(schema_app, name="schema")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(customers_app, name="customers")
+consent_app.command("verify-receipt")(consent_verify_receipt)
 app.add_typer(consent_app, name="consent")
 app.add_typer(holds_app, name="holds")
 

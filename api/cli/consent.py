@@ -36,7 +36,11 @@ ChannelOpt = Annotated[
 ]
 MethodOpt = Annotated[ConsentMethod, typer.Option("--method", help="How the change was made.")]
 NoticeOpt = Annotated[
-    str, typer.Option("--notice-version", help="The privacy notice the customer saw.")
+    str | None,
+    typer.Option(
+        "--notice-version",
+        help="The privacy notice the customer saw (default: the purpose's current one).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of text.")]
 
@@ -119,7 +123,7 @@ def _change(
     state: ConsentState,
     channel: ConsentChannel,
     method: ConsentMethod,
-    notice: str,
+    notice: str | None,
     expires_at: str | None,
     as_json: bool,
 ) -> None:
@@ -162,7 +166,7 @@ def grant(
     purpose: PurposeArg,
     channel: ChannelOpt = ConsentChannel.API,
     method: MethodOpt = ConsentMethod.FORM,
-    notice_version: NoticeOpt = "unversioned",
+    notice_version: NoticeOpt = None,
     expires_at: Annotated[
         str | None,
         typer.Option("--expires-at", help="ISO 8601 with a time zone: the consent lapses."),
@@ -180,7 +184,7 @@ def withdraw(
     purpose: PurposeArg,
     channel: ChannelOpt = ConsentChannel.API,
     method: MethodOpt = ConsentMethod.FORM,
-    notice_version: NoticeOpt = "unversioned",
+    notice_version: NoticeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record that the customer withdrew PURPOSE: it takes effect on the next request."""

@@ -44,6 +44,7 @@ class ConsentQuery:
                 description=info.description,
                 direct_marketing=info.direct_marketing,
                 needs_consent=info.needs_consent,
+                notice_version=info.notice_version,
             )
             for p, info in registry().items()
         ]

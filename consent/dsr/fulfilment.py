@@ -33,17 +33,16 @@ from consent.dsr.export import ExportBundle, Exporter
 from consent.dsr.history import RequestHistory
 from consent.dsr.requests import RequestStateError
 from consent.ledger import ConsentLedger
-from consent.receipts import sign_receipt
+from consent.receipts import ERASURE_RECEIPT_VERSION, sign_receipt
 from vault.authorization.context import buffer_of
 from vault.customers import CustomerPatch
 from vault.errors import CustomerNotFound
 from vault.runtime import Vault
 from vault.storage.models import CustomerRow, DsrRequestRow, ObjectionRow
-from vault.types import CustomerStatus, DsrType, PiiField
+from vault.types import CustomerStatus, DsrType
 
 __all__ = ["ERASURE_RECEIPT_VERSION", "LIVE", "Fulfilled", "Fulfilment", "customer_for_update"]
 
-ERASURE_RECEIPT_VERSION = "cvault-erasure-receipt/v1"
 # The statuses of a customer whose requests are carried out (erasure excepted).
 LIVE = (CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value)
 _RESTRICTED = CustomerStatus.RESTRICTED.value
@@ -113,7 +112,8 @@ class Fulfilment:
         body = {
             "version": ERASURE_RECEIPT_VERSION,
             "receiptType": "erasure",
-            "jurisdiction": "EU",
+            "jurisdiction": self._vault.settings.receipt_jurisdiction,
+            "language": self._vault.settings.receipt_language,
             "legalBasis": "GDPR Art. 17",
             "piiControllers": [{"piiController": self._vault.settings.controller}],
             "piiPrincipalId": str(erased.customer_id),
@@ -125,7 +125,7 @@ class Fulfilment:
             "method": "crypto-shredding",
             "erased": {
                 "dataKey": "destroyed",
-                "piiFields": [f.value for f in PiiField],
+                "piiFields": list(erased.pii_fields),
                 "externalIds": erased.external_ids_deleted,
                 "consentStates": erased.consent_states_deleted,
                 "objections": erased.objections_deleted,

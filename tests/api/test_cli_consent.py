@@ -78,7 +78,7 @@ def test_grant_withdraw_and_show_with_history(env: dict[str, str]) -> None:
     doc = json.loads(_run(env, "consent", "show", cid, "--history", "--json").stdout)
     assert [(e["state"], e["notice_version"]) for e in doc["history"]] == [
         ("granted", "v3"),
-        ("withdrawn", "unversioned"),
+        ("withdrawn", "2026-01"),  # the purpose's current notice (purposes.toml)
     ]
     assert all("signature" in json.dumps(e["receipt"]) for e in doc["history"])
     assert _actions(env) == [

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from consent import Privacy
 from consent.receipts import verify_receipt
+from policies.purposes import purpose_info
 from tests.conftest import FrozenClock
 from tests.pages import (
     ANN,
@@ -194,6 +195,32 @@ def test_withdrawing_a_consent_is_one_action_like_granting_it(
     assert receipt.headers["content-type"].startswith("application/json")
     body = verify_receipt(receipt.json(), ed25519_verify, trusted_key=vault.audit.public_vkey)
     assert (body["state"], body["piiPrincipalId"]) == ("withdrawn", str(cid))
+
+
+def test_the_consent_form_records_the_notice_version_it_showed(
+    site: tuple[Vault, TestClient], mailbox: Mailbox
+) -> None:
+    """Each consent form carries its purpose's current notice version; the change records
+    the version the form carried (that is what the customer saw), else the current one."""
+    vault, client = site
+    cid = make_customer(vault)
+    sign_in(client, mailbox)
+    page = client.get("/privacy/consents").text
+    current = purpose_info("marketing_sms").notice_version
+    assert f'<input type="hidden" name="notice" value="{current}">' in page
+    client.post(
+        "/privacy/consents",
+        data={"csrf": csrf_of(page), "purpose": "marketing_sms", "change": "grant",
+              "notice": "2025-06"},
+    )  # fmt: skip
+    page = client.get("/privacy/consents").text
+    client.post(
+        "/privacy/consents",
+        data={"csrf": csrf_of(page), "purpose": "marketing_sms", "change": "withdraw"},
+    )
+    with vault.unit(OFFICER) as s:
+        history = Privacy.of(vault).ledger.history(s, cid)
+    assert [r.notice_version for r in history] == ["2025-06", current]
 
 
 def test_a_copy_is_downloadable_once_processed_by_a_link_that_expires(

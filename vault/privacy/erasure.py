@@ -118,6 +118,9 @@ class ErasureResult:
     # Left for purge(): exact up to PENDING_COUNT_LIMIT; beyond it, the limit and exact False.
     interactions_pending: int
     interactions_pending_exact: bool = True
+    # The PII the record held when it was erased, by field name (``email``, ...,
+    # ``attr:<name>`` for a PII custom attribute); never a value. Empty when already erased.
+    pii_fields: tuple[str, ...] = ()
 
 
 class Forgetter(Protocol):
@@ -184,6 +187,7 @@ class ErasureService:
             raise self._authz.denied(session, LegalHoldActive(customer_id, holds), customer_id)
 
         now = self._clock()
+        held = _held_fields(row)
         self._keys.shred(session, customer_id, now)
         faults.reach("erasure.shredded")
         for name in PiiField:
@@ -216,6 +220,7 @@ class ErasureService:
             objections_deleted=objections,
             interactions_pending=pending,
             interactions_pending_exact=exact,
+            pii_fields=held,
         )
         detail = _detail(result)
         if reason is not None:
@@ -464,6 +469,12 @@ def _uncleared(row: type[CustomerRow]) -> ColumnElement[bool]:
         row.attributes != {},
         row.sealed_attributes.is_not(None),
     )
+
+
+def _held_fields(row: CustomerRow) -> tuple[str, ...]:
+    """The names of the PII fields and PII custom attributes the record holds a value in."""
+    fields = [f.value for f in PiiField if getattr(row, f"{f.value}_ct") is not None]
+    return (*fields, *(f"attr:{name}" for name in sorted(row.sealed_attributes or {})))
 
 
 def _detail(result: ErasureResult) -> dict[str, Any]:

@@ -79,6 +79,10 @@ class Purpose:
     needs_consent: bool = strawberry.field(
         description="Whether it reaches only customers who granted consent."
     )
+    notice_version: str | None = strawberry.field(
+        description="The current notice version a consent to it is recorded under when a "
+        "change names none."
+    )
 
 
 @strawberry.type(description="Where one consent-based purpose stands for a customer.")
@@ -118,8 +122,10 @@ class ConsentChangeInput:
     source_channel: ConsentChannelEnum = strawberry.field(
         default=ConsentChannelEnum.API, description="Where the change was made."
     )
-    notice_version: str = strawberry.field(
-        default="unversioned", description="The privacy notice version the customer saw."
+    notice_version: str | None = strawberry.field(
+        default=None,
+        description="The privacy notice version the customer saw (none: the purpose's "
+        "current version from the purpose registry).",
     )
     method: ConsentMethodEnum = strawberry.field(
         default=ConsentMethodEnum.FORM, description="How the customer expressed it."

@@ -114,7 +114,7 @@ class AccountHandlers(PrivacyHandlers):
             purpose=str(form.get("purpose", "")),
             state=state,
             source_channel=ConsentChannel.WEB.value,
-            notice_version=str(form.get("notice", "")) or "privacy-page",
+            notice_version=str(form.get("notice", "")) or None,
             method=ConsentMethod.FORM.value,
             user_agent=request.headers.get("user-agent"),
             client_address=request.client.host if request.client else None,
