@@ -11,17 +11,15 @@ servers are started once for the module (each test works on a customer of its ow
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from policies import Role
-from tests.conftest import CTX, IN_CI, POSTGRES_URL, _postgres_problem
+from tests.conftest import CTX, POSTGRES_URL, postgres_schema
 from tests.processes import Server, run_cli, token, vault_env
 from tests.reliability.test_crashes import assert_audit_verifies, scalar_rows
 from vault.config import Settings
@@ -51,30 +49,19 @@ class Vaults:
 @pytest.fixture(scope="module")
 def vaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vaults]:
     """Two servers on one PostgreSQL schema; unreachable PostgreSQL fails under CI=true."""
-    problem = _postgres_problem()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(problem)
-        pytest.skip(problem)
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     folder = tmp_path_factory.mktemp("lost-update")
     servers: list[Server] = []
-    try:
-        env = vault_env(folder / "data", (POSTGRES_URL, schema))
-        run_cli(env, "init")
-        servers = [Server(env, folder), Server(env, folder)]
-        for server in servers:
-            server.start()
-        yield Vaults(env, (servers[0], servers[1]), folder)
-    finally:
-        for server in servers:
-            server.stop()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as schema:
+        try:
+            env = vault_env(folder / "data", (POSTGRES_URL, schema))
+            run_cli(env, "init")
+            servers = [Server(env, folder), Server(env, folder)]
+            for server in servers:
+                server.start()
+            yield Vaults(env, (servers[0], servers[1]), folder)
+        finally:
+            for server in servers:
+                server.stop()
 
 
 def _customer(env: dict[str, str]) -> str:
