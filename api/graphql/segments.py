@@ -492,6 +492,16 @@ class WebhookMutation:
             made = ctx.vault.webhooks.create(session, url=url, segment_ids=ids, purpose=purpose)
         return NewWebhookEndpoint(webhook=_webhook(made.webhook), secret=made.secret)
 
+    @strawberry.mutation(
+        description="Give a webhook a new signing secret, shown this once: every delivery "
+        "sent from now on, retries included, is signed with it; the old secret signs nothing more."
+    )
+    def rotate_webhook_secret(self, info: Ctx, id: IdArg) -> NewWebhookEndpoint | None:
+        ctx = info.context
+        with atomic(info) as session:
+            made = ctx.vault.webhooks.rotate_secret(session, parse_id(ctx, id, kind="webhook"))
+        return NewWebhookEndpoint(webhook=_webhook(made.webhook), secret=made.secret)
+
     @strawberry.mutation(description="Stop deliveries to a webhook.")
     def disable_webhook(self, info: Ctx, id: IdArg) -> WebhookEndpoint | None:
         ctx = info.context

@@ -5,6 +5,7 @@ policy; metrics, memberships and channel analytics come back without PII."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -18,10 +19,11 @@ from policies import Role
 from tests.api.test_graphql_policy import Gateway, gateway
 from tests.conftest import CTX, FrozenClock
 from tests.vault.test_webhooks import Receiver, receiver
+from vault.crypto.webhooks import SignatureError, verify_signature
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput
 from vault.runtime import Vault
-from vault.storage.models import SegmentOutboxRow
+from vault.storage.models import AuditEntryRow, SegmentOutboxRow
 
 __all__ = ["gateway", "receiver"]  # fixtures shared with the policy matrix and webhooks
 
@@ -266,6 +268,48 @@ def test_the_marketing_tools_webhook_hears_who_enters_and_leaves(
     ]
     listed = _marketing(gateway, "{ webhooks { id url } }")["data"]["webhooks"]
     assert [w["id"] for w in listed] == [made["webhook"]["id"]]
+
+
+def test_a_rotated_webhook_secret_signs_what_is_sent_next(
+    vault: Vault, gateway: Gateway, clock: FrozenClock, receiver: Receiver
+) -> None:
+    """rotateWebhookSecret answers a new secret, once: the next delivery verifies with it and
+    not with the old one; the rotation is audited with the webhook's id and version only."""
+    people = _people(vault, clock)
+    segment = _marketing(gateway, CREATE, input={"name": "Rotated", "rule": RULE})["data"][
+        "createSegment"
+    ]
+    made = _marketing(
+        gateway,
+        "mutation($u: String!, $s: [ID!]!) { createWebhook(url: $u, segmentIds: $s,"
+        ' purpose: "marketing_email") { secret webhook { id } } }',
+        u=receiver.url("/rotated"),
+        s=[segment["id"]],
+    )["data"]["createWebhook"]
+    rotated = _marketing(
+        gateway,
+        "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret webhook { id } } }",
+        id=made["webhook"]["id"],
+    )["data"]["rotateWebhookSecret"]
+    assert (rotated["webhook"]["id"], rotated["secret"] != made["secret"]) == (
+        made["webhook"]["id"],
+        True,
+    )
+    receiver.secrets["/rotated"] = rotated["secret"]
+    _marketing(gateway, REFRESH, id=segment["id"])
+    vault.dispatcher.run_once(vault.db)
+    got = receiver.at("/rotated")
+    assert [(r.message["customer_id"], r.verified) for r in got] == [(str(people["win"]), True)]
+    with pytest.raises(SignatureError):  # the old secret signs nothing more
+        verify_signature(made["secret"], got[0].body, got[0].headers, now=clock.now.timestamp())
+    with vault.db.transaction() as s:
+        details = [
+            json.loads(raw)["detail"]
+            for raw in s.scalars(select(AuditEntryRow.canonical).order_by(AuditEntryRow.id))
+            if json.loads(raw)["action"] == "webhook.change"
+        ]
+    assert [d.get("op") for d in details][-1:] == ["rotate_secret"]
+    assert rotated["secret"] not in json.dumps(details)
 
 
 def test_membership_follows_ingest_without_a_refresh(
