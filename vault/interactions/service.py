@@ -172,12 +172,12 @@ class InteractionService:
         resolved: dict[uuid.UUID, uuid.UUID] = {}
         for cid in named:
             state = status.get(cid)
-            if state is not None and state[0] in _LIVE:
-                resolved[cid] = cid
-            else:
+            if state is None or state[0] not in _LIVE:
                 resolved[cid] = self._follow_merges(session, cid, status, wanted.index(cid))
-        owners = [resolved[cid] for cid in wanted]
-        unique = list(dict.fromkeys(resolved.values()))
+        if not resolved:  # nobody merged: each item is owned by the customer it names
+            return wanted, named, status
+        owners = [resolved.get(cid, cid) for cid in wanted]
+        unique = list(dict.fromkeys(owners))
         return owners, unique, status
 
     def _named_customers(
