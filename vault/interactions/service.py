@@ -125,9 +125,7 @@ class InteractionService:
                 if payload is None
                 else keys[owner].encrypt(payload, field=PAYLOAD_FIELD, record_id=row_id)
             )
-            rows.append(
-                (row_id, owner, channel, kind, occurred, minor, currency, ext, sealed, now)
-            )
+            rows.append((row_id, owner, channel, kind, occurred, minor, currency, ext, sealed, now))
         inserted = insert_rows(session, rows)
         result = IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
         if inserted and self._on_recorded is not None:
@@ -157,9 +155,7 @@ class InteractionService:
 
     def _resolve_customers(
         self, session: Session, items: Sequence[InteractionInput]
-    ) -> tuple[
-        list[uuid.UUID], list[uuid.UUID], dict[uuid.UUID, tuple[str, uuid.UUID | None]]
-    ]:
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID], dict[uuid.UUID, tuple[str, uuid.UUID | None]]]:
         """The owning customer of each item (following merges), the distinct owners in
         order of first appearance, and the status of each customer seen; unknown or
         erased ones raise, naming the first item that names them.

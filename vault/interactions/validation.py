@@ -34,9 +34,13 @@ def _encode_payload(payload: Mapping[str, Any], index: int) -> bytes:
     try:
         raw = _PAYLOAD_JSON.encode(payload).encode("utf-8")
     except (TypeError, ValueError):
-        raise InvalidInput(f"{_at(index)}.payload", "must be JSON-serialisable without NaN") from None
+        raise InvalidInput(
+            f"{_at(index)}.payload", "must be JSON-serialisable without NaN"
+        ) from None
     if len(raw) > _MAX_PAYLOAD_BYTES:
-        raise InvalidInput(f"{_at(index)}.payload", f"must be at most {_MAX_PAYLOAD_BYTES} bytes as JSON")
+        raise InvalidInput(
+            f"{_at(index)}.payload", f"must be at most {_MAX_PAYLOAD_BYTES} bytes as JSON"
+        )
     return raw
 
 
