@@ -12,6 +12,11 @@ purchases) are stored twice into fresh tables:
   ``INSERT ... ON CONFLICT DO NOTHING`` executemany), with no validation, no
   customer resolution and no crypto.
 
+On PostgreSQL the same run adds the independent floor of :mod:`bench.ingest_ladder`:
+plain binary COPY of the same rows into a table with only the primary key and the
+unique external id, then with each index / constraint of ``interactions`` added one
+at a time, with the server's CPU per 1,000 rows, so the price of each is visible.
+
 Reported: rows/s (wall), CPU-ms per 1,000 rows of the client process(es), and
 the ratio vault/floor. Run: ``python -m bench.ingest --rows 200000``.
 """
@@ -45,9 +50,10 @@ from bench.common import (
     new_target,
     open_vault,
 )
+from bench.ingest_ladder import ladder
 from vault.customers import CustomerInput
 from vault.interactions import InteractionInput
-from vault.interactions.copy import copy_insert_postgresql
+from vault.interactions.copy import COLUMNS, copy_rows_postgresql
 from vault.storage.db import make_engine
 from vault.storage.models import InteractionRow
 
@@ -95,6 +101,18 @@ def _write_vault(t: Target, batches: list[list[InteractionInput]]) -> tuple[int,
     return stored, cpu
 
 
+def _floor_rows(batch: Sequence[InteractionInput], now: datetime) -> list[tuple[Any, ...]]:
+    """The stored columns of a batch (``COLUMNS`` order), payload as clear JSON bytes."""
+    return [
+        (
+            uuid.uuid4(), i.customer_id, i.channel, i.type, i.occurred_at,
+            None if i.amount is None else int(i.amount * 100), i.currency, i.external_id,
+            json.dumps(i.payload).encode(), now,
+        )
+        for i in batch
+    ]  # fmt: skip
+
+
 def _write_floor(t: Target, batches: list[list[InteractionInput]]) -> tuple[int, float]:
     engine = make_engine(t.url, schema=t.schema)
     table = cast("Table", InteractionRow.__table__)
@@ -103,26 +121,14 @@ def _write_floor(t: Target, batches: list[list[InteractionInput]]) -> tuple[int,
     cpu = time.process_time()
     stored = 0
     for batch in batches:
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "customer_id": i.customer_id,
-                "channel": i.channel,
-                "type": i.type,
-                "occurred_at": i.occurred_at,
-                "amount_minor": None if i.amount is None else int(i.amount * 100),
-                "currency": i.currency,
-                "external_id": i.external_id,
-                "payload_ct": json.dumps(i.payload).encode(),
-                "recorded_at": now,
-            }
-            for i in batch
-        ]
+        rows = _floor_rows(batch, now)
         with engine.begin() as conn:
             if t.backend == "postgresql":
-                stored += copy_insert_postgresql(conn.connection.driver_connection, rows)
+                stored += copy_rows_postgresql(conn.connection.driver_connection, rows)
             else:
-                stored += conn.execute(stmt, rows).rowcount
+                stored += conn.execute(
+                    stmt, [dict(zip(COLUMNS, r, strict=True)) for r in rows]
+                ).rowcount
     cpu = time.process_time() - cpu
     engine.dispose()
     return stored, cpu
@@ -176,10 +182,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--writers", default="1,2", help="writer process counts (PostgreSQL)")
+    parser.add_argument(
+        "--no-ladder", dest="ladder", action="store_false",
+        help="skip the per-index COPY floor (bench.ingest_ladder) on PostgreSQL",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write raw results here")
     args = parser.parse_args(argv)
 
     results: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
             target, ids = _prepare(backend, Path(tmp), args.customers)
@@ -212,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                             }
                         )
                         print(json.dumps(results[-1]), flush=True)
+                if backend == "postgresql" and args.ladder:
+                    now = datetime.now(UTC)
+                    rows = [_floor_rows(b, now) for b in batches]
+                    for step in ladder(target, rows, args.repeat):
+                        steps.append(step)
+                        print(json.dumps(step), flush=True)
             finally:
                 drop_target(target)
     print()
@@ -232,8 +249,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"| {r['backend']} | {r['writers']} | {r['mode']} | {r['rows']:,} | "
               f"{r['best_rows_per_s']:,} | {r['median_rows_per_s']:,} | {r['cpu_ms_per_1k']} | "
               f"{ratio:.2f}x |")  # fmt: skip
+    if steps:
+        _print_ladder(steps)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"paths": results, "ladder": steps}, indent=2))
+
+
+def _print_ladder(steps: list[dict[str, Any]]) -> None:
+    base = steps[0]
+    print()
+    print("Independent floor: binary COPY, no pre-check, no crypto (PostgreSQL, 1 writer)")
+    print(
+        "| table has | rows/s | client CPU-ms / 1k | PostgreSQL CPU-ms / 1k "
+        "| PostgreSQL CPU-ms / 1k added |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    for s in steps:
+        server, first = s["server_cpu_ms_per_1k"], base["server_cpu_ms_per_1k"]
+        added = "-" if server is None or first is None or s is base else f"{server - first:+.1f}"
+        print(f"| {s['step']} | {s['rows_per_s']:,.0f} | {s['client_cpu_ms_per_1k']:.1f} | "
+              f"{'-' if server is None else f'{server:.1f}'} | {added} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -82,3 +82,26 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a live process in MB (``VmRSS`` of ``/proc/<pid>/status``),
+    or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:  # noqa: PTH123
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def tree_rss_mb(root: int) -> dict[int, float]:
+    """Resident memory in MB of a process and each of its live descendants, by pid."""
+    out: dict[int, float] = {}
+    for pid in tree_cpu(root):
+        rss = rss_mb(pid)
+        if rss is not None:
+            out[pid] = round(rss, 1)
+    return out

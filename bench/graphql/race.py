@@ -18,8 +18,8 @@ from bench.common import emit
 from bench.graphql.client import OUR_QUERY, PEER_QUERY, post
 from bench.graphql.plan import Plan
 from bench.graphql.profiling import profile
-from bench.graphql.report import profile_table, single_table, table
-from bench.graphql.servers import Server, start_ours, start_peer, wait_ready
+from bench.graphql.report import memory_table, profile_table, single_table, table
+from bench.graphql.servers import Server, memory_of, start_ours, start_peer, wait_ready
 from bench.graphql.target import Target
 from bench.graphql.wrk import lua_script, run_wrk
 from policies import Role
@@ -136,6 +136,7 @@ class Race:
     summaries: list[dict[str, Any]] = field(default_factory=list)
     single: list[dict[str, Any]] = field(default_factory=list)
     header: dict[str, Any] = field(default_factory=dict)
+    memory: list[dict[str, Any]] = field(default_factory=list)
 
     def prepare(self, ids: list[uuid.UUID]) -> None:
         plan, workdir = self.plan, self.workdir
@@ -173,6 +174,9 @@ class Race:
         race(plan, variants)
         subject = Variant("data_subject (self, all clear)", ours, self.scripts["subject"])
         race(plan, [subject])
+        for server in (ours, peer):  # memory after the race, every process of each server
+            self.memory.append(memory_of(server))
+            emit({"event": "memory"} | self.memory[-1])
         for v in [*variants, subject]:
             self.summaries.append(v.summary())
             self.results.append(self.summaries[-1] | {"runs": v.runs})
@@ -199,5 +203,7 @@ class Race:
         parts = [table(self.summaries, self.header)]
         if self.single:
             parts.append(single_table(self.single))
+        if self.memory:
+            parts.append(memory_table(self.memory))
         parts += [profile_table(r) for r in self.results if r.get("event") == "profile"]
         return "\n\n".join(parts)

@@ -80,3 +80,26 @@ def profile_table(found: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}%" for k, v in list(found["self_by_package_pct"].items())[:12])
     lines += ["", f"Self time by package: {packages}."]
     return "\n".join(lines)
+
+
+RSS_TARGET_MB = 200.0  # issue 15 item 7: each of our processes after the race
+
+
+def memory_table(memory: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "Resident memory after the race (VmRSS of each process, MB):",
+        "",
+        "| server | processes | per process (role: MB) | total MB | target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for m in memory:
+        each = ", ".join(f"{p['role']} {p['mb']:.0f}" for p in m["rss_mb"])
+        target = "-"
+        if m["server"] == "ours":
+            top = max((p["mb"] for p in m["rss_mb"]), default=0.0)
+            met = "met" if top <= RSS_TARGET_MB else "missed"
+            target = f"{met} (each <= {RSS_TARGET_MB:.0f} MB)"
+        lines.append(
+            f"| {m['server']} | {m['processes']} | {each} | {m['total_mb']:.0f} | {target} |"
+        )
+    return "\n".join(lines)

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import emit
 from bench.graphql.client import post
-from bench.graphql.cpu import all_stats, cmdline, tree_cpu
+from bench.graphql.cpu import all_stats, cmdline, tree_cpu, tree_rss_mb
 from bench.graphql.target import LIBPQ_URL, Target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +153,19 @@ def wait_ready(server: Server, probe: tuple[str, dict[str, Any], dict[str, str]]
                 break
             time.sleep(0.2)
         time.sleep(2)
+
+
+def memory_of(server: Server) -> dict[str, Any]:
+    """Resident memory (MB) of every live process of a server, each with its role: the
+    request-serving workers, and the supervisor / helpers beside them."""
+    rss = tree_rss_mb(server.proc.pid)
+    workers = set(server.workers())
+    return {
+        "server": server.name,
+        "processes": server.processes,
+        "rss_mb": [
+            {"pid": pid, "role": "worker" if pid in workers else "supervisor/helper", "mb": mb}
+            for pid, mb in sorted(rss.items())
+        ],
+        "total_mb": round(sum(rss.values()), 1),
+    }

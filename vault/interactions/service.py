@@ -13,7 +13,7 @@ checks of one item live in :mod:`~vault.interactions.validation`, the writing in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -26,7 +26,7 @@ from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import access_of, buffer_of
 from vault.crypto.handles import Handles
 from vault.errors import InteractionNotFound, InvalidInput
-from vault.interactions.copy import insert_rows
+from vault.interactions.copy import COLUMNS, Row, insert_rows
 from vault.interactions.models import IngestResult, Interaction, InteractionInput, TimelineOptions
 from vault.interactions.timeline import (
     KEY,
@@ -64,6 +64,7 @@ __all__ = [
 MAX_BATCH = 1000
 log = get_logger("vault.interactions.service")
 
+_LIVE = frozenset({CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value})
 _OWNERS = select(CustomerRow.id, CustomerRow.status, CustomerRow.merged_into_id)
 _OWNERS_BY_IDS_PG = Prepared(_OWNERS.where(id_in_param(CustomerRow.id, "ids")))
 
@@ -102,35 +103,30 @@ class InteractionService:
         self._authz.check_writes(session, wanted)
         if not items:
             return IngestResult(0, 0)
-        owners, statuses = self._resolve_customers(session, items)
-        unique = list(dict.fromkeys(owners))
+        owners, unique, statuses = self._resolve_customers(session, items)
         self._gate.check(session, [(cid, statuses[cid][0]) for cid in unique])
         keys = self._keys.get_many(session, unique)
         now = self._clock()
-        rows: list[dict[str, Any]] = []
+        rows: list[Row] = []
         row_ids = new_ids(len(items))
         seen: set[str] = set()
         duplicates = 0
-        for i, (item, owner) in enumerate(zip(items, owners, strict=True)):
-            where = f"interactions[{i}]"
-            row = validate(item, where)
-            if row["external_id"] is not None:
-                if row["external_id"] in seen:
+        # One tuple per row in the COPY column order; the owner's key is looked up per row
+        # (one hash of a UUID), everything else is per batch.
+        for i, (item, owner, row_id) in enumerate(zip(items, owners, row_ids, strict=True)):
+            channel, kind, occurred, minor, currency, ext, payload = validate(item, i)
+            if ext is not None:
+                if ext in seen:
                     duplicates += 1
                     continue
-                seen.add(row["external_id"])
-            row_id = row_ids[i]
-            row["id"] = row_id
-            row["customer_id"] = owner
-            row["recorded_at"] = now
-            payload = row.pop("payload")
-            row["payload_ct"] = (
+                seen.add(ext)
+            sealed = (
                 None
                 if payload is None
                 else keys[owner].encrypt(payload, field=PAYLOAD_FIELD, record_id=row_id)
             )
-            rows.append(row)
-        inserted = self._insert(session, rows)
+            rows.append((row_id, owner, channel, kind, occurred, minor, currency, ext, sealed, now))
+        inserted = insert_rows(session, rows)
         result = IngestResult(inserted=inserted, duplicates=duplicates + len(rows) - inserted)
         if inserted and self._on_recorded is not None:
             self._on_recorded(session, unique)
@@ -152,25 +148,33 @@ class InteractionService:
         return result
 
     @staticmethod
-    def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
-        """Insert, skipping rows whose external id is stored; return how many landed."""
-        return insert_rows(session, rows)
+    def _insert(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert rows given as column -> value mappings, skipping external ids already
+        stored; return how many landed (tests drive the storage race through it)."""
+        return insert_rows(session, [tuple(r[c] for c in COLUMNS) for r in rows])
 
     def _resolve_customers(
         self, session: Session, items: Sequence[InteractionInput]
-    ) -> tuple[list[uuid.UUID], dict[uuid.UUID, tuple[str, uuid.UUID | None]]]:
-        """The owning customer of each item, following merges, and the status of each
-        customer seen; unknown or erased ones raise."""
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID], dict[uuid.UUID, tuple[str, uuid.UUID | None]]]:
+        """The owning customer of each item (following merges), the distinct owners in
+        order of first appearance, and the status of each customer seen; unknown or
+        erased ones raise, naming the first item that names them.
+
+        Each distinct customer is resolved once: hashing a UUID is a Python-level call,
+        so the per-item work is one dictionary lookup."""
         wanted = self._named_customers(session, items)
-        status = self._statuses(session, set(wanted))
+        named = list(dict.fromkeys(wanted))
+        status = self._statuses(session, named)
         resolved: dict[uuid.UUID, uuid.UUID] = {}
-        owners: list[uuid.UUID] = []
-        for i, cid in enumerate(wanted):
-            owner = resolved.get(cid)
-            if owner is None:
-                owner = resolved[cid] = self._follow_merges(session, cid, status, i)
-            owners.append(owner)
-        return owners, status
+        for cid in named:
+            state = status.get(cid)
+            if state is None or state[0] not in _LIVE:
+                resolved[cid] = self._follow_merges(session, cid, status, wanted.index(cid))
+        if not resolved:  # nobody merged: each item is owned by the customer it names
+            return wanted, named, status
+        owners = [resolved.get(cid, cid) for cid in wanted]
+        unique = list(dict.fromkeys(owners))
+        return owners, unique, status
 
     def _named_customers(
         self, session: Session, items: Sequence[InteractionInput]
@@ -226,7 +230,7 @@ class InteractionService:
         return current
 
     def _statuses(
-        self, session: Session, ids: set[uuid.UUID]
+        self, session: Session, ids: Collection[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[str, uuid.UUID | None]]:
         out: dict[uuid.UUID, tuple[str, uuid.UUID | None]] = {}
         id_list = list(ids)

@@ -89,5 +89,11 @@ class Prepared:
         given = {b.key for b in compiled.binds.values() if b.required}
         expanded = compiled.construct_expanded_state(dict.fromkeys(given))
         fixed = {k: v for k, v in expanded.parameters.items() if k not in given}
-        self._postgresql = (expanded.statement, fixed)
+        statement = expanded.statement
+        # Array parameters (a batch's ids) go in binary: psycopg's text-format list
+        # dumper costs ~1 us per element in Python, the binary one a fraction of it.
+        for bind in compiled.binds.values():
+            if bind.required and isinstance(bind.type, ARRAY):
+                statement = statement.replace(f"%({bind.key})s", f"%({bind.key})b")
+        self._postgresql = (statement, fixed)
         return self._postgresql
