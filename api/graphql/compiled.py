@@ -6,7 +6,8 @@ queries of one narrow shape this module compiles the validated operation, once p
 query text, into a :class:`Plan` that builds the same response directly:
 
 * only ``query`` operations without fragments, directives or repeated response keys;
-* root fields ``customer(id:)``, ``me`` and ``__typename``;
+* root fields ``customer(id:)``, ``customerByEmail(email:)``, ``customerByPhone(phone:)``,
+  ``me`` and ``__typename``;
 * below them only plain customer fields, ``interactions(first:)`` and, inside it,
   ``edges { cursor node { id interactionId channel type occurredAt amount currency
   externalId } }`` and ``pageInfo`` (``__typename`` anywhere).
@@ -90,8 +91,19 @@ _CUSTOMER: Final[_Shape] = {
     "interactions": _CONNECTION,
     "__typename": None,
 }
-_ROOT: Final[_Shape] = {"customer": _CUSTOMER, "me": _CUSTOMER, "__typename": None}
-_ARGUMENTS: Final = {"customer": {"id"}, "interactions": {"first"}}
+_ROOT: Final[_Shape] = {
+    "customer": _CUSTOMER,
+    "customerByEmail": _CUSTOMER,
+    "customerByPhone": _CUSTOMER,
+    "me": _CUSTOMER,
+    "__typename": None,
+}
+_ARGUMENTS: Final = {
+    "customer": {"id"},
+    "customerByEmail": {"email"},
+    "customerByPhone": {"phone"},
+    "interactions": {"first"},
+}
 
 
 _Getter = Callable[[GraphQLContext, Any], Any]
@@ -194,15 +206,15 @@ class _Run:
                 data[root.key] = query.name
                 continue
             try:
-                if root.name == "me":
-                    record = own_record(self.context)
-                else:
-                    record = customer_record(self.context, self.arguments[id(root.node)]["id"])
+                record = _root_record(self.context, root.name, self.arguments[id(root.node)])
             except Exception as exc:  # noqa: BLE001 - as graphql-core: a located error
-                # Both root fields are non-null: the error nulls the whole response.
                 self.errors.append(located_error(exc, [root.node], [root.key]))
-                return ExecutionResult(data=None, errors=self.errors)
-            data[root.key] = self._object(root, record, [root.key])
+                if isinstance(root.definition.type, GraphQLNonNull):
+                    # customer and me are non-null: the error nulls the whole response.
+                    return ExecutionResult(data=None, errors=self.errors)
+                data[root.key] = None
+                continue
+            data[root.key] = None if record is None else self._object(root, record, [root.key])
         return ExecutionResult(data=data, errors=self.errors or None)
 
     def _object(self, field: _Field, source: object, path: list[str | int]) -> dict[str, Any]:
@@ -275,6 +287,21 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - as graphql-core: a located error
             self.errors.append(located_error(exc, [field.node], path))
         return None
+
+
+def _root_record(
+    context: GraphQLContext, name: str, arguments: dict[str, Any]
+) -> CustomerRecord | None:
+    """What a root field resolves to, through the resolvers' own helpers."""
+    if name == "me":
+        return own_record(context)
+    if name == "customer":
+        return customer_record(context, arguments["id"])
+    if name == "customerByEmail":
+        found = context.vault.customers.find_by_email(context.session, arguments["email"])
+    else:
+        found = context.vault.customers.find_by_phone(context.session, arguments["phone"])
+    return found[0] if found else None
 
 
 def _walk(fields: tuple[_Field, ...]) -> list[_Field]:
