@@ -55,7 +55,7 @@ from vault.customers import Customer as CustomerRecord
 from vault.interactions import Interaction as InteractionRecord
 from vault.pagination import Page
 
-__all__ = ["Plan", "compile_plan"]
+__all__ = ["Arguments", "Plan", "compile_plan"]
 
 _Shape = Mapping[str, "_Shape | None"]
 _PII: Final = {
@@ -107,6 +107,7 @@ _ARGUMENTS: Final = {
 
 
 _Getter = Callable[[GraphQLContext, Any], Any]
+Arguments = dict[int, dict[str, Any]]  # by id() of a field's node
 
 
 def _attributes(kind: str, *fields: str) -> dict[tuple[str, str], _Getter]:
@@ -168,16 +169,42 @@ class Plan:
     ) -> ExecutionResult | None:
         """The operation's result, or None (before anything ran) when graphql-core must
         run it instead: variables or arguments that do not coerce."""
+        arguments = self.arguments(variables)
+        if arguments is None:
+            return None
+        return _Run(context, arguments).result(self.schema, self.roots)
+
+    def arguments(self, variables: dict[str, Any] | None) -> Arguments | None:
+        """Each field's coerced arguments, or None when graphql-core must report them."""
         coerced = get_variable_values(
             self.schema, self.operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):
             return None
         try:
-            arguments = {id(f.node): self._arguments(f, coerced) for f in _walk(self.roots)}
+            return {id(f.node): self._arguments(f, coerced) for f in _walk(self.roots)}
         except _Abandon:
             return None
-        return _Run(context, arguments).result(self.schema, self.roots)
+
+    @property
+    def hot(self) -> tuple[_Field, _Field | None] | None:
+        """The one profile root (``customer`` or ``me``) and its one ``interactions``
+        field, if the plan is of the shape the event-loop path reads in one statement."""
+        roots = [r for r in self.roots if r.definition is not None]
+        if len(roots) != 1 or roots[0].name not in {"customer", "me"}:
+            return None
+        timelines = [c for c in roots[0].children if c.name == "interactions"]
+        return None if len(timelines) > 1 else (roots[0], timelines[0] if timelines else None)
+
+    def run_read(
+        self,
+        context: GraphQLContext,
+        arguments: Arguments,
+        customer: CustomerRecord,
+        timeline: Page[InteractionRecord] | None,
+    ) -> ExecutionResult:
+        """The result of a plan of the :attr:`hot` shape over what was read for it."""
+        return _Run(context, arguments, (customer, timeline)).result(self.schema, self.roots)
 
     @staticmethod
     def _arguments(field: _Field, variables: VariableValues) -> dict[str, Any]:
@@ -192,10 +219,16 @@ class Plan:
 class _Run:
     """One execution of a plan: the response, its errors and its redacted paths."""
 
-    def __init__(self, context: GraphQLContext, arguments: dict[int, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        context: GraphQLContext,
+        arguments: Arguments,
+        read: tuple[CustomerRecord, Page[InteractionRecord] | None] | None = None,
+    ) -> None:
         self.context = context
         self.arguments = arguments
         self.errors: list[GraphQLError] = []
+        self.read = read  # what the event-loop path read, in place of the services
 
     def result(self, schema: GraphQLSchema, roots: tuple[_Field, ...]) -> ExecutionResult:
         data: dict[str, Any] = {}
@@ -206,7 +239,11 @@ class _Run:
                 data[root.key] = query.name
                 continue
             try:
-                record = _root_record(self.context, root.name, self.arguments[id(root.node)])
+                record = (
+                    self.read[0]
+                    if self.read is not None
+                    else _root_record(self.context, root.name, self.arguments[id(root.node)])
+                )
             except Exception as exc:  # noqa: BLE001 - as graphql-core: a located error
                 self.errors.append(located_error(exc, [root.node], [root.key]))
                 if isinstance(root.definition.type, GraphQLNonNull):
@@ -275,6 +312,8 @@ class _Run:
         self, field: _Field, record: object, path: list[str | int]
     ) -> Page[InteractionRecord] | None:
         assert isinstance(record, CustomerRecord)  # noqa: S101
+        if self.read is not None:
+            return self.read[1]
         ctx = self.context
         first = self.arguments[id(field.node)]["first"]
         try:
