@@ -33,12 +33,14 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     FieldNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -152,6 +154,10 @@ class _Field:
     node: FieldNode
     definition: GraphQLField | None  # None for __typename
     children: tuple[_Field, ...]
+    # The serialiser of a field whose type is a scalar or an enum (not a list), looked
+    # up once here rather than unwrapped on every value; the name of an object's type.
+    leaf: Callable[[Any], Any] | None = None
+    kind: str = ""
 
 
 class _Abandon(Exception):
@@ -255,23 +261,31 @@ class _Run:
         return ExecutionResult(data=data, errors=self.errors or None)
 
     def _object(self, field: _Field, source: object, path: list[str | int]) -> dict[str, Any]:
-        assert field.definition is not None  # noqa: S101 - only fields have children
-        kind = get_named_type(field.definition.type)
+        kind = field.kind
         out: dict[str, Any] = {}
         for child in field.children:
-            where = [*path, child.key]
             if child.definition is None:
-                out[child.key] = kind.name
-            elif kind.name == "Customer" and child.name in _PII:
-                out[child.key] = self._pii(source, _PII[child.name], where)
-            elif kind.name == "Customer" and child.name in _PROFILE:
-                out[child.key] = self._profile(child, source, where)
-            elif kind.name == "Customer" and child.name == "interactions":
+                out[child.key] = kind
+            elif kind != "Customer":
+                value = _GETTERS[kind, child.name](self.context, source)
+                if child.leaf is not None:
+                    out[child.key] = None if value is None else child.leaf(value)
+                else:
+                    out[child.key] = self._complete(child, value, [*path, child.key])
+            elif child.name in _PII:
+                out[child.key] = self._pii(source, _PII[child.name], [*path, child.key])
+            elif child.name in _PROFILE:
+                out[child.key] = self._profile(child, source, [*path, child.key])
+            elif child.name == "interactions":
+                where = [*path, child.key]
                 page = self._interactions(child, source, where)
                 out[child.key] = None if page is None else self._complete(child, page, where)
             else:
-                value = _GETTERS[kind.name, child.name](self.context, source)
-                out[child.key] = self._complete(child, value, where)
+                value = _GETTERS[kind, child.name](self.context, source)
+                if child.leaf is not None:
+                    out[child.key] = None if value is None else child.leaf(value)
+                else:
+                    out[child.key] = self._complete(child, value, [*path, child.key])
         return out
 
     def _complete(self, field: _Field, value: object, path: list[str | int]) -> Any:  # noqa: ANN401 - JSON
@@ -390,9 +404,15 @@ def _field(parent: GraphQLObjectType, selection: FieldNode, shape: _Shape) -> _F
         return _Field(key, name, selection, None, ())
     definition = parent.fields[name]
     below = shape[name]
-    if below is None:
-        leaf = selection.selection_set is None
-        return _Field(key, name, selection, definition, ()) if leaf else None
     kind = get_named_type(definition.type)
+    if below is None:
+        if selection.selection_set is not None:
+            return None
+        bare = definition.type
+        bare = bare.of_type if isinstance(bare, GraphQLNonNull) else bare
+        leaf = bare.serialize if isinstance(bare, GraphQLScalarType | GraphQLEnumType) else None
+        return _Field(key, name, selection, definition, (), leaf, kind.name)
     children = _fields(kind, selection, below) if isinstance(kind, GraphQLObjectType) else None
-    return None if children is None else _Field(key, name, selection, definition, children)
+    if children is None:
+        return None
+    return _Field(key, name, selection, definition, children, None, kind.name)

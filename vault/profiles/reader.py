@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Final
+
+from sqlalchemy import JSON
 
 from audit.entries import AuditAction, AuditEntry
 from policies import AccessDenied, Resolution
@@ -40,14 +43,16 @@ _INTERACTION_COLUMNS: Final = (
     "external_id", "recorded_at",
 )  # fmt: skip
 _TIMES: Final = ("created_at", "updated_at", "erased_at")
+# JSON columns come as text, parsed once from the first row (not on every joined row).
+_JSON: Final = frozenset(c.name for c in CustomerRow.__table__.c if c.type._type_affinity is JSON)
 
 # One statement, one round trip: the customer with its external ids, its stored data
 # key, whether it consented to and objected to the purpose, and (LATERAL) its newest
 # ``n`` interactions, newest first, ties broken by id as the timeline breaks them.
 PROFILE_SQL: Final = f"""
-SELECT {", ".join(f"c.{n}" for n in _CUSTOMER_COLUMNS)},
+SELECT {", ".join(f"c.{n}::text AS {n}" if n in _JSON else f"c.{n}" for n in _CUSTOMER_COLUMNS)},
   (SELECT json_agg(json_build_array(e.source, e.external_id)) FROM customer_external_ids e
-    WHERE e.customer_id = c.id) AS external_id_pairs,
+    WHERE e.customer_id = c.id)::text AS external_id_pairs,
   k.key_id AS k_key_id, k.kek_version AS k_kek_version, k.wrapped_key AS k_wrapped_key,
   EXISTS (SELECT 1 FROM consent_state s WHERE s.customer_id = c.id
     AND s.purpose = %(purpose)s AND s.state = %(granted)s
@@ -178,6 +183,9 @@ class ProfileReader:
         customer_row = SimpleNamespace(**{n: head[n] for n in _CUSTOMER_COLUMNS})
         for name in _TIMES:
             setattr(customer_row, name, _utc(head[name]))
+        for name in _JSON:
+            text = head[name]
+            setattr(customer_row, name, None if text is None else json.loads(text))
         buffer = AuditBuffer(access, self._clock)
         customer = customer_view(
             customer_row, key, pairs(head["external_id_pairs"]),  # type: ignore[arg-type]
