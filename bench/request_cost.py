@@ -270,7 +270,7 @@ async def _paths(
                 "req_s": round(done / wall, 1), "cpu_ms_per_req": round(cpu * 1000 / done, 3),
             }))  # fmt: skip
             if profiler:
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+                pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)
         endpoint.compiled, endpoint.hot.reader = True, reader
         if reader is not None:
             await _floor(reader, vault, bodies, args)
@@ -311,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--cprofile", action="store_true")
+    p.add_argument("--sort", default="tottime", help="the order of --cprofile's lines")
     p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     p.add_argument(
         "--statements", action="store_true", help="print the SQL statements of one request"

@@ -357,6 +357,23 @@ def _root_record(
     return found[0] if found else None
 
 
+def _enum_names(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum's serialiser, remembering each member's name (a few members per enum:
+    Strawberry's serialiser costs as much as the rest of an interaction's leaves)."""
+    names: dict[Any, Any] = {}
+
+    def name_of(value: Any) -> Any:  # noqa: ANN401 - a member in, its name out
+        try:
+            return names[value]
+        except KeyError:
+            names[value] = found = serialize(value)
+            return found
+        except TypeError:  # not hashable: not a member, let the serialiser say so
+            return serialize(value)
+
+    return name_of
+
+
 def _walk(fields: tuple[_Field, ...]) -> list[_Field]:
     out: list[_Field] = []
     for f in fields:
@@ -410,7 +427,13 @@ def _field(parent: GraphQLObjectType, selection: FieldNode, shape: _Shape) -> _F
             return None
         bare = definition.type
         bare = bare.of_type if isinstance(bare, GraphQLNonNull) else bare
-        leaf = bare.serialize if isinstance(bare, GraphQLScalarType | GraphQLEnumType) else None
+        leaf = (
+            _enum_names(bare.serialize)
+            if isinstance(bare, GraphQLEnumType)
+            else bare.serialize
+            if isinstance(bare, GraphQLScalarType)
+            else None
+        )
         return _Field(key, name, selection, definition, (), leaf, kind.name)
     children = _fields(kind, selection, below) if isinstance(kind, GraphQLObjectType) else None
     if children is None:
