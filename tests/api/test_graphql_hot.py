@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from structlog.testing import capture_logs
 
 from policies import Role
 from tests.api.test_graphql_compiled import (  # noqa: F401 - fixtures used by name
@@ -119,3 +120,17 @@ def test_no_answer_leaves_without_its_committed_audit_entries(
     assert b"Zahra" not in body
     assert b"6789" not in body
     assert b'"data"' not in body
+
+
+def test_the_event_loop_path_logs_no_value_it_read(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+) -> None:
+    """A read on the event loop puts no PII value in a log line."""
+    with capture_logs() as logs:
+        status, body, _audit = harness.post(PROFILE, {"id": str(people.full)}, *AGENT,
+                                            compiled=True)  # fmt: skip
+    assert status == 200
+    assert "زهرا" in body.decode()  # the agent sees the first name in clear
+    for value in ("زهرا", "จิตรภักดี", "Zahra", "6789", "1990", "Paris"):
+        assert value not in repr(logs)
