@@ -134,7 +134,7 @@ def _status_routes(vault: Vault) -> list[Route]:
 def create_app(
     vault: Vault,
     *,
-    sequence_every: float = 0.5,
+    sequence_every: float | None = 0.5,
     policy_every: float | None = None,
     webhook_every: float | None = 2.0,
     verifier: TokenVerifier | None = None,
@@ -183,7 +183,7 @@ def create_app(
         # will not replace a vault in use.
         await asyncio.to_thread(in_use.share)
         await asyncio.to_thread(vault.policies.refresh)  # serve the stored policy, or fail
-        await asyncio.to_thread(graphql.trusted.refresh)  # the trusted documents, loaded once
+        await graphql.start()  # the trusted documents, loaded once; the event-loop pool
         # Erasures a restored backup undid: one warning naming `cvault erasure reapply`;
         # such customers read as erased meanwhile, and /readyz counts them.
         await asyncio.to_thread(vault.erasure.scan_restored, vault.db)
@@ -208,7 +208,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await asyncio.to_thread(graphql.close)  # operations in flight finish first
+            await graphql.stop()  # operations in flight finish first
             await asyncio.to_thread(pages.close)  # sign-in messages queued are sent
             try:
                 await asyncio.to_thread(vault.audit.sequence, vault.db)

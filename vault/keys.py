@@ -162,6 +162,26 @@ class DataKeys:
     def get(self, session: Session, customer_id: UUID) -> DataKey:
         return self.get_many(session, [customer_id])[customer_id]
 
+    def hot(
+        self, customer_id: UUID, stored: tuple[int | None, int | None, bytes | None]
+    ) -> DataKey | None:
+        """The key of a live customer whose ids the shred list does not name: from the
+        cache, else unwrapped from its stored row ``(key_id, kek_version, wrapped_key)``
+        read beside the customer (and cached). None whenever :meth:`get_many` would
+        raise or note something: the caller then takes the ordinary path, which does."""
+        with self._lock:
+            key = self._cache.get(customer_id)
+        if self.keyring.shredded([customer_id]):
+            return None
+        if key is not None:
+            return key
+        key_id, kek_version, blob = stored
+        if key_id is None or blob is None or kek_version is None:
+            return None
+        key = self.keyring.open_data_key(customer_id, key_id, WrappedKey(kek_version, blob))
+        self._remember(key)
+        return key
+
     def get_many(self, session: Session, customer_ids: Iterable[UUID]) -> dict[UUID, DataKey]:
         """Keys for every id; raises :class:`DecryptionError` if one is missing or destroyed,
         :class:`KeyShredded` for a key that a restored backup brought back after erasure."""

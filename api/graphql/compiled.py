@@ -6,7 +6,8 @@ queries of one narrow shape this module compiles the validated operation, once p
 query text, into a :class:`Plan` that builds the same response directly:
 
 * only ``query`` operations without fragments, directives or repeated response keys;
-* root fields ``customer(id:)``, ``me`` and ``__typename``;
+* root fields ``customer(id:)``, ``customerByEmail(email:)``, ``customerByPhone(phone:)``,
+  ``me`` and ``__typename``;
 * below them only plain customer fields, ``interactions(first:)`` and, inside it,
   ``edges { cursor node { id interactionId channel type occurredAt amount currency
   externalId } }`` and ``pageInfo`` (``__typename`` anywhere).
@@ -32,12 +33,14 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     FieldNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -54,7 +57,7 @@ from vault.customers import Customer as CustomerRecord
 from vault.interactions import Interaction as InteractionRecord
 from vault.pagination import Page
 
-__all__ = ["Plan", "compile_plan"]
+__all__ = ["Arguments", "Plan", "compile_plan"]
 
 _Shape = Mapping[str, "_Shape | None"]
 _PII: Final = {
@@ -90,11 +93,23 @@ _CUSTOMER: Final[_Shape] = {
     "interactions": _CONNECTION,
     "__typename": None,
 }
-_ROOT: Final[_Shape] = {"customer": _CUSTOMER, "me": _CUSTOMER, "__typename": None}
-_ARGUMENTS: Final = {"customer": {"id"}, "interactions": {"first"}}
+_ROOT: Final[_Shape] = {
+    "customer": _CUSTOMER,
+    "customerByEmail": _CUSTOMER,
+    "customerByPhone": _CUSTOMER,
+    "me": _CUSTOMER,
+    "__typename": None,
+}
+_ARGUMENTS: Final = {
+    "customer": {"id"},
+    "customerByEmail": {"email"},
+    "customerByPhone": {"phone"},
+    "interactions": {"first"},
+}
 
 
 _Getter = Callable[[GraphQLContext, Any], Any]
+Arguments = dict[int, dict[str, Any]]  # by id() of a field's node
 
 
 def _attributes(kind: str, *fields: str) -> dict[tuple[str, str], _Getter]:
@@ -139,6 +154,10 @@ class _Field:
     node: FieldNode
     definition: GraphQLField | None  # None for __typename
     children: tuple[_Field, ...]
+    # The serialiser of a field whose type is a scalar or an enum (not a list), looked
+    # up once here rather than unwrapped on every value; the name of an object's type.
+    leaf: Callable[[Any], Any] | None = None
+    kind: str = ""
 
 
 class _Abandon(Exception):
@@ -156,16 +175,42 @@ class Plan:
     ) -> ExecutionResult | None:
         """The operation's result, or None (before anything ran) when graphql-core must
         run it instead: variables or arguments that do not coerce."""
+        arguments = self.arguments(variables)
+        if arguments is None:
+            return None
+        return _Run(context, arguments).result(self.schema, self.roots)
+
+    def arguments(self, variables: dict[str, Any] | None) -> Arguments | None:
+        """Each field's coerced arguments, or None when graphql-core must report them."""
         coerced = get_variable_values(
             self.schema, self.operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):
             return None
         try:
-            arguments = {id(f.node): self._arguments(f, coerced) for f in _walk(self.roots)}
+            return {id(f.node): self._arguments(f, coerced) for f in _walk(self.roots)}
         except _Abandon:
             return None
-        return _Run(context, arguments).result(self.schema, self.roots)
+
+    @property
+    def hot(self) -> tuple[_Field, _Field | None] | None:
+        """The one profile root (``customer`` or ``me``) and its one ``interactions``
+        field, if the plan is of the shape the event-loop path reads in one statement."""
+        roots = [r for r in self.roots if r.definition is not None]
+        if len(roots) != 1 or roots[0].name not in {"customer", "me"}:
+            return None
+        timelines = [c for c in roots[0].children if c.name == "interactions"]
+        return None if len(timelines) > 1 else (roots[0], timelines[0] if timelines else None)
+
+    def run_read(
+        self,
+        context: GraphQLContext,
+        arguments: Arguments,
+        customer: CustomerRecord,
+        timeline: Page[InteractionRecord] | None,
+    ) -> ExecutionResult:
+        """The result of a plan of the :attr:`hot` shape over what was read for it."""
+        return _Run(context, arguments, (customer, timeline)).result(self.schema, self.roots)
 
     @staticmethod
     def _arguments(field: _Field, variables: VariableValues) -> dict[str, Any]:
@@ -180,10 +225,16 @@ class Plan:
 class _Run:
     """One execution of a plan: the response, its errors and its redacted paths."""
 
-    def __init__(self, context: GraphQLContext, arguments: dict[int, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        context: GraphQLContext,
+        arguments: Arguments,
+        read: tuple[CustomerRecord, Page[InteractionRecord] | None] | None = None,
+    ) -> None:
         self.context = context
         self.arguments = arguments
         self.errors: list[GraphQLError] = []
+        self.read = read  # what the event-loop path read, in place of the services
 
     def result(self, schema: GraphQLSchema, roots: tuple[_Field, ...]) -> ExecutionResult:
         data: dict[str, Any] = {}
@@ -194,35 +245,47 @@ class _Run:
                 data[root.key] = query.name
                 continue
             try:
-                if root.name == "me":
-                    record = own_record(self.context)
-                else:
-                    record = customer_record(self.context, self.arguments[id(root.node)]["id"])
+                record = (
+                    self.read[0]
+                    if self.read is not None
+                    else _root_record(self.context, root.name, self.arguments[id(root.node)])
+                )
             except Exception as exc:  # noqa: BLE001 - as graphql-core: a located error
-                # Both root fields are non-null: the error nulls the whole response.
                 self.errors.append(located_error(exc, [root.node], [root.key]))
-                return ExecutionResult(data=None, errors=self.errors)
-            data[root.key] = self._object(root, record, [root.key])
+                if isinstance(root.definition.type, GraphQLNonNull):
+                    # customer and me are non-null: the error nulls the whole response.
+                    return ExecutionResult(data=None, errors=self.errors)
+                data[root.key] = None
+                continue
+            data[root.key] = None if record is None else self._object(root, record, [root.key])
         return ExecutionResult(data=data, errors=self.errors or None)
 
     def _object(self, field: _Field, source: object, path: list[str | int]) -> dict[str, Any]:
-        assert field.definition is not None  # noqa: S101 - only fields have children
-        kind = get_named_type(field.definition.type)
+        kind = field.kind
         out: dict[str, Any] = {}
         for child in field.children:
-            where = [*path, child.key]
             if child.definition is None:
-                out[child.key] = kind.name
-            elif kind.name == "Customer" and child.name in _PII:
-                out[child.key] = self._pii(source, _PII[child.name], where)
-            elif kind.name == "Customer" and child.name in _PROFILE:
-                out[child.key] = self._profile(child, source, where)
-            elif kind.name == "Customer" and child.name == "interactions":
+                out[child.key] = kind
+            elif kind != "Customer":
+                value = _GETTERS[kind, child.name](self.context, source)
+                if child.leaf is not None:
+                    out[child.key] = None if value is None else child.leaf(value)
+                else:
+                    out[child.key] = self._complete(child, value, [*path, child.key])
+            elif child.name in _PII:
+                out[child.key] = self._pii(source, _PII[child.name], [*path, child.key])
+            elif child.name in _PROFILE:
+                out[child.key] = self._profile(child, source, [*path, child.key])
+            elif child.name == "interactions":
+                where = [*path, child.key]
                 page = self._interactions(child, source, where)
                 out[child.key] = None if page is None else self._complete(child, page, where)
             else:
-                value = _GETTERS[kind.name, child.name](self.context, source)
-                out[child.key] = self._complete(child, value, where)
+                value = _GETTERS[kind, child.name](self.context, source)
+                if child.leaf is not None:
+                    out[child.key] = None if value is None else child.leaf(value)
+                else:
+                    out[child.key] = self._complete(child, value, [*path, child.key])
         return out
 
     def _complete(self, field: _Field, value: object, path: list[str | int]) -> Any:  # noqa: ANN401 - JSON
@@ -263,6 +326,8 @@ class _Run:
         self, field: _Field, record: object, path: list[str | int]
     ) -> Page[InteractionRecord] | None:
         assert isinstance(record, CustomerRecord)  # noqa: S101
+        if self.read is not None:
+            return self.read[1]
         ctx = self.context
         first = self.arguments[id(field.node)]["first"]
         try:
@@ -275,6 +340,38 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - as graphql-core: a located error
             self.errors.append(located_error(exc, [field.node], path))
         return None
+
+
+def _root_record(
+    context: GraphQLContext, name: str, arguments: dict[str, Any]
+) -> CustomerRecord | None:
+    """What a root field resolves to, through the resolvers' own helpers."""
+    if name == "me":
+        return own_record(context)
+    if name == "customer":
+        return customer_record(context, arguments["id"])
+    if name == "customerByEmail":
+        found = context.vault.customers.find_by_email(context.session, arguments["email"])
+    else:
+        found = context.vault.customers.find_by_phone(context.session, arguments["phone"])
+    return found[0] if found else None
+
+
+def _enum_names(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum's serialiser, remembering each member's name (a few members per enum:
+    Strawberry's serialiser costs as much as the rest of an interaction's leaves)."""
+    names: dict[Any, Any] = {}
+
+    def name_of(value: Any) -> Any:  # noqa: ANN401 - a member in, its name out
+        try:
+            return names[value]
+        except KeyError:
+            names[value] = found = serialize(value)
+            return found
+        except TypeError:  # not hashable: not a member, let the serialiser say so
+            return serialize(value)
+
+    return name_of
 
 
 def _walk(fields: tuple[_Field, ...]) -> list[_Field]:
@@ -324,9 +421,21 @@ def _field(parent: GraphQLObjectType, selection: FieldNode, shape: _Shape) -> _F
         return _Field(key, name, selection, None, ())
     definition = parent.fields[name]
     below = shape[name]
-    if below is None:
-        leaf = selection.selection_set is None
-        return _Field(key, name, selection, definition, ()) if leaf else None
     kind = get_named_type(definition.type)
+    if below is None:
+        if selection.selection_set is not None:
+            return None
+        bare = definition.type
+        bare = bare.of_type if isinstance(bare, GraphQLNonNull) else bare
+        leaf = (
+            _enum_names(bare.serialize)
+            if isinstance(bare, GraphQLEnumType)
+            else bare.serialize
+            if isinstance(bare, GraphQLScalarType)
+            else None
+        )
+        return _Field(key, name, selection, definition, (), leaf, kind.name)
     children = _fields(kind, selection, below) if isinstance(kind, GraphQLObjectType) else None
-    return None if children is None else _Field(key, name, selection, definition, children)
+    if children is None:
+        return None
+    return _Field(key, name, selection, definition, children, None, kind.name)

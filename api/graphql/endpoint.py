@@ -51,6 +51,7 @@ from api.auth import AuthError, Principal, TokenVerifier
 from api.clients import ClientPseudonyms
 from api.graphql.compiled import Plan, compile_plan
 from api.graphql.context import Evidence, GraphQLContext
+from api.graphql.hot import HotReads
 from api.graphql.limits import Limits
 from api.graphql.messages import input_message
 from api.graphql.problems import Problem, error_response, safe_message
@@ -121,6 +122,8 @@ class GraphQLEndpoint:
         self._plans: dict[tuple[str, str | None], Plan | None] = {}
         self._documents_lock = threading.Lock()
         self.compiled = compiled
+        # Compiled profile reads on the event loop (PostgreSQL; opened by the lifespan).
+        self.hot = HotReads(vault, self.privacy)
         self._clients = ClientPseudonyms(vault.keyring.blind_indexer)
         # Operations run on these threads, one unit of work each; created on first use.
         self._threads = threads
@@ -324,6 +327,11 @@ class GraphQLEndpoint:
             refuse_mutation_over_get(operation)
         plan = self._plan(resolved.text, document, operation)
         variables = request.variables
+        if plan is not None and not tolerates_lag(operation):
+            with structlog.contextvars.bound_contextvars(request_id=access.request_id):
+                hot = await self.hot.answer(plan, variables, access, evidence)
+            if hot is not None:
+                return self._response(hot[0], hot[1], operation)
         work = partial(self._execute, document, operation, variables, access, evidence, plan=plan)
         return await self._blocking(work)
 
@@ -343,6 +351,16 @@ class GraphQLEndpoint:
                     )
                 pool = self._workers
         return pool
+
+    async def start(self) -> None:
+        """Load the trusted documents; open the event-loop pool of the hot profile reads."""
+        await asyncio.to_thread(self.trusted.refresh)
+        await self.hot.open()
+
+    async def stop(self) -> None:
+        """Let operations in flight finish, then close the threads and the pool."""
+        await asyncio.to_thread(self.close)
+        await self.hot.close()
 
     def close(self) -> None:
         """Stop the operation threads (after the server stopped taking requests)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -114,15 +115,16 @@ class People:
 
 
 @pytest.fixture
-def harness(vault: Vault, tmp_path: Path) -> Harness:
+def harness(vault: Vault, tmp_path: Path) -> Iterator[Harness]:
     issuer = LocalTokenIssuer.load_or_create(
         tmp_path / "jwt.json", "customer-vault", "customer-vault"
     )
     app = create_app(
         vault, verifier=issuer.verifier(), local_issuer=issuer, rate_limiter=RateLimiter(10_000),
-        webhook_every=None,
+        webhook_every=None, sequence_every=None, listen=False,
     )  # fmt: skip
-    return Harness(TestClient(app), app.state.graphql, issuer, vault)
+    with TestClient(app) as client:  # the lifespan opens the event-loop pool (PostgreSQL)
+        yield Harness(client, app.state.graphql, issuer, vault)
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""The event-loop path of a compiled profile read (ARCHITECTURE.md decision 13).
+
+A plan of the hot shape (one ``customer(id:)`` or ``me`` root, at most one
+``interactions(first:)`` below it) on PostgreSQL is answered without a worker thread:
+:class:`vault.profiles.ProfileReader` reads the customer and its newest interactions in
+one prepared statement on the asyncio pool and decides as the services do, the plan
+builds the response from what it read, and the audit entries are appended (fail-closed:
+no response without its committed entries) before the answer leaves. Whenever the
+reader cannot decide alone (a refusal to audit, a merge to follow, a tombstone, an
+argument to report), nothing was written and the ordinary path runs the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from graphql import ExecutionResult
+from sqlalchemy.orm import Session
+
+from api.graphql.compiled import Plan
+from api.graphql.context import Evidence, GraphQLContext
+from api.graphql.types.common import parse_id
+from audit.entries import AuditEntry
+from consent import Privacy
+from vault import telemetry
+from vault.authorization.context import AccessContext
+from vault.errors import InvalidInput
+from vault.profiles import ProfileReader
+from vault.runtime import Vault
+from vault.storage.aio import AsyncPool
+
+__all__ = ["HotReads", "append_audit"]
+
+
+async def append_audit(vault: Vault, entries: Sequence[AuditEntry]) -> None:
+    """Append a request's audit entries and return once they are committed (raises
+    otherwise). The one place to swap for the group-committed writer (issue 15, item 3);
+    today the ordinary append, in a transaction of its own on a worker thread."""
+    if entries:
+        await asyncio.to_thread(vault.audit.write_now, vault.db, entries)
+
+
+class HotReads:
+    """The event-loop profile reads of one endpoint (PostgreSQL only; opened by the
+    application's lifespan)."""
+
+    def __init__(self, vault: Vault, privacy: Privacy) -> None:
+        self.vault = vault
+        self.privacy = privacy
+        self.reader: ProfileReader | None = None
+
+    def __repr__(self) -> str:
+        return f"HotReads(open={self.reader is not None})"
+
+    async def open(self, *, size: int = 4) -> None:
+        if self.vault.db.dialect != "postgresql" or self.reader is not None:
+            return
+        pool = await asyncio.to_thread(AsyncPool, self.vault.db.engine, size=size)
+        await pool.open()
+        vault = self.vault
+        self.reader = ProfileReader(
+            pool, vault.keys, vault.authz.enforcer, vault.customers.attributes, vault.handles,
+            vault.clock,
+        )  # fmt: skip
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            reader, self.reader = self.reader, None
+            await reader.pool.close()
+
+    async def answer(
+        self,
+        plan: Plan,
+        variables: dict[str, Any] | None,
+        access: AccessContext,
+        evidence: Evidence,
+    ) -> tuple[ExecutionResult, GraphQLContext] | None:
+        """The plan's result, read on the event loop with its audit committed; None
+        (nothing read into a response, nothing written) when the ordinary path must run."""
+        shape = plan.hot
+        if self.reader is None or shape is None:
+            return None
+        arguments = plan.arguments(variables)
+        if arguments is None:
+            return None
+        root, timeline = shape
+        context = GraphQLContext(
+            vault=self.vault,
+            session=cast(Session, None),  # nothing on this path touches a session
+            access=access,
+            privacy=self.privacy,
+            evidence=evidence,
+        )
+        customer_id: uuid.UUID | None
+        if root.name == "me":
+            customer_id = access.actor.customer_id
+        else:
+            try:
+                customer_id = parse_id(context, arguments[id(root.node)]["id"])
+            except InvalidInput:
+                customer_id = None
+        if customer_id is None:
+            return None
+        first = None if timeline is None else arguments[id(timeline.node)]["first"]
+        found = await self.reader.read(access, customer_id, first)
+        if found is None:
+            return None
+        try:
+            result = plan.run_read(context, arguments, found.customer, found.timeline)
+        finally:
+            telemetry.flush()
+        await append_audit(self.vault, found.entries)
+        return result, context

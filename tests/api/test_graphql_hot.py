@@ -1,0 +1,136 @@
+"""The event-loop path of a profile read (PostgreSQL): one statement to read, the audit
+append before the answer, the ordinary path whenever it cannot decide alone.
+
+The answers themselves are checked against graphql-core by
+``tests/api/test_graphql_compiled.py`` and ``tests/api/test_graphql_differential.py``,
+whose harness runs the application's lifespan (which opens the event-loop pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from structlog.testing import capture_logs
+
+from policies import Role
+from tests.api.test_graphql_compiled import (  # noqa: F401 - fixtures used by name
+    ME,
+    PROFILE,
+    Harness,
+    People,
+    harness,
+    people,
+)
+from vault.runtime import Vault
+from vault.storage.db import StorageUnavailable
+
+AGENT = (Role.SUPPORT_AGENT, "support")
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(vault: Vault) -> None:
+    if vault.db.dialect != "postgresql":
+        pytest.skip("the event-loop path reads PostgreSQL (SQLite keeps the thread path)")
+
+
+@contextmanager
+def round_trips(harness: Harness) -> Iterator[dict[str, int]]:  # noqa: F811 - not the fixture
+    """Statements sent during the block: on the event-loop pool, and on the engine of
+    the ordinary path (its BEGIN and COMMIT counted as the round trips they are)."""
+    engine = harness.vault.db.engine
+    reader = harness.endpoint.hot.reader
+    assert reader is not None
+    counts = {"pool": -reader.pool.statements, "engine": 0}
+
+    def one(*_args: Any) -> None:
+        counts["engine"] += 1
+
+    for name in ("begin", "before_cursor_execute", "commit"):
+        event.listen(engine, name, one)
+    try:
+        yield counts
+    finally:
+        for name in ("begin", "before_cursor_execute", "commit"):
+            event.remove(engine, name, one)
+        counts["pool"] += reader.pool.statements
+
+
+def test_a_profile_read_is_one_statement_and_its_audit_append(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+) -> None:
+    """The support agent's profile with its timeline, and a data subject's ``me``: one
+    statement on the event loop, then the audit append (its own transaction) and
+    nothing else on the ordinary path's engine."""
+    for query, variables, role, subject in (
+        (PROFILE, {"id": str(people.full)}, AGENT, None),
+        (ME, None, (Role.DATA_SUBJECT, "self"), people.full),
+    ):
+        token = harness.issuer.issue("caller-1", role[0], customer_id=subject)
+        headers = {"Authorization": f"Bearer {token}", "X-Purpose": role[1]}
+        with round_trips(harness) as counts:
+            reply = harness.client.post(
+                "/graphql", json={"query": query, "variables": variables}, headers=headers
+            )
+        assert reply.status_code == 200
+        assert "errors" not in reply.json()
+        expected = {"pool": 1, "engine": APPEND_ROUND_TRIPS}
+        assert expected == counts, query
+
+
+# The append of today's audit log: BEGIN, one INSERT of the entries, COMMIT. The group-committed
+# writer (issue 15, item 3) makes it one round trip shared by a batch of requests.
+APPEND_ROUND_TRIPS = 3
+HARNESS_ROUND_TRIPS = 6  # Harness.post counts the audit entries before and after
+
+
+def test_what_the_event_loop_cannot_decide_goes_the_ordinary_way(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+) -> None:
+    """A restricted, erased or unconsented customer, an unknown id: the one statement,
+    then the ordinary path reads, decides and audits (its answers match graphql-core's:
+    the differential tests)."""
+    for cid in (people.restricted, people.erased, people.unconsented):
+        with round_trips(harness) as counts:
+            harness.post(PROFILE, {"id": str(cid)}, *(Role.MARKETING, "marketing_email"),
+                         compiled=True)  # fmt: skip
+        assert counts["pool"] == 1
+        assert counts["engine"] > HARNESS_ROUND_TRIPS + APPEND_ROUND_TRIPS
+
+
+def test_no_answer_leaves_without_its_committed_audit_entries(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fail-closed: when the audit append fails, the request fails (503) and its body
+    carries nothing that was read."""
+
+    def fail(*_args: Any) -> None:
+        raise StorageUnavailable("audit log unreachable")
+
+    monkeypatch.setattr(harness.vault.audit, "write_now", fail)
+    status, body, _audit = harness.post(PROFILE, {"id": str(people.full)}, *AGENT, compiled=True)
+    assert status == 503
+    assert b"Zahra" not in body
+    assert b"6789" not in body
+    assert b'"data"' not in body
+
+
+def test_the_event_loop_path_logs_no_value_it_read(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+) -> None:
+    """A read on the event loop puts no PII value in a log line."""
+    with capture_logs() as logs:
+        status, body, _audit = harness.post(PROFILE, {"id": str(people.full)}, *AGENT,
+                                            compiled=True)  # fmt: skip
+    assert status == 200
+    assert "زهرا" in body.decode()  # the agent sees the first name in clear
+    for value in ("زهرا", "จิตรภักดี", "Zahra", "6789", "1990", "Paris"):
+        assert value not in repr(logs)

@@ -1,0 +1,228 @@
+"""The hot read of one profile and what the services would decide about it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, Final
+
+from sqlalchemy import JSON
+
+from audit.entries import AuditAction, AuditEntry
+from policies import AccessDenied, Resolution
+from policies.attributes import AttributeRegistry
+from policies.enforcer import PolicyEnforcer
+from policies.purposes import DIRECT_MARKETING, purpose_info
+from vault.audit_trail.log import AuditBuffer
+from vault.authorization.authorizer import SYSTEM_ROLE
+from vault.authorization.context import AccessContext
+from vault.crypto import DataKey
+from vault.crypto.handles import Handles
+from vault.customers.models import READABLE, Customer
+from vault.customers.queries import pairs
+from vault.customers.views import audited_fields, customer_view, needs_keys
+from vault.errors import InvalidInput
+from vault.interactions.models import Interaction
+from vault.interactions.timeline import LIVE, TIMELINE, interaction_of
+from vault.keys import DataKeys
+from vault.keyset import keyset_page
+from vault.pagination import Page, Window
+from vault.storage.aio import AsyncPool
+from vault.storage.models import CustomerRow
+from vault.types import ConsentState, CustomerStatus
+
+__all__ = ["HotProfile", "ProfileReader"]
+
+_CUSTOMER_COLUMNS: Final = tuple(CustomerRow.__table__.c.keys())
+_INTERACTION_COLUMNS: Final = (
+    "id", "customer_id", "channel", "type", "occurred_at", "amount_minor", "currency",
+    "external_id", "recorded_at",
+)  # fmt: skip
+_TIMES: Final = ("created_at", "updated_at", "erased_at")
+# JSON columns come as text, parsed once from the first row (not on every joined row).
+_JSON: Final = frozenset(c.name for c in CustomerRow.__table__.c if c.type._type_affinity is JSON)
+
+# One statement, one round trip: the customer with its external ids, its stored data
+# key, whether it consented to and objected to the purpose, and (LATERAL) its newest
+# ``n`` interactions, newest first, ties broken by id as the timeline breaks them.
+PROFILE_SQL: Final = f"""
+SELECT {", ".join(f"c.{n}::text AS {n}" if n in _JSON else f"c.{n}" for n in _CUSTOMER_COLUMNS)},
+  (SELECT json_agg(json_build_array(e.source, e.external_id)) FROM customer_external_ids e
+    WHERE e.customer_id = c.id)::text AS external_id_pairs,
+  k.key_id AS k_key_id, k.kek_version AS k_kek_version, k.wrapped_key AS k_wrapped_key,
+  EXISTS (SELECT 1 FROM consent_state s WHERE s.customer_id = c.id
+    AND s.purpose = %(purpose)s AND s.state = %(granted)s
+    AND (s.expires_at IS NULL OR s.expires_at > %(now)s)) AS consented,
+  EXISTS (SELECT 1 FROM objections o WHERE o.customer_id = c.id
+    AND o.scope = ANY(%(scopes)s::text[])) AS objected,
+  {", ".join(f"i.{n} AS i_{n}" for n in _INTERACTION_COLUMNS)},
+  i.payload_ct AS i_payload_ct, i.has_payload AS i_has_payload
+FROM customers c
+LEFT JOIN data_keys k ON k.customer_id = c.id
+LEFT JOIN LATERAL (
+  SELECT {", ".join(f"t.{n}" for n in _INTERACTION_COLUMNS)},
+    CASE WHEN %(payload)s THEN t.payload_ct END AS payload_ct,
+    t.payload_ct IS NOT NULL AS has_payload
+  FROM interactions t WHERE t.customer_id = c.id
+  ORDER BY t.occurred_at DESC, t.id DESC LIMIT %(n)s) i ON true
+WHERE c.id = %(id)s
+ORDER BY i.occurred_at DESC, i.id DESC
+"""  # noqa: S608 - the names come from the table metadata; every value is bound
+
+
+@dataclass(frozen=True, slots=True)
+class HotProfile:
+    """What the services would have answered, and the audit entries of the read."""
+
+    customer: Customer
+    timeline: Page[Interaction] | None
+    entries: list[AuditEntry]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+class ProfileReader:
+    """Reads a profile in one statement and decides about it as the services do."""
+
+    def __init__(  # noqa: PLR0917 - the pieces the services share
+        self,
+        pool: AsyncPool,
+        keys: DataKeys,
+        enforcer: PolicyEnforcer,
+        attributes: AttributeRegistry,
+        handles: Handles,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.pool = pool
+        self._keys = keys
+        self._enforcer = enforcer
+        self._attributes = attributes
+        self._handles = handles
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "ProfileReader()"
+
+    def reads(self, access: AccessContext) -> Mapping[str, str] | None:
+        """The caller's resolutions, or None when the ordinary path must refuse (audited)."""
+        if access.actor.role == SYSTEM_ROLE:
+            return None
+        try:
+            return self._enforcer.resolve_all(access.actor.role, access.purpose)
+        except AccessDenied:
+            return None
+
+    async def read(  # noqa: PLR0911 - each way out is a case the ordinary path decides
+        self, access: AccessContext, customer_id: uuid.UUID, first: int | None
+    ) -> HotProfile | None:
+        """The profile (with its first ``first`` interactions unless None), or None when
+        the ordinary path must answer. Nothing is written either way."""
+        reads = self.reads(access)
+        if reads is None:
+            return None
+        size = 0
+        if first is not None:
+            try:
+                size = Window.of(first=first).size
+            except InvalidInput:
+                return None
+        info = purpose_info(access.purpose)
+        scopes = [info.name.value] if info.objectable else []
+        if info.direct_marketing:
+            scopes.append(DIRECT_MARKETING)
+        with_payload = reads.get("interaction_payload") == Resolution.CLEAR
+        rows = await self.pool.rows(
+            PROFILE_SQL,
+            {
+                "id": customer_id, "purpose": info.name.value, "now": self._clock(),
+                "granted": ConsentState.GRANTED.value, "scopes": scopes,
+                "payload": with_payload, "n": size + 1 if first is not None else 0,
+            },
+        )  # fmt: skip
+        if not rows:
+            return None  # not found: the ordinary path raises it
+        head = rows[0]
+        status = head["status"]
+        if head["merged_into_id"] is not None or status not in READABLE or status not in LIVE:
+            return None  # merges are followed, tombstones answered, by the ordinary path
+        if access.actor.role == "data_subject" and access.actor.customer_id != head["id"]:
+            return None
+        refused = (
+            (not info.during_restriction and status == CustomerStatus.RESTRICTED.value)
+            or (bool(scopes) and head["objected"])
+            or (info.needs_consent and not head["consented"])
+        )
+        if refused or self._keys.keyring.shredded([head["id"]]):
+            return None
+        key = self._key(head) if needs_keys(reads) else None
+        if key is None and needs_keys(reads):
+            return None
+        return self._decide(access, reads, head, rows, key, first, size, with_payload)
+
+    def _key(self, head: dict[str, Any]) -> DataKey | None:
+        stored = (head["k_key_id"], head["k_kek_version"], head["k_wrapped_key"])
+        return self._keys.hot(head["id"], stored)
+
+    def _decide(  # noqa: PLR0917 - one read's facts
+        self,
+        access: AccessContext,
+        reads: Mapping[str, str],
+        head: dict[str, Any],
+        rows: list[dict[str, Any]],
+        key: DataKey | None,
+        first: int | None,
+        size: int,
+        with_payload: bool,
+    ) -> HotProfile | None:
+        customer_row = SimpleNamespace(**{n: head[n] for n in _CUSTOMER_COLUMNS})
+        for name in _TIMES:
+            setattr(customer_row, name, _utc(head[name]))
+        for name in _JSON:
+            text = head[name]
+            setattr(customer_row, name, None if text is None else json.loads(text))
+        buffer = AuditBuffer(access, self._clock)
+        customer = customer_view(
+            customer_row, key, pairs(head["external_id_pairs"]),  # type: ignore[arg-type]
+            reads=reads, attributes=self._attributes,
+        )  # fmt: skip
+        buffer.read(customer.id, audited_fields(customer))
+        page = None
+        if first is not None:
+            if reads.get("interactions") == Resolution.HIDDEN:
+                return None  # refused and audited by the ordinary path
+            found = [self._interaction(r) for r in rows if r["i_id"] is not None]
+            shown, more = found[:size], len(found) > size
+            if with_payload and any(r.payload_ct for r in shown) and key is None:
+                key = self._key(head)
+                if key is None:
+                    return None
+            page = keyset_page(
+                [interaction_of(r, key, hidden=not with_payload) for r in shown],
+                [(r.occurred_at, r.id) for r in shown],
+                listing=TIMELINE, handles=self._handles,
+                has_next_page=more, has_previous_page=False,
+            )  # fmt: skip
+            buffer.read(
+                customer.id,
+                {
+                    "interactions": "clear",
+                    "interaction_payload": "clear" if with_payload else "hidden",
+                },
+                action=AuditAction.INTERACTIONS_READ,
+            )
+        return HotProfile(customer, page, buffer.drain())
+
+    @staticmethod
+    def _interaction(row: dict[str, Any]) -> SimpleNamespace:
+        found = SimpleNamespace(**{n: row[f"i_{n}"] for n in _INTERACTION_COLUMNS})
+        found.occurred_at = _utc(found.occurred_at)
+        found.recorded_at = _utc(found.recorded_at)
+        found.payload_ct = row["i_payload_ct"]
+        found.has_payload = row["i_has_payload"]
+        return found

@@ -1,0 +1,68 @@
+"""The event loop's connections to PostgreSQL: an asyncio pool of psycopg connections.
+
+The hot reads of :mod:`vault.profiles` run here without a worker thread: each
+statement is sent as a named prepared statement (``prepare=True``), so PostgreSQL parses
+and plans it once per connection. Autocommit: a single read needs no BEGIN/COMMIT round
+trips. Opened and closed by the application's lifespan, on the loop that serves requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Engine
+
+__all__ = ["AsyncPool"]
+
+
+class AsyncPool:
+    """A psycopg asyncio pool on the same database as ``engine`` (PostgreSQL only)."""
+
+    def __init__(self, engine: Engine, *, size: int = 4) -> None:
+        """Connections as the engine's: the same URL, and the ``search_path`` and whether
+        statements may be prepared (not behind PgBouncer) read from one of its
+        connections (blocking: call from a thread)."""
+        if engine.dialect.name != "postgresql":
+            raise ValueError("the event-loop pool is for PostgreSQL only")
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with engine.connect() as probe:
+            path = str(probe.exec_driver_sql("SHOW search_path").scalar())
+            driver: Any = probe.connection.driver_connection
+            self.prepare = driver.prepare_threshold is not None
+        kwargs: dict[str, Any] = {"row_factory": dict_row}
+        if self.prepare:  # PgBouncer refuses startup options
+            kwargs["options"] = f"-c jit=off -c search_path={path}"
+        self._pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=size,
+            open=False,
+            configure=self._configure,
+            kwargs=kwargs,
+            connection_class=AsyncConnection[dict[str, Any]],
+        )
+        self.statements = 0  # statements sent (the tests count round trips with it)
+
+    async def _configure(self, connection: AsyncConnection[Any]) -> None:
+        if self.prepare:
+            connection.prepare_threshold = 0  # prepared on first use, once per connection
+        await connection.set_autocommit(True)
+
+    def __repr__(self) -> str:
+        return "AsyncPool()"
+
+    async def open(self) -> None:
+        await self._pool.open(wait=True)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of one prepared statement: one round trip."""
+        async with self._pool.connection() as connection:
+            self.statements += 1
+            cursor = await connection.execute(query, params, prepare=self.prepare)
+            return await cursor.fetchall()
