@@ -60,21 +60,17 @@ class AuditBuffer:
     def __init__(self, context: AccessContext, clock: Callable[[], datetime]) -> None:
         self._context = context
         self._clock = clock
-        self._reads: dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]] = {}
+        self._reads: dict[uuid.UUID, dict[str, str]] = {}
         self._entries: list[AuditEntry] = []
         self.denials: list[AuditEntry] = []
 
     def __repr__(self) -> str:
         return f"AuditBuffer(entries={len(self._entries) + len(self._reads)})"
 
-    def read(
-        self,
-        customer_id: uuid.UUID,
-        fields: Mapping[str, str],
-        action: AuditAction = AuditAction.PII_READ,
-    ) -> None:
-        """Note that fields of one customer were read and how each resolved."""
-        self._reads.setdefault((action, customer_id), {}).update(fields)
+    def read(self, customer_id: uuid.UUID, fields: Mapping[str, str]) -> None:
+        """Note that resources or fields of one customer were read and how each resolved;
+        every read of one customer in the unit becomes one ``pii.access`` entry."""
+        self._reads.setdefault(customer_id, {}).update(fields)
 
     def add(
         self,
@@ -116,13 +112,11 @@ class AuditBuffer:
             detail=dict(detail or {}),
         )
 
-    def mark(self) -> tuple[int, dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]]]:
+    def mark(self) -> tuple[int, dict[uuid.UUID, dict[str, str]]]:
         """Where the buffer stands, to go back to if a savepoint rolls back."""
-        return len(self._entries), {key: dict(fields) for key, fields in self._reads.items()}
+        return len(self._entries), {cid: dict(fields) for cid, fields in self._reads.items()}
 
-    def rollback_to(
-        self, mark: tuple[int, dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]]]
-    ) -> None:
+    def rollback_to(self, mark: tuple[int, dict[uuid.UUID, dict[str, str]]]) -> None:
         """Forget what was noted since ``mark`` (its writes were rolled back); refusals stay."""
         count, reads = mark
         del self._entries[count:]
@@ -131,8 +125,8 @@ class AuditBuffer:
     def drain(self) -> list[AuditEntry]:
         """Every entry, reads merged per customer, and empty the buffer."""
         reads = [
-            self.entry(action, cid, fields, Outcome.SUCCESS, None)
-            for (action, cid), fields in self._reads.items()
+            self.entry(AuditAction.PII_ACCESS, cid, fields, Outcome.SUCCESS, None)
+            for cid, fields in self._reads.items()
         ]
         entries = [*self.denials, *self._entries, *reads]
         self._entries, self._reads, self.denials = [], {}, []
