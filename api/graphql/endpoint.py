@@ -35,12 +35,12 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 from graphql import (
-    OperationType,
     DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
     execute,
     get_operation_ast,
 )
