@@ -192,8 +192,7 @@ def create_app(
         # (halves the collector's time per request, bench/request_cost.py).
         gc.collect()
         gc.freeze()
-        if vault.writer is not None:
-            vault.writer.start()  # group-committed audit appends (vault/audit_trail/writer.py)
+        vault.start_writer()  # group-committed audit appends (vault/audit_trail/writer.py)
         tasks = [
             *changes.start(),  # policy, erasures, trusted documents: api/propagation.py
         ]
@@ -210,10 +209,10 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await asyncio.to_thread(graphql.close)  # operations in flight finish first
+            # Operations in flight finish first, each once its audit batch committed (the
+            # writer itself stops in vault.close, after the queue is written).
+            await asyncio.to_thread(graphql.close)
             await asyncio.to_thread(pages.close)  # sign-in messages queued are sent
-            if vault.writer is not None:  # queued audit entries are written first
-                await asyncio.to_thread(vault.writer.close)
             try:
                 await asyncio.to_thread(vault.audit.sequence, vault.db)
             except StorageUnavailable as exc:  # pending entries wait for the next start

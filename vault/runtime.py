@@ -360,6 +360,11 @@ class Vault:
         else:
             self.writer.append_sync(entries)
 
+    def start_writer(self) -> None:
+        """Batch audit appends from now on (the app's lifespan; :meth:`close` stops it)."""
+        if self.writer is not None:
+            self.writer.start()
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()  # what is queued is written first

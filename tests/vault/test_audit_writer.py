@@ -6,6 +6,7 @@ event while the other requests queue, so the next batch takes all of them at onc
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
@@ -175,8 +176,6 @@ def test_without_a_running_writer_appends_are_written_at_once(vault: Vault) -> N
 
 def test_the_async_append_returns_after_the_commit(vault: Vault, writer: AuditWriter) -> None:
     """``await writer.append(entries)`` on an event loop: the entries are there after it."""
-    import asyncio
-
     before = _count(vault)
     asyncio.run(writer.append([_entry(vault, "loop-1"), _entry(vault, "loop-1")]))
     assert before + 2 == _count(vault)
