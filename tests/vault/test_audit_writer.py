@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from audit.entries import AuditAction, AuditEntry, Outcome
 from audit.verify import verify_lines
 from tests.conftest import CTX
 from vault.audit_trail.export import export_audit
-from vault.audit_trail.log import AuditBuffer
+from vault.audit_trail.log import AuditBuffer, AuditQueueBroken
 from vault.audit_trail.queries import ACCESS_ACTIONS
 from vault.audit_trail.writer import AuditWriter
 from vault.authorization.context import AccessContext, Actor
@@ -29,7 +29,7 @@ from vault.crypto.signing import ed25519_verify
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.db import Database, StorageUnavailable
-from vault.storage.models import AuditEntryRow
+from vault.storage.models import AuditEntryRow, AuditPendingRow
 
 AGENT = AccessContext(
     actor=Actor(subject="agent-7", role="support_agent"), purpose="support", request_id="req-w"
@@ -216,3 +216,14 @@ def test_old_and_new_read_entries_export_verify_and_show_in_the_access_history(
     exported = [json.loads(line) for line in out.getvalue().splitlines()]
     kinds = {e["entry"]["action"] for e in exported if "entry" in e}
     assert {"pii.read", "interactions.read", "pii.access"} <= kinds
+
+
+def test_the_sequencer_refuses_a_queue_row_that_names_no_entry(vault: Vault) -> None:
+    """The queue has no foreign key (migration 0019); a row naming no entry stops the
+    sequencer loudly instead of being skipped or sequenced."""
+    vault.audit.write_now(vault.db, [_entry(vault, "before")])
+    with vault.db.transaction() as s:
+        s.execute(insert(AuditPendingRow), [{"entry_pk": 10_000_000}])
+    with pytest.raises(AuditQueueBroken) as caught:
+        vault.audit.sequence(vault.db)
+    assert str(caught.value) == "an audit queue row names no entry"

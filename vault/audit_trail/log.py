@@ -36,7 +36,7 @@ from vault.storage.models import (
     AuditPendingRow,
 )
 
-__all__ = ["AuditBuffer", "AuditFilter", "AuditLog", "CheckpointInfo"]
+__all__ = ["AuditBuffer", "AuditFilter", "AuditLog", "AuditQueueBroken", "CheckpointInfo"]
 
 _Stmt = TypeVar("_Stmt", bound=Select[*tuple[Any, ...]])
 
@@ -52,6 +52,10 @@ _PG_LOG = (
     "INSERT INTO audit_log (position, entry_pk, leaf_hash) "
     "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])"
 )
+
+
+class AuditQueueBroken(RuntimeError):
+    """``audit_pending`` names an entry that does not exist (the sequencer stops)."""
 
 
 class AuditBuffer:
@@ -275,12 +279,16 @@ class AuditLog:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
             pending = session.execute(
                 select(AuditPendingRow.entry_pk, AuditEntryRow.canonical)
-                .join(AuditEntryRow, AuditEntryRow.id == AuditPendingRow.entry_pk)
+                .outerjoin(AuditEntryRow, AuditEntryRow.id == AuditPendingRow.entry_pk)
                 .order_by(AuditPendingRow.entry_pk)
                 .limit(batch_size)
             ).all()
             if not pending:
                 return 0
+            if any(canonical is None for _, canonical in pending):
+                # What the queue's foreign key once refused (migration 0019): nothing is
+                # sequenced past it, and it is loud.
+                raise AuditQueueBroken("an audit queue row names no entry")
             last = session.scalars(
                 select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size.desc()).limit(1)
             ).first()
