@@ -243,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument(
         "--trusted", action="store_true", help="then by documentId (require) and over GET"
     )
+    p.add_argument(
+        "--writer", action="store_true",
+        help="run the group-committed audit writer, as the app's lifespan does",
+    )  # fmt: skip
     args = p.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="cvault-cost-"))
     schema = f"cost_{uuid.uuid4().hex[:8]}"
@@ -272,8 +276,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for _ in range(n)
             ]
 
+        if args.writer:
+            vault.start_writer()
         asyncio.run(_drive(app, bodies(300), token, args.concurrency))  # warm-up
         work = bodies(args.requests)
+        statements = [0]
+
+        def count(*_: Any) -> None:  # noqa: ANN401
+            statements[0] += 1
+
+        event.listen(vault.db.engine, "before_cursor_execute", count)
+        stats = vault.writer.stats if vault.writer is not None else None
+        before = (0, 0, 0) if stats is None else (stats.batches, stats.requests, stats.entries)
         profiler = cProfile.Profile() if args.cprofile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
@@ -282,9 +296,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        event.remove(vault.db.engine, "before_cursor_execute", count)
+        batches, appends, entries = (
+            (0, 0, 0) if stats is None
+            else (stats.batches - before[0], stats.requests - before[1], stats.entries - before[2])
+        )  # fmt: skip
         print(json.dumps({
             "backend": args.backend, "document": "text", "requests": done,
             "req_s": round(done / wall, 1), "cpu_ms_per_req": round(cpu * 1000 / done, 3),
+            "statements_per_req": round(statements[0] / done, 2),
+            "writer": args.writer, "audit_commits": batches,
+            "requests_per_commit": round(appends / batches, 1) if batches else None,
+            "entries_per_commit": round(entries / batches, 1) if batches else None,
         }))  # fmt: skip
         if args.trusted:
             _trusted(vault, settings, ids, token, args)
