@@ -192,6 +192,7 @@ def create_app(
         # (halves the collector's time per request, bench/request_cost.py).
         gc.collect()
         gc.freeze()
+        vault.start_writer()  # group-committed audit appends (vault/audit_trail/writer.py)
         tasks = [
             *changes.start(),  # policy, erasures, trusted documents: api/propagation.py
         ]
@@ -208,7 +209,9 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await graphql.stop()  # operations in flight finish first
+            # Operations in flight finish first, each once its audit batch committed (the
+            # writer itself stops in vault.close, after the queue is written); then the pool.
+            await graphql.stop()
             await asyncio.to_thread(pages.close)  # sign-in messages queued are sent
             try:
                 await asyncio.to_thread(vault.audit.sequence, vault.db)

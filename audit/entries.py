@@ -28,7 +28,11 @@ class EntryError(ValueError):
 
 
 class AuditAction(StrEnum):
-    PII_READ = "pii.read"
+    # One entry per request per customer: every resource and field read, and how each
+    # resolved (clear, masked, hidden). Entries written before it say pii.read and
+    # interactions.read (two per customer); they stay in the log as they were.
+    PII_ACCESS = "pii.access"
+    PII_READ = "pii.read"  # before pii.access: the customer's fields
     CUSTOMER_LOOKUP = "customer.lookup"
     CUSTOMER_CREATE = "customer.create"
     CUSTOMER_UPDATE = "customer.update"
@@ -36,7 +40,7 @@ class AuditAction(StrEnum):
     CUSTOMER_EXPORT = "customer.export"
     CUSTOMER_ERASE = "customer.erase"
     INTERACTIONS_RECORD = "interactions.record"
-    INTERACTIONS_READ = "interactions.read"
+    INTERACTIONS_READ = "interactions.read"  # before pii.access: the timeline
     CONSENT_CHANGE = "consent.change"
     POLICY_CHANGE = "policy.change"
     KEY_ROTATION = "keys.rotate"

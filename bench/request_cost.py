@@ -258,6 +258,14 @@ async def _paths(
             # CPU time of this thread (the event loop's), not wall time: waits on the
             # database are not the profile's.
             profiler = cProfile.Profile(time.thread_time) if args.cprofile else None
+            statements = [0]
+
+            def count(*_: Any, statements: list[int] = statements) -> None:  # noqa: ANN401
+                statements[0] += 1
+
+            event.listen(vault.db.engine, "before_cursor_execute", count)
+            stats = vault.writer.stats if vault.writer is not None else None
+            before = (0, 0) if stats is None else (stats.batches, stats.requests)
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
@@ -265,9 +273,17 @@ async def _paths(
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            event.remove(vault.db.engine, "before_cursor_execute", count)
+            batches, appends = (
+                (0, 0) if stats is None
+                else (stats.batches - before[0], stats.requests - before[1])
+            )  # fmt: skip
             print(json.dumps({
                 "backend": args.backend, "document": "text", "path": path, "requests": done,
                 "req_s": round(done / wall, 1), "cpu_ms_per_req": round(cpu * 1000 / done, 3),
+                "engine_statements_per_req": round(statements[0] / done, 2),
+                "audit_commits": batches,
+                "requests_per_commit": round(appends / batches, 1) if batches else None,
             }))  # fmt: skip
             if profiler:
                 pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)

@@ -12,7 +12,7 @@ from limits.storage import Storage
 from sqlalchemy.orm import Session
 
 from audit.checkpoint import Signer
-from audit.entries import AuditAction
+from audit.entries import AuditAction, AuditEntry
 from policies import PolicyEnforcer
 from vault import faults, telemetry
 from vault.alerts import AccessAlerts, Thresholds
@@ -20,6 +20,7 @@ from vault.alerts.delivery import AlertDelivery
 from vault.attributes import attributes_path, load_attributes
 from vault.audit_trail.log import AuditBuffer, AuditLog
 from vault.audit_trail.queries import AuditQueries
+from vault.audit_trail.writer import AuditWriter
 from vault.authorization.authorizer import Authorizer
 from vault.authorization.context import AccessContext, bind
 from vault.authorization.policy_store import PolicyStore
@@ -96,6 +97,8 @@ class Vault:
     shared_limits: Storage | None
     clock: Callable[[], datetime]
     owns_keyring: bool = False  # opened here (closed by close), not handed in
+    # Group-committed audit appends (started by the app's lifespan; else writes at once).
+    writer: AuditWriter | None = None
 
     def __repr__(self) -> str:
         return f"Vault(db={self.db!r})"
@@ -212,6 +215,7 @@ class Vault:
             shared_limits=shared_limits,
             clock=clock,
             owns_keyring=own,
+            writer=AuditWriter(audit, db),
         )
         vault.retention.connect(vault.unit, vault.erasure)  # inactive customers: erased
         return vault
@@ -298,13 +302,39 @@ class Vault:
             telemetry.flush()  # the decryptions of this unit, into the metric at once
 
     @contextmanager
+    def query_unit(self, context: AccessContext) -> Iterator[Session]:
+        """A unit of work for a query (reads only): its transaction commits, then its
+        audit entries go to the group-committed writer (:mod:`vault.audit_trail.writer`),
+        and the caller answers only once their batch committed: fail-closed, a failed
+        batch fails the unit and nothing read is handed out. Writes made here would
+        commit before the audit append; use :meth:`unit` for anything that writes."""
+        buffer = AuditBuffer(context, self.clock)
+        after_unit: list[Callable[[], None]] = []
+        try:
+            with self.db.transaction() as session:
+                bind(session, context, buffer)
+                session.info["cvault.after_unit"] = after_unit
+                yield session
+            self.append_audit(buffer.drain())
+            for callback in session.info.pop("cvault.after_commit", []):
+                callback()
+        except BaseException:
+            if buffer.denials:  # a refusal is recorded even though its request fails
+                self.append_audit(buffer.denials)
+            raise
+        finally:
+            for callback in after_unit:
+                callback()
+            telemetry.flush()
+
+    @contextmanager
     def read_unit(self, context: AccessContext) -> Iterator[Session]:
         """A unit of work for reads that tolerate lag (segment preview and members,
         analytics, audit search and export): a read-only transaction on the replica
         (``CVAULT_DATABASE_REPLICA_URL``; the primary when none is set, read-only too on
-        PostgreSQL). Its audit entries go to the primary, in a transaction of their own
-        once the reads are done and before the caller answers: fail-closed, a failed
-        audit append fails the unit, and nothing read is handed out."""
+        PostgreSQL). Its audit entries go to the primary through the group-committed
+        writer once the reads are done and before the caller answers: fail-closed, a
+        failed audit append fails the unit, and nothing read is handed out."""
         buffer = AuditBuffer(context, self.clock)
         after_unit: list[Callable[[], None]] = []
         try:
@@ -312,17 +342,32 @@ class Vault:
                 bind(session, context, buffer)
                 session.info["cvault.after_unit"] = after_unit
                 yield session
-            self.audit.write_now(self.db, buffer.drain())
+            self.append_audit(buffer.drain())
         except BaseException:
             if buffer.denials:  # a refusal is recorded even though its request fails
-                self.audit.write_now(self.db, buffer.denials)
+                self.append_audit(buffer.denials)
             raise
         finally:
             for callback in after_unit:
                 callback()
             telemetry.flush()
 
+    def append_audit(self, entries: list[AuditEntry]) -> None:
+        """Append entries outside any unit of work and wait for their commit: through the
+        writer (batched while it runs), else at once in a transaction of their own."""
+        if self.writer is None:
+            self.audit.write_now(self.db, entries)
+        else:
+            self.writer.append_sync(entries)
+
+    def start_writer(self) -> None:
+        """Batch audit appends from now on (the app's lifespan; :meth:`close` stops it)."""
+        if self.writer is not None:
+            self.writer.start()
+
     def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()  # what is queued is written first
         self.db.dispose()
         if self.owns_keyring:
             self.keyring.close()

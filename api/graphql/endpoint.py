@@ -40,6 +40,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
     execute,
     get_operation_ast,
 )
@@ -379,7 +380,12 @@ class GraphQLEndpoint:
         plan: Plan | None = None,
     ) -> dict[str, Any]:
         with structlog.contextvars.bound_contextvars(request_id=access.request_id):
-            unit = self.vault.read_unit if tolerates_lag(operation) else self.vault.unit
+            if tolerates_lag(operation):
+                unit = self.vault.read_unit
+            elif operation.operation is OperationType.QUERY:
+                unit = self.vault.query_unit  # audit group-committed, waited for
+            else:
+                unit = self.vault.unit
             with unit(access) as session:
                 context = GraphQLContext(
                     vault=self.vault,

@@ -37,9 +37,14 @@ __all__ = ["HotReads", "append_audit"]
 
 async def append_audit(vault: Vault, entries: Sequence[AuditEntry]) -> None:
     """Append a request's audit entries and return once they are committed (raises
-    otherwise). The one place to swap for the group-committed writer (issue 15, item 3);
-    today the ordinary append, in a transaction of its own on a worker thread."""
-    if entries:
+    otherwise): through the group-committed writer (vault/audit_trail/writer.py), which
+    batches the entries of concurrent requests into one transaction; a failed batch fails
+    every request in it. Without a running writer, at once in a transaction of its own."""
+    if not entries:
+        return
+    if vault.writer is not None:
+        await vault.writer.append(entries)
+    else:
         await asyncio.to_thread(vault.audit.write_now, vault.db, entries)
 
 

@@ -86,6 +86,7 @@ REQUEST_STATES: Final = {
     "rejected": _("Rejected"),
 }
 ACTIONS: Final = {
+    "pii.access": _("Read your details"),
     "pii.read": _("Read your details"),
     "interactions.read": _("Read your activity"),
     "interactions.count": _("Counted your activity"),

@@ -288,14 +288,14 @@ def test_the_audit_search_finds_the_privacy_pages_reads(
     customer.get("/privacy/data")
     console(vault, client)
     found = client.get(
-        f"/console/audit?customer={customer_id}&action=pii.read&purpose=self&outcome=success"
+        f"/console/audit?customer={customer_id}&action=pii.access&purpose=self&outcome=success"
     )
     assert found.status_code == 200
-    assert found.text.count('data-action="pii.read"') >= 1
+    assert found.text.count('data-action="pii.access"') >= 1
     none = client.get(
-        f"/console/audit?customer={customer_id}&action=pii.read&purpose=marketing_email"
+        f"/console/audit?customer={customer_id}&action=pii.access&purpose=marketing_email"
     )
-    assert 'data-action="pii.read"' not in none.text
+    assert 'data-action="pii.access"' not in none.text
     assert client.get("/console/audit?customer=not-an-id").status_code == 400
 
 

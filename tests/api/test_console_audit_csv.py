@@ -159,8 +159,8 @@ def test_the_rows_are_exactly_the_entries_the_search_filters_match(
     filters: list[tuple[dict[str, str], Callable[[dict[str, Any]], bool], bool]] = [
         ({"customer": str(ann)}, lambda e: e["customer"] == str(ann), True),
         ({"customer": str(other)}, lambda e: e["customer"] == str(other), True),
-        ({"action": "pii.read", "purpose": "self"},
-         lambda e: e["action"] == "pii.read" and e["purpose"] == "self", True),
+        ({"action": "pii.access", "purpose": "self"},
+         lambda e: e["action"] == "pii.access" and e["purpose"] == "self", True),
         ({"outcome": "denied"}, lambda e: e["outcome"] == "denied", True),
         ({"actor": "agent+1"}, lambda e: e["actor"] == "agent+1", True),
         ({"since": "2000-01-01T00:00", "until": "2000-01-02T00:00"}, lambda e: False, False),

@@ -155,7 +155,7 @@ def test_the_profile_and_attributes_follow_the_policy_table(
         everything = s.scalars(select(AuditEntryRow.canonical)).all()
     wanted = f"attrs-{role.value}-{purpose.value}-0"
     entries = [raw for raw in everything if _json(raw)["request"] == wanted]
-    reads = [e for e in map(_json, entries) if e["action"] == "pii.read"]
+    reads = [e for e in map(_json, entries) if e["action"] == "pii.access"]
     assert 1 == len(reads)
     fields = reads[0]["fields"]
     assert {

@@ -71,12 +71,12 @@ def test_compliance_officer_pages_through_the_log(api: Api, person: Customer) ->
     """auditLog lists entries newest first, filters by action and pages by cursor."""
     for _ in range(3):
         api.ask(Role.SUPPORT_AGENT, "support", READ, id=str(person.id))
-    first = api.ask(Role.COMPLIANCE_OFFICER, "compliance", LOG, first=2, action="pii.read")
+    first = api.ask(Role.COMPLIANCE_OFFICER, "compliance", LOG, first=2, action="pii.access")
     page = first["data"]["auditLog"]
-    assert [e["node"]["action"] for e in page["edges"]] == ["pii.read", "pii.read"]
+    assert [e["node"]["action"] for e in page["edges"]] == ["pii.access", "pii.access"]
     assert page["pageInfo"]["hasNextPage"] is True
     rest = api.ask(
-        Role.COMPLIANCE_OFFICER, "compliance", LOG, first=5, action="pii.read",
+        Role.COMPLIANCE_OFFICER, "compliance", LOG, first=5, action="pii.access",
         after=page["pageInfo"]["endCursor"],
     )["data"]["auditLog"]  # fmt: skip
     assert len(rest["edges"]) == 1
@@ -100,7 +100,7 @@ def test_checkpoint_and_inclusion_proof_verify(api: Api, person: Customer, vault
     """The checkpoint opens with the published key and an entry's proof leads to its root."""
     api.ask(Role.SUPPORT_AGENT, "support", READ, id=str(person.id))
     vault.audit.sequence(vault.db)
-    entry_id = api.ask(Role.COMPLIANCE_OFFICER, "compliance", LOG, first=5, action="pii.read")[
+    entry_id = api.ask(Role.COMPLIANCE_OFFICER, "compliance", LOG, first=5, action="pii.access")[
         "data"
     ]["auditLog"]["edges"][0]["node"]["id"]
     vault.audit.sequence(vault.db)
@@ -141,7 +141,7 @@ def test_a_data_subject_sees_who_accessed_its_data(api: Api, person: Customer) -
     )  # fmt: skip
     history = [e["node"] for e in body["data"]["me"]["accessHistory"]["edges"]]
     assert {"actor": "support_agent-1", "role": "support_agent", "purpose": "support",
-            "action": "pii.read"} in history  # fmt: skip
+            "action": "pii.access"} in history  # fmt: skip
 
 
 def test_the_client_address_is_recorded_as_its_keyed_pseudonym(
@@ -161,7 +161,7 @@ def test_the_client_address_is_recorded_as_its_keyed_pseudonym(
         reads = [
             json.loads(c)
             for c in s.scalars(
-                select(AuditEntryRow.canonical).where(AuditEntryRow.action == "pii.read")
+                select(AuditEntryRow.canonical).where(AuditEntryRow.action == "pii.access")
             )
         ]
     expected = vault.keyring.blind_indexer.pseudonym("audit.client", "testclient")

@@ -86,6 +86,14 @@ class Page:
     def audited_customers(self, action: AuditAction) -> list[str]:
         return sorted(e["customer"] for e in self.audited if e["action"] == action.value)
 
+    def audited_timelines(self) -> list[str]:
+        """The customers whose one pii.access entry of the request names their timeline."""
+        return sorted(
+            e["customer"]
+            for e in self.audited
+            if e["action"] == AuditAction.PII_ACCESS.value and "interactions" in e["fields"]
+        )
+
 
 def _last_entry(vault: Vault) -> int:
     with vault.db.transaction() as s:
@@ -214,8 +222,8 @@ def test_the_tag_filter_of_the_issue_fills_the_first_page(
     tagged customers and hasNextPage true, and records exactly those five as read. Then,
     paging 7 at a time under each filter (tag, tier, locale, createdAfter; 40 of 100 match
     each) gives five full pages and one of five whose union is the 40, and each request
-    audits a pii.read of exactly the customers it returned, and an interactions.read of
-    the same (the timelines asked for on the list)."""
+    audits one pii.access of exactly the customers it returned, each naming the timeline
+    (asked for on the list)."""
     sets = _hundred_customers(vault, clock)
     before = _last_entry(vault)
     found = gateway.data(
@@ -225,7 +233,7 @@ def test_the_tag_filter_of_the_issue_fills_the_first_page(
         SUPPORT,
     )["customers"]
     ids = [e["node"]["customerId"] for e in found["edges"]]
-    read = [e["customer"] for e in _entries_after(vault, before) if e["action"] == "pii.read"]
+    read = [e["customer"] for e in _entries_after(vault, before) if e["action"] == "pii.access"]
     assert (len(ids), found["pageInfo"]["hasNextPage"]) == (5, True)
     assert set(ids) <= sets["tag"]
     assert sorted(read) == sorted(ids)
@@ -240,8 +248,8 @@ def test_the_tag_filter_of_the_issue_fills_the_first_page(
         )  # fmt: skip
         _check_paging(pages, sets[name])
         for page in pages:
-            assert page.audited_customers(AuditAction.PII_READ) == _ids(page)
-            assert page.audited_customers(AuditAction.INTERACTIONS_READ) == _ids(page)
+            assert page.audited_customers(AuditAction.PII_ACCESS) == _ids(page)
+            assert page.audited_timelines() == _ids(page)
             assert all(
                 [i["node"]["type"] for i in e["node"]["interactions"]["edges"]] == ["CART_ADD"]
                 for e in page.edges
@@ -306,8 +314,8 @@ def test_a_timeline_filter_runs_before_the_page_is_cut(vault: Vault, gateway: Ga
         )  # fmt: skip
         _check_paging(pages, sets[name], key="externalId")
         for page in pages:
-            assert page.audited_customers(AuditAction.PII_READ) == [str(cid)]
-            assert page.audited_customers(AuditAction.INTERACTIONS_READ) == [str(cid)]
+            assert page.audited_customers(AuditAction.PII_ACCESS) == [str(cid)]
+            assert page.audited_timelines() == [str(cid)]
 
 
 # -- Segment.members ----------------------------------------------------------------------
@@ -349,7 +357,7 @@ def test_segment_members_are_filtered_by_the_purpose_before_the_page_is_cut(
     )  # fmt: skip
     _check_paging(pages, granted)
     for page in pages:
-        assert page.audited_customers(AuditAction.PII_READ) == _ids(page)
+        assert page.audited_customers(AuditAction.PII_ACCESS) == _ids(page)
     size = gateway.data(MEMBERS, {"id": str(segment.id), "after": None}, MARKETING)
     assert size["segment"]["size"] == MATCHING
 
@@ -370,7 +378,7 @@ def _mixed_trail(vault: Vault) -> tuple[uuid.UUID, uuid.UUID]:
             if r == 2:
                 audit.add(AuditAction.CONSENT_CHANGE, customer_id=x, fields={"consent": "written"})
             else:
-                audit.add(AuditAction.PII_READ, customer_id=x if r < 2 else y,
+                audit.add(AuditAction.PII_ACCESS, customer_id=x if r < 2 else y,
                           fields={"email": "masked"})  # fmt: skip
     return x, y
 
@@ -403,7 +411,7 @@ def test_access_history_lists_only_accesses_of_the_customer_in_full_pages(
     accesses, y's reads are y's): a compliance officer pages through exactly those 40,
     and each request audits one read, of x."""
     x, _ = _mixed_trail(vault)
-    reads = _entries(vault, AuditAction.PII_READ, x)
+    reads = _entries(vault, AuditAction.PII_ACCESS, x)
     pages = _pages(
         vault, gateway, ACCESS_HISTORY, path=("customer", "accessHistory"),
         variables={"id": str(x)}, as_=COMPLIANCE,
@@ -411,7 +419,7 @@ def test_access_history_lists_only_accesses_of_the_customer_in_full_pages(
     _check_paging(pages, reads, key="entryId")
     assert {e["node"]["customerId"] for p in pages for e in p.edges} == {str(x)}
     for page in pages:
-        assert page.audited_customers(AuditAction.PII_READ) == [str(x)]
+        assert page.audited_customers(AuditAction.PII_ACCESS) == [str(x)]
 
 
 AUDIT_LOG = """
@@ -424,12 +432,12 @@ query($after: String, $filter: AuditFilterInput) {
 
 
 def test_the_audit_log_filter_runs_before_the_page_is_cut(vault: Vault, gateway: Gateway) -> None:
-    """auditLog(filter: {action: "pii.read", customerId: x}) pages through exactly x's 40
+    """auditLog(filter: {action: "pii.access", customerId: x}) pages through exactly x's 40
     reads in full pages; each request writes one audit.export counting the entries it
     returned."""
     x, _ = _mixed_trail(vault)
-    reads = _entries(vault, AuditAction.PII_READ, x)
-    wanted = {"action": "pii.read", "customerId": str(x)}
+    reads = _entries(vault, AuditAction.PII_ACCESS, x)
+    wanted = {"action": "pii.access", "customerId": str(x)}
     pages = _pages(
         vault, gateway, AUDIT_LOG, path=("auditLog",), variables={"filter": wanted},
         as_=COMPLIANCE,
@@ -438,7 +446,7 @@ def test_the_audit_log_filter_runs_before_the_page_is_cut(vault: Vault, gateway:
     for page in pages:
         exports = [e for e in page.audited if e["action"] == AuditAction.AUDIT_EXPORT.value]
         assert [e["detail"]["entries"] for e in exports] == [len(page.edges)]
-        assert page.audited_customers(AuditAction.PII_READ) == []
+        assert page.audited_customers(AuditAction.PII_ACCESS) == []
 
 
 # -- dsrRequests --------------------------------------------------------------------------
@@ -477,4 +485,4 @@ def test_overdue_requests_are_filtered_before_the_page_is_cut(
     for page in pages:
         assert all(e["node"]["overdue"] for e in page.edges)
         customers = sorted(e["node"]["customerId"] for e in page.edges)
-        assert page.audited_customers(AuditAction.PII_READ) == customers
+        assert page.audited_customers(AuditAction.PII_ACCESS) == customers

@@ -102,7 +102,7 @@ def world(vault: Vault) -> World:
             select(AuditEntryRow.entry_id)
             .where(
                 AuditEntryRow.customer_id == person.id,
-                AuditEntryRow.action == AuditAction.PII_READ.value,
+                AuditEntryRow.action == AuditAction.PII_ACCESS.value,
             )
             .order_by(AuditEntryRow.id.desc())
         ).first()
@@ -185,8 +185,17 @@ def _typed(ask: Asker, field: str, selection: str, local: uuid.UUID) -> Answer:
 def _as_item(timeline: Answer, gid: str) -> Answer:
     """What node(id) of one interaction must answer, from its customer's timeline: the
     item itself, or the timeline's refusal as an error (FORBIDDEN when the field was
-    redacted); the audit entries without the customer's own pii.read."""
-    audited = [e for e in timeline.audited if e["action"] != AuditAction.PII_READ.value]
+    redacted); the audit entries with only the timeline's part of the customer's one
+    pii.access entry (its interactions and payload resolutions)."""
+    timeline_fields = ("interactions", "interaction_payload")
+    audited = []
+    for e in timeline.audited:
+        if e["action"] == AuditAction.PII_ACCESS.value:
+            fields = {k: v for k, v in e["fields"].items() if k in timeline_fields}
+            if not fields:
+                continue
+            e = {**e, "fields": fields}  # noqa: PLW2901
+        audited.append(e)
     if timeline.status != 200 or timeline.value is None:
         return dataclasses.replace(timeline, audited=audited)
     interactions = timeline.value["interactions"]
@@ -204,12 +213,12 @@ def _as_entry(listing: Answer, path: tuple[str, ...], gid: str) -> Answer:
     """What node(id) of one audit entry must answer, from the list that shows it: the
     entry, or the list's refusal; a page's audit.export counts one entry here, and of the
     data subject's read only its access history counts (``me`` read the rest, in the same
-    merged pii.read entry)."""
+    merged pii.access entry)."""
     audited = []
     for e in listing.audited:
         if e["action"] == AuditAction.AUDIT_EXPORT.value:
             e = {**e, "detail": {**e["detail"], "entries": 1}}  # noqa: PLW2901
-        if e["action"] == AuditAction.PII_READ.value:
+        if e["action"] == AuditAction.PII_ACCESS.value:
             e = {**e, "fields": {"access_history": e["fields"]["access_history"]}}  # noqa: PLW2901
         audited.append(e)
     if listing.status != 200 or listing.value is None:
@@ -336,7 +345,7 @@ def test_a_forged_or_garbled_id_is_bad_user_input_and_reads_nothing(
     assert _entries(vault, before, "") == []
     with vault.db.transaction() as s:
         actions = s.scalars(select(AuditEntryRow.action).where(AuditEntryRow.id > before)).all()
-    assert AuditAction.PII_READ.value not in actions
+    assert AuditAction.PII_ACCESS.value not in actions
 
 
 def test_nodes_answers_each_id_in_order_with_its_own_error(

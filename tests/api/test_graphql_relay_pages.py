@@ -45,7 +45,7 @@ from vault.storage.models import AuditEntryRow, CustomerRow, DsrRequestRow, Inte
 ISSUER: Final = "customer-vault"
 MATCHING: Final = 13  # the items of each list; three at a time share a sort time
 ACCESSES: Final = (  # what an access history lists (GDPR Art. 15), spelled out here
-    "pii.read", "interactions.read", "customer.export", "customer.update", "customer.merge",
+    "pii.access", "interactions.read", "customer.export", "customer.update", "customer.merge",
     "access.denied", "interactions.count",
 )  # fmt: skip
 PAGE_ARGS: Final = "$first: Int, $after: String, $last: Int, $before: String"
@@ -220,7 +220,7 @@ def _interactions(vault: Vault, clock: FrozenClock) -> Spec:
     return Spec(
         query, ("customer", "interactions"), "interactionId", (Role.SUPPORT_AGENT, "support"),
         {"id": str(cid), "t": "CART_ADD"}, {"id": str(cid), "t": "PURCHASE"}, expected,
-        "interactions.count", frozenset({"pii.read"}),
+        "interactions.count", frozenset({"pii.access"}),
     )  # fmt: skip
 
 
@@ -263,9 +263,9 @@ def _trail(vault: Vault) -> tuple[uuid.UUID, uuid.UUID]:
     with vault.unit(CTX) as s:
         audit = buffer_of(s)
         for n in range(MATCHING):
-            audit.add(AuditAction.PII_READ, customer_id=x, fields={"email": "masked"})
+            audit.add(AuditAction.PII_ACCESS, customer_id=x, fields={"email": "masked"})
             audit.add(AuditAction.CONSENT_CHANGE, customer_id=x, fields={"consent": "written"})
-            audit.add(AuditAction.PII_READ, customer_id=y, fields={"email": f"n{n}"[:1]})
+            audit.add(AuditAction.PII_ACCESS, customer_id=y, fields={"email": f"n{n}"[:1]})
     return x, y
 
 
@@ -292,7 +292,7 @@ def _access_history(vault: Vault, clock: FrozenClock) -> Spec:
         query, ("customer", "accessHistory"), "entryId", (Role.COMPLIANCE_OFFICER, "compliance"),
         {"id": str(x)}, {"id": str(nobody)},
         lambda upto: _entries(vault, x, ACCESSES, upto), "audit.count",
-        frozenset({"pii.read"}), lambda upto: _entries(vault, nobody, ACCESSES, upto),
+        frozenset({"pii.access"}), lambda upto: _entries(vault, nobody, ACCESSES, upto),
     )  # fmt: skip
 
 
@@ -469,7 +469,7 @@ def test_bad_page_arguments_and_cursors_are_bad_user_input(
     cursor = page.cursors[0]
     flipped = cursor[:-3] + ("A" if cursor[-3] != "A" else "B") + cursor[-2:]
     other = gateway.post(
-        '{ auditLog(first: 1, filter: {action: "pii.read"}) { edges { cursor } } }', {},
+        '{ auditLog(first: 1, filter: {action: "pii.access"}) { edges { cursor } } }', {},
         (Role.COMPLIANCE_OFFICER, "compliance"),
     )["data"]["auditLog"]["edges"][0]["cursor"]  # fmt: skip
     if spec.path == ("auditLog",):

@@ -146,21 +146,18 @@ def test_every_page_read_is_audited_and_in_the_access_history(
     reads = [
         (e["role"], e["purpose"], e["action"], str(e["actor"]).startswith("privacy:"))
         for e in _audit(vault)
-        if e["customer"] == str(cid) and e["action"] in ("pii.read", "interactions.read")
+        if e["customer"] == str(cid) and e["action"] in ("pii.access", "interactions.read")
     ]
-    assert reads == [
-        ("data_subject", "self", "pii.read", True),
-        ("data_subject", "self", "interactions.read", True),
-    ]
+    assert reads == [("data_subject", "self", "pii.access", True)]  # details and activity
     history = client.get("/privacy/access").text
-    assert history.count("<tr>") >= 3  # a header row and the two reads
+    assert history.count("<tr>") >= 2  # a header row and the read
     client.get("/privacy/consents")
     page = client.get("/privacy/requests").text
     client.post("/privacy/requests", data={"csrf": csrf_of(page), "type": "access"})
     read_fields = {
         name
         for e in _audit(vault)
-        if e["customer"] == str(cid) and e["action"] == "pii.read" and e["role"] == "data_subject"
+        if e["customer"] == str(cid) and e["action"] == "pii.access" and e["role"] == "data_subject"
         for name in e["fields"]  # type: ignore[attr-defined]
     }
     assert {"email", "consent", "data_requests", "access_history"} <= read_fields

@@ -160,7 +160,7 @@ def _audited(vault: Vault, cid: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
     """(action, fields) of the audit entries about ``cid`` written by reads."""
     import json  # noqa: PLC0415
 
-    reads = {AuditAction.PII_READ.value, AuditAction.INTERACTIONS_READ.value}
+    reads = {AuditAction.PII_ACCESS.value, AuditAction.INTERACTIONS_READ.value}
     with vault.db.transaction() as s:
         rows = s.execute(
             select(AuditEntryRow.action, AuditEntryRow.canonical)
@@ -197,7 +197,7 @@ def test_single_reads_answer_the_tombstone(
     )
     assert _ask(gw, BY_EMAIL, e="roya@example.com") == {"customerByEmail": None}
     erased = {f.value: "erased" for f in PiiField}
-    assert {(AuditAction.PII_READ.value, tuple(sorted(erased.items())))} == {
+    assert {(AuditAction.PII_ACCESS.value, tuple(sorted(erased.items())))} == {
         (action, tuple(sorted(fields.items()))) for action, fields in _audited(vault, back)
     }
 

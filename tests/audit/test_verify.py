@@ -24,7 +24,7 @@ def _entries(n: int) -> list[bytes]:
 
     return [
         AuditEntry(
-            action=AuditAction.PII_READ, outcome=Outcome.SUCCESS, actor=f"a{i}", role="r",
+            action=AuditAction.PII_ACCESS, outcome=Outcome.SUCCESS, actor=f"a{i}", role="r",
             purpose="support", request_id=f"q{i}", time=datetime(2026, 1, 1, tzinfo=UTC),
         ).canonical()
         for i in range(n)

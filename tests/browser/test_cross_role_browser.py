@@ -117,7 +117,7 @@ def _tamper(exported: Path, tampered: Path) -> int:
     for index, line in enumerate(lines):
         record = json.loads(line)
         entry = record.get("entry")
-        if isinstance(entry, dict) and entry.get("action") == "pii.read":
+        if isinstance(entry, dict) and entry.get("action") == "pii.access":
             entry["action"] = "consent.read"
             lines[index] = json.dumps(record, separators=(",", ":"))
             tampered.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -188,8 +188,8 @@ def test_a_customer_and_an_officer_carry_an_erasure_through_both_pages(
     assert states == {None}  # the consent states went with the rest of the record
 
     # The officer's audit search finds the page reads: the data subject reading, purpose self.
-    officer.goto(f"{url}/console/audit?customer={customer_id}&action=pii.read&purpose=self")
-    reads = officer.locator("tr[data-action='pii.read']")
+    officer.goto(f"{url}/console/audit?customer={customer_id}&action=pii.access&purpose=self")
+    reads = officer.locator("tr[data-action='pii.access']")
     expect(reads.first).to_be_visible()
     assert {"data_subject"} == set(reads.locator("td:nth-child(4)").all_inner_texts())
 

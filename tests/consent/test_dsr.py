@@ -473,7 +473,7 @@ def test_an_access_bundle_holds_every_item_stored_for_the_customer(
         (str(silver), "silver tier", True),
     ]
     support_reads = [
-        a for a in bundle.access_history if (a["actor"], a["action"]) == ("agent-1", "pii.read")
+        a for a in bundle.access_history if (a["actor"], a["action"]) == ("agent-1", "pii.access")
     ]
     assert [(a["role"], a["purpose"]) for a in support_reads] == [("support_agent", "support")]
     assert outcome.request.result["counts"] == bundle.counts()
@@ -494,8 +494,7 @@ def test_the_export_reads_as_the_data_subject_and_is_audited(vault: Vault) -> No
     entries = _audit(vault)
     export_reads = [e for e in entries if e["actor"] == f"dsr:{rid}"]
     assert {(e["role"], e["purpose"], e["action"]) for e in export_reads} == {
-        ("data_subject", "self", "pii.read"),
-        ("data_subject", "self", "interactions.read"),
+        ("data_subject", "self", "pii.access"),  # the details and the timeline, one entry
     }
     officer_steps = [e for e in entries if e["actor"] == "officer-1"]
     assert [e["detail"]["status"] for e in officer_steps if e["action"] == "dsr.change"] == [
@@ -553,7 +552,7 @@ def test_the_zip_holds_the_json_bundle_and_one_csv_per_table(vault: Vault) -> No
     assert [r["id"] for r in table("requests.csv")] == [str(rid)]
     assert [r["segment"] for r in table("segments.csv")] == ["vip"]
     access = table("access_history.csv")
-    assert [(a["actor"], a["action"]) for a in access] == [("agent-1", "pii.read")]
+    assert [(a["actor"], a["action"]) for a in access] == [("agent-1", "pii.access")]
     assert json.loads(access[0]["fields"])["email"] == "masked"
 
 

@@ -25,6 +25,7 @@ __all__ = [
 # Actions that read one customer's data (one entry per customer per request).
 READ_ACTIONS = frozenset(
     {
+        AuditAction.PII_ACCESS.value,
         AuditAction.PII_READ.value,
         AuditAction.INTERACTIONS_READ.value,
         AuditAction.CUSTOMER_EXPORT.value,

@@ -36,7 +36,7 @@ from vault.storage.models import (
     AuditPendingRow,
 )
 
-__all__ = ["AuditBuffer", "AuditFilter", "AuditLog", "CheckpointInfo"]
+__all__ = ["AuditBuffer", "AuditFilter", "AuditLog", "AuditQueueBroken", "CheckpointInfo"]
 
 _Stmt = TypeVar("_Stmt", bound=Select[*tuple[Any, ...]])
 
@@ -54,27 +54,27 @@ _PG_LOG = (
 )
 
 
+class AuditQueueBroken(RuntimeError):
+    """``audit_pending`` names an entry that does not exist (the sequencer stops)."""
+
+
 class AuditBuffer:
     """The audit entries of one unit of work, written when it commits."""
 
     def __init__(self, context: AccessContext, clock: Callable[[], datetime]) -> None:
         self._context = context
         self._clock = clock
-        self._reads: dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]] = {}
+        self._reads: dict[uuid.UUID, dict[str, str]] = {}
         self._entries: list[AuditEntry] = []
         self.denials: list[AuditEntry] = []
 
     def __repr__(self) -> str:
         return f"AuditBuffer(entries={len(self._entries) + len(self._reads)})"
 
-    def read(
-        self,
-        customer_id: uuid.UUID,
-        fields: Mapping[str, str],
-        action: AuditAction = AuditAction.PII_READ,
-    ) -> None:
-        """Note that fields of one customer were read and how each resolved."""
-        self._reads.setdefault((action, customer_id), {}).update(fields)
+    def read(self, customer_id: uuid.UUID, fields: Mapping[str, str]) -> None:
+        """Note that resources or fields of one customer were read and how each resolved;
+        every read of one customer in the unit becomes one ``pii.access`` entry."""
+        self._reads.setdefault(customer_id, {}).update(fields)
 
     def add(
         self,
@@ -116,13 +116,11 @@ class AuditBuffer:
             detail=dict(detail or {}),
         )
 
-    def mark(self) -> tuple[int, dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]]]:
+    def mark(self) -> tuple[int, dict[uuid.UUID, dict[str, str]]]:
         """Where the buffer stands, to go back to if a savepoint rolls back."""
-        return len(self._entries), {key: dict(fields) for key, fields in self._reads.items()}
+        return len(self._entries), {cid: dict(fields) for cid, fields in self._reads.items()}
 
-    def rollback_to(
-        self, mark: tuple[int, dict[tuple[AuditAction, uuid.UUID | None], dict[str, str]]]
-    ) -> None:
+    def rollback_to(self, mark: tuple[int, dict[uuid.UUID, dict[str, str]]]) -> None:
         """Forget what was noted since ``mark`` (its writes were rolled back); refusals stay."""
         count, reads = mark
         del self._entries[count:]
@@ -131,8 +129,8 @@ class AuditBuffer:
     def drain(self) -> list[AuditEntry]:
         """Every entry, reads merged per customer, and empty the buffer."""
         reads = [
-            self.entry(action, cid, fields, Outcome.SUCCESS, None)
-            for (action, cid), fields in self._reads.items()
+            self.entry(AuditAction.PII_ACCESS, cid, fields, Outcome.SUCCESS, None)
+            for cid, fields in self._reads.items()
         ]
         entries = [*self.denials, *self._entries, *reads]
         self._entries, self._reads, self.denials = [], {}, []
@@ -281,12 +279,16 @@ class AuditLog:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
             pending = session.execute(
                 select(AuditPendingRow.entry_pk, AuditEntryRow.canonical)
-                .join(AuditEntryRow, AuditEntryRow.id == AuditPendingRow.entry_pk)
+                .outerjoin(AuditEntryRow, AuditEntryRow.id == AuditPendingRow.entry_pk)
                 .order_by(AuditPendingRow.entry_pk)
                 .limit(batch_size)
             ).all()
             if not pending:
                 return 0
+            if any(canonical is None for _, canonical in pending):
+                # What the queue's foreign key once refused (migration 0019): nothing is
+                # sequenced past it, and it is loud.
+                raise AuditQueueBroken("an audit queue row names no entry")
             last = session.scalars(
                 select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size.desc()).limit(1)
             ).first()

@@ -45,6 +45,7 @@ __all__ = [
 
 # What a data subject's access history lists: someone saw or searched for their data.
 ACCESS_ACTIONS = [
+    AuditAction.PII_ACCESS.value,
     AuditAction.PII_READ.value,
     AuditAction.INTERACTIONS_READ.value,
     AuditAction.CUSTOMER_EXPORT.value,

@@ -282,7 +282,6 @@ class InteractionService:
         buffer_of(session).read(
             customer_id,
             {"interactions": "clear", "interaction_payload": "clear" if with_payload else "hidden"},
-            action=AuditAction.INTERACTIONS_READ,
         )
 
     def timelines(
@@ -357,7 +356,7 @@ class InteractionService:
     def get(self, session: Session, interaction_id: uuid.UUID) -> Interaction:
         """One interaction, under exactly the checks and audit of its customer's
         timeline: ownership, the policy's ``interactions`` (and ``interaction_payload``
-        for the payload), the processing gate, an ``interactions.read`` entry for the
+        for the payload), the processing gate, a ``pii.access`` entry for the
         customer. Not found when its customer is erased or merged away."""
         owner = owner_of(session, interaction_id)
         if owner is None:

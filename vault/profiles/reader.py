@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from sqlalchemy import JSON
 
-from audit.entries import AuditAction, AuditEntry
+from audit.entries import AuditEntry
 from policies import AccessDenied, Resolution
 from policies.attributes import AttributeRegistry
 from policies.enforcer import PolicyEnforcer
@@ -214,7 +214,6 @@ class ProfileReader:
                     "interactions": "clear",
                     "interaction_payload": "clear" if with_payload else "hidden",
                 },
-                action=AuditAction.INTERACTIONS_READ,
             )
         return HotProfile(customer, page, buffer.drain())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, Uuid
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.storage.models.append_only import append_only
@@ -23,11 +23,19 @@ class AuditEntryRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entry_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    actor: Mapped[str] = mapped_column(String(128), index=True)
-    action: Mapped[str] = mapped_column(String(32), index=True)
-    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     canonical: Mapped[bytes] = mapped_column(LargeBinary)
+
+    # Each index costs on every append: only those a query of ours uses (migration 0019,
+    # docs/audit-verification.md "Indexes"): access history and search by customer,
+    # newest first; the alert detector's hour windows per actor.
+    __table_args__ = (
+        Index("ix_audit_entries_customer", "customer_id", "id"),
+        Index("ix_audit_entries_actor_time", "actor", "recorded_at"),
+    )
 
 
 class AuditPendingRow(Base):
@@ -36,9 +44,11 @@ class AuditPendingRow(Base):
     __tablename__ = "audit_pending"
     _repr_columns = ("entry_pk",)
 
-    entry_pk: Mapped[int] = mapped_column(
-        BigId, ForeignKey("audit_entries.id"), primary_key=True, autoincrement=False
-    )
+    # No foreign key (it was checked row by row on every append): the only writer inserts
+    # the ids the entry insert returned, in the same statement (PostgreSQL) or transaction
+    # (SQLite); entries are append-only, never deleted; the sequencer refuses a queue row
+    # that names no entry (AuditQueueBroken).
+    entry_pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
 
 
 @append_only
