@@ -95,6 +95,7 @@ def fold(
         setattr(gone, f"{name}_ct", None)
     gone.email_bidx = None
     gone.phone_bidx = None
+    gone.match_bidx = None
     gone.sealed_attributes = None
     gone.status = CustomerStatus.MERGED.value
     gone.merged_into_id = keep.id
