@@ -27,6 +27,7 @@ from vault.authorization.context import buffer_of
 from vault.crypto import DataKey
 from vault.crypto.handles import Handles
 from vault.customers.custom_attributes import AttributeRules, CheckedAttributes, apply_attributes
+from vault.customers.duplicates import Duplicates
 from vault.customers.identity import Identities
 from vault.customers.merge import fold
 from vault.customers.models import (
@@ -105,6 +106,7 @@ class CustomerService:
         self._clock = clock
         self._region = phone_region
         self.identities = Identities(keys, self._gate, self._bidx, phone_region)
+        self.duplicates = Duplicates(keys, authz, self._gate, self.identities)
 
     def __repr__(self) -> str:
         return "CustomerService()"
