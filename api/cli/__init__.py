@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from api.cli import setup
+from api.cli import identity, setup
 from api.cli.alerts import alerts_app
 from api.cli.attributes import attributes_app
 from api.cli.audit import audit_app
@@ -52,6 +52,10 @@ app.add_typer(console_app, name="console")
 app.add_typer(documents_app, name="documents")
 app.add_typer(schema_app, name="schema")
 app.add_typer(alerts_app, name="alerts")
+customers_app = typer.Typer(help="Customers: duplicates and identity.", no_args_is_help=True)
+customers_app.command("duplicates")(identity.duplicates)
+customers_app.command("reindex")(identity.reindex)
+app.add_typer(customers_app, name="customers")
 
 
 def main() -> None:
