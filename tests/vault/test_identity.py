@@ -101,7 +101,7 @@ def test_merged_and_erased_customers_are_nobody(vault: Vault) -> None:
         vault.customers.create(s, CustomerInput(email=EMAIL))
     assert keep == refused.value.existing_id
     with vault.unit(CTX) as s:
-        assert [] == vault.customers.duplicates.candidates(s)
+        assert vault.customers.duplicates.candidates(s) == []
 
 
 def test_the_existing_id_is_shown_only_to_who_may_read_it(vault: Vault) -> None:
@@ -145,7 +145,8 @@ def test_candidates_pair_the_same_name_and_birth_date_in_any_script(
     and the names still round-trip exactly; another birth date does not."""
     a = _create(vault, CustomerInput(first_name=first, last_name=last, birth_date="1990-02-03"))
     b = _create(
-        vault, CustomerInput(first_name=f" {first.upper()}", last_name=last, birth_date="1990-02-03")
+        vault,
+        CustomerInput(first_name=f" {first.upper()}", last_name=last, birth_date="1990-02-03"),
     )
     _create(vault, CustomerInput(first_name=first, last_name=last, birth_date="1991-02-03"))
     with vault.unit(CTX) as s:
@@ -166,7 +167,7 @@ def test_candidates_name_every_reason_and_merge_away(vault: Vault) -> None:
     with vault.unit(CTX) as s:
         vault.customers.merge(s, pairs[0].keep_id, pairs[0].duplicate_id)
     with vault.unit(CTX) as s:
-        assert [] == vault.customers.duplicates.candidates(s)
+        assert vault.customers.duplicates.candidates(s) == []
 
 
 def test_reindex_backfills_the_match_key(vault: Vault) -> None:
@@ -178,14 +179,14 @@ def test_reindex_backfills_the_match_key(vault: Vault) -> None:
     with vault.db.transaction() as s:
         s.execute(update(CustomerRow).values(match_bidx=None))
     with vault.unit(CTX) as s:
-        assert [] == vault.customers.duplicates.candidates(s)
+        assert vault.customers.duplicates.candidates(s) == []
     with vault.unit(CTX) as s:
         assert vault.customers.duplicates.reindex(s, batch=1) == 2
     with vault.unit(CTX) as s:
         pairs = vault.customers.duplicates.candidates(s)
         versions = [vault.customers.get(s, c).version for c in (a, b)]
     assert [CandidatePair(a, b, (DuplicateReason.NAME_AND_BIRTH_DATE,))] == pairs
-    assert [1, 1] == versions
+    assert versions == [1, 1]
 
 
 def test_no_value_reaches_an_error_or_a_log_line(vault: Vault) -> None:

@@ -104,17 +104,17 @@ def _match(
     on_file: dict[Contact, list[uuid.UUID]],
     owners_of_refs: dict[tuple[str, str], uuid.UUID],
 ) -> Match | None:
-    """The row's match among the customers on file, by external id first."""
+    """The row's match among the customers on file, by external id first; the other
+    customers on file it matches too are ``others``."""
+    hits: list[tuple[str, uuid.UUID]] = []
     if ref_key is not None and ref_key in owners_of_refs:
-        return Match("external_id", owners_of_refs[ref_key])
-    hits = [
-        (field, on_file[(field, value)][0]) for field, value in found if (field, value) in on_file
-    ]
+        hits.append(("external_id", owners_of_refs[ref_key]))
+    hits += [(c[0].value, on_file[c][0]) for c in found if c in on_file]
     if not hits:
         return None
     field, first = hits[0]
     others = tuple(dict.fromkeys(cid for _, cid in hits[1:] if cid != first))
-    return Match(field.value, first, others)
+    return Match(field, first, others)
 
 
 def _field_of(key: Contact | tuple[str, str]) -> str:
