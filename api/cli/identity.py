@@ -34,7 +34,8 @@ def duplicates(
         pairs = vault.customers.duplicates.candidates(session, limit=limit)
     for pair in pairs:
         reasons = ",".join(r.value for r in pair.reasons)
-        out.print(f"{pair.keep_id}\t{pair.duplicate_id}\t{reasons}", markup=False, highlight=False)
+        line = f"{pair.keep_id}  {pair.duplicate_id}  {reasons}"
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(f"{len(pairs)} candidate pairs", markup=False, highlight=False)
 
 
