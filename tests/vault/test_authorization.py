@@ -50,10 +50,11 @@ def ctx(role: str, purpose: str, customer_id: uuid.UUID | None = None) -> Access
     return AccessContext(Actor(subject=f"{role}-1", role=role, customer_id=customer_id), purpose)
 
 
-def _person(vault: Vault, **other: str) -> Customer:
-    """The person above; ``other`` fields make another one (one email, one customer)."""
+def _person(vault: Vault, email: str | None = None, phone: str | None = None) -> Customer:
+    """The person above; another email and phone make another one (one email, one customer)."""
+    data = PERSON if email is None else replace(PERSON, email=email, phone=phone)
     with vault.unit(CTX) as s:
-        made = vault.customers.create(s, replace(PERSON, **other))
+        made = vault.customers.create(s, data)
     grant_all_consents(vault, made.id)
     return made
 
