@@ -12,6 +12,8 @@ external id) is imported twice, each time into a fresh vault:
 
 Reported: rows/s (wall), CPU seconds of the process, and the ratio detect/floor of
 rows/s (the target is >= 0.8). Run: ``python -m bench.importing --rows 100000``.
+``--together`` runs the two imports at the same time (one process each), so that both
+meet the same load on a shared machine (and the run takes half as long).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import drop_target, emit, new_target, open_vault
+from bench.common import drop_target, emit, fork_map, new_target, open_vault
 from vault.importing import import_customers
 
 FIRST = ["Zahra", "\u067e\u0631\u06cc\u0633\u0627", "\u0e2a\u0e21\u0e0a\u0e32\u0e22", "\u4f1f",
@@ -56,8 +58,8 @@ def write_file(path: Path, rows: int, seed: int) -> None:
 
 def run(backend: str, path: Path, rows: int, *, detect: bool, workdir: Path) -> dict[str, float]:
     name = "detect" if detect else "floor"
-    (workdir / name).mkdir(exist_ok=True)
-    target = new_target(backend, workdir / name, name)
+    (workdir / backend / name).mkdir(parents=True, exist_ok=True)
+    target = new_target(backend, workdir / backend / name, name)
     vault = open_vault(target)
     try:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -71,22 +73,33 @@ def run(backend: str, path: Path, rows: int, *, detect: bool, workdir: Path) -> 
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "rows_per_s": round(rows / wall, 1)}
 
 
+def _run_task(task: tuple[str, Path, int, bool, Path]) -> dict[str, float]:
+    backend, path, rows, detect, workdir = task
+    return run(backend, path, rows, detect=detect, workdir=workdir)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--together", action="store_true", help="floor and detect at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         path = workdir / "customers.csv"
         write_file(path, args.rows, args.seed)
         for backend in args.backends.split(","):
-            floor = run(backend, path, args.rows, detect=False, workdir=workdir)
-            detect = run(backend, path, args.rows, detect=True, workdir=workdir)
+            if args.together:
+                floor, detect = fork_map(
+                    _run_task, [(backend, path, args.rows, d, workdir) for d in (False, True)]
+                )
+            else:
+                floor = run(backend, path, args.rows, detect=False, workdir=workdir)
+                detect = run(backend, path, args.rows, detect=True, workdir=workdir)
             emit({
                 "bench": "importing", "backend": backend, "rows": args.rows,
-                "floor": floor, "detect": detect,
+                "floor": floor, "detect": detect, "together": args.together,
                 "ratio": round(detect["rows_per_s"] / floor["rows_per_s"], 3),
                 "machine": platform.machine(), "cpus": os.cpu_count(),
                 "load": os.getloadavg(),
