@@ -143,8 +143,7 @@ class CustomerService:
     def create(
         self, session: Session, data: CustomerInput, *, check_duplicates: bool = True
     ) -> Customer:
-        """A new customer; one whose email or phone is on file is a DuplicateCustomer
-        (``check_duplicates=False``: the caller checked a whole batch, as imports do)."""
+        """A new customer; one on file is refused (unless the caller checked, as imports do)."""
         audit = buffer_of(session)
         attributes = self._attribute_rules.check(data.attributes)
         self._authz.check_writes(
@@ -380,8 +379,8 @@ class CustomerService:
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(row.id, expected=expected_version, current=row.version)
         target, seen = row.id, row.version  # what the refusal names, were the write to fail
-        found = self.identities.contacts(patch.email, patch.phone)
-        self.identities.check_free(session, found, exclude=row.id)
+        contacts = self.identities.contacts(patch.email, patch.phone)
+        self.identities.check_free(session, contacts, exclude=row.id)
         key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
