@@ -1,12 +1,12 @@
-"""EXPLAIN the audit trail's queries before and after migration 0019 (PostgreSQL).
+"""EXPLAIN the audit trail's queries before and after migration 0018 (PostgreSQL).
 
     python -m bench.audit_explain --url postgresql+psycopg://postgres@127.0.0.1/test \
         --entries 200000
 
-Creates a scratch database, migrates it to 0016 (the indexes before), seeds entries
+Creates a scratch database, migrates it to 0017 (the indexes before), seeds entries
 (sequenced, all but 1,000 left pending; 20,000 customers, 50 actors, the action mix of
 a read-heavy vault, recorded_at rising with the id), prints the plan of each query of
-ours that reads the audit tables, then migrates to head (0019), and prints them again,
+ours that reads the audit tables, then migrates to head (0018), and prints them again,
 with the WAL and time of one 16-entry append. Plans, not timings, are the point.
 """
 
@@ -136,17 +136,17 @@ def main() -> None:
     admin.dispose()
     engine = create_engine(make_url(args.url).set(database=args.database))
     try:
-        upgrade(engine, "0016")
+        upgrade(engine, "0017")
         with engine.begin() as conn:
             for statement in filter(str.strip, SEED.split(";")):
                 conn.execute(text(statement), {"n": args.entries})
             conn.execute(text("ANALYZE"))
-        print("==== before (0016) ====")
+        print("==== before (0017) ====")
         _explain(engine, args.entries)
         upgrade(engine, "head")
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-        print("\n==== after (0019) ====")
+        print("\n==== after (0018) ====")
         _explain(engine, args.entries)
     finally:
         engine.dispose()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from uuid import UUID
 
 __all__ = [
+    "AmbiguousMatch",
     "Conflict",
     "ConsentRequired",
     "CustomerErased",
     "CustomerNotFound",
+    "DuplicateCustomer",
     "Forbidden",
     "InteractionNotFound",
     "InvalidInput",
@@ -106,6 +108,39 @@ class VersionConflict(Conflict):
 
     def extensions(self) -> dict[str, object]:
         return {"expectedVersion": self.expected, "currentVersion": self.current}
+
+
+class DuplicateCustomer(Conflict):
+    """A customer with this email address, phone number or external id is already on
+    file. Names the field and, when the caller may read that customer, its id; never
+    the value."""
+
+    code = "DUPLICATE"
+
+    def __init__(self, field: str, existing_id: UUID | None = None) -> None:
+        which = "" if existing_id is None else f" ({existing_id})"
+        super().__init__(f"{field}: a customer with this value is already on file{which}")
+        self.field = field
+        self.existing_id = existing_id
+
+    def extensions(self) -> dict[str, object]:
+        existing = None if self.existing_id is None else str(self.existing_id)
+        return {"field": self.field, "existingId": existing}
+
+
+class AmbiguousMatch(VaultError):
+    """A lookup that should name one customer matches several: the caller gets their ids
+    (those it may read), never the value looked up."""
+
+    code = "AMBIGUOUS"
+
+    def __init__(self, field: str, ids: list[UUID]) -> None:
+        super().__init__(f"{field}: {len(ids)} customers match; merge or pick one by id")
+        self.field = field
+        self.ids = ids
+
+    def extensions(self) -> dict[str, object]:
+        return {"field": self.field, "ids": [str(i) for i in self.ids]}
 
 
 class LegalHoldActive(VaultError):

@@ -47,10 +47,12 @@ OTHER = "other"
 # Every error code a refusal can carry: the gateway's (api.graphql) and the domain's.
 REFUSAL_CODES = frozenset(
     {
+        "AMBIGUOUS",
         "BAD_REQUEST",
         "BATCH_LIMIT",
         "CONSENT_REQUIRED",
         "CUSTOMER_ERASED",
+        "DUPLICATE",
         "FORBIDDEN",
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from api.cli import setup
+from api.cli import identity, setup
 from api.cli.alerts import alerts_app
 from api.cli.attributes import attributes_app
 from api.cli.audit import audit_app
@@ -58,6 +58,8 @@ app.add_typer(console_app, name="console")
 app.add_typer(documents_app, name="documents")
 app.add_typer(schema_app, name="schema")
 app.add_typer(alerts_app, name="alerts")
+customers_app.command("duplicates")(identity.duplicates)
+customers_app.command("reindex")(identity.reindex)
 app.add_typer(customers_app, name="customers")
 consent_app.command("verify-receipt")(consent_verify_receipt)
 app.add_typer(consent_app, name="consent")

@@ -6,7 +6,9 @@ was rejected, 2 when the file cannot be read at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -33,17 +35,30 @@ class FileFormat(StrEnum):
     JSONL = "jsonl"
 
 
-def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
+class OnDuplicateOpt(StrEnum):
+    SKIP = "skip"
+    LINK = "link"
+    FAIL = "fail"
+
+
+def _run_import(
+    kind: str, path: Path, fmt: FileFormat | None, on_duplicate: OnDuplicateOpt | None = None
+) -> None:
     from vault.importing import (
         IMPORTED_TABLES,
         ImportFileError,
+        ImportReport,
+        OnDuplicate,
         import_customers,
         import_interactions,
     )
     from vault.importing.reader import count_rows, file_format
     from vault.storage.db import StorageUnavailable
 
-    runner = import_customers if kind == "customers" else import_interactions
+    runner: Callable[..., ImportReport] = import_interactions
+    if kind == "customers":
+        duplicate = OnDuplicate((on_duplicate or OnDuplicateOpt.SKIP).value)
+        runner = partial(import_customers, on_duplicate=duplicate)
     done = [0]
 
     def advanced(rows: int) -> None:
@@ -80,6 +95,7 @@ def _run_import(kind: str, path: Path, fmt: FileFormat | None) -> None:
     out.print(
         f"{report.read} rows read, {report.accepted} accepted, "
         f"{report.duplicates} already present, {len(report.rejected)} rejected"
+        + (f" ({report.linked} duplicates linked)" if report.linked else "")
     )
     if report.rejected:
         raise typer.Exit(EXIT_REJECTED)
@@ -92,9 +108,20 @@ FormatOpt = Annotated[
 
 
 @import_app.command("customers")
-def import_customers_cmd(file: FileArg, fmt: FormatOpt = None) -> None:
+def import_customers_cmd(
+    file: FileArg,
+    fmt: FormatOpt = None,
+    on_duplicate: Annotated[
+        OnDuplicateOpt,
+        typer.Option(
+            "--on-duplicate",
+            help="A row for a customer on file (external id, email, phone) or twice in the "
+            "file: skip it, link it (its external id goes to that customer) or fail it.",
+        ),
+    ] = OnDuplicateOpt.SKIP,
+) -> None:
     """Import customers; bad rows are reported with their line number and skipped."""
-    _run_import("customers", file, fmt)
+    _run_import("customers", file, fmt, on_duplicate)
 
 
 @import_app.command("interactions")

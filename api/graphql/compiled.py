@@ -54,6 +54,7 @@ from api.graphql.customers import customer_record, own_record
 from api.graphql.types.common import global_id
 from api.graphql.types.customers import profile_value
 from vault.customers import Customer as CustomerRecord
+from vault.customers.lookups import only_one
 from vault.interactions import Interaction as InteractionRecord
 from vault.pagination import Page
 
@@ -352,9 +353,9 @@ def _root_record(
         return customer_record(context, arguments["id"])
     if name == "customerByEmail":
         found = context.vault.customers.find_by_email(context.session, arguments["email"])
-    else:
-        found = context.vault.customers.find_by_phone(context.session, arguments["phone"])
-    return found[0] if found else None
+        return only_one(found, "email")  # several: AMBIGUOUS, as the resolver answers
+    found = context.vault.customers.find_by_phone(context.session, arguments["phone"])
+    return only_one(found, "phone")
 
 
 def _enum_names(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -33,12 +33,13 @@ from api.graphql.types.customers import (
     MergeResult,
     customer_connection,
 )
+from api.graphql.types.duplicates import DuplicateCandidate
 from api.graphql.types.interactions import InteractionInput, RecordResult
 from vault.customers import UNSET as DOMAIN_UNSET
 from vault.customers import Customer as CustomerRecord
 from vault.customers import CustomerFilter as CustomerFilterRecord
 from vault.customers import CustomerInput as CustomerInputRecord
-from vault.customers import CustomerPatch, ExternalId
+from vault.customers import CustomerPatch, ExternalId, only_one
 from vault.customers.addresses import PostalAddress
 from vault.errors import Forbidden, InvalidInput
 from vault.interactions import MAX_BATCH
@@ -86,25 +87,57 @@ class CustomerQuery:
     def customer(self, info: Ctx, id: IdArg) -> Customer:
         return Customer(record=customer_record(info.context, id))
 
-    @strawberry.field(description="The customer with this e-mail address (exact, by blind index).")
+    @strawberry.field(
+        description="The customer with this e-mail address (exact, by blind index); when "
+        "several customers have it, the error AMBIGUOUS with their ids (`extensions.ids`)."
+    )
     def customer_by_email(
         self,
         info: Ctx,
         email: Annotated[str, strawberry.argument(description="The e-mail address.")],
     ) -> Customer | None:
         ctx = info.context
-        found = ctx.vault.customers.find_by_email(ctx.session, email)
-        return Customer(record=found[0]) if found else None
+        found = only_one(ctx.vault.customers.find_by_email(ctx.session, email), "email")
+        return None if found is None else Customer(record=found)
 
-    @strawberry.field(description="The customer with this phone number (exact, by blind index).")
+    @strawberry.field(
+        description="The customer with this phone number (exact, by blind index); when "
+        "several customers have it, the error AMBIGUOUS with their ids (`extensions.ids`)."
+    )
     def customer_by_phone(
         self,
         info: Ctx,
         phone: Annotated[str, strawberry.argument(description="The phone number.")],
     ) -> Customer | None:
         ctx = info.context
-        found = ctx.vault.customers.find_by_phone(ctx.session, phone)
-        return Customer(record=found[0]) if found else None
+        found = only_one(ctx.vault.customers.find_by_phone(ctx.session, phone), "phone")
+        return None if found is None else Customer(record=found)
+
+    @strawberry.field(
+        description="Pairs of customers that may be one person (the same email, phone, or "
+        "full name and birth date), oldest first; merge each with `mergeCustomers`."
+    )
+    def duplicate_candidates(
+        self,
+        info: Ctx,
+        first: Annotated[
+            int, strawberry.argument(description=f"At most this many pairs (<= {MAX_PAGE}).")
+        ] = 20,
+    ) -> list[DuplicateCandidate]:
+        if not 1 <= first <= MAX_PAGE:
+            raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
+        ctx = info.context
+        pairs = ctx.vault.customers.duplicates.candidates(ctx.session, limit=first)
+        ids = list(dict.fromkeys(i for p in pairs for i in (p.keep_id, p.duplicate_id)))
+        read = {c.id: c for c in ctx.vault.customers.get_many(ctx.session, ids)} if ids else {}
+        return [
+            DuplicateCandidate(
+                keep=Customer(record=read[p.keep_id]),
+                duplicate=Customer(record=read[p.duplicate_id]),
+                reasons=list(p.reasons),
+            )
+            for p in pairs
+        ]
 
     @strawberry.field(
         description=f"A page of customers, oldest first, at most {MAX_PAGE} at a time."
@@ -200,7 +233,11 @@ def _customer_patch(data: CustomerPatchInput) -> CustomerPatch:
 
 @strawberry.type
 class CustomerMutation:
-    @strawberry.mutation(description="Create a customer; PII is encrypted under a new data key.")
+    @strawberry.mutation(
+        description="Create a customer; PII is encrypted under a new data key. A customer "
+        "whose email, phone or external id is on file already is refused with the code "
+        "DUPLICATE (`extensions.field`; `extensions.existingId` when you may read it)."
+    )
     def create_customer(
         self,
         info: Ctx,
@@ -217,7 +254,8 @@ class CustomerMutation:
         "left it (different fields all apply; the same field: the last one wins). Give "
         "`expectedVersion` to change only the record you read: when it has changed since, "
         "the update is refused with the code CONFLICT (`extensions.currentVersion`) and "
-        "nothing is written."
+        "nothing is written. An email, phone or external id another customer has is "
+        "refused with the code DUPLICATE."
     )
     def update_customer(
         self,

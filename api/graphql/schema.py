@@ -12,7 +12,8 @@ from api.graphql.nodes import NodeQuery
 from api.graphql.policy import PolicyMutation, PolicyQuery
 from api.graphql.privacy import ConsentMutation, ConsentQuery
 from api.graphql.requests import RequestMutation, RequestQuery
-from api.graphql.segments import SegmentMutation, SegmentQuery, WebhookMutation, WebhookQuery
+from api.graphql.segments import SegmentMutation, SegmentQuery
+from api.graphql.webhooks import WebhookMutation, WebhookQuery
 
 __all__ = ["Mutation", "Query", "build_schema"]
 

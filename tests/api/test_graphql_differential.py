@@ -121,17 +121,28 @@ def documents(seed: int, count: int, targets: dict[str, Any]) -> Iterator[Docume
 
 @pytest.fixture
 def targets(vault: Vault, people: People) -> dict[str, Any]:  # noqa: F811 - fixture
-    """Ids, e-mail addresses and phone numbers to ask about, a merged-away id among them."""
+    """Ids, e-mail addresses and phone numbers to ask about, a merged-away id among them,
+    and an address and a phone two records share (AMBIGUOUS)."""
     with vault.unit(CTX) as s:
         twin = vault.customers.create(
             s, CustomerInput(email="twin@example.th", phone="+66 81 234 5678", first_name="ก")
         )
         vault.customers.merge(s, people.bare, twin.id)
+        for name in ("\u674e", "\u738b"):  # two records, one address: written before detection
+            pair = CustomerInput(
+                email="pair@example.cn", phone="+86 138 0013 8000", first_name=name
+            )
+            vault.customers.create(s, pair, check_duplicates=False)
     ids = [people.full, people.bare, people.restricted, people.erased, people.unconsented]
     return {
         "ids": [*map(str, ids), str(twin.id), str(uuid.uuid4()), "not-a-uuid"],
-        "emails": ["zahra.karimi@EXAMPLE.ir", "twin@example.th", "nobody@example.com"],
-        "phones": ["+98 912 345 6789", "+66 81 234 5678", "+1 202 555 0100"],
+        "emails": [
+            "zahra.karimi@EXAMPLE.ir",
+            "twin@example.th",
+            "nobody@example.com",
+            "pair@example.cn",
+        ],
+        "phones": ["+98 912 345 6789", "+66 81 234 5678", "+1 202 555 0100", "+86 138 0013 8000"],
     }
 
 

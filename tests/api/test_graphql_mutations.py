@@ -21,7 +21,7 @@ CREATE = """mutation($a: CustomerInput!, $b: CustomerInput!) {
 def test_a_failing_mutation_field_writes_nothing_and_spares_the_others(
     vault: Vault, tmp_path: Path
 ) -> None:
-    """Two creates in one request: the one whose external id is taken fails with CONFLICT
+    """Two creates in one request: the one whose external id is taken fails with DUPLICATE
     and leaves no row behind; the other one is stored."""
     with vault.unit(CTX) as s:
         vault.customers.create(s, CustomerInput(external_ids=[ExternalId("crm", "7")]))
@@ -33,6 +33,6 @@ def test_a_failing_mutation_field_writes_nothing_and_spares_the_others(
     )  # fmt: skip
     assert body["data"]["ok"] is not None
     assert body["data"]["clash"] is None
-    assert [e["extensions"]["code"] for e in body["errors"]] == ["CONFLICT"]
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["DUPLICATE"]
     with vault.db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(CustomerRow)) == 2

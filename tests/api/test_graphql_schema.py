@@ -103,7 +103,8 @@ def _customers(vault: Vault, count: int, *, interactions: int = 0) -> list[uuid.
     with vault.unit(CTX) as s:
         for n in range(count):
             made = vault.customers.create(
-                s, CustomerInput(first_name=f"Customer{n}", email=f"c{n}@example.com")
+                s,
+                CustomerInput(first_name=f"Customer{n}", email=f"c{n}-{uuid.uuid4()}@example.com"),
             )
             ids.append(made.id)
         items = [

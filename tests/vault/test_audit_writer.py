@@ -219,7 +219,7 @@ def test_old_and_new_read_entries_export_verify_and_show_in_the_access_history(
 
 
 def test_the_sequencer_refuses_a_queue_row_that_names_no_entry(vault: Vault) -> None:
-    """The queue has no foreign key (migration 0019); a row naming no entry stops the
+    """The queue has no foreign key (migration 0018); a row naming no entry stops the
     sequencer loudly instead of being skipped or sequenced."""
     vault.audit.write_now(vault.db, [_entry(vault, "before")])
     with vault.db.transaction() as s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -49,9 +50,11 @@ def ctx(role: str, purpose: str, customer_id: uuid.UUID | None = None) -> Access
     return AccessContext(Actor(subject=f"{role}-1", role=role, customer_id=customer_id), purpose)
 
 
-def _person(vault: Vault) -> Customer:
+def _person(vault: Vault, email: str | None = None, phone: str | None = None) -> Customer:
+    """The person above; another email and phone make another one (one email, one customer)."""
+    data = PERSON if email is None else replace(PERSON, email=email, phone=phone)
     with vault.unit(CTX) as s:
-        made = vault.customers.create(s, PERSON)
+        made = vault.customers.create(s, data)
     grant_all_consents(vault, made.id)
     return made
 
@@ -113,7 +116,7 @@ def test_a_data_subject_reaches_only_its_own_record(vault: Vault) -> None:
     """With its own id a data subject sees everything in clear; any other id is refused
     (and audited), as are searches and lists."""
     me = _person(vault)
-    other = _person(vault)
+    other = _person(vault, email="john.roe@example.com", phone="+447700900456")
     subject = ctx("data_subject", "self", me.id)
     with vault.unit(subject) as s:
         mine = vault.customers.get(s, me.id)

@@ -298,11 +298,11 @@ def test_each_batch_is_one_transaction(
     create = vault.customers.create
     calls = {"n": 0}
 
-    def failing_create(session: Any, data: CustomerInput) -> Customer:
+    def failing_create(session: Any, data: CustomerInput, **options: bool) -> Customer:
         calls["n"] += 1
         if calls["n"] == 4:
             raise RuntimeError("disk full")
-        return create(session, data)
+        return create(session, data, **options)
 
     monkeypatch.setattr(vault.customers, "create", failing_create)
     with pytest.raises(RuntimeError):

@@ -286,7 +286,7 @@ class AuditLog:
             if not pending:
                 return 0
             if any(canonical is None for _, canonical in pending):
-                # What the queue's foreign key once refused (migration 0019): nothing is
+                # What the queue's foreign key once refused (migration 0018): nothing is
                 # sequenced past it, and it is loud.
                 raise AuditQueueBroken("an audit queue row names no entry")
             last = session.scalars(

@@ -17,9 +17,11 @@ import hmac
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["BLIND_INDEX_LABEL", "BlindIndexer", "BlindMac", "LocalBlindMac"]
+__all__ = ["BLIND_INDEX_LABEL", "MATCH_KEY_FIELD", "BlindIndexer", "BlindMac", "LocalBlindMac"]
 
 BLIND_INDEX_LABEL = b"cvault/blind-index/v1/"
+# The field name the name + birth date match key is derived for (its own sub-key).
+MATCH_KEY_FIELD = "name+birth_date"
 
 
 class BlindMac(Protocol):
@@ -84,3 +86,9 @@ class BlindIndexer:
         """The ``bits``-bit index of an already normalised value, as a non-negative int."""
         digest = self._mac(field, normalised.encode("utf-8"))
         return int.from_bytes(digest[:8], "big") >> (64 - self._bits)
+
+    def match_key(self, full_name: str, birth_date: str) -> int:
+        """The ``bits``-bit match key of a person: the blind index of an already
+        normalised full name and an ISO birth date together, under its own sub-key.
+        Short like every blind index: a shared key is a candidate, re-checked in clear."""
+        return self.index(MATCH_KEY_FIELD, f"{full_name}\x00{birth_date}")

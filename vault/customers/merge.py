@@ -18,9 +18,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from audit.entries import AuditAction
+from vault.audit_trail.log import AuditBuffer
 from vault.crypto import DataKey
 from vault.customers.custom_attributes import open_value, seal_value
 from vault.customers.validation import check_tags
+from vault.logs import get_logger
 from vault.storage.models import (
     ConsentStateRow,
     CustomerExternalIdRow,
@@ -29,6 +32,8 @@ from vault.storage.models import (
     ObjectionRow,
 )
 from vault.types import PAYLOAD_FIELD, ConsentState, CustomerStatus, PiiField
+
+log = get_logger("vault.customers.service")
 
 __all__ = ["Folded", "fold", "merge_refusals", "move_interactions"]
 
@@ -95,6 +100,7 @@ def fold(
         setattr(gone, f"{name}_ct", None)
     gone.email_bidx = None
     gone.phone_bidx = None
+    gone.match_bidx = None
     gone.sealed_attributes = None
     gone.status = CustomerStatus.MERGED.value
     gone.merged_into_id = keep.id
@@ -104,6 +110,33 @@ def fold(
         moved_interactions=moved,
         refusals_carried=stricter,
         moved_external_ids=int(getattr(moved_ext, "rowcount", 0) or 0),
+    )
+
+
+def record_merge(
+    audit: AuditBuffer, keep_id: uuid.UUID, gone_id: uuid.UUID, folded: Folded
+) -> None:
+    """Audit the merge on both records (the fields filled, what moved) and log it, with
+    ids and counts only."""
+    detail = {
+        "kept": str(keep_id),
+        "merged": str(gone_id),
+        "moved_interactions": folded.moved_interactions,
+        "refusals_carried": folded.refusals_carried,
+    }
+    for subject in (keep_id, gone_id):
+        audit.add(
+            AuditAction.CUSTOMER_MERGE,
+            customer_id=subject,
+            fields=dict.fromkeys(folded.filled_fields, "written"),
+            detail=detail,
+        )
+    log.info(
+        "customer.merged",
+        customer_id=str(keep_id),
+        merged_id=str(gone_id),
+        moved_interactions=folded.moved_interactions,
+        filled_fields=folded.filled_fields,
     )
 
 

@@ -14,7 +14,7 @@ import phonenumbers
 from vault.errors import InvalidInput
 from vault.text import normalise_text, parse_date
 
-__all__ = ["normalise_email", "normalise_phone", "parse_birth_date"]
+__all__ = ["normalise_email", "normalise_full_name", "normalise_phone", "parse_birth_date"]
 
 _EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -42,6 +42,13 @@ def normalise_phone(value: str, *, region: str | None = None, field: str = "phon
     if not phonenumbers.is_possible_number(number):
         raise InvalidInput(field, "is not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_full_name(first_name: str, last_name: str) -> str:
+    """First and last name as one comparable form: NFKC, case-folded, runs of white
+    space made one space. Only for matching; the names are stored exactly as given."""
+    joined = f"{normalise_text(first_name)} {normalise_text(last_name)}"
+    return " ".join(joined.casefold().split())
 
 
 def parse_birth_date(value: str | date, *, field: str = "birth_date") -> date:

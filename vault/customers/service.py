@@ -27,7 +27,9 @@ from vault.authorization.context import buffer_of
 from vault.crypto import DataKey
 from vault.crypto.handles import Handles
 from vault.customers.custom_attributes import AttributeRules, CheckedAttributes, apply_attributes
-from vault.customers.merge import fold
+from vault.customers.duplicates import Duplicates
+from vault.customers.identity import Identities
+from vault.customers.merge import fold, record_merge
 from vault.customers.models import (
     PII,
     READABLE,
@@ -62,12 +64,12 @@ from vault.customers.validation import (
     written_resources,
 )
 from vault.customers.views import audited_fields, customer_view, needs_keys
-from vault.errors import Conflict, CustomerNotFound, InvalidInput, VersionConflict
+from vault.errors import CustomerNotFound, InvalidInput, VersionConflict
 from vault.keys import DataKeys
 from vault.logs import get_logger
 from vault.pagination import Page, Window
 from vault.privacy.processing import ProcessingGate
-from vault.storage.models import CustomerExternalIdRow, CustomerRow
+from vault.storage.models import CustomerRow
 from vault.types import CustomerStatus, PiiField
 
 __all__ = ["CustomerService"]
@@ -103,6 +105,8 @@ class CustomerService:
         self._rules = PiiRules(self._bidx, clock, phone_region)
         self._clock = clock
         self._region = phone_region
+        self.identities = Identities(keys, self._gate, self._bidx, phone_region)
+        self.duplicates = Duplicates(keys, authz, self._gate, self.identities)
 
     def __repr__(self) -> str:
         return "CustomerService()"
@@ -136,7 +140,10 @@ class CustomerService:
 
     # -- create / read ----------------------------------------------------
 
-    def create(self, session: Session, data: CustomerInput) -> Customer:
+    def create(
+        self, session: Session, data: CustomerInput, *, check_duplicates: bool = True
+    ) -> Customer:
+        """A new customer; one on file is refused (unless the caller checked, as imports do)."""
         audit = buffer_of(session)
         attributes = self._attribute_rules.check(data.attributes)
         self._authz.check_writes(
@@ -144,6 +151,8 @@ class CustomerService:
         )
         check_not_empty(data)
         reads = self._authz.reads(session)
+        if check_duplicates:
+            self.identities.check_free(session, self.identities.contacts(data.email, data.phone))
         now = self._clock()
         customer_id = uuid.uuid4()
         row = CustomerRow(
@@ -163,8 +172,9 @@ class CustomerService:
             if value is not None:
                 self._set_pii(row, key, name, value)
         apply_attributes(row, key, attributes)
+        row.match_bidx = self.identities.match_key(data.first_name, data.last_name, data.birth_date)
         session.flush()  # one INSERT: a new record is at version 1
-        self._add_external_ids(session, customer_id, data.external_ids, "external_ids")
+        self.identities.add_external_ids(session, customer_id, data.external_ids, "external_ids")
         session.flush()
         log.debug("customer.created", customer_id=str(customer_id))
         written = {n.value: "written" for n in PiiField if getattr(data, n.value) is not None}
@@ -369,11 +379,15 @@ class CustomerService:
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(row.id, expected=expected_version, current=row.version)
         target, seen = row.id, row.version  # what the refusal names, were the write to fail
+        contacts = self.identities.contacts(patch.email, patch.phone)
+        self.identities.check_free(session, contacts, exclude=row.id)
         key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
             if value is not UNSET:
                 self._set_pii(row, key, name, value)
+        if any(v is not UNSET for v in (patch.first_name, patch.last_name, patch.birth_date)):
+            self.identities.refresh_match_key(row, key)
         if patch.locale is not UNSET:
             row.locale = check_locale(patch.locale)
         if patch.tier is not UNSET:
@@ -381,7 +395,9 @@ class CustomerService:
         if patch.tags is not UNSET:
             row.tags = check_tags(patch.tags)
         apply_attributes(row, key, attributes)
-        self._add_external_ids(session, row.id, patch.add_external_ids, "add_external_ids")
+        self.identities.add_external_ids(
+            session, row.id, patch.add_external_ids, "add_external_ids"
+        )
         row.updated_at = self._clock()
         flag_modified(row, "updated_at")  # an update always moves the version on
         try:
@@ -425,35 +441,16 @@ class CustomerService:
         keys = self._keys.get_many(session, [keep.id, gone.id])
         keep_key, gone_key = keys[keep.id], keys[gone.id]
         folded = fold(session, keep, gone, (keep_key, gone_key), seal=self._set_pii, now=now)
-        filled, moved = folded.filled_fields, folded.moved_interactions
+        self.identities.refresh_match_key(keep, keep_key)
         self._keys.destroy(session, gone.id, now)
         session.flush()
-        detail = {
-            "kept": str(keep.id),
-            "merged": str(gone.id),
-            "moved_interactions": moved,
-            "refusals_carried": folded.refusals_carried,
-        }
-        for subject in (keep.id, gone.id):
-            audit.add(
-                AuditAction.CUSTOMER_MERGE,
-                customer_id=subject,
-                fields=dict.fromkeys(filled, "written"),
-                detail=detail,
-            )
-        log.info(
-            "customer.merged",
-            customer_id=str(keep.id),
-            merged_id=str(gone.id),
-            moved_interactions=moved,
-            filled_fields=filled,
-        )
+        record_merge(audit, keep.id, gone.id, folded)
         return MergeResult(
             customer=self._decrypt(session, keep, keep_key, reads=reads),
             merged_id=gone.id,
-            moved_interactions=moved,
+            moved_interactions=folded.moved_interactions,
             moved_external_ids=folded.moved_external_ids,
-            filled_fields=filled,
+            filled_fields=folded.filled_fields,
         )
 
     # -- helpers ----------------------------------------------------------
@@ -465,19 +462,6 @@ class CustomerService:
         if row.status not in READABLE or not needs_keys(reads):
             return None
         return self._keys.get(session, row.id)
-
-    def _add_external_ids(
-        self, session: Session, customer_id: uuid.UUID, refs: Sequence[ExternalId], where: str
-    ) -> None:
-        checked = [check_external_id(ref, f"{where}[{i}]") for i, ref in enumerate(refs)]
-        for source, ext in dict.fromkeys(checked):
-            owner = owner_of(session, source, ext)
-            if owner is not None and owner != customer_id:
-                raise Conflict("externalIds: an external id belongs to another customer")
-            if owner is None:
-                session.add(
-                    CustomerExternalIdRow(source=source, external_id=ext, customer_id=customer_id)
-                )
 
     def _decrypt(
         self,

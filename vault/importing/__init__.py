@@ -5,6 +5,7 @@ Owns: ``service`` (``import_customers``, ``import_interactions``: batches writte
 through the services, known customers and stored external ids), ``reader`` (file
 formats: CSV and JSON Lines records, header checks, undecodable bytes), ``validation``
 (one record to a ``CustomerInput`` or ``InteractionInput``: where a row is validated),
+``matching`` (duplicate detection for a batch of customers: ``OnDuplicate``),
 ``models`` (the columns, ``RowError``, ``ImportReport``), ``errors``
 (``ImportFileError``).
 Modules import in this order: service -> validation -> reader -> models, errors.
@@ -14,6 +15,7 @@ May import: :mod:`vault.runtime` and every feature below it, the kernel.
 from __future__ import annotations
 
 from vault.importing.errors import ImportFileError
+from vault.importing.matching import OnDuplicate
 from vault.importing.models import (
     CUSTOMER_COLUMNS,
     IMPORTED_TABLES,
@@ -29,6 +31,7 @@ __all__ = [
     "INTERACTION_COLUMNS",
     "ImportFileError",
     "ImportReport",
+    "OnDuplicate",
     "RowError",
     "import_customers",
     "import_interactions",

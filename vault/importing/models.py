@@ -44,12 +44,15 @@ class RowError:
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
-    """``read == accepted + duplicates + len(rejected)``; ``rejected`` is sorted by line."""
+    """``read == accepted + duplicates + len(rejected)``; ``rejected`` is sorted by line.
+    ``linked``: of the duplicates, how many gave their external id to the customer they
+    matched (``on_duplicate=link``)."""
 
     read: int
     accepted: int
     duplicates: int
     rejected: list[RowError] = field(default_factory=list)
+    linked: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,12 @@ file itself (missing, unreadable, unknown format, bad header) raise
 
 Both imports are idempotent: a customer whose ``(source, external_id)`` is
 already stored, and an interaction whose ``external_id`` is, count as
-duplicates, so importing a file twice adds nothing the second time. Customers
-without an external id cannot be recognised and are created again.
+duplicates, so importing a file twice adds nothing the second time. A customer
+whose email or phone is on file, or is the same person as an earlier row of the
+batch, is a duplicate too (:mod:`vault.importing.matching`, one lookup per batch):
+``on_duplicate`` skips it, links it (its external id goes to the customer on file)
+or fails it (rejected with its line). ``detect_duplicates=False`` recognises only
+stored external ids, as before identity resolution.
 
 The file formats are read in :mod:`vault.importing.reader`; a row's values are checked
 and converted in :mod:`vault.importing.validation`. What is left here needs the vault:
@@ -24,6 +28,7 @@ import re
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,6 +39,7 @@ from vault.authorization.context import AccessContext
 from vault.customers import CustomerInput, ExternalId
 from vault.errors import Conflict, InvalidInput
 from vault.importing.errors import BadRow
+from vault.importing.matching import OnDuplicate, match_batch, ref_owners
 from vault.importing.models import (
     ADDRESS_PARTS,
     CUSTOMER_COLUMNS,
@@ -80,9 +86,15 @@ def import_customers(
     fmt: str | None = None,
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
+    on_duplicate: OnDuplicate = OnDuplicate.SKIP,
+    detect_duplicates: bool = True,
 ) -> ImportReport:
-    """Create the customers in ``path``; rows whose (source, external_id) exists are duplicates."""
-    return _Importer(vault, path, fmt, batch_size, progress).run_customers()
+    """Create the customers in ``path``; a row for a customer on file (by external id,
+    email or phone) or twice in the file is a duplicate, handled as ``on_duplicate`` says."""
+    importer = _Importer(vault, path, fmt, batch_size, progress)
+    importer.on_duplicate = OnDuplicate(on_duplicate)
+    importer.detect = detect_duplicates
+    return importer.run_customers()
 
 
 def import_interactions(
@@ -122,8 +134,10 @@ class _Importer:
         self.fmt = file_format(path, fmt)
         self.batch_size = batch_size
         self.progress = progress
-        self.read = self.accepted = self.duplicates = 0
+        self.read = self.accepted = self.duplicates = self.linked = 0
         self.rejected: list[RowError] = []
+        self.on_duplicate = OnDuplicate.SKIP
+        self.detect = True
 
     def report(self) -> ImportReport:
         return ImportReport(
@@ -131,6 +145,7 @@ class _Importer:
             accepted=self.accepted,
             duplicates=self.duplicates,
             rejected=sorted(self.rejected, key=lambda r: r.line),
+            linked=self.linked,
         )
 
     def _batches(
@@ -184,15 +199,76 @@ class _Importer:
         while True:
             try:
                 with self.vault.unit(self.context) as session:
-                    accepted, duplicates = self._create_customers(session, pending)
+                    if self.detect:
+                        done = self._create_or_match(session, pending)
+                    else:
+                        done = _Done(*self._create_customers(session, pending))
             except _RowRefused as refused:
                 line = pending[refused.index][0]
                 self.rejected.append(RowError(line, refused.reason))
                 del pending[refused.index]
                 continue
-            self.accepted += accepted
-            self.duplicates += duplicates
+            self.accepted += done.accepted
+            self.duplicates += done.duplicates
+            self.linked += done.linked
+            self.rejected.extend(done.refused)
             return
+
+    def _create_or_match(
+        self, session: Session, pending: list[tuple[int, tuple[CustomerInput, ExternalId | None]]]
+    ) -> _Done:
+        """Create the batch's new customers; its duplicates (see ``matching``) are skipped,
+        linked or refused, all decided before anything is written."""
+        rows = [row for _, row in pending]
+        owners = ref_owners(session, [ref for _, ref in rows if ref is not None])
+        matches = match_batch(session, self.vault.customers.identities, rows, owners)
+        created: dict[int, uuid.UUID] = {}
+        done = _Done()
+        for index, ((line, (data, ref)), match) in enumerate(zip(pending, matches, strict=True)):
+            if match is None:
+                created[index] = self._create(session, index, data, check=False)
+                done.accepted += 1
+                continue
+            target = match.target if isinstance(match.target, uuid.UUID) else created[match.target]
+            where = (
+                f"the same customer as line {pending[match.target][0]}"
+                if isinstance(match.target, int)
+                else f"a customer with this value is already on file ({target})"
+            )
+            if self.on_duplicate is OnDuplicate.FAIL:
+                done.refused.append(RowError(line, f"{match.field}: {where}"))
+            elif match.others and self.on_duplicate is OnDuplicate.LINK:
+                ids = ", ".join(str(i) for i in (target, *match.others))
+                rule = f"matches several customers on file ({ids}); merge them first"
+                done.refused.append(RowError(line, f"{match.field}: {rule}"))
+            elif self.on_duplicate is OnDuplicate.LINK and ref is not None:
+                owner = owners.get((ref.source, ref.external_id))
+                if owner is not None and owner != target:
+                    rule = f"belongs to another customer ({owner})"
+                    done.refused.append(RowError(line, f"external_id: {rule}"))
+                    continue
+                if owner is None:
+                    self.vault.customers.identities.add_external_ids(
+                        session, target, [ref], "external_ids"
+                    )
+                    owners[(ref.source, ref.external_id)] = target
+                done.duplicates += 1
+                done.linked += 1
+            else:
+                done.duplicates += 1
+        return done
+
+    def _create(
+        self, session: Session, index: int, data: CustomerInput, *, check: bool
+    ) -> uuid.UUID:
+        try:
+            return self.vault.customers.create(session, data, check_duplicates=check).id
+        except InvalidInput as exc:
+            column = _SERVICE_FIELDS.get(exc.field, exc.field)
+            raise _RowRefused(index, f"{column}: {exc.rule}") from None
+        except Conflict:
+            rule = "this external id belongs to another customer"
+            raise _RowRefused(index, f"external_id: {rule}") from None
 
     def _create_customers(
         self, session: Session, pending: list[tuple[int, tuple[CustomerInput, ExternalId | None]]]
@@ -205,14 +281,7 @@ class _Importer:
             if key is not None and key in stored:
                 duplicates += 1
                 continue
-            try:
-                self.vault.customers.create(session, data)
-            except InvalidInput as exc:
-                column = _SERVICE_FIELDS.get(exc.field, exc.field)
-                raise _RowRefused(index, f"{column}: {exc.rule}") from None
-            except Conflict:
-                rule = "this external id belongs to another customer"
-                raise _RowRefused(index, f"external_id: {rule}") from None
+            self._create(session, index, data, check=False)
             if key is not None:
                 stored.add(key)
             accepted += 1
@@ -253,6 +322,16 @@ class _Importer:
             self.accepted += result.inserted
             self.duplicates += result.duplicates
             return
+
+
+@dataclass(slots=True)
+class _Done:
+    """What one batch's transaction did."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    linked: int = 0
+    refused: list[RowError] = field(default_factory=list)
 
 
 class _RowRefused(Exception):

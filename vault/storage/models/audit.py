@@ -29,7 +29,7 @@ class AuditEntryRow(Base):
     customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     canonical: Mapped[bytes] = mapped_column(LargeBinary)
 
-    # Each index costs on every append: only those a query of ours uses (migration 0019,
+    # Each index costs on every append: only those a query of ours uses (migration 0018,
     # docs/audit-verification.md "Indexes"): access history and search by customer,
     # newest first; the alert detector's hour windows per actor.
     __table_args__ = (

@@ -53,6 +53,9 @@ class CustomerRow(Base):
     last_name_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     birth_date_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     address_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A blind index of the normalised full name and birth date together: duplicate
+    # candidates (see ``vault.customers.duplicates``). Null unless all three are known.
+    match_bidx: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # A tombstone after erasure: when, and by which data subject request.

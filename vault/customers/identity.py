@@ -1,0 +1,209 @@
+"""Identity resolution: is this person already on file?
+
+A customer is the same person as a live record that has the same email address or the
+same phone number (by blind index, then re-checked on the decrypted value: blind indexes
+are short on purpose, so a shared index is only a candidate), or one of the same
+``(source, external_id)``. Merged records (a redirect, no PII) and erased ones (a
+tombstone) are nobody. Lookups are batched: :meth:`Identities.owners` answers a whole
+import chunk with one statement per field and per 500 values.
+
+The name + birth date match key (:meth:`Identities.match_key`) is not an identity: two
+people share names and birthdays. It only proposes duplicate candidates
+(:mod:`vault.customers.duplicates`).
+
+Whether a caller learns the existing record's id is :meth:`Identities.shown`: only when
+it could read that customer (a data subject its own record; a consent-based purpose a
+customer who consented). The value itself never leaves: errors name the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from policies import Role
+from vault.authorization.context import access_of
+from vault.crypto import BlindIndexer, DataKey
+from vault.customers.models import READABLE, ExternalId
+from vault.customers.normalize import (
+    normalise_email,
+    normalise_full_name,
+    normalise_phone,
+    parse_birth_date,
+)
+from vault.customers.queries import owner_of
+from vault.customers.validation import check_external_id
+from vault.errors import DuplicateCustomer, InvalidInput
+from vault.keys import DataKeys
+from vault.privacy.processing import ProcessingGate
+from vault.storage.models import CustomerExternalIdRow, CustomerRow
+from vault.types import PiiField
+
+__all__ = ["CONTACTS", "Contact", "Identities"]
+
+# The fields that identify a person on their own.
+CONTACTS: Final = (PiiField.EMAIL, PiiField.PHONE)
+# A contact to look for: the field and its normal form.
+Contact = tuple[PiiField, str]
+_CHUNK: Final = 500
+
+
+class Identities:
+    """Finds the live customers a contact belongs to, and tells who may learn of them."""
+
+    def __init__(
+        self,
+        keys: DataKeys,
+        gate: ProcessingGate,
+        indexer: BlindIndexer,
+        region: str | None,
+    ) -> None:
+        self._keys = keys
+        self._gate = gate
+        self._bidx = indexer
+        self._region = region
+
+    def __repr__(self) -> str:
+        return "Identities()"
+
+    # -- contacts -------------------------------------------------------------
+
+    def contacts(self, email: object, phone: object) -> list[Contact]:
+        """The normal forms of an email address and a phone number given (strings only;
+        anything the input rules refuse is left to them)."""
+        found: list[Contact] = []
+        try:
+            if isinstance(email, str):
+                found.append((PiiField.EMAIL, normalise_email(email)))
+            if isinstance(phone, str):
+                found.append((PiiField.PHONE, normalise_phone(phone, region=self._region)))
+        except InvalidInput:
+            pass  # the create or update refuses it with its own rule
+        return found
+
+    def owners(self, session: Session, wanted: Iterable[Contact]) -> dict[Contact, list[uuid.UUID]]:
+        """The live customers each contact belongs to, oldest first (absent when none):
+        one statement per field and per 500 contacts, candidates decrypted and compared."""
+        asked = set(wanted)
+        by_field: dict[PiiField, set[int]] = {}
+        for field, value in asked:
+            by_field.setdefault(field, set()).add(self._bidx.index(field, value))
+        out: dict[Contact, list[uuid.UUID]] = {}
+        for field, indexes in by_field.items():
+            bidx = CustomerRow.email_bidx if field is PiiField.EMAIL else CustomerRow.phone_bidx
+            token = CustomerRow.email_ct if field is PiiField.EMAIL else CustomerRow.phone_ct
+            values = sorted(indexes)
+            for start in range(0, len(values), _CHUNK):
+                rows = session.execute(
+                    select(CustomerRow.id, bidx, token)
+                    .where(bidx.in_(values[start : start + _CHUNK]))
+                    .where(CustomerRow.status.in_(READABLE))
+                    .order_by(CustomerRow.created_at, CustomerRow.id)
+                ).all()
+                for cid, value in self._opened(session, field, [(r[0], r[2]) for r in rows]):
+                    if (field, value) in asked:
+                        out.setdefault((field, value), []).append(cid)
+        return out
+
+    def _opened(
+        self, session: Session, field: PiiField, rows: list[tuple[uuid.UUID, bytes | None]]
+    ) -> list[tuple[uuid.UUID, str]]:
+        """Each row's value of ``field`` decrypted and in normal form; rows without one,
+        and those whose key the keyring shredded (an erasure a restore undid), left out."""
+        rows = [(cid, t) for cid, t in rows if t is not None]
+        if not rows:
+            return []
+        erased = self._keys.shredded([cid for cid, _ in rows])
+        rows = [(cid, t) for cid, t in rows if cid not in erased]
+        keys = self._keys.get_many(session, [cid for cid, _ in rows]) if rows else {}
+        out: list[tuple[uuid.UUID, str]] = []
+        for cid, t in rows:
+            if t is None:
+                continue
+            value = keys[cid].decrypt_text(t, field=field)
+            if field is PiiField.EMAIL:
+                value = normalise_email(value)
+            out.append((cid, value))
+        return out
+
+    def check_free(
+        self,
+        session: Session,
+        contacts: list[Contact],
+        *,
+        exclude: uuid.UUID | None = None,
+    ) -> None:
+        """Raise :class:`DuplicateCustomer` when another live customer has one of the
+        contacts; it names the field, and the id when the caller may read that customer."""
+        if not contacts:
+            return
+        found = self.owners(session, contacts)
+        for contact in contacts:
+            others = [cid for cid in found.get(contact, []) if cid != exclude]
+            if others:
+                raise DuplicateCustomer(contact[0].value, self.shown(session, others[0]))
+
+    def add_external_ids(
+        self, session: Session, customer_id: uuid.UUID, refs: Sequence[ExternalId], where: str
+    ) -> None:
+        """Give the customer these external ids; one another customer has is refused
+        (:class:`DuplicateCustomer`, ``externalIds``) and nothing of the write is kept."""
+        checked = [check_external_id(ref, f"{where}[{i}]") for i, ref in enumerate(refs)]
+        for source, ext in dict.fromkeys(checked):
+            owner = owner_of(session, source, ext)
+            if owner is not None and owner != customer_id:
+                raise DuplicateCustomer("externalIds", self.shown(session, owner))
+            if owner is None:
+                session.add(
+                    CustomerExternalIdRow(source=source, external_id=ext, customer_id=customer_id)
+                )
+
+    def shown(self, session: Session, customer_id: uuid.UUID) -> uuid.UUID | None:
+        """``customer_id`` when this unit's caller may read that customer, else None: a
+        data subject only its own record, and no purpose a customer it may not process."""
+        actor = access_of(session).actor
+        if actor.role == Role.DATA_SUBJECT.value and actor.customer_id != customer_id:
+            return None
+        status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
+        if status is None or self._gate.refused(session, [(customer_id, status)]):
+            return None
+        return customer_id
+
+    # -- the name + birth date match key ------------------------------------------
+
+    def match_key(self, first_name: object, last_name: object, birth_date: object) -> int | None:
+        """The match key of a full name and birth date, None unless all three are given
+        (the birth date as an ISO date or a ``date``)."""
+        if not (isinstance(first_name, str) and isinstance(last_name, str)):
+            return None
+        if not isinstance(birth_date, str | date):
+            return None
+        try:
+            born = parse_birth_date(birth_date).isoformat()
+        except InvalidInput:
+            return None
+        return self._bidx.match_key(normalise_full_name(first_name, last_name), born)
+
+    def refresh_match_key(self, row: CustomerRow, key: DataKey) -> None:
+        """Recompute the row's match key from its stored names and birth date."""
+        parts = [
+            getattr(row, f"{name}_ct")
+            for name in (PiiField.FIRST_NAME, PiiField.LAST_NAME, PiiField.BIRTH_DATE)
+        ]
+        if any(token is None for token in parts):
+            row.match_bidx = None
+            return
+        first, last, born = (
+            key.decrypt_text(token, field=name)
+            for token, name in zip(
+                parts,
+                (PiiField.FIRST_NAME, PiiField.LAST_NAME, PiiField.BIRTH_DATE),
+                strict=True,
+            )
+        )
+        row.match_bidx = self.match_key(first, last, born)
