@@ -143,7 +143,8 @@ def serve(
 
 def _granian(host: str, port: int, workers: int) -> None:
     """The application in granian (Rust HTTP/1.1, ASGI with its lifespan), as uvicorn
-    runs it: one event loop per worker process, no access log (the vault logs requests)."""
+    runs it: one event loop per worker process, no access log (the vault logs requests),
+    forwarded headers trusted from FORWARDED_ALLOW_IPS (``api.serving``)."""
     try:
         from granian.constants import HTTPModes, Interfaces
         from granian.log import LogLevels
@@ -152,7 +153,7 @@ def _granian(host: str, port: int, workers: int) -> None:
         out.print("granian is not installed: pip install 'customer-vault[granian]'", markup=False)
         raise typer.Exit(2) from None
     Server(
-        "api.app:create_app_from_env",
+        "api.serving:create_app_for_granian",
         address=host,
         port=port,
         interface=Interfaces.ASGI,
