@@ -29,7 +29,8 @@ from bench.common import emit
 from bench.graphql.client import OUR_QUERY
 from bench.graphql.servers import Server, free_port, wait_ready
 from bench.graphql.wrk import lua_script
-from bench.scale import ROOT, Run, _headers, _machine, cvault, measure, prepared
+from bench.scale import ROOT, Run, _headers, _machine, measure, prepared
+from bench.soak import cvault
 
 SERVERS = ("uvicorn", "granian")
 FIELDS = ("req_s", "p50_ms", "p99_ms", "server_cpu_ms_per_req", "postgres_cpu_ms_per_req")
@@ -101,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids = [uuid.UUID(i) for i in run.ids]
         script = lua_script(run.workdir / "profile.lua", OUR_QUERY, ids, headers)
         for n in range(args.rounds):
-            for name in SERVERS if n % 2 == 0 else SERVERS[::-1]:
-                records.append(one(run, name, script, args))
+            order = SERVERS if n % 2 == 0 else SERVERS[::-1]
+            records.extend(one(run, name, script, args) for name in order)
     print(table(records))
     failed = sum(r[route]["non_2xx"] for r in records for route in ("profile", "healthz"))
     return 0 if failed == 0 else 1

@@ -24,8 +24,11 @@ FORWARDED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
 
 def test_the_trusted_addresses_default_to_the_loopback_as_uvicorn_s() -> None:
     """No FORWARDED_ALLOW_IPS: 127.0.0.1; a list is split on commas, blanks dropped."""
-    assert ["127.0.0.1"] == trusted_proxies({})
-    assert ["10.0.0.1", "10.0.0.2"] == trusted_proxies({"FORWARDED_ALLOW_IPS": "10.0.0.1, 10.0.0.2,"})
+    assert trusted_proxies({}) == ["127.0.0.1"]
+    assert trusted_proxies({"FORWARDED_ALLOW_IPS": "10.0.0.1, 10.0.0.2,"}) == [
+        "10.0.0.1",
+        "10.0.0.2",
+    ]
 
 
 def test_forwarded_headers_count_only_from_a_trusted_proxy() -> None:
@@ -34,5 +37,5 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy() -> None:
     pytest.importorskip("granian")
     trusted = TestClient(with_proxy_headers(ECHO, ["testclient"])).get("/", headers=FORWARDED)
     other = TestClient(with_proxy_headers(ECHO, ["127.0.0.1"])).get("/", headers=FORWARDED)
-    assert {"client": "203.0.113.7", "scheme": "https"} == trusted.json()
-    assert {"client": "testclient", "scheme": "http"} == other.json()
+    assert trusted.json() == {"client": "203.0.113.7", "scheme": "https"}
+    assert other.json() == {"client": "testclient", "scheme": "http"}

@@ -41,7 +41,7 @@ def statements(database: Database) -> Iterator[list[str]]:
     """The statements sent on the database's engine while the test runs."""
     sent: list[str] = []
 
-    def record(*args: Any) -> None:  # noqa: ANN401
+    def record(*args: Any) -> None:
         sent.append(str(args[2]))
 
     event.listen(database.engine, "before_cursor_execute", record)
@@ -59,7 +59,7 @@ def test_two_windows_are_one_statement_on_postgresql(
     counting = [s for s in statements if "rate_limit_counters" in s]
     expected = 1 if database.dialect == "postgresql" else 2
     assert (2, expected) == (taken, len(counting))
-    assert {"burst": 1, "minute": 1} == _rows(database)
+    assert _rows(database) == {"burst": 1, "minute": 1}
 
 
 def test_a_refused_window_leaves_the_later_ones_uncounted(database: Database) -> None:
@@ -72,9 +72,9 @@ def test_a_refused_window_leaves_the_later_ones_uncounted(database: Database) ->
     after_first = _rows(database)
     clock.now += 12  # the burst's previous window no longer overlaps
     second = [counters.acquire_windows([BURST, MINUTE]) for _ in range(3)]
-    assert [2, 2, 2, 0] == first
-    assert {"burst": 3, "minute": 3} == after_first
-    assert [2, 2, 1] == second
+    assert first == [2, 2, 2, 0]
+    assert after_first == {"burst": 3, "minute": 3}
+    assert second == [2, 2, 1]
 
 
 def test_concurrent_window_hits_never_take_more_than_the_limit(database: Database) -> None:
@@ -84,8 +84,8 @@ def test_concurrent_window_hits_never_take_more_than_the_limit(database: Databas
     windows = [("burst", 30, 6), ("minute", 25, 60)]
     with ThreadPoolExecutor(8) as pool:
         taken = list(pool.map(lambda _: counters.acquire_windows(windows), range(40)))
-    assert 25 == taken.count(2)
-    assert 25 == _rows(database)["minute"]
+    assert taken.count(2) == 25
+    assert _rows(database)["minute"] == 25
 
 
 def test_the_event_loop_sends_one_statement_and_holds_the_limit(database: Database) -> None:
@@ -106,5 +106,5 @@ def test_the_event_loop_sends_one_statement_and_holds_the_limit(database: Databa
             await pool.close()
 
     taken, sent = asyncio.run(run())
-    assert (25, 40) == (taken.count(2), sent)
+    assert (taken.count(2), sent) == (25, 40)
     assert {"burst": 40 - taken.count(0), "minute": 25} == _rows(database)

@@ -69,12 +69,14 @@ _INCR = text(
     "RETURNING hits"
 )
 
+
 def _acquire(n: int, after: str | None) -> str:
     """The conditional UPSERT of window ``n`` (parameters suffixed ``_n``); when
-    ``after`` names a CTE, only if that CTE took its hit."""
-    gate = f"EXISTS (SELECT 1 FROM {after}) AND " if after else ""
+    ``after`` names a CTE, only if that CTE took its hit. Built from window numbers
+    and fixed text only: every value is a bound parameter."""
+    gate = f"EXISTS (SELECT 1 FROM {after}) AND " if after else ""  # noqa: S608
     return (
-        "INSERT INTO rate_limit_counters (key, hits, expires_at) "
+        "INSERT INTO rate_limit_counters (key, hits, expires_at) "  # noqa: S608 - no input
         f"SELECT :current_{n}, :amount, :expires_{n} "
         f"WHERE {gate}coalesce((SELECT hits FROM rate_limit_counters WHERE key = :previous_{n} "
         f"AND expires_at > :now), 0) * :weight_{n} + :amount < :limit_{n} + 1 "
@@ -89,7 +91,7 @@ def _acquire(n: int, after: str | None) -> str:
 def _acquire_all(windows: int) -> str:
     """One statement hitting ``windows`` windows in order (PostgreSQL): how many took it."""
     ctes = [f"w{n} AS ({_acquire(n, f'w{n - 1}' if n else None)})" for n in range(windows)]
-    taken = " + ".join(f"(SELECT count(*) FROM w{n})" for n in range(windows))
+    taken = " + ".join(f"(SELECT count(*) FROM w{n})" for n in range(windows))  # noqa: S608
     return f"WITH {', '.join(ctes)} SELECT {taken} AS taken"
 
 
@@ -171,8 +173,10 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
         """Hit each ``(key, limit, expiry)`` window in order, stopping at the first that
         refuses: how many took the hit (``len(windows)``: allowed). Two windows on
         PostgreSQL: one statement; otherwise one hit (statement) per window."""
-        if len(windows) != 2 or self._db.dialect != "postgresql" or amount > min(
-            limit for _, limit, _ in windows
+        if (
+            len(windows) != 2
+            or self._db.dialect != "postgresql"
+            or amount > min(limit for _, limit, _ in windows)
         ):
             for n, (key, limit, expiry) in enumerate(windows):
                 if not self.acquire_sliding_window_entry(key, limit, expiry, amount):
