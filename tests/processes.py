@@ -159,17 +159,20 @@ def run_cli(
 
 
 def start_cli(env: Mapping[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``cvault ARGS`` in the background, its output into ``log``."""
+    """Start ``cvault ARGS`` in the background, its output into ``log``; in a process
+    group of its own (granian serves from a worker process under its own)."""
     with log.open("wb") as sink:
         return subprocess.Popen(
-            [*cli_command(), *args], env=dict(env), stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT
-        )
+            [*cli_command(), *args], env=dict(env), stdout=sink, stderr=subprocess.STDOUT,
+            cwd=ROOT, start_new_session=True,
+        )  # fmt: skip
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL (``kill -9``) and reap."""
+    """SIGKILL (``kill -9``) of the process and its group (a server's workers), and reap."""
     if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=WAIT)
 
 

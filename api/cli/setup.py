@@ -95,11 +95,12 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     server: Annotated[
-        HTTPServer, typer.Option(help="HTTP server: uvicorn, or granian (docs/benchmarks.md).")
-    ] = HTTPServer.UVICORN,
+        HTTPServer,
+        typer.Option(help="HTTP server: granian (less CPU per request), or uvicorn."),
+    ] = HTTPServer.GRANIAN,
 ) -> None:
-    """Serve the vault over HTTP (uvicorn or granian); the scheduled jobs run inside (one
-    process leads each: docs/operations.md)."""
+    """Serve the vault over HTTP (granian by default, or uvicorn: docs/benchmarks.md);
+    the scheduled jobs run inside (one process leads each: docs/operations.md)."""
     from api.multiprocess import metrics_folder
 
     settings = load_settings()
@@ -150,7 +151,7 @@ def _granian(host: str, port: int, workers: int) -> None:
         from granian.log import LogLevels
         from granian.server import Server
     except ImportError:
-        out.print("granian is not installed: pip install 'customer-vault[granian]'", markup=False)
+        out.print("granian is not installed: pip install granian, or --server uvicorn")
         raise typer.Exit(2) from None
     Server(
         "api.serving:create_app_for_granian",
