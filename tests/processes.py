@@ -215,6 +215,18 @@ class Server:
             timeout=10,
         )
 
+    def pids(self) -> set[int]:
+        """The server's process and its children (granian serves from a worker)."""
+        if self.process is None:
+            return set()
+        found = {self.process.pid}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.process.pid:  # the parent's pid
+                    found.add(int(stat.parent.name))
+        return found
+
     def kill(self) -> None:
         """``kill -9``: no shutdown hook runs."""
         if self.process is not None:
