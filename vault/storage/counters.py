@@ -109,6 +109,9 @@ _DELETE = text("DELETE FROM rate_limit_counters WHERE key = :key")
 _EXPIRED = text("DELETE FROM rate_limit_counters WHERE expires_at <= :now")
 _ALL = text("DELETE FROM rate_limit_counters")
 _SWEEP_EVERY = 60.0  # seconds between deletions of expired rows, per process
+# Seconds a hit waits for a connection of the event loop's pool: with the database down
+# the pool only reconnects, and the request must answer 503 soon, not after 30 s.
+_POOL_WAIT = 2.0
 
 
 class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
@@ -198,7 +201,7 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
             raise ValueError("the event-loop path hits exactly two windows")
         params = self._windows_params(windows, amount)
         try:
-            rows = await pool.rows(_ACQUIRE_TWO_PSYCOPG, params)
+            rows = await pool.rows(_ACQUIRE_TWO_PSYCOPG, params, wait=_POOL_WAIT)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StorageUnavailable("the rate limit store is unreachable") from exc
         return int(rows[0]["taken"])
