@@ -159,17 +159,20 @@ def run_cli(
 
 
 def start_cli(env: Mapping[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``cvault ARGS`` in the background, its output into ``log``."""
+    """Start ``cvault ARGS`` in the background, its output into ``log``; in a process
+    group of its own (granian serves from a worker process under its own)."""
     with log.open("wb") as sink:
         return subprocess.Popen(
-            [*cli_command(), *args], env=dict(env), stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT
-        )
+            [*cli_command(), *args], env=dict(env), stdout=sink, stderr=subprocess.STDOUT,
+            cwd=ROOT, start_new_session=True,
+        )  # fmt: skip
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL (``kill -9``) and reap."""
+    """SIGKILL (``kill -9``) of the process and its group (a server's workers), and reap."""
     if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=WAIT)
 
 
@@ -211,6 +214,18 @@ class Server:
             headers={"Authorization": f"Bearer {token}", "X-Purpose": purpose},
             timeout=10,
         )
+
+    def pids(self) -> set[int]:
+        """The server's process and its children (granian serves from a worker)."""
+        if self.process is None:
+            return set()
+        found = {self.process.pid}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.process.pid:  # the parent's pid
+                    found.add(int(stat.parent.name))
+        return found
 
     def kill(self) -> None:
         """``kill -9``: no shutdown hook runs."""

@@ -37,11 +37,25 @@ def _normalised_key(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower().replace("-", "_")
 
 
+# Values that cannot hold text: passed through untouched (the common case of a log line).
+_PLAIN = (int, float, bool, type(None))
+
+
+def _mask(value: str) -> str:
+    """E-mails and phone numbers masked. Each pattern needs a character the test before
+    it looks for ("@", "+"): a string without it is returned as is, with no regex run."""
+    if "@" in value:
+        value = _EMAIL.sub("[email]", value)
+    if "+" in value:
+        value = _PHONE.sub("[phone]", value)
+    return value
+
+
 def _scrub(value: Any, depth: int = 0) -> Any:  # noqa: ANN401 - log values are arbitrary
     if depth > 6:
         return REDACTED
     if isinstance(value, str):
-        return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
+        return _mask(value)
     if isinstance(value, Mapping):
         return {
             k: REDACTED if _normalised_key(str(k)) in PII_KEYS else _scrub(v, depth + 1)
@@ -58,11 +72,13 @@ def drop_pii(
     event_dict: MutableMapping[str, Any],
 ) -> MutableMapping[str, Any]:
     """Replace values under PII keys, and mask e-mails and phone numbers in strings."""
-    for key in list(event_dict):
+    for key, value in list(event_dict.items()):
         if _normalised_key(key) in PII_KEYS:
             event_dict[key] = REDACTED
-        else:
-            event_dict[key] = _scrub(event_dict[key])
+        elif type(value) is str:
+            event_dict[key] = _mask(value)
+        elif type(value) not in _PLAIN:
+            event_dict[key] = _scrub(value)
     return event_dict
 
 

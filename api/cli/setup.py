@@ -5,6 +5,7 @@ PostgreSQL grants for the application role.
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
 import typer
@@ -82,15 +83,24 @@ def migrate() -> None:
     out.print(f"schema {state} (head {head_revision()})")
 
 
+class HTTPServer(enum.StrEnum):
+    """The HTTP server ``cvault serve`` runs the application in."""
+
+    UVICORN = "uvicorn"
+    GRANIAN = "granian"
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    server: Annotated[
+        HTTPServer,
+        typer.Option(help="HTTP server: granian (less CPU per request), or uvicorn."),
+    ] = HTTPServer.GRANIAN,
 ) -> None:
-    """Serve the vault over HTTP (uvicorn); the scheduled jobs run inside (one process
-    leads each: docs/operations.md)."""
-    import uvicorn
-
+    """Serve the vault over HTTP (granian by default, or uvicorn: docs/benchmarks.md);
+    the scheduled jobs run inside (one process leads each: docs/operations.md)."""
     from api.multiprocess import metrics_folder
 
     settings = load_settings()
@@ -116,6 +126,11 @@ def serve(
     out.print('  headers:  {"Authorization": "Bearer <token>", "X-Purpose": "support"}')
     # Every worker's metrics in one folder of this run: /metrics adds them up.
     with metrics_folder(settings.data_dir):
+        if server is HTTPServer.GRANIAN:
+            _granian(bind_host, bind_port, workers)
+            return
+        import uvicorn
+
         uvicorn.run(
             "api.app:create_app_from_env",
             factory=True,
@@ -125,6 +140,30 @@ def serve(
             log_level="warning",
             access_log=False,
         )
+
+
+def _granian(host: str, port: int, workers: int) -> None:
+    """The application in granian (Rust HTTP/1.1, ASGI with its lifespan), as uvicorn
+    runs it: one event loop per worker process, no access log (the vault logs requests),
+    forwarded headers trusted from FORWARDED_ALLOW_IPS (``api.serving``)."""
+    try:
+        from granian.constants import HTTPModes, Interfaces
+        from granian.log import LogLevels
+        from granian.server import Server
+    except ImportError:
+        out.print("granian is not installed: pip install granian, or --server uvicorn")
+        raise typer.Exit(2) from None
+    Server(
+        "api.serving:create_app_for_granian",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        http=HTTPModes.http1,
+        factory=True,
+        log_level=LogLevels.warning,
+        log_access=False,
+    ).serve()
 
 
 def demo(

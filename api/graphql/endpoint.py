@@ -56,7 +56,7 @@ from api.graphql.hot import HotReads
 from api.graphql.limits import Limits
 from api.graphql.messages import input_message
 from api.graphql.problems import Problem, error_response, safe_message
-from api.graphql.ratelimit import Limiter, RateLimiter
+from api.graphql.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from api.graphql.routing import tolerates_lag
 from api.graphql.trusted import (
     DocumentRequest,
@@ -216,7 +216,12 @@ class GraphQLEndpoint:
 
     async def _wait(self, key: str) -> float:
         """The rate limiter's answer for ``key``; a shared limiter (a round trip to its
-        store) answers off the event loop."""
+        store) answers off the event loop, but PostgreSQL's table on the event loop's pool
+        when it is open (one statement, no worker thread)."""
+        limiter = self.rate_limiter
+        reader = self.hot.reader
+        if reader is not None and isinstance(limiter, SharedRateLimiter) and limiter.on_the_loop:
+            return await limiter.allow_on(reader.pool, key)
         if self.rate_limiter.blocking:
             return await asyncio.to_thread(self.rate_limiter.allow, key)
         return self.rate_limiter.allow(key)

@@ -7,15 +7,23 @@ would: the same ``per_minute`` as two sliding window counters, a minute and a bu
 window of 6 seconds holding a tenth of it (the bucket's burst). Its keys are keyed
 digests of the caller (``ratelimit`` pseudonyms under the vault's blind-index key), never
 a subject or an address. :func:`rate_limiter_for` picks the one the vault calls for.
+
+On PostgreSQL's table both windows are hit by one statement
+(``DatabaseCounters.acquire_windows``), sent on the event loop's pool when the endpoint
+has one open (:meth:`SharedRateLimiter.allow_on`): one round trip per request, where
+``limits`` sent two statements each in a transaction of its own on a worker thread.
+Counting stays in the shared table on every hit (no local pre-counting), so N
+processes allow exactly what one would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.errors import StorageError
@@ -23,7 +31,11 @@ from limits.storage import Storage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from vault.runtime import Vault
+from vault.storage.counters import DatabaseCounters
 from vault.storage.db import StorageUnavailable
+
+if TYPE_CHECKING:
+    from vault.storage.aio import AsyncPool
 
 __all__ = ["Limiter", "RateLimiter", "SharedRateLimiter", "rate_limiter_for"]
 
@@ -83,6 +95,34 @@ class SharedRateLimiter:
         self._digest = digest
         self._known: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        self._table = storage if isinstance(storage, DatabaseCounters) else None
+
+    @property
+    def on_the_loop(self) -> bool:
+        """Whether :meth:`allow_on` can answer on the event loop (PostgreSQL's table)."""
+        return self._table is not None
+
+    def _keyed(self, stored: str) -> list[tuple[str, int, int]]:
+        return [(w.key_for("graphql", stored), w.amount, w.get_expiry()) for w in self._windows]
+
+    def _retry_after(self, window: RateLimitItem, stored: str) -> float:
+        reset = self._limiter.get_window_stats(window, "graphql", stored).reset_time
+        return max(1.0, reset - time.time())
+
+    async def allow_on(self, pool: AsyncPool, key: str) -> float:
+        """:meth:`allow` on the event loop: both windows in one prepared statement on
+        ``pool`` (PostgreSQL's table only, see :attr:`on_the_loop`); the rare refusal and
+        the once-a-minute sweep of expired rows go to a worker thread."""
+        table = self._table
+        if table is None:
+            raise ValueError("only PostgreSQL's counters answer on the event loop")
+        stored = self._stored(key)
+        taken = await table.acquire_windows_on(pool, self._keyed(stored))
+        if table.sweep_due():
+            await asyncio.to_thread(table.sweep)
+        if taken < len(self._windows):
+            return await asyncio.to_thread(self._retry_after, self._windows[taken], stored)
+        return 0.0
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter(per_minute={self._windows[1].amount})"
@@ -92,6 +132,11 @@ class SharedRateLimiter:
         (at least 1). Raises ``StorageUnavailable`` when the store cannot be reached."""
         stored = self._stored(key)
         try:
+            if self._table is not None:
+                taken = self._table.acquire_windows(self._keyed(stored))
+                if taken < len(self._windows):
+                    return self._retry_after(self._windows[taken], stored)
+                return 0.0
             for window in self._windows:
                 if not self._limiter.hit(window, "graphql", stored):
                     reset = self._limiter.get_window_stats(window, "graphql", stored).reset_time

@@ -138,3 +138,23 @@ def test_log_lines_render_any_value_as_one_json_object() -> None:
     assert "2026" in first["when"]
     assert second["keyed"] == {"1": "one"}
     assert "çå 伟" in stream.getvalue()
+
+
+def test_strings_without_at_or_plus_skip_the_patterns_and_others_are_still_masked() -> None:
+    """The request line's plain fields pass untouched; an e-mail, a phone number (in a
+    Thai sentence too) and PII keys are masked as before the fast path."""
+    from vault.logs import drop_pii  # noqa: PLC0415
+
+    event = {
+        "event": "request", "method": "POST", "path": "/graphql", "status": 200,
+        "duration_ms": 1.5, "ok": True, "none": None,
+        "note": "โทร +66 81 234 5678 หรือ สมชาย@example.co.th", "firstName": "王小明",
+        "nested": {"email": "zoë@example.org", "items": ["+33 6 12 34 56 78"]},
+    }  # fmt: skip
+    expected = {
+        "event": "request", "method": "POST", "path": "/graphql", "status": 200,
+        "duration_ms": 1.5, "ok": True, "none": None,
+        "note": "โทร [phone] หรือ [email]", "firstName": "[redacted]",
+        "nested": {"email": "[redacted]", "items": ["[phone]"]},
+    }  # fmt: skip
+    assert expected == drop_pii(None, "info", dict(event))

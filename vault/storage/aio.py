@@ -34,7 +34,9 @@ class AsyncPool:
             self.prepare = driver.prepare_threshold is not None
         kwargs: dict[str, Any] = {"row_factory": dict_row}
         if self.prepare:  # PgBouncer refuses startup options
-            kwargs["options"] = f"-c jit=off -c search_path={path}"
+            # libpq splits options on spaces: the default path ("$user", public) has one.
+            escaped = path.replace("\\", "\\\\").replace(" ", "\\ ")
+            kwargs["options"] = f"-c jit=off -c search_path={escaped}"
         self._pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
             url,
             min_size=1,
@@ -60,9 +62,12 @@ class AsyncPool:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rows of one prepared statement: one round trip."""
-        async with self._pool.connection() as connection:
+    async def rows(
+        self, query: str, params: dict[str, Any], *, wait: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows of one prepared statement: one round trip. ``wait``: seconds at most
+        to wait for a connection (``PoolTimeout`` after; default the pool's 30)."""
+        async with self._pool.connection(timeout=wait) as connection:
             self.statements += 1
             cursor = await connection.execute(query, params, prepare=self.prepare)
             return await cursor.fetchall()

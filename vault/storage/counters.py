@@ -10,7 +10,16 @@ counter per key and fixed window; a hit is allowed while the previous window's c
 weighted by how much of it still overlaps the sliding window, plus the current one stays
 within the limit). Each hit is one statement: an UPSERT whose condition is checked
 against the row it locks, so concurrent processes never both take the last slot. The
-fixed window operations (``incr``, ``get``...) work too. Keys are what the caller gives:
+fixed window operations (``incr``, ``get``...) work too.
+
+:meth:`DatabaseCounters.acquire_windows` hits several sliding windows of one caller (the
+GraphQL limiter's burst and minute windows) in ONE statement on PostgreSQL: chained
+data-modifying CTEs, each the same conditional UPSERT as a single hit, each window
+counted only when every window before it took the hit (what ``limits`` does with one
+call per window). Each UPSERT's condition is still checked against the row it locks,
+so the limits hold exactly across processes. :meth:`DatabaseCounters.acquire_windows_on`
+sends that statement on the event loop's pool (``vault.storage.aio``, autocommit: one
+round trip, no BEGIN/COMMIT, no worker thread). Keys are what the caller gives:
 callers pass keyed digests, never a token, an address or a contact. The table is
 portable (SQLite passes the same tests) but only PostgreSQL vaults use it.
 """
@@ -18,18 +27,24 @@ portable (SQLite passes the same tests) but only PostgreSQL vaults use it.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+import psycopg
+import psycopg_pool
 from limits.storage import RedisStorage, SlidingWindowCounterSupport, Storage
 from limits.storage.base import TimestampedSlidingWindow
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from vault.config import Settings
-from vault.storage.db import Database
+from vault.storage.db import Database, StorageUnavailable
+
+if TYPE_CHECKING:
+    from vault.storage.aio import AsyncPool
 
 __all__ = ["DatabaseCounters", "shared_limits_storage"]
 
@@ -53,6 +68,40 @@ _INCR = text(
     "THEN rate_limit_counters.expires_at ELSE excluded.expires_at END "
     "RETURNING hits"
 )
+
+
+def _acquire(n: int, after: str | None) -> str:
+    """The conditional UPSERT of window ``n`` (parameters suffixed ``_n``); when
+    ``after`` names a CTE, only if that CTE took its hit. Built from window numbers
+    and fixed text only: every value is a bound parameter."""
+    gate = f"EXISTS (SELECT 1 FROM {after}) AND " if after else ""  # noqa: S608
+    return (
+        "INSERT INTO rate_limit_counters (key, hits, expires_at) "  # noqa: S608 - no input
+        f"SELECT :current_{n}, :amount, :expires_{n} "
+        f"WHERE {gate}coalesce((SELECT hits FROM rate_limit_counters WHERE key = :previous_{n} "
+        f"AND expires_at > :now), 0) * :weight_{n} + :amount < :limit_{n} + 1 "
+        "ON CONFLICT (key) DO UPDATE SET hits = rate_limit_counters.hits + excluded.hits "
+        "WHERE coalesce((SELECT p.hits FROM rate_limit_counters AS p "
+        f"WHERE p.key = :previous_{n} AND p.expires_at > :now), 0) * :weight_{n} "
+        f"+ rate_limit_counters.hits + excluded.hits < :limit_{n} + 1 "
+        "RETURNING hits"
+    )
+
+
+def _acquire_all(windows: int) -> str:
+    """One statement hitting ``windows`` windows in order (PostgreSQL): how many took it."""
+    ctes = [f"w{n} AS ({_acquire(n, f'w{n - 1}' if n else None)})" for n in range(windows)]
+    taken = " + ".join(f"(SELECT count(*) FROM w{n})" for n in range(windows))  # noqa: S608
+    return f"WITH {', '.join(ctes)} SELECT {taken} AS taken"
+
+
+def _psycopg(statement: str) -> str:
+    """``:name`` parameters as psycopg's ``%(name)s``."""
+    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", statement)
+
+
+_ACQUIRE_TWO = _acquire_all(2)
+_ACQUIRE_TWO_PSYCOPG = _psycopg(_ACQUIRE_TWO)
 _ROW = text(
     "SELECT hits, expires_at FROM rate_limit_counters WHERE key = :key AND expires_at > :now"
 )
@@ -60,6 +109,9 @@ _DELETE = text("DELETE FROM rate_limit_counters WHERE key = :key")
 _EXPIRED = text("DELETE FROM rate_limit_counters WHERE expires_at <= :now")
 _ALL = text("DELETE FROM rate_limit_counters")
 _SWEEP_EVERY = 60.0  # seconds between deletions of expired rows, per process
+# Seconds a hit waits for a connection of the event loop's pool: with the database down
+# the pool only reconnects, and the request must answer 503 soon, not after 30 s.
+_POOL_WAIT = 2.0
 
 
 class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
@@ -105,6 +157,62 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
             taken = conn.execute(_ACQUIRE, params).first() is not None
         self._sweep(now)
         return taken
+
+    def _windows_params(
+        self, windows: Sequence[tuple[str, int, int]], amount: int
+    ) -> dict[str, Any]:
+        now = self._clock()
+        params: dict[str, Any] = {"amount": amount, "now": now}
+        for n, (key, limit, expiry) in enumerate(windows):
+            previous, current = self.sliding_window_keys(key, expiry, now)
+            params[f"previous_{n}"] = previous
+            params[f"current_{n}"] = current
+            params[f"limit_{n}"] = limit
+            params[f"weight_{n}"] = 1.0 - (now / expiry) % 1.0
+            params[f"expires_{n}"] = (math.floor(now / expiry) + 2) * expiry
+        return params
+
+    def acquire_windows(self, windows: Sequence[tuple[str, int, int]], amount: int = 1) -> int:
+        """Hit each ``(key, limit, expiry)`` window in order, stopping at the first that
+        refuses: how many took the hit (``len(windows)``: allowed). Two windows on
+        PostgreSQL: one statement; otherwise one hit (statement) per window."""
+        if (
+            len(windows) != 2
+            or self._db.dialect != "postgresql"
+            or amount > min(limit for _, limit, _ in windows)
+        ):
+            for n, (key, limit, expiry) in enumerate(windows):
+                if not self.acquire_sliding_window_entry(key, limit, expiry, amount):
+                    return n
+            return len(windows)
+        params = self._windows_params(windows, amount)
+        with self._db.engine.begin() as conn:
+            taken = int(conn.execute(text(_ACQUIRE_TWO), params).scalar_one())
+        self._sweep(params["now"])
+        return taken
+
+    async def acquire_windows_on(
+        self, pool: AsyncPool, windows: Sequence[tuple[str, int, int]], amount: int = 1
+    ) -> int:
+        """:meth:`acquire_windows` (two windows) as one prepared statement on the event
+        loop's pool: one round trip, no transaction of its own (one statement is atomic).
+        Sweeping expired rows, once a minute, is left to the next call off the loop."""
+        if len(windows) != 2 or amount > min(limit for _, limit, _ in windows):
+            raise ValueError("the event-loop path hits exactly two windows")
+        params = self._windows_params(windows, amount)
+        try:
+            rows = await pool.rows(_ACQUIRE_TWO_PSYCOPG, params, wait=_POOL_WAIT)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StorageUnavailable("the rate limit store is unreachable") from exc
+        return int(rows[0]["taken"])
+
+    def sweep_due(self) -> bool:
+        """Whether expired rows are due to be deleted (:meth:`sweep`)."""
+        return time.monotonic() - self._swept >= _SWEEP_EVERY
+
+    def sweep(self) -> None:
+        """Delete expired rows if a minute has passed since the last sweep (blocking)."""
+        self._sweep(self._clock())
 
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         now = self._clock()
