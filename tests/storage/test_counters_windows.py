@@ -14,7 +14,7 @@ from sqlalchemy import event, text
 
 from vault.storage.aio import AsyncPool
 from vault.storage.counters import DatabaseCounters
-from vault.storage.db import Database
+from vault.storage.db import Database, StorageUnavailable
 
 BURST = ("burst", 3, 6)  # 3 in 6 seconds
 MINUTE = ("minute", 5, 60)  # 5 a minute
@@ -108,3 +108,25 @@ def test_the_event_loop_sends_one_statement_and_holds_the_limit(database: Databa
     taken, sent = asyncio.run(run())
     assert (taken.count(2), sent) == (25, 40)
     assert {"burst": 40 - taken.count(0), "minute": 25} == _rows(database)
+
+
+def test_no_connection_in_time_is_the_503_not_a_hang(database: Database) -> None:
+    """When the event-loop pool has no connection to give within ``wait`` (all taken, as
+    in an outage), a statement raises StorageUnavailable (the gateway's 503) instead of
+    waiting the pool's 30 seconds; the message names no statement."""
+    if database.dialect != "postgresql":
+        pytest.skip("the event-loop pool is PostgreSQL's")
+
+    async def run() -> str:
+        pool = AsyncPool(database.engine, size=1)
+        await pool.open()
+        try:
+            async with pool._pool.connection():  # the only connection, held
+                with pytest.raises(StorageUnavailable) as refused:
+                    await pool.rows("SELECT 1 AS one", {}, wait=0.2)
+            return str(refused.value)
+        finally:
+            await pool.close()
+
+    message = asyncio.run(run())
+    assert ("unreachable" in message, "SELECT" in message) == (True, False)

@@ -87,6 +87,9 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
+POOL_WAIT = 2.0  # seconds a read waits for a connection before the 503 (an outage)
+
+
 class ProfileReader:
     """Reads a profile in one statement and decides about it as the services do."""
 
@@ -144,6 +147,7 @@ class ProfileReader:
                 "granted": ConsentState.GRANTED.value, "scopes": scopes,
                 "payload": with_payload, "n": size + 1 if first is not None else 0,
             },
+            wait=POOL_WAIT,
         )  # fmt: skip
         if not rows:
             return None  # not found: the ordinary path raises it

@@ -12,8 +12,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
+
+from vault.storage.db import StorageUnavailable
 
 __all__ = ["AsyncPool"]
 
@@ -66,8 +68,12 @@ class AsyncPool:
         self, query: str, params: dict[str, Any], *, wait: float | None = None
     ) -> list[dict[str, Any]]:
         """The rows of one prepared statement: one round trip. ``wait``: seconds at most
-        to wait for a connection (``PoolTimeout`` after; default the pool's 30)."""
-        async with self._pool.connection(timeout=wait) as connection:
-            self.statements += 1
-            cursor = await connection.execute(query, params, prepare=self.prepare)
-            return await cursor.fetchall()
+        to wait for a connection (default the pool's 30); none by then raises
+        :class:`StorageUnavailable` (the gateway's 503)."""
+        try:
+            async with self._pool.connection(timeout=wait) as connection:
+                self.statements += 1
+                cursor = await connection.execute(query, params, prepare=self.prepare)
+                return await cursor.fetchall()
+        except PoolTimeout as exc:  # no connection came: the database is out of reach
+            raise StorageUnavailable("unreachable") from exc
