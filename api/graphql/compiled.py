@@ -101,6 +101,7 @@ _ROOT: Final[_Shape] = {
     "me": _CUSTOMER,
     "__typename": None,
 }
+_HOT_ROOTS: Final = frozenset({"customer", "me", "customerByEmail", "customerByPhone"})
 _ARGUMENTS: Final = {
     "customer": {"id"},
     "customerByEmail": {"email"},
@@ -195,10 +196,11 @@ class Plan:
 
     @property
     def hot(self) -> tuple[_Field, _Field | None] | None:
-        """The one profile root (``customer`` or ``me``) and its one ``interactions``
-        field, if the plan is of the shape the event-loop path reads in one statement."""
+        """The one profile root (``customer``, ``me``, ``customerByEmail`` or
+        ``customerByPhone``) and its one ``interactions`` field, if the plan is of the
+        shape the event-loop path reads in one statement."""
         roots = [r for r in self.roots if r.definition is not None]
-        if len(roots) != 1 or roots[0].name not in {"customer", "me"}:
+        if len(roots) != 1 or roots[0].name not in _HOT_ROOTS:
             return None
         timelines = [c for c in roots[0].children if c.name == "interactions"]
         return None if len(timelines) > 1 else (roots[0], timelines[0] if timelines else None)

@@ -1,13 +1,15 @@
 """The event-loop path of a compiled profile read (ARCHITECTURE.md decision 13).
 
-A plan of the hot shape (one ``customer(id:)`` or ``me`` root, at most one
-``interactions(first:)`` below it) on PostgreSQL is answered without a worker thread:
-:class:`vault.profiles.ProfileReader` reads the customer and its newest interactions in
-one prepared statement on the asyncio pool and decides as the services do, the plan
-builds the response from what it read, and the audit entries are appended (fail-closed:
-no response without its committed entries) before the answer leaves. Whenever the
-reader cannot decide alone (a refusal to audit, a merge to follow, a tombstone, an
-argument to report), nothing was written and the ordinary path runs the request.
+A plan of the hot shape (one ``customer(id:)``, ``me``, ``customerByEmail(email:)`` or
+``customerByPhone(phone:)`` root, at most one ``interactions(first:)`` below it) on
+PostgreSQL is answered without a worker thread: :class:`vault.profiles.ProfileReader`
+reads the customer (by id, or by the blind index of the address or number) and its
+newest interactions in one prepared statement on the asyncio pool and decides as the
+services do, the plan builds the response from what it read, and the audit entries are
+appended (fail-closed: no response without its committed entries) before the answer
+leaves. Whenever the reader cannot decide alone (a refusal to audit, a merge to follow,
+a tombstone, an argument to report, a lookup that finds no one or several), nothing was
+written and the ordinary path runs the request.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from graphql import ExecutionResult
 from sqlalchemy.orm import Session
@@ -31,8 +33,12 @@ from vault.errors import InvalidInput
 from vault.profiles import ProfileReader
 from vault.runtime import Vault
 from vault.storage.aio import AsyncPool
+from vault.types import PiiField
 
 __all__ = ["HotReads", "append_audit"]
+
+# The lookup roots a plan reads on the event loop, by the field they look up.
+_LOOKUPS: Final = {"customerByEmail": PiiField.EMAIL, "customerByPhone": PiiField.PHONE}
 
 
 async def append_audit(vault: Vault, entries: Sequence[AuditEntry]) -> None:
@@ -68,7 +74,7 @@ class HotReads:
         vault = self.vault
         self.reader = ProfileReader(
             pool, vault.keys, vault.authz.enforcer, vault.customers.attributes, vault.handles,
-            vault.clock,
+            vault.clock, region=vault.settings.default_phone_region,
         )  # fmt: skip
 
     async def close(self) -> None:
@@ -99,18 +105,23 @@ class HotReads:
             privacy=self.privacy,
             evidence=evidence,
         )
-        customer_id: uuid.UUID | None
-        if root.name == "me":
-            customer_id = access.actor.customer_id
-        else:
-            try:
-                customer_id = parse_id(context, arguments[id(root.node)]["id"])
-            except InvalidInput:
-                customer_id = None
-        if customer_id is None:
-            return None
         first = None if timeline is None else arguments[id(timeline.node)]["first"]
-        found = await self.reader.read(access, customer_id, first)
+        given = arguments[id(root.node)]
+        if root.name in _LOOKUPS:
+            field = _LOOKUPS[root.name]
+            found = await self.reader.lookup(access, field, given[field.value], first)
+        else:
+            customer_id: uuid.UUID | None
+            if root.name == "me":
+                customer_id = access.actor.customer_id
+            else:
+                try:
+                    customer_id = parse_id(context, given["id"])
+                except InvalidInput:
+                    customer_id = None
+            if customer_id is None:
+                return None
+            found = await self.reader.read(access, customer_id, first)
         if found is None:
             return None
         try:

@@ -12,17 +12,18 @@ from typing import Any, Final
 
 from sqlalchemy import JSON
 
-from audit.entries import AuditEntry
-from policies import AccessDenied, Resolution
+from audit.entries import AuditAction, AuditEntry
+from policies import AccessDenied, Resolution, Role
 from policies.attributes import AttributeRegistry
 from policies.enforcer import PolicyEnforcer
 from policies.purposes import DIRECT_MARKETING, purpose_info
 from vault.audit_trail.log import AuditBuffer
 from vault.authorization.authorizer import SYSTEM_ROLE
 from vault.authorization.context import AccessContext
-from vault.crypto import DataKey
+from vault.crypto import DataKey, DecryptionError
 from vault.crypto.handles import Handles
 from vault.customers.models import READABLE, Customer
+from vault.customers.normalize import normalise_email, normalise_phone
 from vault.customers.queries import pairs
 from vault.customers.views import audited_fields, customer_view, needs_keys
 from vault.errors import InvalidInput
@@ -33,7 +34,7 @@ from vault.keyset import keyset_page
 from vault.pagination import Page, Window
 from vault.storage.aio import AsyncPool
 from vault.storage.models import CustomerRow
-from vault.types import ConsentState, CustomerStatus
+from vault.types import ConsentState, CustomerStatus, PiiField
 
 __all__ = ["HotProfile", "ProfileReader"]
 
@@ -49,7 +50,7 @@ _JSON: Final = frozenset(c.name for c in CustomerRow.__table__.c if c.type._type
 # One statement, one round trip: the customer with its external ids, its stored data
 # key, whether it consented to and objected to the purpose, and (LATERAL) its newest
 # ``n`` interactions, newest first, ties broken by id as the timeline breaks them.
-PROFILE_SQL: Final = f"""
+_PROFILE_SELECT: Final = f"""
 SELECT {", ".join(f"c.{n}::text AS {n}" if n in _JSON else f"c.{n}" for n in _CUSTOMER_COLUMNS)},
   (SELECT json_agg(json_build_array(e.source, e.external_id)) FROM customer_external_ids e
     WHERE e.customer_id = c.id)::text AS external_id_pairs,
@@ -69,9 +70,17 @@ LEFT JOIN LATERAL (
     t.payload_ct IS NOT NULL AS has_payload
   FROM interactions t WHERE t.customer_id = c.id
   ORDER BY t.occurred_at DESC, t.id DESC LIMIT %(n)s) i ON true
-WHERE c.id = %(id)s
-ORDER BY i.occurred_at DESC, i.id DESC
 """  # noqa: S608 - the names come from the table metadata; every value is bound
+_ORDER: Final = "ORDER BY i.occurred_at DESC, i.id DESC\n"
+PROFILE_SQL: Final = f"{_PROFILE_SELECT}WHERE c.id = %(id)s\n{_ORDER}"
+# The same statement keyed by a blind index: every readable customer sharing it (the
+# index is short: candidates, re-checked on the decrypted value), one row per customer
+# and interaction; more than one customer is the ordinary path's to sort out.
+LOOKUP_SQL: Final = {
+    field: f"{_PROFILE_SELECT}WHERE c.{field.value}_bidx = %(bidx)s"
+    f" AND c.status = ANY(%(readable)s::text[])\n{_ORDER}"
+    for field in (PiiField.EMAIL, PiiField.PHONE)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +110,12 @@ class ProfileReader:
         attributes: AttributeRegistry,
         handles: Handles,
         clock: Callable[[], datetime],
+        *,
+        region: str | None = None,
     ) -> None:
         self.pool = pool
+        self._region = region  # the phone numbers' default region, as the service's
+        self._bidx = keys.keyring.blind_indexer
         self._keys = keys
         self._enforcer = enforcer
         self._attributes = attributes
@@ -121,11 +134,40 @@ class ProfileReader:
         except AccessDenied:
             return None
 
-    async def read(  # noqa: PLR0911 - each way out is a case the ordinary path decides
+    async def read(
         self, access: AccessContext, customer_id: uuid.UUID, first: int | None
     ) -> HotProfile | None:
         """The profile (with its first ``first`` interactions unless None), or None when
         the ordinary path must answer. Nothing is written either way."""
+        return await self._read(access, first, PROFILE_SQL, {"id": customer_id}, None)
+
+    async def lookup(
+        self, access: AccessContext, field: PiiField, value: str, first: int | None
+    ) -> HotProfile | None:
+        """``customerByEmail`` / ``customerByPhone``: the one live customer whose email or
+        phone equals ``value`` (decrypted and re-compared: blind indexes are short), as
+        :meth:`read` answers it, its lookup audited as the service audits it. None (nothing
+        written) for anything else: no match, several, a collision, an invalid value."""
+        if access.actor.role == Role.DATA_SUBJECT.value:
+            return None  # refused (and audited) by the ordinary path: not a listing caller
+        try:
+            if field is PiiField.EMAIL:
+                wanted = normalise_email(value)
+            else:
+                wanted = normalise_phone(value, region=self._region)
+        except InvalidInput:
+            return None
+        params = {"bidx": self._bidx.index(field, wanted), "readable": list(READABLE)}
+        return await self._read(access, first, LOOKUP_SQL[field], params, (field, wanted))
+
+    async def _read(  # noqa: PLR0911 - each way out is a case the ordinary path decides
+        self,
+        access: AccessContext,
+        first: int | None,
+        sql: str,
+        keyed: dict[str, Any],
+        lookup: tuple[PiiField, str] | None,
+    ) -> HotProfile | None:
         reads = self.reads(access)
         if reads is None:
             return None
@@ -141,17 +183,19 @@ class ProfileReader:
             scopes.append(DIRECT_MARKETING)
         with_payload = reads.get("interaction_payload") == Resolution.CLEAR
         rows = await self.pool.rows(
-            PROFILE_SQL,
+            sql,
             {
-                "id": customer_id, "purpose": info.name.value, "now": self._clock(),
+                **keyed, "purpose": info.name.value, "now": self._clock(),
                 "granted": ConsentState.GRANTED.value, "scopes": scopes,
                 "payload": with_payload, "n": size + 1 if first is not None else 0,
             },
             wait=POOL_WAIT,
         )  # fmt: skip
         if not rows:
-            return None  # not found: the ordinary path raises it
+            return None  # not found: the ordinary path raises it (or answers null)
         head = rows[0]
+        if lookup is not None and any(r["id"] != head["id"] for r in rows):
+            return None  # several candidates: the ordinary path filters, counts, decides
         status = head["status"]
         if head["merged_into_id"] is not None or status not in READABLE or status not in LIVE:
             return None  # merges are followed, tombstones answered, by the ordinary path
@@ -164,10 +208,37 @@ class ProfileReader:
         )
         if refused or self._keys.keyring.shredded([head["id"]]):
             return None
-        key = self._key(head) if needs_keys(reads) else None
-        if key is None and needs_keys(reads):
+        buffer = AuditBuffer(access, self._clock)
+        key = self._key(head) if needs_keys(reads) or lookup is not None else None
+        if key is None and (needs_keys(reads) or lookup is not None):
             return None
-        return self._decide(access, reads, head, rows, key, first, size, with_payload)
+        if lookup is not None:
+            field, wanted = lookup
+            if not self._matches(head, key, field, wanted):
+                return None
+            buffer.add(
+                AuditAction.CUSTOMER_LOOKUP,
+                fields={field.value: "searched"},
+                detail={"by": field.value, "matches": 1},
+            )
+            key = key if needs_keys(reads) else None  # as the service: no key, no clear value
+        return self._decide(buffer, reads, head, rows, key, first, size, with_payload)
+
+    def _matches(
+        self, head: dict[str, Any], key: DataKey | None, field: PiiField, wanted: str
+    ) -> bool:
+        """Whether the candidate's decrypted ``field`` is the wanted value, as the service
+        compares it; False (the ordinary path then answers) for anything unexpected."""
+        token = head[f"{field.value}_ct"]
+        if key is None or token is None:
+            return False
+        try:
+            found = key.decrypt_text(token, field=field)
+            if field is PiiField.EMAIL:
+                found = normalise_email(found)
+        except (DecryptionError, InvalidInput):
+            return False
+        return found == wanted
 
     def _key(self, head: dict[str, Any]) -> DataKey | None:
         stored = (head["k_key_id"], head["k_kek_version"], head["k_wrapped_key"])
@@ -175,7 +246,7 @@ class ProfileReader:
 
     def _decide(  # noqa: PLR0917 - one read's facts
         self,
-        access: AccessContext,
+        buffer: AuditBuffer,
         reads: Mapping[str, str],
         head: dict[str, Any],
         rows: list[dict[str, Any]],
@@ -190,7 +261,6 @@ class ProfileReader:
         for name in _JSON:
             text = head[name]
             setattr(customer_row, name, None if text is None else json.loads(text))
-        buffer = AuditBuffer(access, self._clock)
         customer = customer_view(
             customer_row, key, pairs(head["external_id_pairs"]),  # type: ignore[arg-type]
             reads=reads, attributes=self._attributes,
