@@ -8,6 +8,7 @@ whose harness runs the application's lifespan (which opens the event-loop pool).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,8 @@ from tests.api.test_graphql_compiled import (  # noqa: F401 - fixtures used by n
     harness,
     people,
 )
+from tests.conftest import CTX
+from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.db import StorageUnavailable
 
@@ -134,3 +137,98 @@ def test_the_event_loop_path_logs_no_value_it_read(
     assert "زهرا" in body.decode()  # the agent sees the first name in clear
     for value in ("زهرا", "จิตรภักดี", "Zahra", "6789", "1990", "Paris"):
         assert value not in repr(logs)
+
+
+BY_EMAIL = """query ByEmail($email: String!) {
+  customerByEmail(email: $email) { customerId email phone firstName lastName tags
+    interactions(first: 3) { edges { node { id } } } }
+}"""
+BY_PHONE = """query ByPhone($phone: String!) {
+  customerByPhone(phone: $phone) { customerId email phone firstName lastName tags }
+}"""
+
+
+def _send(harness: Harness, query: str, variables: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    token = harness.issuer.issue("caller-1", AGENT[0])
+    headers = {"Authorization": f"Bearer {token}", "X-Purpose": AGENT[1]}
+    harness.endpoint.compiled = True
+    reply = harness.client.post("/graphql", json={"query": query, "variables": variables},
+                                headers=headers)  # fmt: skip
+    assert reply.status_code == 200
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def test_a_lookup_by_email_or_phone_is_one_statement_and_its_audit_append(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+) -> None:
+    """``customerByEmail`` (with the timeline) and ``customerByPhone`` finding one live
+    customer: one statement on the event loop keyed by the blind index, then the audit
+    append and nothing else; Persian, Thai and Chinese names come back exactly."""
+    for query, variables, root in (
+        (BY_EMAIL, {"email": "  ZAHRA.karimi@example.IR "}, "customerByEmail"),
+        (BY_PHONE, {"phone": "+989123456789"}, "customerByPhone"),
+    ):
+        with round_trips(harness) as counts:
+            body = _send(harness, query, variables)
+        assert counts == {"pool": 1, "engine": APPEND_ROUND_TRIPS}, query
+        assert "errors" not in body
+        who = body["data"][root]
+        expected = (str(people.full), "زهرا", "จิตรภักดี", ["vip", "新"], "***6789")
+        assert expected == (
+            who["customerId"], who["firstName"], who["lastName"], who["tags"], who["phone"]
+        )  # fmt: skip
+
+
+def test_a_hot_lookup_answers_and_audits_as_the_ordinary_path(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+) -> None:
+    """The same body and the same audit entries (the lookup with its count, never the
+    value, and the ``pii.access``) with plans off and on."""
+    for query, variables, by in (
+        (BY_EMAIL, {"email": "zahra.karimi@example.ir"}, "email"),
+        (BY_PHONE, {"phone": "+98 912 345 6789"}, "phone"),
+    ):
+        calls = [harness.post(query, variables, *AGENT, compiled=on) for on in (False, True)]
+        assert calls[0] == calls[1]
+        status, _body, audit = calls[1]
+        assert status == 200
+        lookup = [e for e in audit if e["action"] == "customer.lookup"]
+        assert [{"by": by, "matches": 1}] == [e["detail"] for e in lookup]
+        assert [{by: "searched"}] == [e["fields"] for e in lookup]
+        for value in ("zahra", "karimi", "912", "6789"):
+            assert value not in json.dumps(audit).lower()
+
+
+def test_a_lookup_the_event_loop_cannot_decide_goes_the_ordinary_way(
+    harness: Harness,  # noqa: F811 - fixture
+    people: People,  # noqa: F811 - fixture
+    vault: Vault,
+) -> None:
+    """An address two live records share (AMBIGUOUS), an unknown one: the one
+    statement wrote nothing, then the ordinary path answers. An
+    address that is not one is reported without a statement on the event loop."""
+    with vault.unit(CTX) as s:
+        for name in ("李", "王"):
+            pair = CustomerInput(email="pair@example.cn", first_name=name)
+            vault.customers.create(s, pair, check_duplicates=False)
+    with round_trips(harness) as counts:
+        body = _send(harness, BY_EMAIL, {"email": "pair@example.cn"})
+    assert counts["pool"] == 1
+    assert counts["engine"] > APPEND_ROUND_TRIPS
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["AMBIGUOUS"]
+    assert body["data"] == {"customerByEmail": None}
+    calls = [harness.post(BY_EMAIL, {"email": "pair@example.cn"}, *AGENT, compiled=on)
+             for on in (False, True)]  # fmt: skip
+    assert calls[0] == calls[1]  # the same answer, the same audit: the hot path wrote nothing
+    with round_trips(harness) as counts:
+        body = _send(harness, BY_EMAIL, {"email": "nobody@example.com"})
+    assert counts["pool"] == 1
+    assert counts["engine"] > APPEND_ROUND_TRIPS
+    assert body["data"] == {"customerByEmail": None}
+    with round_trips(harness) as counts:
+        body = _send(harness, BY_EMAIL, {"email": "not an address"})
+    assert counts["pool"] == 0
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
