@@ -13,7 +13,8 @@ run then registers it and sends ``{"documentId": "sha256:..."}`` to an app under
 ``require`` (its AST cached once), and over GET: the floor is the text line before it.
 
 Run: ``python -m bench.request_cost [--backend sqlite] [--requests 2000] [--cprofile]
-[--trusted]``
+[--trusted] [--lookup email|phone]``; ``--lookup`` sends the same selection through
+``customerByEmail`` or ``customerByPhone`` (its floor: the lookup's statement by hand).
 """
 
 from __future__ import annotations
@@ -45,15 +46,26 @@ from vault.bootstrap import initialise
 from vault.config import Environment, Settings
 from vault.customers import CustomerInput
 from vault.customers.addresses import PostalAddress
+from vault.customers.normalize import normalise_email, normalise_phone
 from vault.interactions import InteractionInput
-from vault.profiles.reader import PROFILE_SQL
+from vault.profiles.reader import LOOKUP_SQL, PROFILE_SQL
 from vault.runtime import Vault
+from vault.types import PiiField
 
 QUERY = (
     "query($id: ID!) { customer(id: $id) { id email phone firstName lastName birthDate "
     "address interactions(first: 10) { edges { node { id channel type occurredAt amount } "
     "} } } }"
 )
+# --lookup email / phone: the same selection found by ``customerByEmail`` / ``customerByPhone``.
+LOOKUPS = {
+    "email": QUERY.replace("$id: ID!", "$email: String!").replace(
+        "customer(id: $id)", "customerByEmail(email: $email)"
+    ),
+    "phone": QUERY.replace("$id: ID!", "$phone: String!").replace(
+        "customer(id: $id)", "customerByPhone(phone: $phone)"
+    ),
+}
 SYSTEM = AccessContext.system("bench")
 
 
@@ -279,7 +291,8 @@ async def _paths(
                 else (stats.batches - before[0], stats.requests - before[1])
             )  # fmt: skip
             print(json.dumps({
-                "backend": args.backend, "document": "text", "path": path, "requests": done,
+                "backend": args.backend, "document": "text", "by": args.lookup, "path": path,
+                "requests": done,
                 "req_s": round(done / wall, 1), "cpu_ms_per_req": round(cpu * 1000 / done, 3),
                 "engine_statements_per_req": round(statements[0] / done, 2),
                 "audit_commits": batches,
@@ -292,21 +305,40 @@ async def _paths(
             await _floor(reader, vault, bodies, args)
 
 
+def _normal(field: PiiField, value: str) -> str:
+    return normalise_email(value) if field is PiiField.EMAIL else normalise_phone(value)
+
+
 async def _floor(
     reader: Any,  # noqa: ANN401
     vault: Vault,
     bodies: Callable[[int], list[bytes]],
     args: argparse.Namespace,
 ) -> None:
-    ids = [json.loads(b)["variables"]["id"] for b in bodies(args.requests)]
-    queue: list[str] = []
+    asked = [json.loads(b)["variables"] for b in bodies(args.requests)]
+    common = {
+        "purpose": "support", "now": vault.clock(), "granted": "granted",
+        "scopes": ["support"], "payload": False, "n": 11,
+    }  # fmt: skip
+    ids: list[dict[str, Any]]
+    if args.lookup == "id":
+        sql, ids = PROFILE_SQL, [{"id": uuid.UUID(v["id"])} for v in asked]
+    else:
+        field = PiiField(args.lookup)
+        index = vault.keys.keyring.blind_indexer.index
+        sql, readable = LOOKUP_SQL[field], ["active", "restricted"]
+        ids = [
+            {
+                "bidx": index(field, _normal(field, v[args.lookup])),
+                "readable": readable,
+            }
+            for v in asked
+        ]
+    queue: list[dict[str, Any]] = []
 
     async def worker() -> None:
         while queue:
-            await reader.pool.rows(PROFILE_SQL, {
-                "id": uuid.UUID(queue.pop()), "purpose": "support", "now": vault.clock(),
-                "granted": "granted", "scopes": ["support"], "payload": False, "n": 11,
-            })  # fmt: skip
+            await reader.pool.rows(sql, {**queue.pop(), **common})
 
     for n in (300, len(ids)):  # a warm-up, then the timed run
         queue[:] = ids[:n]
@@ -314,7 +346,7 @@ async def _floor(
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     print(json.dumps({
-        "backend": args.backend, "path": "floor (the hot statement by hand)",
+        "backend": args.backend, "by": args.lookup, "path": "floor (the hot statement by hand)",
         "requests": len(ids), "req_s": round(len(ids) / wall, 1),
         "cpu_ms_per_req": round(cpu * 1000 / len(ids), 3),
     }))  # fmt: skip
@@ -335,6 +367,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument(
         "--trusted", action="store_true", help="then by documentId (require) and over GET"
     )
+    p.add_argument(
+        "--lookup", choices=("id", "email", "phone"), default="id",
+        help="find the customer by id (customer), email or phone (customerByEmail/Phone)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="cvault-cost-"))
     schema = f"cost_{uuid.uuid4().hex[:8]}"
@@ -359,9 +395,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         rng = random.Random(7)
 
         def bodies(n: int) -> list[bytes]:
+            if args.lookup == "id":
+                return [
+                    json.dumps({"query": QUERY, "variables": {"id": str(rng.choice(ids))}}).encode()
+                    for _ in range(n)
+                ]
+            # the customers are written with c{n}@example.com and +4420794{n:05d}
+            values = (f"c{k}@example.com" if args.lookup == "email" else f"+4420794{k:05d}"
+                      for k in (rng.randrange(len(ids)) for _ in range(n)))  # fmt: skip
+            query = LOOKUPS[args.lookup]
             return [
-                json.dumps({"query": QUERY, "variables": {"id": str(rng.choice(ids))}}).encode()
-                for _ in range(n)
+                json.dumps({"query": query, "variables": {args.lookup: v}}).encode() for v in values
             ]
 
         asyncio.run(_paths(app, vault, bodies, token, args))
