@@ -45,7 +45,7 @@ def audit_export(
     until: Annotated[str | None, typer.Option(help="Entries before (ISO 8601).")] = None,
     actor: Annotated[str | None, typer.Option(help="Only this actor (token subject).")] = None,
     customer: Annotated[str | None, typer.Option(help="Only this customer id.")] = None,
-    action: Annotated[str | None, typer.Option(help="Only this action, e.g. pii.read.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. pii.access.")] = None,
     previous_checkpoint: Annotated[
         Path | None, typer.Option(help="Embed a consistency proof from this checkpoint.")
     ] = None,

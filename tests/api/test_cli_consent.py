@@ -82,7 +82,7 @@ def test_grant_withdraw_and_show_with_history(env: dict[str, str]) -> None:
     ]
     assert all("signature" in json.dumps(e["receipt"]) for e in doc["history"])
     assert _actions(env) == [
-        "consent.change", "pii.read", "consent.change", "pii.read", "pii.read",
+        "consent.change", "pii.access", "consent.change", "pii.access", "pii.access",
     ]  # fmt: skip
     for result in (granted, withdrawn, text):
         assert (NAME in result.stderr, EMAIL in result.stderr) == (False, False)

@@ -64,7 +64,7 @@ def _cli(env: dict[str, str], *args: str, given: str | None = None) -> Result:
 
 def test_show_round_trips_names_in_every_script_and_is_audited(env: dict[str, str]) -> None:
     """Persian, Thai and Chinese names come back exactly, as text and as JSON; each read
-    leaves a pii.read entry by system:customers; no value reaches a log line."""
+    leaves a pii.access entry by system:customers; no value reaches a log line."""
     people = [
         CustomerInput(first_name=first, last_name=last, email=f"{n}.{EMAIL}", tier="gold")
         for n, (first, last) in enumerate((PERSIAN, THAI, CHINESE))
@@ -79,7 +79,7 @@ def test_show_round_trips_names_in_every_script_and_is_audited(env: dict[str, st
         assert (doc["id"], doc["first_name"], doc["last_name"]) == (str(cid), first, last)
         for value in (first, last, EMAIL):
             assert value not in text.stderr + as_json.stderr
-    reads = [c for a, c in _actions(env, "system:customers") if a == "pii.read"]
+    reads = [c for a, c in _actions(env, "system:customers") if a == "pii.access"]
     assert reads == [ids[0], ids[0], ids[1], ids[1], ids[2], ids[2]]
 
 

@@ -7,7 +7,7 @@ attributes``: a profile field comes back in clear or null (its path in
 policy grants ``attributes``, each PII attribute in clear, masked or absent as its
 ``attr:<name>`` resolves, an undeclared (legacy) attribute only where
 ``undeclared_attributes`` is granted, and is null (redacted) when nothing of it may be
-seen. The compiled path and graphql-core answer the same; the pii.read audit entry
+seen. The compiled path and graphql-core answer the same; the pii.access audit entry
 records every resolution. Writes refuse undeclared names and values of the wrong type.
 """
 

@@ -337,7 +337,7 @@ def test_segment_members_are_filtered_by_the_purpose_before_the_page_is_cut(
 ) -> None:
     """A segment of 100 gold customers of whom 40 (interleaved) granted marketing_email:
     marketing pages through exactly those 40, full pages, and each request audits a
-    pii.read of exactly the members it returned."""
+    pii.access of exactly the members it returned."""
     granted: set[str] = set()
     ledger = Privacy.of(vault).ledger
     with vault.unit(CTX) as s:

@@ -8,7 +8,7 @@ path below the root field), the same redacted paths and the same audit entries (
 ids, times and request ids). The typed path of a Customer, a Segment and a DsrRequest
 is its own field; an Interaction has none, so its reference is its customer's
 ``interactions`` (a refused timeline is redacted there and FORBIDDEN through node; the
-customer's own pii.read is that field's, not the interaction's); an AuditEntry's is the
+customer's own pii.access is that field's, not the interaction's); an AuditEntry's is the
 list that shows it: ``auditLog`` (``me { accessHistory }`` for the data subject).
 
 Through the real ASGI app, on SQLite and PostgreSQL. No PII value reaches the audit log
