@@ -75,8 +75,9 @@ def _verify(vault: Vault, exported: str, previous: str | None = None) -> None:
 def _activity(vault: Vault, n: int = 3) -> list[uuid.UUID]:
     ids = []
     for i in range(n):
+        email = f"p{i}.{uuid.uuid4().hex[:8]}@ex.com"  # one customer per address
         with vault.unit(INGEST) as s:
-            c = vault.customers.create(s, CustomerInput(first_name=f"P{i}", email=f"p{i}@ex.com"))
+            c = vault.customers.create(s, CustomerInput(first_name=f"P{i}", email=email))
         with vault.unit(AGENT) as s:
             vault.customers.get(s, c.id)
             ids.append(c.id)
@@ -183,7 +184,7 @@ def test_a_failed_audit_write_fails_the_request(
         raise RuntimeError("audit store unavailable")
 
     monkeypatch.setattr(vault.audit, "write", broken)
-    with pytest.raises(RuntimeError), vault.unit(AGENT) as s:
+    with pytest.raises(RuntimeError), vault.unit(INGEST) as s:  # a caller that may create
         vault.customers.create(s, CustomerInput(first_name="Lost"))
     with vault.db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(CustomerRow)) == 0

@@ -283,6 +283,21 @@ class Database:
                 raise
             raise failure from None
 
+    def run_alone(self, sql: str, parameters: Sequence[Any]) -> None:
+        """One driver statement outside any transaction (autocommit): one round trip, no
+        BEGIN or COMMIT; a single statement is atomic, so it is written whole or not at
+        all. Failures as in :meth:`transaction`."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    sql, tuple(parameters)
+                )
+        except Exception as exc:
+            failure = storage_failure(exc)
+            if failure is None or failure is exc:
+                raise
+            raise failure from None
+
     @contextmanager
     def read_transaction(self) -> Iterator[Session]:
         """A read-only transaction for a read that tolerates lag: on the replica when there
