@@ -287,7 +287,7 @@ def views_for(customer_id: str) -> list[View]:
         View("privacy: requests", "privacy", "/privacy/requests"),
         View("console: audit, no filter", "console", "/console/audit"),
         View("console: audit, customer + action", "console",
-             f"/console/audit?customer={customer_id}&action=pii.read"),
+             f"/console/audit?customer={customer_id}&action=pii.access"),
         View("console: audit, purpose + outcome (scan)", "console",
              "/console/audit?purpose=marketing_email&outcome=denied"),
     ]  # fmt: skip

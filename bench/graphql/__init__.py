@@ -21,7 +21,8 @@ One run does everything below and cleans up after itself, even on failure:
    interactions, for a random customer from a pre-chosen list (the same ids and
    the same sequence of ids for every server: wrk's Lua with fixed seeds). Ours
    with a ``support_agent`` token and ``X-Purpose: support`` (policy: masked,
-   clear and hidden fields; decryption; two audit entries per request), and
+   clear and hidden fields; decryption; one ``pii.access`` audit entry per request,
+   group-committed by the app's audit writer under uvicorn's lifespan), and
    once more with ``data_subject`` tokens (``X-Purpose: self``, every field in
    clear, a token per customer) since no other role reads every field in clear.
 4. **Load**: wrk, 2 threads, 16 keep-alive connections, a warm-up, then 3 timed
@@ -35,7 +36,12 @@ One run does everything below and cleans up after itself, even on failure:
 
 Results are printed as JSON lines as they come, then as a markdown table with
 the ratio ours / PostGraphile at the same process count and the targets of
-issue 3 (>= 1.0x PostGraphile's req/s, p50 <= 5 ms). ``--profile`` also records
+issue 15 (>= 0.4x PostGraphile's req/s, <= 1.5 server and <= 0.5 PostgreSQL CPU-ms per
+request, p99 <= 3x p50; p50 <= 1.5 ms at one connection; <= 200 MB per process).
+PostgreSQL's CPU is given twice: its own backends' (those connected to the server under
+test, sampled at the start, a third in and the end of each run: a lower bound, since the
+WAL writer and exited backends are left out) and, in brackets, all of PostgreSQL's (an
+upper bound on a box where other work uses the same PostgreSQL). ``--profile`` also records
 our one-process server with py-spy under the same load (flame graph and
 collapsed stacks in ``bench/out/``) and prints where its CPU goes, by the
 innermost function of ours on each sampled stack, in CPU-ms per request.

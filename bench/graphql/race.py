@@ -81,6 +81,7 @@ class Variant:
             "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
             "server_cpu_ms_per_req": med("server_cpu_ms_per_req"),
             "postgres_cpu_ms_per_req": med("postgres_cpu_ms_per_req"),
+            "postgres_own_cpu_ms_per_req": med("postgres_own_cpu_ms_per_req"),
             "non_2xx": sum(r["non_2xx"] for r in self.runs),
             "pg_sessions_per_1k_req": round(
                 1000 * sum(r["pg_sessions_opened"] for r in self.runs)

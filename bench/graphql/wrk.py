@@ -102,9 +102,27 @@ def _connections(port: int) -> dict[int, int]:
     return dict(owners)
 
 
+def _local_ports_to_postgres(pids: set[int]) -> set[int]:
+    """The local ports of the established connections to PostgreSQL that ``pids`` own."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", "( dport = :5432 )"],  # noqa: S607
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    ports: set[int] = set()
+    for line in out.splitlines():
+        owner = re.search(r"pid=(\d+)", line)
+        fields = line.split()
+        if owner is None or int(owner.group(1)) not in pids or len(fields) < 3:
+            continue
+        ports.add(int(fields[2].rsplit(":", 1)[1]))
+    return ports
+
+
 class Sessions:
     """PostgreSQL sessions opened on the database so far (``pg_stat_database``): a
-    server whose pool is smaller than its concurrency opens and closes connections."""
+    server whose pool is smaller than its concurrency opens and closes connections.
+    Also which backends serve a server: PostgreSQL is shared with other work on this
+    box, so its CPU as a whole is an upper bound of what a server costs it."""
 
     def __init__(self) -> None:
         self._conn: psycopg.Connection[Any] | None = None
@@ -116,6 +134,19 @@ class Sessions:
             "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
         return int(row[0]) if row else 0
+
+    def backends_of(self, server: Server) -> set[int]:
+        """Pids of the PostgreSQL backends connected to a process of ``server`` now."""
+        ports = _local_ports_to_postgres(set(tree_cpu(server.proc.pid)))
+        if not ports:
+            return set()
+        self.count()  # connects if needed
+        if self._conn is None:
+            return set()
+        rows = self._conn.execute(
+            "SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL"
+        ).fetchall()
+        return {int(pid) for pid, port in rows if port in ports}
 
     def close(self) -> None:
         if self._conn is not None:
@@ -133,10 +164,12 @@ def run_wrk(
     threads = min(plan.threads, connections)
     sampled: dict[int, int] = {}
     sessions = SESSIONS.count()
+    backends = SESSIONS.backends_of(server)
 
     def sample() -> None:
         time.sleep(min(3.0, seconds / 3))
         sampled.update(_connections(server.port))
+        backends.update(SESSIONS.backends_of(server))
 
     sampler = threading.Thread(target=sample, daemon=True)
     server_before, pg_before = tree_cpu(server.proc.pid), postgres_cpu()
@@ -149,11 +182,18 @@ def run_wrk(
     server_cpu = delta(server_before, tree_cpu(server.proc.pid))
     pg_cpu = delta(pg_before, postgres_cpu())
     sampler.join()
+    backends.update(SESSIONS.backends_of(server))
     result = parse_wrk(done.stdout)
     requests = max(1, result["requests"])
     result["pg_sessions_opened"] = SESSIONS.count() - sessions
     result["server_cpu_ms_per_req"] = round(sum(server_cpu.values()) * 1000 / requests, 3)
     result["postgres_cpu_ms_per_req"] = round(sum(pg_cpu.values()) * 1000 / requests, 3)
+    # only the backends connected to this server (live at the start, a third in, or the
+    # end): without other work's sessions, PostgreSQL's background writers or backends
+    # that came and went, a lower bound
+    own = sum(pg_cpu.get(pid, 0.0) for pid in backends)
+    result["postgres_own_cpu_ms_per_req"] = round(own * 1000 / requests, 3)
+    result["postgres_own_backends"] = len(backends)
     if server.processes > 1:
         workers = server.workers()
         result["connections_by_worker"] = [sampled.get(p, 0) for p in workers]
