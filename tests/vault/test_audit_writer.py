@@ -165,6 +165,20 @@ def test_a_query_whose_batch_fails_answers_nothing(
     assert (["StorageUnavailable"] * 2, [], before + 1) == (errors, answered, _count(vault))
 
 
+def test_a_request_alone_is_not_kept_waiting_for_company(vault: Vault) -> None:
+    """The writer lingers for more requests only under load (its last batch held more
+    than one): a lone request is committed at once even with a minute's linger, in a
+    batch of its own."""
+    lone = AuditWriter(vault.audit, vault.db, linger=60.0)
+    lone.start()
+    try:
+        for i in range(3):
+            lone.submit([_entry(vault, f"alone-{i}")]).result(timeout=30)  # not 60 s
+        assert (lone.stats.batches, lone.stats.requests) == (3, 3)
+    finally:
+        lone.close()
+
+
 def test_without_a_running_writer_appends_are_written_at_once(vault: Vault) -> None:
     """The CLI and tests without the app's lifespan: each append is its own commit."""
     w = AuditWriter(vault.audit, vault.db)

@@ -15,7 +15,8 @@ entries at once in a transaction of their own: the same entries, one commit each
 
 While it runs (:meth:`AuditWriter.start`, in the app's lifespan), one thread takes the
 entries of every request waiting, up to ``max_entries`` of them, waiting at most
-``linger`` seconds (about 1 ms) for more once the first arrived, writes them with one
+``linger`` seconds (about 1 ms; only under load: when the last batch held more than one
+request) for more once the first arrived, writes them with one
 append statement and commits once. A batch that fails fails every request in it:
 each waiter gets the exception and answers an error, none answers data. The entries
 a failed batch held were not written (its transaction rolled back).
@@ -79,6 +80,7 @@ class AuditWriter:
         self._db = db
         self.max_entries = max_entries
         self.linger = linger
+        self._last_requests = 0  # requests in the batch taken last (lingers only under load)
         self.stats = WriterStats()
         self._queue: deque[_Waiting] = deque()
         self._ready = threading.Condition()
@@ -159,7 +161,10 @@ class AuditWriter:
                 self._ready.wait()
             batch = [self._queue.popleft()]
             count = len(batch[0].entries)
-            deadline = time.monotonic() + self.linger
+            # Linger only under load (the last batch held more than one request, or more
+            # wait now): a request alone is not kept waiting for company that won't come.
+            busy = self._last_requests > 1 or bool(self._queue)
+            deadline = time.monotonic() + (self.linger if busy else 0.0)
             while count < self.max_entries:
                 if self._queue:
                     if count + len(self._queue[0].entries) > self.max_entries:
@@ -172,6 +177,7 @@ class AuditWriter:
                 if left <= 0 or self._stopping:
                     break
                 self._ready.wait(left)
+            self._last_requests = len(batch)
             return batch
 
     def _run(self) -> None:
