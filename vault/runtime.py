@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -308,16 +308,31 @@ class Vault:
         and the caller answers only once their batch committed: fail-closed, a failed
         batch fails the unit and nothing read is handed out. Writes made here would
         commit before the audit append; use :meth:`unit` for anything that writes."""
+        with self._audited_after(context, self.db.transaction, commits=True) as session:
+            yield session
+
+    @contextmanager
+    def _audited_after(
+        self,
+        context: AccessContext,
+        transaction: Callable[[], AbstractContextManager[Session]],
+        *,
+        commits: bool,
+    ) -> Iterator[Session]:
+        """The body of :meth:`query_unit` and :meth:`read_unit`: the reads in
+        ``transaction``, then their audit entries through the writer before the caller
+        answers (refusals recorded even when the unit fails)."""
         buffer = AuditBuffer(context, self.clock)
         after_unit: list[Callable[[], None]] = []
         try:
-            with self.db.transaction() as session:
+            with transaction() as session:
                 bind(session, context, buffer)
                 session.info["cvault.after_unit"] = after_unit
                 yield session
             self.append_audit(buffer.drain())
-            for callback in session.info.pop("cvault.after_commit", []):
-                callback()
+            if commits:
+                for callback in session.info.pop("cvault.after_commit", []):
+                    callback()
         except BaseException:
             if buffer.denials:  # a refusal is recorded even though its request fails
                 self.append_audit(buffer.denials)
@@ -335,22 +350,8 @@ class Vault:
         PostgreSQL). Its audit entries go to the primary through the group-committed
         writer once the reads are done and before the caller answers: fail-closed, a
         failed audit append fails the unit, and nothing read is handed out."""
-        buffer = AuditBuffer(context, self.clock)
-        after_unit: list[Callable[[], None]] = []
-        try:
-            with self.db.read_transaction() as session:
-                bind(session, context, buffer)
-                session.info["cvault.after_unit"] = after_unit
-                yield session
-            self.append_audit(buffer.drain())
-        except BaseException:
-            if buffer.denials:  # a refusal is recorded even though its request fails
-                self.append_audit(buffer.denials)
-            raise
-        finally:
-            for callback in after_unit:
-                callback()
-            telemetry.flush()
+        with self._audited_after(context, self.db.read_transaction, commits=False) as session:
+            yield session
 
     def append_audit(self, entries: list[AuditEntry]) -> None:
         """Append entries outside any unit of work and wait for their commit: through the
