@@ -182,18 +182,28 @@ def _build(model_text: str, adapter: Any, attributes: tuple[str, ...]) -> _State
 # -- the enforcer ------------------------------------------------------------------
 
 
+# Casbin compiles each matcher with ast.parse on every call, and CPython 3.11's parser is
+# not safe to enter from two threads at once ("AST constructor recursion depth mismatch",
+# a SystemError seen when two requests missed the grants cache together). Decisions are
+# cached per role and purpose, so one lock around Casbin costs only on a miss.
+_CASBIN = threading.Lock()
+
+
 def _ask(state: _State, role: str, resource: str, op: Operation, purpose: str) -> _Answer:
-    ok, rule = state.decider.enforce_ex(str(role), str(resource), op.value, str(purpose))
+    with _CASBIN:
+        ok, rule = state.decider.enforce_ex(str(role), str(resource), op.value, str(purpose))
     return bool(ok), (("p", *rule) if rule else None)
 
 
 def _ask_purpose(state: _State, role: str, purpose: str) -> _Answer:
-    ok, rule = state.decider.enforce_ex(state.purposes, str(role), str(purpose))
+    with _CASBIN:
+        ok, rule = state.decider.enforce_ex(state.purposes, str(role), str(purpose))
     return bool(ok), (("p2", *rule) if rule else None)
 
 
 def _granting(state: _State, role: str, resource: str, op: Operation, purpose: str) -> Rule:
-    _, rule = state.explainer.enforce_ex(str(role), str(resource), op.value, str(purpose))
+    with _CASBIN:
+        _, rule = state.explainer.enforce_ex(str(role), str(resource), op.value, str(purpose))
     return ("p", *rule) if rule else None
 
 

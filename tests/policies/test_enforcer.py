@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -509,3 +510,26 @@ def test_policies_imports_no_other_layer() -> None:
                 f"{path.name}: {name}" for name in names if name.split(".")[0] in forbidden
             ]
     assert [] == offenders
+
+
+def test_threads_that_miss_the_grants_cache_together_get_the_same_answers() -> None:
+    """Eight threads asking a fresh enforcer for every role and purpose at once (all cache
+    misses, so all in Casbin) get exactly the answers one thread gets: no SystemError from
+    CPython 3.11's parser entered twice, no torn decision."""
+    pairs = [(role, purpose) for role in Role for purpose in Purpose]
+
+    def answers(enforcer: PolicyEnforcer) -> list[object]:
+        out: list[object] = []
+        for role, purpose in pairs:
+            try:
+                out.append(enforcer.resolve_all(role, purpose))
+            except PurposeNotAllowed:
+                out.append("refused")
+        return out
+
+    expected = answers(PolicyEnforcer())
+    for _ in range(3):
+        fresh = PolicyEnforcer()
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(answers, [fresh] * 8))
+        assert [expected] * 8 == got

@@ -157,7 +157,8 @@ def test_a_query_whose_batch_fails_answers_nothing(
 
     with ThreadPoolExecutor(2) as pool:
         futures = [pool.submit(query, n) for n in range(2)]
-        while writer.stats.requests + len(writer._queue) < 3:
+        # Both queries wait behind the held batch (or one ended early: its error shows below).
+        while writer.stats.requests + len(writer._queue) < 3 and not any(f.done() for f in futures):
             threading.Event().wait(0.001)
         hold.release.set()
         errors = [type(f.exception(10)).__name__ for f in futures]
