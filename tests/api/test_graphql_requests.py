@@ -6,6 +6,7 @@ and the audit log still verifies."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import uuid
@@ -53,9 +54,9 @@ mutation($id: ID!) {
 QUEUE = "{ dsrRequests(first: 50) { edges { node { id type status dueAt overdue } } } }"
 
 
-def _customer(vault: Vault) -> uuid.UUID:
+def _customer(vault: Vault, **other: str) -> uuid.UUID:
     with vault.unit(CTX) as s:
-        made = vault.customers.create(s, PERSON)
+        made = vault.customers.create(s, dataclasses.replace(PERSON, **other))
         vault.interactions.record_many(
             s,
             [
@@ -218,7 +219,8 @@ def test_a_data_subject_sees_only_its_own_requests(vault: Vault, gateway: Gatewa
     """Two customers file; each sees its own request only, compliance sees both; a data
     subject may carry out its own verified request (self-service) but not another's, and
     may not reject its own (a compliance decision)."""
-    first, second = _customer(vault), _customer(vault)
+    first = _customer(vault)
+    second = _customer(vault, email="second@example.ir", phone="+989121112244")
     one, _t1, _f1 = _file(gateway, first, "PORTABILITY")
     two, _t2, _f2 = _file(gateway, second, "RESTRICTION")
     mine = _data(

@@ -353,7 +353,10 @@ def test_a_data_subject_sees_and_files_only_its_own_requests(vault: Vault) -> No
     """A data subject lists only its own requests and is refused (audited) another's;
     a support agent may not read the queue at all."""
     desk = _desk(vault)
-    mine, theirs = _customer(vault), _customer(vault, email="other@example.com")
+    mine, theirs = (
+        _customer(vault),
+        _customer(vault, email="other@example.com", phone="+33612345699"),
+    )
     own = _file(vault, mine, "access").request.id
     other = _file(vault, theirs, "erasure").request.id
     with vault.unit(_subject(mine)) as s:
@@ -771,7 +774,10 @@ def test_a_data_subject_processes_its_own_verified_request_only(vault: Vault) ->
     """Self-service: a data subject may process its own verified portability request and
     receives the bundle; another subject's request is refused."""
     desk = _desk(vault)
-    mine, theirs = _customer(vault), _customer(vault, email="other@example.com")
+    mine, theirs = (
+        _customer(vault),
+        _customer(vault, email="other@example.com", phone="+33612345699"),
+    )
     own = _verified(vault, mine, "portability")
     other = _verified(vault, theirs, "portability")
     with pytest.raises(AccessDenied), vault.unit(_subject(mine)) as s:
