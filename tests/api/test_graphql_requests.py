@@ -31,9 +31,10 @@ from vault.storage.models import AuditEntryRow
 
 __all__ = ["gateway"]  # the fixture, shared with the policy matrix
 
+PERSON_EMAIL, PERSON_PHONE = "parvaneh.sotoudeh@example.ir", "+989121112233"
 PERSON = CustomerInput(
-    email="parvaneh.sotoudeh@example.ir",
-    phone="+989121112233",
+    email=PERSON_EMAIL,
+    phone=PERSON_PHONE,
     first_name="پروانه",
     last_name="ستوده‌نیا",
     birth_date="1984-02-29",
@@ -54,9 +55,9 @@ mutation($id: ID!) {
 QUEUE = "{ dsrRequests(first: 50) { edges { node { id type status dueAt overdue } } } }"
 
 
-def _customer(vault: Vault, **other: str) -> uuid.UUID:
+def _customer(vault: Vault, email: str = PERSON_EMAIL, phone: str = PERSON_PHONE) -> uuid.UUID:
     with vault.unit(CTX) as s:
-        made = vault.customers.create(s, dataclasses.replace(PERSON, **other))
+        made = vault.customers.create(s, dataclasses.replace(PERSON, email=email, phone=phone))
         vault.interactions.record_many(
             s,
             [
