@@ -13,12 +13,13 @@ import json
 import multiprocessing as mp
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from vault.authorization.context import AccessContext
 from vault.config import Environment, Settings
@@ -135,3 +136,31 @@ def open_vault(t: Target) -> Vault:
         signer=_SIGNER,
         database=Database(make_engine(t.url, schema=t.schema)),
     )
+
+
+@contextmanager
+def scratch_database(
+    admin_url: str, database: str, *, reuse: bool, keep: bool
+) -> Iterator[tuple[str, bool]]:
+    """A PostgreSQL database of the bench's own beside ``admin_url``'s: (its URL, whether it
+    was made fresh). ``reuse`` keeps one already there (its data loaded by an earlier
+    run); ``keep`` leaves it in place afterwards, else it is dropped."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database}
+            )
+            fresh = not (reuse and exists)
+            if fresh:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+                conn.execute(text(f'CREATE DATABASE "{database}"'))
+        url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+        try:
+            yield url, fresh
+        finally:
+            if not keep:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+    finally:
+        admin.dispose()

@@ -43,11 +43,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from bench.common import Target, open_vault
+from bench.common import Target, open_vault, scratch_database
 from bench.segments.data import load_postgresql, load_sqlite
 from bench.segments.rules import NOW
 from vault.authorization.context import AccessContext, Actor
@@ -295,31 +294,22 @@ def _counted(engine: Engine) -> tuple[int, int]:
 
 def run_postgresql(customers: int, runs: int, work: Path, database: str, *, keep: bool,
                    reuse: bool) -> dict[str, Any]:  # fmt: skip
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database})
-        fresh = not (reuse and exists)
-        if fresh:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
-            conn.execute(text(f'CREATE DATABASE "{database}"'))
-    url = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        load: dict[str, float] = {}
-        if fresh:
-            print(f"PostgreSQL: loading {customers} customers ...", flush=True)
-            load = load_postgresql(engine, customers)
-        people, touches = _counted(engine)
-        print(f"PostgreSQL: {people} customers, {touches} interactions (load {load})", flush=True)
-        target = Target("postgresql", url, None, _keyring(work / "pg"))
-        return {"customers": people, "interactions": touches, "load_s": load,
-                **measure(engine, target, runs)}  # fmt: skip
-    finally:
-        engine.dispose()
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
-        admin.dispose()
+    with scratch_database(ADMIN_URL, database, reuse=reuse, keep=keep) as (url, fresh):
+        engine = make_engine(url)
+        try:
+            load: dict[str, float] = {}
+            if fresh:
+                print(f"PostgreSQL: loading {customers} customers ...", flush=True)
+                load = load_postgresql(engine, customers)
+            people, touches = _counted(engine)
+            print(
+                f"PostgreSQL: {people} customers, {touches} interactions (load {load})", flush=True
+            )
+            target = Target("postgresql", url, None, _keyring(work / "pg"))
+            return {"customers": people, "interactions": touches, "load_s": load,
+                    **measure(engine, target, runs)}  # fmt: skip
+        finally:
+            engine.dispose()
 
 
 def run_sqlite(customers: int, runs: int, work: Path) -> dict[str, Any]:

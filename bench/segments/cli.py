@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 import bench.segments
+from bench.common import scratch_database
 from bench.segments.data import TYPES, load_postgresql, load_sqlite
 from bench.segments.rules import NOW, RULES, hand, params
 from vault.segments.compile import compile_rule
@@ -193,34 +193,23 @@ def _measure_all(engine: Engine, runs: int, only: set[str] | None) -> dict[str, 
 def run_postgresql(
     customers: int, runs: int, *, database: str, keep: bool, reuse: bool, only: set[str] | None
 ) -> dict[str, Any]:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database})
-        fresh = not (reuse and exists)
-        if fresh:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
-            conn.execute(text(f'CREATE DATABASE "{database}"'))
-    url = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        load: dict[str, float] = {}
-        if fresh:
-            print(f"PostgreSQL: loading {customers} customers ...")
-            load = load_postgresql(engine, customers)
-        else:
-            print(f"PostgreSQL: reusing {database}")
-        with engine.connect() as conn:
-            n_int = int(conn.scalar(text("SELECT count(*) FROM interactions")) or 0)
-            n_customers = int(conn.scalar(text("SELECT count(*) FROM customers")) or 0)
-        print(f"  loaded: {load} ({n_customers} customers, {n_int} interactions)")
-        return {"customers": n_customers, "interactions": n_int, "load_s": load,
-                **_measure_all(engine, runs, only)}  # fmt: skip
-    finally:
-        engine.dispose()
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
-        admin.dispose()
+    with scratch_database(ADMIN_URL, database, reuse=reuse, keep=keep) as (url, fresh):
+        engine = make_engine(url)
+        try:
+            load: dict[str, float] = {}
+            if fresh:
+                print(f"PostgreSQL: loading {customers} customers ...")
+                load = load_postgresql(engine, customers)
+            else:
+                print(f"PostgreSQL: reusing {database}")
+            with engine.connect() as conn:
+                n_int = int(conn.scalar(text("SELECT count(*) FROM interactions")) or 0)
+                n_customers = int(conn.scalar(text("SELECT count(*) FROM customers")) or 0)
+            print(f"  loaded: {load} ({n_customers} customers, {n_int} interactions)")
+            return {"customers": n_customers, "interactions": n_int, "load_s": load,
+                    **_measure_all(engine, runs, only)}  # fmt: skip
+        finally:
+            engine.dispose()
 
 
 def run_sqlite(customers: int, runs: int, directory: Path, only: set[str] | None) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class Identities:
             if isinstance(phone, str):
                 found.append((PiiField.PHONE, normalise_phone(phone, region=self._region)))
         except InvalidInput:
-            pass  # the create or update refuses it with its own rule
+            return found  # the create or update refuses the value with its own rule
         return found
 
     def owners(self, session: Session, wanted: Iterable[Contact]) -> dict[Contact, list[uuid.UUID]]:
