@@ -58,6 +58,7 @@ schema: install
 	$(BIN)/cvault schema print > schema.graphql
 
 bench: dev
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.ingest
 
 clean:

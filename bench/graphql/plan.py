@@ -26,6 +26,7 @@ class Plan:
     load_workers: int
     profile: bool
     seed: int
+    server: str = "granian"
 
 
 def parse_plan(argv: Sequence[str] | None) -> tuple[Plan, Path | None]:
@@ -47,6 +48,12 @@ def parse_plan(argv: Sequence[str] | None) -> tuple[Plan, Path | None]:
     p.add_argument("--load-workers", type=int, default=2, help="processes writing the data")
     p.add_argument("--profile", action="store_true", help="py-spy our 1-process server")
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument(
+        "--server",
+        choices=("granian", "uvicorn"),
+        default="granian",
+        help="our HTTP server (cvault serve's default: granian)",
+    )
     p.add_argument("--json", type=Path, help="also write all results here")
     a = p.parse_args(argv)
     customers, interactions = a.customers, a.interactions
@@ -69,5 +76,6 @@ def parse_plan(argv: Sequence[str] | None) -> tuple[Plan, Path | None]:
         load_workers=max(1, a.load_workers),
         profile=a.profile,
         seed=a.seed,
+        server=a.server,
     )
     return plan, a.json

@@ -39,7 +39,7 @@ def profile(plan: Plan, server: Server, script: Path, cpu_ms: float) -> dict[str
         time.sleep(2)
         for fmt, path in (("raw", raw), ("flamegraph", svg)):
             subprocess.run(  # noqa: S603
-                [spy, "record", "--pid", str(server.proc.pid), "--duration", str(seconds),
+                [spy, "record", "--pid", str(server.workers()[0]), "--duration", str(seconds),
                  "--rate", "250", "--gil", "--nonblocking", "--format", fmt, "-o", str(path)],
                 check=True, capture_output=True,
             )  # fmt: skip

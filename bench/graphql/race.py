@@ -158,11 +158,12 @@ class Race:
     def at_processes(self, processes: int) -> None:
         """Both servers at one process count: check, race, one connection, profile."""
         plan, first = self.plan, str(self.chosen[0])
-        ours = start_ours(self.target, processes, self.workdir)
+        ours = start_ours(self.target, processes, self.workdir, plan.server)
         self.servers.append(ours)
         peer = start_peer(self.target, processes, self.workdir, self.binary)
         self.servers.append(peer)
-        self.header |= {"loop": ours.notes["loop"], "http": ours.notes["http"]}
+        self.header |= {"server": ours.notes["server"], "loop": ours.notes["loop"],
+                        "http": ours.notes["http"]}  # fmt: skip
         wait_ready(ours, (OUR_QUERY, {"id": first}, self.headers))
         wait_ready(peer, (PEER_QUERY, {"id": first}, {}))
         emit({"event": "servers", "processes": processes, "ours": ours.notes,

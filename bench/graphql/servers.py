@@ -1,4 +1,4 @@
-"""The two servers under test: ours (uvicorn, production mode) and PostGraphile 4
+"""The two servers under test: ours (granian or uvicorn, production mode) and PostGraphile 4
 (installed with npm on first use), started in their own process group on a free
 port, waited for, and stopped whatever happens."""
 
@@ -41,6 +41,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
     notes: dict[str, Any] = field(default_factory=dict)
+    supervised: bool = False  # workers are children even at one process (granian)
 
     @property
     def url(self) -> str:
@@ -60,7 +61,7 @@ class Server:
     def workers(self) -> list[int]:
         """The pids that serve requests: the root alone, or its non-helper children."""
         pids = tree_cpu(self.proc.pid)
-        if self.processes == 1:
+        if self.processes == 1 and not self.supervised:
             return [self.proc.pid]
         stats = all_stats()
         return sorted(
@@ -89,19 +90,33 @@ def _importable(module: str) -> bool:
     return True
 
 
-def start_ours(target: Target, processes: int, workdir: Path) -> Server:
+def start_ours(target: Target, processes: int, workdir: Path, server: str = "granian") -> Server:
+    """Our server as ``cvault serve`` runs it: granian (its default) or uvicorn, each
+    with the fastest loop and parser installed, no access log."""
     loop = "uvloop" if _importable("uvloop") else "asyncio"
     http = "httptools" if _importable("httptools") else "h11"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CVAULT_")} | target.env()
-    argv = [
-        sys.executable, "-m", "uvicorn", "api.app:create_app_from_env", "--factory",
-        "--host", "127.0.0.1", "--port", str(free_port()), "--workers", str(processes),
-        "--loop", loop, "--http", http, "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    server = _spawn("ours", processes, argv, env=env, log=workdir / f"ours-{processes}.log",
-                    cwd=ROOT)  # fmt: skip
-    server.notes = {"loop": loop, "http": http, "log_level": target.settings().log_level}
-    return server
+    port = str(free_port())
+    if server == "granian":
+        argv = [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+            "--host", "127.0.0.1", "--port", port, "--workers", str(processes),
+            "--http", "1", "--loop", "uvloop" if loop == "uvloop" else "asyncio",
+            "--log-level", "warning", "--no-access-log", "api.serving:create_app_for_granian",
+        ]  # fmt: skip
+        http = "granian (Rust, HTTP/1.1)"
+    else:
+        argv = [
+            sys.executable, "-m", "uvicorn", "api.app:create_app_from_env", "--factory",
+            "--host", "127.0.0.1", "--port", port, "--workers", str(processes),
+            "--loop", loop, "--http", http, "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+    ours = _spawn("ours", processes, argv, env=env, log=workdir / f"ours-{processes}.log",
+                  cwd=ROOT)  # fmt: skip
+    ours.supervised = server == "granian"
+    ours.notes = {"server": server, "loop": loop, "http": http,
+                  "log_level": target.settings().log_level}  # fmt: skip
+    return ours
 
 
 def ensure_postgraphile() -> tuple[Path, str]:
