@@ -14,6 +14,13 @@ has one open (:meth:`SharedRateLimiter.allow_on`): one round trip per request, w
 ``limits`` sent two statements each in a transaction of its own on a worker thread.
 Counting stays in the shared table on every hit (no local pre-counting), so N
 processes allow exactly what one would.
+
+With that pool open the endpoint does not even send it alone: :func:`pending_admission`
+gives each request an :class:`Admission`, its hit pending, which the hot profile read's
+statement carries (``vault.profiles.reader.LIMITED_SQL``: read and limit, one round
+trip; a refused caller reads nothing); every other request, or one the hot path declines
+before its statement, sends it by :func:`admit` before any work. One hit per HTTP request
+either way; the answer (429 with its Retry-After) is the same.
 """
 
 from __future__ import annotations

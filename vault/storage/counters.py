@@ -19,7 +19,9 @@ counted only when every window before it took the hit (what ``limits`` does with
 call per window). Each UPSERT's condition is still checked against the row it locks,
 so the limits hold exactly across processes. :meth:`DatabaseCounters.acquire_windows_on`
 sends that statement on the event loop's pool (``vault.storage.aio``, autocommit: one
-round trip, no BEGIN/COMMIT, no worker thread). Keys are what the caller gives:
+round trip, no BEGIN/COMMIT, no worker thread); :class:`WindowsHit` is the same hit
+left for another statement on that pool to carry (``WINDOWS_CTES``: the hot profile
+read's), or to send alone, counted once either way. Keys are what the caller gives:
 callers pass keyed digests, never a token, an address or a contact. The table is
 portable (SQLite passes the same tests) but only PostgreSQL vaults use it.
 """
