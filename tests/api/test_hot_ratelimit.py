@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -214,3 +214,29 @@ def test_the_limit_holds_across_two_applications_on_the_hot_path(
         for i in range(8)
     ]
     assert [a.status_code for a in answers] == [200, 200, 200, 429, 429, 429, 429, 429]
+
+
+def test_a_hot_request_still_sweeps_expired_counters(
+    limited: Open,
+    people: People,  # noqa: F811 - fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the sweep is due, a hot request (its hit carried by the read) deletes the
+    counters that expired, as a hit sent alone does."""
+    harness = limited(600)
+    body = {"query": PROFILE, "variables": {"id": str(people.full)}}
+    harness.client.post("/graphql", json=body, headers=headers(harness))  # parsed: now hot
+    with vault_engine(harness).begin() as conn:
+        conn.execute(text("INSERT INTO rate_limit_counters (key, hits, expires_at) "
+                          "VALUES ('expired', 1, 1.0)"))  # fmt: skip
+    monkeypatch.setattr("vault.storage.counters._SWEEP_EVERY", 0.0)
+    with round_trips(harness) as counts:
+        reply = harness.client.post("/graphql", json=body, headers=headers(harness))
+    with vault_engine(harness).connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM rate_limit_counters "
+                                 "WHERE key = 'expired'")).scalar_one()  # fmt: skip
+    assert (reply.status_code, counts["pool"], left) == (200, 1, 0)
+
+
+def vault_engine(harness: Harness) -> Engine:
+    return harness.vault.db.engine
