@@ -27,7 +27,7 @@ from tests.api.test_graphql_compiled import (  # noqa: F401 - fixtures used by n
     People,
     people,
 )
-from tests.api.test_graphql_hot import APPEND_ROUND_TRIPS, round_trips
+from tests.api.test_graphql_hot import APPEND_ROUND_TRIPS, BY_EMAIL, BY_PHONE, round_trips
 from tests.api.test_graphql_trusted import register
 from tests.conftest import CTX
 from vault.config import TrustedDocuments
@@ -106,6 +106,30 @@ def test_a_hot_profile_request_is_one_statement_then_its_audit_append(
     read_and_limit = {"pool": 1, "engine": APPEND_ROUND_TRIPS}
     assert sent == [{"pool": 2, "engine": APPEND_ROUND_TRIPS}, read_and_limit, read_and_limit]
     assert moved == [2, 2, 2]  # a hit in the burst window and one in the minute window
+
+
+def test_a_hot_lookup_carries_the_limit_too(
+    limited: Open,
+    people: People,  # noqa: F811 - fixture
+) -> None:
+    """``customerByEmail`` and ``customerByPhone`` on the event loop: once their documents
+    are known, one statement (lookup and limit), then the audit append; one hit each."""
+    harness = limited(600)
+    sent, moved = [], []
+    for query, variables in (
+        (BY_EMAIL, {"email": "zahra.karimi@example.ir"}),
+        (BY_PHONE, {"phone": "+989123456789"}),
+    ):
+        body = {"query": query, "variables": variables}
+        harness.client.post("/graphql", json=body, headers=headers(harness))  # parsed
+        before = hits(harness.vault)
+        with round_trips(harness) as counts:
+            reply = harness.client.post("/graphql", json=body, headers=headers(harness))
+        assert "errors" not in reply.json()
+        sent.append(counts)
+        moved.append(hits(harness.vault) - before)
+    assert sent == [{"pool": 1, "engine": APPEND_ROUND_TRIPS}] * 2
+    assert moved == [2, 2]
 
 
 def test_at_the_limit_a_hot_request_is_refused_and_reads_nothing(
