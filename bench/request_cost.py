@@ -278,6 +278,7 @@ async def _paths(
             event.listen(vault.db.engine, "before_cursor_execute", count)
             stats = vault.writer.stats if vault.writer is not None else None
             before = (0, 0) if stats is None else (stats.batches, stats.requests)
+            pooled = reader.pool.statements if reader is not None else 0
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
@@ -286,6 +287,7 @@ async def _paths(
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             event.remove(vault.db.engine, "before_cursor_execute", count)
+            pooled = (reader.pool.statements if reader is not None else 0) - pooled
             batches, appends = (
                 (0, 0) if stats is None
                 else (stats.batches - before[0], stats.requests - before[1])
@@ -295,6 +297,7 @@ async def _paths(
                 "requests": done,
                 "req_s": round(done / wall, 1), "cpu_ms_per_req": round(cpu * 1000 / done, 3),
                 "engine_statements_per_req": round(statements[0] / done, 2),
+                "pool_statements_per_req": round(pooled / done, 2),
                 "audit_commits": batches,
                 "requests_per_commit": round(appends / batches, 1) if batches else None,
             }))  # fmt: skip

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -56,7 +55,8 @@ from api.graphql.hot import HotReads
 from api.graphql.limits import Limits
 from api.graphql.messages import input_message
 from api.graphql.problems import Problem, error_response, safe_message
-from api.graphql.ratelimit import Limiter, RateLimiter, SharedRateLimiter
+from api.graphql.ratelimit import Admission, Limiter, RateLimiter, admit, limit_wait
+from api.graphql.ratelimit import pending_admission as pending
 from api.graphql.routing import tolerates_lag
 from api.graphql.trusted import (
     DocumentRequest,
@@ -77,6 +77,7 @@ from vault.crypto import CryptoError
 from vault.errors import InvalidInput, VaultError
 from vault.logs import get_logger
 from vault.runtime import Vault
+from vault.storage.aio import AsyncPool
 from vault.storage.db import storage_failure
 
 __all__ = ["GraphQLEndpoint", "RateLimiter"]
@@ -163,14 +164,20 @@ class GraphQLEndpoint:
             payload = orjson.loads(body)
         except ValueError:
             raise Problem(400, "BAD_REQUEST", "the body is not JSON") from None
-        access, evidence = await self._caller(request)
+        access, evidence, admission = await self._caller(request)
         if isinstance(payload, list):
+            await admit(admission)
             if not payload or len(payload) > self.max_batch:
                 raise Problem(400, "BATCH_LIMIT", f"send 1 to {self.max_batch} operations")
             requests = [DocumentRequest.from_body(op) for op in payload]
             results = [await self._operation(op, access, evidence) for op in requests]
             return _json(results)
-        return _json(await self._operation(DocumentRequest.from_body(payload), access, evidence))
+        try:
+            document = DocumentRequest.from_body(payload)
+            return _json(await self._operation(document, access, evidence, admission=admission))
+        except Problem:
+            await admit(admission)  # 429 comes before the request's other refusals
+            raise
 
     async def _get(self, request: Request) -> Response:
         """GET: GraphiQL for a browser (development), else a query named by its
@@ -182,24 +189,23 @@ class GraphQLEndpoint:
             raise Problem(405, "METHOD_NOT_ALLOWED", "use POST with application/json",
                           {"Allow": "POST"})  # fmt: skip
         document = DocumentRequest.from_params(request.query_params)
-        access, evidence = await self._caller(request)
+        access, evidence, admission = await self._caller(request)
+        await admit(admission)
         body = await self._operation(document, access, evidence, get=True)
         return _json(body, _NO_STORE)
 
-    async def _caller(self, request: Request) -> tuple[AccessContext, Evidence]:
-        """Who asks (401, 429, 400/403 on the purpose), and what the request says of the
-        device (evidence for consent changes)."""
+    async def _caller(self, request: Request) -> tuple[AccessContext, Evidence, Admission | None]:
+        """Who asks (401, 429, 400/403 on the purpose), what the request says of the
+        device (evidence for consent changes), and the caller's rate limit hit if pending
+        (PostgreSQL's table): the hot read's statement carries it, else :func:`admit`."""
         principal = await self._authenticate(request)
-        wait = await self._wait(principal.subject)
-        if wait:
-            raise Problem(429, "RATE_LIMITED", "too many requests",
-                          {"Retry-After": str(math.ceil(wait))})  # fmt: skip
-        access = self._access(request, principal)
+        admission = await pending(self.rate_limiter, self._pool_open(), principal.subject)
+        access = await self._access(request, principal, admission)
         evidence = Evidence(
             user_agent=request.headers.get("user-agent"),
             client_address=request.client.host if request.client else None,
         )
-        return access, evidence
+        return access, evidence, admission
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -214,24 +220,15 @@ class GraphQLEndpoint:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _wait(self, key: str) -> float:
-        """The rate limiter's answer for ``key``; a shared limiter (a round trip to its
-        store) answers off the event loop, but PostgreSQL's table on the event loop's pool
-        when it is open (one statement, no worker thread)."""
-        limiter = self.rate_limiter
-        reader = self.hot.reader
-        if reader is not None and isinstance(limiter, SharedRateLimiter) and limiter.on_the_loop:
-            return await limiter.allow_on(reader.pool, key)
-        if self.rate_limiter.blocking:
-            return await asyncio.to_thread(self.rate_limiter.allow, key)
-        return self.rate_limiter.allow(key)
+    def _pool_open(self) -> AsyncPool | None:
+        return None if self.hot.reader is None else self.hot.reader.pool
 
     async def _authenticate(self, request: Request) -> Principal:
         try:
             return self.verifier.verify(request.headers.get("authorization"))
         except AuthError as exc:
             client = self._clients.of(request)
-            if await self._wait(f"failed:{client}"):
+            if await limit_wait(self.rate_limiter, self._pool_open(), f"failed:{client}"):
                 raise Problem(429, "RATE_LIMITED", "too many requests",
                                {"Retry-After": "60"}) from None  # fmt: skip
             anonymous = AccessContext(
@@ -247,9 +244,14 @@ class GraphQLEndpoint:
             raise Problem(401, "UNAUTHENTICATED", "invalid or missing token",
                            {"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
 
-    def _access(self, request: Request, principal: Principal) -> AccessContext:
+    async def _access(
+        self, request: Request, principal: Principal, admission: Admission | None
+    ) -> AccessContext:
+        """The caller's access context; a refusal (counted by the rate limit first, which
+        answers 429 before it) otherwise."""
         purpose = request.headers.get("x-purpose", "").strip()
         if not purpose:
+            await admit(admission)
             raise Problem(400, "PURPOSE_REQUIRED", "name the purpose in the X-Purpose header")
         subject = principal.subject
         if principal.role is Role.DATA_SUBJECT:
@@ -258,6 +260,7 @@ class GraphQLEndpoint:
             actor = Actor(subject=subject, role=principal.role.value,
                           customer_id=principal.customer_id)  # fmt: skip
         except ValueError:
+            await admit(admission)
             raise Problem(401, "UNAUTHENTICATED", "invalid or missing token") from None
         access = AccessContext(
             actor, purpose=purpose if purpose in _PURPOSES else "unknown",
@@ -272,6 +275,7 @@ class GraphQLEndpoint:
         else:
             allowed = known
         if not allowed:
+            await admit(admission)
             self.vault.audit.record_now(
                 self.vault.db, access, AuditAction.ACCESS_DENIED,
                 outcome=Outcome.DENIED, detail={"stage": "purpose"},
@@ -323,8 +327,19 @@ class GraphQLEndpoint:
         evidence: Evidence,
         *,
         get: bool = False,
+        admission: Admission | None = None,
     ) -> dict[str, Any]:
-        resolved = await self.trusted.resolve(request, self._blocking)
+        """One operation's answer. ``admission``: the request's pending rate limit hit,
+        counted before any work but what is cached (a known document, its plan), or by
+        the hot read's statement; a Problem raised leaves it to the caller to count."""
+
+        async def blocking(work: Callable[[], _T]) -> _T:
+            await admit(admission)  # a refresh of the trusted documents
+            return await self._blocking(work)
+
+        resolved = await self.trusted.resolve(request, blocking)
+        if resolved.document is None and resolved.text not in self._documents:
+            await admit(admission)  # a parse
         document = resolved.document or self._document(resolved.text)
         operation = get_operation_ast(document, request.operation_name)
         if operation is None:
@@ -334,10 +349,13 @@ class GraphQLEndpoint:
         plan = self._plan(resolved.text, document, operation)
         variables = request.variables
         if plan is not None and not tolerates_lag(operation):
+            hit = admission.hit if admission is not None and admission.pending else None
             with structlog.contextvars.bound_contextvars(request_id=access.request_id):
-                hot = await self.hot.answer(plan, variables, access, evidence)
+                hot = await self.hot.answer(plan, variables, access, evidence, hit)
             if hot is not None:
+                await admit(admission)  # counted by the read's statement (sweeps when due)
                 return self._response(hot[0], hot[1], operation)
+        await admit(admission)  # 429 if the read's statement refused it; else sent now
         work = partial(self._execute, document, operation, variables, access, evidence, plan=plan)
         return await self._blocking(work)
 

@@ -33,6 +33,7 @@ from vault.errors import InvalidInput
 from vault.profiles import ProfileReader
 from vault.runtime import Vault
 from vault.storage.aio import AsyncPool
+from vault.storage.counters import WindowsHit
 from vault.types import PiiField
 
 __all__ = ["HotReads", "append_audit"]
@@ -88,9 +89,13 @@ class HotReads:
         variables: dict[str, Any] | None,
         access: AccessContext,
         evidence: Evidence,
+        hit: WindowsHit | None = None,
     ) -> tuple[ExecutionResult, GraphQLContext] | None:
         """The plan's result, read on the event loop with its audit committed; None
-        (nothing read into a response, nothing written) when the ordinary path must run."""
+        (nothing read into a response, nothing written) when the ordinary path must run.
+        ``hit``: the caller's rate limit, still pending, which the read's statement
+        carries when it runs (``hit.taken`` then says whether the caller was allowed; a
+        refused caller gets None, nothing read)."""
         shape = plan.hot
         if self.reader is None or shape is None:
             return None
@@ -109,7 +114,7 @@ class HotReads:
         given = arguments[id(root.node)]
         if root.name in _LOOKUPS:
             field = _LOOKUPS[root.name]
-            found = await self.reader.lookup(access, field, given[field.value], first)
+            found = await self.reader.lookup(access, field, given[field.value], first, hit)
         else:
             customer_id: uuid.UUID | None
             if root.name == "me":
@@ -121,7 +126,7 @@ class HotReads:
                     customer_id = None
             if customer_id is None:
                 return None
-            found = await self.reader.read(access, customer_id, first)
+            found = await self.reader.read(access, customer_id, first, hit)
         if found is None:
             return None
         try:

@@ -14,11 +14,19 @@ has one open (:meth:`SharedRateLimiter.allow_on`): one round trip per request, w
 ``limits`` sent two statements each in a transaction of its own on a worker thread.
 Counting stays in the shared table on every hit (no local pre-counting), so N
 processes allow exactly what one would.
+
+With that pool open the endpoint does not even send it alone: :func:`pending_admission`
+gives each request an :class:`Admission`, its hit pending, which the hot profile read's
+statement carries (``vault.profiles.reader.LIMITED_SQL``: read and limit, one round
+trip; a refused caller reads nothing); every other request, or one the hot path declines
+before its statement, sends it by :func:`admit` before any work. One hit per HTTP request
+either way; the answer (429 with its Retry-After) is the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -30,14 +38,25 @@ from limits.errors import StorageError
 from limits.storage import Storage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from api.graphql.problems import Problem
 from vault.runtime import Vault
-from vault.storage.counters import DatabaseCounters
+from vault.storage.counters import DatabaseCounters, WindowsHit
 from vault.storage.db import StorageUnavailable
 
 if TYPE_CHECKING:
     from vault.storage.aio import AsyncPool
 
-__all__ = ["Limiter", "RateLimiter", "SharedRateLimiter", "rate_limiter_for"]
+__all__ = [
+    "Admission",
+    "Limiter",
+    "RateLimiter",
+    "SharedRateLimiter",
+    "admit",
+    "limit_wait",
+    "pending_admission",
+    "rate_limiter_for",
+    "refuse",
+]
 
 _REMEMBERED = 10_000  # digests kept per process (the blind-index key may live in a KMS)
 
@@ -113,11 +132,19 @@ class SharedRateLimiter:
         """:meth:`allow` on the event loop: both windows in one prepared statement on
         ``pool`` (PostgreSQL's table only, see :attr:`on_the_loop`); the rare refusal and
         the once-a-minute sweep of expired rows go to a worker thread."""
+        return await self.pending(pool, key).check()
+
+    def pending(self, pool: AsyncPool, key: str) -> Admission:
+        """``key``'s hit, not counted yet (PostgreSQL's table only): an :class:`Admission`
+        whose statement another statement on ``pool`` may carry (the hot profile read)."""
         table = self._table
         if table is None:
             raise ValueError("only PostgreSQL's counters answer on the event loop")
         stored = self._stored(key)
-        taken = await table.acquire_windows_on(pool, self._keyed(stored))
+        return Admission(self, table, pool, stored, table.pending_windows(self._keyed(stored)))
+
+    async def _answer(self, table: DatabaseCounters, stored: str, taken: int) -> float:
+        """After a hit of ``taken`` windows: the sweep when due, the wait when refused."""
         if table.sweep_due():
             await asyncio.to_thread(table.sweep)
         if taken < len(self._windows):
@@ -156,6 +183,82 @@ class SharedRateLimiter:
             while len(self._known) > _REMEMBERED:
                 self._known.popitem(last=False)
         return stored
+
+
+class Admission:
+    """One HTTP request's hit of the shared limit on PostgreSQL's table, pending:
+    :attr:`hit` rides on the hot profile read's statement when that one runs (its
+    ``WINDOWS_CTES``), else :meth:`check` sends it alone. Counted once either way;
+    :meth:`check` then answers as :meth:`SharedRateLimiter.allow` does (0, or the
+    seconds to wait) and answers the same on every later call."""
+
+    __slots__ = ("_limiter", "_pool", "_stored", "_table", "_wait", "hit")
+
+    def __init__(
+        self,
+        limiter: SharedRateLimiter,
+        table: DatabaseCounters,
+        pool: AsyncPool,
+        stored: str,
+        hit: WindowsHit,
+    ) -> None:
+        self._limiter = limiter
+        self._table = table
+        self._pool = pool
+        self._stored = stored
+        self.hit = hit
+        self._wait: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Admission(taken={self.hit.taken})"
+
+    @property
+    def pending(self) -> bool:
+        """Whether the hit is still to be sent (a statement may carry it)."""
+        return self.hit.taken is None
+
+    async def check(self) -> float:
+        """0 when the request may go ahead, else the seconds until it may (at least 1);
+        the hit sent first if no statement carried it. Raises ``StorageUnavailable``."""
+        if self._wait is None:
+            taken = await self.hit.send(self._pool)
+            self._wait = await self._limiter._answer(self._table, self._stored, taken)
+        return self._wait
+
+
+async def limit_wait(limiter: Limiter, pool: AsyncPool | None, key: str) -> float:
+    """``limiter``'s answer for ``key`` now; a shared limiter (a round trip to its store)
+    answers off the event loop, but PostgreSQL's table on the event loop's ``pool`` when
+    it is open (one statement, no worker thread)."""
+    if pool is not None and isinstance(limiter, SharedRateLimiter) and limiter.on_the_loop:
+        return await limiter.allow_on(pool, key)
+    if limiter.blocking:
+        return await asyncio.to_thread(limiter.allow, key)
+    return limiter.allow(key)
+
+
+async def pending_admission(limiter: Limiter, pool: AsyncPool | None, key: str) -> Admission | None:
+    """The rate limit of ``key``: on PostgreSQL's shared table with the event loop's
+    ``pool`` open, a pending hit (carried by the hot read's statement, or sent by
+    :func:`admit`: one statement either way); otherwise hit now (429 if refused)."""
+    if pool is not None and isinstance(limiter, SharedRateLimiter) and limiter.on_the_loop:
+        return limiter.pending(pool, key)
+    refuse(await limit_wait(limiter, pool, key))
+    return None
+
+
+async def admit(admission: Admission | None) -> None:
+    """A pending hit counted (once per request, whichever statement carries it): 429
+    RATE_LIMITED when the caller was refused. None: nothing pending."""
+    if admission is not None:
+        refuse(await admission.check())
+
+
+def refuse(wait: float) -> None:
+    """429 RATE_LIMITED when the rate limit said to wait ``wait`` seconds (0: go ahead)."""
+    if wait:
+        raise Problem(429, "RATE_LIMITED", "too many requests",
+                      {"Retry-After": str(math.ceil(wait))})  # fmt: skip
 
 
 def rate_limiter_for(vault: Vault) -> Limiter:

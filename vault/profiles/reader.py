@@ -33,10 +33,11 @@ from vault.keys import DataKeys
 from vault.keyset import keyset_page
 from vault.pagination import Page, Window
 from vault.storage.aio import AsyncPool
+from vault.storage.counters import WINDOWS_CTES, WINDOWS_TAKEN, WindowsHit
 from vault.storage.models import CustomerRow
 from vault.types import ConsentState, CustomerStatus, PiiField
 
-__all__ = ["HotProfile", "ProfileReader"]
+__all__ = ["LIMITED_SQL", "LOOKUP_SQL", "PROFILE_SQL", "HotProfile", "ProfileReader"]
 
 _CUSTOMER_COLUMNS: Final = tuple(CustomerRow.__table__.c.keys())
 _INTERACTION_COLUMNS: Final = (
@@ -72,14 +73,34 @@ LEFT JOIN LATERAL (
   ORDER BY t.occurred_at DESC, t.id DESC LIMIT %(n)s) i ON true
 """  # noqa: S608 - the names come from the table metadata; every value is bound
 _ORDER: Final = "ORDER BY i.occurred_at DESC, i.id DESC\n"
-PROFILE_SQL: Final = f"{_PROFILE_SELECT}WHERE c.id = %(id)s\n{_ORDER}"
+_BY_ID: Final = "WHERE c.id = %(id)s"
+PROFILE_SQL: Final = f"{_PROFILE_SELECT}{_BY_ID}\n{_ORDER}"
 # The same statement keyed by a blind index: every readable customer sharing it (the
 # index is short: candidates, re-checked on the decrypted value), one row per customer
 # and interaction; more than one customer is the ordinary path's to sort out.
-LOOKUP_SQL: Final = {
-    field: f"{_PROFILE_SELECT}WHERE c.{field.value}_bidx = %(bidx)s"
-    f" AND c.status = ANY(%(readable)s::text[])\n{_ORDER}"
+_BY_INDEX: Final = {
+    field: f"WHERE c.{field.value}_bidx = %(bidx)s AND c.status = ANY(%(readable)s::text[])"
     for field in (PiiField.EMAIL, PiiField.PHONE)
+}
+LOOKUP_SQL: Final = {f: f"{_PROFILE_SELECT}{where}\n{_ORDER}" for f, where in _BY_INDEX.items()}
+
+
+def _limited(where: str) -> str:
+    """The statement that also hits the caller's rate limit first (two windows, as
+    ``vault.storage.counters`` hits them: ``WINDOWS_CTES``): one row of ``rl_taken``
+    (2: allowed) joined to the profile's rows, read only when the caller was allowed."""
+    return (
+        f"WITH {WINDOWS_CTES},\nrl AS (SELECT {WINDOWS_TAKEN} AS taken)\n"  # noqa: S608
+        f"SELECT rl.taken AS rl_taken, p.* FROM rl LEFT JOIN LATERAL (\n{_PROFILE_SELECT}"
+        f"{where} AND rl.taken = 2\n{_ORDER}) p ON true\n"
+        "ORDER BY p.i_occurred_at DESC, p.i_id DESC\n"
+    )
+
+
+# Each statement with the caller's rate limit hit in it (the request's first statement).
+LIMITED_SQL: Final = {
+    PROFILE_SQL: _limited(_BY_ID),
+    **{LOOKUP_SQL[field]: _limited(where) for field, where in _BY_INDEX.items()},
 }
 
 
@@ -135,19 +156,31 @@ class ProfileReader:
             return None
 
     async def read(
-        self, access: AccessContext, customer_id: uuid.UUID, first: int | None
+        self,
+        access: AccessContext,
+        customer_id: uuid.UUID,
+        first: int | None,
+        hit: WindowsHit | None = None,
     ) -> HotProfile | None:
         """The profile (with its first ``first`` interactions unless None), or None when
-        the ordinary path must answer. Nothing is written either way."""
-        return await self._read(access, first, PROFILE_SQL, {"id": customer_id}, None)
+        the ordinary path must answer. Nothing is written either way, but ``hit`` (the
+        caller's rate limit, if still pending) when the statement runs: it carries the
+        hit and records what it counted (a refused caller reads nothing: None)."""
+        return await self._read(access, first, PROFILE_SQL, {"id": customer_id}, None, hit)
 
     async def lookup(
-        self, access: AccessContext, field: PiiField, value: str, first: int | None
+        self,
+        access: AccessContext,
+        field: PiiField,
+        value: str,
+        first: int | None,
+        hit: WindowsHit | None = None,
     ) -> HotProfile | None:
         """``customerByEmail`` / ``customerByPhone``: the one live customer whose email or
         phone equals ``value`` (decrypted and re-compared: blind indexes are short), as
         :meth:`read` answers it, its lookup audited as the service audits it. None (nothing
-        written) for anything else: no match, several, a collision, an invalid value."""
+        written but ``hit``) for anything else: no match, several, a collision, an invalid
+        value."""
         if access.actor.role == Role.DATA_SUBJECT.value:
             return None  # refused (and audited) by the ordinary path: not a listing caller
         try:
@@ -158,15 +191,16 @@ class ProfileReader:
         except InvalidInput:
             return None
         params = {"bidx": self._bidx.index(field, wanted), "readable": list(READABLE)}
-        return await self._read(access, first, LOOKUP_SQL[field], params, (field, wanted))
+        return await self._read(access, first, LOOKUP_SQL[field], params, (field, wanted), hit)
 
-    async def _read(  # noqa: PLR0911 - each way out is a case the ordinary path decides
+    async def _read(  # noqa: PLR0911, PLR0917 - each way out is a case the ordinary path decides
         self,
         access: AccessContext,
         first: int | None,
         sql: str,
         keyed: dict[str, Any],
         lookup: tuple[PiiField, str] | None,
+        hit: WindowsHit | None,
     ) -> HotProfile | None:
         reads = self.reads(access)
         if reads is None:
@@ -182,15 +216,12 @@ class ProfileReader:
         if info.direct_marketing:
             scopes.append(DIRECT_MARKETING)
         with_payload = reads.get("interaction_payload") == Resolution.CLEAR
-        rows = await self.pool.rows(
-            sql,
-            {
-                **keyed, "purpose": info.name.value, "now": self._clock(),
-                "granted": ConsentState.GRANTED.value, "scopes": scopes,
-                "payload": with_payload, "n": size + 1 if first is not None else 0,
-            },
-            wait=POOL_WAIT,
-        )  # fmt: skip
+        params = {
+            **keyed, "purpose": info.name.value, "now": self._clock(),
+            "granted": ConsentState.GRANTED.value, "scopes": scopes,
+            "payload": with_payload, "n": size + 1 if first is not None else 0,
+        }  # fmt: skip
+        rows = await self._rows(sql, params, hit)
         if not rows:
             return None  # not found: the ordinary path raises it (or answers null)
         head = rows[0]
@@ -223,6 +254,20 @@ class ProfileReader:
             )
             key = key if needs_keys(reads) else None  # as the service: no key, no clear value
         return self._decide(buffer, reads, head, rows, key, first, size, with_payload)
+
+    async def _rows(
+        self, sql: str, params: dict[str, Any], hit: WindowsHit | None
+    ) -> list[dict[str, Any]]:
+        """The statement's rows; with the rate limit ``hit`` in it if still pending (no
+        row when the caller was refused: nothing was read, the endpoint answers 429)."""
+        if hit is None or hit.taken is not None:
+            return await self.pool.rows(sql, params, wait=POOL_WAIT)
+        rows = await self.pool.rows(LIMITED_SQL[sql], {**params, **hit.params()}, wait=POOL_WAIT)
+        taken = int(rows[0]["rl_taken"])
+        hit.record(taken)
+        if taken != 2:  # both windows: allowed
+            return []
+        return [r for r in rows if r["id"] is not None]
 
     def _matches(
         self, head: dict[str, Any], key: DataKey | None, field: PiiField, wanted: str

@@ -19,7 +19,9 @@ counted only when every window before it took the hit (what ``limits`` does with
 call per window). Each UPSERT's condition is still checked against the row it locks,
 so the limits hold exactly across processes. :meth:`DatabaseCounters.acquire_windows_on`
 sends that statement on the event loop's pool (``vault.storage.aio``, autocommit: one
-round trip, no BEGIN/COMMIT, no worker thread). Keys are what the caller gives:
+round trip, no BEGIN/COMMIT, no worker thread); :class:`WindowsHit` is the same hit
+left for another statement on that pool to carry (``WINDOWS_CTES``: the hot profile
+read's), or to send alone, counted once either way. Keys are what the caller gives:
 callers pass keyed digests, never a token, an address or a contact. The table is
 portable (SQLite passes the same tests) but only PostgreSQL vaults use it.
 """
@@ -31,7 +33,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 import psycopg_pool
@@ -46,7 +48,13 @@ from vault.storage.db import Database, StorageUnavailable
 if TYPE_CHECKING:
     from vault.storage.aio import AsyncPool
 
-__all__ = ["DatabaseCounters", "shared_limits_storage"]
+__all__ = [
+    "WINDOWS_CTES",
+    "WINDOWS_TAKEN",
+    "DatabaseCounters",
+    "WindowsHit",
+    "shared_limits_storage",
+]
 
 _ACQUIRE = text(
     "INSERT INTO rate_limit_counters (key, hits, expires_at) "
@@ -102,6 +110,13 @@ def _psycopg(statement: str) -> str:
 
 _ACQUIRE_TWO = _acquire_all(2)
 _ACQUIRE_TWO_PSYCOPG = _psycopg(_ACQUIRE_TWO)
+# The same two hits as CTEs to put before another statement (``WINDOWS_CTES``, then
+# ``, rl AS (SELECT {WINDOWS_TAKEN} AS taken)``): psycopg parameters prefixed ``rl_``
+# (:meth:`WindowsHit.params`) so they never meet the other statement's own.
+WINDOWS_CTES: Final = _psycopg(
+    ", ".join(f"w{n} AS ({_acquire(n, f'w{n - 1}' if n else None)})" for n in range(2))
+).replace("%(", "%(rl_")
+WINDOWS_TAKEN: Final = " + ".join(f"(SELECT count(*) FROM w{n})" for n in range(2))  # noqa: S608
 _ROW = text(
     "SELECT hits, expires_at FROM rate_limit_counters WHERE key = :key AND expires_at > :now"
 )
@@ -112,6 +127,43 @@ _SWEEP_EVERY = 60.0  # seconds between deletions of expired rows, per process
 # Seconds a hit waits for a connection of the event loop's pool: with the database down
 # the pool only reconnects, and the request must answer 503 soon, not after 30 s.
 _POOL_WAIT = 2.0
+
+
+class WindowsHit:
+    """One hit of two sliding windows (:meth:`DatabaseCounters.acquire_windows`) not sent
+    yet: a statement on the event loop's pool carries it (``WINDOWS_CTES``, its
+    parameters from :meth:`params`, then :meth:`record` of what it counted), or
+    :meth:`send` sends it alone. Either way it is counted once: ``taken`` (how many
+    windows took it, 2: allowed) stays None until then."""
+
+    __slots__ = ("_counters", "_windows", "taken")
+
+    def __init__(self, counters: DatabaseCounters, windows: Sequence[tuple[str, int, int]]) -> None:
+        if len(windows) != 2 or min(limit for _, limit, _ in windows) < 1:
+            raise ValueError("a pending hit is of exactly two windows")
+        self._counters = counters
+        self._windows = tuple(windows)
+        self.taken: int | None = None
+
+    def __repr__(self) -> str:  # the keys are digests of a caller: not shown either
+        return f"WindowsHit(taken={self.taken})"
+
+    def params(self) -> dict[str, Any]:
+        """The bound parameters of ``WINDOWS_CTES``, at this instant."""
+        own = self._counters.windows_params(self._windows, 1)
+        return {f"rl_{name}": value for name, value in own.items()}
+
+    def record(self, taken: int) -> None:
+        """What the statement that carried the hit counted."""
+        if self.taken is not None:
+            raise RuntimeError("this hit was already counted")
+        self.taken = taken
+
+    async def send(self, pool: AsyncPool) -> int:
+        """Send the hit alone (one statement) unless it went already: ``taken``."""
+        if self.taken is None:
+            self.taken = await self._counters.acquire_windows_on(pool, self._windows)
+        return self.taken
 
 
 class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
@@ -127,7 +179,7 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
         self._sweep_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return "DatabaseCounters(dialect={self._db.dialect!r})"
+        return f"DatabaseCounters(dialect={self._db.dialect!r})"
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -158,9 +210,10 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
         self._sweep(now)
         return taken
 
-    def _windows_params(
+    def windows_params(
         self, windows: Sequence[tuple[str, int, int]], amount: int
     ) -> dict[str, Any]:
+        """The parameters of the two windows' statement (unprefixed), at this instant."""
         now = self._clock()
         params: dict[str, Any] = {"amount": amount, "now": now}
         for n, (key, limit, expiry) in enumerate(windows):
@@ -185,11 +238,16 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
                 if not self.acquire_sliding_window_entry(key, limit, expiry, amount):
                     return n
             return len(windows)
-        params = self._windows_params(windows, amount)
+        params = self.windows_params(windows, amount)
         with self._db.engine.begin() as conn:
             taken = int(conn.execute(text(_ACQUIRE_TWO), params).scalar_one())
         self._sweep(params["now"])
         return taken
+
+    def pending_windows(self, windows: Sequence[tuple[str, int, int]]) -> WindowsHit:
+        """A hit of two windows (``(key, limit, expiry)``, in order) to send later, alone
+        or inside another statement on the event loop's pool (:class:`WindowsHit`)."""
+        return WindowsHit(self, windows)
 
     async def acquire_windows_on(
         self, pool: AsyncPool, windows: Sequence[tuple[str, int, int]], amount: int = 1
@@ -199,7 +257,7 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
         Sweeping expired rows, once a minute, is left to the next call off the loop."""
         if len(windows) != 2 or amount > min(limit for _, limit, _ in windows):
             raise ValueError("the event-loop path hits exactly two windows")
-        params = self._windows_params(windows, amount)
+        params = self.windows_params(windows, amount)
         try:
             rows = await pool.rows(_ACQUIRE_TWO_PSYCOPG, params, wait=_POOL_WAIT)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
