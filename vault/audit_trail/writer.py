@@ -9,6 +9,10 @@ The API (what a request path calls once its reads are done, before it answers):
 * ``writer.append_sync(entries)``: the same from a worker thread (the general GraphQL
   path, pages), blocking until the batch committed.
 
+While the event-loop profile reads have their asyncio pool open (PostgreSQL),
+``append`` hands the entries to :attr:`AuditWriter.on_loop`, their group commit on the
+loop itself (:mod:`vault.audit_trail.loop_writer`): no hop to this thread and back.
+
 Both return at once for an empty list. While the writer is not running (the CLI,
 tests without the app's lifespan, after :meth:`AuditWriter.close`), both write the
 entries at once in a transaction of their own: the same entries, one commit each.
@@ -32,7 +36,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -86,6 +90,9 @@ class AuditWriter:
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # The event loop's own group commit (LoopWriter.append), set while the hot reads'
+        # pool is open (api/graphql/hot.py); called only on that loop.
+        self.on_loop: Callable[[Sequence[AuditEntry]], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"AuditWriter(running={self.running}, max_entries={self.max_entries})"
@@ -143,8 +150,11 @@ class AuditWriter:
 
     async def append(self, entries: Sequence[AuditEntry]) -> None:
         """Append and wait (without blocking the loop) until the batch committed; raises
-        if it failed."""
+        if it failed. Through :attr:`on_loop` when it is set."""
         if not entries:
+            return
+        if self.on_loop is not None:
+            await self.on_loop(entries)
             return
         if not self.running:
             await asyncio.to_thread(self.append_sync, entries)
