@@ -119,7 +119,7 @@ def test_concurrent_hot_reads_whose_flush_fails_all_answer_an_error(
 
     statuses, bodies, requests, succeeded, written = asyncio.run(scenario())
     leaked = [b for b in bodies if NAME in b or '"data"' in b]
-    expected = ([503] * 8, 8, 0, 0, [])
+    expected: tuple[list[int], int, int, int, list[str]] = ([503] * 8, 8, 0, 0, [])
     assert expected == (statuses, requests, succeeded, written, leaked)
 
 
