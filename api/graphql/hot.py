@@ -80,15 +80,15 @@ class HotReads:
             pool, vault.keys, vault.authz.enforcer, vault.customers.attributes, vault.handles,
             vault.clock, region=vault.settings.default_phone_region,
         )  # fmt: skip
-        if vault.writer is not None:  # the appends of append_audit, batched on this loop
-            self.writer = LoopWriter(pool)
-            vault.writer.on_loop = self.writer.append
+        if vault.writer is not None and vault.writer.on_loop is None:
+            self.writer = LoopWriter(pool)  # append_audit's appends, batched on this loop
+            vault.writer.on_loop = self.writer
 
     async def close(self) -> None:
         """Write the audit entries queued on the loop, then close the pool."""
         if self.writer is not None:
             writer, self.writer = self.writer, None
-            if self.vault.writer is not None and self.vault.writer.on_loop == writer.append:
+            if self.vault.writer is not None and self.vault.writer.on_loop is writer:
                 self.vault.writer.on_loop = None  # later appends: the writer thread
             await writer.close()
         if self.reader is not None:

@@ -20,6 +20,7 @@ from api.graphql.endpoint import RateLimiter
 from audit.entries import AuditEntry
 from policies import Role
 from tests.conftest import CTX
+from vault.audit_trail.loop_writer import LoopWriter
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 from vault.storage.db import Database, StorageUnavailable
@@ -91,6 +92,8 @@ def test_concurrent_hot_reads_whose_flush_fails_all_answer_an_error(
         vault, verifier=issuer.verifier(), local_issuer=issuer, rate_limiter=RateLimiter(10_000),
         webhook_every=None, sequence_every=None, listen=False,
     )  # fmt: skip
+    thread_writer = vault.writer
+    assert thread_writer is not None
     token = issuer.issue("agent-1", Role.SUPPORT_AGENT)
     headers = {"Authorization": f"Bearer {token}", "X-Purpose": "support"}
 
@@ -101,7 +104,8 @@ def test_concurrent_hot_reads_whose_flush_fails_all_answer_an_error(
         async with app.router.lifespan_context(app):
             hot = app.state.graphql.hot
             assert hot.reader is not None
-            assert hot.writer is not None
+            on_loop: LoopWriter = hot.writer
+            assert thread_writer.on_loop is on_loop  # the hot reads' appends go there
             monkeypatch.setattr(hot.reader.pool, "execute", lose)
             before = _entries(vault)
             transport = httpx.ASGITransport(app=app)
@@ -111,13 +115,14 @@ def test_concurrent_hot_reads_whose_flush_fails_all_answer_an_error(
                                 headers=headers)
                     for _ in range(8)
                 ))  # fmt: skip
-            stats = hot.writer.stats
+            stats = on_loop.stats
             return (
                 [r.status_code for r in replies], [r.text for r in replies],
                 stats.requests, stats.failed - stats.batches, _entries(vault) - before,
             )  # fmt: skip
 
     statuses, bodies, requests, succeeded, written = asyncio.run(scenario())
+    assert thread_writer.on_loop is None  # detached by the lifespan's end
     leaked = [b for b in bodies if NAME in b or '"data"' in b]
     expected: tuple[list[int], int, int, int, list[str]] = ([503] * 8, 8, 0, 0, [])
     assert expected == (statuses, requests, succeeded, written, leaked)

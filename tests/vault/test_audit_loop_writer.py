@@ -26,6 +26,7 @@ from vault.audit_trail import loop_writer
 from vault.audit_trail.export import export_audit
 from vault.audit_trail.log import AuditBuffer
 from vault.audit_trail.loop_writer import LoopWriter
+from vault.audit_trail.writer import AuditWriter
 from vault.authorization.context import AccessContext, Actor
 from vault.crypto.signing import ed25519_verify
 from vault.runtime import Vault
@@ -324,3 +325,22 @@ def test_entries_appended_on_the_loop_are_sequenced_and_verify(vault: Vault) -> 
     )
     expected = (15, (15, 0))
     assert expected == (sequenced, _stored(vault, requests))
+
+
+def test_the_writer_thread_hands_appends_to_the_loop_only_on_that_loop(vault: Vault) -> None:
+    """With the loop's group commit attached (as the hot reads' lifespan does), an
+    async append on that loop goes there; one made on another event loop takes the
+    writer's own path (here: not running, written at once)."""
+    thread_writer = AuditWriter(vault.audit, vault.db)
+    here, elsewhere = _request(vault, "here"), _request(vault, "elsewhere")
+
+    async def scenario(pool: AsyncPool) -> tuple[int, int]:
+        writer = LoopWriter(pool)
+        thread_writer.on_loop = writer
+        await thread_writer.append(here)
+        await asyncio.to_thread(asyncio.run, thread_writer.append(elsewhere))
+        return writer.stats.requests, thread_writer.stats.requests
+
+    result = _run(scenario, vault)
+    expected = ((1, 0), (2, 2), (2, 2))
+    assert expected == (result, _stored(vault, [here]), _stored(vault, [elsewhere]))

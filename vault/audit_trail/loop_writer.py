@@ -54,12 +54,13 @@ class _Waiting:
 
 class LoopWriter:
     """Batches the audit entries of concurrent event-loop requests into one statement
-    (see the module doc). Made, used and closed on one event loop."""
+    (see the module doc). Made (in a coroutine), used and closed on one event loop."""
 
     def __init__(self, pool: AsyncPool, *, max_entries: int = 256) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
         self._pool = pool
+        self.loop = asyncio.get_running_loop()  # made on the loop that serves its appends
         self.max_entries = max_entries
         self.stats = WriterStats()
         self._queue: deque[_Waiting] = deque()
@@ -126,14 +127,17 @@ class LoopWriter:
         except BaseException as exc:
             self.stats.failed += 1
             log.warning("audit batch failed", requests=len(batch), entries=len(entries))
-            failure = storage_failure(exc) if isinstance(exc, Exception) else None
+            if isinstance(exc, Exception):
+                failure = storage_failure(exc)
+                reason = None if failure is None else failure.reason
+            else:  # the flush itself is cancelled (the loop is going away)
+                reason = "shutting down or starting"
             for waiting in batch:
                 # Each request raises its own exception (the same reason, no statement
                 # or value in it); an error that is no outage goes to all as it is.
-                reason = None if failure is None else failure.reason
                 self._settle(waiting, exc if reason is None else StorageUnavailable(reason))
             if not isinstance(exc, Exception):
-                raise  # cancelled: the flush stops (its finally fails what still waits)
+                raise  # the flush stops (its finally fails what still waits)
             return
         telemetry.audit_appended(time.perf_counter() - started, len(entries))
         self.stats.entries += len(entries)
@@ -143,9 +147,5 @@ class LoopWriter:
 
     @staticmethod
     def _settle(waiting: _Waiting, exc: BaseException) -> None:
-        if waiting.done.done():
-            return
-        if isinstance(exc, asyncio.CancelledError):
-            waiting.done.cancel()
-        else:
+        if not waiting.done.done():  # a cancelled waiter has gone: nothing to tell it
             waiting.done.set_exception(exc)

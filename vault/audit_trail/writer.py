@@ -36,9 +36,10 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -46,7 +47,7 @@ from audit.entries import AuditEntry
 from vault.audit_trail.log import AuditLog
 from vault.storage.db import Database
 
-__all__ = ["AuditWriter", "WriterStats"]
+__all__ = ["AuditWriter", "LoopAppender", "WriterStats"]
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +60,15 @@ class WriterStats:
     failed: int = 0  # batches whose commit failed
     requests: int = 0  # appends (one per request) that went through a batch
     entries: int = 0  # entries committed
+
+
+class LoopAppender(Protocol):
+    """A group commit made on one event loop (:mod:`vault.audit_trail.loop_writer`)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    async def append(self, entries: Sequence[AuditEntry]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -90,9 +100,9 @@ class AuditWriter:
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        # The event loop's own group commit (LoopWriter.append), set while the hot reads'
-        # pool is open (api/graphql/hot.py); called only on that loop.
-        self.on_loop: Callable[[Sequence[AuditEntry]], Awaitable[None]] | None = None
+        # The event loop's own group commit, set while the hot reads' pool is open
+        # (api/graphql/hot.py); appends made on its loop go there.
+        self.on_loop: LoopAppender | None = None
 
     def __repr__(self) -> str:
         return f"AuditWriter(running={self.running}, max_entries={self.max_entries})"
@@ -150,11 +160,12 @@ class AuditWriter:
 
     async def append(self, entries: Sequence[AuditEntry]) -> None:
         """Append and wait (without blocking the loop) until the batch committed; raises
-        if it failed. Through :attr:`on_loop` when it is set."""
+        if it failed. Through :attr:`on_loop` when it is set for the running loop."""
         if not entries:
             return
-        if self.on_loop is not None:
-            await self.on_loop(entries)
+        on_loop = self.on_loop
+        if on_loop is not None and on_loop.loop is asyncio.get_running_loop():
+            await on_loop.append(entries)
             return
         if not self.running:
             await asyncio.to_thread(self.append_sync, entries)
