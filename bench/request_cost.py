@@ -276,7 +276,13 @@ async def _paths(
                 statements[0] += 1
 
             event.listen(vault.db.engine, "before_cursor_execute", count)
-            stats = vault.writer.stats if vault.writer is not None else None
+            # The hot path's appends batch on the event loop (LoopWriter), the rest on the
+            # writer thread: requests per commit of the writer the path went through.
+            on_loop = endpoint.hot.writer if path == "hot" else None
+            stats = (
+                on_loop.stats if on_loop is not None
+                else None if vault.writer is None else vault.writer.stats
+            )  # fmt: skip
             before = (0, 0) if stats is None else (stats.batches, stats.requests)
             pooled = reader.pool.statements if reader is not None else 0
             cpu, wall = time.process_time(), time.perf_counter()

@@ -28,6 +28,7 @@ from api.graphql.types.common import parse_id
 from audit.entries import AuditEntry
 from consent import Privacy
 from vault import telemetry
+from vault.audit_trail.loop_writer import LoopWriter
 from vault.authorization.context import AccessContext
 from vault.errors import InvalidInput
 from vault.profiles import ProfileReader
@@ -44,9 +45,11 @@ _LOOKUPS: Final = {"customerByEmail": PiiField.EMAIL, "customerByPhone": PiiFiel
 
 async def append_audit(vault: Vault, entries: Sequence[AuditEntry]) -> None:
     """Append a request's audit entries and return once they are committed (raises
-    otherwise): through the group-committed writer (vault/audit_trail/writer.py), which
-    batches the entries of concurrent requests into one transaction; a failed batch fails
-    every request in it. Without a running writer, at once in a transaction of its own."""
+    otherwise): through the group-committed writer, which batches the entries of
+    concurrent requests into one statement; a failed batch fails every request in it.
+    While :class:`HotReads` has its pool open, the batches are made and sent on the event
+    loop (vault/audit_trail/loop_writer.py); otherwise by the writer thread
+    (vault/audit_trail/writer.py). Without a writer, at once in a transaction of its own."""
     if not entries:
         return
     if vault.writer is not None:
@@ -63,6 +66,7 @@ class HotReads:
         self.vault = vault
         self.privacy = privacy
         self.reader: ProfileReader | None = None
+        self.writer: LoopWriter | None = None  # the audit appends' group commit on the loop
 
     def __repr__(self) -> str:
         return f"HotReads(open={self.reader is not None})"
@@ -77,8 +81,17 @@ class HotReads:
             pool, vault.keys, vault.authz.enforcer, vault.customers.attributes, vault.handles,
             vault.clock, region=vault.settings.default_phone_region,
         )  # fmt: skip
+        if vault.writer is not None and vault.writer.on_loop is None:
+            self.writer = LoopWriter(pool)  # append_audit's appends, batched on this loop
+            vault.writer.on_loop = self.writer
 
     async def close(self) -> None:
+        """Write the audit entries queued on the loop, then close the pool."""
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            if self.vault.writer is not None and self.vault.writer.on_loop is writer:
+                self.vault.writer.on_loop = None  # later appends: the writer thread
+            await writer.close()
         if self.reader is not None:
             reader, self.reader = self.reader, None
             await reader.pool.close()

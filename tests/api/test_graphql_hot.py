@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, event
 from structlog.testing import capture_logs
@@ -29,7 +30,6 @@ from tests.api.test_graphql_compiled import (  # noqa: F401 - fixtures used by n
 from tests.conftest import CTX
 from vault.customers import CustomerInput
 from vault.runtime import Vault
-from vault.storage.db import StorageUnavailable
 
 AGENT = (Role.SUPPORT_AGENT, "support")
 
@@ -72,8 +72,8 @@ def test_a_profile_read_is_one_statement_and_its_audit_append(
     people: People,  # noqa: F811 - fixture
 ) -> None:
     """The support agent's profile with its timeline, and a data subject's ``me``: one
-    statement on the event loop, then the audit append (one statement, autocommit) and
-    nothing else on the ordinary path's engine."""
+    statement on the event loop, then the audit append (one statement, autocommit, on
+    the same pool) and nothing on the ordinary path's engine."""
     for query, variables, role, subject in (
         (PROFILE, {"id": str(people.full)}, AGENT, None),
         (ME, None, (Role.DATA_SUBJECT, "self"), people.full),
@@ -86,13 +86,14 @@ def test_a_profile_read_is_one_statement_and_its_audit_append(
             )
         assert reply.status_code == 200
         assert "errors" not in reply.json()
-        expected = {"pool": 1, "engine": APPEND_ROUND_TRIPS}
+        expected = {"pool": 1 + APPEND_ROUND_TRIPS, "engine": 0}
         assert expected == counts, query
 
 
 # The audit append on PostgreSQL: one statement (the entries and their queue rows) sent
-# alone under autocommit, no BEGIN or COMMIT; the group-committed writer shares it among
-# the requests of a batch (here one request: one round trip).
+# alone under autocommit, no BEGIN or COMMIT; the group commit on the event loop
+# (vault/audit_trail/loop_writer.py) shares it among the requests of a flush (here one
+# request: one round trip, on the event-loop pool).
 APPEND_ROUND_TRIPS = 1
 HARNESS_ROUND_TRIPS = 6  # Harness.post counts the audit entries before and after
 
@@ -117,13 +118,15 @@ def test_no_answer_leaves_without_its_committed_audit_entries(
     people: People,  # noqa: F811 - fixture
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Fail-closed: when the audit append fails, the request fails (503) and its body
-    carries nothing that was read."""
+    """Fail-closed: when the audit append fails (the driver's connection error on the
+    event-loop pool), the request fails (503) and its body carries nothing that was read."""
+    reader = harness.endpoint.hot.reader
+    assert reader is not None
 
-    def fail(*_args: Any) -> None:
-        raise StorageUnavailable("audit log unreachable")
+    async def fail(*_args: Any, **_kwargs: Any) -> None:
+        raise psycopg.OperationalError("connection lost")
 
-    monkeypatch.setattr(harness.vault.audit, "write_now", fail)
+    monkeypatch.setattr(reader.pool, "execute", fail)
     status, body, _audit = harness.post(PROFILE, {"id": str(people.full)}, *AGENT, compiled=True)
     assert status == 503
     assert b"Zahra" not in body
@@ -178,7 +181,7 @@ def test_a_lookup_by_email_or_phone_is_one_statement_and_its_audit_append(
     ):
         with round_trips(harness) as counts:
             body = _send(harness, query, variables)
-        assert counts == {"pool": 1, "engine": APPEND_ROUND_TRIPS}, query
+        assert counts == {"pool": 1 + APPEND_ROUND_TRIPS, "engine": 0}, query
         assert "errors" not in body
         who = body["data"][root]
         expected = (str(people.full), "زهرا", "จิตรภักดี", ["vip", "新"], "***6789")

@@ -9,6 +9,10 @@ The API (what a request path calls once its reads are done, before it answers):
 * ``writer.append_sync(entries)``: the same from a worker thread (the general GraphQL
   path, pages), blocking until the batch committed.
 
+While the event-loop profile reads have their asyncio pool open (PostgreSQL),
+``append`` hands the entries to :attr:`AuditWriter.on_loop`, their group commit on the
+loop itself (:mod:`vault.audit_trail.loop_writer`): no hop to this thread and back.
+
 Both return at once for an empty list. While the writer is not running (the CLI,
 tests without the app's lifespan, after :meth:`AuditWriter.close`), both write the
 entries at once in a transaction of their own: the same entries, one commit each.
@@ -35,6 +39,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -42,7 +47,7 @@ from audit.entries import AuditEntry
 from vault.audit_trail.log import AuditLog
 from vault.storage.db import Database
 
-__all__ = ["AuditWriter", "WriterStats"]
+__all__ = ["AuditWriter", "LoopAppender", "WriterStats"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +60,15 @@ class WriterStats:
     failed: int = 0  # batches whose commit failed
     requests: int = 0  # appends (one per request) that went through a batch
     entries: int = 0  # entries committed
+
+
+class LoopAppender(Protocol):
+    """A group commit made on one event loop (:mod:`vault.audit_trail.loop_writer`)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    async def append(self, entries: Sequence[AuditEntry]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -86,6 +100,9 @@ class AuditWriter:
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # The event loop's own group commit, set while the hot reads' pool is open
+        # (api/graphql/hot.py); appends made on its loop go there.
+        self.on_loop: LoopAppender | None = None
 
     def __repr__(self) -> str:
         return f"AuditWriter(running={self.running}, max_entries={self.max_entries})"
@@ -143,8 +160,12 @@ class AuditWriter:
 
     async def append(self, entries: Sequence[AuditEntry]) -> None:
         """Append and wait (without blocking the loop) until the batch committed; raises
-        if it failed."""
+        if it failed. Through :attr:`on_loop` when it is set for the running loop."""
         if not entries:
+            return
+        on_loop = self.on_loop
+        if on_loop is not None and on_loop.loop is asyncio.get_running_loop():
+            await on_loop.append(entries)
             return
         if not self.running:
             await asyncio.to_thread(self.append_sync, entries)

@@ -77,3 +77,16 @@ class AsyncPool:
                 return await cursor.fetchall()
         except PoolTimeout as exc:  # no connection came: the database is out of reach
             raise StorageUnavailable("unreachable") from exc
+
+    async def execute(
+        self, query: str, params: tuple[Any, ...], *, wait: float | None = None
+    ) -> None:
+        """One prepared statement without rows, under autocommit (a single statement is
+        atomic on its own: no BEGIN or COMMIT): one round trip. ``wait`` as in
+        :meth:`rows`; no connection by then raises :class:`StorageUnavailable`."""
+        try:
+            async with self._pool.connection(timeout=wait) as connection:
+                self.statements += 1
+                await connection.execute(query, params, prepare=self.prepare)
+        except PoolTimeout as exc:  # no connection came: the database is out of reach
+            raise StorageUnavailable("unreachable") from exc
