@@ -377,3 +377,43 @@ def test_a_batch_reads_its_owners_and_their_keys_in_one_statement(vault: Vault) 
         keys_alone = [q for q in seen if "FROM data_keys" in q]
         counts.append((tag, len(owners_read), len(keys_alone)))
     assert counts == [("cold", 1, 0), ("warm", 1, 0)]
+
+
+def test_the_downgrade_restores_the_foreign_key(database_url: tuple[str, str | None]) -> None:
+    """On PostgreSQL, 0019 drops the foreign key for the triggers; its downgrade puts the
+    foreign key back and drops them; upgrading again replaces it again."""
+    from alembic import command  # noqa: PLC0415
+
+    from vault.storage.db import make_engine  # noqa: PLC0415
+    from vault.storage.migrate import _config, upgrade  # noqa: PLC0415
+
+    url, schema = database_url
+    if not url.startswith("postgresql"):
+        pytest.skip("SQLite keeps its foreign key through 0019")
+    engine = make_engine(url, schema=schema)
+
+    def state() -> tuple[list[str], int]:
+        with engine.connect() as conn:
+            fks = [fk["name"] or "" for fk in inspect(conn).get_foreign_keys("interactions")]
+            triggers = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
+                    "('interactions'::regclass, 'customers'::regclass) AND (tgname LIKE "
+                    "'interactions_owner_%' OR tgname LIKE 'customers_keep_referenced%')"
+                )
+            )
+        return fks, int(triggers or 0)
+
+    try:
+        upgrade(engine)
+        at_head = state()
+        config = _config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0018")
+        before = state()
+        upgrade(engine)
+        again = state()
+    finally:
+        engine.dispose()
+    assert (at_head, before, again) == (([], 4), ([OWNER_FK], 0), ([], 4))
