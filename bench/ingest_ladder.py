@@ -35,18 +35,14 @@ _SEGMENT = (
     f"CREATE INDEX ON {_TABLE} (type, occurred_at, customer_id, channel, currency, amount_minor)"
 )
 _FK = f"ALTER TABLE {_TABLE} ADD FOREIGN KEY (customer_id) REFERENCES customers (id)"
-# A candidate replacement of the FK, measured beside it: one anti-join per COPY over the
-# statement's new rows instead of a per-row index probe + FOR KEY SHARE lock of the
-# customer row. (It is only equivalent if customers rows are never deleted.)
-_STATEMENT_CHECK = (
-    "CREATE OR REPLACE FUNCTION ingest_ladder_owners() RETURNS trigger LANGUAGE plpgsql AS $$ "
-    "BEGIN IF EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS "
-    "(SELECT 1 FROM customers c WHERE c.id = n.customer_id)) THEN "
-    "RAISE EXCEPTION 'unknown customer' USING ERRCODE = 'foreign_key_violation'; "
-    "END IF; RETURN NULL; END $$",
+# What replaces the FK on PostgreSQL since migration 0019: the owner check's function
+# (vault.storage.models.interactions), one anti-join per COPY over the statement's new
+# rows instead of a per-row index probe + FOR KEY SHARE lock of the customer row. Its
+# guard on customers (refusing to delete a named customer) costs ingest nothing.
+_OWNER_CHECK = (
     f"CREATE TRIGGER ingest_ladder_owners AFTER INSERT ON {_TABLE} "
-    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-    "EXECUTE FUNCTION ingest_ladder_owners()",
+    "REFERENCING NEW TABLE AS cvault_new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION cvault_interactions_owner_check()",
 )
 _CHECKS = (
     f"ALTER TABLE {_TABLE} ADD CHECK ((amount_minor IS NULL) = (currency IS NULL)), "
@@ -61,8 +57,9 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("+ ix_interactions_segment_scan", (_SEGMENT,)),
     ("+ fk customer_id -> customers", (_FK,)),
     ("+ 2 check constraints", (_CHECKS,)),
-    ("+ statement-level owner check (FK candidate)", _STATEMENT_CHECK),
-    ("all (= interactions)", (_TIMELINE, _SEGMENT, _FK, _CHECKS)),
+    ("+ owner check (0019, replaces the fk)", _OWNER_CHECK),
+    ("all, with the fk (interactions before 0019)", (_TIMELINE, _SEGMENT, _FK, _CHECKS)),
+    ("all, with the owner check (= interactions)", (_TIMELINE, _SEGMENT, _CHECKS, *_OWNER_CHECK)),
 )
 
 

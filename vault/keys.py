@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -34,7 +34,11 @@ from vault.storage.models import DataKeyRow
 from vault.storage.notify import Change, announce
 from vault.storage.sql import Prepared, id_in, id_in_param
 
-__all__ = ["REAPPLY", "DataKeys", "KeyShredded", "KeyStatus"]
+__all__ = ["REAPPLY", "DataKeys", "KeyShredded", "KeyStatus", "StoredKey"]
+
+# A data_keys row as read beside its customer: (key_id, kek_version, wrapped_key), all
+# None when the customer has no key row.
+StoredKey = tuple[int | None, int | None, bytes | None]
 
 log = get_logger("vault.keys")
 REAPPLY = "cvault erasure reapply"
@@ -181,6 +185,47 @@ class DataKeys:
         key = self.keyring.open_data_key(customer_id, key_id, WrappedKey(kek_version, blob))
         self._remember(key)
         return key
+
+    def read_beside(
+        self,
+        session: Session,
+        customer_ids: list[UUID],
+        stored: Mapping[UUID, StoredKey],
+    ) -> dict[UUID, DataKey]:
+        """:meth:`get_many` for distinct ids whose stored key rows ``(key_id, kek_version,
+        wrapped_key)`` were read beside their customers in the same statement (bulk
+        ingest), so no key statement is sent. One shred-list check for the batch; a
+        cached key is used only while its row is live (a key destroyed in the database
+        is never handed out, even from the cache). Anything else (no row, a destroyed or
+        shredded key) takes :meth:`get_many`, which raises as it always does."""
+        dead = self.keyring.shredded(customer_ids)
+        found: dict[UUID, DataKey] = {}
+        rest: list[UUID] = []
+        with self._lock:
+            cache = self._cache
+            for cid in customer_ids:
+                row = stored.get(cid)
+                key = cache.get(cid)
+                if row is None or row[2] is None or cid in dead:
+                    rest.append(cid)
+                elif key is not None and key.key_id == row[0]:
+                    found[cid] = key
+                else:
+                    rest.append(cid)
+        slow: list[UUID] = []
+        for cid in rest:
+            key_id, kek_version, blob = stored.get(cid) or (None, None, None)
+            if cid in dead or key_id is None or kek_version is None or blob is None:
+                slow.append(cid)
+                continue
+            key = self.keyring.open_data_key(cid, key_id, WrappedKey(kek_version, blob))
+            self._remember(key)
+            found[cid] = key
+        if slow:
+            for cid in slow:
+                self.forget(cid)
+            found.update(self.get_many(session, slow))
+        return found
 
     def get_many(self, session: Session, customer_ids: Iterable[UUID]) -> dict[UUID, DataKey]:
         """Keys for every id; raises :class:`DecryptionError` if one is missing or destroyed,

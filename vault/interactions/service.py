@@ -43,12 +43,12 @@ from vault.interactions.timeline import (
     timeline_filters,
 )
 from vault.interactions.validation import validate
-from vault.keys import DataKeys
+from vault.keys import DataKeys, StoredKey
 from vault.keyset import Bounds, keyset_page
 from vault.logs import get_logger
 from vault.pagination import Page, Window
 from vault.privacy.processing import ProcessingGate
-from vault.storage.models import CustomerExternalIdRow, CustomerRow
+from vault.storage.models import CustomerExternalIdRow, CustomerRow, DataKeyRow
 from vault.storage.sql import Prepared, id_in, id_in_param, new_ids
 from vault.types import PAYLOAD_FIELD, CustomerStatus
 
@@ -65,8 +65,18 @@ MAX_BATCH = 1000
 log = get_logger("vault.interactions.service")
 
 _LIVE = frozenset({CustomerStatus.ACTIVE.value, CustomerStatus.RESTRICTED.value})
-_OWNERS = select(CustomerRow.id, CustomerRow.status, CustomerRow.merged_into_id)
+# Each named customer's status and merge target with its stored data key, in one
+# statement: the keys of a batch need no statement of their own (DataKeys.read_beside).
+_OWNERS = (
+    select(
+        CustomerRow.id, CustomerRow.status, CustomerRow.merged_into_id,
+        DataKeyRow.key_id, DataKeyRow.kek_version, DataKeyRow.wrapped_key,
+    )
+    .select_from(CustomerRow)
+    .outerjoin(DataKeyRow, DataKeyRow.customer_id == CustomerRow.id)
+)  # fmt: skip
 _OWNERS_BY_IDS_PG = Prepared(_OWNERS.where(id_in_param(CustomerRow.id, "ids")))
+_Status = dict[uuid.UUID, tuple[str, uuid.UUID | None]]
 
 
 class InteractionService:
@@ -103,9 +113,10 @@ class InteractionService:
         self._authz.check_writes(session, wanted)
         if not items:
             return IngestResult(0, 0)
-        owners, unique, statuses = self._resolve_customers(session, items)
+        stored: dict[uuid.UUID, StoredKey] = {}
+        owners, unique, statuses = self._resolve_customers(session, items, stored)
         self._gate.check(session, [(cid, statuses[cid][0]) for cid in unique])
-        keys = self._keys.get_many(session, unique)
+        keys = self._keys.read_beside(session, unique, stored)
         now = self._clock()
         rows: list[Row] = []
         row_ids = new_ids(len(items))
@@ -154,22 +165,28 @@ class InteractionService:
         return insert_rows(session, [tuple(r[c] for c in COLUMNS) for r in rows])
 
     def _resolve_customers(
-        self, session: Session, items: Sequence[InteractionInput]
-    ) -> tuple[list[uuid.UUID], list[uuid.UUID], dict[uuid.UUID, tuple[str, uuid.UUID | None]]]:
+        self,
+        session: Session,
+        items: Sequence[InteractionInput],
+        stored: dict[uuid.UUID, StoredKey],
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID], _Status]:
         """The owning customer of each item (following merges), the distinct owners in
-        order of first appearance, and the status of each customer seen; unknown or
-        erased ones raise, naming the first item that names them.
+        order of first appearance, and the status of each customer seen (its stored data
+        key into ``stored``); unknown or erased ones raise, naming the first item that
+        names them. Statuses are read afresh for every batch, never cached: a restriction,
+        erasure or merge committed by another process is seen by the next batch.
 
         Each distinct customer is resolved once: hashing a UUID is a Python-level call,
         so the per-item work is one dictionary lookup."""
         wanted = self._named_customers(session, items)
         named = list(dict.fromkeys(wanted))
-        status = self._statuses(session, named)
+        status = self._statuses(session, named, stored)
         resolved: dict[uuid.UUID, uuid.UUID] = {}
         for cid in named:
             state = status.get(cid)
             if state is None or state[0] not in _LIVE:
-                resolved[cid] = self._follow_merges(session, cid, status, wanted.index(cid))
+                where = wanted.index(cid)
+                resolved[cid] = self._follow_merges(session, cid, status, stored, where)
         if not resolved:  # nobody merged: each item is owned by the customer it names
             return wanted, named, status
         owners = [resolved.get(cid, cid) for cid in wanted]
@@ -210,7 +227,8 @@ class InteractionService:
         self,
         session: Session,
         customer_id: uuid.UUID,
-        status: dict[uuid.UUID, tuple[str, uuid.UUID | None]],
+        status: _Status,
+        stored: dict[uuid.UUID, StoredKey],
         index: int,
     ) -> uuid.UUID:
         current = customer_id
@@ -220,7 +238,7 @@ class InteractionService:
                 break
             current = state[1]
             if current not in status:
-                status.update(self._statuses(session, {current}))
+                status.update(self._statuses(session, [current], stored))
         state = status.get(current)
         where = f"interactions[{index}].customerId"
         if state is None:
@@ -229,10 +247,12 @@ class InteractionService:
             raise InvalidInput(where, f"customer is {state[0]}; nothing is recorded")
         return current
 
+    @staticmethod
     def _statuses(
-        self, session: Session, ids: Collection[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[str, uuid.UUID | None]]:
-        out: dict[uuid.UUID, tuple[str, uuid.UUID | None]] = {}
+        session: Session, ids: Collection[uuid.UUID], stored: dict[uuid.UUID, StoredKey]
+    ) -> _Status:
+        """(status, merged into) of each id found; its data key row into ``stored``."""
+        out: _Status = {}
         id_list = list(ids)
         dialect = session.get_bind().dialect.name
         for start in range(0, len(id_list), 1000):
@@ -241,8 +261,9 @@ class InteractionService:
                 rows = _OWNERS_BY_IDS_PG.rows(session, {"ids": chunk})
             else:
                 rows = list(session.execute(_OWNERS.where(id_in(CustomerRow.id, chunk, dialect))))
-            for cid, status, into in rows:
+            for cid, status, into, key_id, kek_version, blob in rows:
                 out[cid] = (status, into)
+                stored[cid] = (key_id, kek_version, blob)
         return out
 
     def timeline(
