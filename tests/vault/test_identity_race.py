@@ -11,6 +11,7 @@ log line or error message.
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,11 +25,14 @@ from structlog.testing import capture_logs
 from audit.entries import AuditEntry
 from tests.conftest import CTX
 from vault.authorization.context import AccessContext, Actor
+from vault.config import Environment, Settings
+from vault.crypto import Keyring
 from vault.customers import CustomerInput, CustomerPatch, ExternalId
 from vault.customers.identity import Contact
 from vault.errors import DuplicateCustomer
 from vault.importing import ImportReport, OnDuplicate, import_customers
 from vault.runtime import Vault
+from vault.storage.db import Database, make_engine
 from vault.storage.models import AuditEntryRow, CustomerRow
 
 EMAIL = "Golnaz.Tehrani@Example.org"
@@ -305,3 +309,76 @@ def test_the_import_claims_once_per_batch(vault: Vault, tmp_path: Path) -> None:
         event.remove(vault.db.engine, "before_cursor_execute", seen)
     per_batch = 1 if vault.db.dialect == "postgresql" else 0
     assert (20, 3 * per_batch) == (report.accepted, len(claims))
+
+
+def _create_in_a_process(
+    where: tuple[str, str | None, str, str, str], start: Any, out: Any
+) -> None:
+    """A process of its own: opens the vault, meets the other before its claim, creates
+    the person, and says what happened (``created`` or ``duplicate``, with the id)."""
+    url, schema, keyring, key_file, data_dir = where
+    settings = Settings(
+        data_dir=Path(data_dir),
+        database_url=url,
+        keyring_path=Path(keyring),
+        environment=Environment.TEST,
+        audit_key_path=Path(key_file),
+        audit_origin="customer-vault/test",
+    )
+    database = Database(make_engine(url, schema=schema))
+    vault = Vault.open(settings, database=database)
+    try:
+        identities = vault.customers.identities
+        claim = identities.claim
+
+        def meeting(session: Any, contacts: Any, refs: Any = ()) -> int:
+            start.wait(timeout=60)
+            return claim(session, contacts, refs)
+
+        identities.claim = meeting  # type: ignore[method-assign]
+        try:
+            out.put(("created", str(_create(vault, PERSON))))
+        except DuplicateCustomer as refused:
+            out.put(("duplicate", str(refused.existing_id)))
+    finally:
+        vault.close()
+        database.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_two_processes_creating_one_new_person_write_one_customer(
+    database: Database,
+    database_url: tuple[str, str | None],
+    audit_key_file: Path,
+    tmp_path: Path,
+) -> None:
+    """Two processes (each its own pool of connections) create the same new person,
+    released together before their claim: one creates it, the other is DUPLICATE
+    naming it; one customer row."""
+    keyring = tmp_path / "shared-keys" / "keyring.json"
+    Keyring.create(keyring, population=1_000_000).close()
+    spawn = multiprocessing.get_context("spawn")
+    start, out = spawn.Barrier(2), spawn.Queue()
+    url, schema = database_url
+    processes = [
+        spawn.Process(
+            target=_create_in_a_process,
+            args=(
+                (url, schema, str(keyring), str(audit_key_file), str(tmp_path / f"d{i}")),
+                start,
+                out,
+            ),
+        )
+        for i in range(2)
+    ]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    said = sorted(out.get(timeout=10) for _ in processes)
+    assert [p.exitcode for p in processes] == [0, 0]
+    assert [kind for kind, _ in said] == ["created", "duplicate"]
+    assert said[0][1] == said[1][1]
+    with database.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(CustomerRow)) == 1
