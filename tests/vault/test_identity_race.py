@@ -130,6 +130,28 @@ def test_two_concurrent_creates_of_one_new_person_one_wins(
     assert won[0] == lost[0].existing_id
 
 
+def test_two_concurrent_updates_to_one_new_email_one_wins(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two customers changed to the same new email at once: one update applies, the
+    other is DUPLICATE naming the first; one customer has the email."""
+    a = _create(vault, CustomerInput(email="a@example.org"))
+    b = _create(vault, CustomerInput(email="b@example.org"))
+    _released_together(vault, monkeypatch)
+
+    def change(cid: uuid.UUID) -> uuid.UUID:
+        with vault.unit(CTX) as s:
+            return vault.customers.update(s, cid, CustomerPatch(email=EMAIL)).id
+
+    outcomes = _together(lambda: change(a), lambda: change(b))
+    won = [o for o in outcomes if isinstance(o, uuid.UUID)]
+    lost = [o for o in outcomes if isinstance(o, DuplicateCustomer)]
+    assert (len(won), len(lost)) == (1, 1)
+    assert won[0] == lost[0].existing_id
+    with vault.unit(CTX) as s:
+        assert [c.id for c in vault.customers.find_by_email(s, EMAIL)] == won
+
+
 def test_the_claim_is_one_statement_per_create_on_postgresql(vault: Vault) -> None:
     """PostgreSQL: a create takes its locks (email, phone, external id) in one statement;
     SQLite needs none (the unit of work holds the write lock from BEGIN IMMEDIATE)."""

@@ -228,13 +228,12 @@ class Identities:
         contacts: list[Contact],
         *,
         exclude: uuid.UUID | None = None,
-        refs: Sequence[ExternalId] = (),
     ) -> None:
-        """Claim the contacts and external ids (:meth:`claim`), then raise
-        :class:`DuplicateCustomer` when another live customer has one of the contacts; it
-        names the field, and the id when the caller may read that customer. The external
-        ids are checked as they are added (:meth:`add_external_ids`), under the claim."""
-        self.claim(session, contacts, refs)
+        """Raise :class:`DuplicateCustomer` when another live customer has one of the
+        contacts; it names the field, and the id when the caller may read that customer.
+        Call it after :meth:`claim` (with the external ids :meth:`add_external_ids` then
+        checks as it adds them), before any row lock: claims first, then rows, in every
+        writer, so none waits for the other in the opposite order."""
         if not contacts:
             return
         found = self.owners(session, contacts)

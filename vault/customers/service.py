@@ -143,8 +143,7 @@ class CustomerService:
     def create(
         self, session: Session, data: CustomerInput, *, check_duplicates: bool = True
     ) -> Customer:
-        """A new customer; one on file is refused (unless the caller checked, as imports do)
-        and the refusal audited (``customer.create`` denied, no value)."""
+        """A new customer; one on file is refused and audited (unless imports checked)."""
         buffer_of(session)
         attributes = self._attribute_rules.check(data.attributes)
         self._authz.check_writes(
@@ -167,7 +166,8 @@ class CustomerService:
         """:meth:`create`'s writes; ``check``: claim and check contacts and external ids."""
         if check:
             contacts = self.identities.contacts(data.email, data.phone)
-            self.identities.check_free(session, contacts, refs=data.external_ids)
+            self.identities.claim(session, contacts, data.external_ids)
+            self.identities.check_free(session, contacts)
         now = self._clock()
         customer_id = uuid.uuid4()
         row = CustomerRow(
@@ -386,6 +386,8 @@ class CustomerService:
         resources = patched_resources(patch, attributes.resources(self.attributes))
         self._authz.check_writes(session, resources, customer_id)
         reads = self._authz.reads(session)
+        contacts = self.identities.contacts(patch.email, patch.phone)
+        self.identities.claim(session, contacts, patch.add_external_ids)  # before the row lock
         row = load(session, customer_id, for_update=True)
         self._authz.check_owner(session, row.id)
         if row.status not in READABLE:
@@ -396,8 +398,7 @@ class CustomerService:
         target, seen = row.id, row.version  # what the refusal names, were the write to fail
         refs, refused = patch.add_external_ids, self.identities.refusal
         with refused(session, AuditAction.CUSTOMER_UPDATE, row.id):
-            contacts = self.identities.contacts(patch.email, patch.phone)
-            self.identities.check_free(session, contacts, exclude=row.id, refs=refs)
+            self.identities.check_free(session, contacts, exclude=row.id)
         key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
