@@ -14,20 +14,38 @@ people share names and birthdays. It only proposes duplicate candidates
 Whether a caller learns the existing record's id is :meth:`Identities.shown`: only when
 it could read that customer (a data subject its own record; a consent-based purpose a
 customer who consented). The value itself never leaves: errors name the field.
+
+The check reads, then the caller writes: :meth:`Identities.claim` makes that safe under
+concurrency. On PostgreSQL it takes a transaction-scoped advisory lock per email and
+phone blind index and per ``(source, external_id)`` claimed, in one statement and in a
+sorted order (no deadlock between two writers claiming the same keys), so a second
+writer of the same person waits for the first to commit and then sees it. The lock keys
+are derived from the blind index (already stored, deliberately short: unrelated people
+sharing one only wait for each other) and from a CRC of the external id (stored in
+clear): never the email or phone. On SQLite every unit of work begins ``BEGIN
+IMMEDIATE`` (:mod:`vault.storage.db`): writers already run one at a time, check and
+insert in the same write transaction, so there is nothing more to take.
+
+A refusal is audited (:meth:`Identities.refusal`): the action refused (``customer.create``
+or ``customer.update``, outcome ``denied``), the field, and the existing id only when
+the caller may read it; never a value.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from audit.entries import AuditAction, Outcome
 from policies import Role
-from vault.authorization.context import access_of
+from vault.authorization.context import access_of, buffer_of
 from vault.crypto import BlindIndexer, DataKey
 from vault.customers.models import READABLE, ExternalId
 from vault.customers.normalize import (
@@ -51,6 +69,22 @@ CONTACTS: Final = (PiiField.EMAIL, PiiField.PHONE)
 # A contact to look for: the field and its normal form.
 Contact = tuple[PiiField, str]
 _CHUNK: Final = 500
+# The advisory lock space of identity claims: PostgreSQL's two-key form (its keys never
+# meet the one-key locks of the audit sequencer, the scheduler or the in-use guard),
+# the first key "cvi" and the kind of claim, the second the folded blind index or CRC.
+_LOCK_SPACE: Final = 0x63766900
+_LOCK_KINDS: Final = {PiiField.EMAIL: 1, PiiField.PHONE: 2}
+_LOCK_EXTERNAL_ID: Final = 3
+_CLAIM = (
+    "SELECT count(pg_advisory_xact_lock(k1, k2)) "
+    "FROM unnest(CAST(:k1 AS integer[]), CAST(:k2 AS integer[])) AS t(k1, k2)"
+)
+
+
+def _int32(value: int) -> int:
+    """``value`` folded to a signed 32-bit integer (PostgreSQL's ``integer``)."""
+    folded = (value ^ (value >> 32)) & 0xFFFFFFFF
+    return folded - (1 << 32) if folded >= 1 << 31 else folded
 
 
 class Identities:
@@ -131,6 +165,63 @@ class Identities:
             out.append((cid, value))
         return out
 
+    # -- claims: check, then write, one writer of a person at a time ------------------
+
+    def lock_keys(
+        self, contacts: Iterable[Contact], refs: Iterable[ExternalId] = ()
+    ) -> list[tuple[int, int]]:
+        """The advisory lock keys of these contacts and external ids, sorted, each once."""
+        keys = {
+            (_LOCK_SPACE + _LOCK_KINDS[field], _int32(self._bidx.index(field, value)))
+            for field, value in contacts
+        }
+        for ref in refs:
+            crc = zlib.crc32(f"{ref.source}\x00{ref.external_id}".encode())
+            keys.add((_LOCK_SPACE + _LOCK_EXTERNAL_ID, _int32(crc)))
+        return sorted(keys)
+
+    def claim(
+        self, session: Session, contacts: Iterable[Contact], refs: Iterable[ExternalId] = ()
+    ) -> int:
+        """Hold, until the transaction ends, every other writer claiming one of these
+        contacts or external ids (PostgreSQL: one statement, keys in sorted order; SQLite:
+        the unit of work already holds the write lock). Take it before the check. Returns
+        how many keys were claimed."""
+        keys = self.lock_keys(contacts, refs)
+        if keys and session.get_bind().dialect.name == "postgresql":
+            session.execute(text(_CLAIM), {"k1": [a for a, _ in keys], "k2": [b for _, b in keys]})
+        return len(keys)
+
+    @contextmanager
+    def refusal(
+        self, session: Session, action: AuditAction, customer_id: uuid.UUID | None = None
+    ) -> Iterator[None]:
+        """Audit a :class:`DuplicateCustomer` raised inside as ``action`` denied (written
+        even though the unit of work rolls back), then let it go on."""
+        try:
+            yield
+        except DuplicateCustomer as refused:
+            buffer = buffer_of(session)
+            buffer.denials.append(
+                buffer.entry(
+                    action,
+                    customer_id,
+                    {refused.field: "duplicate"},
+                    Outcome.DENIED,
+                    self.refusal_detail(refused.existing_id),
+                )
+            )
+            raise
+
+    @staticmethod
+    def refusal_detail(existing: uuid.UUID | None, **more: Any) -> dict[str, Any]:  # noqa: ANN401
+        """What a duplicate refusal's audit entry says: the reason and, when the caller
+        may read it, the customer on file."""
+        detail: dict[str, Any] = {"reason": "duplicate", **more}
+        if existing is not None:
+            detail["existing"] = str(existing)
+        return detail
+
     def check_free(
         self,
         session: Session,
@@ -139,7 +230,10 @@ class Identities:
         exclude: uuid.UUID | None = None,
     ) -> None:
         """Raise :class:`DuplicateCustomer` when another live customer has one of the
-        contacts; it names the field, and the id when the caller may read that customer."""
+        contacts; it names the field, and the id when the caller may read that customer.
+        Call it after :meth:`claim` (with the external ids :meth:`add_external_ids` then
+        checks as it adds them), before any row lock: claims first, then rows, in every
+        writer, so none waits for the other in the opposite order."""
         if not contacts:
             return
         found = self.owners(session, contacts)
@@ -173,6 +267,24 @@ class Identities:
         if status is None or self._gate.refused(session, [(customer_id, status)]):
             return None
         return customer_id
+
+    def shown_many(self, session: Session, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """The customers of ``ids`` this unit's caller may read (see :meth:`shown`), in
+        one statement per 500 ids."""
+        wanted = list(dict.fromkeys(ids))
+        actor = access_of(session).actor
+        if actor.role == Role.DATA_SUBJECT.value:
+            wanted = [cid for cid in wanted if cid == actor.customer_id]
+        statuses: list[tuple[uuid.UUID, str]] = []
+        for start in range(0, len(wanted), _CHUNK):
+            rows = session.execute(
+                select(CustomerRow.id, CustomerRow.status).where(
+                    CustomerRow.id.in_(wanted[start : start + _CHUNK])
+                )
+            ).all()
+            statuses += [(cid, status) for cid, status in rows]
+        refused = self._gate.refused(session, statuses) if statuses else {}
+        return {cid for cid, _ in statuses if cid not in refused}
 
     # -- the name + birth date match key ------------------------------------------
 

@@ -143,16 +143,31 @@ class CustomerService:
     def create(
         self, session: Session, data: CustomerInput, *, check_duplicates: bool = True
     ) -> Customer:
-        """A new customer; one on file is refused (unless the caller checked, as imports do)."""
-        audit = buffer_of(session)
+        """A new customer; one on file is refused and audited (unless imports checked)."""
+        buffer_of(session)
         attributes = self._attribute_rules.check(data.attributes)
         self._authz.check_writes(
             session, written_resources(data, attributes.resources(self.attributes))
         )
         check_not_empty(data)
         reads = self._authz.reads(session)
-        if check_duplicates:
-            self.identities.check_free(session, self.identities.contacts(data.email, data.phone))
+        with self.identities.refusal(session, AuditAction.CUSTOMER_CREATE):
+            return self._insert(session, data, attributes, reads, check=check_duplicates)
+
+    def _insert(
+        self,
+        session: Session,
+        data: CustomerInput,
+        attributes: CheckedAttributes,
+        reads: Mapping[str, str],
+        *,
+        check: bool,
+    ) -> Customer:
+        """:meth:`create`'s writes; ``check``: claim and check contacts and external ids."""
+        if check:
+            contacts = self.identities.contacts(data.email, data.phone)
+            self.identities.claim(session, contacts, data.external_ids)
+            self.identities.check_free(session, contacts)
         now = self._clock()
         customer_id = uuid.uuid4()
         row = CustomerRow(
@@ -179,7 +194,7 @@ class CustomerService:
         log.debug("customer.created", customer_id=str(customer_id))
         written = {n.value: "written" for n in PiiField if getattr(data, n.value) is not None}
         written.update(dict.fromkeys(attributes.resources(self.attributes), "written"))
-        audit.add(AuditAction.CUSTOMER_CREATE, customer_id=customer_id, fields=written)
+        buffer_of(session).add(AuditAction.CUSTOMER_CREATE, customer_id=customer_id, fields=written)
         return self._decrypt(session, row, key, reads=reads)
 
     def get(self, session: Session, customer_id: uuid.UUID) -> Customer:
@@ -371,6 +386,8 @@ class CustomerService:
         resources = patched_resources(patch, attributes.resources(self.attributes))
         self._authz.check_writes(session, resources, customer_id)
         reads = self._authz.reads(session)
+        contacts = self.identities.contacts(patch.email, patch.phone)
+        self.identities.claim(session, contacts, patch.add_external_ids)  # before the row lock
         row = load(session, customer_id, for_update=True)
         self._authz.check_owner(session, row.id)
         if row.status not in READABLE:
@@ -379,8 +396,9 @@ class CustomerService:
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(row.id, expected=expected_version, current=row.version)
         target, seen = row.id, row.version  # what the refusal names, were the write to fail
-        contacts = self.identities.contacts(patch.email, patch.phone)
-        self.identities.check_free(session, contacts, exclude=row.id)
+        refs, refused = patch.add_external_ids, self.identities.refusal
+        with refused(session, AuditAction.CUSTOMER_UPDATE, row.id):
+            self.identities.check_free(session, contacts, exclude=row.id)
         key = self._keys.get(session, row.id)
         for name in PiiField:
             value = getattr(patch, name.value)
@@ -395,9 +413,8 @@ class CustomerService:
         if patch.tags is not UNSET:
             row.tags = check_tags(patch.tags)
         apply_attributes(row, key, attributes)
-        self.identities.add_external_ids(
-            session, row.id, patch.add_external_ids, "add_external_ids"
-        )
+        with refused(session, AuditAction.CUSTOMER_UPDATE, row.id):
+            self.identities.add_external_ids(session, row.id, refs, "add_external_ids")
         row.updated_at = self._clock()
         flag_modified(row, "updated_at")  # an update always moves the version on
         try:

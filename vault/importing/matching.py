@@ -7,6 +7,13 @@ person (same email, phone or external id). What happens to it is the import's
 ``on_duplicate``: ``skip`` it, ``link`` it (its external id goes to the customer it
 matches, so the interactions that name it land there), or ``fail`` it (rejected with
 its line). Rows are compared in normal form; no value is kept beyond the batch.
+
+Before anything is looked up, :func:`claim_batch` claims the batch's emails, phones and
+external ids (:meth:`Identities.claim`: one statement per batch on PostgreSQL), so a
+create or another import of the same person waits for the batch to commit and then
+sees it. A row refused as a duplicate is audited (:func:`audit_refusals`): one
+``customer.create`` entry, outcome ``denied``, with its line, the field and the customer
+it duplicates; never a value.
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ from typing import Final
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from audit.entries import AuditAction, Outcome
+from vault.authorization.context import buffer_of
 from vault.customers import CustomerInput, ExternalId
 from vault.customers.identity import Contact, Identities
 from vault.storage.models import CustomerExternalIdRow
 from vault.types import PiiField
 
-__all__ = ["Match", "OnDuplicate", "match_batch", "ref_owners"]
+__all__ = ["Match", "OnDuplicate", "audit_refusals", "claim_batch", "match_batch", "ref_owners"]
 
 _SQL_CHUNK: Final = 500
 
@@ -54,6 +63,39 @@ class Match:
     others: tuple[uuid.UUID, ...] = ()
 
 
+def claim_batch(
+    session: Session,
+    identities: Identities,
+    rows: Sequence[tuple[CustomerInput, ExternalId | None]],
+) -> list[list[Contact]]:
+    """Claim the batch's contacts and external ids (one statement), before any look-up;
+    returns each row's contacts for :func:`match_batch`."""
+    contacts = [identities.contacts(data.email, data.phone) for data, _ in rows]
+    refs = [ref for _, ref in rows if ref is not None]
+    identities.claim(session, [c for found in contacts for c in found], refs)
+    return contacts
+
+
+def audit_refusals(
+    session: Session, identities: Identities, refused: Sequence[tuple[int, str, uuid.UUID]]
+) -> None:
+    """One ``customer.create`` entry (denied) per row refused as a duplicate, given as
+    (line, field, the customer it duplicates): that id only when the caller may read it
+    (one statement for the batch)."""
+    if not refused:
+        return
+    shown = identities.shown_many(session, [cid for _, _, cid in refused])
+    buffer = buffer_of(session)
+    for line, field, cid in refused:
+        existing = cid if cid in shown else None
+        buffer.add(
+            AuditAction.CUSTOMER_CREATE,
+            fields={field: "duplicate"},
+            outcome=Outcome.DENIED,
+            detail=identities.refusal_detail(existing, by="import", line=line),
+        )
+
+
 def ref_owners(session: Session, refs: Sequence[ExternalId]) -> dict[tuple[str, str], uuid.UUID]:
     """The customer each stored ``(source, external_id)`` belongs to."""
     pairs = list(dict.fromkeys((r.source, r.external_id) for r in refs))
@@ -75,9 +117,12 @@ def match_batch(
     identities: Identities,
     rows: Sequence[tuple[CustomerInput, ExternalId | None]],
     owners_of_refs: dict[tuple[str, str], uuid.UUID],
+    contacts: list[list[Contact]] | None = None,
 ) -> list[Match | None]:
-    """Each row's match (None: a new customer), in one pass over the batch."""
-    contacts = [identities.contacts(data.email, data.phone) for data, _ in rows]
+    """Each row's match (None: a new customer), in one pass over the batch; ``contacts``
+    each row's, as :func:`claim_batch` returned them (else found here)."""
+    if contacts is None:
+        contacts = [identities.contacts(data.email, data.phone) for data, _ in rows]
     on_file = identities.owners(session, [c for found in contacts for c in found])
     seen: dict[Contact | tuple[str, str], _Target] = {}
     out: list[Match | None] = []

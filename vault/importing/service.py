@@ -39,7 +39,13 @@ from vault.authorization.context import AccessContext
 from vault.customers import CustomerInput, ExternalId
 from vault.errors import Conflict, InvalidInput
 from vault.importing.errors import BadRow
-from vault.importing.matching import OnDuplicate, match_batch, ref_owners
+from vault.importing.matching import (
+    OnDuplicate,
+    audit_refusals,
+    claim_batch,
+    match_batch,
+    ref_owners,
+)
 from vault.importing.models import (
     ADDRESS_PARTS,
     CUSTOMER_COLUMNS,
@@ -220,10 +226,13 @@ class _Importer:
         """Create the batch's new customers; its duplicates (see ``matching``) are skipped,
         linked or refused, all decided before anything is written."""
         rows = [row for _, row in pending]
+        identities = self.vault.customers.identities
+        contacts = claim_batch(session, identities, rows)  # before any look-up
         owners = ref_owners(session, [ref for _, ref in rows if ref is not None])
-        matches = match_batch(session, self.vault.customers.identities, rows, owners)
+        matches = match_batch(session, identities, rows, owners, contacts)
         created: dict[int, uuid.UUID] = {}
         done = _Done()
+        denied: list[tuple[int, str, uuid.UUID]] = []  # (line, field, whom), audited
         for index, ((line, (data, ref)), match) in enumerate(zip(pending, matches, strict=True)):
             if match is None:
                 created[index] = self._create(session, index, data, check=False)
@@ -237,15 +246,18 @@ class _Importer:
             )
             if self.on_duplicate is OnDuplicate.FAIL:
                 done.refused.append(RowError(line, f"{match.field}: {where}"))
+                denied.append((line, match.field, target))
             elif match.others and self.on_duplicate is OnDuplicate.LINK:
                 ids = ", ".join(str(i) for i in (target, *match.others))
                 rule = f"matches several customers on file ({ids}); merge them first"
                 done.refused.append(RowError(line, f"{match.field}: {rule}"))
+                denied.append((line, match.field, target))
             elif self.on_duplicate is OnDuplicate.LINK and ref is not None:
                 owner = owners.get((ref.source, ref.external_id))
                 if owner is not None and owner != target:
                     rule = f"belongs to another customer ({owner})"
                     done.refused.append(RowError(line, f"external_id: {rule}"))
+                    denied.append((line, "external_id", owner))
                     continue
                 if owner is None:
                     self.vault.customers.identities.add_external_ids(
@@ -256,6 +268,7 @@ class _Importer:
                 done.linked += 1
             else:
                 done.duplicates += 1
+        audit_refusals(session, identities, denied)
         return done
 
     def _create(
