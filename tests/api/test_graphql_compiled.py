@@ -122,6 +122,8 @@ def harness(vault: Vault, tmp_path: Path) -> Iterator[Harness]:
     app = create_app(
         vault, verifier=issuer.verifier(), local_issuer=issuer, rate_limiter=RateLimiter(10_000),
         webhook_every=None, sequence_every=None, listen=False,
+        # No background poll: round trips are counted per request (tests/api/test_graphql_hot.py).
+        policy_every=3600.0,
     )  # fmt: skip
     with TestClient(app) as client:  # the lifespan opens the event-loop pool (PostgreSQL)
         yield Harness(client, app.state.graphql, issuer, vault)
