@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from vault.config import Settings
 from vault.storage.db import direct_url, make_engine
 from vault.storage.models import Base
+from vault.storage.models.interactions import compared_by_autogenerate
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +21,8 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The interactions owner check replaces one foreign key on PostgreSQL (0019).
+        include_object=compared_by_autogenerate(connection.dialect.name),
         transaction_per_migration=True,
     )
     with context.begin_transaction():

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from vault.storage.db import make_engine
 from vault.storage.migrate import current_revision, head_revision, upgrade
 from vault.storage.models import Base
-from vault.storage.models.interactions import OWNER_FK
-
-
-def _compared(dialect: str) -> Callable[..., bool]:
-    """Autogenerate's ``include_object``: everything, except the one documented exception:
-    on PostgreSQL the interactions owner check (triggers, migration 0019) replaces the
-    foreign key ``fk_interactions_customer_id_customers`` that the models keep for SQLite
-    (``ddl_if(dialect="sqlite")``, which autogenerate does not read)."""
-
-    def include(_obj: object, name: str | None, type_: str, *_: object) -> bool:
-        return not (
-            dialect == "postgresql" and type_ == "foreign_key_constraint" and name == OWNER_FK
-        )
-
-    return include
+from vault.storage.models.interactions import compared_by_autogenerate
 
 
 def test_migrations_match_the_models(database_url: tuple[str, str | None]) -> None:
@@ -37,7 +21,10 @@ def test_migrations_match_the_models(database_url: tuple[str, str | None]) -> No
             diff = compare_metadata(
                 MigrationContext.configure(
                     conn,
-                    opts={"compare_type": True, "include_object": _compared(conn.dialect.name)},
+                    opts={
+                        "compare_type": True,
+                        "include_object": compared_by_autogenerate(conn.dialect.name),
+                    },
                 ),
                 Base.metadata,
             )
