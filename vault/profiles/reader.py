@@ -49,10 +49,13 @@ _TIMES: Final = ("created_at", "updated_at", "erased_at")
 _JSON: Final = frozenset(c.name for c in CustomerRow.__table__.c if c.type._type_affinity is JSON)
 
 # One statement, one round trip: the customer with its external ids, its stored data
-# key, whether it consented to and objected to the purpose, and (LATERAL) its newest
-# ``n`` interactions, newest first, ties broken by id as the timeline breaks them.
-_PROFILE_SELECT: Final = f"""
-SELECT {", ".join(f"c.{n}::text AS {n}" if n in _JSON else f"c.{n}" for n in _CUSTOMER_COLUMNS)},
+# key, whether it consented to and objected to the purpose (``part`` 0), then its newest
+# ``n`` interactions (``part`` 1, LATERAL), newest first, ties broken by id as the
+# timeline breaks them. The customer's columns come once, in their own row (the
+# interactions' rows carry NULLs there, and the customer's row NULLs in theirs: a UNION
+# takes each NULL's type from the other branch), not repeated on every interaction row.
+_HEAD_SELECT: Final = f"""SELECT 0 AS part,
+  {", ".join(f"c.{n}::text AS {n}" if n in _JSON else f"c.{n}" for n in _CUSTOMER_COLUMNS)},
   (SELECT json_agg(json_build_array(e.source, e.external_id)) FROM customer_external_ids e
     WHERE e.customer_id = c.id)::text AS external_id_pairs,
   k.key_id AS k_key_id, k.kek_version AS k_kek_version, k.wrapped_key AS k_wrapped_key,
@@ -60,29 +63,40 @@ SELECT {", ".join(f"c.{n}::text AS {n}" if n in _JSON else f"c.{n}" for n in _CU
     AND s.purpose = %(purpose)s AND s.state = %(granted)s
     AND (s.expires_at IS NULL OR s.expires_at > %(now)s)) AS consented,
   EXISTS (SELECT 1 FROM objections o WHERE o.customer_id = c.id
-    AND o.scope = ANY(%(scopes)s::text[])) AS objected,
-  {", ".join(f"i.{n} AS i_{n}" for n in _INTERACTION_COLUMNS)},
-  i.payload_ct AS i_payload_ct, i.has_payload AS i_has_payload
+    AND o.scope = ANY(%(scopes)s::text[])) AS objected
 FROM customers c
 LEFT JOIN data_keys k ON k.customer_id = c.id
-LEFT JOIN LATERAL (
+"""  # noqa: S608 - the names come from the table metadata; every value is bound
+_HEAD_WIDTH: Final = len(_CUSTOMER_COLUMNS) + 6  # the head's columns after ``part``
+_INTERACTION_NAMES: Final = (*_INTERACTION_COLUMNS, "payload_ct", "has_payload")
+_BODY: Final = f"""SELECT h.*, {", ".join(f"NULL AS i_{n}" for n in _INTERACTION_NAMES)} FROM h
+UNION ALL
+SELECT 1, {", ".join("NULL" for _ in range(_HEAD_WIDTH))},
+  {", ".join(f"i.{n}" for n in _INTERACTION_NAMES)}
+FROM h CROSS JOIN LATERAL (
   SELECT {", ".join(f"t.{n}" for n in _INTERACTION_COLUMNS)},
     CASE WHEN %(payload)s THEN t.payload_ct END AS payload_ct,
     t.payload_ct IS NOT NULL AS has_payload
-  FROM interactions t WHERE t.customer_id = c.id
-  ORDER BY t.occurred_at DESC, t.id DESC LIMIT %(n)s) i ON true
-"""  # noqa: S608 - the names come from the table metadata; every value is bound
-_ORDER: Final = "ORDER BY i.occurred_at DESC, i.id DESC\n"
+  FROM interactions t WHERE t.customer_id = h.id
+  ORDER BY t.occurred_at DESC, t.id DESC LIMIT %(n)s) i
+"""  # noqa: S608 - fixed text and metadata names only
+_ORDER: Final = "ORDER BY part, i_occurred_at DESC, i_id DESC\n"
 _BY_ID: Final = "WHERE c.id = %(id)s"
-PROFILE_SQL: Final = f"{_PROFILE_SELECT}{_BY_ID}\n{_ORDER}"
 # The same statement keyed by a blind index: every readable customer sharing it (the
-# index is short: candidates, re-checked on the decrypted value), one row per customer
-# and interaction; more than one customer is the ordinary path's to sort out.
+# index is short: candidates, re-checked on the decrypted value), a head row per
+# customer; more than one customer is the ordinary path's to sort out.
 _BY_INDEX: Final = {
     field: f"WHERE c.{field.value}_bidx = %(bidx)s AND c.status = ANY(%(readable)s::text[])"
     for field in (PiiField.EMAIL, PiiField.PHONE)
 }
-LOOKUP_SQL: Final = {f: f"{_PROFILE_SELECT}{where}\n{_ORDER}" for f, where in _BY_INDEX.items()}
+
+
+def _statement(where: str) -> str:
+    return f"WITH h AS MATERIALIZED (\n{_HEAD_SELECT}{where})\n{_BODY}{_ORDER}"
+
+
+PROFILE_SQL: Final = _statement(_BY_ID)
+LOOKUP_SQL: Final = {f: _statement(where) for f, where in _BY_INDEX.items()}
 
 
 def _limited(where: str) -> str:
@@ -90,10 +104,10 @@ def _limited(where: str) -> str:
     ``vault.storage.counters`` hits them: ``WINDOWS_CTES``): one row of ``rl_taken``
     (2: allowed) joined to the profile's rows, read only when the caller was allowed."""
     return (
-        f"WITH {WINDOWS_CTES},\nrl AS (SELECT {WINDOWS_TAKEN} AS taken)\n"  # noqa: S608
-        f"SELECT rl.taken AS rl_taken, p.* FROM rl LEFT JOIN LATERAL (\n{_PROFILE_SELECT}"
-        f"{where} AND rl.taken = 2\n{_ORDER}) p ON true\n"
-        "ORDER BY p.i_occurred_at DESC, p.i_id DESC\n"
+        f"WITH {WINDOWS_CTES},\nrl AS (SELECT {WINDOWS_TAKEN} AS taken),\n"  # noqa: S608
+        f"h AS MATERIALIZED (\n{_HEAD_SELECT}{where} AND (SELECT taken FROM rl) = 2)\n"
+        f"SELECT rl.taken AS rl_taken, p.* FROM rl LEFT JOIN (\n{_BODY}) p ON true\n"
+        "ORDER BY p.part, p.i_occurred_at DESC, p.i_id DESC\n"
     )
 
 
@@ -225,7 +239,7 @@ class ProfileReader:
         if not rows:
             return None  # not found: the ordinary path raises it (or answers null)
         head = rows[0]
-        if lookup is not None and any(r["id"] != head["id"] for r in rows):
+        if lookup is not None and len(rows) > 1 and rows[1]["part"] == 0:
             return None  # several candidates: the ordinary path filters, counts, decides
         status = head["status"]
         if head["merged_into_id"] is not None or status not in READABLE or status not in LIVE:
@@ -267,7 +281,7 @@ class ProfileReader:
         hit.record(taken)
         if taken != 2:  # both windows: allowed
             return []
-        return [r for r in rows if r["id"] is not None]
+        return [r for r in rows if r["part"] is not None]
 
     def _matches(
         self, head: dict[str, Any], key: DataKey | None, field: PiiField, wanted: str
