@@ -23,6 +23,7 @@ that both paths give byte-identical responses and the same audit entries.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,8 +48,8 @@ from graphql import (
     get_named_type,
     located_error,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
+from api.graphql.coercion import FieldArguments, Variables
 from api.graphql.context import REFUSED, GraphQLContext
 from api.graphql.customers import customer_record, own_record
 from api.graphql.types.common import global_id
@@ -162,15 +163,26 @@ class _Field:
     kind: str = ""
 
 
-class _Abandon(Exception):
-    """Arguments that do not coerce: graphql-core runs the operation and reports them."""
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     schema: GraphQLSchema
     operation: OperationDefinitionNode
     roots: tuple[_Field, ...]
+    # Decided once per plan: how its variables are coerced, and each field's arguments
+    # (None: a field without any).
+    variables: Variables = dataclasses.field(init=False, repr=False, compare=False)
+    fields: tuple[tuple[int, FieldArguments | None], ...] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        definitions = self.operation.variable_definitions or ()
+        object.__setattr__(self, "variables", Variables(self.schema, definitions))
+        object.__setattr__(self, "fields", tuple(
+            (id(f.node), None if f.definition is None or f.name not in _ARGUMENTS
+             else FieldArguments(f.definition, f.node))
+            for f in _walk(self.roots)
+        ))  # fmt: skip
 
     def run(
         self, context: GraphQLContext, variables: dict[str, Any] | None
@@ -184,15 +196,16 @@ class Plan:
 
     def arguments(self, variables: dict[str, Any] | None) -> Arguments | None:
         """Each field's coerced arguments, or None when graphql-core must report them."""
-        coerced = get_variable_values(
-            self.schema, self.operation.variable_definitions or (), variables or {}
-        )
+        coerced = self.variables.coerce(variables)
         if isinstance(coerced, list):
             return None
+        out: Arguments = {}
         try:
-            return {id(f.node): self._arguments(f, coerced) for f in _walk(self.roots)}
-        except _Abandon:
+            for key, arguments in self.fields:
+                out[key] = {} if arguments is None else arguments.coerce(coerced)
+        except GraphQLError:
             return None
+        return out
 
     @property
     def hot(self) -> tuple[_Field, _Field | None] | None:
@@ -214,15 +227,6 @@ class Plan:
     ) -> ExecutionResult:
         """The result of a plan of the :attr:`hot` shape over what was read for it."""
         return _Run(context, arguments, (customer, timeline)).result(self.schema, self.roots)
-
-    @staticmethod
-    def _arguments(field: _Field, variables: VariableValues) -> dict[str, Any]:
-        if field.definition is None or field.name not in _ARGUMENTS:
-            return {}
-        try:
-            return get_argument_values(field.definition, field.node, variables)
-        except GraphQLError:
-            raise _Abandon from None
 
 
 class _Run:
