@@ -23,6 +23,7 @@ that both paths give byte-identical responses and the same audit entries.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,10 +46,11 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     get_named_type,
+    get_nullable_type,
     located_error,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
+from api.graphql.coercion import FieldArguments, Variables
 from api.graphql.context import REFUSED, GraphQLContext
 from api.graphql.customers import customer_record, own_record
 from api.graphql.types.common import global_id
@@ -160,10 +162,35 @@ class _Field:
     # up once here rather than unwrapped on every value; the name of an object's type.
     leaf: Callable[[Any], Any] | None = None
     kind: str = ""
+    # How the parent completes it (a mode below) and its getter (None for __typename
+    # and the customer's PII, profile and interactions), decided here once.
+    mode: int = 0
+    getter: _Getter | None = None
 
 
-class _Abandon(Exception):
-    """Arguments that do not coerce: graphql-core runs the operation and reports them."""
+# A field's mode: __typename; a leaf, an object, a list of objects or another value read
+# by its getter; the customer's PII, profile fields and interactions.
+_TYPENAME, _LEAF, _OBJECT, _OBJECTS, _VALUE, _PII_FIELD, _PROFILE_FIELD, _TIMELINE = range(8)
+
+
+_CUSTOMER_MODES: Final = {
+    **dict.fromkeys(_PII, _PII_FIELD), **dict.fromkeys(_PROFILE, _PROFILE_FIELD),
+    "interactions": _TIMELINE,
+}  # fmt: skip
+
+
+def _mode(parent: str, name: str, definition: GraphQLField | None, leaf: object) -> int:
+    if definition is None:
+        return _TYPENAME
+    if parent == "Customer" and name in _CUSTOMER_MODES:
+        return _CUSTOMER_MODES[name]
+    if leaf is not None:
+        return _LEAF
+    kind = get_nullable_type(definition.type)
+    item = get_nullable_type(kind.of_type) if isinstance(kind, GraphQLList) else None
+    if isinstance(kind, GraphQLObjectType):
+        return _OBJECT
+    return _OBJECTS if isinstance(item, GraphQLObjectType) else _VALUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +198,25 @@ class Plan:
     schema: GraphQLSchema
     operation: OperationDefinitionNode
     roots: tuple[_Field, ...]
+    # Decided once per plan: how its variables are coerced, and each field's arguments
+    # (None: a field without any).
+    variables: Variables = dataclasses.field(init=False, repr=False, compare=False)
+    fields: tuple[tuple[int, FieldArguments | None], ...] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+    shape: tuple[_Field, _Field | None] | None = dataclasses.field(
+        init=False, repr=False, compare=False
+    )  # what :attr:`hot` answers
+
+    def __post_init__(self) -> None:
+        definitions = self.operation.variable_definitions or ()
+        object.__setattr__(self, "variables", Variables(self.schema, definitions))
+        object.__setattr__(self, "fields", tuple(
+            (id(f.node), None if f.definition is None or f.name not in _ARGUMENTS
+             else FieldArguments(f.definition, f.node))
+            for f in _walk(self.roots)
+        ))  # fmt: skip
+        object.__setattr__(self, "shape", self._hot())
 
     def run(
         self, context: GraphQLContext, variables: dict[str, Any] | None
@@ -184,21 +230,25 @@ class Plan:
 
     def arguments(self, variables: dict[str, Any] | None) -> Arguments | None:
         """Each field's coerced arguments, or None when graphql-core must report them."""
-        coerced = get_variable_values(
-            self.schema, self.operation.variable_definitions or (), variables or {}
-        )
+        coerced = self.variables.coerce(variables)
         if isinstance(coerced, list):
             return None
+        out: Arguments = {}
         try:
-            return {id(f.node): self._arguments(f, coerced) for f in _walk(self.roots)}
-        except _Abandon:
+            for key, arguments in self.fields:
+                out[key] = {} if arguments is None else arguments.coerce(coerced)
+        except GraphQLError:
             return None
+        return out
 
     @property
     def hot(self) -> tuple[_Field, _Field | None] | None:
         """The one profile root (``customer``, ``me``, ``customerByEmail`` or
         ``customerByPhone``) and its one ``interactions`` field, if the plan is of the
         shape the event-loop path reads in one statement."""
+        return self.shape
+
+    def _hot(self) -> tuple[_Field, _Field | None] | None:
         roots = [r for r in self.roots if r.definition is not None]
         if len(roots) != 1 or roots[0].name not in _HOT_ROOTS:
             return None
@@ -214,15 +264,6 @@ class Plan:
     ) -> ExecutionResult:
         """The result of a plan of the :attr:`hot` shape over what was read for it."""
         return _Run(context, arguments, (customer, timeline)).result(self.schema, self.roots)
-
-    @staticmethod
-    def _arguments(field: _Field, variables: VariableValues) -> dict[str, Any]:
-        if field.definition is None or field.name not in _ARGUMENTS:
-            return {}
-        try:
-            return get_argument_values(field.definition, field.node, variables)
-        except GraphQLError:
-            raise _Abandon from None
 
 
 class _Run:
@@ -264,31 +305,42 @@ class _Run:
         return ExecutionResult(data=data, errors=self.errors or None)
 
     def _object(self, field: _Field, source: object, path: list[str | int]) -> dict[str, Any]:
-        kind = field.kind
+        context = self.context
         out: dict[str, Any] = {}
         for child in field.children:
-            if child.definition is None:
-                out[child.key] = kind
-            elif kind != "Customer":
-                value = _GETTERS[kind, child.name](self.context, source)
-                if child.leaf is not None:
-                    out[child.key] = None if value is None else child.leaf(value)
-                else:
-                    out[child.key] = self._complete(child, value, [*path, child.key])
-            elif child.name in _PII:
-                out[child.key] = self._pii(source, _PII[child.name], [*path, child.key])
-            elif child.name in _PROFILE:
+            mode = child.mode
+            if mode == _LEAF:
+                value = child.getter(context, source)  # type: ignore[misc]
+                out[child.key] = None if value is None else child.leaf(value)  # type: ignore[misc]
+            elif mode == _TYPENAME:
+                out[child.key] = field.kind
+            elif mode == _OBJECT:
+                value = child.getter(context, source)  # type: ignore[misc]
+                out[child.key] = (
+                    None if value is None else self._object(child, value, [*path, child.key])
+                )
+            elif mode == _OBJECTS:
+                items = child.getter(context, source)  # type: ignore[misc]
+                where = [*path, child.key]
+                out[child.key] = (
+                    None
+                    if items is None
+                    else [
+                        None if item is None else self._object(child, item, [*where, n])
+                        for n, item in enumerate(items)
+                    ]
+                )
+            elif mode == _PII_FIELD:
+                out[child.key] = self._pii(source, _PII[child.name], path, child.key)
+            elif mode == _PROFILE_FIELD:
                 out[child.key] = self._profile(child, source, [*path, child.key])
-            elif child.name == "interactions":
+            elif mode == _TIMELINE:
                 where = [*path, child.key]
                 page = self._interactions(child, source, where)
                 out[child.key] = None if page is None else self._complete(child, page, where)
             else:
-                value = _GETTERS[kind, child.name](self.context, source)
-                if child.leaf is not None:
-                    out[child.key] = None if value is None else child.leaf(value)
-                else:
-                    out[child.key] = self._complete(child, value, [*path, child.key])
+                value = child.getter(context, source)  # type: ignore[misc]
+                out[child.key] = self._complete(child, value, [*path, child.key])
         return out
 
     def _complete(self, field: _Field, value: object, path: list[str | int]) -> Any:  # noqa: ANN401 - JSON
@@ -309,10 +361,10 @@ class _Run:
             return self._object(field, value, path)
         return kind.serialize(value)  # type: ignore[union-attr]
 
-    def _pii(self, record: object, name: str, path: list[str | int]) -> str | None:
+    def _pii(self, record: object, name: str, path: list[str | int], key: str) -> str | None:
         assert isinstance(record, CustomerRecord)  # noqa: S101
         if record.resolutions.get(name) == "hidden":
-            self.context.redacted.append(".".join(map(str, path)))
+            self.context.redacted.append(".".join(map(str, [*path, key])))
             return None
         value: str | None = getattr(record, name)
         return value
@@ -421,7 +473,7 @@ def _field(parent: GraphQLObjectType, selection: FieldNode, shape: _Shape) -> _F
     if name not in shape or not given <= _ARGUMENTS.get(name, set()):
         return None
     if name == "__typename":
-        return _Field(key, name, selection, None, ())
+        return _Field(key, name, selection, None, (), mode=_TYPENAME)
     definition = parent.fields[name]
     below = shape[name]
     kind = get_named_type(definition.type)
@@ -437,8 +489,12 @@ def _field(parent: GraphQLObjectType, selection: FieldNode, shape: _Shape) -> _F
             if isinstance(bare, GraphQLScalarType)
             else None
         )
-        return _Field(key, name, selection, definition, (), leaf, kind.name)
+        mode = _mode(parent.name, name, definition, leaf)
+        getter = _GETTERS.get((parent.name, name))
+        return _Field(key, name, selection, definition, (), leaf, kind.name, mode, getter)
     children = _fields(kind, selection, below) if isinstance(kind, GraphQLObjectType) else None
     if children is None:
         return None
-    return _Field(key, name, selection, definition, children, None, kind.name)
+    mode = _mode(parent.name, name, definition, None)
+    getter = _GETTERS.get((parent.name, name))
+    return _Field(key, name, selection, definition, children, None, kind.name, mode, getter)

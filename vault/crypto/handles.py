@@ -27,6 +27,7 @@ __all__ = ["HandleInvalid", "Handles"]
 
 _ROOT_LABEL: Final = b"cvault/handles/v1/"
 _TAG_BYTES: Final = 16
+_URL_SAFE: Final = bytes.maketrans(b"+/", b"-_")  # base64url, as urlsafe_b64encode
 _MAX_HANDLE: Final = 512  # characters; longer text is refused before decoding
 
 
@@ -37,13 +38,16 @@ class HandleInvalid(CryptoError):
 class Handles:
     """Seals short text into opaque, tamper-evident handles, one key per use."""
 
-    __slots__ = ("_keys", "_root")
+    __slots__ = ("_keys", "_root", "_tags")
 
     def __init__(self, root_key: bytes) -> None:
         if len(root_key) < 32:
             raise ValueError("handles need a root key of at least 32 bytes")
         self._root = hmac.new(root_key, _ROOT_LABEL, hashlib.sha256).digest()
         self._keys: dict[str, bytes] = {}
+        # A keyed BLAKE2b per use, never updated: each tag copies it (the key's block
+        # is compressed once, not on every seal and open).
+        self._tags: dict[str, hashlib.blake2b] = {}
 
     def __repr__(self) -> str:
         return "Handles()"
@@ -60,12 +64,19 @@ class Handles:
         return key
 
     def _tag(self, use: str, payload: bytes) -> bytes:
-        return hashlib.blake2b(payload, key=self._key(use), digest_size=_TAG_BYTES).digest()
+        keyed = self._tags.get(use)
+        if keyed is None:
+            keyed = hashlib.blake2b(key=self._key(use), digest_size=_TAG_BYTES)
+            self._tags[use] = keyed
+        tag = keyed.copy()
+        tag.update(payload)
+        return tag.digest()
 
     def seal(self, use: str, payload: str) -> str:
         """The handle of ``payload`` (ASCII) for one use."""
         raw = payload.encode("ascii")
-        return base64.urlsafe_b64encode(raw + self._tag(use, raw)).rstrip(b"=").decode("ascii")
+        sealed = binascii.b2a_base64(raw + self._tag(use, raw), newline=False)
+        return sealed.translate(_URL_SAFE).rstrip(b"=").decode("ascii")
 
     def open(self, use: str, handle: str) -> str:
         """The payload of a handle sealed for ``use``; :class:`HandleInvalid` otherwise."""
