@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -235,35 +235,54 @@ def _wait_until_blocked(vault: Vault, pid: int, worker: threading.Thread) -> Non
         assert polls < 100_000, "the second transaction never waited"
 
 
-def test_a_delete_waits_for_an_insert_in_flight_and_then_refuses(vault: Vault) -> None:
-    """An insert naming the customer, not yet committed, and a concurrent delete of that
-    customer: the delete waits for the insert's commit, then sees its row and refuses."""
-    _postgresql_only(vault)
-    (cid,) = _customers(vault, 1)
+def _second_waits_for_first(
+    vault: Vault, first: Callable[[Connection], None], second: Callable[[Connection], None]
+) -> list[BaseException]:
+    """``first`` runs in a transaction left open while ``second`` runs in another; once
+    ``second`` is seen waiting on a lock, ``first`` commits. The integrity errors
+    ``second`` raised."""
     errors: list[BaseException] = []
     started = threading.Event()
     pid: list[int] = []
 
-    def delete_customer() -> None:
+    def run_second() -> None:
         with vault.db.engine.connect() as conn:
             pid.append(int(conn.scalar(text("SELECT pg_backend_pid()")) or 0))
             conn.rollback()
             started.set()
             try:
                 with conn.begin():
-                    _delete_dependants(conn, cid)
-                    conn.execute(text("DELETE FROM customers WHERE id = :id"), {"id": cid})
+                    second(conn)
             except IntegrityError as error:
                 errors.append(error)
 
-    with vault.db.engine.connect() as inserter:
-        with inserter.begin():
-            _insert_sql(inserter, cid)
-            worker = threading.Thread(target=delete_customer)
+    with vault.db.engine.connect() as conn:
+        with conn.begin():
+            first(conn)
+            worker = threading.Thread(target=run_second)
             worker.start()
             started.wait()
             _wait_until_blocked(vault, pid[0], worker)
         worker.join()
+    return errors
+
+
+def _delete_customer(cid: uuid.UUID) -> Callable[[Connection], None]:
+    def delete(conn: Connection) -> None:
+        _delete_dependants(conn, cid)
+        conn.execute(text("DELETE FROM customers WHERE id = :id"), {"id": cid})
+
+    return delete
+
+
+def test_a_delete_waits_for_an_insert_in_flight_and_then_refuses(vault: Vault) -> None:
+    """An insert naming the customer, not yet committed, and a concurrent delete of that
+    customer: the delete waits for the insert's commit, then sees its row and refuses."""
+    _postgresql_only(vault)
+    (cid,) = _customers(vault, 1)
+    errors = _second_waits_for_first(
+        vault, lambda conn: _insert_sql(conn, cid), _delete_customer(cid)
+    )
     assert [(_sqlstate(e), _constraint(e)) for e in errors] == [("23503", OWNER_FK)]
     with vault.db.transaction() as s:
         assert s.scalar(select(func.count()).where(CustomerRow.id == cid)) == 1
@@ -275,30 +294,9 @@ def test_an_insert_waits_for_a_delete_in_flight_and_then_refuses(vault: Vault) -
     insert naming it: the insert waits for the delete's commit, then finds no customer."""
     _postgresql_only(vault)
     (cid,) = _customers(vault, 1)
-    errors: list[BaseException] = []
-    started = threading.Event()
-    pid: list[int] = []
-
-    def insert_row() -> None:
-        with vault.db.engine.connect() as conn:
-            pid.append(int(conn.scalar(text("SELECT pg_backend_pid()")) or 0))
-            conn.rollback()
-            started.set()
-            try:
-                with conn.begin():
-                    _insert_sql(conn, cid)
-            except IntegrityError as error:
-                errors.append(error)
-
-    with vault.db.engine.connect() as deleter:
-        with deleter.begin():
-            _delete_dependants(deleter, cid)
-            deleter.execute(text("DELETE FROM customers WHERE id = :id"), {"id": cid})
-            worker = threading.Thread(target=insert_row)
-            worker.start()
-            started.wait()
-            _wait_until_blocked(vault, pid[0], worker)
-        worker.join()
+    errors = _second_waits_for_first(
+        vault, _delete_customer(cid), lambda conn: _insert_sql(conn, cid)
+    )
     assert [(_sqlstate(e), _constraint(e)) for e in errors] == [("23503", OWNER_FK)]
     assert _stored(vault) == 0
 
