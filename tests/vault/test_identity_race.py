@@ -14,7 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -152,9 +153,9 @@ def test_two_concurrent_updates_to_one_new_email_one_wins(
         assert [c.id for c in vault.customers.find_by_email(s, EMAIL)] == won
 
 
-def test_the_claim_is_one_statement_per_create_on_postgresql(vault: Vault) -> None:
-    """PostgreSQL: a create takes its locks (email, phone, external id) in one statement;
-    SQLite needs none (the unit of work holds the write lock from BEGIN IMMEDIATE)."""
+@contextmanager
+def _claims(vault: Vault) -> Iterator[list[str]]:
+    """The claim statements (advisory locks) sent during the block."""
     claims: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -163,9 +164,16 @@ def test_the_claim_is_one_statement_per_create_on_postgresql(vault: Vault) -> No
 
     event.listen(vault.db.engine, "before_cursor_execute", seen)
     try:
-        _create(vault, CustomerInput(email=EMAIL, external_ids=[ExternalId("shop", "1")]))
+        yield claims
     finally:
         event.remove(vault.db.engine, "before_cursor_execute", seen)
+
+
+def test_the_claim_is_one_statement_per_create_on_postgresql(vault: Vault) -> None:
+    """PostgreSQL: a create takes its locks (email, phone, external id) in one statement;
+    SQLite needs none (the unit of work holds the write lock from BEGIN IMMEDIATE)."""
+    with _claims(vault) as claims:
+        _create(vault, CustomerInput(email=EMAIL, external_ids=[ExternalId("shop", "1")]))
     expected = 1 if vault.db.dialect == "postgresql" else 0
     assert expected == len(claims)
     assert _holds_no_value(" ".join(claims))
@@ -318,17 +326,8 @@ def test_the_import_claims_once_per_batch(vault: Vault, tmp_path: Path) -> None:
     path = tmp_path / "many.csv"
     rows = "".join(f"u{i}@example.org,+4915112345{i:03d},shop,S{i}\n" for i in range(20))
     path.write_text("email,phone,source,external_id\n" + rows, encoding="utf-8")
-    claims: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "pg_advisory_xact_lock" in statement:
-            claims.append(statement)
-
-    event.listen(vault.db.engine, "before_cursor_execute", seen)
-    try:
+    with _claims(vault) as claims:
         report = import_customers(vault, path, batch_size=8)
-    finally:
-        event.remove(vault.db.engine, "before_cursor_execute", seen)
     per_batch = 1 if vault.db.dialect == "postgresql" else 0
     assert (20, 3 * per_batch) == (report.accepted, len(claims))
 
