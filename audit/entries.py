@@ -46,7 +46,13 @@ class AuditAction(StrEnum):
     KEY_ROTATION = "keys.rotate"
     TOKEN_FAILURE = "auth.token_failure"  # noqa: S105 - an action name, not a secret
     ACCESS_DENIED = "access.denied"
+    # The trail (or a filtered part of it) handed out in bulk: a JSONL or CSV download,
+    # `cvault audit export`, a GraphQL auditLog page. Console searches written before
+    # audit.search say audit.export (one per page of the trail read); they stay as they were.
     AUDIT_EXPORT = "audit.export"
+    # One page of the console's audit search shown, with its filters (ids, times and
+    # enum words; a free-text filter only when an entry shown carries it).
+    AUDIT_SEARCH = "audit.search"
     DATA_IMPORT = "data.import"
     RETENTION_RUN = "retention.run"  # expired records deleted (or counted, dry run)
     DSR_CHANGE = "dsr.change"  # a data subject request filed, verified, extended, decided

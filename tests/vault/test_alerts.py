@@ -230,6 +230,24 @@ def test_an_export_outside_the_hours_raises_one_alert_inside_none(
     assert [a.kind for a in watched.alerts.recent(watched.db)] == [AlertKind.EXPORT_OFF_HOURS]
 
 
+def test_a_console_search_outside_the_hours_is_no_export(
+    watched: Vault, clock: FrozenClock
+) -> None:
+    """A page of the console's audit search (audit.search) at 03:00 reads 25 entries at
+    most and downloads nothing: it raises no export alert; an audit.export in that hour
+    still does."""
+    officer = AccessContext(Actor("officer-2", "compliance_officer"), "compliance")
+    clock.now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    watched.audit.record_now(watched.db, officer, AuditAction.AUDIT_SEARCH)
+    searched = watched.alerts.scan(watched.db)
+    watched.audit.record_now(watched.db, officer, AuditAction.AUDIT_EXPORT)
+    exported = watched.alerts.scan(watched.db)
+    assert searched.raised == []
+    assert [(a.kind, a.principal) for a in exported.raised] == [
+        (AlertKind.EXPORT_OFF_HOURS, "officer-2")
+    ]
+
+
 def test_export_hours_read_in_the_configured_zone_and_wrap_past_midnight() -> None:
     """08-18 in Asia/Tehran (UTC+3:30): 05:00 UTC is 08:30 there (inside), 15:00 UTC is
     18:30 (outside); 22-06 wraps: 23:00 inside, 12:00 outside."""

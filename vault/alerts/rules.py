@@ -33,8 +33,9 @@ READ_ACTIONS = frozenset(
     }
 )
 REFUSAL_ACTIONS = frozenset({AuditAction.ACCESS_DENIED.value})
-# Bulk exports: of the audit trail (console, GraphQL, `cvault audit export`) and of a
-# customer's data.
+# Bulk exports: of the audit trail (console downloads, GraphQL, `cvault audit export`)
+# and of a customer's data. A page of the console's audit search (audit.search: 25
+# entries shown, nothing downloaded) is not one.
 EXPORT_ACTIONS = frozenset({AuditAction.AUDIT_EXPORT.value, AuditAction.CUSTOMER_EXPORT.value})
 # The vault's own jobs read and refuse on purpose; only their exports are watched.
 SYSTEM_PREFIX = "system:"

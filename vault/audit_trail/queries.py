@@ -180,15 +180,20 @@ class AuditQueries:
         last: int | None = None,
         before: str | None = None,
         filter_: AuditFilter | None = None,
+        audited: bool = True,
     ) -> Page[AuditRecord]:
         """Entries newest first, for compliance officers, in either direction (see
-        :class:`~vault.pagination.Window`; 20 by default)."""
+        :class:`~vault.pagination.Window`; 20 by default); audited as ``audit.export``.
+        ``audited=False`` only for a caller that records its own entry in the same unit
+        of work (the console's search: one ``audit.search`` per page shown, however many
+        pages of the trail it scanned)."""
         self._require_compliance(session)
         window = Window.of(first=first, after=after, last=last, before=before, default=20)
         page = self._entries(session, window, _listed(filter_ or AuditFilter(), None), LOG)
-        buffer_of(session).add(
-            AuditAction.AUDIT_EXPORT, detail={"entries": len(page.items), "kind": "graphql"}
-        )
+        if audited:
+            buffer_of(session).add(
+                AuditAction.AUDIT_EXPORT, detail={"entries": len(page.items), "kind": "graphql"}
+            )
         return page
 
     def count(self, session: Session, *, filter_: AuditFilter | None = None) -> int:

@@ -226,7 +226,7 @@ class ErasureService:
         if reason is not None:
             detail["reason"] = reason.value
         audit.add(
-            AuditAction.CUSTOMER_ERASE, customer_id=customer_id, fields=_ERASED_FIELDS,
+            AuditAction.CUSTOMER_ERASE, customer_id=customer_id, fields=_erased_fields(held),
             detail=detail,
         )  # fmt: skip
         log.info("customer.erased", customer_id=str(customer_id), **detail)
@@ -475,6 +475,13 @@ def _held_fields(row: CustomerRow) -> tuple[str, ...]:
     """The names of the PII fields and PII custom attributes the record holds a value in."""
     fields = [f.value for f in PiiField if getattr(row, f"{f.value}_ct") is not None]
     return (*fields, *(f"attr:{name}" for name in sorted(row.sealed_attributes or {})))
+
+
+def _erased_fields(held: tuple[str, ...]) -> dict[str, str]:
+    """The erase entry's ``fields``: every PII field ``erased`` (each is unreadable from
+    now on, held or empty) and each PII custom attribute the record held, ``attr:<name>``,
+    too; so every name the erasure receipt lists (``pii_fields``) is in the entry."""
+    return {**_ERASED_FIELDS, **{name: "erased" for name in held if name.startswith("attr:")}}
 
 
 def _detail(result: ErasureResult) -> dict[str, Any]:

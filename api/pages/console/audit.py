@@ -5,7 +5,8 @@ purpose, outcome; newest first, paginated), the streamed JSONL export (the forma
 public key, and the checkpoint history.
 
 Search reads through :class:`vault.audit_trail.queries.AuditQueries` as the signed-in
-officer (compliance officers only; the read is itself audited). Purpose and outcome are
+officer (compliance officers only; each page shown is one ``audit.search`` entry with its
+filters, the downloads are ``audit.export``). Purpose and outcome are
 not columns of the trail, so they filter the entries of a bounded scan: a page holds
 the matches among the next few hundred entries, and its "older" link goes on from there.
 """
@@ -48,6 +49,7 @@ _SCAN_PAGES: Final = 5  # at most 500 entries looked at per page shown
 _MAX_UPLOAD: Final = 64 * 1024 * 1024
 _CHUNK: Final = 64 * 1024
 _Outcome = tuple[dict[str, object] | None, dict[str, object] | None]
+_OUTCOMES: Final = frozenset(o.value for o in Outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,32 @@ class SearchFilter:
             )
         except ValueError:
             raise HTTPException(400) from None
+
+    def audited(self, found: list[AuditRecord]) -> dict[str, object]:
+        """The filters as the ``audit.search`` entry records them: times, action, customer
+        id and outcome as parsed (an outcome outside the vocabulary as ``other``); the
+        actor and purpose, free text, only when an entry shown carries the value (so the
+        log learns no word it did not hold: a mistyped email never enters it), else
+        ``<name>_unmatched``. Always the number of entries shown."""
+        parsed = self.audit_filter()
+        detail: dict[str, object] = {"kind": "console", "entries": len(found)}
+        if parsed.since is not None:
+            detail["since"] = parsed.since.isoformat()
+        if parsed.until is not None:
+            detail["until"] = parsed.until.isoformat()
+        if parsed.action is not None:
+            detail["action"] = parsed.action.value
+        if parsed.customer_id is not None:
+            detail["customer"] = str(parsed.customer_id)
+        if self.outcome:
+            detail["outcome"] = self.outcome if self.outcome in _OUTCOMES else "other"
+        for name in ("actor", "purpose"):
+            wanted = getattr(self, name)
+            if wanted and any(getattr(r, name) == wanted for r in found):
+                detail[name] = wanted
+            elif wanted:
+                detail[f"{name}_unmatched"] = True
+        return detail
 
     def keeps(self, record: AuditRecord) -> bool:
         return (not self.purpose or record.purpose == self.purpose) and (
@@ -115,7 +143,9 @@ class AuditHandlers(ConsoleHandlers):
             more = False
             with self.vault.read_unit(context) as s:  # lag tolerated: the replica
                 for _ in range(_SCAN_PAGES):
-                    page = trail.page(s, first=MAX_PAGE, after=cursor, filter_=filter_)
+                    page = trail.page(
+                        s, first=MAX_PAGE, after=cursor, filter_=filter_, audited=False
+                    )
                     for n, record in enumerate(page.items):
                         cursor = page.cursor(n)
                         if wanted.keeps(record):
@@ -126,6 +156,12 @@ class AuditHandlers(ConsoleHandlers):
                     if len(found) == _PAGE or not page.has_next_page:
                         break
                 latest = trail.checkpoint(s)
+                # One entry per page shown, however many pages of the trail it scanned.
+                buffer_of(s).add(
+                    AuditAction.AUDIT_SEARCH,
+                    customer_id=filter_.customer_id,
+                    detail=wanted.audited(found),
+                )
             return found, (cursor if more and cursor else None), latest
 
         try:
