@@ -10,6 +10,8 @@ all of them), and prints this process's CPU time per statement for each:
   tuple rows;
 * ``tuple``: ``AsyncPool.tuples`` (``tuple_row``, text results);
 * ``binary``: ``AsyncPool.tuples(binary=True)``;
+* ``*_fetchall_us``: the decoding alone (``fetchall``, the result already received) of
+  dict rows, tuple rows and binary tuple rows;
 * ``reader``: the reader's whole ``read`` (statement, rows to objects, decryption,
   policy, audit entries; nothing written), for scale; ``reader_text``: the same with
   text results (``ProfileReader.binary = False``).
@@ -29,9 +31,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, text
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row, tuple_row
+from sqlalchemy import create_engine, make_url, text
 
 from bench.common import PG_URL
 from bench.request_cost import _load, _settings
@@ -87,12 +92,40 @@ async def _run(vault: Vault, ids: list[uuid.UUID], args: argparse.Namespace) -> 
                     await send(cid)
                 cpu[name] += time.process_time() - start
         sent = args.rounds * args.statements
+        decoding = await _decoding(ids, common, args)
         print(json.dumps({
             "customers": len(ids), "statements_each": sent, "payload": args.payload,
             **{f"{n}_cpu_us": round(cpu[n] * 1e6 / sent, 1) for n in WAYS},
+            **{f"{n}_fetchall_us": round(v * 1e6 / sent, 1) for n, v in decoding.items()},
         }))  # fmt: skip
     finally:
         await pool.close()
+
+
+async def _decoding(
+    ids: list[uuid.UUID], common: dict[str, Any], args: argparse.Namespace
+) -> dict[str, float]:
+    """The rows' decoding alone (``fetchall``, the statement's result already in), each
+    way, on a connection of the pool's settings (search path, UTC, prepared)."""
+    options = f"-c search_path={args.schema} -c TimeZone=UTC"
+    dsn = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    factories: dict[str, tuple[Any, bool]] = {
+        "dict": (dict_row, False), "tuple": (tuple_row, False), "binary": (tuple_row, True),
+    }  # fmt: skip
+    spent = dict.fromkeys(factories, 0.0)
+    rng = random.Random(5)
+    async with await AsyncConnection.connect(dsn, autocommit=True, options=options) as conn:
+        conn.prepare_threshold = 0
+        for _ in range(args.rounds):
+            for name, (factory, binary) in factories.items():
+                cursor = conn.cursor(row_factory=factory)
+                for _ in range(args.statements):
+                    params = {"id": rng.choice(ids), **common}
+                    await cursor.execute(PROFILE_SQL, params, prepare=True, binary=binary)
+                    start = time.process_time()
+                    await cursor.fetchall()
+                    spent[name] += time.process_time() - start
+    return spent
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -103,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--payload", action="store_true", help="read the payloads (bytea) too")
     args = p.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="cvault-rows-"))
-    schema = f"rows_{uuid.uuid4().hex[:8]}"
+    schema = args.schema = f"rows_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
