@@ -83,8 +83,8 @@ async def _run(vault: Vault, ids: list[uuid.UUID], args: argparse.Namespace) -> 
             for cid in ids[:100]:
                 await way(name)(cid)
         cpu = dict.fromkeys(WAYS, 0.0)
-        for _ in range(args.rounds):
-            for name in WAYS:
+        for n in range(args.rounds):
+            for name in WAYS if n % 2 == 0 else reversed(WAYS):  # no way always first
                 send = way(name)
                 asked = [rng.choice(ids) for _ in range(args.statements)]
                 start = time.process_time()
@@ -116,8 +116,10 @@ async def _decoding(
     rng = random.Random(5)
     async with await AsyncConnection.connect(dsn, autocommit=True, options=options) as conn:
         conn.prepare_threshold = 0
-        for _ in range(args.rounds):
-            for name, (factory, binary) in factories.items():
+        for n in range(args.rounds):
+            for name, (factory, binary) in (
+                factories.items() if n % 2 == 0 else reversed(factories.items())
+            ):
                 cursor = conn.cursor(row_factory=factory)
                 for _ in range(args.statements):
                     params = {"id": rng.choice(ids), **common}
