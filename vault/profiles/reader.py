@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import JSON
 
@@ -117,6 +117,21 @@ LIMITED_SQL: Final = {
     **{LOOKUP_SQL[field]: _limited(where) for field, where in _BY_INDEX.items()},
 }
 
+# The rows come as tuples (no dict per row): each column's position, computed once from
+# the statements' text above (a limited statement's rows, without their ``rl_taken``,
+# are the same).
+_NAMES: Final = (
+    "part", *_CUSTOMER_COLUMNS, "external_id_pairs", "k_key_id", "k_kek_version",
+    "k_wrapped_key", "consented", "objected", *(f"i_{n}" for n in _INTERACTION_NAMES),
+)  # fmt: skip
+_AT: Final = {name: at for at, name in enumerate(_NAMES)}
+_PART, _ID, _STATUS, _MERGED = _AT["part"], _AT["id"], _AT["status"], _AT["merged_into_id"]
+_PAIRS, _CONSENTED, _OBJECTED = _AT["external_id_pairs"], _AT["consented"], _AT["objected"]
+_KEY: Final = (_AT["k_key_id"], _AT["k_kek_version"], _AT["k_wrapped_key"])
+_CT: Final = {f: _AT[f"{f.value}_ct"] for f in _BY_INDEX}
+_CUSTOMER: Final = slice(_AT[_CUSTOMER_COLUMNS[0]], _AT[_CUSTOMER_COLUMNS[-1]] + 1)
+_I_ID: Final = _AT["i_id"]  # the first of an interaction's columns
+
 
 @dataclass(frozen=True, slots=True)
 class HotProfile:
@@ -127,8 +142,28 @@ class HotProfile:
     entries: list[AuditEntry]
 
 
+class _Found(NamedTuple):
+    """An interaction's row, as :func:`interaction_of` reads it (``i_`` columns)."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    channel: str
+    type: str
+    occurred_at: datetime
+    amount_minor: int | None
+    currency: str | None
+    external_id: str | None
+    recorded_at: datetime
+    payload_ct: bytes | None
+    has_payload: bool
+
+
 def _utc(value: datetime | None) -> datetime | None:
+    # A no-op (the same object) when the session's zone is UTC, as the pool sets it.
     return None if value is None else value.astimezone(UTC)
+
+
+_Row = tuple[Any, ...]
 
 
 POOL_WAIT = 2.0  # seconds a read waits for a connection before the 503 (an outage)
@@ -136,6 +171,10 @@ POOL_WAIT = 2.0  # seconds a read waits for a connection before the 503 (an outa
 
 class ProfileReader:
     """Reads a profile in one statement and decides about it as the services do."""
+
+    # The statement's results in PostgreSQL's binary format (False: text); the same
+    # values either way (bench/hot_rows.py measures both).
+    binary = True
 
     def __init__(  # noqa: PLR0917 - the pieces the services share
         self,
@@ -239,19 +278,19 @@ class ProfileReader:
         if not rows:
             return None  # not found: the ordinary path raises it (or answers null)
         head = rows[0]
-        if lookup is not None and len(rows) > 1 and rows[1]["part"] == 0:
+        if lookup is not None and len(rows) > 1 and rows[1][_PART] == 0:
             return None  # several candidates: the ordinary path filters, counts, decides
-        status = head["status"]
-        if head["merged_into_id"] is not None or status not in READABLE or status not in LIVE:
+        status = head[_STATUS]
+        if head[_MERGED] is not None or status not in READABLE or status not in LIVE:
             return None  # merges are followed, tombstones answered, by the ordinary path
-        if access.actor.role == "data_subject" and access.actor.customer_id != head["id"]:
+        if access.actor.role == "data_subject" and access.actor.customer_id != head[_ID]:
             return None
         refused = (
             (not info.during_restriction and status == CustomerStatus.RESTRICTED.value)
-            or (bool(scopes) and head["objected"])
-            or (info.needs_consent and not head["consented"])
+            or (bool(scopes) and head[_OBJECTED])
+            or (info.needs_consent and not head[_CONSENTED])
         )
-        if refused or self._keys.keyring.shredded([head["id"]]):
+        if refused or self._keys.keyring.shredded([head[_ID]]):
             return None
         buffer = AuditBuffer(access, self._clock)
         key = self._key(head) if needs_keys(reads) or lookup is not None else None
@@ -269,26 +308,25 @@ class ProfileReader:
             key = key if needs_keys(reads) else None  # as the service: no key, no clear value
         return self._decide(buffer, reads, head, rows, key, first, size, with_payload)
 
-    async def _rows(
-        self, sql: str, params: dict[str, Any], hit: WindowsHit | None
-    ) -> list[dict[str, Any]]:
-        """The statement's rows; with the rate limit ``hit`` in it if still pending (no
-        row when the caller was refused: nothing was read, the endpoint answers 429)."""
+    async def _rows(self, sql: str, params: dict[str, Any], hit: WindowsHit | None) -> list[_Row]:
+        """The statement's rows (tuples, ``_NAMES``); with the rate limit ``hit`` in it if
+        still pending (no row when the caller was refused: nothing was read, the
+        endpoint answers 429)."""
+        pool = self.pool
         if hit is None or hit.taken is not None:
-            return await self.pool.rows(sql, params, wait=POOL_WAIT)
-        rows = await self.pool.rows(LIMITED_SQL[sql], {**params, **hit.params()}, wait=POOL_WAIT)
-        taken = int(rows[0]["rl_taken"])
+            return await pool.tuples(sql, params, wait=POOL_WAIT, binary=self.binary)
+        limited = {**params, **hit.params()}
+        rows = await pool.tuples(LIMITED_SQL[sql], limited, wait=POOL_WAIT, binary=self.binary)
+        taken = int(rows[0][0])  # rl_taken
         hit.record(taken)
         if taken != 2:  # both windows: allowed
             return []
-        return [r for r in rows if r["part"] is not None]
+        return [r[1:] for r in rows if r[1] is not None]  # part: None without a profile
 
-    def _matches(
-        self, head: dict[str, Any], key: DataKey | None, field: PiiField, wanted: str
-    ) -> bool:
+    def _matches(self, head: _Row, key: DataKey | None, field: PiiField, wanted: str) -> bool:
         """Whether the candidate's decrypted ``field`` is the wanted value, as the service
         compares it; False (the ordinary path then answers) for anything unexpected."""
-        token = head[f"{field.value}_ct"]
+        token = head[_CT[field]]
         if key is None or token is None:
             return False
         try:
@@ -299,29 +337,29 @@ class ProfileReader:
             return False
         return found == wanted
 
-    def _key(self, head: dict[str, Any]) -> DataKey | None:
-        stored = (head["k_key_id"], head["k_kek_version"], head["k_wrapped_key"])
-        return self._keys.hot(head["id"], stored)
+    def _key(self, head: _Row) -> DataKey | None:
+        stored = (head[_KEY[0]], head[_KEY[1]], head[_KEY[2]])
+        return self._keys.hot(head[_ID], stored)
 
     def _decide(  # noqa: PLR0917 - one read's facts
         self,
         buffer: AuditBuffer,
         reads: Mapping[str, str],
-        head: dict[str, Any],
-        rows: list[dict[str, Any]],
+        head: _Row,
+        rows: list[_Row],
         key: DataKey | None,
         first: int | None,
         size: int,
         with_payload: bool,
     ) -> HotProfile | None:
-        customer_row = SimpleNamespace(**{n: head[n] for n in _CUSTOMER_COLUMNS})
+        columns = dict(zip(_CUSTOMER_COLUMNS, head[_CUSTOMER], strict=True))
         for name in _TIMES:
-            setattr(customer_row, name, _utc(head[name]))
+            columns[name] = _utc(columns[name])
         for name in _JSON:
-            text = head[name]
-            setattr(customer_row, name, None if text is None else json.loads(text))
+            text = columns[name]
+            columns[name] = None if text is None else json.loads(text)
         customer = customer_view(
-            customer_row, key, pairs(head["external_id_pairs"]),  # type: ignore[arg-type]
+            SimpleNamespace(**columns), key, pairs(head[_PAIRS]),  # type: ignore[arg-type]
             reads=reads, attributes=self._attributes,
         )  # fmt: skip
         buffer.read(customer.id, audited_fields(customer))
@@ -329,7 +367,7 @@ class ProfileReader:
         if first is not None:
             if reads.get("interactions") == Resolution.HIDDEN:
                 return None  # refused and audited by the ordinary path
-            found = [self._interaction(r) for r in rows if r["i_id"] is not None]
+            found = [_interaction(r) for r in rows if r[_I_ID] is not None]
             shown, more = found[:size], len(found) > size
             if with_payload and any(r.payload_ct for r in shown) and key is None:
                 key = self._key(head)
@@ -350,11 +388,12 @@ class ProfileReader:
             )
         return HotProfile(customer, page, buffer.drain())
 
-    @staticmethod
-    def _interaction(row: dict[str, Any]) -> SimpleNamespace:
-        found = SimpleNamespace(**{n: row[f"i_{n}"] for n in _INTERACTION_COLUMNS})
-        found.occurred_at = _utc(found.occurred_at)
-        found.recorded_at = _utc(found.recorded_at)
-        found.payload_ct = row["i_payload_ct"]
-        found.has_payload = row["i_has_payload"]
-        return found
+
+def _interaction(row: _Row) -> _Found:
+    """An interaction's row (part 1) as :func:`interaction_of` reads it."""
+    (id_, customer_id, channel, kind, occurred, amount, currency, external_id, recorded,
+     payload_ct, has_payload) = row[_I_ID:]  # fmt: skip
+    return _Found(
+        id_, customer_id, channel, kind, occurred.astimezone(UTC), amount, currency,
+        external_id, recorded.astimezone(UTC), payload_ct, has_payload,
+    )  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
 
@@ -38,7 +38,10 @@ class AsyncPool:
         if self.prepare:  # PgBouncer refuses startup options
             # libpq splits options on spaces: the default path ("$user", public) has one.
             escaped = path.replace("\\", "\\\\").replace(" ", "\\ ")
-            kwargs["options"] = f"-c jit=off -c search_path={escaped}"
+            # TimeZone UTC: the timestamps come as UTC datetimes (``datetime.UTC``), not
+            # in the server's zone to be converted again (the values are the same: every
+            # timestamp is a timestamptz, none is turned into text by these statements).
+            kwargs["options"] = f"-c jit=off -c TimeZone=UTC -c search_path={escaped}"
         self._pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
             url,
             min_size=1,
@@ -74,6 +77,28 @@ class AsyncPool:
             async with self._pool.connection(timeout=wait) as connection:
                 self.statements += 1
                 cursor = await connection.execute(query, params, prepare=self.prepare)
+                return await cursor.fetchall()
+        except PoolTimeout as exc:  # no connection came: the database is out of reach
+            raise StorageUnavailable("unreachable") from exc
+
+    async def tuples(
+        self,
+        query: str,
+        params: dict[str, Any],
+        *,
+        wait: float | None = None,
+        binary: bool = False,
+    ) -> list[tuple[Any, ...]]:
+        """The rows of one prepared statement as tuples, in the statement's column order
+        (no name looked up or stored per row: the caller knows the positions): one round
+        trip. ``binary``: the results in PostgreSQL's binary format (no text parsed for
+        uuid, timestamptz, bytea or integers; text columns still come as ``str``), with
+        or without a prepared statement. ``wait`` as in :meth:`rows`."""
+        try:
+            async with self._pool.connection(timeout=wait) as connection:
+                self.statements += 1
+                cursor = connection.cursor(row_factory=tuple_row)
+                await cursor.execute(query, params, prepare=self.prepare, binary=binary)
                 return await cursor.fetchall()
         except PoolTimeout as exc:  # no connection came: the database is out of reach
             raise StorageUnavailable("unreachable") from exc
