@@ -347,7 +347,7 @@ async def _floor(
 
     async def worker() -> None:
         while queue:
-            await reader.pool.rows(sql, {**queue.pop(), **common})
+            await reader.pool.tuples(sql, {**queue.pop(), **common}, binary=True)  # as the reader
 
     for n in (300, len(ids)):  # a warm-up, then the timed run
         queue[:] = ids[:n]
