@@ -9,7 +9,6 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,12 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from api.cli import app as cli
 from consent import ConsentChange, Privacy
 from consent.dsr.requests import DsrInput
 from tests.api.test_cli import cli_env
 from tests.conftest import FrozenClock
-from tests.pages import ANN, Mailbox, csrf_of, mailing_vault, make_customer, sign_in, smtp_server
+from tests.pages import ANN, Mailbox, csrf_of, make_customer, sign_in
 from vault.authorization.context import AccessContext
 from vault.errors import InvalidInput
 from vault.runtime import Vault
@@ -32,19 +30,6 @@ from vault.storage.models import AuditEntryRow, DsrRequestRow, PageSessionRow
 from vault.types import CustomerStatus, DsrType
 
 OFFICER = "officer-ann"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def site(vault: Vault, mailbox: Mailbox) -> Iterator[tuple[Vault, TestClient]]:
-    mailing = mailing_vault(vault, mailbox)
-    with TestClient(create_app(mailing, webhook_every=None, sequence_every=60)) as client:
-        yield mailing, client
 
 
 def link_for(vault: Vault, role: str = "compliance_officer", sub: str = OFFICER) -> str:

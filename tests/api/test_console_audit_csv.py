@@ -24,7 +24,7 @@ from api.pages.console.trail_csv import COLUMNS, spreadsheet_safe
 from audit.entries import AuditAction
 from audit.merkle import leaf_hash
 from tests.api.test_console import OFFICER, audit, console
-from tests.pages import ANN, Mailbox, mailing_vault, make_customer, sign_in, smtp_server
+from tests.pages import ANN, Mailbox, mailing_vault, make_customer, sign_in
 from vault.authorization.context import AccessContext, Actor, buffer_of
 from vault.runtime import Vault
 from vault.storage.models import AuditEntryRow, AuditLogRow
@@ -33,12 +33,6 @@ EXPECTED_COLUMNS = [
     "position", "entry_id", "time", "actor", "role", "purpose", "action", "outcome",
     "customer_id", "fields", "request_id", "detail", "entry_hash",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
 
 
 @pytest.fixture

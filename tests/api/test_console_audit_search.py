@@ -6,33 +6,17 @@ holding both, and older console searches written as ``audit.export``, still veri
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from audit.entries import AuditAction, AuditEntry, Outcome
 from tests.api.test_console import OFFICER, audit, console
-from tests.pages import ANN, Mailbox, csrf_of, mailing_vault, make_customer, smtp_server
+from tests.pages import ANN, csrf_of, make_customer
 from vault.authorization.context import AccessContext, Actor, buffer_of
 from vault.pagination import MAX_PAGE
 from vault.runtime import Vault
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def site(vault: Vault, mailbox: Mailbox) -> Iterator[tuple[Vault, TestClient]]:
-    mailing = mailing_vault(vault, mailbox)
-    with TestClient(create_app(mailing, webhook_every=None, sequence_every=60)) as client:
-        yield mailing, client
 
 
 def _after(vault: Vault, before: int, action: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from policies import Role, default_policy_lines
 from tests.api.test_cli import cli_env
-from tests.api.test_console import console, mailbox, site  # noqa: F401 - fixtures
+from tests.api.test_console import console
 from tests.api.test_graphql_schema import Gateway, gateway  # noqa: F401 - the fixture
 from tests.conftest import CTX, grant_all_consents
 from vault.authorization.context import AccessContext, Actor
@@ -142,7 +142,7 @@ def test_cli_validates_replaces_and_explains_formats(
 
 
 def test_the_console_policy_viewer_shows_the_format(
-    site: tuple[Vault, TestClient],  # noqa: F811 - the fixture
+    site: tuple[Vault, TestClient],
 ) -> None:
     """The compliance console's policy table shows a named format beside "masked" (the
     default adds nothing), and the explained cell its format and p3 line: the same

@@ -8,13 +8,10 @@ import json
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from consent import Privacy
 from consent.receipts import verify_receipt
 from policies.purposes import purpose_info
@@ -24,10 +21,8 @@ from tests.pages import (
     Mailbox,
     code_of,
     csrf_of,
-    mailing_vault,
     make_customer,
     sign_in,
-    smtp_server,
 )
 from vault.authorization.context import AccessContext, Actor
 from vault.crypto.signing import ed25519_verify
@@ -36,19 +31,6 @@ from vault.storage.models import AuditEntryRow
 from vault.types import ConsentState
 
 OFFICER = AccessContext(Actor("officer-1", "compliance_officer"), "compliance")
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def site(vault: Vault, mailbox: Mailbox) -> Iterator[tuple[Vault, TestClient]]:
-    mailing = mailing_vault(vault, mailbox)
-    with TestClient(create_app(mailing, webhook_every=None, sequence_every=60)) as client:
-        yield mailing, client
 
 
 def _audit(vault: Vault) -> list[dict[str, object]]:

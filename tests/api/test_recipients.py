@@ -10,13 +10,12 @@ from starlette.testclient import TestClient
 from api.pages.words import ACTIONS, WEBHOOK_EVENTS
 from policies import Role
 from tests.api.test_graphql_policy import Gateway, gateway
-from tests.api.test_privacy_page import mailbox, site
 from tests.conftest import FrozenClock
 from tests.pages import Mailbox, make_customer, sign_in
 from tests.vault.test_webhooks import Receiver, _refresh, _register, _segment, receiver
 from vault.runtime import Vault
 
-__all__ = ["gateway", "mailbox", "receiver", "site"]  # fixtures shared with other tests
+__all__ = ["gateway", "receiver"]  # fixtures shared with other tests
 
 HOOK = "/hook?token=s3cr3t-in-the-query"
 HISTORY = """{ me { accessHistory(first: 50) { edges { node {
