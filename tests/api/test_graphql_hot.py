@@ -27,7 +27,7 @@ from tests.api.test_graphql_compiled import (  # noqa: F401 - fixtures used by n
     harness,
     people,
 )
-from tests.conftest import CTX
+from tests.conftest import CTX, without_ids
 from vault.customers import CustomerInput
 from vault.runtime import Vault
 
@@ -130,7 +130,7 @@ def test_no_answer_leaves_without_its_committed_audit_entries(
     status, body, _audit = harness.post(PROFILE, {"id": str(people.full)}, *AGENT, compiled=True)
     assert status == 503
     assert b"Zahra" not in body
-    assert b"6789" not in body
+    assert "6789" not in without_ids(body.decode())
     assert b'"data"' not in body
 
 
@@ -145,7 +145,7 @@ def test_the_event_loop_path_logs_no_value_it_read(
     assert status == 200
     assert "زهرا" in body.decode()  # the agent sees the first name in clear
     for value in ("زهرا", "จิตรภักดี", "Zahra", "6789", "1990", "Paris"):
-        assert value not in repr(logs)
+        assert value not in without_ids(repr(logs))
 
 
 BY_EMAIL = """query ByEmail($email: String!) {
@@ -208,7 +208,7 @@ def test_a_hot_lookup_answers_and_audits_as_the_ordinary_path(
         assert [{"by": by, "matches": 1}] == [e["detail"] for e in lookup]
         assert [{by: "searched"}] == [e["fields"] for e in lookup]
         for value in ("zahra", "karimi", "912", "6789"):
-            assert value not in json.dumps(audit).lower()
+            assert value not in without_ids(json.dumps(audit).lower())
 
 
 def test_a_lookup_the_event_loop_cannot_decide_goes_the_ordinary_way(
