@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -219,3 +220,13 @@ def without_ids(text: str) -> str:
     a short digit run of a value ("6789") turns up in those by chance now and then, never
     in what is left. For the tests that no PII value reaches a log, an entry or a body."""
     return _IDS.sub("", text)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Each test leaves structlog's configuration as it found it: a CLI command run in
+    process configures logging for itself (``warning`` filters info events before any
+    processor), and a later test's ``capture_logs`` would then see nothing."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
