@@ -40,6 +40,17 @@ __all__ = ["REAPPLY", "DataKeys", "KeyShredded", "KeyStatus", "StoredKey"]
 # None when the customer has no key row.
 StoredKey = tuple[int | None, int | None, bytes | None]
 
+
+def _complete(row: StoredKey | None) -> tuple[int, int, bytes] | None:
+    """A stored key row with every part present, else None (no row, or a destroyed key)."""
+    if row is None:
+        return None
+    key_id, kek_version, blob = row
+    if key_id is None or kek_version is None or blob is None:
+        return None
+    return key_id, kek_version, blob
+
+
 log = get_logger("vault.keys")
 REAPPLY = "cvault erasure reapply"
 
@@ -199,28 +210,23 @@ class DataKeys:
         is never handed out, even from the cache). Anything else (no row, a destroyed or
         shredded key) takes :meth:`get_many`, which raises as it always does."""
         dead = self.keyring.shredded(customer_ids)
-        found: dict[UUID, DataKey] = {}
-        rest: list[UUID] = []
+        usable = {
+            cid: row
+            for cid in customer_ids
+            if cid not in dead and (row := _complete(stored.get(cid))) is not None
+        }
         with self._lock:
-            cache = self._cache
-            for cid in customer_ids:
-                row = stored.get(cid)
-                key = cache.get(cid)
-                if row is None or row[2] is None or cid in dead:
-                    rest.append(cid)
-                elif key is not None and key.key_id == row[0]:
-                    found[cid] = key
-                else:
-                    rest.append(cid)
-        slow: list[UUID] = []
-        for cid in rest:
-            key_id, kek_version, blob = stored.get(cid) or (None, None, None)
-            if cid in dead or key_id is None or kek_version is None or blob is None:
-                slow.append(cid)
-                continue
-            key = self.keyring.open_data_key(cid, key_id, WrappedKey(kek_version, blob))
-            self._remember(key)
-            found[cid] = key
+            found = {
+                cid: key
+                for cid, row in usable.items()
+                if (key := self._cache.get(cid)) is not None and key.key_id == row[0]
+            }
+        for cid, (key_id, kek_version, blob) in usable.items():
+            if cid not in found:
+                key = self.keyring.open_data_key(cid, key_id, WrappedKey(kek_version, blob))
+                self._remember(key)
+                found[cid] = key
+        slow = [cid for cid in customer_ids if cid not in usable]
         if slow:
             for cid in slow:
                 self.forget(cid)

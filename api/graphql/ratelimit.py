@@ -31,7 +31,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.errors import StorageError
@@ -226,11 +226,16 @@ class Admission:
         return self._wait
 
 
+def _on_the_loop(limiter: Limiter) -> TypeGuard[SharedRateLimiter]:
+    """Whether ``limiter`` hits PostgreSQL's table on the event loop's pool."""
+    return isinstance(limiter, SharedRateLimiter) and limiter.on_the_loop
+
+
 async def limit_wait(limiter: Limiter, pool: AsyncPool | None, key: str) -> float:
     """``limiter``'s answer for ``key`` now; a shared limiter (a round trip to its store)
     answers off the event loop, but PostgreSQL's table on the event loop's ``pool`` when
     it is open (one statement, no worker thread)."""
-    if pool is not None and isinstance(limiter, SharedRateLimiter) and limiter.on_the_loop:
+    if pool is not None and _on_the_loop(limiter):
         return await limiter.allow_on(pool, key)
     if limiter.blocking:
         return await asyncio.to_thread(limiter.allow, key)
@@ -241,7 +246,7 @@ async def pending_admission(limiter: Limiter, pool: AsyncPool | None, key: str) 
     """The rate limit of ``key``: on PostgreSQL's shared table with the event loop's
     ``pool`` open, a pending hit (carried by the hot read's statement, or sent by
     :func:`admit`: one statement either way); otherwise hit now (429 if refused)."""
-    if pool is not None and isinstance(limiter, SharedRateLimiter) and limiter.on_the_loop:
+    if pool is not None and _on_the_loop(limiter):
         return limiter.pending(pool, key)
     refuse(await limit_wait(limiter, pool, key))
     return None

@@ -260,13 +260,7 @@ class Identities:
     def shown(self, session: Session, customer_id: uuid.UUID) -> uuid.UUID | None:
         """``customer_id`` when this unit's caller may read that customer, else None: a
         data subject only its own record, and no purpose a customer it may not process."""
-        actor = access_of(session).actor
-        if actor.role == Role.DATA_SUBJECT.value and actor.customer_id != customer_id:
-            return None
-        status = session.scalar(select(CustomerRow.status).where(CustomerRow.id == customer_id))
-        if status is None or self._gate.refused(session, [(customer_id, status)]):
-            return None
-        return customer_id
+        return customer_id if customer_id in self.shown_many(session, [customer_id]) else None
 
     def shown_many(self, session: Session, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         """The customers of ``ids`` this unit's caller may read (see :meth:`shown`), in

@@ -144,7 +144,7 @@ class CustomerService:
         self, session: Session, data: CustomerInput, *, check_duplicates: bool = True
     ) -> Customer:
         """A new customer; one on file is refused and audited (unless imports checked)."""
-        buffer_of(session)
+        buffer_of(session)  # inside a unit of work (raises otherwise), before any check
         attributes = self._attribute_rules.check(data.attributes)
         self._authz.check_writes(
             session, written_resources(data, attributes.resources(self.attributes))

@@ -67,7 +67,11 @@ _HEAD_SELECT: Final = f"""SELECT 0 AS part,
 FROM customers c
 LEFT JOIN data_keys k ON k.customer_id = c.id
 """  # noqa: S608 - the names come from the table metadata; every value is bound
-_HEAD_WIDTH: Final = len(_CUSTOMER_COLUMNS) + 6  # the head's columns after ``part``
+# The head's columns after the customer's own, as _HEAD_SELECT names them.
+_HEAD_EXTRA: Final = (
+    "external_id_pairs", "k_key_id", "k_kek_version", "k_wrapped_key", "consented", "objected",
+)  # fmt: skip
+_HEAD_WIDTH: Final = len(_CUSTOMER_COLUMNS) + len(_HEAD_EXTRA)  # after ``part``
 _INTERACTION_NAMES: Final = (*_INTERACTION_COLUMNS, "payload_ct", "has_payload")
 _BODY: Final = f"""SELECT h.*, {", ".join(f"NULL AS i_{n}" for n in _INTERACTION_NAMES)} FROM h
 UNION ALL
@@ -120,10 +124,7 @@ LIMITED_SQL: Final = {
 # The rows come as tuples (no dict per row): each column's position, computed once from
 # the statements' text above (a limited statement's rows, without their ``rl_taken``,
 # are the same).
-_NAMES: Final = (
-    "part", *_CUSTOMER_COLUMNS, "external_id_pairs", "k_key_id", "k_kek_version",
-    "k_wrapped_key", "consented", "objected", *(f"i_{n}" for n in _INTERACTION_NAMES),
-)  # fmt: skip
+_NAMES: Final = ("part", *_CUSTOMER_COLUMNS, *_HEAD_EXTRA, *(f"i_{n}" for n in _INTERACTION_NAMES))
 _AT: Final = {name: at for at, name in enumerate(_NAMES)}
 _PART, _ID, _STATUS, _MERGED = _AT["part"], _AT["id"], _AT["status"], _AT["merged_into_id"]
 _PAIRS, _CONSENTED, _OBJECTED = _AT["external_id_pairs"], _AT["consented"], _AT["objected"]

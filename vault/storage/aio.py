@@ -8,6 +8,8 @@ trips. Opened and closed by the application's lifespan, on the loop that serves 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -67,19 +69,27 @@ class AsyncPool:
     async def close(self) -> None:
         await self._pool.close()
 
+    @asynccontextmanager
+    async def _connection(self, wait: float | None) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection for one statement (counted): ``wait`` seconds at most for one
+        (default the pool's 30); none by then raises :class:`StorageUnavailable` (the
+        gateway's 503)."""
+        try:
+            async with self._pool.connection(timeout=wait) as connection:
+                self.statements += 1
+                yield connection
+        except PoolTimeout as exc:  # no connection came: the database is out of reach
+            raise StorageUnavailable("unreachable") from exc
+
     async def rows(
         self, query: str, params: dict[str, Any], *, wait: float | None = None
     ) -> list[dict[str, Any]]:
         """The rows of one prepared statement: one round trip. ``wait``: seconds at most
         to wait for a connection (default the pool's 30); none by then raises
         :class:`StorageUnavailable` (the gateway's 503)."""
-        try:
-            async with self._pool.connection(timeout=wait) as connection:
-                self.statements += 1
-                cursor = await connection.execute(query, params, prepare=self.prepare)
-                return await cursor.fetchall()
-        except PoolTimeout as exc:  # no connection came: the database is out of reach
-            raise StorageUnavailable("unreachable") from exc
+        async with self._connection(wait) as connection:
+            cursor = await connection.execute(query, params, prepare=self.prepare)
+            return await cursor.fetchall()
 
     async def tuples(
         self,
@@ -94,14 +104,10 @@ class AsyncPool:
         trip. ``binary``: the results in PostgreSQL's binary format (no text parsed for
         uuid, timestamptz, bytea or integers; text columns still come as ``str``), with
         or without a prepared statement. ``wait`` as in :meth:`rows`."""
-        try:
-            async with self._pool.connection(timeout=wait) as connection:
-                self.statements += 1
-                cursor = connection.cursor(row_factory=tuple_row)
-                await cursor.execute(query, params, prepare=self.prepare, binary=binary)
-                return await cursor.fetchall()
-        except PoolTimeout as exc:  # no connection came: the database is out of reach
-            raise StorageUnavailable("unreachable") from exc
+        async with self._connection(wait) as connection:
+            cursor = connection.cursor(row_factory=tuple_row)
+            await cursor.execute(query, params, prepare=self.prepare, binary=binary)
+            return await cursor.fetchall()
 
     async def execute(
         self, query: str, params: tuple[Any, ...], *, wait: float | None = None
@@ -109,9 +115,5 @@ class AsyncPool:
         """One prepared statement without rows, under autocommit (a single statement is
         atomic on its own: no BEGIN or COMMIT): one round trip. ``wait`` as in
         :meth:`rows`; no connection by then raises :class:`StorageUnavailable`."""
-        try:
-            async with self._pool.connection(timeout=wait) as connection:
-                self.statements += 1
-                await connection.execute(query, params, prepare=self.prepare)
-        except PoolTimeout as exc:  # no connection came: the database is out of reach
-            raise StorageUnavailable("unreachable") from exc
+        async with self._connection(wait) as connection:
+            await connection.execute(query, params, prepare=self.prepare)

@@ -96,11 +96,19 @@ def _acquire(n: int, after: str | None) -> str:
     )
 
 
+def _windows_ctes(windows: int) -> str:
+    """The CTEs ``w0``, ``w1``... hitting ``windows`` windows in order (PostgreSQL)."""
+    return ", ".join(f"w{n} AS ({_acquire(n, f'w{n - 1}' if n else None)})" for n in range(windows))
+
+
+def _windows_taken(windows: int) -> str:
+    """How many of those CTEs took the hit."""
+    return " + ".join(f"(SELECT count(*) FROM w{n})" for n in range(windows))  # noqa: S608
+
+
 def _acquire_all(windows: int) -> str:
     """One statement hitting ``windows`` windows in order (PostgreSQL): how many took it."""
-    ctes = [f"w{n} AS ({_acquire(n, f'w{n - 1}' if n else None)})" for n in range(windows)]
-    taken = " + ".join(f"(SELECT count(*) FROM w{n})" for n in range(windows))  # noqa: S608
-    return f"WITH {', '.join(ctes)} SELECT {taken} AS taken"
+    return f"WITH {_windows_ctes(windows)} SELECT {_windows_taken(windows)} AS taken"
 
 
 def _psycopg(statement: str) -> str:
@@ -113,10 +121,8 @@ _ACQUIRE_TWO_PSYCOPG = _psycopg(_ACQUIRE_TWO)
 # The same two hits as CTEs to put before another statement (``WINDOWS_CTES``, then
 # ``, rl AS (SELECT {WINDOWS_TAKEN} AS taken)``): psycopg parameters prefixed ``rl_``
 # (:meth:`WindowsHit.params`) so they never meet the other statement's own.
-WINDOWS_CTES: Final = _psycopg(
-    ", ".join(f"w{n} AS ({_acquire(n, f'w{n - 1}' if n else None)})" for n in range(2))
-).replace("%(", "%(rl_")
-WINDOWS_TAKEN: Final = " + ".join(f"(SELECT count(*) FROM w{n})" for n in range(2))  # noqa: S608
+WINDOWS_CTES: Final = _psycopg(_windows_ctes(2)).replace("%(", "%(rl_")
+WINDOWS_TAKEN: Final = _windows_taken(2)
 _ROW = text(
     "SELECT hits, expires_at FROM rate_limit_counters WHERE key = :key AND expires_at > :now"
 )
